@@ -1,0 +1,146 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, chown, open, rename, stat as fsStat, readFile as fsReadFile, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { KcarunError } from '../errors.js';
+import { shellJoin } from '../shell.js';
+import type { ExecOptions, ExecResult, FileStat, Transport, WriteFileOptions } from './types.js';
+
+/** The operator machine: commands through /bin/sh, files through node:fs. */
+export class LocalTransport implements Transport {
+  readonly host = 'local';
+
+  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('/bin/sh', ['-c', command], {
+        cwd: options.cwd,
+        env: { ...process.env, ...options.env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+        // Its own process group, so a timeout kills the whole pipeline, not just the shell.
+        detached: true,
+      });
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      let timedOut = false;
+      const killGroup = () => {
+        try {
+          if (child.pid) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      };
+      const timer =
+        options.timeoutMs !== undefined
+          ? setTimeout(() => {
+              timedOut = true;
+              killGroup();
+            }, options.timeoutMs)
+          : undefined;
+      const onAbort = () => killGroup();
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      child.stdout.on('data', (d: Buffer) => stdout.push(d));
+      child.stderr.on('data', (d: Buffer) => stderr.push(d));
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        reject(new KcarunError('E_TASK', `cannot start /bin/sh: ${err.message}`, { host: 'local' }, { cause: err }));
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        if (timedOut) {
+          reject(
+            new KcarunError('E_TIMEOUT', `command timed out after ${options.timeoutMs} ms`, {
+              host: 'local',
+              command,
+            }),
+          );
+          return;
+        }
+        const rc = code ?? 128 + signalNumber(signal);
+        resolve({ stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8'), rc });
+      });
+      child.stdin.on('error', () => {
+        /* the command may exit before reading its stdin */
+      });
+      child.stdin.end(options.stdin ?? '');
+    });
+  }
+
+  async readFile(path: string): Promise<Buffer> {
+    try {
+      return await fsReadFile(path);
+    } catch (err) {
+      throw new KcarunError('E_TASK', `cannot read ${path}: ${(err as Error).message}`, { host: 'local' }, { cause: err });
+    }
+  }
+
+  async writeFile(path: string, data: string | Buffer, options: WriteFileOptions = {}): Promise<void> {
+    await writeFileAtomic(path, data, options.mode ?? (await this.stat(path))?.mode ?? 0o644);
+    if (options.owner !== undefined || options.group !== undefined) {
+      const owner = options.owner ?? '';
+      const group = options.group ?? '';
+      const spec = group ? `${owner}:${group}` : owner;
+      const res = await this.exec(`chown ${shellJoin([spec, '--', path])}`);
+      if (res.rc !== 0) throw new KcarunError('E_TASK', `chown ${spec} ${path} failed: ${res.stderr.trim()}`, { host: 'local' });
+    }
+  }
+
+  async stat(path: string): Promise<FileStat | null> {
+    try {
+      const s = await fsStat(path);
+      return {
+        size: s.size,
+        mode: s.mode & 0o7777,
+        uid: s.uid,
+        gid: s.gid,
+        mtimeMs: s.mtimeMs,
+        isFile: s.isFile(),
+        isDirectory: s.isDirectory(),
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * Writes a file so that readers see either the old or the new content: a temp file beside it,
+ * fsync, mode set before the rename (a key is never world-readable, not even for a moment),
+ * rename, then fsync of the directory so the rename survives a crash.
+ */
+export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644, uid?: number, gid?: number): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.kcarun-${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.chmod(mode); // open()'s mode is masked by the umask
+    await fh.sync();
+  } catch (err) {
+    await fh.close();
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await fh.close();
+  try {
+    if (uid !== undefined && gid !== undefined) await chown(tmp, uid, gid);
+    await chmod(tmp, mode);
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+function signalNumber(signal: NodeJS.Signals | null): number {
+  const numbers: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13 };
+  return (signal && numbers[signal]) ?? 1;
+}
