@@ -10,6 +10,25 @@ export interface HostInfo {
   groups: string[];
   /** The host's merged vars (playbook < inventory < groups < host < -e). */
   vars: Record<string, unknown>;
+  /** How to reach it (inventory `defaults.ssh` merged with the host's `ssh`). */
+  ssh: SshSettings;
+  /** Run commands and file writes as root through sudo (inventory `become`). */
+  become: boolean;
+  /** Name of the environment variable holding the sudo password, when sudo needs one. */
+  becomePasswordEnv?: string;
+}
+
+export interface SshSettings {
+  identityFile?: string;
+  /** Name of the environment variable holding the identity file's passphrase. */
+  identityPassphraseEnv?: string;
+  /** OpenSSH known_hosts file used to verify host keys (default ~/.ssh/known_hosts). */
+  knownHostsFile?: string;
+  /** A jump host: an inventory host name, or `[user@]host[:port]` (like ProxyJump). */
+  proxyJump?: string;
+  connectTimeoutSeconds?: number;
+  /** Use ssh-agent (SSH_AUTH_SOCK) when set; default true when SSH_AUTH_SOCK exists. */
+  useAgent?: boolean;
 }
 
 /** Files a run keeps beside the inventory (default `.kcarun/`), see src/runner/state-dir.ts. */

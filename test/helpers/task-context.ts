@@ -13,7 +13,7 @@ export async function makeTempDir(prefix = 'kcarun-test-'): Promise<{ dir: strin
 }
 
 export function makeHost(name = 'local', vars: Record<string, unknown> = {}): HostInfo {
-  return { name, address: '127.0.0.1', port: 22, user: 'root', groups: [], vars };
+  return { name, address: '127.0.0.1', port: 22, user: 'root', groups: [], vars, ssh: {}, become: false };
 }
 
 /**
