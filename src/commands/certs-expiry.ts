@@ -1,0 +1,107 @@
+import type { Transport } from '../transport/types.js';
+import type { CertificateReport } from '../pki/report.js';
+
+export interface CertsExpiryHost {
+  host: string;
+  transport: Transport;
+}
+
+export interface CertsExpiryArgs {
+  hosts: readonly CertsExpiryHost[];
+  /** Files or directories to scan on every host (default: /etc/kubernetes, /etc/etcd/ssl, /var/lib/kubelet/pki). */
+  paths?: readonly string[];
+  /** Exit 1 when a certificate has fewer days left than this (default 30). */
+  warnDays?: number;
+  output: 'table' | 'json';
+  /** Writes node_exporter textfile-collector metrics here (atomically). */
+  prometheusFile?: string;
+  /** Read files through sudo (inventory `become`). */
+  become?: boolean;
+  now?: Date;
+}
+
+export interface ExpiryRow extends CertificateReport {
+  host: string;
+  warn: boolean;
+}
+
+export const DEFAULT_WARN_DAYS = 30;
+
+/**
+ * `kcarun certs expiry`: every certificate on every host, like `kubeadm certs check-expiration`
+ * for the whole cluster. Uses only Transport.exec/readFile, so SSH and local hosts work alike.
+ * Exit 1 when anything is under the threshold or a host/file could not be read.
+ */
+export async function certsExpiry(args: CertsExpiryArgs, io: { stdout: (s: string) => void }): Promise<number> {
+  const [{ scanCertificates, DEFAULT_CERT_DIRS }, { certificateReport, formatTable }] = await Promise.all([
+    import('../pki/scan.js'),
+    import('../pki/report.js'),
+  ]);
+  const now = args.now ?? new Date();
+  const warnDays = args.warnDays ?? DEFAULT_WARN_DAYS;
+  const paths = args.paths && args.paths.length > 0 ? args.paths : DEFAULT_CERT_DIRS;
+  const rows: ExpiryRow[] = [];
+  const errors: Array<{ host: string; path?: string; message: string }> = [];
+  const scanned = await Promise.all(
+    args.hosts.map(async (h) => {
+      try {
+        return { host: h.host, result: await scanCertificates(h.transport, paths, { become: args.become }) };
+      } catch (err) {
+        return { host: h.host, error: (err as Error).message };
+      }
+    }),
+  );
+  for (const s of scanned) {
+    if (s.error !== undefined || !s.result) {
+      errors.push({ host: s.host, message: s.error ?? 'scan failed' });
+      continue;
+    }
+    for (const f of s.result.failures) errors.push({ host: s.host, path: f.path, message: f.message });
+    for (const f of s.result.found) {
+      const report = certificateReport(f.path, f.source, f.certificate, now);
+      rows.push({ host: s.host, ...report, warn: f.certificate.notAfter.getTime() - now.getTime() < warnDays * 86_400_000 });
+    }
+  }
+  rows.sort((a, b) => a.notAfter.localeCompare(b.notAfter) || a.host.localeCompare(b.host) || a.path.localeCompare(b.path));
+
+  if (args.prometheusFile) {
+    const { writeFileAtomic } = await import('../transport/local.js');
+    await writeFileAtomic(args.prometheusFile, prometheusText(rows, scanned.map((s) => ({ host: s.host, ok: s.error === undefined && s.result?.failures.length === 0 }))), 0o644);
+  }
+  if (args.output === 'json') {
+    io.stdout(`${JSON.stringify({ warnDays, certificates: rows, errors }, null, 2)}\n`);
+  } else {
+    io.stdout(
+      formatTable(
+        ['HOST', 'PATH', 'SUBJECT', 'NOT AFTER', 'DAYS LEFT', 'TYPE', ''],
+        rows.map((r) => [r.host, displayPath(r), r.subject, r.notAfter, String(r.daysLeft), r.kind, r.warn ? `WARN (< ${warnDays} days)` : '']),
+      ),
+    );
+    for (const e of errors) io.stdout(`error: ${e.host}${e.path ? `:${e.path}` : ''}: ${e.message}\n`);
+  }
+  return rows.some((r) => r.warn) || errors.length > 0 ? 1 : 0;
+}
+
+function label(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/** The textfile-collector format: one gauge per certificate, plus whether each host could be scanned. */
+export function prometheusText(rows: readonly ExpiryRow[], hosts: ReadonlyArray<{ host: string; ok: boolean }>): string {
+  const lines = [
+    '# HELP kcarun_cert_expiry_timestamp_seconds NotAfter of a certificate, as a Unix timestamp.',
+    '# TYPE kcarun_cert_expiry_timestamp_seconds gauge',
+    ...rows.map(
+      (r) =>
+        `kcarun_cert_expiry_timestamp_seconds{host="${label(r.host)}",path="${label(displayPath(r))}",subject="${label(r.subject)}"} ${Math.floor(Date.parse(r.notAfter) / 1000)}`,
+    ),
+    '# HELP kcarun_cert_expiry_scan_success 1 when every certificate file of the host could be read.',
+    '# TYPE kcarun_cert_expiry_scan_success gauge',
+    ...hosts.map((h) => `kcarun_cert_expiry_scan_success{host="${label(h.host)}"} ${h.ok ? 1 : 0}`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+function displayPath(r: { path: string; source: string }): string {
+  return r.source === 'pem' ? r.path : `${r.path} (${r.source})`;
+}
