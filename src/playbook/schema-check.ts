@@ -1,0 +1,125 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { TSchema } from '@sinclair/typebox';
+import { KcarunError, type SourcePosition } from '../errors.js';
+import type { PathSegment } from './source.js';
+
+let ajv: Ajv | undefined;
+const compiled = new WeakMap<TSchema, ValidateFunction>();
+
+function validatorFor(schema: TSchema): ValidateFunction {
+  let fn = compiled.get(schema);
+  if (!fn) {
+    // strict: false lets schemas carry our own annotations (x-shell).
+    ajv ??= new Ajv({ allErrors: true, strict: false, allowUnionTypes: true });
+    fn = ajv.compile(schema);
+    compiled.set(schema, fn);
+  }
+  return fn;
+}
+
+export interface SchemaProblem {
+  path: PathSegment[];
+  message: string;
+}
+
+/** Every way `value` breaks `schema`, one problem per offending spot, with readable messages. */
+export function schemaProblems(schema: TSchema, value: unknown): SchemaProblem[] {
+  const validate = validatorFor(schema);
+  if (validate(value)) return [];
+  const errors = pruneUnionBranches(validate.errors ?? []);
+  const seen = new Set<string>();
+  const problems: SchemaProblem[] = [];
+  for (const e of errors) {
+    const problem = describe(e);
+    const key = `${problem.path.join('/')}|${problem.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    problems.push(problem);
+  }
+  return problems;
+}
+
+/** Schema problems as errors positioned in a source file (`locate` maps a data path to FILE:LINE:COL). */
+export function schemaErrors(
+  schema: TSchema,
+  value: unknown,
+  locate: (path: PathSegment[]) => SourcePosition,
+  basePath: PathSegment[] = [],
+  label = '',
+): KcarunError[] {
+  return schemaProblems(schema, value).map(
+    (p) => new KcarunError('E_SCHEMA', `${label}${p.message}`, { position: locate([...basePath, ...p.path]) }),
+  );
+}
+
+function describe(e: ErrorObject): SchemaProblem {
+  const path = pointerToPath(e.instancePath);
+  const where = path.length ? `${formatPath(path)}: ` : '';
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String((e.params as { additionalProperty: string }).additionalProperty);
+      return { path: [...path, key], message: `${where}unknown key "${key}"` };
+    }
+    case 'required':
+      return { path, message: `${where}missing required key "${(e.params as { missingProperty: string }).missingProperty}"` };
+    case 'const':
+      return { path, message: `${where}must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}` };
+    case 'enum':
+      return { path, message: `${where}must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}` };
+    case 'anyOf':
+      return { path, message: `${where}${e.message ?? 'does not match any allowed shape'}` };
+    case 'type':
+      return { path, message: `${where}must be ${(e.params as { type: string | string[] }).type.toString().replace(',', ' or ')}` };
+    case 'propertyNames':
+      return { path, message: `${where}has an invalid key name` };
+    default:
+      return { path, message: `${where}${e.message ?? e.keyword}` };
+  }
+}
+
+/**
+ * ajv reports every branch of an anyOf. Keep only the branch that came closest (fewest errors,
+ * deepest first), so a typo inside a stage is reported as the typo, not as "must match a schema
+ * in anyOf" plus the errors of the other shapes.
+ */
+function pruneUnionBranches(errors: ErrorObject[]): ErrorObject[] {
+  let result = errors;
+  for (const union of errors.filter((e) => e.keyword === 'anyOf')) {
+    const prefix = `${union.schemaPath.replace(/\/anyOf$/, '')}/anyOf/`;
+    const branches = new Map<string, ErrorObject[]>();
+    for (const e of result) {
+      if (!e.schemaPath.startsWith(prefix)) continue;
+      const branch = e.schemaPath.slice(prefix.length).split('/')[0]!;
+      branches.set(branch, [...(branches.get(branch) ?? []), e]);
+    }
+    if (branches.size === 0) continue;
+    const score = (list: ErrorObject[]) => {
+      // A branch whose only complaint is the value's type at the union's own spot is the worst fit.
+      const shallowType = list.every((e) => e.instancePath === union.instancePath && e.keyword === 'type');
+      return (shallowType ? 1000 : 0) + list.length;
+    };
+    const ranked = [...branches.values()].sort((a, b) => score(a) - score(b));
+    const best = ranked[0]!;
+    const keepUnionMessage = score(best) >= 1000;
+    result = result.filter((e) => {
+      if (e === union) return keepUnionMessage;
+      if (!e.schemaPath.startsWith(prefix)) return true;
+      return !keepUnionMessage && best.includes(e);
+    });
+  }
+  return result;
+}
+
+export function pointerToPath(pointer: string): PathSegment[] {
+  if (!pointer) return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+/** `stages[2].tasks[0].with` */
+export function formatPath(path: readonly PathSegment[]): string {
+  return path.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('');
+}

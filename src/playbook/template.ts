@@ -1,0 +1,135 @@
+import { Liquid } from 'liquidjs';
+import type { TSchema } from '@sinclair/typebox';
+import { KcarunError } from '../errors.js';
+import { shellQuote } from '../shell.js';
+
+/**
+ * `{{ ... }}` templating and `when:` expressions, on LiquidJS: Jinja-like syntax that Ansible users
+ * read at sight, no way to reach JavaScript (no code evaluation, own properties only), strict about
+ * undefined variables and filters. File tags ({% include %}, {% render %}) are disabled.
+ */
+export type Scope = Record<string, unknown>;
+
+const noFileSystem = {
+  exists: async () => false,
+  existsSync: () => false,
+  readFile: async (f: string) => {
+    throw new Error(`templates cannot read files (${f})`);
+  },
+  readFileSync: (f: string) => {
+    throw new Error(`templates cannot read files (${f})`);
+  },
+  resolve: (_root: string, file: string) => file,
+};
+
+function createEngine(outputEscape?: (value: unknown) => string): Liquid {
+  const liquid = new Liquid({
+    strictVariables: true,
+    strictFilters: true,
+    ownPropertyOnly: true,
+    fs: noFileSystem,
+    root: [],
+    partials: [],
+    layouts: [],
+    greedy: false,
+    ...(outputEscape ? { outputEscape } : {}),
+  });
+  liquid.registerFilter('quote', (v: unknown) => shellQuote(stringify(v)));
+  liquid.registerFilter('b64encode', (v: unknown) => Buffer.from(stringify(v), 'utf8').toString('base64'));
+  liquid.registerFilter('b64decode', (v: unknown) => Buffer.from(stringify(v), 'base64').toString('utf8'));
+  liquid.registerFilter('to_json', (v: unknown) => JSON.stringify(v));
+  return liquid;
+}
+
+const plain = createEngine();
+// Shell fields: every {{ value }} is shell-quoted unless the template says `| raw`.
+const shell = createEngine((v) => shellQuote(stringify(v)));
+
+function stringify(v: unknown): string {
+  if (v === undefined || v === null) return '';
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+export function hasTemplate(text: string): boolean {
+  return text.includes('{{') || text.includes('{%');
+}
+
+/** `{{ expr }}` and nothing else: rendered to the value itself, keeping its type (list, number...). */
+const WHOLE_EXPRESSION = /^\{\{-?\s*([^{}]+?)\s*-?\}\}$/;
+
+export function renderString(text: string, scope: Scope, options: { shell?: boolean } = {}): unknown {
+  if (!hasTemplate(text)) return text;
+  try {
+    const whole = WHOLE_EXPRESSION.exec(text);
+    if (whole && !options.shell) return plain.evalValueSync(whole[1]!, scope);
+    return (options.shell ? shell : plain).parseAndRenderSync(text, scope);
+  } catch (err) {
+    throw templateError(err, text);
+  }
+}
+
+/** Renders every string inside `value`; params marked `x-shell` in the schema are shell-quoted. */
+export function renderValue(value: unknown, scope: Scope, schema?: TSchema): unknown {
+  const shellKeys = schema ? shellParams(schema) : new Set<string>();
+  const walk = (v: unknown, shellField: boolean): unknown => {
+    if (typeof v === 'string') return renderString(v, scope, { shell: shellField });
+    if (Array.isArray(v)) return v.map((item) => walk(item, false));
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, walk(item, false)]));
+    return v;
+  };
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, shellKeys.has(k))]));
+  }
+  return walk(value, false);
+}
+
+/** Evaluates a `when:` expression (`a == 1 and b contains "x"`) to a boolean. */
+export function evaluate(expression: string, scope: Scope): unknown {
+  try {
+    return plain.evalValueSync(expression, scope);
+  } catch (err) {
+    throw templateError(err, expression);
+  }
+}
+
+export function isTrue(value: unknown): boolean {
+  // Liquid truthiness (only false and nil are false) surprises YAML users for "false" strings.
+  if (value === 'false' || value === '' || value === 0) return false;
+  return value !== false && value !== null && value !== undefined;
+}
+
+/** Root variable names a template reads (for the undefined-variable check before any host is contacted). */
+export function templateVariables(text: string): string[] {
+  if (!hasTemplate(text)) return [];
+  return plain.globalVariablesSync(text);
+}
+
+export function expressionVariables(expression: string): string[] {
+  return plain.globalVariablesSync(`{% if ${expression} %}{% endif %}`);
+}
+
+/** Throws E_TEMPLATE when a template or expression does not parse. */
+export function checkSyntax(text: string, kind: 'template' | 'expression'): void {
+  try {
+    if (kind === 'template') plain.parse(text);
+    else plain.parse(`{% if ${text} %}{% endif %}`);
+  } catch (err) {
+    throw templateError(err, text);
+  }
+}
+
+function templateError(err: unknown, text: string): KcarunError {
+  const message = (err as Error).message.replace(/, line:\d+, col:\d+.*$/s, '');
+  const code = /undefined variable/.test(message) ? 'E_UNDEFINED_VAR' : 'E_TEMPLATE';
+  return new KcarunError(code, `${message} in "${text.length > 80 ? `${text.slice(0, 77)}...` : text}"`, {}, { cause: err });
+}
+
+function shellParams(schema: TSchema): Set<string> {
+  const keys = new Set<string>();
+  const props = (schema as { properties?: Record<string, TSchema> }).properties ?? {};
+  const marked = (s: TSchema): boolean =>
+    (s as Record<string, unknown>)['x-shell'] === true || ((s as { anyOf?: TSchema[] }).anyOf ?? []).some(marked);
+  for (const [k, s] of Object.entries(props)) if (marked(s)) keys.add(k);
+  return keys;
+}

@@ -1,0 +1,110 @@
+import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KcarunError } from '../errors.js';
+import { redactSecrets } from '../redact.js';
+
+/**
+ * The run journal: an append-only JSON-lines file in the state dir, fsync'd after every record, so
+ * a SIGKILL at any moment leaves every completed step on disk. Appending one line and fsyncing is
+ * the same guarantee as temp+rename for a single record, without rewriting the whole journal after
+ * each of hundreds of steps: a record torn by a crash is the last line, and reading drops it.
+ */
+export type JournalRecord =
+  | { t: 'run'; runId: string; playbook: string; name: string; version: string; checksum: string; startedAt: string; resumed: boolean; dryRun: boolean; pid: number }
+  | { t: 'stage'; stage: string; status: 'started' | 'completed' | 'failed' | 'rolled-back' | 'skipped'; at: string; message?: string }
+  | {
+      t: 'step';
+      key: string;
+      stage: string;
+      task: string;
+      taskIndex: number;
+      host: string;
+      status: 'started' | 'ok' | 'failed' | 'skipped' | 'rolled-back' | 'rollback-failed';
+      at: string;
+      changed?: boolean;
+      durationMs?: number;
+      register?: string;
+      output?: Record<string, unknown>;
+      undo?: unknown;
+      error?: { code: string; message: string };
+    }
+  | { t: 'end'; status: 'succeeded' | 'failed' | 'interrupted' | 'rolled-back'; at: string; message?: string };
+
+export type StepRecord = Extract<JournalRecord, { t: 'step' }>;
+
+export class Journal {
+  private constructor(
+    readonly path: string,
+    private handle: FileHandle,
+    readonly records: JournalRecord[],
+  ) {}
+
+  /** Opens the journal for appending; a new run moves the previous journal to runs/. */
+  static async open(stateDir: string, options: { fresh: boolean }): Promise<Journal> {
+    const path = journalPath(stateDir);
+    let records: JournalRecord[] = [];
+    if (options.fresh) {
+      const previous = await readJournal(stateDir);
+      if (previous.length) {
+        await mkdir(join(stateDir, 'runs'), { recursive: true, mode: 0o700 });
+        const run = previous.find((r) => r.t === 'run') as Extract<JournalRecord, { t: 'run' }> | undefined;
+        await rename(path, join(stateDir, 'runs', `${run?.runId ?? Date.now()}.jsonl`));
+      }
+    } else {
+      records = await readJournal(stateDir);
+    }
+    const handle = await open(path, 'a', 0o600);
+    return new Journal(path, handle, records);
+  }
+
+  async append(record: JournalRecord): Promise<void> {
+    const line = `${redactSecrets(JSON.stringify(record))}\n`;
+    this.records.push(record);
+    await this.handle.appendFile(line);
+    await this.handle.sync();
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
+
+export function journalPath(stateDir: string): string {
+  return join(stateDir, 'journal.jsonl');
+}
+
+/** Reads a journal; a torn last line (SIGKILL mid-write) is dropped, any other bad line is an error. */
+export async function readJournal(stateDir: string): Promise<JournalRecord[]> {
+  let text: string;
+  try {
+    text = await readFile(journalPath(stateDir), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const lines = text.split('\n');
+  const records: JournalRecord[] = [];
+  for (const [i, line] of lines.entries()) {
+    if (!line.trim()) continue;
+    try {
+      records.push(JSON.parse(line) as JournalRecord);
+    } catch (err) {
+      const isLast = lines.slice(i + 1).every((l) => !l.trim());
+      if (isLast) break;
+      throw new KcarunError('E_STATE', `${journalPath(stateDir)}:${i + 1}: corrupt journal line`, {}, { cause: err });
+    }
+  }
+  return records;
+}
+
+/** The latest record of every step key. */
+export function latestSteps(records: readonly JournalRecord[]): Map<string, StepRecord> {
+  const steps = new Map<string, StepRecord>();
+  for (const r of records) if (r.t === 'step') steps.set(r.key, r);
+  return steps;
+}
+
+export function stepKey(stage: string, taskIndex: number, host: string): string {
+  return `${stage}/${taskIndex}/${host}`;
+}
+
