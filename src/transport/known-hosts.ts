@@ -1,0 +1,117 @@
+import { createHash, createHmac } from 'node:crypto';
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/**
+ * OpenSSH known_hosts checking, as `ssh` does it with StrictHostKeyChecking=yes / accept-new:
+ * plain and hashed (`|1|salt|hmac`) host patterns, `[host]:port` for non-22 ports, wildcards and
+ * negation, `@revoked` markers. `@cert-authority` lines are ignored (no certificate support).
+ */
+export interface KnownHostEntry {
+  marker?: '@revoked' | '@cert-authority';
+  patterns: string;
+  keyType: string;
+  /** The public key blob. */
+  key: Buffer;
+}
+
+export type HostKeyVerdict =
+  | { status: 'known' }
+  | { status: 'unknown' }
+  /** A key of the same type is recorded and differs, or only other key types are recorded. */
+  | { status: 'changed'; knownTypes: string[] }
+  | { status: 'revoked' };
+
+export function parseKnownHosts(text: string): KnownHostEntry[] {
+  const entries: KnownHostEntry[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const fields = line.split(/\s+/);
+    let marker: KnownHostEntry['marker'];
+    if (fields[0] === '@revoked' || fields[0] === '@cert-authority') marker = fields.shift() as KnownHostEntry['marker'];
+    const [patterns, keyType, keyB64] = fields;
+    if (!patterns || !keyType || !keyB64) continue;
+    entries.push({ marker, patterns, keyType, key: Buffer.from(keyB64, 'base64') });
+  }
+  return entries;
+}
+
+/** How OpenSSH names a host in known_hosts: `host`, or `[host]:port` when the port is not 22. */
+export function knownHostsName(host: string, port: number): string {
+  return port === 22 ? host : `[${host}]:${port}`;
+}
+
+function globToRegExp(glob: string): RegExp {
+  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${escaped}$`, 'i');
+}
+
+/** Whether a host-pattern field (comma list, maybe hashed) names `name`. */
+export function patternsMatch(patterns: string, name: string): boolean {
+  if (patterns.startsWith('|1|')) {
+    const [, , salt, hash] = patterns.split('|');
+    if (!salt || !hash) return false;
+    const mac = createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64');
+    return mac === hash;
+  }
+  let matched = false;
+  for (const p of patterns.split(',')) {
+    if (p.startsWith('!')) {
+      if (globToRegExp(p.slice(1)).test(name)) return false;
+    } else if (globToRegExp(p).test(name)) {
+      matched = true;
+    }
+  }
+  return matched;
+}
+
+/** The key type named inside an SSH public key blob (`ssh-ed25519`, `ecdsa-sha2-nistp256`, ...). */
+export function keyTypeOfBlob(blob: Buffer): string {
+  if (blob.length < 4) return 'unknown';
+  const len = blob.readUInt32BE(0);
+  return blob.subarray(4, 4 + len).toString('latin1');
+}
+
+/** `SHA256:...` as `ssh-keygen -lf` prints it. */
+export function sha256Fingerprint(blob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+export function checkHostKey(entries: readonly KnownHostEntry[], name: string, blob: Buffer): HostKeyVerdict {
+  const mine = entries.filter((e) => e.marker !== '@cert-authority' && patternsMatch(e.patterns, name));
+  if (mine.some((e) => e.marker === '@revoked' && e.key.equals(blob))) return { status: 'revoked' };
+  const plain = mine.filter((e) => e.marker === undefined);
+  if (plain.some((e) => e.key.equals(blob))) return { status: 'known' };
+  if (plain.length === 0) return { status: 'unknown' };
+  return { status: 'changed', knownTypes: [...new Set(plain.map((e) => e.keyType))] };
+}
+
+/** Key types recorded for `name`, so the client can ask the server for those first (as ssh does). */
+export function knownKeyTypes(entries: readonly KnownHostEntry[], name: string): string[] {
+  return [
+    ...new Set(entries.filter((e) => e.marker === undefined && patternsMatch(e.patterns, name)).map((e) => e.keyType)),
+  ];
+}
+
+export async function readKnownHosts(file: string): Promise<KnownHostEntry[]> {
+  try {
+    return parseKnownHosts(await readFile(file, 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/** Appends a host key line, like StrictHostKeyChecking=accept-new does. */
+export async function appendKnownHost(file: string, name: string, blob: Buffer): Promise<void> {
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  let prefix = '';
+  try {
+    const existing = await readFile(file, 'utf8');
+    if (existing.length > 0 && !existing.endsWith('\n')) prefix = '\n';
+  } catch {
+    /* a new file */
+  }
+  await appendFile(file, `${prefix}${name} ${keyTypeOfBlob(blob)} ${blob.toString('base64')}\n`, { mode: 0o600 });
+}
