@@ -1,0 +1,21 @@
+import { Type } from '@sinclair/typebox';
+import { defineTask } from '../define.js';
+import { CertSourceSchema, TargetsSchema } from './schemas.js';
+
+/** Preflight and post-check: chain, expiry, SANs, key match, clock. Fails naming host and path. */
+export const certCheckTask = defineTask({
+  type: 'cert-check',
+  description: "Asserts a host's certificates chain to a bundle, are not expiring, carry SANs and match their keys.",
+  schema: Type.Object(
+    {
+      ...TargetsSchema,
+      bundle: Type.Optional(CertSourceSchema),
+      minDaysLeft: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+      keyMatch: Type.Optional(Type.Boolean({ default: false, description: "Compare each key's public half with its certificate (openssl on the host)." })),
+      maxClockSkewSeconds: Type.Optional(Type.Number({ minimum: 0, description: "Fail when the host's clock differs from ours by more." })),
+    },
+    { additionalProperties: false },
+  ),
+  run: async (ctx) => (await import('./impl/cert-check.js')).runCertCheck(ctx),
+  dryRun: async (ctx) => (await import('./impl/cert-check.js')).planCertCheck(ctx),
+});

@@ -1,0 +1,24 @@
+import { Type } from '@sinclair/typebox';
+import { defineTask } from '../define.js';
+import { CaNameSchema, GenerateSchema, KeyPolicySchema, TargetsSchema } from './schemas.js';
+
+/**
+ * Re-issues a host's certificates from the new CA into the state dir (hosts/<host>/<path>),
+ * ready for upload. Reads only certificates from the host, never keys.
+ */
+export const certReissueTask = defineTask({
+  type: 'cert-reissue',
+  description: "Re-issues a host's certificates from a new CA, preserving subject, SANs, usages and validity length.",
+  schema: Type.Object(
+    {
+      ca: CaNameSchema,
+      ...TargetsSchema,
+      keyPolicy: Type.Optional(KeyPolicySchema),
+      generate: Type.Optional(Type.Array(GenerateSchema)),
+      backdateMinutes: Type.Optional(Type.Integer({ minimum: 0, default: 60 })),
+    },
+    { additionalProperties: false },
+  ),
+  run: async (ctx) => (await import('./impl/cert-reissue.js')).runCertReissue(ctx),
+  dryRun: async (ctx) => (await import('./impl/cert-reissue.js')).planCertReissue(ctx),
+});
