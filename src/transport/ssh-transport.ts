@@ -166,10 +166,16 @@ export class SshTransport implements Transport {
     return this.channels.run(() => this.runChannel(client, tracked, stdin, options, command, options.become));
   }
 
-  /** TERM then KILL to a command's process group, as root when the command ran through sudo. */
+  /** TERM then KILL to a command's process tree, as root when the command ran through sudo. */
   private async killGroup(pgid: number, become: boolean | undefined): Promise<void> {
     try {
-      const script = `kill -TERM -- -${pgid} 2>/dev/null; sleep 0.5; kill -KILL -- -${pgid} 2>/dev/null; true`;
+      // The whole process tree below the session's shell: sudo (with Debian's use_pty) runs the
+      // command in a session of its own, so killing the process group alone would miss it.
+      const script = [
+        `tree() { for c in $(ps -o pid= --ppid "$1"); do tree "$c"; echo "$c"; done; }`,
+        `pids="$(tree ${pgid}) ${pgid}"`,
+        'kill -TERM $pids 2>/dev/null; sleep 0.3; kill -KILL $pids 2>/dev/null; true',
+      ].join('\n');
       const { line, stdin } = await this.commandLine(script, { become });
       const client = await this.connection();
       // Outside the channel limit: the slots may all be held by commands waiting to be killed.
