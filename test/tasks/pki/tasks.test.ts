@@ -91,7 +91,7 @@ describe('ca-bundle', () => {
 
 describe('cert-reissue', () => {
   it('reuse: re-issues the kubeadm etcd set into hosts/<host>/..., preserving what openssl shows, and reuses it on a repeat', async () => {
-    const params = { ca: 'etcd-ca', set: 'kubeadm-etcd', pkiDir: pki };
+    const params = { ca: 'etcd-ca', set: 'kubeadm-etcd' as const, pkiDir: pki };
     const out = await certReissueTask.run(await ctxFor(params));
     expect(out.changed).toBe(true);
     const certs = out.output?.certificates as Array<{ path: string; artifact: string; keyArtifact?: string; how: string }>;
@@ -144,7 +144,7 @@ describe('cert-reissue', () => {
   });
 
   it('fails clearly when the CA was never generated', async () => {
-    await expect(certReissueTask.run(await ctxFor({ ca: 'front-proxy-ca', set: 'kubeadm-front-proxy', pkiDir: pki }))).rejects.toThrow(
+    await expect(certReissueTask.run(await ctxFor({ ca: 'front-proxy-ca', set: 'kubeadm-front-proxy' as const, pkiDir: pki }))).rejects.toThrow(
       /CA front-proxy-ca does not exist in the state dir: run a ca-generate task with name: front-proxy-ca first/,
     );
   });
