@@ -93,6 +93,14 @@ function pruneUnionBranches(errors: ErrorObject[]): ErrorObject[] {
       branches.set(branch, [...(branches.get(branch) ?? []), e]);
     }
     if (branches.size === 0) continue;
+    // A union of literals (order: inventory | reverse | leader-last) reads best as one list.
+    const all = [...branches.values()].flat();
+    if (all.every((e) => e.keyword === 'const' && e.instancePath === union.instancePath)) {
+      const allowed = all.map((e) => (e.params as { allowedValue: unknown }).allowedValue);
+      const merged: ErrorObject = { ...union, keyword: 'enum', params: { allowedValues: allowed } };
+      result = result.filter((e) => !all.includes(e)).map((e) => (e === union ? merged : e));
+      continue;
+    }
     const score = (list: ErrorObject[]) => {
       // A branch whose only complaint is the value's type at the union's own spot is the worst fit.
       const shallowType = list.every((e) => e.instancePath === union.instancePath && e.keyword === 'type');

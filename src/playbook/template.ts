@@ -32,6 +32,7 @@ function createEngine(outputEscape?: (value: unknown) => string): Liquid {
     partials: [],
     layouts: [],
     greedy: false,
+    relativeReference: false,
     ...(outputEscape ? { outputEscape } : {}),
   });
   liquid.registerFilter('quote', (v: unknown) => shellQuote(stringify(v)));

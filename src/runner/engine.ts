@@ -10,7 +10,7 @@ import { redactSecrets } from '../redact.js';
 import type { LeaderProbeDefinition, RunState, TaskDefinition, TaskLogger } from '../tasks/define.js';
 import { makeBatches, mapLimit, orderHosts } from './batches.js';
 import type { Reporter, RunEvent } from './events.js';
-import { latestSteps, stepKey, type Journal, type StepRecord } from './journal.js';
+import { latestSteps, stepKey, type JournalLike, type StepRecord } from './journal.js';
 import { scopeFor, type Registry, type ScopeInput } from './scope.js';
 import { executeStep, planStep, shouldRun, undoStep, type StepInput } from './step.js';
 import type { TransportProvider } from './transports.js';
@@ -40,7 +40,7 @@ export interface EngineInput {
   extraVars: ScopeInput['extraVars'];
   options: RunOptions;
   state: RunState;
-  journal: Journal;
+  journal: JournalLike;
   transports: TransportProvider;
   reporter: Reporter;
   interrupt: Interrupt;

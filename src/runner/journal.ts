@@ -32,7 +32,18 @@ export type JournalRecord =
 
 export type StepRecord = Extract<JournalRecord, { t: 'step' }>;
 
-export class Journal {
+/** What the engine needs of a journal; a dry run gets one that only reads. */
+export interface JournalLike {
+  readonly records: JournalRecord[];
+  append(record: JournalRecord): Promise<void>;
+}
+
+/** A dry run's journal: the earlier run's records, for "done before"; writes nothing. */
+export async function readOnlyJournal(stateDir: string): Promise<JournalLike> {
+  return { records: await readJournal(stateDir), append: async () => {} };
+}
+
+export class Journal implements JournalLike {
   private constructor(
     readonly path: string,
     private handle: FileHandle,

@@ -1,0 +1,92 @@
+import { KcarunError } from '../errors.js';
+import { rollbackStage } from '../runner/engine.js';
+import { Journal, readJournal, type JournalRecord } from '../runner/journal.js';
+import { acquireLock } from '../runner/lock.js';
+import { createJsonReporter } from '../runner/reporters/json.js';
+import { createPlainReporter } from '../runner/reporters/plain.js';
+import { openStateDir } from '../runner/state-dir.js';
+import { createTransportProvider } from '../runner/transports.js';
+import { taskTypes } from '../tasks/index.js';
+import type { CommandIO } from './io.js';
+import { preparePlaybook, stateDirFor } from './prepare.js';
+
+export interface RollbackArgs {
+  inventory?: string;
+  stateDir?: string;
+  to?: string;
+  extraVars: string[];
+  yes: boolean;
+  force: boolean;
+  breakLock: boolean;
+  acceptNewHostKeys: boolean;
+  output: 'auto' | 'plain' | 'json';
+}
+
+/**
+ * `kcarun rollback -i INVENTORY [--to STAGE]`: undoes the journal's completed stages, newest first,
+ * down to STAGE (inclusive), with the playbook the journal names.
+ */
+export async function rollbackCommand(args: RollbackArgs, io: CommandIO): Promise<number> {
+  const stateDir = stateDirFor({ ...args, cwd: io.cwd });
+  const records = await readJournal(stateDir);
+  const run = records.find((r) => r.t === 'run') as Extract<JournalRecord, { t: 'run' }> | undefined;
+  if (!run) throw new KcarunError('E_USAGE', `no run recorded in ${stateDir}: nothing to roll back`);
+  const prepared = await preparePlaybook({ playbook: run.playbook, inventory: args.inventory, extraVars: args.extraVars, stateDir, cwd: io.cwd });
+  if (prepared.playbook.checksum !== run.checksum && !args.force) {
+    throw new KcarunError('E_RESUME', `the playbook ${run.playbook} changed since the run; its undo steps may not match what ran. Use --force if you are sure.`);
+  }
+  // Completed stages in completion order (a stage completed twice counts at its latest).
+  const completed: string[] = [];
+  const lastStatus = new Map<string, string>();
+  for (const r of records) {
+    if (r.t !== 'stage') continue;
+    lastStatus.set(r.stage, r.status);
+    if (r.status === 'completed') {
+      const i = completed.indexOf(r.stage);
+      if (i >= 0) completed.splice(i, 1);
+      completed.push(r.stage);
+    }
+  }
+  const toUndo = completed.filter((s) => lastStatus.get(s) === 'completed').reverse();
+  if (args.to) {
+    const i = toUndo.indexOf(args.to);
+    if (i < 0) throw new KcarunError('E_USAGE', `--to: stage "${args.to}" is not among the completed stages (${toUndo.join(', ') || 'none'})`);
+    toUndo.splice(i + 1);
+  }
+  if (toUndo.length === 0) {
+    io.stdout('nothing to roll back: no completed stage in the journal\n');
+    return 0;
+  }
+  io.stdout(`Will undo, in this order: ${toUndo.join(', ')}\n`);
+  if (!args.yes) {
+    if (!io.interactive) throw new KcarunError('E_USAGE', 'nothing was changed: not an interactive terminal, so rollback needs --yes');
+    if (!(await io.confirm('Roll back these stages? [y/N] '))) return 0;
+  }
+
+  const state = await openStateDir(stateDir);
+  const lock = await acquireLock(stateDir, { breakLock: args.breakLock, command: 'kcarun rollback' });
+  const journal = await Journal.open(stateDir, { fresh: false });
+  const reporter = args.output === 'json' ? createJsonReporter((l) => io.stdout(l)) : createPlainReporter((t) => io.stdout(t));
+  const transports = createTransportProvider(prepared.inventory, { acceptNewHostKeys: args.acceptNewHostKeys, log: { info: () => {}, warn: () => {}, debug: () => {} } });
+  const interrupt = { requested: false, hardStop: new AbortController().signal };
+  let ok = true;
+  try {
+    for (const name of toUndo) {
+      const planned = prepared.plan.find((p) => p.stage.spec.name === name);
+      if (!planned) throw new KcarunError('E_STATE', `stage "${name}" is in the journal but not in the playbook`);
+      const scopeInput = { playbook: prepared.playbook, inventory: prepared.inventory, extraVars: prepared.extraVars, registry: new Map(), run: { id: run.runId, stateDir, dryRun: false } };
+      const stageOk = await rollbackStage(planned, { journal, taskTypes, state, transports, inventory: prepared.inventory, interrupt }, scopeInput, (e) => reporter.emit(e));
+      await journal.append({ t: 'stage', stage: name, status: stageOk ? 'rolled-back' : 'failed', at: new Date().toISOString(), message: stageOk ? 'rolled back by kcarun rollback' : 'rollback incomplete' });
+      if (!stageOk) {
+        ok = false;
+        break;
+      }
+    }
+  } finally {
+    await transports.closeAll().catch(() => {});
+    await journal.close();
+    await reporter.close();
+    await lock.release();
+  }
+  return ok ? 0 : 1;
+}

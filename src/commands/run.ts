@@ -1,0 +1,172 @@
+import { EXIT, KcarunError } from '../errors.js';
+import { runPlaybook, type RunOptions } from '../runner/engine.js';
+import type { Reporter } from '../runner/events.js';
+import { Journal, readJournal, readOnlyJournal, type JournalRecord } from '../runner/journal.js';
+import { acquireLock } from '../runner/lock.js';
+import { createJsonReporter } from '../runner/reporters/json.js';
+import { createPlainReporter } from '../runner/reporters/plain.js';
+import { openStateDir } from '../runner/state-dir.js';
+import { createTransportProvider } from '../runner/transports.js';
+import { leaderProbeTypes, taskTypes } from '../tasks/index.js';
+import type { CommandIO } from './io.js';
+import { preparePlaybook, type Prepared } from './prepare.js';
+
+export interface RunArgs {
+  playbook: string;
+  inventory?: string;
+  extraVars: string[];
+  stateDir?: string;
+  output: 'auto' | 'plain' | 'json';
+  dryRun: boolean;
+  yes: boolean;
+  resume: boolean;
+  fresh: boolean;
+  force: boolean;
+  breakLock: boolean;
+  acceptNewHostKeys: boolean;
+  limit?: string;
+  tags: string[];
+  skipTags: string[];
+  startAt?: string;
+  forks: number;
+  verbose: boolean;
+}
+
+/** `kcarun PLAYBOOK -i INVENTORY`: the whole run, from validation to the exit code. */
+export async function runCommand(args: RunArgs, io: CommandIO): Promise<number> {
+  const prepared = await preparePlaybook({ ...args, cwd: io.cwd });
+  const options: RunOptions = {
+    dryRun: args.dryRun,
+    limit: args.limit,
+    tags: args.tags,
+    skipTags: args.skipTags,
+    startAt: args.startAt,
+    forks: args.forks,
+    resume: args.resume,
+  };
+
+  if (!args.dryRun && !args.yes) {
+    io.stdout(describePlan(prepared));
+    if (!io.interactive) {
+      throw new KcarunError('E_USAGE', 'nothing was changed: this is not an interactive terminal, so kcarun needs --yes to apply the plan above (or --dry-run to preview it)');
+    }
+    if (!(await io.confirm('Apply this plan? [y/N] '))) {
+      io.stderr('nothing was changed.\n');
+      return EXIT.ok;
+    }
+  }
+
+  const state = await openStateDir(prepared.stateDir);
+  const reporter = chooseReporter(args, io);
+  // A dry run changes nothing, so it takes no lock and writes no journal.
+  const lock = args.dryRun ? null : await acquireLock(state.dir, { breakLock: args.breakLock, command: `kcarun ${args.playbook}` });
+  let journal: Journal | undefined;
+  const transports = createTransportProvider(prepared.inventory, {
+    acceptNewHostKeys: args.acceptNewHostKeys,
+    log: { info: () => {}, warn: (m) => reporter.emit({ event: 'log', level: 'warn', message: m }), debug: () => {} },
+  });
+  const hardStop = new AbortController();
+  const interrupt = { requested: false, hardStop: hardStop.signal };
+  const removeHandler = io.onInterrupt(() => {
+    if (interrupt.requested) {
+      hardStop.abort(new KcarunError('E_INTERRUPTED', 'interrupted twice: stopping the steps in flight'));
+      return;
+    }
+    interrupt.requested = true;
+    reporter.emit({ event: 'log', level: 'warn', message: 'interrupt: finishing the steps in flight, then stopping (interrupt again to stop now)' });
+  });
+  try {
+    if (lock?.takeoverNote) reporter.emit({ event: 'log', level: 'warn', message: lock.takeoverNote });
+    if (!args.dryRun) {
+      await checkResumable(prepared, state.dir, args);
+      journal = await Journal.open(state.dir, { fresh: !args.resume });
+    }
+    const result = await runPlaybook({
+      ...prepared,
+      options,
+      state,
+      journal: journal ?? (await readOnlyJournal(state.dir)),
+      transports,
+      reporter,
+      interrupt,
+      taskTypes,
+      leaderProbes: leaderProbeTypes,
+    });
+    return result.exitCode;
+  } finally {
+    removeHandler();
+    await transports.closeAll().catch(() => {});
+    await journal?.close();
+    await reporter.close();
+    await lock?.release();
+  }
+}
+
+function chooseReporter(args: RunArgs, io: CommandIO): Reporter {
+  if (args.output === 'json') return createJsonReporter((l) => io.stdout(l));
+  if (args.output === 'auto' && io.interactive) {
+    // Loaded only for terminals: cron and CI never pay for it.
+    return lazyListrReporter();
+  }
+  return createPlainReporter((t) => io.stdout(t), { verbose: args.verbose });
+}
+
+function lazyListrReporter(): Reporter {
+  const queue: Parameters<Reporter['emit']>[0][] = [];
+  let real: Reporter | undefined;
+  const ready = import('../runner/reporters/listr.js').then(({ createListrReporter }) => {
+    real = createListrReporter();
+    for (const e of queue) real.emit(e);
+  });
+  return {
+    emit: (e) => (real ? real.emit(e) : queue.push(e)),
+    close: async () => {
+      await ready;
+      await real!.close();
+    },
+  };
+}
+
+/**
+ * --resume continues the journal's run: refused when there is none, or when the playbook changed
+ * since (unless --force). A new run over an unfinished one is refused unless --fresh, so a retry
+ * cannot silently start the procedure over from the beginning.
+ */
+async function checkResumable(prepared: Prepared, stateDir: string, args: RunArgs): Promise<void> {
+  const records = await readJournal(stateDir);
+  const runs = records.filter((r): r is Extract<JournalRecord, { t: 'run' }> => r.t === 'run');
+  const first = runs[0];
+  const last = [...records].reverse().find((r) => r.t === 'end');
+  const unfinished = runs.length > 0 && (!last || records.lastIndexOf(last) < records.lastIndexOf(runs[runs.length - 1]!) || last.status !== 'succeeded');
+  if (args.resume) {
+    if (!first) throw new KcarunError('E_RESUME', `--resume: no run to resume in ${stateDir}`);
+    if (first.checksum !== prepared.playbook.checksum && !args.force) {
+      throw new KcarunError(
+        'E_RESUME',
+        `--resume: the playbook (or a file it imports) changed since the run started (${first.startedAt}); resuming a changed procedure is unsafe. Use --force if you are sure, or --fresh to start over.`,
+      );
+    }
+    if (first.name !== prepared.playbook.spec.metadata.name) {
+      throw new KcarunError('E_RESUME', `--resume: the journal is of playbook "${first.name}", not "${prepared.playbook.spec.metadata.name}"`);
+    }
+    return;
+  }
+  if (unfinished && !args.fresh) {
+    throw new KcarunError(
+      'E_RESUME',
+      `the last run of "${first?.name}" (started ${first?.startedAt}) did not finish: continue it with --resume, or start over with --fresh`,
+    );
+  }
+}
+
+/** The plan shown before anything changes: stages, their hosts and tasks. */
+export function describePlan(prepared: Prepared): string {
+  const lines = [`Plan: ${prepared.playbook.spec.metadata.name} ${prepared.playbook.spec.metadata.version} (state: ${prepared.stateDir})`];
+  for (const { stage, hosts } of prepared.plan) {
+    const rolling = stage.spec.serial !== undefined ? `, serial ${JSON.stringify(stage.spec.serial)}` : '';
+    const order = stage.spec.order ? `, ${stage.spec.order}` : '';
+    lines.push(`  ${stage.spec.name} on ${hosts.join(', ')}${rolling}${order}`);
+    for (const task of stage.spec.tasks) lines.push(`    - ${task.name} (${task.type})`);
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,78 @@
+import { join } from 'node:path';
+import { latestSteps, readJournal, type JournalRecord } from '../runner/journal.js';
+import { readHolder } from '../runner/lock.js';
+import type { CommandIO } from './io.js';
+import { stateDirFor } from './prepare.js';
+
+export interface RunStatus {
+  stateDir: string;
+  run: Extract<JournalRecord, { t: 'run' }> | null;
+  /** running (a live lock), succeeded, failed, rolled-back, interrupted (no end record: killed), none. */
+  state: 'none' | 'running' | 'succeeded' | 'failed' | 'rolled-back' | 'interrupted';
+  stages: { name: string; status: string; message?: string }[];
+  steps: { ok: number; failed: number; skipped: number; rolledBack: number; inFlight: string[] };
+  lastError?: { key: string; code: string; message: string };
+  lock: { pid: number; host: string; startedAt: string } | null;
+}
+
+/** Where the last run stands, from the journal alone (no host is contacted). */
+export async function readRunStatus(stateDir: string): Promise<RunStatus> {
+  const records = await readJournal(stateDir);
+  const run = (records.find((r) => r.t === 'run') as Extract<JournalRecord, { t: 'run' }> | undefined) ?? null;
+  const lock = await readHolder(join(stateDir, 'lock'));
+  const stages = new Map<string, { name: string; status: string; message?: string }>();
+  for (const r of records) if (r.t === 'stage') stages.set(r.stage, { name: r.stage, status: r.status, message: r.message });
+  const steps = { ok: 0, failed: 0, skipped: 0, rolledBack: 0, inFlight: [] as string[] };
+  let lastError: RunStatus['lastError'];
+  for (const s of latestSteps(records).values()) {
+    if (s.status === 'ok') steps.ok++;
+    else if (s.status === 'failed') steps.failed++;
+    else if (s.status === 'skipped') steps.skipped++;
+    else if (s.status === 'rolled-back') steps.rolledBack++;
+    else if (s.status === 'started') steps.inFlight.push(s.key);
+  }
+  for (const r of records) if (r.t === 'step' && r.error) lastError = { key: r.key, ...r.error };
+  const lastRun = records.map((r) => r.t).lastIndexOf('run');
+  const end = records.slice(lastRun).find((r) => r.t === 'end') as Extract<JournalRecord, { t: 'end' }> | undefined;
+  let state: RunStatus['state'] = 'none';
+  if (run) {
+    if (lock && isAlive(lock.pid)) state = 'running';
+    else if (!end) state = 'interrupted';
+    else state = end.status === 'rolled-back' ? 'rolled-back' : end.status;
+  }
+  return { stateDir, run, state, stages: [...stages.values()], steps, lastError, lock: lock && { pid: lock.pid, host: lock.host, startedAt: lock.startedAt } };
+}
+
+export async function statusCommand(args: { inventory?: string; stateDir?: string; output: 'plain' | 'json' | 'auto' }, io: CommandIO): Promise<number> {
+  const status = await readRunStatus(stateDirFor({ ...args, cwd: io.cwd }));
+  if (args.output === 'json') {
+    io.stdout(`${JSON.stringify(status)}\n`);
+    return 0;
+  }
+  if (!status.run) {
+    io.stdout(`no run recorded in ${status.stateDir}\n`);
+    return 0;
+  }
+  const lines = [
+    `run ${status.run.runId}: ${status.run.name} ${status.run.version} (${status.run.playbook})`,
+    `started ${status.run.startedAt}: ${status.state}${status.lock && status.state === 'running' ? ` (pid ${status.lock.pid} on ${status.lock.host})` : ''}`,
+    `steps: ${status.steps.ok} ok, ${status.steps.failed} failed, ${status.steps.skipped} skipped, ${status.steps.rolledBack} rolled back${status.steps.inFlight.length ? `, in flight when it stopped: ${status.steps.inFlight.join(', ')}` : ''}`,
+    'stages:',
+    ...status.stages.map((s) => `  ${s.name}: ${s.status}${s.message ? ` — ${s.message}` : ''}`),
+  ];
+  if (status.lastError) lines.push(`last error (${status.lastError.key}): ${status.lastError.message}`);
+  if (status.state === 'interrupted' || status.state === 'failed' || status.state === 'rolled-back') {
+    lines.push(`to continue: kcarun ${status.run.playbook} -i <inventory> --resume`);
+  }
+  io.stdout(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
