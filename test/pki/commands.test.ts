@@ -1,0 +1,153 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { certsExpiry } from '../../src/commands/certs-expiry.js';
+import { certsInspect } from '../../src/commands/certs-inspect.js';
+import { KcarunError } from '../../src/errors.js';
+import { createCa } from '../../src/pki/ca.js';
+import { issueFromProfile } from '../../src/pki/profiles.js';
+import { LocalTransport } from '../../src/transport/local.js';
+import type { Transport } from '../../src/transport/types.js';
+import { makeTempDir } from '../helpers/task-context.js';
+import { openssl, opensslCa, opensslLeaf } from './openssl.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let good: string;
+let expiredDir: string;
+let clientKeyB64: string;
+
+/** Collects what a command prints. */
+function capture(): { io: { stdout: (s: string) => void }; text: () => string } {
+  const chunks: string[] = [];
+  return { io: { stdout: (s) => chunks.push(s) }, text: () => chunks.join('') };
+}
+
+beforeAll(async () => {
+  ({ dir, cleanup } = await makeTempDir('kcarun-pki-cmd-'));
+  good = join(dir, 'good/etc/kubernetes');
+  await mkdir(join(good, 'pki/etcd'), { recursive: true });
+  const ca = await opensslCa(join(good, 'pki'), 'ca', '/CN=kubernetes');
+  const etcdCa = await opensslCa(join(good, 'pki/etcd'), 'ca', '/CN=etcd-ca', 'ec');
+  await opensslLeaf(join(good, 'pki'), 'apiserver', ca, { subj: '/CN=kube-apiserver', sans: ['DNS:kubernetes', 'IP:10.96.0.1'], days: 200 });
+  await opensslLeaf(join(good, 'pki/etcd'), 'server', etcdCa, { subj: '/CN=cp1', alg: 'ec', sans: ['DNS:cp1', 'IP:127.0.0.1'], days: 100 });
+  const admin = await opensslLeaf(join(good, 'pki'), 'admin-client', ca, { subj: '/O=system:masters/CN=kubernetes-admin', extKeyUsage: 'clientAuth', days: 50 });
+  const b64 = async (p: string) => Buffer.from(await readFile(p)).toString('base64');
+  clientKeyB64 = await b64(admin.key);
+  await writeFile(
+    join(good, 'admin.conf'),
+    [
+      'apiVersion: v1',
+      'clusters:',
+      '- cluster:',
+      `    certificate-authority-data: ${await b64(ca.cert)}`,
+      '    server: https://127.0.0.1:6443',
+      '  name: kubernetes',
+      'users:',
+      '- name: kubernetes-admin',
+      '  user:',
+      `    client-certificate-data: ${await b64(admin.cert)}`,
+      `    client-key-data: ${clientKeyB64}`,
+      '',
+    ].join('\n'),
+  );
+  expiredDir = join(dir, 'expired');
+  await mkdir(expiredDir);
+  const longAgo = new Date(Date.now() - 400 * 86_400_000);
+  const oldCa = await createCa({ commonName: 'old', now: longAgo, keySpec: { type: 'ecdsa', curve: 'P-256' } });
+  const { certificate } = await issueFromProfile('scheduler', {}, oldCa, { now: longAgo, validityDays: 365 });
+  await writeFile(join(expiredDir, 'scheduler.crt'), certificate.pem);
+});
+afterAll(async () => cleanup());
+
+describe('certs inspect', () => {
+  it('lists every certificate of a directory, kubeconfigs included, in a table', async () => {
+    const out = capture();
+    expect(await certsInspect({ target: good, output: 'table' }, out.io)).toBe(0);
+    const lines = out.text().trim().split('\n');
+    expect(lines[0]).toMatch(/^PATH\s+SUBJECT\s+ISSUER\s+SANS\s+NOT AFTER\s+DAYS LEFT\s+TYPE$/);
+    expect(lines).toHaveLength(1 + 7);
+    const apiserver = lines.find((l) => l.startsWith(join(good, 'pki/apiserver.crt')));
+    expect(apiserver).toMatch(/CN=kube-apiserver\s+CN=kubernetes\s+DNS:kubernetes,IP:10\.96\.0\.1\s+\S+\s+(199|200)\s+leaf$/);
+    expect(lines.some((l) => l.startsWith(`${join(good, 'admin.conf')} (client-certificate-data)`) && l.includes('O=system:masters, CN=kubernetes-admin'))).toBe(true);
+    expect(lines.filter((l) => / CA$/.test(l))).toHaveLength(3); // two ca.crt + the kubeconfig's CA data
+    expect(out.text()).not.toContain('.key');
+  });
+
+  it('--output json gives the same certificates with the CA each chains to', async () => {
+    const out = capture();
+    await certsInspect({ target: good, output: 'json' }, out.io);
+    const doc = JSON.parse(out.text()) as { certificates: Array<{ path: string; source: string; chainsTo: string | null; daysLeft: number; notAfter: string }> };
+    expect(doc.certificates).toHaveLength(7);
+    const server = doc.certificates.find((c) => c.path.endsWith('etcd/server.crt'));
+    expect(server?.chainsTo).toBe('CN=etcd-ca');
+    const enddate = (await openssl(['x509', '-in', join(good, 'pki/etcd/server.crt'), '-noout', '-enddate'])).trim().replace('notAfter=', '');
+    expect(Date.parse(server!.notAfter)).toBe(Date.parse(enddate));
+  });
+
+  it('exits 1 when a certificate has expired, and rejects a missing target', async () => {
+    const out = capture();
+    expect(await certsInspect({ target: join(expiredDir, 'scheduler.crt'), output: 'table' }, out.io)).toBe(1);
+    expect(out.text()).toMatch(/CN=system:kube-scheduler\s+CN=old\s+-\s+\S+\s+-3[456]\s+leaf/);
+    const err = await certsInspect({ target: join(dir, 'nope'), output: 'table' }, capture().io).catch((e: unknown) => e);
+    expect((err as KcarunError).code).toBe('E_USAGE');
+  });
+});
+
+/** A host that cannot be reached: what an SSH transport does when the connection fails. */
+const unreachable: Transport = {
+  host: 'cp9',
+  exec: () => Promise.reject(new KcarunError('E_UNREACHABLE', 'connect ECONNREFUSED 127.0.0.9:22', { host: 'cp9' })),
+  readFile: () => Promise.reject(new Error('unreachable')),
+  writeFile: () => Promise.reject(new Error('unreachable')),
+  stat: () => Promise.reject(new Error('unreachable')),
+  close: async () => {},
+};
+
+describe('certs expiry', () => {
+  it('reports every host, exits 0 above the threshold and writes Prometheus textfile metrics', async () => {
+    const prom = join(dir, 'kcarun.prom');
+    const out = capture();
+    const hosts = [
+      { host: 'cp1', transport: new LocalTransport() },
+      { host: 'cp2', transport: new LocalTransport() },
+    ];
+    expect(await certsExpiry({ hosts, paths: [good], warnDays: 30, output: 'table', prometheusFile: prom }, out.io)).toBe(0);
+    const lines = out.text().trim().split('\n');
+    expect(lines).toHaveLength(1 + 14);
+    expect(lines[1]).toMatch(/^cp1\s+.*admin\.conf \(client-certificate-data\)\s+O=system:masters, CN=kubernetes-admin\s+\S+\s+(49|50)\s+leaf$/);
+    const metrics = await readFile(prom, 'utf8');
+    const enddate = (await openssl(['x509', '-in', join(good, 'pki/apiserver.crt'), '-noout', '-enddate'])).trim().replace('notAfter=', '');
+    expect(metrics).toContain(
+      `kcarun_cert_expiry_timestamp_seconds{host="cp2",path="${join(good, 'pki/apiserver.crt')}",subject="CN=kube-apiserver"} ${Date.parse(enddate) / 1000}\n`,
+    );
+    expect(metrics).toContain('# TYPE kcarun_cert_expiry_timestamp_seconds gauge\n');
+    expect(metrics).toContain('kcarun_cert_expiry_scan_success{host="cp1"} 1\n');
+    expect(metrics.match(/^kcarun_cert_expiry_timestamp_seconds/gm)).toHaveLength(14);
+  });
+
+  it('exits 1 when anything is under --warn-days, and says which', async () => {
+    const out = capture();
+    expect(await certsExpiry({ hosts: [{ host: 'cp1', transport: new LocalTransport() }], paths: [good], warnDays: 60, output: 'json' }, out.io)).toBe(1);
+    const doc = JSON.parse(out.text()) as { certificates: Array<{ subject: string; warn: boolean }> };
+    expect(doc.certificates.filter((c) => c.warn).map((c) => c.subject)).toEqual(['O=system:masters, CN=kubernetes-admin', 'O=system:masters, CN=kubernetes-admin']);
+  });
+
+  it('exits 1 and reports an unreachable host without hiding the others', async () => {
+    const prom = join(dir, 'unreachable.prom');
+    const out = capture();
+    const code = await certsExpiry({ hosts: [{ host: 'cp1', transport: new LocalTransport() }, { host: 'cp9', transport: unreachable }], paths: [good], output: 'table', prometheusFile: prom }, out.io);
+    expect(code).toBe(1);
+    expect(out.text()).toContain('error: cp9: connect ECONNREFUSED 127.0.0.9:22');
+    expect(out.text().split('\n').filter((l) => l.startsWith('cp1 '))).toHaveLength(7);
+    expect(await readFile(prom, 'utf8')).toContain('kcarun_cert_expiry_scan_success{host="cp9"} 0\n');
+  });
+
+  it('never prints the kubeconfig client key', async () => {
+    const out = capture();
+    await certsExpiry({ hosts: [{ host: 'cp1', transport: new LocalTransport() }], paths: [good], output: 'json' }, out.io);
+    await certsInspect({ target: good, output: 'json' }, out.io);
+    expect(out.text()).not.toContain(clientKeyB64.slice(0, 40));
+    expect(out.text()).not.toContain('PRIVATE KEY');
+  });
+});
