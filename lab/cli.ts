@@ -1,0 +1,117 @@
+/**
+ * `npm run lab -- <verb>`: the lab's command line (the only file here that reads argv or exits).
+ *   up [--nodes 3] [--layout kubeadm|binary] [--ca-days-left 30] [--ssh-port 22] [--dir DIR]
+ *   down [--purge] | status [--json] | inventory | traffic start [--rate N] | traffic stop
+ *   verify [--json] | fault stop-sshd|start-sshd|kill-etcd|pause|resume|change-host-key NODE
+ */
+import { parseArgs } from 'node:util';
+import { DEFAULT_LAB_DIR } from './lab-paths.js';
+import { labUp } from './commands/up.js';
+import { labDown } from './commands/down.js';
+import { labStatus } from './commands/status.js';
+import { labInventory } from './commands/inventory.js';
+import { trafficStart, trafficStop } from './commands/traffic.js';
+import { labVerify } from './commands/verify.js';
+import { FAULTS, labFault, type Fault } from './commands/fault.js';
+
+const USAGE = `usage: npm run lab -- <verb> [options]   (needs root, Linux)
+  up [--nodes 3] [--layout kubeadm|binary] [--ca-days-left 30] [--ssh-port 22]
+  down [--purge]            stop every lab process (by pid), remove mount points
+  status [--json]           nodes, units, static pods
+  inventory                 print the kcarun inventory for the lab
+  traffic start [--rate 20] | traffic stop
+  verify [--json]           counters, component errors, allCertsOnNewCA, dataIntact
+  fault <${FAULTS.join('|')}> NODE
+  every verb takes --dir DIR (default ${DEFAULT_LAB_DIR}, or $KCARUN_LAB_DIR)`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      dir: { type: 'string' },
+      nodes: { type: 'string' },
+      layout: { type: 'string' },
+      'ca-days-left': { type: 'string' },
+      'ssh-port': { type: 'string' },
+      rate: { type: 'string' },
+      json: { type: 'boolean' },
+      purge: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const dir = values.dir ?? process.env['KCARUN_LAB_DIR'] ?? DEFAULT_LAB_DIR;
+  const [verb, arg1, arg2] = positionals;
+  if (values.help || !verb) {
+    console.log(USAGE);
+    return verb ? 0 : 2;
+  }
+  if (process.getuid?.() !== 0 && verb !== 'inventory') {
+    console.error('lab: needs root (namespaces, bind mounts, sshd)');
+    return 2;
+  }
+  switch (verb) {
+    case 'up': {
+      const layout = values.layout ?? 'kubeadm';
+      if (layout !== 'kubeadm' && layout !== 'binary') throw new Error('--layout must be kubeadm or binary');
+      await labUp({
+        dir,
+        layout,
+        nodes: values.nodes ? Number(values.nodes) : undefined,
+        caDaysLeft: values['ca-days-left'] ? Number(values['ca-days-left']) : undefined,
+        sshPort: values['ssh-port'] ? Number(values['ssh-port']) : undefined,
+      });
+      return 0;
+    }
+    case 'down':
+      await labDown({ dir, purge: values.purge });
+      return 0;
+    case 'status': {
+      const s = labStatus(dir);
+      if (values.json) console.log(JSON.stringify(s));
+      else if (s.nodes.length === 0) console.log(`no lab in ${dir}`);
+      else {
+        console.log(`layout ${s.layout}; traffic ${s.traffic ? 'running' : 'stopped'}`);
+        for (const n of s.nodes) {
+          const list = (r: Record<string, boolean>): string => Object.entries(r).map(([k, v]) => `${k}${v ? '' : '(down)'}`).join(' ') || '-';
+          console.log(`${n.name} ${n.ip} ${n.up ? 'up' : 'DOWN'} sshd:${n.sshd ? 'up' : 'down'} processes:${n.processes} units: ${list(n.units)} pods: ${list(n.pods)}`);
+        }
+      }
+      return 0;
+    }
+    case 'inventory':
+      process.stdout.write(labInventory(dir));
+      return 0;
+    case 'traffic':
+      if (arg1 === 'start') console.log(`traffic started (pid ${await trafficStart({ dir, rate: values.rate ? Number(values.rate) : undefined })})`);
+      else if (arg1 === 'stop') {
+        await trafficStop({ dir });
+        console.log('traffic stopped');
+      } else throw new Error('traffic start|stop');
+      return 0;
+    case 'verify': {
+      const r = await labVerify(dir);
+      if (!values.json) {
+        console.log(`requests ${r.requests}, failures ${r.failures}, component errors ${r.componentErrors} (+${r.connectionErrors} connection errors), allCertsOnNewCA ${r.allCertsOnNewCA}, dataIntact ${r.dataIntact}`);
+      }
+      console.log(JSON.stringify(r));
+      return 0;
+    }
+    case 'fault': {
+      if (!arg1 || !(FAULTS as readonly string[]).includes(arg1) || !arg2) throw new Error(`fault <${FAULTS.join('|')}> NODE`);
+      console.log(await labFault(arg1 as Fault, arg2, dir));
+      return 0;
+    }
+    default:
+      console.error(USAGE);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`lab: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

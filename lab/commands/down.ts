@@ -1,0 +1,36 @@
+/**
+ * `down`: stops every process of the lab by pid (each node's mount namespace, the unshare parents, the
+ * traffic generator) and removes the mount points the lab created. Bind mounts live only in the nodes'
+ * private namespaces, so they go with the last process. Works on a crashed lab from state.json alone.
+ */
+import { readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { DEFAULT_LAB_DIR, LabPaths } from '../lab-paths.js';
+import { readState } from '../lab-state.js';
+import { isRunning, pidsInMountNamespace, terminate } from '../processes.js';
+
+export async function labDown(opts: { dir?: string; purge?: boolean; log?: (l: string) => void } = {}): Promise<{ stopped: number }> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const paths = new LabPaths(opts.dir ?? DEFAULT_LAB_DIR);
+  const state = readState(paths);
+  let stopped = 0;
+  if (state) {
+    const hostPids = Object.values(state.hostPids).filter((p) => isRunning(p));
+    stopped += hostPids.length;
+    await terminate(() => hostPids.filter((p) => isRunning(p)));
+    for (const node of state.nodes) {
+      const pidsNow = (): number[] => [...pidsInMountNamespace(node.mntNs), ...(isRunning(node.unsharePid) ? [node.unsharePid] : [])];
+      stopped += pidsNow().length;
+      await terminate(pidsNow);
+    }
+    for (const m of state.createdMountPoints) {
+      try {
+        if (readdirSync(m).length === 0) rmdirSync(m);
+      } catch {
+        // still in use or already gone: leave it
+      }
+    }
+  }
+  if (opts.purge) rmSync(paths.root, { recursive: true, force: true });
+  log(`lab: down (${stopped} processes stopped${opts.purge ? `, ${paths.root} removed` : ''})`);
+  return { stopped };
+}

@@ -1,0 +1,82 @@
+/**
+ * `fault KIND NODE`: stop-sshd | start-sshd | kill-etcd | pause | resume | change-host-key.
+ * kill-etcd sends SIGKILL to the node's etcd (a static pod comes back through the kubelet; a systemd
+ * unit stays down until `systemctl start etcd`). pause/resume SIGSTOP/SIGCONT every process of the node.
+ * change-host-key gives the node's sshd a new host key without touching known_hosts.
+ */
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_LAB_DIR, LabPaths } from '../lab-paths.js';
+import { readState, type NodeState } from '../lab-state.js';
+import { isRunning, pidsInMountNamespace, terminate } from '../processes.js';
+import { inNode } from '../node-runtime.js';
+import { runOk, sleep } from '../exec.js';
+import type { PodRecord } from '../components/static-pods.js';
+
+export const FAULTS = ['stop-sshd', 'start-sshd', 'kill-etcd', 'pause', 'resume', 'change-host-key'] as const;
+export type Fault = (typeof FAULTS)[number];
+
+function sshdPid(paths: LabPaths, node: NodeState): number | undefined {
+  const f = paths.node(node.name).sshdPidFile;
+  return existsSync(f) ? Number(readFileSync(f, 'utf8')) : undefined;
+}
+
+async function startSshd(paths: LabPaths, node: NodeState): Promise<void> {
+  const np = paths.node(node.name);
+  // Started inside the node (nsenter), detached, its pid recorded where `down` and `fault` look.
+  const r = await inNode(node, ['bash', '-c', `/usr/sbin/sshd -D -e -f '${np.sshdConfig}' >> '${join(np.logs, 'sshd.log')}' 2>&1 < /dev/null & echo $!`]);
+  writeFileSync(np.sshdPidFile, r.stdout.trim());
+  await sleep(300);
+}
+
+function etcdPid(paths: LabPaths, node: NodeState): number | undefined {
+  const np = paths.node(node.name);
+  const unit = join(np.unitsRun, 'etcd.service.pid');
+  if (existsSync(unit)) return Number(readFileSync(unit, 'utf8'));
+  const pod = join(np.podsRun, `etcd-${node.name}.json`);
+  if (existsSync(pod)) return (JSON.parse(readFileSync(pod, 'utf8')) as PodRecord).pid;
+  return undefined;
+}
+
+export async function labFault(kind: Fault, nodeName: string, dir = DEFAULT_LAB_DIR): Promise<string> {
+  const paths = new LabPaths(dir);
+  const state = readState(paths);
+  const node = state?.nodes.find((n) => n.name === nodeName);
+  if (!state || !node) throw new Error(`no node ${nodeName} in the lab at ${dir}`);
+  switch (kind) {
+    case 'stop-sshd': {
+      const pid = sshdPid(paths, node);
+      if (pid) await terminate(() => (isRunning(pid) ? [pid] : []));
+      return `${nodeName}: sshd stopped`;
+    }
+    case 'start-sshd':
+      if (!isRunning(sshdPid(paths, node))) await startSshd(paths, node);
+      return `${nodeName}: sshd running (pid ${sshdPid(paths, node)})`;
+    case 'kill-etcd': {
+      const pid = etcdPid(paths, node);
+      if (!pid || !isRunning(pid)) throw new Error(`${nodeName}: etcd is not running`);
+      process.kill(pid, 'SIGKILL');
+      return `${nodeName}: etcd (pid ${pid}) killed`;
+    }
+    case 'pause':
+    case 'resume':
+      for (const pid of pidsInMountNamespace(node.mntNs)) {
+        try {
+          process.kill(pid, kind === 'pause' ? 'SIGSTOP' : 'SIGCONT');
+        } catch {
+          // exited meanwhile
+        }
+      }
+      return `${nodeName}: ${kind === 'pause' ? 'paused' : 'resumed'}`;
+    case 'change-host-key': {
+      const np = paths.node(node.name);
+      rmSync(np.hostKey, { force: true });
+      rmSync(`${np.hostKey}.pub`, { force: true });
+      await runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `root@${node.name}`, '-f', np.hostKey]);
+      const pid = sshdPid(paths, node);
+      if (pid) await terminate(() => (isRunning(pid) ? [pid] : []));
+      await startSshd(paths, node);
+      return `${nodeName}: sshd has a new host key (known_hosts not updated)`;
+    }
+  }
+}

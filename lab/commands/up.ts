@@ -1,0 +1,190 @@
+/**
+ * `up`: makes the old PKI with openssl, writes each node's layout, starts every node's namespace, sshd,
+ * etcd and control plane from the layout's own configuration, seeds the cluster and waits until the
+ * controllers work. Everything started is recorded in state.json first, so `down` can always clean up.
+ */
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { DEFAULT_LAB_DIR, LabPaths, NODE_DIR_MOUNTS, nodeIp, nodeName } from '../lab-paths.js';
+import { readState, writeState, type LabState, type Layout } from '../lab-state.js';
+import { caValidity, issueCertificate, leafValidity, type KeyPair } from '../openssl.js';
+import { pool, runOk, sleep } from '../exec.js';
+import { layoutByName } from '../layouts/index.js';
+import { etcHosts } from '../layouts/node-pki.js';
+import type { LabCas, LabNode } from '../layouts/types.js';
+import { buildComponents } from '../components-bundle.js';
+import { initScript, inNode, sshdConfig, startNode, waitForPort, writeExecutable } from '../node-runtime.js';
+import { adminRequest, etcdClientFor } from '../lab-clients.js';
+import { labDown } from './down.js';
+import { isRunning } from '../processes.js';
+
+export interface UpOptions {
+  dir?: string;
+  nodes?: number;
+  layout?: Layout;
+  caDaysLeft?: number;
+  sshPort?: number;
+  log?: (line: string) => void;
+}
+
+export const SEED_KEYS = 50;
+
+export function seedValue(i: number): string {
+  return createHash('sha256').update(`kcarun-lab-seed-${i}`).digest('hex');
+}
+
+async function makeCas(paths: LabPaths, daysLeft: number): Promise<LabCas> {
+  const dir = join(paths.pkiDir, 'ca');
+  mkdirSync(dir, { recursive: true });
+  mkdirSync(paths.originalCaDir, { recursive: true });
+  const validity = caValidity(new Date(), daysLeft);
+  const make = async (name: string, cn: string): Promise<KeyPair> => {
+    const kp = { certFile: join(dir, `${name}.crt`), keyFile: join(dir, `${name}.key`) };
+    await issueCertificate({ subject: [['CN', cn]], usage: 'ca', validity, ...kp });
+    cpSync(kp.certFile, join(paths.originalCaDir, `${name}.crt`));
+    return kp;
+  };
+  const [kubernetes, etcd, frontProxy] = await Promise.all([make('kubernetes', 'kubernetes'), make('etcd', 'etcd-ca'), make('front-proxy', 'front-proxy-ca')]);
+  return { kubernetes: kubernetes!, etcd: etcd!, frontProxy: frontProxy! };
+}
+
+async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr = '';
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      lastErr = err instanceof Error ? err.message : String(err);
+    }
+    await sleep(250);
+  }
+  throw new Error(`lab up: timed out waiting for ${what}${lastErr ? ` (last error: ${lastErr})` : ''}`);
+}
+
+export async function labUp(opts: UpOptions = {}): Promise<LabState> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const paths = new LabPaths(opts.dir ?? DEFAULT_LAB_DIR);
+  const count = opts.nodes ?? 3;
+  const layout = layoutByName(opts.layout ?? 'kubeadm');
+  const sshPort = opts.sshPort ?? 22;
+  const caDaysLeft = opts.caDaysLeft ?? 30;
+  if (count < 1 || count > 9) throw new Error('--nodes must be 1..9');
+  const t0 = Date.now();
+
+  const previous = readState(paths);
+  if (previous) {
+    if (previous.nodes.some((n) => isRunning(n.holderPid))) throw new Error(`a lab is already up in ${paths.root}; run \`npm run lab -- down\` first`);
+    await labDown({ dir: paths.root, purge: true, log: () => undefined });
+  }
+  rmSync(paths.root, { recursive: true, force: true });
+  mkdirSync(paths.root, { recursive: true, mode: 0o755 });
+  writeFileSync(paths.events, '');
+
+  const nodes: LabNode[] = Array.from({ length: count }, (_, i) => ({ index: i + 1, name: nodeName(i + 1), ip: nodeIp(i + 1) }));
+
+  // SSH: one user key for the operator, one host key per node, a known_hosts file for all of them.
+  mkdirSync(paths.sshDir, { recursive: true, mode: 0o700 });
+  await runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'kcarun-lab', '-f', paths.userKey]);
+  writeFileSync(paths.authorizedKeys, readFileSync(`${paths.userKey}.pub`));
+  chmodSync(paths.authorizedKeys, 0o600);
+  const knownHosts: string[] = [];
+  for (const n of nodes) {
+    const np = paths.node(n.name);
+    mkdirSync(dirname(np.hostKey), { recursive: true });
+    await runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `root@${n.name}`, '-f', np.hostKey]);
+    const pub = readFileSync(`${np.hostKey}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
+    knownHosts.push(`${sshPort === 22 ? n.ip : `[${n.ip}]:${sshPort}`} ${pub}`);
+  }
+  writeFileSync(paths.knownHosts, `${knownHosts.join('\n')}\n`);
+
+  log(`lab: making the old PKI with openssl (CAs expire in ${caDaysLeft} days) and the ${layout.name} layout for ${count} nodes`);
+  const [cas] = await Promise.all([makeCas(paths, caDaysLeft), buildComponents(paths)]);
+  const leafV = leafValidity(new Date(), caValidity(new Date(), caDaysLeft));
+  await pool(3, nodes.map((node) => async () => {
+    const np = paths.node(node.name);
+    for (const m of NODE_DIR_MOUNTS) mkdirSync(np.fs(m), { recursive: true });
+    cpSync('/etc/ssl/certs', np.fs('/etc/ssl/certs'), { recursive: true, verbatimSymlinks: true });
+    chmodSync(np.fs('/root'), 0o700);
+    writeFileSync(np.fs('/etc/hosts'), etcHosts(nodes));
+    await layout.writeNode({ paths, nodes, node, nodePaths: np, cas, leafValidity: leafV });
+    writeFileSync(np.sshdConfig, sshdConfig(paths, node, sshPort));
+    writeExecutable(np.initScript, initScript(paths, node, sshPort));
+  }));
+
+  // Bind mounts need their mount points on the host; remember the ones we create to remove them later.
+  const createdMountPoints: string[] = [];
+  for (const m of NODE_DIR_MOUNTS) {
+    if (!existsSync(m)) {
+      mkdirSync(m, { recursive: true });
+      createdMountPoints.push(m);
+    }
+  }
+  const state: LabState = { dir: paths.root, layout: layout.name, nodes: [], sshPort, caDaysLeft, createdAt: new Date().toISOString(), createdMountPoints, hostPids: {}, seedKeys: SEED_KEYS };
+  writeState(paths, state);
+
+  log('lab: starting node namespaces and sshd');
+  for (const node of nodes) {
+    state.nodes.push(await startNode(paths, node));
+    writeState(paths, state);
+  }
+  for (const n of state.nodes) {
+    if (!(await waitForPort(n.ip, sshPort, 10_000))) throw new Error(`sshd of ${n.name} does not listen on ${n.ip}:${sshPort} (see ${paths.node(n.name).logs}/sshd.log)`);
+  }
+
+  log(`lab: starting ${layout.startUnits.join(', ')} on every node`);
+  for (const unit of layout.startUnits) {
+    await Promise.all(state.nodes.map(async (n) => {
+      const r = await inNode(n, ['systemctl', 'start', unit]);
+      if (r.rc !== 0) throw new Error(`${n.name}: systemctl start ${unit} failed: ${r.stderr.trim()}`);
+    }));
+  }
+
+  const endpoints = state.nodes.map((n) => `https://${n.ip}:2379`);
+  await waitFor('etcd on every node', 40_000, async () => {
+    for (const n of state.nodes) await etcdClientFor(paths, layout, n, [`https://${n.ip}:2379`], 0).put('/kcarun-lab/health', n.name);
+    return true;
+  });
+  await waitFor('kube-apiserver /readyz on every node', 30_000, async () => {
+    for (const n of state.nodes) {
+      const r = await adminRequest(paths, layout, n, '/readyz');
+      if (r.status !== 200) return false;
+    }
+    return true;
+  });
+
+  log('lab: seeding the cluster');
+  const etcd = etcdClientFor(paths, layout, state.nodes[0]!, endpoints);
+  await Promise.all(Array.from({ length: SEED_KEYS }, (_, i) => etcd.put(`/kcarun-lab/seed/${String(i).padStart(4, '0')}`, seedValue(i))));
+  const first = state.nodes[0]!;
+  const put = async (path: string, body: unknown): Promise<void> => {
+    const r = await adminRequest(paths, layout, first, path, { method: 'PUT', body });
+    if (r.status >= 300) throw new Error(`seed ${path}: HTTP ${r.status} ${r.body}`);
+  };
+  const namespaces = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+  for (const ns of namespaces) {
+    await put(`/api/v1/namespaces/${ns}`, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    await put(`/api/v1/namespaces/${ns}/serviceaccounts/default`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } });
+  }
+  await put('/apis/apps/v1/namespaces/kube-system/deployments/coredns', { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'coredns' }, spec: { replicas: 2, template: { metadata: { annotations: {} } } } });
+  await put('/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy', { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'kube-proxy' }, spec: { template: { metadata: { annotations: {} } } } });
+  await put('/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef', { apiVersion: 'v1', kind: 'Secret', type: 'bootstrap.kubernetes.io/token', data: { 'token-id': Buffer.from('abcdef').toString('base64') } });
+  const rootCa = readFileSync(cas.kubernetes.certFile, 'utf8');
+  await waitFor('kube-root-ca.crt in every namespace (controller-manager leader)', 30_000, async () => {
+    for (const ns of namespaces) {
+      const r = await adminRequest(paths, layout, first, `/api/v1/namespaces/${ns}/configmaps/kube-root-ca.crt`);
+      if (r.status !== 200 || (JSON.parse(r.body) as { data?: Record<string, string> }).data?.['ca.crt'] !== rootCa) return false;
+    }
+    return true;
+  });
+
+  const prometheusNode = state.nodes[0]!;
+  const r = await inNode(prometheusNode, ['systemctl', 'start', 'prometheus']);
+  if (r.rc !== 0) throw new Error(`${prometheusNode.name}: systemctl start prometheus failed: ${r.stderr.trim()}`);
+
+  state.readyAt = new Date().toISOString();
+  writeState(paths, state);
+  log(`lab: ${count} ${layout.name} nodes up in ${((Date.now() - t0) / 1000).toFixed(1)} s (${paths.root}); inventory: npm run lab -- inventory${opts.dir ? ` --dir ${opts.dir}` : ''}`);
+  return state;
+}

@@ -1,0 +1,70 @@
+/**
+ * Emulated `crictl ps|pods|stop|inspect` over the kubelet's static pod records. `crictl stop ID`
+ * kills the container; the kubelet then starts it again (new container id, attempt + 1), which is how
+ * operators restart a static pod whose manifest did not change.
+ */
+import { readPodRecords } from './static-pods.js';
+import { isAlive, stopPid } from './procs.js';
+
+function age(iso: string): string {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  return s < 60 ? `${s} seconds ago` : `${Math.round(s / 60)} minutes ago`;
+}
+
+export async function crictlMain(argv: string[]): Promise<number> {
+  const verb = argv.find((a) => !a.startsWith('-'));
+  const valueOf = (flag: string): string | undefined => {
+    const i = argv.indexOf(flag);
+    if (i >= 0) return argv[i + 1];
+    const eq = argv.find((a) => a.startsWith(`${flag}=`));
+    return eq?.slice(flag.length + 1);
+  };
+  const records = readPodRecords();
+  switch (verb) {
+    case 'ps': {
+      const all = argv.includes('-a') || argv.includes('--all');
+      const quiet = argv.includes('-q') || argv.includes('--quiet');
+      const name = valueOf('--name');
+      const rows = records.filter((r) => (all || isAlive(r.pid)) && (!name || new RegExp(name).test(r.container)));
+      if (quiet) {
+        for (const r of rows) console.log(r.id);
+        return 0;
+      }
+      console.log(['CONTAINER', 'IMAGE', 'CREATED', 'STATE', 'NAME', 'ATTEMPT', 'POD ID', 'POD'].join('\t'));
+      for (const r of rows) {
+        console.log([r.id.slice(0, 13), `registry.k8s.io/${r.container}:lab`, age(r.startedAt), isAlive(r.pid) ? 'Running' : 'Exited', r.container, r.attempt, r.id.slice(13, 26), r.pod].join('\t'));
+      }
+      return 0;
+    }
+    case 'pods': {
+      console.log(['POD ID', 'CREATED', 'STATE', 'NAME', 'NAMESPACE', 'ATTEMPT'].join('\t'));
+      for (const r of records) console.log([r.id.slice(13, 26), age(r.startedAt), 'Ready', r.pod, 'kube-system', r.attempt].join('\t'));
+      return 0;
+    }
+    case 'stop':
+    case 'rm':
+    case 'inspect': {
+      const ids = argv.slice(argv.indexOf(verb) + 1).filter((a) => !a.startsWith('-'));
+      if (ids.length === 0) {
+        console.error(`crictl ${verb}: ID cannot be empty`);
+        return 1;
+      }
+      for (const id of ids) {
+        const r = records.find((x) => x.id.startsWith(id));
+        if (!r) {
+          console.error(`crictl ${verb}: container "${id}" not found`);
+          return 1;
+        }
+        if (verb === 'inspect') console.log(JSON.stringify({ status: { id: r.id, state: isAlive(r.pid) ? 'CONTAINER_RUNNING' : 'CONTAINER_EXITED', metadata: { name: r.container, attempt: r.attempt } }, info: { pid: r.pid } }, null, 2));
+        else {
+          await stopPid(r.pid);
+          console.log(r.id);
+        }
+      }
+      return 0;
+    }
+    default:
+      console.error(`crictl (kcarun lab): unsupported command ${verb ?? '(none)'}; supported: ps, pods, stop, inspect`);
+      return 1;
+  }
+}

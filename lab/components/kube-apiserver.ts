@@ -1,0 +1,161 @@
+/**
+ * Emulated kube-apiserver. Reads the real flags and files: serves HTTPS on --bind-address:--secure-port
+ * with --tls-cert-file/--tls-private-key-file; authenticates client certificates against
+ * --client-ca-file (a bundle is fine) and front-proxy requests against --requestheader-client-ca-file;
+ * stores a small REST surface in the real etcd through --etcd-servers with --etcd-cafile/certfile/keyfile;
+ * proxies /api/v1/nodes/NAME/proxy/... to the kubelet with --kubelet-client-certificate/key, checking
+ * the kubelet with --kubelet-certificate-authority. /readyz fails when etcd cannot be reached.
+ */
+import type { ServerResponse } from 'node:http';
+import { NODE, errorMessage, issuedByAny, logEvent, parseFlags, readText, requireFlag, setComponent, tlsRequest } from './common.js';
+import { EtcdClient } from './etcd-client.js';
+import { readBody, sendJson, startTlsServer, type ClientIdentity } from './tls-server.js';
+
+interface Route {
+  resource: string;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+  rest?: string;
+}
+
+/** /api/v1/..., /apis/GROUP/VERSION/... -> resource, namespace, name (and node proxy paths). */
+export function parseRoute(path: string): Route | undefined {
+  const parts = path.split('/').filter(Boolean);
+  let rest: string[];
+  if (parts[0] === 'api' && parts[1] === 'v1') rest = parts.slice(2);
+  else if (parts[0] === 'apis' && parts.length >= 3) rest = parts.slice(3);
+  else return undefined;
+  if (rest[0] === 'namespaces' && rest.length >= 3) {
+    return { namespace: rest[1], resource: rest[2]!, name: rest[3], subresource: rest[4] };
+  }
+  if (rest.length === 0) return undefined;
+  return { resource: rest[0]!, name: rest[1], subresource: rest[2], rest: rest.slice(3).join('/') };
+}
+
+function deepMerge(target: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete target[k];
+    else if (typeof v === 'object' && !Array.isArray(v) && typeof target[k] === 'object' && target[k] !== null && !Array.isArray(target[k])) {
+      target[k] = deepMerge(target[k] as Record<string, unknown>, v as Record<string, unknown>);
+    } else target[k] = v;
+  }
+  return target;
+}
+
+export async function kubeApiserverMain(argv: string[]): Promise<void> {
+  setComponent('kube-apiserver');
+  const flags = parseFlags(argv);
+  const host = flags.get('bind-address') ?? flags.get('advertise-address') ?? '0.0.0.0';
+  const port = Number(flags.get('secure-port') ?? 6443);
+  const clientCa = readText(requireFlag(flags, 'client-ca-file'));
+  const requestheaderCaFile = flags.get('requestheader-client-ca-file');
+  const requestheaderCa = requestheaderCaFile ? readText(requestheaderCaFile) : '';
+  const allowedNames = (flags.get('requestheader-allowed-names') ?? '').split(',').filter(Boolean);
+  const userHeader = (flags.get('requestheader-username-headers') ?? 'X-Remote-User').toLowerCase();
+  const etcdTls = {
+    ca: readText(requireFlag(flags, 'etcd-cafile')),
+    cert: readText(requireFlag(flags, 'etcd-certfile')),
+    key: readText(requireFlag(flags, 'etcd-keyfile')),
+  };
+  const etcd = new EtcdClient(requireFlag(flags, 'etcd-servers').split(','), () => etcdTls, { who: 'kube-apiserver' });
+  const kubeletCaFile = flags.get('kubelet-certificate-authority');
+  const kubeletTls = {
+    ca: kubeletCaFile ? readText(kubeletCaFile) : '',
+    cert: flags.get('kubelet-client-certificate') ? readText(flags.get('kubelet-client-certificate')!) : undefined,
+    key: flags.get('kubelet-client-key') ? readText(flags.get('kubelet-client-key')!) : undefined,
+  };
+
+  /** The x509 authenticator: client-ca certs are users; front-proxy certs carry the user in headers. */
+  function authenticate(who: ClientIdentity | undefined, headers: Record<string, string | string[] | undefined>): string | undefined {
+    if (!who) return undefined;
+    if (issuedByAny(who.peer, clientCa)) return who.user;
+    const forwarded = headers[userHeader];
+    if (requestheaderCa && issuedByAny(who.peer, requestheaderCa) && (allowedNames.length === 0 || allowedNames.includes(who.user)) && typeof forwarded === 'string') {
+      return forwarded;
+    }
+    logEvent('error', 'tls-client-auth', `client certificate CN=${who.user} (issuer CN=${who.issuerCN}) is not from --client-ca-file`);
+    return undefined;
+  }
+
+  async function proxyToKubelet(res: ServerResponse, nodeName: string, rest: string): Promise<void> {
+    const stored = await etcd.get(`/registry/nodes/${nodeName}`);
+    const node = stored ? (JSON.parse(stored) as { status?: { addresses?: Array<{ type: string; address: string }> } }) : undefined;
+    const ip = node?.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+    if (!ip) return sendJson(res, 404, { kind: 'Status', code: 404, message: `node ${nodeName} not found` });
+    try {
+      const r = await tlsRequest(`https://${ip}:10250/${rest}`, kubeletTls, { timeoutMs: 3000, insecure: !kubeletTls.ca });
+      res.writeHead(r.status, { 'content-type': 'text/plain' });
+      res.end(r.body);
+    } catch (err) {
+      logEvent('error', 'kubelet-connection', `kube-apiserver -> kubelet ${nodeName} (${ip}): ${errorMessage(err)}`);
+      sendJson(res, 502, { kind: 'Status', code: 502, message: `error dialing kubelet: ${errorMessage(err)}` });
+    }
+  }
+
+  startTlsServer({
+    host,
+    port,
+    cert: readText(requireFlag(flags, 'tls-cert-file')),
+    key: readText(requireFlag(flags, 'tls-private-key-file')),
+    clientCa: requestheaderCa ? `${clientCa}\n${requestheaderCa}` : clientCa,
+    anonymousPaths: ['/livez', '/readyz', '/healthz', '/version'],
+    handler: async (req, res, who) => {
+      const url = new URL(req.url ?? '/', 'https://x');
+      const path = url.pathname;
+      if (path === '/livez') return void res.end('ok');
+      if (path === '/version') return sendJson(res, 200, { major: '1', minor: '30', gitVersion: 'v1.30.0-kcarun-lab' });
+      if (path === '/readyz' || path === '/healthz') {
+        try {
+          await etcd.get('/registry/health');
+          return void res.end('ok');
+        } catch (err) {
+          res.writeHead(500);
+          return void res.end(`[-]etcd failed: ${errorMessage(err)}\nreadyz check failed`);
+        }
+      }
+      const user = authenticate(who, req.headers);
+      if (!user) return sendJson(res, 401, { kind: 'Status', status: 'Failure', message: 'Unauthorized', code: 401 });
+      if (path === '/api' || path === '/apis') return sendJson(res, 200, { kind: 'APIVersions', versions: ['v1'], user });
+      const route = parseRoute(path);
+      if (!route) return sendJson(res, 404, { kind: 'Status', code: 404, message: `no route for ${path}` });
+      if (route.resource === 'nodes' && route.name && route.subresource === 'proxy') return proxyToKubelet(res, route.name, route.rest ?? '');
+      const base = route.namespace ? `/registry/${route.resource}/${route.namespace}/` : `/registry/${route.resource}/`;
+      const method = req.method ?? 'GET';
+      if (!route.name) {
+        if (method !== 'GET') return sendJson(res, 405, { kind: 'Status', code: 405 });
+        const items = (await etcd.list(base)).map((kv) => JSON.parse(kv.value) as unknown);
+        return sendJson(res, 200, { kind: 'List', apiVersion: 'v1', items });
+      }
+      const key = `${base}${route.name}`;
+      switch (method) {
+        case 'GET': {
+          const v = await etcd.get(key);
+          return v === undefined ? sendJson(res, 404, { kind: 'Status', code: 404, reason: 'NotFound', message: `${route.resource} "${route.name}" not found` }) : sendJson(res, 200, JSON.parse(v));
+        }
+        case 'PUT':
+        case 'POST': {
+          const obj = JSON.parse((await readBody(req)) || '{}') as Record<string, unknown>;
+          const meta = (obj['metadata'] ?? {}) as Record<string, unknown>;
+          obj['metadata'] = { ...meta, name: route.name, ...(route.namespace ? { namespace: route.namespace } : {}) };
+          const rev = await etcd.put(key, JSON.stringify(obj));
+          (obj['metadata'] as Record<string, unknown>)['resourceVersion'] = String(rev);
+          return sendJson(res, 200, obj);
+        }
+        case 'PATCH': {
+          const v = await etcd.get(key);
+          if (v === undefined) return sendJson(res, 404, { kind: 'Status', code: 404, reason: 'NotFound' });
+          const merged = deepMerge(JSON.parse(v) as Record<string, unknown>, JSON.parse((await readBody(req)) || '{}') as Record<string, unknown>);
+          await etcd.put(key, JSON.stringify(merged));
+          return sendJson(res, 200, merged);
+        }
+        case 'DELETE':
+          await etcd.delete(key);
+          return sendJson(res, 200, { kind: 'Status', status: 'Success' });
+        default:
+          return sendJson(res, 405, { kind: 'Status', code: 405 });
+      }
+    },
+  });
+  logEvent('info', 'start', `kube-apiserver on ${NODE} serving https://${host}:${port}`);
+}

@@ -1,0 +1,71 @@
+/**
+ * Emulated kubelet: reads --config (KubeletConfiguration) and --kubeconfig like the real one; serves
+ * :10250 with tlsCertFile/tlsPrivateKeyFile, trusting authentication.x509.clientCAFile; renews its node
+ * Lease through the kubeconfig every second; runs the static pods of staticPodPath.
+ */
+import { parse } from 'yaml';
+import { NODE, every, errorMessage, loadKubeconfig, logEvent, parseFlags, readText, requireFlag, setComponent, tlsRequest, type TlsClient } from './common.js';
+import { StaticPodRunner } from './static-pods.js';
+import { sendJson, startTlsServer } from './tls-server.js';
+
+interface KubeletConfig {
+  address?: string;
+  port?: number;
+  staticPodPath?: string;
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
+  authentication?: { x509?: { clientCAFile?: string } };
+}
+
+export async function kubeletMain(argv: string[]): Promise<void> {
+  setComponent('kubelet');
+  const flags = parseFlags(argv);
+  const config = parse(readText(requireFlag(flags, 'config'))) as KubeletConfig;
+  const address = config.address ?? flags.get('node-ip') ?? '0.0.0.0';
+
+  if (config.staticPodPath) {
+    const runner = new StaticPodRunner(config.staticPodPath);
+    every(500, () => runner.sync());
+  }
+
+  if (config.tlsCertFile && config.tlsPrivateKeyFile && config.authentication?.x509?.clientCAFile) {
+    startTlsServer({
+      host: address,
+      port: config.port ?? 10250,
+      cert: readText(config.tlsCertFile),
+      key: readText(config.tlsPrivateKeyFile),
+      clientCa: readText(config.authentication.x509.clientCAFile),
+      handler: (req, res, who) => {
+        const path = (req.url ?? '/').split('?')[0];
+        if (path === '/healthz') return void res.end('ok');
+        if (path === '/metrics') return void res.end(`kubelet_running_pods{node="${NODE}"} 1\n`);
+        if (path === '/pods') return sendJson(res, 200, { kind: 'PodList', items: [], requestedBy: who?.user });
+        sendJson(res, 404, { kind: 'Status', code: 404 });
+      },
+    });
+  }
+
+  let client: TlsClient | undefined;
+  try {
+    client = loadKubeconfig(requireFlag(flags, 'kubeconfig'));
+  } catch (err) {
+    logEvent('error', 'kubeconfig', errorMessage(err));
+  }
+  let registered = false;
+  every(1000, async () => {
+    if (!client) return;
+    try {
+      if (!registered) {
+        const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE }, status: { addresses: [{ type: 'InternalIP', address: address }], conditions: [{ type: 'Ready', status: 'True' }] } };
+        const r = await tlsRequest(`${client.server}/api/v1/nodes/${NODE}`, client, { method: 'PUT', body: JSON.stringify(node) });
+        if (r.status >= 300) throw new Error(`register node: HTTP ${r.status} ${r.body.slice(0, 200)}`);
+        registered = true;
+      }
+      const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: NODE, namespace: 'kube-node-lease' }, spec: { holderIdentity: NODE, leaseDurationSeconds: 40, renewTime: new Date().toISOString() } };
+      const r = await tlsRequest(`${client.server}/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${NODE}`, client, { method: 'PUT', body: JSON.stringify(lease) });
+      if (r.status >= 300) throw new Error(`renew node lease: HTTP ${r.status} ${r.body.slice(0, 200)}`);
+    } catch (err) {
+      logEvent('error', 'apiserver-connection', `kubelet -> ${client.server}: ${errorMessage(err)}`);
+    }
+  });
+}

@@ -1,0 +1,44 @@
+/**
+ * Entry point of the lab's emulated binaries, bundled once at `up` into the lab's bin folder. Each
+ * name on a node's PATH (systemctl, crictl, kubelet, kube-apiserver, ...) is a two-line wrapper that
+ * calls this bundle with its own name first.
+ */
+import { crictlMain } from './crictl.js';
+import { kubeApiserverMain } from './kube-apiserver.js';
+import { kubeControllerManagerMain } from './kube-controller-manager.js';
+import { kubeSchedulerMain } from './kube-scheduler.js';
+import { kubeletMain } from './kubelet.js';
+import { prometheusMain } from './prometheus.js';
+import { systemctlMain } from './systemctl.js';
+import { trafficMain } from './traffic.js';
+
+const [name, ...args] = process.argv.slice(2);
+
+async function main(): Promise<void> {
+  switch (name) {
+    case 'systemctl':
+      process.exit(await systemctlMain(args));
+    case 'crictl':
+      process.exit(await crictlMain(args));
+    case 'kubelet':
+      return kubeletMain(args);
+    case 'kube-apiserver':
+      return kubeApiserverMain(args);
+    case 'kube-controller-manager':
+      return kubeControllerManagerMain(args);
+    case 'kube-scheduler':
+      return kubeSchedulerMain(args);
+    case 'prometheus':
+      return prometheusMain(args);
+    case 'traffic':
+      return trafficMain(args);
+    default:
+      console.error(`kcarun lab: unknown component ${name ?? '(none)'}`);
+      process.exit(2);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack : String(err));
+  process.exit(1);
+});

@@ -1,0 +1,143 @@
+/**
+ * Emulated `systemctl` for the lab's units: start|stop|restart|is-active|status|daemon-reload
+ * (enable/disable accepted). It re-reads /etc/systemd/system/<unit>.service on every start, runs
+ * ExecStart's argv (no shell, like systemd) in its own session and keeps the pid in the node's run
+ * folder. Exit codes follow systemd's: is-active 0 active / 3 inactive, 5 unit not found.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { LAB_DIR, NODE } from './common.js';
+import { isAlive, spawnDetached, splitWords, stopPid } from './procs.js';
+
+const UNIT_DIR = '/etc/systemd/system';
+const runDir = join(LAB_DIR, 'nodes', NODE, 'run', 'units');
+const logDir = join(LAB_DIR, 'nodes', NODE, 'logs');
+
+function unitName(u: string): string {
+  return u.includes('.') ? u : `${u}.service`;
+}
+
+interface UnitFile {
+  execStart: string[];
+  env: Record<string, string>;
+}
+
+export function parseUnit(text: string): UnitFile {
+  const joined = text.replace(/\\\r?\n/g, ' ');
+  let execStart: string[] = [];
+  const env: Record<string, string> = {};
+  let section = '';
+  for (const raw of joined.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('[')) section = line;
+    if (section !== '[Service]') continue;
+    if (line.startsWith('ExecStart=')) execStart = splitWords(line.slice('ExecStart='.length).replace(/^[-@+!:]+/, ''));
+    if (line.startsWith('Environment=')) {
+      for (const w of splitWords(line.slice('Environment='.length))) {
+        const eq = w.indexOf('=');
+        if (eq > 0) env[w.slice(0, eq)] = w.slice(eq + 1);
+      }
+    }
+  }
+  return { execStart, env };
+}
+
+function pidOf(unit: string): number | undefined {
+  try {
+    return Number(readFileSync(join(runDir, `${unit}.pid`), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+async function start(unit: string): Promise<number> {
+  if (isAlive(pidOf(unit))) return 0;
+  const file = join(UNIT_DIR, unit);
+  if (!existsSync(file)) {
+    console.error(`Failed to start ${unit}: Unit ${unit} not found.`);
+    return 5;
+  }
+  const parsed = parseUnit(readFileSync(file, 'utf8'));
+  if (parsed.execStart.length === 0) {
+    console.error(`Failed to start ${unit}: Unit ${unit} has no ExecStart= setting.`);
+    return 1;
+  }
+  mkdirSync(runDir, { recursive: true });
+  const log = join(logDir, `${unit}.log`);
+  const pid = spawnDetached(parsed.execStart, log, parsed.env);
+  writeFileSync(join(runDir, `${unit}.pid`), String(pid));
+  // A unit that dies at once (bad flag, missing file) fails `start`, as systemd reports a failed job.
+  await new Promise((r) => setTimeout(r, 700));
+  if (!isAlive(pid)) {
+    rmSync(join(runDir, `${unit}.pid`), { force: true });
+    const tail = readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n');
+    console.error(`Job for ${unit} failed because the control process exited with error code.\n${tail}`);
+    return 1;
+  }
+  return 0;
+}
+
+async function stop(unit: string): Promise<number> {
+  const pid = pidOf(unit);
+  if (pid) await stopPid(pid);
+  rmSync(join(runDir, `${unit}.pid`), { force: true });
+  return 0;
+}
+
+export async function systemctlMain(argv: string[]): Promise<number> {
+  const quiet = argv.includes('--quiet') || argv.includes('-q');
+  const args = argv.filter((a) => !a.startsWith('-'));
+  const [verb, ...units] = args;
+  const names = units.map(unitName);
+  switch (verb) {
+    case 'daemon-reload':
+    case 'enable':
+    case 'disable':
+    case 'reset-failed':
+      return 0;
+    case 'start':
+      for (const u of names) { const rc = await start(u); if (rc) return rc; }
+      return 0;
+    case 'stop':
+      for (const u of names) await stop(u);
+      return 0;
+    case 'restart':
+      for (const u of names) { await stop(u); const rc = await start(u); if (rc) return rc; }
+      return 0;
+    case 'is-active': {
+      let rc = 0;
+      for (const u of names) {
+        const active = isAlive(pidOf(u));
+        if (!quiet) console.log(active ? 'active' : 'inactive');
+        if (!active) rc = 3;
+      }
+      return rc;
+    }
+    case 'status': {
+      let rc = 0;
+      for (const u of names) {
+        const pid = pidOf(u);
+        const active = isAlive(pid);
+        if (!existsSync(join(UNIT_DIR, u))) { console.error(`Unit ${u} could not be found.`); return 4; }
+        console.log(`● ${u}\n     Loaded: loaded (${join(UNIT_DIR, u)}; enabled)\n     Active: ${active ? 'active (running)' : 'inactive (dead)'}${active ? `\n   Main PID: ${pid}` : ''}`);
+        if (!active) rc = 3;
+      }
+      return rc;
+    }
+    case 'show': {
+      for (const u of names) console.log(`MainPID=${isAlive(pidOf(u)) ? pidOf(u) : 0}\nActiveState=${isAlive(pidOf(u)) ? 'active' : 'inactive'}`);
+      return 0;
+    }
+    case 'list-units': {
+      const files = existsSync(runDir) ? readdirSync(runDir).filter((f) => f.endsWith('.pid')) : [];
+      for (const f of files) {
+        const u = f.slice(0, -4);
+        if (isAlive(pidOf(u))) console.log(`${u} loaded active running`);
+      }
+      return 0;
+    }
+    default:
+      console.error(`systemctl (kcarun lab): unsupported verb ${verb ?? '(none)'}`);
+      return 1;
+  }
+}

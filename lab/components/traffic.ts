@@ -1,0 +1,202 @@
+/**
+ * The lab's traffic generator (started by `npm run lab -- traffic start`, runs on the host): through
+ * every node, etcd writes and reads with the apiserver's etcd client certificate, apiserver requests
+ * as admin, as each kubelet and (kubeadm) through the front proxy, and apiserver -> kubelet proxying.
+ * TLS files are re-read every second from each node's folder, so the generator follows a rotation the
+ * way restarted clients do. A request that fails because its server is restarting (connection refused)
+ * is retried once on another node, as a client behind a load balancer would; a TLS failure is not.
+ */
+import { appendFileSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { errorMessage, loadKubeconfig, parseFlags, requireFlag, tlsRequest, classifyError, type TlsClient } from './common.js';
+
+/** Paths are node paths (e.g. /etc/kubernetes/admin.conf), read under the node's folder `fsRoot`. */
+export interface TrafficPlanNode {
+  name: string;
+  ip: string;
+  fsRoot: string;
+  etcdClient: { ca: string; cert: string; key: string };
+  adminKubeconfig: string;
+  kubeletKubeconfig: string;
+  frontProxy?: { ca: string; cert: string; key: string };
+}
+
+export interface TrafficPlan {
+  ratePerSecond: number;
+  nodes: TrafficPlanNode[];
+}
+
+export interface TrafficCounters {
+  startedAt: string;
+  updatedAt: string;
+  requests: number;
+  failures: number;
+  byTarget: Record<string, { requests: number; failures: number }>;
+  /** Seconds (ISO, truncated) with their request and failure counts. */
+  windows: Array<{ t: string; requests: number; failures: number }>;
+  /** The last keys written to etcd with their values (verify reads them back). */
+  lastWrites: Array<{ key: string; value: string }>;
+  dataMismatches: number;
+}
+
+interface NodeTls {
+  etcd: { ca: string; cert: string; key: string };
+  admin: TlsClient;
+  kubelet: TlsClient;
+  frontProxy?: { ca: string; cert: string; key: string };
+}
+
+function loadNodeTls(n: TrafficPlanNode): NodeTls {
+  const resolve = (p: string): string => join(n.fsRoot, p);
+  const read = (p: string): string => readFileSync(resolve(p), 'utf8');
+  return {
+    etcd: { ca: read(n.etcdClient.ca), cert: read(n.etcdClient.cert), key: read(n.etcdClient.key) },
+    admin: loadKubeconfig(n.adminKubeconfig, resolve),
+    kubelet: loadKubeconfig(n.kubeletKubeconfig, resolve),
+    frontProxy: n.frontProxy ? { ca: read(n.frontProxy.ca), cert: read(n.frontProxy.cert), key: read(n.frontProxy.key) } : undefined,
+  };
+}
+
+const isRestarting = (err: unknown): boolean => classifyError('request', errorMessage(err)) === 'connection';
+
+export async function trafficMain(argv: string[]): Promise<void> {
+  const flags = parseFlags(argv);
+  const dir = requireFlag(flags, 'dir');
+  const plan = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8')) as TrafficPlan;
+  const counters: TrafficCounters = { startedAt: new Date().toISOString(), updatedAt: '', requests: 0, failures: 0, byTarget: {}, windows: [], lastWrites: [], dataMismatches: 0 };
+  const tls = new Map<string, NodeTls>();
+  const refreshTls = (): void => {
+    for (const n of plan.nodes) {
+      try {
+        tls.set(n.name, loadNodeTls(n));
+      } catch (err) {
+        appendFileSync(join(dir, 'failures.jsonl'), `${JSON.stringify({ ts: new Date().toISOString(), target: `files:${n.name}`, error: errorMessage(err) })}\n`);
+      }
+    }
+  };
+  refreshTls();
+
+  const flush = (): void => {
+    counters.updatedAt = new Date().toISOString();
+    writeFileSync(join(dir, 'counters.json.tmp'), JSON.stringify(counters));
+    renameSync(join(dir, 'counters.json.tmp'), join(dir, 'counters.json'));
+  };
+
+  async function count(target: string, fn: () => Promise<void>): Promise<void> {
+    const second = new Date().toISOString().slice(0, 19);
+    let w = counters.windows[counters.windows.length - 1];
+    if (!w || w.t !== second) {
+      w = { t: second, requests: 0, failures: 0 };
+      counters.windows.push(w);
+    }
+    const t = (counters.byTarget[target] ??= { requests: 0, failures: 0 });
+    counters.requests++;
+    t.requests++;
+    w.requests++;
+    try {
+      await fn();
+    } catch (err) {
+      counters.failures++;
+      t.failures++;
+      w.failures++;
+      appendFileSync(join(dir, 'failures.jsonl'), `${JSON.stringify({ ts: new Date().toISOString(), target, error: errorMessage(err) })}\n`);
+    }
+  }
+
+  /** Tries node i first; on "server not there" only, the next nodes (load-balancer behaviour). */
+  async function withFallback<T>(start: number, fn: (n: TrafficPlanNode, t: NodeTls) => Promise<T>, useOwnTls: boolean): Promise<T> {
+    let lastErr: unknown;
+    for (let k = 0; k < plan.nodes.length; k++) {
+      const n = plan.nodes[(start + k) % plan.nodes.length]!;
+      const t = tls.get(useOwnTls ? n.name : plan.nodes[start]!.name);
+      if (!t) throw new Error(`no TLS files for ${n.name}`);
+      try {
+        return await fn(n, t);
+      } catch (err) {
+        lastErr = err;
+        if (!isRestarting(err)) throw err;
+      }
+    }
+    throw lastErr instanceof Error ? lastErr : new Error(String(lastErr));
+  }
+
+  const ok = (what: string, r: { status: number; body: string }): void => {
+    if (r.status < 200 || r.status >= 300) throw new Error(`${what}: HTTP ${r.status} ${r.body.slice(0, 160)}`);
+  };
+  const etcdCall = async (ip: string, t: NodeTls, path: string, body: unknown): Promise<Record<string, unknown>> => {
+    const r = await tlsRequest(`https://${ip}:2379${path}`, t.etcd, { method: 'POST', body: JSON.stringify(body), timeoutMs: 3000 });
+    ok(`etcd ${ip}${path}`, r);
+    return JSON.parse(r.body) as Record<string, unknown>;
+  };
+  const b64 = (s: string): string => Buffer.from(s).toString('base64');
+
+  let seq = 0;
+  const ops: Array<(i: number) => Promise<void>> = [
+    // etcd write on node i, then read it back through the next node (read-after-write across members).
+    (i) => count(`etcd-write:${plan.nodes[i]!.name}`, async () => {
+      const key = `/kcarun-lab/traffic/${String(seq++).padStart(8, '0')}`;
+      const value = `v-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+      await withFallback(i, (n, t) => etcdCall(n.ip, t, '/v3/kv/put', { key: b64(key), value: b64(value) }), false);
+      counters.lastWrites.push({ key, value });
+      if (counters.lastWrites.length > 50) counters.lastWrites.shift();
+      const j = (i + 1) % plan.nodes.length;
+      await count(`etcd-read:${plan.nodes[j]!.name}`, async () => {
+        const r = (await withFallback(j, (n, t) => etcdCall(n.ip, t, '/v3/kv/range', { key: b64(key) }), false)) as { kvs?: Array<{ value?: string }> };
+        const got = r.kvs?.[0]?.value ? Buffer.from(r.kvs[0].value, 'base64').toString() : undefined;
+        if (got !== value) {
+          counters.dataMismatches++;
+          throw new Error(`read ${key}: expected ${value}, got ${got ?? '(missing)'}`);
+        }
+      });
+    }),
+    (i) => count(`apiserver-admin:${plan.nodes[i]!.name}`, async () => {
+      const name = `traffic-${seq % 20}`;
+      await withFallback(i, async (n, t) => {
+        const base = `https://${n.ip}:6443/api/v1/namespaces/default/configmaps/${name}`;
+        ok('PUT configmap', await tlsRequest(base, t.admin, { method: 'PUT', body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', data: { seq: String(seq) } }) }));
+        ok('GET configmap', await tlsRequest(base, t.admin));
+      }, false);
+    }),
+    (i) => count(`apiserver-kubelet:${plan.nodes[i]!.name}`, async () => {
+      const me = plan.nodes[i]!.name;
+      await withFallback(i, async (n, t) => ok('GET node', await tlsRequest(`https://${n.ip}:6443/api/v1/nodes/${me}`, t.kubelet)), false);
+    }),
+    (i) => count(`apiserver-to-kubelet:${plan.nodes[i]!.name}`, async () => {
+      const me = plan.nodes[i]!.name;
+      await withFallback(i, async (n, t) => ok('GET node proxy', await tlsRequest(`https://${n.ip}:6443/api/v1/nodes/${me}/proxy/healthz`, t.admin)), false);
+    }),
+    (i) => {
+      if (!plan.nodes[i]!.frontProxy) return Promise.resolve();
+      return count(`apiserver-front-proxy:${plan.nodes[i]!.name}`, async () => {
+        await withFallback(i, async (n, t) => {
+          const fp = t.frontProxy!;
+          ok('GET via front proxy', await tlsRequest(`https://${n.ip}:6443/api/v1/namespaces/default/configmaps/kube-root-ca.crt`, { ca: t.admin.ca, cert: fp.cert, key: fp.key }, { headers: { 'X-Remote-User': 'lab-aggregated-api' } }));
+        }, false);
+      });
+    },
+  ];
+
+  let tick = 0;
+  const interval = 1000 / Math.max(0.1, plan.ratePerSecond);
+  const timer = setInterval(() => {
+    const i = tick % plan.nodes.length;
+    const op = ops[Math.floor(tick / plan.nodes.length) % ops.length]!;
+    tick++;
+    void op(i);
+  }, interval);
+  const filesTimer = setInterval(refreshTls, 1000);
+  const flushTimer = setInterval(flush, 1000);
+  flush();
+  const stop = (): void => {
+    clearInterval(timer);
+    clearInterval(filesTimer);
+    clearInterval(flushTimer);
+    // Let in-flight requests finish (they time out after 3 s at most) before the last flush.
+    setTimeout(() => {
+      flush();
+      process.exit(0);
+    }, 3500);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

@@ -1,0 +1,27 @@
+/**
+ * The lab's own clients of a node's etcd and apiserver, using that node's current files (read from the
+ * node's folder on the host): what the layout says the apiserver and the admin use.
+ */
+import { readFileSync } from 'node:fs';
+import { loadKubeconfig, tlsRequest, type HttpResult } from './components/common.js';
+import { EtcdClient } from './components/etcd-client.js';
+import type { LabPaths } from './lab-paths.js';
+import type { LabLayout } from './layouts/types.js';
+import type { NodeState } from './lab-state.js';
+
+export function etcdClientFor(paths: LabPaths, layout: LabLayout, node: NodeState, endpoints: string[], retryMs = 4000): EtcdClient {
+  const np = paths.node(node.name);
+  const files = layout.apiserverEtcdClient;
+  return new EtcdClient(endpoints, () => ({
+    ca: readFileSync(np.fs(files.ca), 'utf8'),
+    cert: readFileSync(np.fs(files.cert), 'utf8'),
+    key: readFileSync(np.fs(files.key), 'utf8'),
+  }), { retryMs, logFailures: false });
+}
+
+export function adminRequest(paths: LabPaths, layout: LabLayout, node: NodeState, path: string, opts: { method?: string; body?: unknown } = {}): Promise<HttpResult> {
+  const np = paths.node(node.name);
+  // The kubeconfig and its file paths (binary layout) are node paths: resolve them in the node's folder.
+  const kc = loadKubeconfig(layout.adminKubeconfig, (p) => np.fs(p));
+  return tlsRequest(`https://${node.ip}:6443${path}`, kc, { method: opts.method, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+}

@@ -1,0 +1,49 @@
+import type { LabPaths, NodePaths } from '../lab-paths.js';
+import type { KeyPair, Validity } from '../openssl.js';
+import type { Layout } from '../lab-state.js';
+
+export interface LabNode {
+  index: number;
+  name: string;
+  ip: string;
+}
+
+/** The three old CAs, shared by every node (files in the lab's pki/ca folder). */
+export interface LabCas {
+  kubernetes: KeyPair;
+  etcd: KeyPair;
+  frontProxy: KeyPair;
+}
+
+export interface LayoutContext {
+  paths: LabPaths;
+  nodes: LabNode[];
+  node: LabNode;
+  nodePaths: NodePaths;
+  cas: LabCas;
+  leafValidity: Validity;
+}
+
+/** Client TLS files as paths inside a node (e.g. /etc/kubernetes/pki/etcd/ca.crt). */
+export interface ClientFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+export interface LabLayout {
+  name: Layout;
+  /** Inventory vars: the layout's paths, for playbooks. */
+  vars(): Record<string, string | string[]>;
+  /** Writes the node's PKI, kubeconfigs, manifests/units and configs into its fs folder. */
+  writeNode(ctx: LayoutContext): Promise<void>;
+  /** Units to `systemctl start` on every node, in order, at `up`. */
+  startUnits: string[];
+  /** The apiserver's etcd client files (traffic and verify use them, as the apiserver does). */
+  apiserverEtcdClient: ClientFiles;
+  /** Node-absolute path of the admin kubeconfig and the kubelet's kubeconfig. */
+  adminKubeconfig: string;
+  kubeletKubeconfig: string;
+  /** Front-proxy client files, when the layout has a front-proxy CA. */
+  frontProxyClient?: ClientFiles & { requestheaderCa: string };
+}

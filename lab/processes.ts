@@ -1,0 +1,58 @@
+/**
+ * Finding and stopping the lab's processes by pid. A node's processes are exactly those in its mount
+ * namespace (compared by namespace inode, recorded at `up`), so `down` finds every process a node
+ * started, including SSH sessions and what they launched, without ever matching process names.
+ */
+import { readdirSync, readlinkSync } from 'node:fs';
+import { sleep } from './exec.js';
+
+export function mountNamespaceOf(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/mnt`);
+  } catch {
+    return undefined;
+  }
+}
+
+export function pidsInMountNamespace(ns: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    if (mountNamespaceOf(pid) === ns) pids.push(pid);
+  }
+  return pids;
+}
+
+export function isRunning(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function signal(pids: number[], sig: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** SIGCONT (a paused node), SIGTERM, then SIGKILL whatever is left after graceMs. */
+export async function terminate(pidsNow: () => number[], graceMs = 4000): Promise<void> {
+  signal(pidsNow(), 'SIGCONT');
+  signal(pidsNow(), 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (pidsNow().length > 0 && Date.now() < deadline) await sleep(100);
+  for (let i = 0; i < 20 && pidsNow().length > 0; i++) {
+    signal(pidsNow(), 'SIGKILL');
+    await sleep(100);
+  }
+}
