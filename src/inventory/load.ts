@@ -65,6 +65,7 @@ export function resolveInventory(spec: InventorySpec, source: SourceFile): Inven
         connectTimeoutSeconds: ssh.connectTimeoutSeconds,
         useAgent: ssh.useAgent,
       },
+      connection: h.connection ?? 'ssh',
       become: h.become ?? defaults.become ?? false,
       becomePasswordEnv: h.becomePasswordEnv ?? defaults.becomePasswordEnv,
     });

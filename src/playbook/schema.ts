@@ -136,6 +136,9 @@ export const InventoryHostSchema = Type.Object(
     address: Type.Optional(Type.String({ minLength: 1, description: 'IP or DNS name (default: the host name).' })),
     port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
     user: Type.Optional(Type.String({ minLength: 1 })),
+    connection: Type.Optional(
+      Type.Union([Type.Literal('ssh'), Type.Literal('local')], { description: '`local`: this host is the operator machine; no SSH.' }),
+    ),
     ssh: Type.Optional(SshSettingsSchema),
     become: Type.Optional(Type.Boolean()),
     becomePasswordEnv: Type.Optional(Identifier),

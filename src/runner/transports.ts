@@ -18,6 +18,16 @@ export interface TransportProvider {
  */
 export function createTransportProvider(inventory: Inventory, options: { acceptNewHostKeys: boolean; log: TaskLogger }): TransportProvider {
   const local = new LocalTransport();
+  const locals = new Map<string, Transport>();
+  // A `connection: local` host is this machine under the host's own name (messages name the host).
+  const localFor = (name: string): Transport => {
+    let t = locals.get(name);
+    if (!t) {
+      t = new LocalTransport(name);
+      locals.set(name, t);
+    }
+    return t;
+  };
   let pool: Promise<{ get(host: import('../tasks/define.js').HostInfo): Promise<Transport>; closeAll(): Promise<void>; opened: number }> | undefined;
   const getPool = () =>
     (pool ??= import('../transport/ssh.js').then(({ createSshPool }) =>
@@ -29,6 +39,7 @@ export function createTransportProvider(inventory: Inventory, options: { acceptN
       if (hostName === LOCAL_HOST) return local;
       const host = inventory.hosts.get(hostName);
       if (!host) throw new KcarunError('E_SCHEMA', `unknown host "${hostName}"`);
+      if (host.connection === 'local') return localFor(hostName);
       poolReady = await getPool();
       return poolReady.get(host);
     },

@@ -12,6 +12,8 @@ export interface HostInfo {
   vars: Record<string, unknown>;
   /** How to reach it (inventory `defaults.ssh` merged with the host's `ssh`). */
   ssh: SshSettings;
+  /** `ssh` (default), or `local`: the host is this machine, its tasks run without SSH. */
+  connection?: 'ssh' | 'local';
   /** Run commands and file writes as root through sudo (inventory `become`). */
   become: boolean;
   /** Name of the environment variable holding the sudo password, when sudo needs one. */

@@ -8,7 +8,8 @@ import type { ExecOptions, ExecResult, FileStat, Transport, WriteFileOptions } f
 
 /** The operator machine: commands through /bin/sh, files through node:fs. */
 export class LocalTransport implements Transport {
-  readonly host = 'local';
+  /** `host` names the inventory host in messages (a `connection: local` host, or `local`). */
+  constructor(readonly host: string = 'local') {}
 
   exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
     return new Promise((resolve, reject) => {
@@ -42,7 +43,7 @@ export class LocalTransport implements Transport {
       child.stderr.on('data', (d: Buffer) => stderr.push(d));
       child.on('error', (err) => {
         clearTimeout(timer);
-        reject(new KcarunError('E_TASK', `cannot start /bin/sh: ${err.message}`, { host: 'local' }, { cause: err }));
+        reject(new KcarunError('E_TASK', `cannot start /bin/sh: ${err.message}`, { host: this.host }, { cause: err }));
       });
       child.on('close', (code, signal) => {
         clearTimeout(timer);
@@ -50,7 +51,7 @@ export class LocalTransport implements Transport {
         if (timedOut) {
           reject(
             new KcarunError('E_TIMEOUT', `command timed out after ${options.timeoutMs} ms`, {
-              host: 'local',
+              host: this.host,
               command,
             }),
           );
@@ -70,7 +71,7 @@ export class LocalTransport implements Transport {
     try {
       return await fsReadFile(path);
     } catch (err) {
-      throw new KcarunError('E_TASK', `cannot read ${path}: ${(err as Error).message}`, { host: 'local' }, { cause: err });
+      throw new KcarunError('E_TASK', `cannot read ${path}: ${(err as Error).message}`, { host: this.host }, { cause: err });
     }
   }
 
@@ -81,7 +82,7 @@ export class LocalTransport implements Transport {
       const group = options.group ?? '';
       const spec = group ? `${owner}:${group}` : owner;
       const res = await this.exec(`chown ${shellJoin([spec, '--', path])}`);
-      if (res.rc !== 0) throw new KcarunError('E_TASK', `chown ${spec} ${path} failed: ${res.stderr.trim()}`, { host: 'local' });
+      if (res.rc !== 0) throw new KcarunError('E_TASK', `chown ${spec} ${path} failed: ${res.stderr.trim()}`, { host: this.host });
     }
   }
 
