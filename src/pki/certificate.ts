@@ -1,21 +1,22 @@
 import { createHash, type KeyObject, verify as cryptoVerify } from 'node:crypto';
 import { KcarunError } from '../errors.js';
-import { children, decodeDer, encodeDer, isContext, primitiveBytes, readOid, readSmallInteger, readTime } from './der.js';
+import forge from 'node-forge';
+import { toBinary } from './der.js';
+import { childrenOf, contents, readTlv, type Tlv, whole } from './der-reader.js';
 import {
   type BasicConstraints,
   decodeAuthorityKeyIdentifier,
   decodeBasicConstraints,
   decodeExtKeyUsage,
-  decodeExtension,
   decodeKeyUsage,
   decodeSubjectAltNames,
   decodeSubjectKeyIdentifier,
   type RawExtension,
   type SubjectAltName,
 } from './extensions.js';
-import { describeKey, formatKeySpec, type KeySpec, publicKeyFromSpki } from './keys.js';
+import { formatKeySpec, type KeySpec, publicKeyFromSpki } from './keys.js';
 import { commonNameOf, formatName, type NameAttribute, parseName } from './name.js';
-import { OID, type KeyUsageName } from './oids.js';
+import { CURVE_NAMES, OID, type KeyUsageName } from './oids.js';
 import { parsePemBlocks, toPem } from './pem.js';
 
 /** An X.509 certificate, decoded once, with the raw bytes of the parts a re-issue copies verbatim. */
@@ -63,29 +64,40 @@ export function parseCertificate(der: Buffer): Certificate {
 }
 
 function parseCertificateUnchecked(der: Buffer): Certificate {
-  const [tbs, sigAlg, sigValue] = children(decodeDer(der), 'Certificate');
+  const top = readTlv(der, 0);
+  if (top.end !== der.length) throw new Error('trailing bytes after the certificate');
+  const [tbs, sigAlg, sigValue] = childrenOf(der, top);
   if (!tbs || !sigAlg || !sigValue) throw new Error('Certificate must have 3 parts');
-  const fields = children(tbs, 'TBSCertificate');
+  const fields = childrenOf(der, tbs);
   let i = 0;
-  if (fields[0] && isContext(fields[0], 0)) i++; // explicit version
+  if (fields[0]?.tag === 0xa0) i++; // explicit version
   const at = (what: string) => {
     const n = fields[i++];
     if (!n) throw new Error(`TBSCertificate: missing ${what}`);
     return n;
   };
-  const serial = primitiveBytes(at('serialNumber'), 'serialNumber');
+  const serial = contents(der, at('serialNumber'));
   at('signature');
-  const issuerDer = encodeDer(at('issuer'));
-  const [nb, na] = children(at('validity'), 'Validity');
+  const issuerDer = whole(der, at('issuer'));
+  const [nb, na] = childrenOf(der, at('validity'));
   if (!nb || !na) throw new Error('Validity must have 2 times');
-  const subjectDer = encodeDer(at('subject'));
-  const spkiNode = at('subjectPublicKeyInfo');
-  const spkiDer = encodeDer(spkiNode);
-  const bits = children(spkiNode, 'SubjectPublicKeyInfo')[1];
+  const subjectDer = whole(der, at('subject'));
+  const spkiTlv = at('subjectPublicKeyInfo');
+  const spkiDer = whole(der, spkiTlv);
+  const bits = childrenOf(der, spkiTlv)[1];
   if (!bits) throw new Error('SubjectPublicKeyInfo without key');
   const extensions: RawExtension[] = [];
   for (const f of fields.slice(i)) {
-    if (isContext(f, 3)) for (const e of children(children(f, 'extensions')[0] ?? f, 'Extensions')) extensions.push(decodeExtension(e));
+    if (f.tag !== 0xa3) continue;
+    const list = childrenOf(der, f)[0];
+    if (!list) throw new Error('empty extensions');
+    for (const e of childrenOf(der, list)) {
+      const parts = childrenOf(der, e);
+      const [o, second, third] = parts;
+      if (!o || !second) throw new Error('malformed Extension');
+      const critical = third ? (der[second.contentStart] ?? 0) !== 0 : false;
+      extensions.push({ oid: oidOf(der, o), critical, value: contents(der, third ?? second) });
+    }
   }
   const ext = (oid: string) => extensions.find((e) => e.oid === oid)?.value;
   const san = ext(OID.subjectAltName);
@@ -95,24 +107,24 @@ function parseCertificateUnchecked(der: Buffer): Certificate {
   const ski = ext(OID.subjectKeyIdentifier);
   const aki = ext(OID.authorityKeyIdentifier);
   const basicConstraints = bcValue ? decodeBasicConstraints(bcValue) : undefined;
-  const publicKey = publicKeyFromSpki(spkiDer);
-  let keySpec: KeySpec | undefined;
-  let keyDescription: string;
-  try {
-    keySpec = describeKey(publicKey);
-    keyDescription = formatKeySpec(keySpec);
-  } catch {
-    keyDescription = publicKey.asymmetricKeyType ?? 'unknown';
-  }
+  const { keySpec, keyDescription } = describeSpki(der, spkiTlv);
+  let publicKey: KeyObject | undefined;
   const subject = parseName(subjectDer);
   const issuer = parseName(issuerDer);
+  const sigAlgOid = childrenOf(der, sigAlg)[0];
+  if (!sigAlgOid) throw new Error('empty signatureAlgorithm');
   return {
     der,
+    // Made on first use: importing a key costs ~150 us, more than the rest of the parse.
+    get publicKey(): KeyObject {
+      publicKey ??= publicKeyFromSpki(spkiDer);
+      return publicKey;
+    },
     pem: toPem('CERTIFICATE', der),
-    tbsDer: encodeDer(tbs),
+    tbsDer: whole(der, tbs),
     serialNumber: serial.toString('hex'),
-    signatureAlgorithm: readOid(children(sigAlg, 'AlgorithmIdentifier')[0] ?? sigAlg),
-    signature: primitiveBytes(sigValue, 'signature').subarray(1),
+    signatureAlgorithm: oidOf(der, sigAlgOid),
+    signature: contents(der, sigValue).subarray(1),
     issuerDer,
     subjectDer,
     issuer,
@@ -120,11 +132,10 @@ function parseCertificateUnchecked(der: Buffer): Certificate {
     issuerText: formatName(issuer),
     subjectText: formatName(subject),
     commonName: commonNameOf(subject),
-    notBefore: readTime(nb),
-    notAfter: readTime(na),
+    notBefore: timeOf(der, nb),
+    notAfter: timeOf(der, na),
     spkiDer,
-    publicKeyBits: primitiveBytes(bits, 'subjectPublicKey').subarray(1),
-    publicKey,
+    publicKeyBits: contents(der, bits).subarray(1),
     keySpec,
     keyDescription,
     extensions,
@@ -137,6 +148,46 @@ function parseCertificateUnchecked(der: Buffer): Certificate {
     authorityKeyId: aki ? decodeAuthorityKeyIdentifier(aki) : undefined,
     fingerprintSha256: createHash('sha256').update(der).digest('hex'),
   };
+}
+
+/** Algorithm and size straight from the SubjectPublicKeyInfo, without importing the key. */
+function describeSpki(der: Buffer, spki: Tlv): { keySpec: KeySpec | undefined; keyDescription: string } {
+  const [algId, bits] = childrenOf(der, spki);
+  const [algOid, params] = algId ? childrenOf(der, algId) : [];
+  if (!algOid || !bits) throw new Error('malformed SubjectPublicKeyInfo');
+  const alg = oidOf(der, algOid);
+  if (alg === OID.rsaEncryption) {
+    // subjectPublicKey = RSAPublicKey { modulus INTEGER, publicExponent INTEGER }
+    const rsaKey = readTlv(der, bits.contentStart + 1, bits.end);
+    const modulusTlv = childrenOf(der, rsaKey)[0];
+    if (!modulusTlv) throw new Error('malformed RSA public key');
+    let m = contents(der, modulusTlv);
+    while (m.length > 0 && m[0] === 0) m = m.subarray(1);
+    const bitsLength = m.length * 8 - Math.clz32(m[0] ?? 0) + 24;
+    const keySpec: KeySpec = { type: 'rsa', bits: bitsLength };
+    return { keySpec, keyDescription: formatKeySpec(keySpec) };
+  }
+  if (alg === OID.ecPublicKey && params?.tag === 0x06) {
+    const curve = CURVE_NAMES[oidOf(der, params)];
+    if (curve === 'P-256' || curve === 'P-384' || curve === 'P-521') {
+      const keySpec: KeySpec = { type: 'ecdsa', curve };
+      return { keySpec, keyDescription: formatKeySpec(keySpec) };
+    }
+    return { keySpec: undefined, keyDescription: `EC ${oidOf(der, params)}` };
+  }
+  return { keySpec: undefined, keyDescription: alg === OID.ed25519 ? 'Ed25519' : `key ${alg}` };
+}
+
+function oidOf(der: Buffer, t: Tlv): string {
+  if (t.tag !== 0x06) throw new Error('expected an OBJECT IDENTIFIER');
+  return forge.asn1.derToOid(toBinary(contents(der, t)));
+}
+
+function timeOf(der: Buffer, t: Tlv): Date {
+  const text = contents(der, t).toString('latin1');
+  if (t.tag === 0x17) return forge.asn1.utcTimeToDate(text);
+  if (t.tag === 0x18) return forge.asn1.generalizedTimeToDate(text);
+  throw new Error('expected UTCTime or GeneralizedTime');
 }
 
 /** Every CERTIFICATE block of a PEM text (a bundle gives several); other blocks are ignored. */

@@ -5,7 +5,7 @@ import type { Certificate } from './certificate.js';
 import { encodeAuthorityKeyIdentifier, encodeSubjectKeyIdentifier, type RawExtension } from './extensions.js';
 import { generateKey, keyIdentifier, spkiDer } from './keys.js';
 import { OID } from './oids.js';
-import { signCertificate } from './sign.js';
+import { signCertificateAsync } from './sign.js';
 
 /**
  * `reuse`: re-sign the public key already in the certificate, so the private key never leaves
@@ -65,7 +65,7 @@ export async function reissueLeafCertificate(leaf: Certificate, ca: CertificateA
   if (!extensions.some((e) => e.oid === OID.authorityKeyIdentifier)) {
     extensions.push({ oid: OID.authorityKeyIdentifier, critical: false, value: encodeAuthorityKeyIdentifier(caKeyId) });
   }
-  const certificate = signCertificate(
+  const certificate = await signCertificateAsync(
     { issuerDer: ca.certificate.subjectDer, subjectDer: leaf.subjectDer, notBefore, notAfter, spkiDer: spki, extensions },
     ca.privateKey,
   );

@@ -34,12 +34,7 @@ function signatureAlgorithm(signer: KeyObject): { algId: Asn1; hash: string } {
   throw new Error(`cannot sign with a ${signer.asymmetricKeyType ?? 'unknown'} key`);
 }
 
-/**
- * Builds the TBSCertificate with forge.asn1 and signs its DER natively with node:crypto
- * (forge's pure-JS RSA takes ~28 ms per signature and cannot do ECDSA; OpenSSL via node:crypto
- * takes well under a millisecond). RSA: PKCS#1 v1.5 with SHA-256; ECDSA: DER-encoded (r, s).
- */
-export function signCertificate(template: CertificateTemplate, signer: KeyObject): Certificate {
+function buildTbs(template: CertificateTemplate, signer: KeyObject): { tbs: Asn1; tbsDer: Buffer; algId: Asn1; hash: string } {
   const { algId, hash } = signatureAlgorithm(signer);
   const tbsFields: Asn1[] = [
     contextTag(0, true, [smallInteger(2)]), // v3
@@ -52,8 +47,43 @@ export function signCertificate(template: CertificateTemplate, signer: KeyObject
   ];
   if (template.extensions.length > 0) tbsFields.push(contextTag(3, true, [seq(template.extensions.map(encodeExtension))]));
   const tbs = seq(tbsFields);
-  const tbsDer = encodeDer(tbs);
-  const signature = cryptoSign(hash, tbsDer, { key: signer, dsaEncoding: 'der' });
-  const der = encodeDer(seq([tbs, algId, bitString(signature)]));
-  return parseCertificate(der);
+  return { tbs, tbsDer: encodeDer(tbs), algId, hash };
+}
+
+function assemble(tbsDer: Buffer, algId: Asn1, signature: Buffer): Certificate {
+  // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }
+  const tail = encodeDer(seq([algId, bitString(signature)]));
+  const body = Buffer.concat([tbsDer, tail.subarray(headerLength(tail))]);
+  return parseCertificate(Buffer.concat([derHeader(0x30, body.length), body]));
+}
+
+function headerLength(der: Buffer): number {
+  const l = der[1] ?? 0;
+  return l & 0x80 ? 2 + (l & 0x7f) : 2;
+}
+
+function derHeader(tag: number, length: number): Buffer {
+  if (length < 0x80) return Buffer.from([tag, length]);
+  const bytes: number[] = [];
+  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
+  return Buffer.from([tag, 0x80 | bytes.length, ...bytes]);
+}
+
+/**
+ * Builds the TBSCertificate with forge.asn1 and signs its DER natively with node:crypto
+ * (forge's pure-JS RSA takes ~28 ms per signature and cannot do ECDSA; OpenSSL via node:crypto
+ * takes well under a millisecond). RSA: PKCS#1 v1.5 with SHA-256; ECDSA: DER-encoded (r, s).
+ */
+export function signCertificate(template: CertificateTemplate, signer: KeyObject): Certificate {
+  const { tbsDer, algId, hash } = buildTbs(template, signer);
+  return assemble(tbsDer, algId, cryptoSign(hash, tbsDer, { key: signer, dsaEncoding: 'der' }));
+}
+
+/** The same, with the signature computed on libuv's thread pool: many certificates use every core. */
+export async function signCertificateAsync(template: CertificateTemplate, signer: KeyObject): Promise<Certificate> {
+  const { tbsDer, algId, hash } = buildTbs(template, signer);
+  const signature = await new Promise<Buffer>((resolve, reject) =>
+    cryptoSign(hash, tbsDer, { key: signer, dsaEncoding: 'der' }, (err, sig) => (err ? reject(err) : resolve(sig))),
+  );
+  return assemble(tbsDer, algId, signature);
 }
