@@ -71,11 +71,11 @@ export function createListrReporter(): Reporter {
                         if (failure) throw new Error(failure);
                       },
                     })),
-                    { concurrent: true, exitOnError: false },
+                    { concurrent: true, exitOnError: true },
                   );
                 },
               })),
-              { concurrent: false, exitOnError: true },
+              { concurrent: false, exitOnError: false },
             ),
         },
       ],
