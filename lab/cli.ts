@@ -1,6 +1,6 @@
 /**
  * `npm run lab -- <verb>`: the lab's command line (the only file here that reads argv or exits).
- *   up [--nodes 3] [--layout kubeadm|binary] [--ca-days-left 30] [--ssh-port 22] [--dir DIR]
+ *   up [--nodes 3] [--layout kubeadm|binary] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1] [--dir DIR]
  *   down [--purge] | status [--json] | inventory | traffic start [--rate N] | traffic stop
  *   verify [--json] | fault stop-sshd|start-sshd|kill-etcd|pause|resume|change-host-key NODE
  */
@@ -15,7 +15,7 @@ import { labVerify } from './commands/verify.js';
 import { FAULTS, labFault, type Fault } from './commands/fault.js';
 
 const USAGE = `usage: npm run lab -- <verb> [options]   (needs root, Linux)
-  up [--nodes 3] [--layout kubeadm|binary] [--ca-days-left 30] [--ssh-port 22]
+  up [--nodes 3] [--layout kubeadm|binary] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1]
   down [--purge]            stop every lab process (by pid), remove mount points
   status [--json]           nodes, units, static pods
   inventory                 print the kcarun inventory for the lab
@@ -34,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
       layout: { type: 'string' },
       'ca-days-left': { type: 'string' },
       'ssh-port': { type: 'string' },
+      'ip-prefix': { type: 'string' },
       rate: { type: 'string' },
       json: { type: 'boolean' },
       purge: { type: 'boolean' },
@@ -60,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
         nodes: values.nodes ? Number(values.nodes) : undefined,
         caDaysLeft: values['ca-days-left'] ? Number(values['ca-days-left']) : undefined,
         sshPort: values['ssh-port'] ? Number(values['ssh-port']) : undefined,
+        ipPrefix: values['ip-prefix'],
       });
       return 0;
     }

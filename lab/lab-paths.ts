@@ -7,10 +7,16 @@ import { join } from 'node:path';
 
 export const DEFAULT_LAB_DIR = '/tmp/kcarun-lab';
 
-/** Node N (1-based) listens on 127.0.1.N: loopback only, never any other network range. */
-export function nodeIp(index: number): string {
+export const DEFAULT_IP_PREFIX = '127.0.1';
+
+/**
+ * Node N (1-based) listens on 127.0.1.N (or PREFIX.N): loopback only, never any other network range.
+ * Tests use their own prefix so two labs (or other tests' servers) never share an address.
+ */
+export function nodeIp(index: number, prefix = DEFAULT_IP_PREFIX): string {
   if (index < 1 || index > 254) throw new Error(`node index ${index} out of range 1..254`);
-  return `127.0.1.${index}`;
+  if (!/^127\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)$/.test(prefix)) throw new Error(`IP prefix ${prefix} must be 127.X.Y (loopback only)`);
+  return `${prefix}.${index}`;
 }
 
 export function nodeName(index: number): string {

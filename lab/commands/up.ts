@@ -25,6 +25,8 @@ export interface UpOptions {
   layout?: Layout;
   caDaysLeft?: number;
   sshPort?: number;
+  /** First three octets of the node addresses (127.X.Y), default 127.0.1. */
+  ipPrefix?: string;
   log?: (line: string) => void;
 }
 
@@ -82,7 +84,7 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
   mkdirSync(paths.root, { recursive: true, mode: 0o755 });
   writeFileSync(paths.events, '');
 
-  const nodes: LabNode[] = Array.from({ length: count }, (_, i) => ({ index: i + 1, name: nodeName(i + 1), ip: nodeIp(i + 1) }));
+  const nodes: LabNode[] = Array.from({ length: count }, (_, i) => ({ index: i + 1, name: nodeName(i + 1), ip: nodeIp(i + 1, opts.ipPrefix) }));
 
   // SSH: one user key for the operator, one host key per node, a known_hosts file for all of them.
   mkdirSync(paths.sshDir, { recursive: true, mode: 0o700 });

@@ -63,6 +63,7 @@ export function logEvent(level: 'error' | 'info', kind: string, message: string,
  * there (a restart in progress); `other`: anything else (HTTP errors, bad config).
  */
 export function classifyError(kind: string, message: string): 'tls' | 'connection' | 'other' {
+  if (kind === 'config') return 'other';
   if (kind.startsWith('tls') || /certificate|self[- ]signed|unable to (verify|get local issuer)|CERT_|ERR_SSL|SSL routines|alert|unknown ca|handshake|Unauthorized|HTTP 401|DEPTH_ZERO|UNABLE_TO|ERR_TLS/i.test(message)) return 'tls';
   if (/ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ETIMEDOUT|timeout|socket hang up|EPIPE|HTTP 50[0-9]|unavailable/i.test(message)) return 'connection';
   return 'other';

@@ -122,10 +122,13 @@ export class StaticPodRunner {
           await this.stop(d.pod);
           this.start(d, 0);
         } else if (!isAlive(r.pid)) {
-          // Back off a little, like the kubelet's crash loop back-off, without waiting minutes.
+          // Crash loop back-off like the kubelet's (1 s doubling per quick crash, capped at 10 s
+          // instead of 5 min so a lab recovers quickly once the manifest is fixed).
           const died = this.lastDeath.get(d.pod) ?? Date.now();
           this.lastDeath.set(d.pod, died);
-          if (Date.now() - died >= 1000) {
+          const crashedQuickly = died - Date.parse(r.startedAt) < 10_000;
+          const backoff = crashedQuickly ? Math.min(1000 * 2 ** Math.min(r.attempt, 4), 10_000) : 1000;
+          if (Date.now() - died >= backoff) {
             this.lastDeath.delete(d.pod);
             this.start(d, r.attempt + 1);
           }

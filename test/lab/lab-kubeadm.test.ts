@@ -1,0 +1,159 @@
+/**
+ * The lab in the kubeadm layout, end to end: 3 nodes up in under a minute, reachable over real SSH,
+ * PKI checked with the openssl CLI, 10 s of traffic with zero failures and zero component errors, a
+ * planted kubelet.conf trusting a foreign CA does produce component errors, static pods follow their
+ * manifests and crictl, and `down` leaves no process behind.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { labUp } from '../../lab/commands/up.js';
+import { labDown } from '../../lab/commands/down.js';
+import { labInventory } from '../../lab/commands/inventory.js';
+import { labStatus } from '../../lab/commands/status.js';
+import { trafficStart, trafficStop } from '../../lab/commands/traffic.js';
+import { labVerify } from '../../lab/commands/verify.js';
+import { LabPaths } from '../../lab/lab-paths.js';
+import type { LabState } from '../../lab/lab-state.js';
+import { isRunning, pidsInMountNamespace } from '../../lab/processes.js';
+import { cmd, openssl, ssh, tempLabDir } from './lab-fixture.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('lab, kubeadm layout', () => {
+  const dir = tempLabDir('kubeadm');
+  const paths = new LabPaths(dir);
+  let state: LabState;
+  let upSeconds = 0;
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    state = await labUp({ dir, nodes: 3, layout: 'kubeadm', caDaysLeft: 30, ipPrefix: '127.0.11', log: () => undefined });
+    upSeconds = (Date.now() - t0) / 1000;
+  });
+
+  afterAll(async () => {
+    await labDown({ dir, purge: true, log: () => undefined });
+  });
+
+  it('comes up with 3 nodes in under a minute and prints a kcarun inventory', () => {
+    expect(upSeconds).toBeLessThan(60);
+    const inv = parse(labInventory(dir)) as {
+      apiVersion: string; kind: string;
+      defaults: { ssh: { user: string; port: number; identityFile: string; knownHostsFile: string } };
+      hosts: Record<string, { address: string; vars: { node_ip: string } }>;
+      groups: Record<string, { hosts: string[] }>;
+      vars: Record<string, unknown>;
+    };
+    expect(inv.apiVersion).toBe('kcarun/v1');
+    expect(inv.kind).toBe('Inventory');
+    expect(inv.defaults.ssh).toEqual({ user: 'root', port: 22, identityFile: paths.userKey, knownHostsFile: paths.knownHosts });
+    expect(inv.hosts['cp2']).toEqual({ address: '127.0.11.2', vars: { node_ip: '127.0.11.2' } });
+    expect(inv.groups['etcd']!.hosts).toEqual(['cp1', 'cp2', 'cp3']);
+    expect(inv.groups['control_plane']!.hosts).toEqual(['cp1', 'cp2', 'cp3']);
+    expect(inv.groups['workers']!.hosts).toEqual([]);
+    expect(inv.vars['etcd_ca_cert']).toBe('/etc/kubernetes/pki/etcd/ca.crt');
+    expect(inv.vars['layout']).toBe('kubeadm');
+  });
+
+  it('gives each node its own hostname, files and emulated tools over real SSH', async () => {
+    const r = await ssh(paths, state, 'cp2', 'hostname; command -v systemctl crictl; grep -c "BEGIN CERT" /etc/kubernetes/pki/apiserver.crt; systemctl is-active kubelet; crictl ps --name etcd -q | wc -l');
+    expect(r.rc).toBe(0);
+    expect(r.stdout.split('\n')).toEqual(['cp2', '/usr/local/sbin/systemctl', '/usr/local/sbin/crictl', '1', 'active', '1', '']);
+    // cp2's apiserver certificate is its own: its SANs name cp2's address, not cp1's.
+    const san = await openssl(['x509', '-in', paths.node('cp2').fs('/etc/kubernetes/pki/apiserver.crt'), '-noout', '-ext', 'subjectAltName']);
+    expect(san.stdout).toContain('IP Address:127.0.11.2');
+    expect(san.stdout).toContain('IP Address:127.0.0.1');
+    expect(san.stdout).toContain('DNS:kubernetes.default.svc.cluster.local');
+    expect(san.stdout).not.toContain('127.0.11.1');
+  });
+
+  it('makes the old CAs near expiry and leaves that chain to them (checked with openssl)', async () => {
+    const ca = paths.node('cp1').fs('/etc/kubernetes/pki/ca.crt');
+    expect((await openssl(['x509', '-in', ca, '-noout', '-checkend', String(31 * 86400)])).rc).toBe(1);
+    expect((await openssl(['x509', '-in', ca, '-noout', '-checkend', String(29 * 86400)])).rc).toBe(0);
+    const etcdCa = paths.node('cp3').fs('/etc/kubernetes/pki/etcd/ca.crt');
+    const server = paths.node('cp3').fs('/etc/kubernetes/pki/etcd/server.crt');
+    const v = await openssl(['verify', '-CAfile', etcdCa, server]);
+    expect(v.stdout).toContain(': OK');
+    const wrong = await openssl(['verify', '-CAfile', ca, server]);
+    expect(wrong.rc).not.toBe(0);
+    const keyMode = (await cmd('stat', ['-c', '%a', paths.node('cp1').fs('/etc/kubernetes/pki/ca.key')])).stdout.trim();
+    expect(keyMode).toBe('600');
+  });
+
+  it('runs 10 s of traffic with zero failures and zero component errors, data intact', async () => {
+    await trafficStart({ dir, rate: 20 });
+    await sleep(10_000);
+    await trafficStop({ dir });
+    const r = await labVerify(dir);
+    expect(r.requests).toBeGreaterThan(150);
+    expect(r.failuresByTarget).toEqual({});
+    expect(r.failures).toBe(0);
+    expect(r.componentErrorsByComponent).toEqual({});
+    expect(r.componentErrors).toBe(0);
+    expect(r.connectionErrors).toBe(0);
+    expect(r.dataIntact).toBe(true);
+    // Nothing was rotated: every leaf still chains to the CAs recorded at `up`.
+    expect(r.allCertsOnNewCA).toBe(false);
+    expect(r.leavesOnOldCa).toContain('cp1:/etc/kubernetes/pki/apiserver.crt');
+    expect(r.leavesOnOldCa).toContain('cp2:/etc/kubernetes/kubelet.conf');
+  }, 40_000);
+
+  it('counts component errors when a kubelet.conf trusts a foreign CA', async () => {
+    const kubeconf = paths.node('cp3').fs('/etc/kubernetes/kubelet.conf');
+    const original = readFileSync(kubeconf, 'utf8');
+    const foreign = tempLabDir('foreign-ca');
+    await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${foreign}/ca.key`, '-out', `${foreign}/ca.crt`, '-subj', '/CN=foreign-ca', '-days', '30']);
+    const foreignData = Buffer.from(readFileSync(`${foreign}/ca.crt`)).toString('base64');
+    writeFileSync(kubeconf, original.replace(/certificate-authority-data: \S+/, `certificate-authority-data: ${foreignData}`));
+    await cmd('rm', ['-rf', foreign]);
+    const before = (await labVerify(dir)).componentErrors;
+    expect((await ssh(paths, state, 'cp3', 'systemctl restart kubelet')).rc).toBe(0);
+    await sleep(3000);
+    const after = await labVerify(dir);
+    expect(after.componentErrors).toBeGreaterThan(before);
+    expect(Object.keys(after.componentErrorsByComponent)).toContain('cp3/kubelet');
+    writeFileSync(kubeconf, original);
+    expect((await ssh(paths, state, 'cp3', 'systemctl restart kubelet')).rc).toBe(0);
+  });
+
+  it('restarts a static pod when its manifest changes, on crictl stop, and refuses a bundle as signing cert', async () => {
+    const id1 = (await ssh(paths, state, 'cp1', 'crictl ps --name kube-scheduler -q')).stdout.trim();
+    expect(id1).toMatch(/^[0-9a-f]{64}$/);
+    expect((await ssh(paths, state, 'cp1', `crictl stop ${id1}`)).rc).toBe(0);
+    await sleep(2500);
+    const id2 = (await ssh(paths, state, 'cp1', 'crictl ps --name kube-scheduler -q')).stdout.trim();
+    expect(id2).toMatch(/^[0-9a-f]{64}$/);
+    expect(id2).not.toBe(id1);
+
+    const manifest = '/etc/kubernetes/manifests/kube-controller-manager.yaml';
+    const setSigning = (file: string): string => `sed -i "s#--cluster-signing-cert-file=.*#--cluster-signing-cert-file=${file}#" ${manifest}`;
+    const bundle = await ssh(paths, state, 'cp1', `cat /etc/kubernetes/pki/ca.crt /etc/kubernetes/pki/ca.crt > /etc/kubernetes/pki/bundle-test.crt && ${setSigning('/etc/kubernetes/pki/bundle-test.crt')}`);
+    expect(bundle.rc).toBe(0);
+    await sleep(3000);
+    const events = readFileSync(paths.events, 'utf8');
+    expect(events).toContain('bundle-test.crt\\": data does not contain exactly one certificate (found 2)');
+    // The pod crash-loops: the kubelet keeps restarting it with a growing attempt count.
+    const ps = await ssh(paths, state, 'cp1', 'crictl ps -a --name kube-controller-manager');
+    expect(Number(ps.stdout.trim().split('\n')[1]!.split('\t')[5])).toBeGreaterThan(0);
+    expect((await ssh(paths, state, 'cp1', `${setSigning('/etc/kubernetes/pki/ca.crt')} && rm /etc/kubernetes/pki/bundle-test.crt`)).rc).toBe(0);
+    await sleep(2500);
+    expect((await ssh(paths, state, 'cp1', 'crictl ps --name kube-controller-manager -q | wc -l')).stdout.trim()).toBe('1');
+  });
+
+  it('down stops every lab process and leaves nothing behind', async () => {
+    const status = labStatus(dir);
+    expect(status.nodes.every((n) => n.up && n.sshd && n.processes >= 6)).toBe(true);
+    const created = state.createdMountPoints;
+    await labDown({ dir, log: () => undefined });
+    for (const n of state.nodes) {
+      expect(pidsInMountNamespace(n.mntNs)).toEqual([]);
+      expect(isRunning(n.unsharePid)).toBe(false);
+      expect(isRunning(n.holderPid)).toBe(false);
+    }
+    for (const m of created) expect(existsSync(m)).toBe(false);
+    const ss = await cmd('ss', ['-Htln']);
+    expect(ss.stdout).not.toContain('127.0.11.');
+  });
+});
