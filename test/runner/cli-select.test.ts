@@ -1,0 +1,101 @@
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { makeTempDir } from '../helpers/task-context.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => {
+  ({ dir, cleanup } = await makeTempDir('kcarun-select-'));
+  await writeFile(
+    join(dir, 'inventory.yaml'),
+    `apiVersion: kcarun/v1
+kind: Inventory
+vars: { who: inventory }
+hosts:
+  a: { connection: local }
+  b: { connection: local, vars: { who: host-b } }
+groups:
+  nodes: { hosts: [a, b] }
+`,
+  );
+  await mkdir(join(dir, 'stages'));
+  await writeFile(
+    join(dir, 'stages', 'common.yaml'),
+    `apiVersion: kcarun/v1
+kind: Stages
+vars: { greeting: from-stage-file, who: stage-file }
+stages:
+  - name: imported
+    hosts: nodes
+    tasks:
+      - { name: greet, type: local-exec, tags: [greet], with: { command: "echo {{ greeting }} {{ who }} {{ host.name }} >> {{ log }}" } }
+`,
+  );
+  await writeFile(
+    join(dir, 'main.yaml'),
+    `apiVersion: kcarun/v1
+kind: Playbook
+metadata: { name: select, version: 1.0.0 }
+vars: { log: ${join(dir, 'effects.log')} }
+stages:
+  - name: first
+    hosts: nodes
+    tasks:
+      - { name: one, type: local-exec, tags: [one], with: { command: "echo first {{ host.name }} >> {{ log }}" } }
+      - { name: always, type: local-exec, tags: [always], with: { command: "echo always {{ host.name }} >> {{ log }}" } }
+  - import: stages/common.yaml
+    vars: { greeting: overridden }
+  - name: last
+    hosts: local
+    tasks:
+      - { name: done, type: local-exec, with: { command: "echo last >> {{ log }}" } }
+`,
+  );
+});
+afterEach(async () => {
+  await cleanup();
+});
+
+async function effects(): Promise<string[]> {
+  if (!existsSync(join(dir, 'effects.log'))) return [];
+  return (await readFile(join(dir, 'effects.log'), 'utf8')).split('\n').filter(Boolean).sort();
+}
+const run = (...args: string[]) => runCli(['main.yaml', '-i', 'inventory.yaml', '--yes', '--forks', '1', ...args], { cwd: dir });
+
+describe('choosing what runs', () => {
+  it('runs imported stages with import-statement vars over the stage file, and inventory vars over both', async () => {
+    const res = await run();
+    expect(res.code, res.stderr).toBe(0);
+    expect(await effects()).toEqual(['always a', 'always b', 'first a', 'first b', 'last', 'overridden inventory a', 'overridden host-b b'].sort());
+  });
+
+  it('--start-at begins at a stage, --limit narrows hosts, --tags/--skip-tags pick tasks (always stays)', async () => {
+    expect((await run('--start-at', 'imported', '--fresh')).code).toBe(0);
+    expect(await effects()).toEqual(['last', 'overridden host-b b', 'overridden inventory a'].sort());
+    await writeFile(join(dir, 'effects.log'), '');
+    expect((await run('--limit', 'b', '--tags', 'one', '--fresh')).code).toBe(0);
+    expect(await effects()).toEqual(['always b', 'first b']);
+    await writeFile(join(dir, 'effects.log'), '');
+    expect((await run('--skip-tags', 'greet,always', '--fresh')).code).toBe(0);
+    expect(await effects()).toEqual(['first a', 'first b', 'last']);
+  });
+
+  it('-e key=value beats everything, and -e @file beats the inventory', async () => {
+    await writeFile(join(dir, 'prod.yaml'), 'who: env-file\n');
+    expect((await run('-e', '@prod.yaml', '--start-at', 'imported')).code).toBe(0);
+    expect(await effects()).toEqual(['last', 'overridden env-file a', 'overridden env-file b']);
+    await writeFile(join(dir, 'effects.log'), '');
+    expect((await run('-e', '@prod.yaml', '-e', 'who=cli', '--start-at', 'imported', '--fresh')).code).toBe(0);
+    expect(await effects()).toEqual(['last', 'overridden cli a', 'overridden cli b']);
+  });
+
+  it('refuses an unknown --start-at stage without running anything', async () => {
+    const res = await run('--start-at', 'nope');
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('no stage named "nope"');
+    expect(await effects()).toEqual([]);
+  });
+});
