@@ -26,7 +26,7 @@ export function regexReplace(text: string, options: { pattern: string; replaceme
 export function replaceLine(text: string, options: { match: string; line: string; appendIfMissing?: boolean }): EditResult {
   if (options.line.includes('\n')) throw new KcarunError('E_TASK', '`line` must be a single line');
   const re = compile(options.match, '');
-  const lines = text.split('\n');
+  const lines = text === '' ? [] : text.split('\n');
   const trailingNewline = text.endsWith('\n');
   if (trailingNewline) lines.pop();
   let index = -1;

@@ -195,6 +195,7 @@ describe('regex and line replace', () => {
     expect(replaceLine(text, { match: '^c=', line: 'c=9' })).toEqual({ text: 'a=1\nb=2\nc=9\n', changed: true });
     expect(replaceLine('a=1\nb=2\nc=9\n', { match: '^c=', line: 'c=9' }).changed).toBe(false);
     expect(replaceLine(text, { match: '^c=', line: 'c=9', appendIfMissing: false }).changed).toBe(false);
+    expect(replaceLine('', { match: '^c=', line: 'c=9' })).toEqual({ text: 'c=9\n', changed: true });
   });
 });
 
