@@ -1,9 +1,10 @@
 import { dirname, resolve } from 'node:path';
 import { KcarunErrorList } from '../errors.js';
 import { emptyInventory, loadInventory, type Inventory } from '../inventory/load.js';
-import { loadPlaybook, type LoadedPlaybook } from '../playbook/load.js';
+import { loadPlaybook, resolveVarsFiles, type LoadedPlaybook } from '../playbook/load.js';
+import { LOCAL_HOST } from '../inventory/patterns.js';
 import { validatePlaybook, type PlannedStage } from '../playbook/validate.js';
-import { loadExtraVars } from '../playbook/vars.js';
+import { hostVars, loadExtraVars } from '../playbook/vars.js';
 import { leaderProbeTypes, taskTypes } from '../tasks/index.js';
 
 export interface Prepared {
@@ -19,9 +20,11 @@ export interface Prepared {
  * without touching a host. Throws the complete list of problems (exit 2).
  */
 export async function preparePlaybook(args: { playbook: string; inventory?: string; extraVars: string[]; stateDir?: string; cwd: string }): Promise<Prepared> {
-  const playbook = await loadPlaybook(resolve(args.cwd, args.playbook));
+  const loaded = await loadPlaybook(resolve(args.cwd, args.playbook));
   const inventory = args.inventory ? await loadInventory(resolve(args.cwd, args.inventory)) : emptyInventory();
   const extraVars = await loadExtraVars(args.extraVars, args.cwd);
+  // varsFiles names may use any cluster-wide var (layout...): what `local` sees, less the files themselves.
+  const playbook = await resolveVarsFiles(loaded, hostVars(inventory, LOCAL_HOST, { playbook: loaded.vars, extraFiles: extraVars.files, extraInline: extraVars.inline }));
   const result = validatePlaybook({ playbook, inventory, extraVars, taskTypes, leaderProbes: leaderProbeTypes });
   if ('errors' in result) {
     throw new KcarunErrorList('E_SCHEMA', `${args.playbook}: ${result.errors.length} problem(s)`, result.errors);

@@ -4,6 +4,7 @@ import { KcarunError, KcarunErrorList } from '../errors.js';
 import { schemaErrors } from './schema-check.js';
 import { PlaybookSchema, StagesFileSchema, type PlaybookSpec, type StageImportSpec, type StageSpec } from './schema.js';
 import { locate, readSourceFile, type PathSegment, type SourceFile } from './source.js';
+import { renderString } from './template.js';
 
 /** A stage after imports are expanded, with where it came from (for error positions). */
 export interface LoadedStage {
@@ -22,7 +23,9 @@ export interface LoadedPlaybook {
   source: SourceFile;
   spec: PlaybookSpec;
   stages: LoadedStage[];
-  /** sha256 over the playbook and every imported file: resuming with a changed playbook is refused. */
+  /** Playbook-level vars: `vars` with the `varsFiles` merged over them (see resolveVarsFiles). */
+  vars: Record<string, unknown>;
+  /** sha256 over the playbook, every imported file and every vars file: resuming with a changed playbook is refused. */
   checksum: string;
   files: string[];
 }
@@ -39,7 +42,47 @@ export async function loadPlaybook(file: string): Promise<LoadedPlaybook> {
   const stages = await expandStages(source, spec.stages, {}, [], [path], hash, files);
   hash.update(source.doc.toString());
   files.unshift(path);
-  return { file: path, source, spec, stages, checksum: hash.digest('hex'), files };
+  return { file: path, source, spec, vars: spec.vars ?? {}, stages, checksum: hash.digest('hex'), files };
+}
+
+/**
+ * Loads the playbook's `varsFiles` (names templated with `scope`, e.g. layouts/{{ layout }}.yaml)
+ * over its `vars`, and folds their content into the checksum. A missing or malformed file is an
+ * error at its entry's position.
+ */
+export async function resolveVarsFiles(playbook: LoadedPlaybook, scope: Record<string, unknown>): Promise<LoadedPlaybook> {
+  const names = playbook.spec.varsFiles ?? [];
+  if (names.length === 0) return playbook;
+  const hash = createHash('sha256').update(playbook.checksum);
+  const vars: Record<string, unknown> = { ...playbook.spec.vars };
+  const problems: KcarunError[] = [];
+  const files = [...playbook.files];
+  for (const [i, name] of names.entries()) {
+    const position = locate(playbook.source, ['varsFiles', i]);
+    let file: string;
+    try {
+      file = resolve(dirname(playbook.file), String(renderString(name, scope)));
+    } catch (err) {
+      problems.push(new KcarunError('E_UNDEFINED_VAR', `varsFiles: ${(err as Error).message}`, { position }, { cause: err }));
+      continue;
+    }
+    let source: SourceFile;
+    try {
+      source = await readSourceFile(file);
+    } catch (err) {
+      problems.push(new KcarunError('E_SCHEMA', `varsFiles: cannot read ${file}: ${(err as Error).message}`, { position }, { cause: err }));
+      continue;
+    }
+    if (!source.value || typeof source.value !== 'object' || Array.isArray(source.value)) {
+      problems.push(new KcarunError('E_SCHEMA', `varsFiles: ${file} must hold a mapping of variables`, { position: locate(source, []) }));
+      continue;
+    }
+    hash.update(source.doc.toString());
+    files.push(file);
+    Object.assign(vars, source.value);
+  }
+  if (problems.length) throw new KcarunErrorList('E_SCHEMA', `${playbook.file}: ${problems.length} problem(s) in varsFiles`, problems);
+  return { ...playbook, vars, checksum: hash.digest('hex'), files };
 }
 
 async function expandStages(

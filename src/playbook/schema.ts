@@ -101,6 +101,12 @@ export const PlaybookSchema = Type.Object(
       { additionalProperties: false },
     ),
     vars: Type.Optional(Vars),
+    varsFiles: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        description:
+          'YAML files of vars, relative to the playbook, e.g. layouts/{{ layout }}.yaml (templated with playbook, inventory and -e vars). Later files win; they override the playbook vars and are overridden by the inventory.',
+      }),
+    ),
     stages: Type.Array(Type.Union([StageSchema, StageImportSchema]), { minItems: 1 }),
   },
   { additionalProperties: false, $id: 'https://kcarun.dev/schemas/playbook.schema.json' },

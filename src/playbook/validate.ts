@@ -64,7 +64,7 @@ export function validatePlaybook(input: ValidationInput): { plan: PlannedStage[]
       names: new Set([
         ...Object.keys(
           hostVars(inventory, h, {
-            playbook: playbook.spec.vars ?? {},
+            playbook: playbook.vars,
             imports: stage.importVars,
             stage: stage.spec.vars,
             extraFiles: input.extraVars.files,

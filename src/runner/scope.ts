@@ -29,7 +29,7 @@ export const LOCAL_HOST_INFO: HostInfo = {
 /** What templates and `when:` see for one host in one stage. Registered results beat vars. */
 export function scopeFor(input: ScopeInput, stage: LoadedStage, hostName: string): { host: HostInfo; scope: Record<string, unknown> } {
   const vars = hostVars(input.inventory, hostName, {
-    playbook: input.playbook.spec.vars ?? {},
+    playbook: input.playbook.vars,
     imports: stage.importVars,
     stage: stage.spec.vars,
     extraFiles: input.extraVars.files,

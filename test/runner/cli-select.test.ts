@@ -99,3 +99,32 @@ describe('choosing what runs', () => {
     expect(await effects()).toEqual([]);
   });
 });
+
+describe('varsFiles', () => {
+  it('loads a vars file chosen by a var (layout profiles), below inventory vars, and folds it into the checksum', async () => {
+    await mkdir(join(dir, 'layouts'));
+    await writeFile(join(dir, 'layouts', 'kubeadm.yaml'), 'ca_path: /etc/kubernetes/pki/ca.crt\nrestart: static-pod\n');
+    await writeFile(join(dir, 'layouts', 'binary.yaml'), 'ca_path: /etc/kubernetes/ssl/ca-kubernetes.pem\nrestart: systemd\n');
+    await writeFile(
+      join(dir, 'layout.yaml'),
+      `apiVersion: kcarun/v1
+kind: Playbook
+metadata: { name: layout, version: 1.0.0 }
+vars: { layout: kubeadm, restart: none, log: ${join(dir, 'effects.log')} }
+varsFiles: ["layouts/{{ layout }}.yaml"]
+stages:
+  - name: s
+    hosts: local
+    tasks:
+      - { name: t, type: local-exec, with: { command: "echo {{ ca_path }} {{ restart }} >> {{ log }}" } }
+`,
+    );
+    expect((await runCli(['layout.yaml', '--yes'], { cwd: dir })).code).toBe(0);
+    expect((await runCli(['layout.yaml', '--yes', '-e', 'layout=binary'], { cwd: dir })).code).toBe(0);
+    expect((await runCli(['layout.yaml', '--yes', '-e', 'layout=binary', '-e', 'restart=custom'], { cwd: dir })).code).toBe(0);
+    expect(await effects()).toEqual(['/etc/kubernetes/pki/ca.crt static-pod', '/etc/kubernetes/ssl/ca-kubernetes.pem custom', '/etc/kubernetes/ssl/ca-kubernetes.pem systemd']);
+    const missing = await runCli(['validate', 'layout.yaml', '-e', 'layout=k3s'], { cwd: dir });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/layout\.yaml:5:\d+: varsFiles: cannot read .*k3s\.yaml/);
+  });
+});
