@@ -3,7 +3,7 @@
  * namespace (compared by namespace inode, recorded at `up`), so `down` finds every process a node
  * started, including SSH sessions and what they launched, without ever matching process names.
  */
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { sleep } from './exec.js';
 
 export function mountNamespaceOf(pid: number): string | undefined {
@@ -23,6 +23,19 @@ export function pidsInMountNamespace(ns: string): number[] {
     if (mountNamespaceOf(pid) === ns) pids.push(pid);
   }
   return pids;
+}
+
+/**
+ * True when pid runs and its command line contains `needle`: a recorded pid may have been reused by
+ * an unrelated process after a crash, and the lab must never signal a process that is not its own.
+ */
+export function isOwnProcess(pid: number | undefined, needle: string): boolean {
+  if (!pid || !isRunning(pid)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').includes(needle);
+  } catch {
+    return false;
+  }
 }
 
 export function isRunning(pid: number | undefined): boolean {

@@ -6,7 +6,7 @@
 import { readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { DEFAULT_LAB_DIR, LabPaths } from '../lab-paths.js';
 import { readState } from '../lab-state.js';
-import { isRunning, pidsInMountNamespace, terminate } from '../processes.js';
+import { isOwnProcess, pidsInMountNamespace, terminate } from '../processes.js';
 
 export async function labDown(opts: { dir?: string; purge?: boolean; log?: (l: string) => void } = {}): Promise<{ stopped: number }> {
   const log = opts.log ?? ((l: string) => console.log(l));
@@ -14,11 +14,13 @@ export async function labDown(opts: { dir?: string; purge?: boolean; log?: (l: s
   const state = readState(paths);
   let stopped = 0;
   if (state) {
-    const hostPids = Object.values(state.hostPids).filter((p) => isRunning(p));
+    // Host processes run the lab's components bundle; a reused pid would not.
+    const hostPids = Object.values(state.hostPids).filter((p) => isOwnProcess(p, paths.componentsBundle));
     stopped += hostPids.length;
-    await terminate(() => hostPids.filter((p) => isRunning(p)));
+    await terminate(() => hostPids.filter((p) => isOwnProcess(p, paths.componentsBundle)));
     for (const node of state.nodes) {
-      const pidsNow = (): number[] => [...pidsInMountNamespace(node.mntNs), ...(isRunning(node.unsharePid) ? [node.unsharePid] : [])];
+      const initScript = paths.node(node.name).initScript;
+      const pidsNow = (): number[] => [...pidsInMountNamespace(node.mntNs), ...(isOwnProcess(node.unsharePid, initScript) ? [node.unsharePid] : [])];
       stopped += pidsNow().length;
       await terminate(pidsNow);
     }

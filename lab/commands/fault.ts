@@ -8,7 +8,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_LAB_DIR, LabPaths } from '../lab-paths.js';
 import { readState, type NodeState } from '../lab-state.js';
-import { isRunning, pidsInMountNamespace, terminate } from '../processes.js';
+import { isOwnProcess, isRunning, pidsInMountNamespace, terminate } from '../processes.js';
 import { inNode } from '../node-runtime.js';
 import { runOk, sleep } from '../exec.js';
 import type { PodRecord } from '../components/static-pods.js';
@@ -46,7 +46,7 @@ export async function labFault(kind: Fault, nodeName: string, dir = DEFAULT_LAB_
   switch (kind) {
     case 'stop-sshd': {
       const pid = sshdPid(paths, node);
-      if (pid) await terminate(() => (isRunning(pid) ? [pid] : []));
+      if (pid) await terminate(() => (isOwnProcess(pid, 'sshd') && pidsInMountNamespace(node.mntNs).includes(pid) ? [pid] : []));
       return `${nodeName}: sshd stopped`;
     }
     case 'start-sshd':
@@ -54,7 +54,7 @@ export async function labFault(kind: Fault, nodeName: string, dir = DEFAULT_LAB_
       return `${nodeName}: sshd running (pid ${sshdPid(paths, node)})`;
     case 'kill-etcd': {
       const pid = etcdPid(paths, node);
-      if (!pid || !isRunning(pid)) throw new Error(`${nodeName}: etcd is not running`);
+      if (!pid || !isOwnProcess(pid, 'etcd') || !pidsInMountNamespace(node.mntNs).includes(pid)) throw new Error(`${nodeName}: etcd is not running`);
       process.kill(pid, 'SIGKILL');
       return `${nodeName}: etcd (pid ${pid}) killed`;
     }
@@ -74,7 +74,7 @@ export async function labFault(kind: Fault, nodeName: string, dir = DEFAULT_LAB_
       rmSync(`${np.hostKey}.pub`, { force: true });
       await runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `root@${node.name}`, '-f', np.hostKey]);
       const pid = sshdPid(paths, node);
-      if (pid) await terminate(() => (isRunning(pid) ? [pid] : []));
+      if (pid) await terminate(() => (isOwnProcess(pid, 'sshd') && pidsInMountNamespace(node.mntNs).includes(pid) ? [pid] : []));
       await startSshd(paths, node);
       return `${nodeName}: sshd has a new host key (known_hosts not updated)`;
     }

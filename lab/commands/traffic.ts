@@ -6,7 +6,7 @@ import { DEFAULT_LAB_DIR, LabPaths } from '../lab-paths.js';
 import { readState, writeState } from '../lab-state.js';
 import { layoutByName } from '../layouts/index.js';
 import { componentCommand } from '../components-bundle.js';
-import { isRunning, terminate } from '../processes.js';
+import { isOwnProcess, isRunning, terminate } from '../processes.js';
 import type { TrafficPlan } from '../components/traffic.js';
 import { sleep } from '../exec.js';
 
@@ -14,7 +14,7 @@ export async function trafficStart(opts: { dir?: string; rate?: number } = {}): 
   const paths = new LabPaths(opts.dir ?? DEFAULT_LAB_DIR);
   const state = readState(paths);
   if (!state) throw new Error(`no lab in ${paths.root}`);
-  if (isRunning(state.hostPids['traffic'])) throw new Error('traffic is already running; `traffic stop` first');
+  if (isOwnProcess(state.hostPids['traffic'], paths.componentsBundle)) throw new Error('traffic is already running; `traffic stop` first');
   const layout = layoutByName(state.layout);
   rmSync(paths.trafficDir, { recursive: true, force: true });
   mkdirSync(paths.trafficDir, { recursive: true });
@@ -51,7 +51,7 @@ export async function trafficStop(opts: { dir?: string } = {}): Promise<void> {
   const pid = state?.hostPids['traffic'];
   if (!state || !pid) return;
   // The generator flushes its counters on SIGTERM after in-flight requests finish.
-  await terminate(() => (isRunning(pid) ? [pid] : []), 8000);
+  await terminate(() => (isOwnProcess(pid, paths.componentsBundle) ? [pid] : []), 8000);
   delete state.hostPids['traffic'];
   writeState(paths, state);
 }

@@ -17,7 +17,7 @@ import { buildComponents } from '../components-bundle.js';
 import { initScript, inNode, sshdConfig, startNode, waitForPort, writeExecutable } from '../node-runtime.js';
 import { adminRequest, etcdClientFor } from '../lab-clients.js';
 import { labDown } from './down.js';
-import { isRunning } from '../processes.js';
+import { pidsInMountNamespace } from '../processes.js';
 
 export interface UpOptions {
   dir?: string;
@@ -77,7 +77,7 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
 
   const previous = readState(paths);
   if (previous) {
-    if (previous.nodes.some((n) => isRunning(n.holderPid))) throw new Error(`a lab is already up in ${paths.root}; run \`npm run lab -- down\` first`);
+    if (previous.nodes.some((n) => pidsInMountNamespace(n.mntNs).length > 0)) throw new Error(`a lab is already up in ${paths.root}; run \`npm run lab -- down\` first`);
     await labDown({ dir: paths.root, purge: true, log: () => undefined });
   }
   rmSync(paths.root, { recursive: true, force: true });
@@ -139,7 +139,7 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
   for (const unit of layout.startUnits) {
     await Promise.all(state.nodes.map(async (n) => {
       const r = await inNode(n, ['systemctl', 'start', unit]);
-      if (r.rc !== 0) throw new Error(`${n.name}: systemctl start ${unit} failed: ${r.stderr.trim()}`);
+      if (r.rc !== 0) throw new Error(`${n.name}: systemctl start ${unit} failed (rc ${r.rc}): ${r.stderr.trim()} ${r.stdout.trim()}`);
     }));
   }
 

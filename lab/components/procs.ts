@@ -1,6 +1,6 @@
 /** Process helpers for the emulated process managers (systemctl, the kubelet's static pod runner). */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** The PATH a real node's services see; the lab's emulated binaries sit in /usr/local/{s,}bin. */
@@ -26,10 +26,17 @@ export function spawnDetached(argv: string[], logFile: string, env: Record<strin
   }
 }
 
-/** Alive and not a zombie. */
+let ownMountNs: string | undefined;
+
+/**
+ * Alive, not a zombie, and in this node's mount namespace: a pid file may outlive its process and
+ * the pid be reused by something else, which must then never be signalled as ours.
+ */
 export function isAlive(pid: number | undefined): boolean {
   if (!pid || pid <= 0) return false;
   try {
+    ownMountNs ??= readlinkSync('/proc/self/ns/mnt');
+    if (readlinkSync(`/proc/${pid}/ns/mnt`) !== ownMountNs) return false;
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
     return state !== 'Z' && state !== 'X';
