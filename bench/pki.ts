@@ -8,7 +8,7 @@
  * extrapolated to 1,000. Run: npx tsx bench/pki.ts  (env KCARUN_BENCH_N, KCARUN_BENCH_OPENSSL_N)
  */
 import { execFile } from 'node:child_process';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +53,7 @@ async function parallel(count: number, workers: number, job: (i: number) => Prom
 }
 
 async function main(): Promise<void> {
+  const loadAtStart = loadavg()[0];
   const dir = await mkdtemp(join(tmpdir(), 'kcarun-bench-pki-'));
   try {
     const o = (args: string[]) => run('openssl', args, { cwd: dir });
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
     const { stdout: opensslVersion } = await run('openssl', ['version']);
     const result = {
       date: new Date().toISOString(),
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', node: process.version, openssl: opensslVersion.trim() },
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', node: process.version, openssl: opensslVersion.trim(), loadAverage1m: { start: loadAtStart, end: loadavg()[0] } },
       notes: [
         `openssl loops ran ${OPENSSL_N.reuse} (reuse) and ${OPENSSL_N.rotate} (rotate) iterations on ${OPENSSL_WORKERS} parallel workers; their secondsPer1000 is extrapolated from that rate.`,
         'kcarun parses the PEM, re-issues and signs each certificate; signatures (reuse, 8 in flight) and keys (rotate, 16 in flight) are computed on libuv\'s thread pool, so both use both cores like the 2 openssl workers.',

@@ -27,18 +27,22 @@ export interface ChainResult {
   trusted: boolean;
 }
 
-/** Walks issuer links through the bundle (usually one step: the cluster CAs are roots). */
+/**
+ * Go (and so every Kubernetes component) trusts a certificate when a certificate of its CA pool
+ * signed it, self-signed or not; the rest of the chain is collected for reports (and so that an
+ * expired CA further up shows).
+ */
 export function verifyChain(leaf: Certificate, bundle: readonly Certificate[]): ChainResult {
   const chain: Certificate[] = [];
   let current = leaf;
-  for (let depth = 0; depth < 8; depth++) {
-    const issuer = bundle.find((ca) => ca.isCa && isIssuedBy(current, ca));
-    if (!issuer) return { chain, trusted: false };
+  while (chain.length < 8) {
+    const issuer = bundle.find((ca) => ca.isCa && !chain.includes(ca) && isIssuedBy(current, ca));
+    if (!issuer) break;
     chain.push(issuer);
-    if (issuer.subjectDer.equals(issuer.issuerDer) || chain.includes(current)) return { chain, trusted: true };
+    if (issuer.subjectDer.equals(issuer.issuerDer)) break;
     current = issuer;
   }
-  return { chain, trusted: false };
+  return { chain, trusted: chain.length > 0 };
 }
 
 export interface CheckOptions {

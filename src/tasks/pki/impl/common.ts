@@ -20,6 +20,7 @@ export const caKeyArtifact = (name: string): string => `ca/${name}.key`;
 /** Where a host's re-issued file goes: hosts/<host>/<absolute path without the leading slash>. */
 export function hostArtifact(host: string, path: string): string {
   const safeHost = host.replace(/[^A-Za-z0-9_.-]/g, '_');
+  if (path.split('/').includes('..')) throw new KcarunError('E_SCHEMA', `certificate paths must not contain "..": ${path}`, { host });
   return `hosts/${safeHost}/${path.replace(/^\/+/, '')}`;
 }
 
