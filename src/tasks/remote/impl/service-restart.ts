@@ -54,8 +54,9 @@ async function runCheck(ctx: Ctx): Promise<void> {
 async function mainPid(ctx: Ctx, unit: string): Promise<number | undefined> {
   // Not every systemctl (or emulation) has `show`; without it the wait relies on is-active alone.
   const r = await sh(ctx, `systemctl show -p MainPID --value ${shellQuote(unit)}`);
-  const pid = Number(r.stdout.trim());
-  return r.rc === 0 && Number.isInteger(pid) && r.stdout.trim() !== '' ? pid : undefined;
+  // `--value` prints the bare number; without it (or in emulations) it is `MainPID=123`.
+  const m = /^(?:MainPID=)?(\d+)$/m.exec(r.stdout);
+  return r.rc === 0 && m ? Number(m[1]) : undefined;
 }
 
 async function restartSystemd(ctx: Ctx): Promise<string> {

@@ -1,0 +1,145 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KcarunError } from '../../../src/errors.js';
+import { serviceRestartTask } from '../../../src/tasks/remote/service-restart.js';
+import { makeTempDir } from '../../helpers/task-context.js';
+import { startRemoteEnv, type RemoteEnv } from './remote-env.js';
+
+type Params = Parameters<typeof serviceRestartTask.run>[0]['params'];
+
+/**
+ * There is no systemd or kubelet in the test machine, so the sshd's PATH gets two small stand-ins
+ * that manage real processes: `systemctl` (restart starts a new process after a delay, so the
+ * task must wait) and `crictl` + a kubelet-like loop that (re)starts the static pod's process while
+ * its manifest exists. The task only sees their command-line behaviour, as on a real node.
+ */
+const SYSTEMCTL = `#!/bin/sh
+S="$EMU_STATE"; unit=$(eval echo \\\${$#}); unit=\${unit%.service}
+case "$1" in
+  daemon-reload) echo reload >> "$S/calls" ;;
+  restart)
+    [ -f "$S/$unit.pid" ] && kill "$(cat "$S/$unit.pid")" 2>/dev/null; rm -f "$S/$unit.pid"
+    (sleep 0.6; setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > "$S/$unit.pid.tmp"; mv "$S/$unit.pid.tmp" "$S/$unit.pid") </dev/null >/dev/null 2>&1 &
+    if [ "$unit" = broken ]; then echo "Job for broken.service failed" >&2; exit 1; fi ;;
+  is-active) if [ -f "$S/$unit.pid" ] && kill -0 "$(cat "$S/$unit.pid")" 2>/dev/null; then echo active; else echo activating; exit 3; fi ;;
+  show) cat "$S/$unit.pid" 2>/dev/null || echo 0 ;;
+esac
+`;
+const CRICTL = `#!/bin/sh
+S="$EMU_STATE"
+case "$1" in
+  ps) name=$3; [ -f "$S/pod-$name.cid" ] && cat "$S/pod-$name.cid"; exit 0 ;;
+  stop) for f in "$S"/pod-*.cid; do [ "$(cat "$f")" = "$2" ] && kill "$(cat "\${f%.cid}.pid")" && rm -f "$f" && exit 0; done; echo "container $2 not found" >&2; exit 1 ;;
+esac
+`;
+// The "kubelet": runs a process per manifest in $MANIFESTS, restarts it when stopped, stops it when the manifest goes.
+const KUBELET = `#!/bin/sh
+S="$EMU_STATE"; n=0
+while :; do
+  for name in etcd kube-apiserver; do
+    m="$MANIFESTS/$name.yaml"; pidf="$S/pod-$name.pid"; cid="$S/pod-$name.cid"
+    if [ -f "$m" ] && ! { [ -f "$cid" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; }; then
+      sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > "$pidf"; n=$((n+1)); echo "c$n$name" > "$cid"
+    elif [ ! -f "$m" ] && [ -f "$cid" ]; then kill "$(cat "$pidf")" 2>/dev/null; rm -f "$cid"
+    fi
+  done
+  sleep 0.1
+done
+`;
+
+describe('service-restart', () => {
+  let env: RemoteEnv;
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  let kubelet: ChildProcess;
+  let state: string;
+  let manifests: string;
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('kcarun-svc-');
+    const bin = join(tmp.dir, 'bin');
+    state = join(tmp.dir, 'state');
+    manifests = join(tmp.dir, 'manifests');
+    await Promise.all([mkdir(bin), mkdir(state), mkdir(manifests)]);
+    for (const [name, text] of [['systemctl', SYSTEMCTL], ['crictl', CRICTL], ['kubelet', KUBELET]] as const) {
+      await writeFile(join(bin, name), text);
+      await chmod(join(bin, name), 0o755);
+    }
+    await writeFile(join(manifests, 'etcd.yaml'), 'kind: Pod\n');
+    await writeFile(join(manifests, 'kube-apiserver.yaml'), 'kind: Pod\n');
+    kubelet = spawn(join(bin, 'kubelet'), [], { env: { ...process.env, EMU_STATE: state, MANIFESTS: manifests }, stdio: 'ignore' });
+    env = await startRemoteEnv({ extraConfig: [`SetEnv PATH=${bin}:/usr/sbin:/usr/bin:/sbin:/bin EMU_STATE=${state}`] });
+  });
+  afterAll(async () => {
+    await env?.stop();
+    kubelet?.kill('SIGKILL');
+    // Stop every process the stand-ins started, by the pids they recorded.
+    const { readdir } = await import('node:fs/promises');
+    for (const f of (await readdir(state).catch(() => [])).filter((f) => f.endsWith('.pid'))) {
+      const pid = Number(await readFile(join(state, f), 'utf8').catch(() => ''));
+      if (pid > 1) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    }
+    await tmp?.cleanup();
+  });
+
+  const run = async (params: Params) => serviceRestartTask.run(await env.ctx(params));
+  const waitForFile = async (path: string) => {
+    for (let i = 0; i < 100 && !(await readFile(path, 'utf8').catch(() => '')); i++) await new Promise((r) => setTimeout(r, 50));
+    return (await readFile(path, 'utf8')).trim();
+  };
+
+  it('systemd: daemon-reload, restart, then waits until active with a new MainPID', async () => {
+    await run({ method: 'systemd', unit: 'etcd.service' });
+    const pid1 = await waitForFile(join(state, 'etcd.pid'));
+    const r = await run({ method: 'systemd', unit: 'etcd.service', pollSeconds: 0.1 });
+    const pid2 = (await readFile(join(state, 'etcd.pid'), 'utf8')).trim();
+    expect(pid2).not.toBe(pid1);
+    expect(r.summary).toBe(`etcd.service restarted (MainPID ${pid1} -> ${pid2})`);
+    expect((await readFile(join(state, 'calls'), 'utf8')).trim().split('\n').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('systemd: a failing restart is E_REMOTE_EXIT with its stderr', async () => {
+    const err = (await run({ method: 'systemd', unit: 'broken', daemonReload: false }).catch((e: unknown) => e)) as KcarunError;
+    expect(err.code).toBe('E_REMOTE_EXIT');
+    expect(err.message).toContain('Job for broken.service failed');
+  });
+
+  it('static pod: crictl stop, then waits for a new container id', async () => {
+    const before = await waitForFile(join(state, 'pod-etcd.cid'));
+    const r = await run({ method: 'static-pod', container: 'etcd', pollSeconds: 0.1 });
+    const after = (await readFile(join(state, 'pod-etcd.cid'), 'utf8')).trim();
+    expect(after).not.toBe(before);
+    expect(r.summary).toBe(`etcd restarted (container ${before} -> ${after})`);
+  });
+
+  it('static pod: moves the manifest out and back, and the manifest is back afterwards', async () => {
+    const before = await waitForFile(join(state, 'pod-kube-apiserver.cid'));
+    const manifest = join(manifests, 'kube-apiserver.yaml');
+    const r = await run({ method: 'static-pod', container: 'kube-apiserver', strategy: 'move-manifest', manifest, pollSeconds: 0.1, check: `test -f ${manifest}` });
+    expect(r.summary).toMatch(new RegExp(`^kube-apiserver restarted \\(container ${before} -> c\\d+kube-apiserver\\)$`));
+    expect(await readFile(manifest, 'utf8')).toBe('kind: Pod\n');
+  });
+
+  it('command: runs the restart command and polls the check until it passes, or times out', async () => {
+    const flag = join(tmp.dir, 'healthy');
+    const r = await run({ method: 'command', command: `(sleep 0.5; touch ${flag}) >/dev/null 2>&1 &`, check: `test -f ${flag}`, pollSeconds: 0.1 });
+    expect(r.changed).toBe(true);
+    const err = (await run({ method: 'command', command: 'true', check: 'false', timeoutSeconds: 1, pollSeconds: 0.2 }).catch((e: unknown) => e)) as KcarunError;
+    expect(err.code).toBe('E_TIMEOUT');
+    expect(err.message).toContain('check `false`');
+  });
+
+  it('dry-run lists the commands without running them', async () => {
+    const pid = (await readFile(join(state, 'etcd.pid'), 'utf8')).trim();
+    const plan = await serviceRestartTask.dryRun!(await env.ctx<Params>({ method: 'systemd', unit: 'etcd' }));
+    expect(plan.commands).toEqual(['systemctl daemon-reload', 'systemctl restart etcd']);
+    expect((await readFile(join(state, 'etcd.pid'), 'utf8')).trim()).toBe(pid);
+  });
+});
