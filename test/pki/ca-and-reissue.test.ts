@@ -149,6 +149,21 @@ describe('re-issue (reuse)', () => {
     expect(res.rc).not.toBe(0);
   });
 
+  it('keeps PrintableString values and multi-valued RDNs byte for byte, and the RSA modulus', async () => {
+    const legacy = await opensslLeaf(dir, 'legacy', oldRsaCa, { subj: '/C=DE/O=Acme+OU=Ops/CN=etcd-1', legacyStrings: true, sans: ['DNS:etcd-1'] });
+    const leaf = parseSingleCertificate(await readFile(legacy.cert), 'leaf');
+    const { certificate } = await reissueLeafCertificate(leaf, newRsaCa);
+    const newPath = await write('legacy-new.crt', certificate.pem);
+    const types = await subjectWithTypes(legacy.cert);
+    expect(types).toContain('PRINTABLESTRING');
+    expect(types).toContain('+');
+    expect(await subjectWithTypes(newPath)).toBe(types);
+    expect(certificate.subjectDer.equals(leaf.subjectDer)).toBe(true);
+    const modulus = await openssl(['x509', '-in', newPath, '-noout', '-modulus']);
+    expect(modulus).toBe(await openssl(['x509', '-in', legacy.cert, '-noout', '-modulus']));
+    expect(modulus).toBe(await openssl(['rsa', '-in', legacy.key, '-noout', '-modulus']));
+  });
+
   it('refuses to re-issue a CA certificate', async () => {
     const oldCa = parseSingleCertificate(await readFile(oldRsaCa.cert), 'old');
     await expect(reissueLeafCertificate(oldCa, newRsaCa)).rejects.toThrow(/is a CA certificate/);

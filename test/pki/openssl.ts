@@ -46,6 +46,8 @@ export interface LeafSpec {
   keyUsage?: string;
   extKeyUsage?: string;
   days?: number;
+  /** PrintableString where possible (OpenSSL `string_mask = default`) and `+` for multi-valued RDNs. */
+  legacyStrings?: boolean;
 }
 
 /** A leaf certificate signed by an OpenSSL CA, with the given SANs and usages. */
@@ -54,7 +56,13 @@ export async function opensslLeaf(dir: string, name: string, ca: { cert: string;
   const key = join(dir, `${name}.key`);
   const csr = join(dir, `${name}.csr`);
   const ext = join(dir, `${name}.ext`);
-  await openssl(['req', '-new', ...keyArgs(spec.alg ?? 'rsa'), '-nodes', '-keyout', key, '-out', csr, '-subj', spec.subj]);
+  const extra: string[] = [];
+  if (spec.legacyStrings) {
+    const cnf = join(dir, `${name}.cnf`);
+    await writeFile(cnf, '[req]\ndistinguished_name = dn\nstring_mask = default\n[dn]\n');
+    extra.push('-config', cnf, '-multivalue-rdn');
+  }
+  await openssl(['req', '-new', ...keyArgs(spec.alg ?? 'rsa'), '-nodes', '-keyout', key, '-out', csr, '-subj', spec.subj, ...extra]);
   const lines = [
     'basicConstraints=critical,CA:FALSE',
     `keyUsage=critical,${spec.keyUsage ?? 'digitalSignature,keyEncipherment'}`,
