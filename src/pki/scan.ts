@@ -57,7 +57,7 @@ export async function listCertificateFiles(transport: Transport, targets: readon
   const script = targets
     .map((t) => {
       const q = shellQuote(t);
-      return `if [ -d ${q} ]; then find -L ${q} -maxdepth 4 -type f \\( ${nameTest} \\) ! -iname '*key*' 2>/dev/null; elif [ -f ${q} ]; then printf '%s\\n' ${q}; fi`;
+      return `if [ -d ${q} ]; then find -L ${q} -maxdepth 8 -type f \\( ${nameTest} \\) ! -iname '*key*' 2>/dev/null; elif [ -f ${q} ]; then printf '%s\\n' ${q}; fi`;
     })
     .join('; ');
   const res = await transport.exec(`${script}; true`, { become: options.become });
