@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { posix } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -461,9 +461,11 @@ export class SshTransport implements Transport {
     const script = [
       'set -e',
       'umask 077',
-      't=$1; p=$2; m=$3; o=$4',
+      't=$1; p=$2; m=$3; o=$4; sum=$5',
       `trap 'rm -f -- "$t"' EXIT`,
       'cat > "$t"',
+      // A cut connection ends stdin early and cat exits 0: only complete data may be renamed in.
+      'printf \'%s  %s\\n\' "$sum" "$t" | sha256sum -c --status -',
       'if [ -e "$p" ]; then chown --reference="$p" -- "$t"; if [ -z "$m" ]; then chmod --reference="$p" -- "$t"; fi; fi',
       'if [ -n "$o" ]; then chown -- "$o" "$t"; fi',
       'if [ -n "$m" ]; then chmod -- "$m" "$t"; elif [ ! -e "$p" ]; then chmod 644 -- "$t"; fi',
@@ -472,7 +474,8 @@ export class SshTransport implements Transport {
       'sync -- "$(dirname -- "$p")" || true',
     ].join('\n');
     const modeArg = mode !== undefined ? mode.toString(8) : '';
-    const command = `sh -c ${shellQuote(script)} sh ${shellJoin([tmp, path, modeArg, ownerSpec ?? ''])}`;
+    const sum = createHash('sha256').update(buf).digest('hex');
+    const command = `sh -c ${shellQuote(script)} sh ${shellJoin([tmp, path, modeArg, ownerSpec ?? '', sum])}`;
     const res = await this.execRaw(command, { become: true, stdin: buf });
     if (res.rc !== 0) throw new KcarunError('E_TASK', `${this.host}: cannot write ${path}: ${res.stderr.toString('utf8').trim()}`, { host: this.host });
   }

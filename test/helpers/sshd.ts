@@ -28,8 +28,12 @@ export interface SshdHarness {
   sudoUsers?: { nopasswd: string; password: string; passwordValue: string };
   /** A HostInfo for another login user (same key, same known_hosts). */
   hostAs(user: string, extra?: Partial<HostInfo>): HostInfo;
-  /** Kills every per-connection sshd process (cuts open sessions), keeping the listener. */
-  killSessions(): Promise<number>;
+  /**
+   * Cuts every open connection, keeping the listener: kills the per-connection sshd processes and
+   * (default) the commands below them; with `{ commandsSurvive: true }` only the sshd processes,
+   * so remote commands see their stdin end early, as on a real network cut.
+   */
+  killSessions(options?: { commandsSurvive?: boolean }): Promise<number>;
   pid: number;
   stop(): Promise<void>;
 }
@@ -156,7 +160,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHarness>
       sudoUsers,
       hostAs,
       pid,
-      killSessions: () => killDescendants(pid),
+      killSessions: (o = {}) => killDescendants(pid, o.commandsSurvive ? 'sshd' : undefined),
       stop: async () => {
         await killDescendants(pid);
         await stopChild(child);
@@ -201,8 +205,8 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Kills all processes below `pid` (the per-connection sshd processes and their commands), by pid. */
-async function killDescendants(pid: number): Promise<number> {
+/** Kills all processes below `pid` (or only those named `onlyComm`), by pid. */
+async function killDescendants(pid: number, onlyComm?: string): Promise<number> {
   const all: number[] = [];
   const walk = async (p: number) => {
     let text = '';
@@ -217,14 +221,19 @@ async function killDescendants(pid: number): Promise<number> {
     }
   };
   await walk(pid);
+  const targets: number[] = [];
   for (const c of all) {
+    const comm = (await readFile(`/proc/${c}/comm`, 'utf8').catch(() => '')).trim();
+    if (!onlyComm || comm === onlyComm) targets.push(c);
+  }
+  for (const c of targets) {
     try {
       process.kill(c, 'SIGKILL');
     } catch {
       /* already gone */
     }
   }
-  return all.length;
+  return targets.length;
 }
 
 async function createSudoUsers(): Promise<{ nopasswd: string; password: string; passwordValue: string }> {

@@ -74,6 +74,31 @@ describe('become (sudo) over a real sshd', () => {
     }
   });
 
+  it('a connection cut during a sudo upload leaves the old file, never a partial one', async () => {
+    const pool = createSshPool({ resolveHost: () => undefined, sshConfigPath: null, connectRetries: 0 });
+    try {
+      const t = await pool.get(sshd.hostAs(sshd.sudoUsers!.nopasswd, { name: 'np-cut', become: true }));
+      const path = join(dir, 'bundle.pem');
+      await t.writeFile(path, 'OLD\n');
+      const upload = t.writeFile(path, Buffer.alloc(48 * 1024 * 1024, 'N'));
+      // Cut once the temp file has started to fill.
+      for (let i = 0; i < 600; i++) {
+        const tmp = execFileSync('sh', ['-c', `ls -A ${dir} | grep kcarun || true`], { encoding: 'utf8' }).trim();
+        if (tmp && execFileSync('sh', ['-c', `stat -c %s ${join(dir, tmp.split('\n')[0]!)} 2>/dev/null || echo 0`], { encoding: 'utf8' }).trim() !== '0') break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      // Only sshd dies: the root shell behind sudo lives on and sees its stdin end early.
+      expect(await sshd.killSessions({ commandsSurvive: true })).toBeGreaterThan(0);
+      await expect(upload).rejects.toBeInstanceOf(KcarunError);
+      // Give the orphaned remote shell time to (wrongly) finish its steps, then look.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await readFile(path, 'utf8')).toBe('OLD\n');
+      expect(execFileSync('sh', ['-c', `ls -A ${dir} | grep kcarun || true`], { encoding: 'utf8' }).trim()).toBe('');
+    } finally {
+      await pool.closeAll();
+    }
+  });
+
   it('fails with E_AUTH naming the variable when the password is missing or wrong, without the value', async () => {
     const users = sshd.sudoUsers!;
     const wrong = 'wrong-$(pw)';
