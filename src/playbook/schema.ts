@@ -22,8 +22,19 @@ export const RetriesSchema = Type.Object(
 const TaskCommon = {
   name: Type.String({ minLength: 1, description: 'What the task does, shown in the task list and the journal.' }),
   type: Type.String({ minLength: 1, description: 'The task type (see docs/tasks.md).' }),
-  with: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "The task type's params; templated." })),
-  when: Type.Optional(Type.String({ description: 'Run only when this expression is true (per host).' })),
+  with: Type.Optional(
+    Type.Union([
+      Type.Record(Type.String(), Type.Unknown(), { description: "The task type's params; templated." }),
+      Type.String({ pattern: '^\\s*\\{\\{.*\\}\\}\\s*$', description: 'A template that renders to the params mapping, e.g. "{{ etcd_restart }}".' }),
+    ]),
+  ),
+  when: Type.Optional(Type.String({ description: 'Run only when this expression is true (per host; per item with `loop`).' })),
+  loop: Type.Optional(
+    Type.Union([Type.Array(Type.Unknown()), Type.String({ pattern: '^\\s*\\{\\{.*\\}\\}\\s*$' })], {
+      description: 'Run the task once per item of this list (a list, or a template rendering to one), in order, within one step.',
+    }),
+  ),
+  loopVar: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'The name of the current item (default `item`).' })),
   register: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: "Store the task's output under this variable name." })),
   retries: Type.Optional(RetriesSchema),
   timeout: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Seconds before the task is failed (default 600).' })),

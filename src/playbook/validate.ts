@@ -9,6 +9,8 @@ import { locate, type PathSegment } from './source.js';
 import { checkSyntax, expressionVariables, hasTemplate, templateVariables } from './template.js';
 import { BUILTIN_NAMES, hostVars } from './vars.js';
 
+const NONE: ReadonlySet<string> = new Set();
+
 export interface PlannedStage {
   stage: LoadedStage;
   /** Host names the stage runs on, in inventory order (`['local']` for the operator machine). */
@@ -74,31 +76,31 @@ export function validatePlaybook(input: ValidationInput): { plan: PlannedStage[]
         ...BUILTIN_NAMES,
       ]),
     }));
-    const checkNames = (path: PathSegment[], names: string[]) => {
+    const checkNames = (path: PathSegment[], names: string[], local: ReadonlySet<string> = NONE) => {
       for (const name of names) {
-        if (registered.has(name)) continue;
+        if (registered.has(name) || local.has(name)) continue;
         const missing = scopes.filter((s) => !s.names.has(name)).map((s) => s.host);
         if (missing.length === 0) continue;
         const where = missing.length === scopes.length ? '' : ` for host(s) ${missing.join(', ')}`;
         err(path, `undefined variable "${name}"${where}`, 'E_UNDEFINED_VAR');
       }
     };
-    const checkTemplates = (path: PathSegment[], value: unknown) => {
+    const checkTemplates = (path: PathSegment[], value: unknown, local: ReadonlySet<string> = NONE) => {
       if (typeof value === 'string') {
         if (!hasTemplate(value)) return;
         try {
           checkSyntax(value, 'template');
-          checkNames(path, templateVariables(value));
+          checkNames(path, templateVariables(value), local);
         } catch (e) {
           err(path, (e as Error).message, 'E_TEMPLATE');
         }
-      } else if (Array.isArray(value)) value.forEach((v, i) => checkTemplates([...path, i], v));
-      else if (value && typeof value === 'object') Object.entries(value).forEach(([k, v]) => checkTemplates([...path, k], v));
+      } else if (Array.isArray(value)) value.forEach((v, i) => checkTemplates([...path, i], v, local));
+      else if (value && typeof value === 'object') Object.entries(value).forEach(([k, v]) => checkTemplates([...path, k], v, local));
     };
-    const checkExpression = (path: PathSegment[], expression: string) => {
+    const checkExpression = (path: PathSegment[], expression: string, local: ReadonlySet<string> = NONE) => {
       try {
         checkSyntax(expression, 'expression');
-        checkNames(path, expressionVariables(expression));
+        checkNames(path, expressionVariables(expression), local);
       } catch (e) {
         err(path, (e as Error).message, 'E_TEMPLATE');
       }
@@ -130,11 +132,15 @@ export function validatePlaybook(input: ValidationInput): { plan: PlannedStage[]
       const def = taskTypes.get(task.type);
       if (!def) {
         err([...path, 'type'], `task "${task.name}": unknown task type "${task.type}" (known: ${[...taskTypes.keys()].sort().join(', ')})`);
-      } else {
+      } else if (typeof task.with !== 'string') {
+        // A `with` that is one template is checked after rendering, at run time.
         checkParams(def.schema, task.with ?? {}, [...path, 'with'], (p, m) => err(p, `task "${task.name}": ${m}`));
       }
-      if (task.when) checkExpression([...path, 'when'], task.when);
-      checkTemplates([...path, 'with'], task.with ?? {});
+      if (task.loop !== undefined) checkTemplates([...path, 'loop'], task.loop);
+      // The loop variable exists only inside this task.
+      const local = new Set(task.loop !== undefined ? [task.loopVar ?? 'item'] : []);
+      if (task.when) checkExpression([...path, 'when'], task.when, local);
+      checkTemplates([...path, 'with'], task.with ?? {}, local);
     };
     for (const [i, task] of stage.spec.tasks.entries()) {
       checkTask(task, ['tasks', i]);

@@ -260,7 +260,8 @@ export async function runPlaybook(input: EngineInput): Promise<RunResult> {
     const t0 = now();
     emit({ event: 'task-start', ...base });
     try {
-      if (!shouldRun(task, scope, hostName)) {
+      // A loop's `when` is per item (it may read the item): checked inside executeStep.
+      if (task.loop === undefined && !shouldRun(task, scope, hostName)) {
         if (!options.dryRun) await journal.append({ t: 'step', key, ...base, status: 'skipped', at: iso() });
         emit({ event: 'task-end', ...base, status: 'skipped', changed: false, durationMs: now() - t0, summary: 'condition is false' });
         return 'ok';
@@ -331,7 +332,7 @@ export async function rollbackStage(
       inventoryHosts: input.inventory.hosts, log: stageLogger(emit, name, host), hardStop: input.interrupt.hardStop,
     };
     if (declared) {
-      if (!shouldRun(task, scope, host)) return 'nothing-to-undo' as const;
+      if (task.loop === undefined && !shouldRun(task, scope, host)) return 'nothing-to-undo' as const;
       await executeStep(stepInput);
       return 'ok' as const;
     }

@@ -1,7 +1,7 @@
 import { KcarunError } from '../errors.js';
 import { schemaProblems } from '../playbook/schema-check.js';
 import type { RetriesSchema, RollbackTaskSpec, TaskSpec } from '../playbook/schema.js';
-import { evaluate, isTrue, renderValue } from '../playbook/template.js';
+import { evaluate, isTrue, renderString, renderValue } from '../playbook/template.js';
 import { redactSecrets } from '../redact.js';
 import type { HostInfo, RunState, TaskContext, TaskDefinition, TaskLogger, TaskOutcome, TaskPlan } from '../tasks/define.js';
 import { sleep } from '../tasks/exec-common.js';
@@ -38,9 +38,15 @@ export function shouldRun(task: { when?: string }, scope: Record<string, unknown
 export async function buildContext(input: StepInput, signal: AbortSignal): Promise<TaskContext<unknown>> {
   let params: unknown;
   try {
-    params = renderValue(input.task.with ?? {}, input.scope, input.def.schema);
+    params =
+      typeof input.task.with === 'string'
+        ? renderString(input.task.with, input.scope)
+        : renderValue(input.task.with ?? {}, input.scope, input.def.schema);
   } catch (err) {
     throw withHost(err, input.host.name);
+  }
+  if (!params || typeof params !== 'object' || Array.isArray(params)) {
+    throw new KcarunError('E_SCHEMA', `task "${input.task.name}": \`with\` must render to a mapping of params`, { host: input.host.name });
   }
   const problems = schemaProblems(input.def.schema, params);
   if (problems.length) {
@@ -65,11 +71,70 @@ export async function buildContext(input: StepInput, signal: AbortSignal): Promi
   };
 }
 
+/** The items of a `loop:` task for this host, or null for a task without a loop. */
+function loopItems(input: StepInput): unknown[] | null {
+  const loop = input.task.loop;
+  if (loop === undefined) return null;
+  let items: unknown;
+  try {
+    items = typeof loop === 'string' ? renderString(loop, input.scope) : renderValue(loop, input.scope);
+  } catch (err) {
+    throw withHost(err, input.host.name);
+  }
+  if (!Array.isArray(items)) throw new KcarunError('E_SCHEMA', `task "${input.task.name}": \`loop\` must render to a list`, { host: input.host.name });
+  return items;
+}
+
+function withItem(input: StepInput, item: unknown, index: number): StepInput {
+  return { ...input, scope: { ...input.scope, [input.task.loopVar ?? 'item']: item, loop_index: index } };
+}
+
+interface LoopUndo {
+  loop: { item: unknown; index: number; undo: unknown }[];
+}
+
+function isLoopUndo(undo: unknown): undo is LoopUndo {
+  return typeof undo === 'object' && undo !== null && Array.isArray((undo as LoopUndo).loop);
+}
+
 /**
- * Runs one task on one host with its timeout and retries. A timeout aborts the task's signal and
- * fails the step with E_TIMEOUT even if the task ignores the signal.
+ * Runs one task on one host: once, or once per `loop` item (in order, `when` checked per item).
+ * The whole loop is one step of the journal; its undo keeps each item so rollback can undo them
+ * newest first.
  */
 export async function executeStep(input: StepInput): Promise<TaskOutcome> {
+  const items = loopItems(input);
+  if (!items) return executeOnce(input);
+  const results: Record<string, unknown>[] = [];
+  const undo: LoopUndo = { loop: [] };
+  let changed = 0;
+  try {
+    for (const [index, item] of items.entries()) {
+      const sub = withItem(input, item, index);
+      if (!shouldRun(input.task, sub.scope, input.host.name)) {
+        results.push({ skipped: true });
+        continue;
+      }
+      const outcome = await executeOnce(sub);
+      results.push(outcome.output ?? {});
+      if (outcome.undo !== undefined) undo.loop.push({ item, index, undo: outcome.undo });
+      if (outcome.changed) changed++;
+    }
+  } catch (err) {
+    // Items already done are undone here: the journal only learns of the step once it is whole.
+    if (undo.loop.length) await undoStep(input, undo).catch(() => undefined);
+    throw err;
+  }
+  return {
+    changed: changed > 0,
+    output: { results, changed: changed > 0 },
+    undo: undo.loop.length ? undo : undefined,
+    summary: `${items.length} item(s), ${changed} changed`,
+  };
+}
+
+/** One run of a task with its timeout and retries. A timeout aborts the task's signal and fails with E_TIMEOUT even if the task ignores the signal. */
+async function executeOnce(input: StepInput): Promise<TaskOutcome> {
   const retries: Static<typeof RetriesSchema> = input.task.retries ?? { count: 0 };
   const timeoutMs = (input.task.timeout ?? DEFAULT_TASK_TIMEOUT_SECONDS) * 1000;
   let delayMs = (retries.delay ?? 1) * 1000;
@@ -90,6 +155,22 @@ export async function executeStep(input: StepInput): Promise<TaskOutcome> {
 }
 
 export async function planStep(input: StepInput): Promise<TaskPlan> {
+  const items = loopItems(input);
+  if (!items) return planOnce(input);
+  const plans: TaskPlan[] = [];
+  for (const [index, item] of items.entries()) {
+    const sub = withItem(input, item, index);
+    if (shouldRun(input.task, sub.scope, input.host.name)) plans.push(await planOnce(sub));
+  }
+  return {
+    changed: plans.some((p) => p.changed),
+    summary: plans.map((p) => p.summary).join('; ') || 'no item to run',
+    diff: plans.map((p) => p.diff).filter(Boolean).join('\n') || undefined,
+    commands: plans.flatMap((p) => p.commands ?? []),
+  };
+}
+
+async function planOnce(input: StepInput): Promise<TaskPlan> {
   const ctx = await buildContext(input, input.hardStop);
   if (!input.def.dryRun) return { changed: true, summary: `would run ${input.def.type} (no preview for this task type)` };
   return input.def.dryRun(ctx as TaskContext<never>);
@@ -97,6 +178,10 @@ export async function planStep(input: StepInput): Promise<TaskPlan> {
 
 export async function undoStep(input: StepInput, undo: unknown): Promise<'ok' | 'nothing-to-undo'> {
   if (!input.def.rollback || undo === undefined) return 'nothing-to-undo';
+  if (isLoopUndo(undo)) {
+    for (const entry of [...undo.loop].reverse()) await undoStep(withItem(input, entry.item, entry.index), entry.undo);
+    return 'ok';
+  }
   const timeoutMs = (input.task.timeout ?? DEFAULT_TASK_TIMEOUT_SECONDS) * 1000;
   await withTimeout(timeoutMs, input.hardStop, async (signal) => {
     const ctx = await buildContext(input, signal);

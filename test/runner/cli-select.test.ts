@@ -128,3 +128,40 @@ stages:
     expect(missing.stderr).toMatch(/layout\.yaml:5:\d+: varsFiles: cannot read .*k3s\.yaml/);
   });
 });
+
+describe('loop', () => {
+  it('runs a task per item with `when` per item, and a failed stage undoes every item newest first', async () => {
+    for (const f of ['a', 'b', 'c']) await writeFile(join(dir, `${f}.conf`), `original ${f}\n`);
+    await writeFile(
+      join(dir, 'loop.yaml'),
+      `apiVersion: kcarun/v1
+kind: Playbook
+metadata: { name: loop, version: 1.0.0 }
+vars:
+  log: ${join(dir, 'effects.log')}
+  files: [a, b, c, skip-me]
+stages:
+  - name: s
+    hosts: nodes
+    tasks:
+      - name: write every file
+        type: file-upload
+        loop: "{{ files }}"
+        loopVar: f
+        when: f != "skip-me"
+        with: { dest: "${dir}/{{ f }}.conf", content: "new {{ f }} on {{ host.name }}\\n" }
+        register: uploads
+      - { name: count, type: local-exec, with: { command: "echo {{ uploads.results | size }} >> {{ log }}" } }
+      - { name: fail, type: local-exec, with: { command: "exit {{ fail_rc }}" } }
+`,
+    );
+    const ok = await runCli(['loop.yaml', '-i', 'inventory.yaml', '--yes', '--limit', 'a', '-e', 'fail_rc=0'], { cwd: dir });
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    expect(await readFile(join(dir, 'b.conf'), 'utf8')).toBe('new b on a\n');
+    expect(await effects()).toEqual(['4']);
+    for (const f of ['a', 'b', 'c']) await writeFile(join(dir, `${f}.conf`), `original ${f}\n`);
+    const failed = await runCli(['loop.yaml', '-i', 'inventory.yaml', '--yes', '--limit', 'a', '-e', 'fail_rc=3'], { cwd: dir });
+    expect(failed.code).toBe(1);
+    for (const f of ['a', 'b', 'c']) expect(await readFile(join(dir, `${f}.conf`), 'utf8')).toBe(`original ${f}\n`);
+  });
+});
