@@ -38,11 +38,13 @@ export function isOwnProcess(pid: number | undefined, needle: string): boolean {
   }
 }
 
+/** Running and not a zombie (pid 1 here reaps orphans late, so zombies linger for a while). */
 export function isRunning(pid: number | undefined): boolean {
   if (!pid) return false;
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
   } catch {
     return false;
   }

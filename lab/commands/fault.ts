@@ -4,13 +4,13 @@
  * unit stays down until `systemctl start etcd`). pause/resume SIGSTOP/SIGCONT every process of the node.
  * change-host-key gives the node's sshd a new host key without touching known_hosts.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_LAB_DIR, LabPaths } from '../lab-paths.js';
 import { readState, type NodeState } from '../lab-state.js';
 import { isOwnProcess, isRunning, pidsInMountNamespace, terminate } from '../processes.js';
-import { inNode } from '../node-runtime.js';
-import { runOk, sleep } from '../exec.js';
+import { inNode, waitForPort } from '../node-runtime.js';
+import { runOk } from '../exec.js';
 import type { PodRecord } from '../components/static-pods.js';
 
 export const FAULTS = ['stop-sshd', 'start-sshd', 'kill-etcd', 'pause', 'resume', 'change-host-key'] as const;
@@ -23,10 +23,13 @@ function sshdPid(paths: LabPaths, node: NodeState): number | undefined {
 
 async function startSshd(paths: LabPaths, node: NodeState): Promise<void> {
   const np = paths.node(node.name);
-  // Started inside the node (nsenter), detached, its pid recorded where `down` and `fault` look.
-  const r = await inNode(node, ['bash', '-c', `/usr/sbin/sshd -D -e -f '${np.sshdConfig}' >> '${join(np.logs, 'sshd.log')}' 2>&1 < /dev/null & echo $!`]);
-  writeFileSync(np.sshdPidFile, r.stdout.trim());
-  await sleep(300);
+  // Started inside the node (nsenter) in a session of its own, so that nothing that happens to the
+  // caller's process group reaches it; the pid is recorded where `down` and `fault` look for it.
+  const pidFile = np.sshdPidFile;
+  rmSync(pidFile, { force: true });
+  await inNode(node, ['bash', '-c', `setsid bash -c 'echo $$ > "${pidFile}"; exec /usr/sbin/sshd -D -e -f "${np.sshdConfig}"' >> '${join(np.logs, 'sshd.log')}' 2>&1 < /dev/null &`]);
+  const state = readState(paths);
+  if (!(await waitForPort(node.ip, state?.sshPort ?? 22, 10_000))) throw new Error(`${node.name}: sshd did not come back (see ${np.logs}/sshd.log)`);
 }
 
 function etcdPid(paths: LabPaths, node: NodeState): number | undefined {
@@ -50,7 +53,7 @@ export async function labFault(kind: Fault, nodeName: string, dir = DEFAULT_LAB_
       return `${nodeName}: sshd stopped`;
     }
     case 'start-sshd':
-      if (!isRunning(sshdPid(paths, node))) await startSshd(paths, node);
+      if (!isOwnProcess(sshdPid(paths, node), 'sshd')) await startSshd(paths, node);
       return `${nodeName}: sshd running (pid ${sshdPid(paths, node)})`;
     case 'kill-etcd': {
       const pid = etcdPid(paths, node);

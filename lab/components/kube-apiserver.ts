@@ -10,6 +10,7 @@ import type { ServerResponse } from 'node:http';
 import { NODE, errorMessage, issuedByAny, logEvent, parseFlags, readText, requireFlag, setComponent, tlsRequest } from './common.js';
 import { EtcdClient } from './etcd-client.js';
 import { readBody, sendJson, startTlsServer, type ClientIdentity } from './tls-server.js';
+import { signToken, verifyToken } from './service-account-token.js';
 
 interface Route {
   resource: string;
@@ -66,9 +67,24 @@ export async function kubeApiserverMain(argv: string[]): Promise<void> {
     key: flags.get('kubelet-client-key') ? readText(flags.get('kubelet-client-key')!) : undefined,
   };
 
-  /** The x509 authenticator: client-ca certs are users; front-proxy certs carry the user in headers. */
+  const saPublicKey = flags.get('service-account-key-file') ? readText(flags.get('service-account-key-file')!) : undefined;
+  const saSigningKey = flags.get('service-account-signing-key-file') ? readText(flags.get('service-account-signing-key-file')!) : undefined;
+  const saIssuer = flags.get('service-account-issuer') ?? 'https://kubernetes.default.svc.cluster.local';
+
+  /**
+   * The x509 authenticator (client-ca certs are users; front-proxy certs carry the user in headers),
+   * then the service-account token authenticator for requests without a certificate.
+   */
   function authenticate(who: ClientIdentity | undefined, headers: Record<string, string | string[] | undefined>): string | undefined {
-    if (!who) return undefined;
+    if (!who) {
+      const auth = headers['authorization'];
+      if (typeof auth === 'string' && auth.startsWith('Bearer ') && saPublicKey) {
+        const sub = verifyToken(auth.slice(7), [saPublicKey]);
+        if (sub) return sub;
+        logEvent('error', 'token-auth', 'invalid bearer token (service-account token not signed by --service-account-key-file)');
+      }
+      return undefined;
+    }
     if (issuedByAny(who.peer, clientCa)) return who.user;
     const forwarded = headers[userHeader];
     if (requestheaderCa && issuedByAny(who.peer, requestheaderCa) && (allowedNames.length === 0 || allowedNames.includes(who.user)) && typeof forwarded === 'string') {
@@ -100,6 +116,7 @@ export async function kubeApiserverMain(argv: string[]): Promise<void> {
     key: readText(requireFlag(flags, 'tls-private-key-file')),
     clientCa: requestheaderCa ? `${clientCa}\n${requestheaderCa}` : clientCa,
     anonymousPaths: ['/livez', '/readyz', '/healthz', '/version'],
+    otherAuthenticators: true,
     handler: async (req, res, who) => {
       const url = new URL(req.url ?? '/', 'https://x');
       const path = url.pathname;
@@ -120,6 +137,12 @@ export async function kubeApiserverMain(argv: string[]): Promise<void> {
       const route = parseRoute(path);
       if (!route) return sendJson(res, 404, { kind: 'Status', code: 404, message: `no route for ${path}` });
       if (route.resource === 'nodes' && route.name && route.subresource === 'proxy') return proxyToKubelet(res, route.name, route.rest ?? '');
+      if (route.resource === 'serviceaccounts' && route.name && route.subresource === 'token' && req.method === 'POST') {
+        if (!saSigningKey) return sendJson(res, 500, { kind: 'Status', code: 500, message: 'no --service-account-signing-key-file' });
+        const now = Math.floor(Date.now() / 1000);
+        const token = signToken(saSigningKey, { iss: saIssuer, sub: `system:serviceaccount:${route.namespace}:${route.name}`, aud: [saIssuer], iat: now, exp: now + 3600 });
+        return sendJson(res, 201, { kind: 'TokenRequest', apiVersion: 'authentication.k8s.io/v1', status: { token, expirationTimestamp: new Date((now + 3600) * 1000).toISOString() } });
+      }
       const base = route.namespace ? `/registry/${route.resource}/${route.namespace}/` : `/registry/${route.resource}/`;
       const method = req.method ?? 'GET';
       if (!route.name) {

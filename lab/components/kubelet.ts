@@ -7,6 +7,7 @@ import { parse } from 'yaml';
 import { NODE, every, errorMessage, loadKubeconfig, logEvent, parseFlags, readText, requireFlag, setComponent, tlsRequest, type TlsClient } from './common.js';
 import { StaticPodRunner } from './static-pods.js';
 import { sendJson, startTlsServer } from './tls-server.js';
+import { syncWorkloads } from './workloads.js';
 
 interface KubeletConfig {
   address?: string;
@@ -66,6 +67,8 @@ export async function kubeletMain(argv: string[]): Promise<void> {
       if (r.status >= 300) throw new Error(`renew node lease: HTTP ${r.status} ${r.body.slice(0, 200)}`);
     } catch (err) {
       logEvent('error', 'apiserver-connection', `kubelet -> ${client.server}: ${errorMessage(err)}`);
+      return;
     }
+    await syncWorkloads(client, client.server);
   });
 }

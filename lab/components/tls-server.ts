@@ -27,6 +27,8 @@ export function startTlsServer(opts: {
   clientCa: string;
   /** Paths that need no client certificate (e.g. /livez). */
   anonymousPaths?: string[];
+  /** Let the handler decide about requests without a verified certificate (bearer tokens). */
+  otherAuthenticators?: boolean;
   handler: Handler;
 }): Server {
   const server = createServer({ cert: opts.cert, key: opts.key, ca: opts.clientCa, requestCert: true, rejectUnauthorized: false }, (req, res) => {
@@ -41,7 +43,7 @@ export function startTlsServer(opts: {
     } else if (presented) {
       logEvent('error', 'tls-client-auth', `rejected client certificate CN=${peer.subject?.CN} issued by CN=${peer.issuer?.CN}: ${String(socket.authorizationError)}`, { remote: socket.remoteAddress, path });
     }
-    if (!who && !(opts.anonymousPaths ?? []).includes(path)) {
+    if (!who && !opts.otherAuthenticators && !(opts.anonymousPaths ?? []).includes(path)) {
       res.writeHead(401, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ kind: 'Status', status: 'Failure', message: 'Unauthorized', code: 401 }));
       return;

@@ -16,6 +16,9 @@ import { labVerify } from '../../lab/commands/verify.js';
 import { LabPaths } from '../../lab/lab-paths.js';
 import type { LabState } from '../../lab/lab-state.js';
 import { isRunning, pidsInMountNamespace } from '../../lab/processes.js';
+import { labFault } from '../../lab/commands/fault.js';
+import { adminRequest } from '../../lab/lab-clients.js';
+import { kubeadmLayout } from '../../lab/layouts/kubeadm.js';
 import { cmd, openssl, ssh, tempLabDir } from './lab-fixture.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -140,6 +143,41 @@ describe('lab, kubeadm layout', () => {
     expect((await ssh(paths, state, 'cp1', `${setSigning('/etc/kubernetes/pki/ca.crt')} && rm /etc/kubernetes/pki/bundle-test.crt`)).rc).toBe(0);
     await sleep(2500);
     expect((await ssh(paths, state, 'cp1', 'crictl ps --name kube-controller-manager -q | wc -l')).stdout.trim()).toBe('1');
+  });
+
+  it('restarts the in-cluster workloads when their DaemonSet is annotated (rollout restart)', async () => {
+    const started = (): number => (readFileSync(paths.events, 'utf8').match(/"started kube-proxy-cp\d with ca.crt/g) ?? []).length;
+    const before = started();
+    expect(before).toBeGreaterThanOrEqual(3);
+    const patch = { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } } };
+    const r = await adminRequest(paths, kubeadmLayout, state.nodes[1]!, '/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy', { method: 'PATCH', body: patch });
+    expect(r.status).toBe(200);
+    await sleep(2500);
+    expect(started()).toBe(before + 3);
+  });
+
+  it('fault verbs: sshd stop/start, host key change (detected by ssh), pause/resume', async () => {
+    await labFault('stop-sshd', 'cp3', dir);
+    expect((await ssh(paths, state, 'cp3', 'true')).rc).not.toBe(0);
+    await labFault('start-sshd', 'cp3', dir);
+    expect((await ssh(paths, state, 'cp3', 'hostname')).stdout.trim()).toBe('cp3');
+    await labFault('change-host-key', 'cp3', dir);
+    const changed = await ssh(paths, state, 'cp3', 'true');
+    expect(changed.rc).not.toBe(0);
+    expect(changed.stderr).toContain('REMOTE HOST IDENTIFICATION HAS CHANGED');
+    await labFault('pause', 'cp2', dir);
+    const ps = await cmd('ps', ['-o', 'stat=', '-p', String(state.nodes[1]!.holderPid)]);
+    expect(ps.stdout.trim()).toMatch(/^T/);
+    await labFault('resume', 'cp2', dir);
+    expect((await ssh(paths, state, 'cp2', 'hostname')).stdout.trim()).toBe('cp2');
+  });
+
+  it('prints verify --json as one JSON object on the last line (CLI)', async () => {
+    const r = await cmd('npx', ['tsx', 'lab/cli.ts', 'verify', '--json', '--dir', dir]);
+    expect(r.rc).toBe(0);
+    const last = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+    for (const k of ['requests', 'failures', 'componentErrors', 'allCertsOnNewCA', 'dataIntact']) expect(last).toHaveProperty(k);
+    expect(last['dataIntact']).toBe(true);
   });
 
   it('down stops every lab process and leaves nothing behind', async () => {
