@@ -32,16 +32,27 @@ interface Row {
   perSecond: number;
   /** Seconds for 1,000 at the measured rate. */
   secondsPer1000: number;
+  /** CPU seconds (all threads, or all openssl child processes) per 1,000: does not depend on the machine's load. */
+  cpuSecondsPer1000: number;
 }
 
-const row = (c: Row['case'], tool: Row['tool'], count: number, ms: number): Row => ({
-  case: c,
-  tool,
-  count,
-  seconds: ms / 1000,
-  perSecond: count / (ms / 1000),
-  secondsPer1000: (ms / 1000) * (1000 / count),
-});
+/** CPU seconds of this process (every thread) and of its waited-for children (/proc/self/stat cutime+cstime). */
+async function cpuSeconds(): Promise<{ self: number; children: number }> {
+  const u = process.cpuUsage();
+  const stat = (await readFile('/proc/self/stat', 'utf8')).slice((await readFile('/proc/self/stat', 'utf8')).lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(stat[13]) + Number(stat[14]); // fields 16, 17: cutime, cstime (USER_HZ = 100)
+  return { self: (u.user + u.system) / 1e6, children: ticks / 100 };
+}
+
+async function measure(c: Row['case'], tool: Row['tool'], count: number, work: () => Promise<void>): Promise<Row> {
+  const cpu0 = await cpuSeconds();
+  const t0 = performance.now();
+  await work();
+  const ms = performance.now() - t0;
+  const cpu1 = await cpuSeconds();
+  const cpu = tool === 'kcarun' ? cpu1.self - cpu0.self : cpu1.children - cpu0.children;
+  return { case: c, tool, count, seconds: ms / 1000, perSecond: count / (ms / 1000), secondsPer1000: (ms / 1000) * (1000 / count), cpuSecondsPer1000: cpu * (1000 / count) };
+}
 
 async function parallel(count: number, workers: number, job: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
@@ -53,7 +64,7 @@ async function parallel(count: number, workers: number, job: (i: number) => Prom
 }
 
 async function main(): Promise<void> {
-  const loadAtStart = loadavg()[0];
+  const loadAtStart = loadavg()[0] ?? NaN;
   const dir = await mkdtemp(join(tmpdir(), 'kcarun-bench-pki-'));
   try {
     const o = (args: string[]) => run('openssl', args, { cwd: dir });
@@ -72,40 +83,51 @@ async function main(): Promise<void> {
     // Warm-up (JIT, OpenSSL init), not measured.
     for (let i = 0; i < 20; i++) await reissueLeafCertificate(parseSingleCertificate(leafPem, 'leaf'), ca);
 
-    let t = performance.now();
     let bytes = 0;
-    await parallel(N, 8, async () => {
-      bytes += (await reissueLeafCertificate(parseSingleCertificate(leafPem, 'leaf'), ca)).certificate.pem.length;
-    });
-    rows.push(row('reuse', 'kcarun', N, performance.now() - t));
+    rows.push(
+      await measure('reuse', 'kcarun', N, () =>
+        parallel(N, 8, async () => {
+          bytes += (await reissueLeafCertificate(parseSingleCertificate(leafPem, 'leaf'), ca)).certificate.pem.length;
+        }),
+      ),
+    );
     if (bytes === 0) throw new Error('nothing produced');
 
-    t = performance.now();
-    await parallel(N, 16, async () => {
-      const r = await reissueLeafCertificate(parseSingleCertificate(leafPem, 'leaf'), ca, { keyPolicy: 'rotate' });
-      if (!r.privateKey) throw new Error('rotate made no key');
-    });
-    rows.push(row('rotate', 'kcarun', N, performance.now() - t));
-
-    t = performance.now();
-    await parallel(OPENSSL_N.reuse, OPENSSL_WORKERS, (i) =>
-      o(['x509', '-req', '-in', 'leaf.csr', '-CA', 'new-ca.crt', '-CAkey', 'new-ca.key', '-set_serial', String(i + 2), '-days', '365', '-extfile', 'leaf.ext', '-out', `out/reuse-${i}.crt`]),
+    rows.push(
+      await measure('rotate', 'kcarun', N, () =>
+        parallel(N, 16, async () => {
+          const r = await reissueLeafCertificate(parseSingleCertificate(leafPem, 'leaf'), ca, { keyPolicy: 'rotate' });
+          if (!r.privateKey) throw new Error('rotate made no key');
+        }),
+      ),
     );
-    rows.push(row('reuse', 'openssl', OPENSSL_N.reuse, performance.now() - t));
 
-    t = performance.now();
-    await parallel(OPENSSL_N.rotate, OPENSSL_WORKERS, (i) =>
+    rows.push(
+      await measure('reuse', 'openssl', OPENSSL_N.reuse, () =>
+        parallel(OPENSSL_N.reuse, OPENSSL_WORKERS, (i) =>
+          o(['x509', '-req', '-in', 'leaf.csr', '-CA', 'new-ca.crt', '-CAkey', 'new-ca.key', '-set_serial', String(i + 2), '-days', '365', '-extfile', 'leaf.ext', '-out', `out/reuse-${i}.crt`]),
+        ),
+      ),
+    );
+
+    rows.push(await measure('rotate', 'openssl', OPENSSL_N.rotate, () =>
+      parallel(OPENSSL_N.rotate, OPENSSL_WORKERS, (i) =>
       o([
         'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `out/rotate-${i}.key`, '-subj', '/CN=kube-apiserver',
         '-addext', `subjectAltName=${SANS}`, '-addext', 'extendedKeyUsage=serverAuth', '-CA', 'new-ca.crt', '-CAkey', 'new-ca.key', '-days', '365', '-out', `out/rotate-${i}.crt`,
       ]),
-    );
-    rows.push(row('rotate', 'openssl', OPENSSL_N.rotate, performance.now() - t));
+    )));
     // The openssl output must be real certificates, or the comparison means nothing.
     await o(['verify', '-CAfile', 'new-ca.crt', 'out/reuse-0.crt', 'out/rotate-0.crt']);
 
     const rate = (c: Row['case'], tool: Row['tool']) => rows.find((r) => r.case === c && r.tool === tool)?.perSecond ?? NaN;
-    const ratios = { reuse: rate('reuse', 'kcarun') / rate('reuse', 'openssl'), rotate: rate('rotate', 'kcarun') / rate('rotate', 'openssl') };
+    const cpu = (c: Row['case'], tool: Row['tool']) => rows.find((r) => r.case === c && r.tool === tool)?.cpuSecondsPer1000 ?? NaN;
+    const ratios = {
+      reuse: rate('reuse', 'kcarun') / rate('reuse', 'openssl'),
+      rotate: rate('rotate', 'kcarun') / rate('rotate', 'openssl'),
+      reuseByCpu: cpu('reuse', 'openssl') / cpu('reuse', 'kcarun'),
+      rotateByCpu: cpu('rotate', 'openssl') / cpu('rotate', 'kcarun'),
+    };
     const { stdout: opensslVersion } = await run('openssl', ['version']);
     const result = {
       date: new Date().toISOString(),
@@ -121,11 +143,15 @@ async function main(): Promise<void> {
     };
     const fmt = (n: number, d = 1) => n.toFixed(d);
     const lines = [
-      '| case | tool | certificates | seconds | certs/s | s per 1,000 |',
-      '|---|---|---:|---:|---:|---:|',
-      ...rows.map((r) => `| ${r.case} | ${r.tool} | ${r.count} | ${fmt(r.seconds, 2)} | ${fmt(r.perSecond)} | ${fmt(r.secondsPer1000, 2)}${r.tool === 'openssl' ? ' (extrapolated)' : ''} |`),
+      '| case | tool | certificates | seconds | certs/s | s per 1,000 | CPU s per 1,000 |',
+      '|---|---|---:|---:|---:|---:|---:|',
+      ...rows.map(
+        (r) =>
+          `| ${r.case} | ${r.tool} | ${r.count} | ${fmt(r.seconds, 2)} | ${fmt(r.perSecond)} | ${fmt(r.secondsPer1000, 2)}${r.tool === 'openssl' ? ' (extrapolated)' : ''} | ${fmt(r.cpuSecondsPer1000, 2)} |`,
+      ),
       '',
-      `kcarun / openssl rate: reuse ${fmt(ratios.reuse)}x, rotate ${fmt(ratios.rotate, 2)}x`,
+      `kcarun / openssl, wall-clock rate: reuse ${fmt(ratios.reuse)}x, rotate ${fmt(ratios.rotate, 2)}x; by CPU time: reuse ${fmt(ratios.reuseByCpu)}x, rotate ${fmt(ratios.rotateByCpu, 2)}x`,
+      `load average (1 min) at start/end: ${fmt(loadAtStart, 2)} / ${fmt(loadavg()[0] ?? NaN, 2)}`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     const out = join(import.meta.dirname, 'results/pki.json');
