@@ -9,7 +9,8 @@
 import type { ServerResponse } from 'node:http';
 import { NODE, errorMessage, issuedByAny, logEvent, parseFlags, readText, requireFlag, setComponent, tlsRequest } from './common.js';
 import { EtcdClient } from './etcd-client.js';
-import { readBody, sendJson, startTlsServer, type ClientIdentity } from './tls-server.js';
+import { readBody, reloadTlsServer, sendJson, startTlsServer, type ClientIdentity } from './tls-server.js';
+import { WatchedFiles } from './file-watch.js';
 import { signToken, verifyToken } from './service-account-token.js';
 
 interface Route {
@@ -49,9 +50,17 @@ export async function kubeApiserverMain(argv: string[]): Promise<void> {
   const flags = parseFlags(argv);
   const host = flags.get('bind-address') ?? flags.get('advertise-address') ?? '0.0.0.0';
   const port = Number(flags.get('secure-port') ?? 6443);
-  const clientCa = readText(requireFlag(flags, 'client-ca-file'));
+  // Serving certificate and client CA bundles are reloaded from disk when they change, as the real
+  // apiserver's dynamic certificate controllers do; everything else is read once at start.
   const requestheaderCaFile = flags.get('requestheader-client-ca-file');
-  const requestheaderCa = requestheaderCaFile ? readText(requestheaderCaFile) : '';
+  const dynamic = new WatchedFiles([
+    requireFlag(flags, 'tls-cert-file'),
+    requireFlag(flags, 'tls-private-key-file'),
+    requireFlag(flags, 'client-ca-file'),
+    ...(requestheaderCaFile ? [requestheaderCaFile] : []),
+  ]);
+  let clientCa = dynamic.get(2);
+  let requestheaderCa = requestheaderCaFile ? dynamic.get(3) : '';
   const allowedNames = (flags.get('requestheader-allowed-names') ?? '').split(',').filter(Boolean);
   const userHeader = (flags.get('requestheader-username-headers') ?? 'X-Remote-User').toLowerCase();
   const etcdTls = {
@@ -109,11 +118,11 @@ export async function kubeApiserverMain(argv: string[]): Promise<void> {
     }
   }
 
-  startTlsServer({
+  const server = startTlsServer({
     host,
     port,
-    cert: readText(requireFlag(flags, 'tls-cert-file')),
-    key: readText(requireFlag(flags, 'tls-private-key-file')),
+    cert: dynamic.get(0),
+    key: dynamic.get(1),
     clientCa: requestheaderCa ? `${clientCa}\n${requestheaderCa}` : clientCa,
     anonymousPaths: ['/livez', '/readyz', '/healthz', '/version'],
     otherAuthenticators: true,
@@ -179,6 +188,11 @@ export async function kubeApiserverMain(argv: string[]): Promise<void> {
           return sendJson(res, 405, { kind: 'Status', code: 405 });
       }
     },
+  });
+  dynamic.watch(([cert, key, ca, rhCa]) => {
+    reloadTlsServer(server, { cert: cert!, key: key!, clientCa: rhCa ? `${ca}\n${rhCa}` : ca! });
+    clientCa = ca!;
+    requestheaderCa = rhCa ?? '';
   });
   logEvent('info', 'start', `kube-apiserver on ${NODE} serving https://${host}:${port}`);
 }

@@ -6,7 +6,8 @@
 import { parse } from 'yaml';
 import { NODE, every, errorMessage, loadKubeconfig, logEvent, parseFlags, readText, requireFlag, setComponent, tlsRequest, type TlsClient } from './common.js';
 import { StaticPodRunner } from './static-pods.js';
-import { sendJson, startTlsServer } from './tls-server.js';
+import { reloadTlsServer, sendJson, startTlsServer } from './tls-server.js';
+import { WatchedFiles } from './file-watch.js';
 import { syncWorkloads } from './workloads.js';
 
 interface KubeletConfig {
@@ -30,12 +31,17 @@ export async function kubeletMain(argv: string[]): Promise<void> {
   }
 
   if (config.tlsCertFile && config.tlsPrivateKeyFile && config.authentication?.x509?.clientCAFile) {
-    startTlsServer({
+    const cert = readText(config.tlsCertFile);
+    const key = readText(config.tlsPrivateKeyFile);
+    // The kubelet reloads clientCAFile when it changes (dynamic CA content); its serving cert file
+    // is read at start.
+    const clientCa = new WatchedFiles([config.authentication.x509.clientCAFile]);
+    const server = startTlsServer({
       host: address,
       port: config.port ?? 10250,
-      cert: readText(config.tlsCertFile),
-      key: readText(config.tlsPrivateKeyFile),
-      clientCa: readText(config.authentication.x509.clientCAFile),
+      cert,
+      key,
+      clientCa: clientCa.get(0),
       handler: (req, res, who) => {
         const path = (req.url ?? '/').split('?')[0];
         if (path === '/healthz') return void res.end('ok');
@@ -44,6 +50,7 @@ export async function kubeletMain(argv: string[]): Promise<void> {
         sendJson(res, 404, { kind: 'Status', code: 404 });
       },
     });
+    clientCa.watch(([ca]) => reloadTlsServer(server, { cert, key, clientCa: ca! }));
   }
 
   let client: TlsClient | undefined;

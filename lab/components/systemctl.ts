@@ -84,10 +84,28 @@ async function stop(unit: string): Promise<number> {
   return 0;
 }
 
+/** Splits systemctl's options from its verb and units (-p/--property take a value). */
+function parseArgs(argv: string[]): { positional: string[]; properties: string[]; quiet: boolean; valueOnly: boolean } {
+  const positional: string[] = [];
+  const properties: string[] = [];
+  let quiet = false;
+  let valueOnly = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-p' || a === '--property') properties.push(...(argv[++i] ?? '').split(','));
+    else if (a.startsWith('--property=')) properties.push(...a.slice('--property='.length).split(','));
+    else if (a.startsWith('-p') && a.length > 2) properties.push(...a.slice(2).split(','));
+    else if (a === '-n' || a === '--lines' || a === '-o' || a === '--output' || a === '-t' || a === '--type') i++;
+    else if (a === '-q' || a === '--quiet') quiet = true;
+    else if (a === '--value') valueOnly = true;
+    else if (!a.startsWith('-')) positional.push(a);
+  }
+  return { positional, properties, quiet, valueOnly };
+}
+
 export async function systemctlMain(argv: string[]): Promise<number> {
-  const quiet = argv.includes('--quiet') || argv.includes('-q');
-  const args = argv.filter((a) => !a.startsWith('-'));
-  const [verb, ...units] = args;
+  const { positional, properties, quiet, valueOnly } = parseArgs(argv);
+  const [verb, ...units] = positional;
   const names = units.map(unitName);
   switch (verb) {
     case 'daemon-reload':
@@ -125,7 +143,21 @@ export async function systemctlMain(argv: string[]): Promise<number> {
       return rc;
     }
     case 'show': {
-      for (const u of names) console.log(`MainPID=${isAlive(pidOf(u)) ? pidOf(u) : 0}\nActiveState=${isAlive(pidOf(u)) ? 'active' : 'inactive'}`);
+      for (const u of names) {
+        const pid = pidOf(u);
+        const active = isAlive(pid);
+        const all: Record<string, string> = {
+          Id: u,
+          MainPID: String(active ? pid : 0),
+          ExecMainPID: String(active ? pid : 0),
+          ActiveState: active ? 'active' : 'inactive',
+          SubState: active ? 'running' : 'dead',
+          LoadState: existsSync(join(UNIT_DIR, u)) ? 'loaded' : 'not-found',
+          FragmentPath: existsSync(join(UNIT_DIR, u)) ? join(UNIT_DIR, u) : '',
+        };
+        const wanted = properties.length > 0 ? properties : Object.keys(all);
+        for (const p of wanted) console.log(valueOnly ? (all[p] ?? '') : `${p}=${all[p] ?? ''}`);
+      }
       return 0;
     }
     case 'list-units': {

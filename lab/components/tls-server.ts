@@ -19,6 +19,11 @@ export interface ClientIdentity {
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, who: ClientIdentity | undefined) => void | Promise<void>;
 
+/** Swaps the serving certificate and client CA of a running server (new connections only). */
+export function reloadTlsServer(server: Server, material: { cert: string; key: string; clientCa: string }): void {
+  server.setSecureContext({ cert: material.cert, key: material.key, ca: material.clientCa });
+}
+
 export function startTlsServer(opts: {
   host: string;
   port: number;

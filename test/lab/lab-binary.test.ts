@@ -72,6 +72,13 @@ describe('lab, binary layout', () => {
     expect((await ssh(paths, state, 'cp2', 'systemctl is-active kube-scheduler')).stdout.trim()).toBe('inactive');
     writeFileSync(paths.node('cp2').fs(unitPath), original);
     expect((await ssh(paths, state, 'cp2', 'systemctl daemon-reload && systemctl restart kube-scheduler && systemctl is-active kube-scheduler')).stdout.trim()).toBe('active');
+    // MainPID as `systemctl show -p MainPID --value` prints it, new after a restart.
+    const pid1 = (await ssh(paths, state, 'cp2', 'systemctl show -p MainPID --value kube-scheduler')).stdout.trim();
+    expect(pid1).toMatch(/^[1-9]\d*$/);
+    const pid2 = (await ssh(paths, state, 'cp2', 'systemctl restart kube-scheduler && systemctl show -p MainPID --value kube-scheduler')).stdout.trim();
+    expect(pid2).toMatch(/^[1-9]\d*$/);
+    expect(pid2).not.toBe(pid1);
+    expect((await ssh(paths, state, 'cp2', 'systemctl show --property=ActiveState etcd')).stdout.trim()).toBe('ActiveState=active');
   });
 
   it('runs 10 s of traffic with zero failures and zero component errors, data intact', async () => {

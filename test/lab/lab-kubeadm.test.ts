@@ -129,6 +129,13 @@ describe('lab, kubeadm layout', () => {
     const id2 = (await ssh(paths, state, 'cp1', 'crictl ps --name kube-scheduler -q')).stdout.trim();
     expect(id2).toMatch(/^[0-9a-f]{64}$/);
     expect(id2).not.toBe(id1);
+    // Moving the manifest out stops the pod; moving it back starts a new container.
+    const park = await ssh(paths, state, 'cp1', 'mv /etc/kubernetes/manifests/kube-scheduler.yaml /etc/kubernetes/.parked.yaml && sleep 1.5 && crictl ps --name kube-scheduler -q | wc -l && mv /etc/kubernetes/.parked.yaml /etc/kubernetes/manifests/kube-scheduler.yaml && sleep 1.5 && crictl ps --name kube-scheduler -q');
+    expect(park.rc).toBe(0);
+    const [countWhileParked, id3] = park.stdout.trim().split('\n');
+    expect(countWhileParked).toBe('0');
+    expect(id3).toMatch(/^[0-9a-f]{64}$/);
+    expect(id3).not.toBe(id2);
 
     const manifest = '/etc/kubernetes/manifests/kube-controller-manager.yaml';
     const setSigning = (file: string): string => `sed -i "s#--cluster-signing-cert-file=.*#--cluster-signing-cert-file=${file}#" ${manifest}`;
