@@ -163,7 +163,19 @@ export class SshTransport implements Transport {
     // The login shell prints its pid first: sshd made it a session (and process group) leader, so a
     // timeout can kill the whole pipeline (sudo included), not just the shell.
     const tracked = `echo "${PGID_MARK}$$" >&2; ${line}`;
-    return this.channels.run(() => this.runChannel(client, tracked, stdin, options, command, options.become));
+    return this.channels.run(async () => {
+      // sshd may still be tearing down a just-closed session when the next one opens (MaxSessions);
+      // the command never started, so trying again is safe.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await this.runChannel(client, tracked, stdin, options, command, options.become);
+        } catch (err) {
+          if (!(err instanceof KcarunError && err.context.channelOpenFailed === true) || attempt >= 3) throw err;
+          this.log?.debug(`${this.host}: ${err.message}; retrying`);
+          await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+        }
+      }
+    });
   }
 
   /** TERM then KILL to a command's process tree, as root when the command ran through sudo. */
@@ -260,7 +272,7 @@ export class SshTransport implements Transport {
           return finish(() =>
             reject(
               this.client === client
-                ? new KcarunError('E_TASK', `${this.host}: cannot open a session channel: ${err.message}`, { host: this.host, command: shownCommand }, { cause: err })
+                ? new KcarunError('E_TASK', `${this.host}: cannot open a session channel: ${err.message}`, { host: this.host, command: shownCommand, channelOpenFailed: true }, { cause: err })
                 : new KcarunError('E_UNREACHABLE', `${this.host}: connection lost before running: ${shownCommand}`, { host: this.host, command: shownCommand }),
             ),
           );
