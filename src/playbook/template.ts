@@ -59,15 +59,30 @@ export function hasTemplate(text: string): boolean {
 /** `{{ expr }}` and nothing else: rendered to the value itself, keeping its type (list, number...). */
 const WHOLE_EXPRESSION = /^\{\{-?\s*([^{}]+?)\s*-?\}\}$/;
 
-export function renderString(text: string, scope: Scope, options: { shell?: boolean } = {}): unknown {
+/** How deep a var may refer to vars that refer to vars (a cycle stops here with an error). */
+const MAX_NESTING = 8;
+
+export function renderString(text: string, scope: Scope, options: { shell?: boolean } = {}, depth = 0): unknown {
   if (!hasTemplate(text)) return text;
+  if (depth > MAX_NESTING) throw new KcarunError('E_TEMPLATE', `variables refer to each other more than ${MAX_NESTING} levels deep (a cycle?) in "${text}"`);
+  let value: unknown;
   try {
     const whole = WHOLE_EXPRESSION.exec(text);
-    if (whole && !options.shell) return plain.evalValueSync(whole[1]!, scope);
-    return (options.shell ? shell : plain).parseAndRenderSync(text, scope);
+    if (!whole || options.shell) return (options.shell ? shell : plain).parseAndRenderSync(text, scope);
+    value = plain.evalValueSync(whole[1]!, scope);
   } catch (err) {
     throw templateError(err, text);
   }
+  // A var's value may itself hold templates (a layout profile's `hosts: "{{ groups.etcd }}"`):
+  // render them too, as Ansible does.
+  return renderNested(value, scope, depth + 1);
+}
+
+function renderNested(value: unknown, scope: Scope, depth: number): unknown {
+  if (typeof value === 'string') return renderString(value, scope, {}, depth);
+  if (Array.isArray(value)) return value.map((v) => renderNested(v, scope, depth));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderNested(v, scope, depth)]));
+  return value;
 }
 
 /** Renders every string inside `value`; params marked `x-shell` in the schema are shell-quoted. */

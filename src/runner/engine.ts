@@ -12,7 +12,7 @@ import { makeBatches, mapLimit, orderHosts } from './batches.js';
 import type { Reporter, RunEvent } from './events.js';
 import { latestSteps, stepKey, type JournalLike, type StepRecord } from './journal.js';
 import { scopeFor, type Registry, type ScopeInput } from './scope.js';
-import { executeStep, planStep, shouldRun, undoStep, type StepInput } from './step.js';
+import { executeStep, planStep, shouldRun, undoStep, whenIsPerItem, type StepInput } from './step.js';
 import type { TransportProvider } from './transports.js';
 
 export interface RunOptions {
@@ -260,8 +260,9 @@ export async function runPlaybook(input: EngineInput): Promise<RunResult> {
     const t0 = now();
     emit({ event: 'task-start', ...base });
     try {
-      // A loop's `when` is per item (it may read the item): checked inside executeStep.
-      if (task.loop === undefined && !shouldRun(task, scope, hostName)) {
+      // A loop's `when` that reads the loop variable is per item (inside executeStep); any other
+      // `when` decides for the whole task, before the loop list is even rendered.
+      if (!whenIsPerItem(task) && !shouldRun(task, scope, hostName)) {
         if (!options.dryRun) await journal.append({ t: 'step', key, ...base, status: 'skipped', at: iso() });
         emit({ event: 'task-end', ...base, status: 'skipped', changed: false, durationMs: now() - t0, summary: 'condition is false' });
         return 'ok';
@@ -332,7 +333,7 @@ export async function rollbackStage(
       inventoryHosts: input.inventory.hosts, log: stageLogger(emit, name, host), hardStop: input.interrupt.hardStop,
     };
     if (declared) {
-      if (task.loop === undefined && !shouldRun(task, scope, host)) return 'nothing-to-undo' as const;
+      if (!whenIsPerItem(task) && !shouldRun(task, scope, host)) return 'nothing-to-undo' as const;
       await executeStep(stepInput);
       return 'ok' as const;
     }

@@ -1,7 +1,7 @@
 import { KcarunError } from '../errors.js';
 import { schemaProblems } from '../playbook/schema-check.js';
 import type { RetriesSchema, RollbackTaskSpec, TaskSpec } from '../playbook/schema.js';
-import { evaluate, isTrue, renderString, renderValue } from '../playbook/template.js';
+import { evaluate, expressionVariables, isTrue, renderString, renderValue } from '../playbook/template.js';
 import { redactSecrets } from '../redact.js';
 import type { HostInfo, RunState, TaskContext, TaskDefinition, TaskLogger, TaskOutcome, TaskPlan } from '../tasks/define.js';
 import { sleep } from '../tasks/exec-common.js';
@@ -22,6 +22,12 @@ export interface StepInput {
   log: TaskLogger;
   /** Aborted on a second SIGINT: tasks in flight stop now. */
   hardStop: AbortSignal;
+}
+
+/** A loop task whose `when` reads the loop variable: decided item by item. */
+export function whenIsPerItem(task: { loop?: unknown; loopVar?: string; when?: string }): boolean {
+  if (task.loop === undefined || !task.when) return false;
+  return expressionVariables(task.when).includes(task.loopVar ?? 'item');
 }
 
 /** `when:` for one host; false skips the step. */
@@ -111,7 +117,7 @@ export async function executeStep(input: StepInput): Promise<TaskOutcome> {
   try {
     for (const [index, item] of items.entries()) {
       const sub = withItem(input, item, index);
-      if (!shouldRun(input.task, sub.scope, input.host.name)) {
+      if (whenIsPerItem(input.task) && !shouldRun(input.task, sub.scope, input.host.name)) {
         results.push({ skipped: true });
         continue;
       }
@@ -160,7 +166,7 @@ export async function planStep(input: StepInput): Promise<TaskPlan> {
   const plans: TaskPlan[] = [];
   for (const [index, item] of items.entries()) {
     const sub = withItem(input, item, index);
-    if (shouldRun(input.task, sub.scope, input.host.name)) plans.push(await planOnce(sub));
+    if (!whenIsPerItem(input.task) || shouldRun(input.task, sub.scope, input.host.name)) plans.push(await planOnce(sub));
   }
   return {
     changed: plans.some((p) => p.changed),

@@ -52,3 +52,11 @@ describe('templating', () => {
     expect(templateVariables('{{ a.b }} {{ c | default: d }}').sort()).toEqual(['a', 'c', 'd']);
   });
 });
+
+describe('nested templates', () => {
+  it('renders templates inside the values of vars, and stops a cycle with a clear error', () => {
+    const scope = { groups: { etcd: ['cp1', 'cp2'] }, certs: [{ path: '/a', hosts: '{{ groups.etcd }}' }], a: '{{ b }}', b: '{{ a }}' };
+    expect(renderString('{{ certs }}', scope)).toEqual([{ path: '/a', hosts: ['cp1', 'cp2'] }]);
+    expect(() => renderString('{{ a }}', scope)).toThrow(/levels deep/);
+  });
+});
