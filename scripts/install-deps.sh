@@ -12,6 +12,7 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ps >/dev/null 2>&1 || need+=(procps)
 command -v sudo >/dev/null 2>&1 || need+=(sudo)
+command -v curl >/dev/null 2>&1 || need+=(curl)   # https probes of wait-healthy run curl on the hosts
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: missing ${need[*]}; run as root or install them" >&2
