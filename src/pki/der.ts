@@ -67,13 +67,6 @@ export function time(date: Date): Asn1 {
   return asn1.create(U, T.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(date));
 }
 
-export function readTime(node: Asn1): Date {
-  const v = node.value as string;
-  if (node.type === T.UTCTIME) return asn1.utcTimeToDate(v);
-  if (node.type === T.GENERALIZEDTIME) return asn1.generalizedTimeToDate(v);
-  throw new Error('expected UTCTime or GeneralizedTime');
-}
-
 export function readOid(node: Asn1): string {
   if (node.type !== T.OID) throw new Error('expected an OBJECT IDENTIFIER');
   return asn1.derToOid(node.value as string);

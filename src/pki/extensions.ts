@@ -43,15 +43,6 @@ export function encodeExtension(ext: RawExtension): Asn1 {
   return seq(parts);
 }
 
-export function decodeExtension(node: Asn1): RawExtension {
-  const parts = children(node, 'Extension');
-  const [o, second, third] = parts;
-  if (!o || !second) throw new Error('malformed Extension');
-  const critical = third ? readBoolean(second) : false;
-  const valueNode = third ?? second;
-  return { oid: readOid(o), critical, value: primitiveBytes(valueNode, 'extnValue') };
-}
-
 // --- subjectAltName -------------------------------------------------------------------------
 
 export function decodeSubjectAltNames(value: Buffer): SubjectAltName[] {
