@@ -23,10 +23,12 @@ export interface SchemaProblem {
 }
 
 /** Every way `value` breaks `schema`, one problem per offending spot, with readable messages. */
-export function schemaProblems(schema: TSchema, value: unknown): SchemaProblem[] {
+export function schemaProblems(schema: TSchema, value: unknown, ignore?: (path: PathSegment[]) => boolean): SchemaProblem[] {
   const validate = validatorFor(schema);
   if (validate(value)) return [];
-  const errors = pruneUnionBranches(validate.errors ?? []);
+  let raw = validate.errors ?? [];
+  if (ignore) raw = dropIgnored(raw, ignore);
+  const errors = pruneUnionBranches(raw);
   const seen = new Set<string>();
   const problems: SchemaProblem[] = [];
   for (const e of errors) {
@@ -78,6 +80,26 @@ function describe(e: ErrorObject): SchemaProblem {
 }
 
 /**
+ * Drops the errors at ignored spots (values still to be templated), and then every union that one
+ * of its branches would satisfy but for those: the value may well fit once rendered.
+ */
+function dropIgnored(errors: ErrorObject[], ignore: (path: PathSegment[]) => boolean): ErrorObject[] {
+  const kept = errors.filter((e) => !ignore(pointerToPath(e.instancePath)));
+  const satisfied: ErrorObject[] = [];
+  for (const union of kept.filter((e) => e.keyword === 'anyOf')) {
+    const prefix = `${union.schemaPath.replace(/\/anyOf$/, '')}/anyOf/`;
+    const inUnion = (e: ErrorObject) => e.schemaPath.startsWith(prefix) && within(e, union);
+    const branch = (e: ErrorObject) => e.schemaPath.slice(prefix.length).split('/')[0];
+    const failedBefore = new Set(errors.filter(inUnion).map(branch));
+    const failedNow = new Set(kept.filter(inUnion).map(branch));
+    if ([...failedBefore].some((b) => !failedNow.has(b))) satisfied.push(union);
+  }
+  return kept.filter(
+    (e) => !satisfied.some((u) => e === u || (e.schemaPath.startsWith(`${u.schemaPath.replace(/\/anyOf$/, '')}/anyOf/`) && within(e, u))),
+  );
+}
+
+/**
  * ajv reports every branch of an anyOf. Keep only the branch that came closest (fewest errors,
  * deepest first), so a typo inside a stage is reported as the typo, not as "must match a schema
  * in anyOf" plus the errors of the other shapes.
@@ -88,7 +110,7 @@ function pruneUnionBranches(errors: ErrorObject[]): ErrorObject[] {
     const prefix = `${union.schemaPath.replace(/\/anyOf$/, '')}/anyOf/`;
     const branches = new Map<string, ErrorObject[]>();
     for (const e of result) {
-      if (!e.schemaPath.startsWith(prefix)) continue;
+      if (!e.schemaPath.startsWith(prefix) || !within(e, union)) continue;
       const branch = e.schemaPath.slice(prefix.length).split('/')[0]!;
       branches.set(branch, [...(branches.get(branch) ?? []), e]);
     }
@@ -111,11 +133,16 @@ function pruneUnionBranches(errors: ErrorObject[]): ErrorObject[] {
     const keepUnionMessage = score(best) >= 1000;
     result = result.filter((e) => {
       if (e === union) return keepUnionMessage;
-      if (!e.schemaPath.startsWith(prefix)) return true;
+      if (!e.schemaPath.startsWith(prefix) || !within(e, union)) return true;
       return !keepUnionMessage && best.includes(e);
     });
   }
   return result;
+}
+
+/** An error about the union's own value or something inside it (not a sibling array item's). */
+function within(e: ErrorObject, union: ErrorObject): boolean {
+  return e.instancePath === union.instancePath || e.instancePath.startsWith(`${union.instancePath}/`);
 }
 
 export function pointerToPath(pointer: string): PathSegment[] {

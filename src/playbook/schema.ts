@@ -35,6 +35,9 @@ const TaskCommon = {
     }),
   ),
   loopVar: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'The name of the current item (default `item`).' })),
+  delegateTo: Type.Optional(
+    Type.String({ minLength: 1, description: "Run on this inventory host (or `local`) instead, with the current host's vars (e.g. an API check from a control-plane host for a worker)." }),
+  ),
   register: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: "Store the task's output under this variable name." })),
   retries: Type.Optional(RetriesSchema),
   timeout: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Seconds before the task is failed (default 600).' })),
@@ -74,6 +77,7 @@ export const StageSchema = Type.Object(
       Type.Union([
         Type.Integer({ minimum: 1 }),
         Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?%$' }),
+        Type.String({ pattern: '^\\s*\\{\\{.*\\}\\}\\s*$', description: 'A template rendering to a count or a percentage.' }),
         Type.Array(Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?%$' })]), { minItems: 1 }),
       ], { description: 'Batch size: a number, a percentage, or a list of sizes (the last repeats).' }),
     ),

@@ -163,8 +163,7 @@ function checkParams(
   base: PathSegment[],
   err: (path: PathSegment[], message: string) => void,
 ): void {
-  for (const problem of schemaProblems(schema, params)) {
-    if (isTemplateAt(params, problem.path)) continue;
+  for (const problem of schemaProblems(schema, params, (path) => isTemplateAt(params, path))) {
     err([...base, ...problem.path], problem.message.startsWith(`${formatPath(problem.path)}:`) ? `with.${problem.message}` : problem.message);
   }
 }

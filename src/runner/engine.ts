@@ -4,7 +4,7 @@ import type { Inventory } from '../inventory/load.js';
 import { LOCAL_HOST, resolveHostPattern } from '../inventory/patterns.js';
 import type { LoadedPlaybook } from '../playbook/load.js';
 import type { RollbackTaskSpec, TaskSpec } from '../playbook/schema.js';
-import { evaluate, isTrue, renderValue } from '../playbook/template.js';
+import { evaluate, hasTemplate, isTrue, renderString, renderValue } from '../playbook/template.js';
 import type { PlannedStage } from '../playbook/validate.js';
 import { redactSecrets } from '../redact.js';
 import type { LeaderProbeDefinition, RunState, TaskDefinition, TaskLogger } from '../tasks/define.js';
@@ -166,7 +166,7 @@ export async function runPlaybook(input: EngineInput): Promise<RunResult> {
     if (stage.spec.order === 'leader-last' && stage.spec.leader) leader = await findLeader(planned, hosts);
     hosts = orderHosts(hosts, stage.spec.order, leader);
     if (stage.spec.runOnce) hosts = hosts.slice(0, 1);
-    const batches = makeBatches(hosts, stage.spec.serial);
+    const batches = makeBatches(hosts, renderSerial(stage.spec.serial, scopeFor(scopeInput, stage, LOCAL_HOST).scope));
     emit({ event: 'stage-start', stage: name, hosts, batches });
     if (!options.dryRun) await journal.append({ t: 'stage', stage: name, status: 'started', at: new Date(now()).toISOString() });
 
@@ -386,6 +386,15 @@ export function tagsSelect(options: Pick<RunOptions, 'tags' | 'skipTags'>, stage
   if (options.skipTags.some((t) => tags.has(t))) return false;
   if (options.tags.length === 0 || tags.has('always')) return true;
   return options.tags.some((t) => tags.has(t));
+}
+
+/** `serial` may be a template (`"{{ kubelet_batch }}"`): a count, a percentage, or a list of them. */
+function renderSerial(serial: PlannedStage['stage']['spec']['serial'], scope: Record<string, unknown>): number | string | (number | string)[] | undefined {
+  if (typeof serial !== 'string' || !hasTemplate(serial)) return serial;
+  const value = renderString(serial, scope);
+  const valid = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v > 0) || (typeof v === 'string' && /^[0-9]+(\.[0-9]+)?%$/.test(v));
+  if (valid(value) || (Array.isArray(value) && value.length > 0 && value.every(valid))) return value as number | string | (number | string)[];
+  throw new KcarunError('E_SCHEMA', `serial "${serial}" rendered to ${JSON.stringify(value)}: expected a count, a percentage like "25%", or a list of them`);
 }
 
 function restoreRegistry(previous: Map<string, StepRecord>, registry: Registry): void {

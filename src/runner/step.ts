@@ -62,7 +62,12 @@ export async function buildContext(input: StepInput, signal: AbortSignal): Promi
       { host: input.host.name },
     );
   }
-  const transport = await input.transports.get(input.host.name);
+  let transport;
+  try {
+    transport = await input.transports.get(input.task.delegateTo ? String(renderString(input.task.delegateTo, input.scope)) : input.host.name);
+  } catch (err) {
+    throw withHost(err, input.host.name);
+  }
   return {
     params,
     host: input.host,

@@ -1,8 +1,9 @@
 import type { TaskDefinition } from '../define.js';
 import { caBundleTask } from './ca-bundle.js';
 import { caGenerateTask } from './ca-generate.js';
+import { caStatusTask } from './ca-status.js';
 import { certCheckTask } from './cert-check.js';
 import { certReissueTask } from './cert-reissue.js';
 
 /** Certificate task types (ca-generate, ca-bundle, cert-reissue, cert-check). */
-export const pkiTasks: TaskDefinition[] = [caGenerateTask, caBundleTask, certReissueTask, certCheckTask] as TaskDefinition[];
+export const pkiTasks: TaskDefinition[] = [caGenerateTask, caStatusTask, caBundleTask, certReissueTask, certCheckTask] as TaskDefinition[];
