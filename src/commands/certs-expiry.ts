@@ -4,6 +4,8 @@ import type { CertificateReport } from '../pki/report.js';
 export interface CertsExpiryHost {
   host: string;
   transport: Transport;
+  /** Read this host's files through sudo (its inventory `become`); default: `args.become`. */
+  become?: boolean;
 }
 
 export interface CertsExpiryArgs {
@@ -45,7 +47,7 @@ export async function certsExpiry(args: CertsExpiryArgs, io: { stdout: (s: strin
   const scanned = await Promise.all(
     args.hosts.map(async (h) => {
       try {
-        return { host: h.host, result: await scanCertificates(h.transport, paths, { become: args.become }) };
+        return { host: h.host, result: await scanCertificates(h.transport, paths, { become: h.become ?? args.become }) };
       } catch (err) {
         return { host: h.host, error: (err as Error).message };
       }
