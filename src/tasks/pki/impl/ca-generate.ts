@@ -22,7 +22,25 @@ function keySpecOf(p: Params): KeySpec | undefined {
   return undefined;
 }
 
+/**
+ * One generation at a time per CA file: should a playbook run ca-generate for several hosts at
+ * once, the later calls wait and then reuse the CA the first one stored, instead of racing it.
+ */
+const inFlight = new Map<string, Promise<unknown>>();
+
 export async function runCaGenerate(ctx: TaskContext<Params>): Promise<TaskOutcome> {
+  const key = ctx.state.artifactPath(caCertArtifact(ctx.params.name));
+  const previous = inFlight.get(key) ?? Promise.resolve();
+  const mine = previous.catch(() => {}).then(() => generateOrReuse(ctx));
+  inFlight.set(key, mine);
+  try {
+    return await mine;
+  } finally {
+    if (inFlight.get(key) === mine) inFlight.delete(key);
+  }
+}
+
+async function generateOrReuse(ctx: TaskContext<Params>): Promise<TaskOutcome> {
   const p = ctx.params;
   const existing = await loadCa(ctx.state, p.name);
   if (existing) {
