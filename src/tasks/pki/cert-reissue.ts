@@ -13,6 +13,12 @@ export const certReissueTask = defineTask({
     {
       ca: CaNameSchema,
       ...TargetsSchema,
+      kubeconfigs: Type.Optional(
+        Type.Array(Type.String({ minLength: 1 }), {
+          description:
+            'Kubeconfigs whose users embed a client certificate (client-certificate-data, as kubeadm writes them): re-issued into hosts/<host>/<kubeconfig>.client.crt, registered with `kubeconfig` set, for a file-patch kubeconfig-user edit.',
+        }),
+      ),
       keyPolicy: Type.Optional(KeyPolicySchema),
       generate: Type.Optional(Type.Array(GenerateSchema)),
       backdateMinutes: Type.Optional(Type.Integer({ minimum: 0, default: 60 })),

@@ -1,3 +1,4 @@
+import { parse as parseYaml } from 'yaml';
 import { KcarunError } from '../../../errors.js';
 import type { CertificateAuthority } from '../../../pki/ca.js';
 import { type Certificate, isIssuedBy, parseCertificates } from '../../../pki/certificate.js';
@@ -31,6 +32,7 @@ interface Params {
   keyPolicy?: KeyPolicy;
   generate?: GenerateEntry[];
   backdateMinutes?: number;
+  kubeconfigs?: string[];
 }
 
 /** One written (or reused) certificate, as registered output: artifact paths only, never key bytes. */
@@ -43,6 +45,8 @@ interface IssuedEntry {
   sans: string[];
   notAfter: string;
   how: 'reissued' | 'generated' | 'reused';
+  /** Set for a client certificate embedded in this kubeconfig (then `path` is the kubeconfig too). */
+  kubeconfig?: string;
 }
 
 export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutcome> {
@@ -58,7 +62,10 @@ export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutc
   for (const g of p.generate ?? []) {
     if (!targets.some((t) => t.cert === g.cert)) targets.push({ cert: g.cert, key: g.key ?? defaultKeyPath(g.cert), sans: [], optional: false });
   }
-  if (targets.length === 0) throw new KcarunError('E_SCHEMA', 'cert-reissue needs `paths`, `set` or `generate`', { host });
+  // An empty list is fine (a layout without such certificates); no list at all is a mistake.
+  if (p.paths === undefined && p.set === undefined && p.generate === undefined && p.kubeconfigs === undefined) {
+    throw new KcarunError('E_SCHEMA', 'cert-reissue needs `paths`, `set`, `generate` or `kubeconfigs`', { host });
+  }
 
   for (const target of targets) {
     const stat = await ctx.transport.stat(target.cert, { become });
@@ -92,6 +99,30 @@ export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutc
     const result = await reissueLeafCertificate(leaf, ca, { keyPolicy: policy, backdateMinutes: p.backdateMinutes });
     for (const w of result.warnings) ctx.log.warn(`${target.cert}: ${w}`);
     issued.push(await store(ctx, target, result.certificate, result.privateKey ? keyPem(result.privateKey) : undefined, 'reissued'));
+  }
+  for (const kubeconfig of p.kubeconfigs ?? []) {
+    const stat = await ctx.transport.stat(kubeconfig, { become });
+    if (!stat) {
+      if (p.missing === 'skip') {
+        skipped.push(kubeconfig);
+        continue;
+      }
+      throw new KcarunError('E_PKI', `${host}: ${kubeconfig} does not exist (set missing: skip)`, { host, path: kubeconfig });
+    }
+    const leaf = embeddedClientCertificate((await ctx.transport.readFile(kubeconfig, { become })).toString('utf8'), kubeconfig, host);
+    if (!leaf) {
+      // A kubeconfig that references its certificate by path: that file is re-issued through `paths`.
+      skipped.push(kubeconfig);
+      continue;
+    }
+    const target: CertTarget = { cert: `${kubeconfig}.client.crt`, key: `${kubeconfig}.client.key`, sans: [], optional: false };
+    let done = await reuseExisting(ctx, ca, target, leaf, policy);
+    if (!done) {
+      const result = await reissueLeafCertificate(leaf, ca, { keyPolicy: policy, backdateMinutes: p.backdateMinutes });
+      for (const w of result.warnings) ctx.log.warn(`${kubeconfig}: ${w}`);
+      done = await store(ctx, target, result.certificate, result.privateKey ? keyPem(result.privateKey) : undefined, 'reissued');
+    }
+    issued.push({ ...done, path: kubeconfig, kubeconfig });
   }
   const fresh = issued.filter((i) => i.how !== 'reused').length;
   return {
@@ -165,6 +196,27 @@ function entry(target: CertTarget, artifact: string, keyArtifact: string | undef
   };
 }
 
+/**
+ * The client certificate a kubeconfig embeds (its only user's `client-certificate-data`), or null
+ * when it references a file instead. Several embedded users are refused: which one to re-issue
+ * into which artifact would be a guess.
+ */
+function embeddedClientCertificate(text: string, path: string, host: string): Certificate | null {
+  let doc: { users?: { name?: string; user?: Record<string, unknown> }[] };
+  try {
+    doc = parseYaml(text) as typeof doc;
+  } catch (err) {
+    throw new KcarunError('E_PKI', `${host}: ${path} is not a valid kubeconfig: ${(err as Error).message}`, { host, path }, { cause: err });
+  }
+  const embedded = (doc?.users ?? []).filter((u) => typeof u.user?.['client-certificate-data'] === 'string');
+  if (embedded.length === 0) return null;
+  if (embedded.length > 1) throw new KcarunError('E_PKI', `${host}: ${path} embeds ${embedded.length} client certificates; list it under paths after splitting them`, { host, path });
+  const pem = Buffer.from(String(embedded[0]!.user!['client-certificate-data']), 'base64');
+  const leaf = parseCertificates(pem)[0];
+  if (!leaf) throw new KcarunError('E_PKI', `${host}: ${path}: client-certificate-data holds no certificate`, { host, path });
+  return leaf;
+}
+
 export async function planCertReissue(ctx: TaskContext<Params>): Promise<TaskPlan> {
   const targets = resolveTargets(ctx.params);
   const lines: string[] = [];
@@ -173,6 +225,7 @@ export async function planCertReissue(ctx: TaskContext<Params>): Promise<TaskPla
     if (exists) lines.push(`${t.cert} -> ${hostArtifact(ctx.host.name, t.cert)}`);
     else if (!t.optional) lines.push(`${t.cert}: missing (would fail)`);
   }
+  for (const k of ctx.params.kubeconfigs ?? []) lines.push(`${k}: embedded client certificate -> ${hostArtifact(ctx.host.name, `${k}.client.crt`)}`);
   for (const g of ctx.params.generate ?? []) lines.push(`${g.cert}: would be generated from profile ${g.profile} if absent`);
   return { changed: lines.length > 0, summary: `would re-issue (${ctx.params.keyPolicy ?? 'reuse'}) from CA ${ctx.params.ca}: ${lines.join('; ') || 'nothing'}` };
 }
