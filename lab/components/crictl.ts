@@ -3,7 +3,7 @@
  * kills the container; the kubelet then starts it again (new container id, attempt + 1), which is how
  * operators restart a static pod whose manifest did not change.
  */
-import { readPodRecords } from './static-pods.js';
+import { readPodRecords, writeRecord } from './static-pods.js';
 import { isAlive, stopPid } from './procs.js';
 
 function age(iso: string): string {
@@ -55,8 +55,9 @@ export async function crictlMain(argv: string[]): Promise<number> {
           console.error(`crictl ${verb}: container "${id}" not found`);
           return 1;
         }
-        if (verb === 'inspect') console.log(JSON.stringify({ status: { id: r.id, state: isAlive(r.pid) ? 'CONTAINER_RUNNING' : 'CONTAINER_EXITED', metadata: { name: r.container, attempt: r.attempt } }, info: { pid: r.pid } }, null, 2));
+        if (verb === 'inspect') console.log(JSON.stringify({ status: { id: r.id, state: isAlive(r.pid) ? 'CONTAINER_RUNNING' : 'CONTAINER_EXITED', createdAt: r.startedAt, metadata: { name: r.container, attempt: r.attempt } }, info: { pid: r.pid } }, null, 2));
         else {
+          if (verb === 'stop') writeRecord({ ...r, stopRequestedAt: new Date().toISOString() });
           await stopPid(r.pid);
           console.log(r.id);
         }

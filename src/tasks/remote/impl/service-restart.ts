@@ -90,12 +90,55 @@ async function waitForNewContainer(ctx: Ctx, name: string, old: string[]): Promi
   });
 }
 
+/** When the running container was created (crictl inspect .status.createdAt), in ms; null when unknown. */
+async function containerCreatedMs(ctx: Ctx, id: string): Promise<number | null> {
+  const r = await sh(ctx, `crictl inspect ${shellQuote(id)}`);
+  if (r.rc !== 0) return null;
+  try {
+    const created = Date.parse(String((JSON.parse(r.stdout) as { status?: { createdAt?: string } }).status?.createdAt));
+    return Number.isFinite(created) ? created : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The manifest's modification time in ms; null when it cannot be read. */
+async function manifestMtimeMs(ctx: Ctx, manifest: string): Promise<number | null> {
+  const r = await sh(ctx, `stat -c %.3Y ${shellQuote(manifest)}`);
+  const seconds = Number.parseFloat(r.stdout.trim());
+  return r.rc === 0 && Number.isFinite(seconds) ? seconds * 1000 : null;
+}
+
+/**
+ * A manifest edited after its container started is the kubelet's to act on: it replaces the pod by
+ * itself (a real kubelet within its file-check period, ~20 s). Stopping the container as well would
+ * race it: the kubelet may restart the old spec, then replace it again while the next host is
+ * already restarting. So kcarun only waits then; it stops the container only when the manifest is
+ * older than it (files the pod reads changed, not the manifest).
+ */
+async function kubeletWillReplace(ctx: Ctx, name: string, ids: string[]): Promise<boolean> {
+  if (ids.length === 0) return false;
+  const manifest = ctx.params.manifest ?? `/etc/kubernetes/manifests/${name}.yaml`;
+  const [mtime, created] = await Promise.all([manifestMtimeMs(ctx, manifest), containerCreatedMs(ctx, ids[0]!)]);
+  return mtime !== null && created !== null && mtime > created;
+}
+
 async function restartStaticPod(ctx: Ctx): Promise<string> {
   const name = need(ctx, ctx.params.container, 'container');
   const old = await containerIds(ctx, name);
   if ((ctx.params.strategy ?? 'crictl-stop') === 'crictl-stop') {
     if (old.length === 0) ctx.log.warn(`no running ${name} container; waiting for the kubelet to start one`);
-    for (const id of old) await mustRun(ctx, `crictl stop ${shellQuote(id)}`);
+    if (await kubeletWillReplace(ctx, name, old)) {
+      ctx.log.info(`${name}: the manifest changed after the container started; waiting for the kubelet to replace it`);
+    } else {
+      for (const id of old) {
+        const r = await sh(ctx, `crictl stop ${shellQuote(id)}`);
+        // Gone already: the kubelet replaced it in the meantime, which is what we want.
+        if (r.rc !== 0 && (await containerIds(ctx, name)).includes(id)) {
+          throw new KcarunError('E_REMOTE_EXIT', `crictl stop ${id} failed (rc=${r.rc}): ${r.stderr.trim()}`, { host: ctx.host.name, exitCode: r.rc });
+        }
+      }
+    }
   } else {
     const manifest = ctx.params.manifest ?? `/etc/kubernetes/manifests/${name}.yaml`;
     // Parked outside the manifests dir (the kubelet reads every file in it).
