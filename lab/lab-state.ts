@@ -22,7 +22,7 @@ export interface LabState {
   sshPort: number;
   caDaysLeft: number;
   createdAt: string;
-  /** Mount points the lab had to create on the host (removed again by `down` when empty). */
+  /** Mount points the lab had to create on the host (left in place: see commands/up.ts). */
   createdMountPoints: string[];
   /** Host processes of the lab outside any node (the traffic generator). */
   hostPids: Record<string, number>;

@@ -1,9 +1,9 @@
 /**
  * `down`: stops every process of the lab by pid (each node's mount namespace, the unshare parents, the
- * traffic generator) and removes the mount points the lab created. Bind mounts live only in the nodes'
- * private namespaces, so they go with the last process. Works on a crashed lab from state.json alone.
+ * traffic generator). Bind mounts live only in the nodes' private namespaces, so they go with the
+ * last process; the empty mount points on the host stay (see up.ts). Works on a crashed lab from state.json alone.
  */
-import { readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { DEFAULT_LAB_DIR, LabPaths } from '../lab-paths.js';
 import { readState } from '../lab-state.js';
 import { isOwnProcess, pidsInMountNamespace, terminate } from '../processes.js';
@@ -24,13 +24,8 @@ export async function labDown(opts: { dir?: string; purge?: boolean; log?: (l: s
       stopped += pidsNow().length;
       await terminate(pidsNow);
     }
-    for (const m of state.createdMountPoints) {
-      try {
-        if (readdirSync(m).length === 0) rmdirSync(m);
-      } catch {
-        // still in use or already gone: leave it
-      }
-    }
+    // Mount points the lab created on the host stay: removing one would detach the bind mounts of
+    // any other lab still running (see up.ts).
   }
   if (opts.purge) rmSync(paths.root, { recursive: true, force: true });
   log(`lab: down (${stopped} processes stopped${opts.purge ? `, ${paths.root} removed` : ''})`);

@@ -32,6 +32,8 @@ export interface UpOptions {
 
 export const SEED_KEYS = 50;
 
+export const MOUNT_POINT_MARKER = '.kcarun-lab-mount-point';
+
 export function seedValue(i: number): string {
   return createHash('sha256').update(`kcarun-lab-seed-${i}`).digest('hex');
 }
@@ -115,12 +117,17 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
     writeExecutable(np.initScript, initScript(paths, node, sshPort));
   }));
 
-  // Bind mounts need their mount points on the host; remember the ones we create to remove them later.
+  // Bind mounts need their mount points on the host. Linux detaches every namespace's mounts on a
+  // directory that is removed, so the mount points stay (with a marker file that makes rmdir fail):
+  // one lab's `down` must never pull the floor from under another lab that is still up.
   const createdMountPoints: string[] = [];
   for (const m of NODE_DIR_MOUNTS) {
     if (!existsSync(m)) {
       mkdirSync(m, { recursive: true });
       createdMountPoints.push(m);
+    }
+    if (createdMountPoints.includes(m) || existsSync(join(m, MOUNT_POINT_MARKER))) {
+      writeFileSync(join(m, MOUNT_POINT_MARKER), 'Mount point of the kcarun lab (lab/commands/up.ts); keep it while any lab runs.\n');
     }
   }
   const state: LabState = { dir: paths.root, layout: layout.name, nodes: [], sshPort, caDaysLeft, createdAt: new Date().toISOString(), createdMountPoints, hostPids: {}, seedKeys: SEED_KEYS };

@@ -5,7 +5,7 @@
 import { appendFileSync, readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { hostname } from 'node:os';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { parse } from 'yaml';
 
 export const LAB_DIR = process.env['KCARUN_LAB_DIR'] ?? '/tmp/kcarun-lab';
@@ -183,4 +183,16 @@ export function every(ms: number, fn: () => Promise<void>): void {
 
 export function onTerm(fn: () => void): void {
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => { fn(); process.exit(0); });
+}
+
+/**
+ * True when the first certificate in `cert` belongs to `key`. Clients that re-read their files use it
+ * to skip a torn write (certificate written, key not yet) instead of failing with a key mismatch.
+ */
+export function pairMatches(cert: string, key: string): boolean {
+  try {
+    return new X509Certificate(cert).checkPrivateKey(createPrivateKey(key));
+  } catch {
+    return false;
+  }
 }

@@ -20,6 +20,8 @@ export interface PodRecord {
   manifest: string;
   startedAt: string;
   attempt: number;
+  /** Set by `crictl stop`: the kubelet restarts such a container at once, without back-off. */
+  stopRequestedAt?: string;
 }
 
 export const podsDir = (node = NODE): string => join(LAB_DIR, 'nodes', node, 'run', 'pods');
@@ -38,7 +40,7 @@ export function readPodRecords(node = NODE): PodRecord[] {
     });
 }
 
-function writeRecord(r: PodRecord): void {
+export function writeRecord(r: PodRecord): void {
   mkdirSync(podsDir(), { recursive: true });
   writeFileSync(join(podsDir(), `${r.pod}.json`), JSON.stringify(r));
 }
@@ -127,7 +129,8 @@ export class StaticPodRunner {
           const died = this.lastDeath.get(d.pod) ?? Date.now();
           this.lastDeath.set(d.pod, died);
           const crashedQuickly = died - Date.parse(r.startedAt) < 10_000;
-          const backoff = crashedQuickly ? Math.min(1000 * 2 ** Math.min(r.attempt, 4), 10_000) : 1000;
+          const stoppedOnPurpose = readPodRecords().find((x) => x.pod === d.pod)?.stopRequestedAt !== undefined;
+          const backoff = stoppedOnPurpose ? 0 : crashedQuickly ? Math.min(1000 * 2 ** Math.min(r.attempt, 4), 10_000) : 1000;
           if (Date.now() - died >= backoff) {
             this.lastDeath.delete(d.pod);
             this.start(d, r.attempt + 1);

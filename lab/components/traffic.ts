@@ -8,7 +8,7 @@
  */
 import { appendFileSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { errorMessage, loadKubeconfig, parseFlags, requireFlag, tlsRequest, classifyError, type TlsClient } from './common.js';
+import { errorMessage, loadKubeconfig, pairMatches, parseFlags, requireFlag, tlsRequest, classifyError, type TlsClient } from './common.js';
 
 /** Paths are node paths (e.g. /etc/kubernetes/admin.conf), read under the node's folder `fsRoot`. */
 export interface TrafficPlanNode {
@@ -68,7 +68,11 @@ export async function trafficMain(argv: string[]): Promise<void> {
   const refreshTls = (): void => {
     for (const n of plan.nodes) {
       try {
-        tls.set(n.name, loadNodeTls(n));
+        const t = loadNodeTls(n);
+        const pairs = [t.etcd, t.admin, t.kubelet, ...(t.frontProxy ? [t.frontProxy] : [])];
+        // A certificate whose key is not written yet: keep the previous pair until the write completes.
+        if (tls.has(n.name) && !pairs.every((p) => pairMatches(p.cert, p.key))) continue;
+        tls.set(n.name, t);
       } catch (err) {
         appendFileSync(join(dir, 'failures.jsonl'), `${JSON.stringify({ ts: new Date().toISOString(), target: `files:${n.name}`, error: errorMessage(err) })}\n`);
       }
