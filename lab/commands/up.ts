@@ -177,7 +177,7 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
     await put(`/api/v1/namespaces/${ns}/serviceaccounts/default`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } });
   }
   for (const sa of ['kube-proxy', 'coredns']) await put(`/api/v1/namespaces/kube-system/serviceaccounts/${sa}`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa } });
-  await put('/apis/apps/v1/namespaces/kube-system/deployments/coredns', { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'coredns' }, spec: { replicas: 2, template: { metadata: { annotations: {} } } } });
+  await put('/apis/apps/v1/namespaces/kube-system/deployments/coredns', { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'coredns' }, spec: { replicas: Math.min(2, count), template: { metadata: { annotations: {} } } } });
   await put('/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy', { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'kube-proxy' }, spec: { template: { metadata: { annotations: {} } } } });
   await put('/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef', { apiVersion: 'v1', kind: 'Secret', type: 'bootstrap.kubernetes.io/token', data: { 'token-id': Buffer.from('abcdef').toString('base64') } });
   const rootCa = readFileSync(cas.kubernetes.certFile, 'utf8');

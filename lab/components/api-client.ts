@@ -16,6 +16,16 @@ export class ApiClient {
     return JSON.parse(r.body) as unknown;
   }
 
+  async patch(path: string, obj: unknown): Promise<unknown> {
+    const r = await tlsRequest(`${this.tls.server}${path}`, this.tls, { method: 'PATCH', body: JSON.stringify(obj), headers: { 'content-type': 'application/merge-patch+json' } });
+    if (r.status >= 300) throw new Error(`PATCH ${path}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
+    return JSON.parse(r.body) as unknown;
+  }
+
+  async list(path: string): Promise<Array<Record<string, any>>> {
+    return (((await this.get(path)) as { items?: Array<Record<string, any>> } | undefined)?.items ?? []);
+  }
+
   async put(path: string, obj: unknown): Promise<unknown> {
     const r = await tlsRequest(`${this.tls.server}${path}`, this.tls, { method: 'PUT', body: JSON.stringify(obj) });
     if (r.status >= 300) throw new Error(`PUT ${path}: HTTP ${r.status} ${r.body.slice(0, 200)}`);

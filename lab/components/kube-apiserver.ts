@@ -45,6 +45,17 @@ function deepMerge(target: Record<string, unknown>, patch: Record<string, unknow
   return target;
 }
 
+const WORKLOAD_KINDS = new Set(['deployments', 'daemonsets']);
+
+/** metadata.generation counts spec changes, as for every real workload object. */
+function bumpGeneration(old: Record<string, unknown> | undefined, next: Record<string, unknown>): void {
+  const meta = next['metadata'] as Record<string, unknown>;
+  const oldGen = Number((old?.['metadata'] as Record<string, unknown> | undefined)?.['generation'] ?? 0);
+  const changed = !old || JSON.stringify(old['spec'] ?? null) !== JSON.stringify(next['spec'] ?? null);
+  meta['generation'] = changed ? oldGen + 1 : Math.max(oldGen, 1);
+  if (old && !next['status'] && old['status']) next['status'] = old['status'];
+}
+
 export async function kubeApiserverMain(argv: string[]): Promise<void> {
   setComponent('kube-apiserver');
   const flags = parseFlags(argv);
@@ -170,6 +181,10 @@ export async function kubeApiserverMain(argv: string[]): Promise<void> {
           const obj = JSON.parse((await readBody(req)) || '{}') as Record<string, unknown>;
           const meta = (obj['metadata'] ?? {}) as Record<string, unknown>;
           obj['metadata'] = { ...meta, name: route.name, ...(route.namespace ? { namespace: route.namespace } : {}) };
+          if (WORKLOAD_KINDS.has(route.resource) && route.subresource !== 'status') {
+            const old = await etcd.get(key);
+            bumpGeneration(old === undefined ? undefined : (JSON.parse(old) as Record<string, unknown>), obj);
+          }
           const rev = await etcd.put(key, JSON.stringify(obj));
           (obj['metadata'] as Record<string, unknown>)['resourceVersion'] = String(rev);
           return sendJson(res, 200, obj);
@@ -177,7 +192,9 @@ export async function kubeApiserverMain(argv: string[]): Promise<void> {
         case 'PATCH': {
           const v = await etcd.get(key);
           if (v === undefined) return sendJson(res, 404, { kind: 'Status', code: 404, reason: 'NotFound' });
+          const old = JSON.parse(v) as Record<string, unknown>;
           const merged = deepMerge(JSON.parse(v) as Record<string, unknown>, JSON.parse((await readBody(req)) || '{}') as Record<string, unknown>);
+          if (WORKLOAD_KINDS.has(route.resource) && route.subresource !== 'status') bumpGeneration(old, merged);
           await etcd.put(key, JSON.stringify(merged));
           return sendJson(res, 200, merged);
         }

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { NODE, countCerts, errorMessage, every, loadKubeconfig, logEvent, parseFlags, readText, requireFlag, setComponent } from './common.js';
 import { ApiClient } from './api-client.js';
 import { LeaderElector } from './leader-election.js';
+import { syncNodeLifecycle, syncWorkloadStatus } from './controllers.js';
 
 export async function kubeControllerManagerMain(argv: string[]): Promise<void> {
   setComponent('kube-controller-manager');
@@ -40,6 +41,8 @@ export async function kubeControllerManagerMain(argv: string[]): Promise<void> {
           logEvent('info', 'root-ca', `published kube-root-ca.crt in namespace ${name}`);
         }
       }
+      await syncNodeLifecycle(api);
+      await syncWorkloadStatus(api);
     } catch (err) {
       logEvent('error', 'apiserver-connection', `kube-controller-manager -> ${api.server}: ${errorMessage(err)}`);
     }

@@ -59,19 +59,20 @@ export async function kubeletMain(argv: string[]): Promise<void> {
   } catch (err) {
     logEvent('error', 'kubeconfig', errorMessage(err));
   }
-  let registered = false;
+  let tick = 0;
   every(1000, async () => {
     if (!client) return;
     try {
-      if (!registered) {
+      // Node status (Ready) every 10 s, the Lease every second, as the kubelet does.
+      if (tick % 10 === 0) {
         const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE }, status: { addresses: [{ type: 'InternalIP', address: address }], conditions: [{ type: 'Ready', status: 'True' }] } };
         const r = await tlsRequest(`${client.server}/api/v1/nodes/${NODE}`, client, { method: 'PUT', body: JSON.stringify(node) });
-        if (r.status >= 300) throw new Error(`register node: HTTP ${r.status} ${r.body.slice(0, 200)}`);
-        registered = true;
+        if (r.status >= 300) throw new Error(`node status: HTTP ${r.status} ${r.body.slice(0, 200)}`);
       }
       const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: NODE, namespace: 'kube-node-lease' }, spec: { holderIdentity: NODE, leaseDurationSeconds: 40, renewTime: new Date().toISOString() } };
       const r = await tlsRequest(`${client.server}/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${NODE}`, client, { method: 'PUT', body: JSON.stringify(lease) });
       if (r.status >= 300) throw new Error(`renew node lease: HTTP ${r.status} ${r.body.slice(0, 200)}`);
+      tick++;
     } catch (err) {
       logEvent('error', 'apiserver-connection', `kubelet -> ${client.server}: ${errorMessage(err)}`);
       return;

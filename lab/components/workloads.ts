@@ -9,6 +9,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_DIR, NODE, errorMessage, logEvent, tlsRequest, type TlsClient } from './common.js';
+import { templateHash } from './controllers.js';
 
 interface WorkloadPod {
   name: string;
@@ -66,6 +67,17 @@ async function startPod(client: TlsClient, spec: Spec, annotations: string): Pro
   if (r.status >= 300) throw new Error(`token request for ${spec.serviceAccount}: HTTP ${r.status} ${r.body.slice(0, 160)}`);
   const token = (JSON.parse(r.body) as { status?: { token?: string } }).status?.token ?? '';
   const pod: WorkloadPod = { name: spec.pod, namespace: spec.namespace, ownerPath: spec.ownerPath, serviceAccount: spec.serviceAccount, templateAnnotations: annotations, ca, token, startedAt: new Date().toISOString() };
+  // The pod object the workload controllers count (updated = started from the current template).
+  const [kind, owner] = spec.ownerPath.split('/').slice(-2) as [string, string];
+  const podObj = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: spec.pod, namespace: spec.namespace, labels: { 'kcarun-lab/owner': `${kind}/${owner}` }, annotations: { 'kcarun-lab/template-hash': templateHash(JSON.parse(annotations)) } },
+    spec: { nodeName: NODE, serviceAccountName: spec.serviceAccount },
+    status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }], startTime: pod.startedAt },
+  };
+  const put = await tlsRequest(`${client.server}/api/v1/namespaces/${spec.namespace}/pods/${spec.pod}`, client, { method: 'PUT', body: JSON.stringify(podObj) });
+  if (put.status >= 300) throw new Error(`PUT pod ${spec.pod}: HTTP ${put.status}`);
   save(pod);
   logEvent('info', 'workload', `started ${spec.pod} with ca.crt from kube-root-ca.crt`);
   return pod;
