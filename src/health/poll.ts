@@ -21,7 +21,7 @@ export interface PollFailure {
 export async function pollUntilStable(
   what: PollFailure,
   options: PollOptions,
-  attempt: (streak: number) => Promise<void>,
+  attempt: (streak: number, signal: AbortSignal) => Promise<void>,
   signal?: AbortSignal,
   now: () => number = Date.now,
 ): Promise<{ attempts: number; seconds: number }> {
@@ -34,13 +34,15 @@ export async function pollUntilStable(
     if (signal?.aborted) throw signal.reason;
     attempts++;
     try {
-      await attempt(streak);
+      await boundedAttempt(() => deadline - now(), options.timeoutSeconds, (sig) => attempt(streak, sig), signal);
       streak++;
       if (streak >= options.successes) return { attempts, seconds: (now() - start) / 1000 };
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       streak = 0;
-      lastError = err instanceof Error ? err.message : String(err);
+      const message = err instanceof Error ? err.message : String(err);
+      // A cut-off attempt says less than the failure before it: keep that one and add the note.
+      lastError = err instanceof DeadlineCutOff && lastError ? `${lastError} (then ${message})` : message;
     }
     if (now() + options.intervalSeconds * 1000 > deadline) {
       const tail = lastError ? `last error: ${lastError}` : `only ${streak} of ${options.successes} consecutive successes`;
@@ -51,6 +53,32 @@ export async function pollUntilStable(
       );
     }
     await delay(options.intervalSeconds * 1000, signal);
+  }
+}
+
+class DeadlineCutOff extends Error {}
+
+/**
+ * One attempt, cut off at the gate's deadline: a probe stuck on a paused host must not hold the
+ * gate past its timeout. The attempt's signal aborts its remote command (the transport kills it).
+ */
+async function boundedAttempt(remainingMs: () => number, timeoutSeconds: number, run: (signal: AbortSignal) => Promise<void>, outer?: AbortSignal): Promise<void> {
+  const ac = new AbortController();
+  const onOuter = (): void => ac.abort(outer?.reason);
+  outer?.addEventListener('abort', onOuter, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const cutOff = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = new DeadlineCutOff(`an attempt was still running at the ${timeoutSeconds} s deadline`);
+      ac.abort(err);
+      reject(err);
+    }, Math.max(0, remainingMs()));
+  });
+  try {
+    await Promise.race([run(ac.signal), cutOff]);
+  } finally {
+    clearTimeout(timer);
+    outer?.removeEventListener('abort', onOuter);
   }
 }
 

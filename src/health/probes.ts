@@ -18,11 +18,11 @@ export interface ProbeEnv {
   /** The host's address, for default endpoints. */
   address: string;
   become: boolean;
-  signal?: AbortSignal;
   now?: () => number;
 }
 
-export type ProbeAttempt = (streak: number) => Promise<void>;
+/** One attempt; `signal` is aborted at the gate's deadline or on SIGINT. */
+export type ProbeAttempt = (streak: number, signal: AbortSignal) => Promise<void>;
 
 export function probeLabel(p: Probe): string {
   return p.name ?? (p.kind === 'https' ? `https ${p.url}` : p.kind === 'tls' || p.kind === 'tcp' ? `${p.kind} ${p.address}` : p.kind);
@@ -47,8 +47,8 @@ export function makeProbe(p: Probe, env: ProbeEnv): ProbeAttempt {
 
 function etcdProbe(p: EtcdProbe, env: ProbeEnv): ProbeAttempt {
   let windowStart: { index: number; term: string } | undefined;
-  return async (streak) => {
-    const seen = await checkEtcdCluster(env.transport, p, env.address, env.signal);
+  return async (streak, signal) => {
+    const seen = await checkEtcdCluster(env.transport, p, env.address, signal);
     if (streak === 0) windowStart = { index: seen.raftIndex, term: seen.leaderId };
     // An idle-looking raft log means a stuck cluster: Kubernetes writes leases every few seconds.
     if ((p.requireRaftProgress ?? true) && streak > 0 && windowStart && seen.raftIndex <= windowStart.index) {
@@ -64,8 +64,8 @@ function httpsProbe(p: HttpsProbe, env: ProbeEnv): ProbeAttempt {
   args.push('-w', '\n%{http_code}', p.url);
   const command = shellJoin(args);
   const expected = p.expectStatus ?? 200;
-  return async () => {
-    const res = await env.transport.exec(command, { signal: env.signal, become: env.become, timeoutMs: 20_000 });
+  return async (_streak, signal) => {
+    const res = await env.transport.exec(command, { signal, become: env.become, timeoutMs: 20_000 });
     if (res.rc !== 0) throw new Error(`curl ${p.url} failed (rc ${res.rc}): ${res.stderr.trim().split('\n').slice(-2).join(' | ')}`);
     const nl = res.stdout.lastIndexOf('\n');
     const status = Number(res.stdout.slice(nl + 1).trim());
@@ -86,8 +86,8 @@ function tlsProbe(p: TlsProbe, env: ProbeEnv): ProbeAttempt {
   if (p.cert) args.push('-cert', p.cert);
   if (p.key) args.push('-key', p.key);
   const command = `${shellJoin(args)} </dev/null 2>&1`;
-  return async () => {
-    const res = await env.transport.exec(`timeout 10 ${command}`, { signal: env.signal, become: env.become, timeoutMs: 20_000 });
+  return async (_streak, signal) => {
+    const res = await env.transport.exec(`timeout 10 ${command}`, { signal, become: env.become, timeoutMs: 20_000 });
     const out = res.stdout;
     const verify = /Verify return code: (\d+) \(([^)]*)\)/.exec(out);
     const served = /^\s*0 s:(.*)$/m.exec(out)?.[1]?.trim();
@@ -105,15 +105,15 @@ function tcpProbe(p: TcpProbe, env: ProbeEnv): ProbeAttempt {
   const host = (m?.[1] ?? p.address).replace(/^\[|\]$/g, '');
   const port = m?.[2] ?? '';
   const command = `timeout 5 bash -c ${shellQuote(`exec 3<>/dev/tcp/${host}/${port}`)}`;
-  return async () => {
-    const res = await env.transport.exec(command, { signal: env.signal, timeoutMs: 15_000 });
+  return async (_streak, signal) => {
+    const res = await env.transport.exec(command, { signal, timeoutMs: 15_000 });
     if (res.rc !== 0) throw new Error(`cannot connect to ${p.address}${res.rc === 124 ? ' (timed out)' : `: ${res.stderr.trim().split('\n').pop() ?? ''}`}`);
   };
 }
 
 function commandProbe(p: CommandProbe, env: ProbeEnv): ProbeAttempt {
-  return async () => {
-    const res = await env.transport.exec(p.command, { signal: env.signal, become: p.become ?? env.become, timeoutMs: 60_000 });
+  return async (_streak, signal) => {
+    const res = await env.transport.exec(p.command, { signal, become: p.become ?? env.become, timeoutMs: 60_000 });
     if (res.rc !== 0) throw new Error(`command exited ${res.rc}: ${stderrTail(res) || res.stdout.trim().split('\n').pop() || ''}`);
     if (p.stdoutMatches !== undefined && !new RegExp(p.stdoutMatches, 'm').test(res.stdout)) {
       throw new Error(`output does not match /${p.stdoutMatches}/: ${res.stdout.trim().slice(0, 200)}`);

@@ -355,18 +355,31 @@ stages:
   }, 120_000);
 
   it('fails the kube gate naming a paused node whose lease stops renewing', async () => {
+    // An SSH session to cp3 that was open before the node froze, as in a real rolling run.
+    expect((await (await t.transports.get('cp3')).exec('true')).rc).toBe(0);
     await labFault('pause', 'cp3', dir);
     try {
-      // The lease was fresh when the node stopped: it only goes stale after maxLeaseAgeSeconds.
-      await sleep(4000);
-      const err = await failure(t.run(waitHealthyTask, 'cp1', { intervalSeconds: 0.5, timeoutSeconds: 8, successes: 2, probes: [{ kind: 'kube', maxLeaseAgeSeconds: 3 }] }));
-      expect(err.message).toMatch(/^cp1: probe kube not healthy within 8 s .*last error: node cp3 lease not renewed for \d+ s \(max 3 s\)$/);
+      // The lease was fresh when the node stopped: wait (reading the API) until it is older than the gate allows.
+      const leaseAge = async (): Promise<number> => {
+        const l = await api.get<{ spec: { renewTime: string } }>('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/cp3');
+        return (Date.now() - Date.parse(l!.spec.renewTime)) / 1000;
+      };
+      for (let i = 0; i < 60 && (await leaseAge()) < 9; i++) await sleep(500);
+      expect(await leaseAge(), 'cp3 still renews its lease while paused').toBeGreaterThanOrEqual(9);
+      const err = await failure(t.run(waitHealthyTask, 'cp1', { intervalSeconds: 0.5, timeoutSeconds: 4, successes: 2, probes: [{ kind: 'kube', maxLeaseAgeSeconds: 8 }] }));
+      expect(err.message).toMatch(/^cp1: probe kube not healthy within 4 s .*last error: node cp3 lease not renewed for \d+ s \(max 8 s\)( \(then an attempt was still running at the 4 s deadline\))?$/);
       expect(err.message).not.toMatch(/node cp[12] /);
+      // A gate on the paused host itself: its SSH session hangs, the attempt is cut off at the deadline.
+      const t0 = Date.now();
+      const stuck = await failure(t.run(waitHealthyTask, 'cp3', { intervalSeconds: 0.5, timeoutSeconds: 3, successes: 1, probes: [{ kind: 'tcp', address: `${PREFIX}.3:2379` }] }));
+      expect(stuck.message).toBe(`cp3: probe tcp ${PREFIX}.3:2379 not healthy within 3 s (1 consecutive successes needed, 1 attempts); last error: an attempt was still running at the 3 s deadline`);
+      expect(Date.now() - t0).toBeLessThan(10_000);
     } finally {
       await labFault('resume', 'cp3', dir);
     }
-    await t.run(waitHealthyTask, 'cp1', { intervalSeconds: 0.5, timeoutSeconds: 60, successes: 2, probes: [{ kind: 'kube', maxLeaseAgeSeconds: 3 }, { kind: 'etcd', ...TLS }] });
+    await t.run(waitHealthyTask, 'cp1', { intervalSeconds: 0.5, timeoutSeconds: 60, successes: 2, probes: [{ kind: 'kube', maxLeaseAgeSeconds: 8 }, { kind: 'etcd', ...TLS }] });
   }, 120_000);
+
   it('restores the whole 3-member cluster from a task snapshot with the procedure of docs/health.md', async () => {
     expect((await etcdctlOn('cp1', 'put /kcarun-test/restore before-snapshot')).rc).toBe(0);
     const snap = await t.run(etcdSnapshotTask, 'cp1', TLS, { stepId: 'restore/0/cp1' });

@@ -28,7 +28,7 @@ export const waitHealthyTask = defineTask({
         intervalSeconds: probe.intervalSeconds ?? ctx.params.intervalSeconds ?? 2,
         successes: probe.successes ?? ctx.params.successes ?? 3,
       };
-      const attempt = makeProbe(probe, { transport: ctx.transport, address: ctx.host.address, become: ctx.host.become, signal: ctx.signal });
+      const attempt = makeProbe(probe, { transport: ctx.transport, address: ctx.host.address, become: ctx.host.become });
       const r = await pollUntilStable({ host: ctx.host.name, probe: label }, options, attempt, ctx.signal);
       ctx.log.info(`${label}: healthy (${options.successes} in a row, ${r.attempts} attempts, ${r.seconds.toFixed(1)} s)`);
       results.push({ probe: label, ...r });
