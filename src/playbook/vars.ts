@@ -29,10 +29,22 @@ export async function loadExtraVars(args: readonly string[], cwd: string): Promi
       const eq = arg.indexOf('=');
       const key = eq > 0 ? arg.slice(0, eq) : '';
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new KcarunError('E_USAGE', `-e ${arg}: expected key=value, @file.yaml or a {mapping}`);
-      inline[key] = arg.slice(eq + 1);
+      inline[key] = scalarValue(arg.slice(eq + 1));
     }
   }
   return { files, inline };
+}
+
+/**
+ * `-e key=value`: true/false and plain whole numbers become booleans and numbers (so
+ * `-e run_finalize=false` switches a stage off); anything else stays a string, so a version such
+ * as 1.10 or a zero-padded 010 is not mangled. Use `-e '{key: value}'` for other types.
+ */
+export function scalarValue(text: string): unknown {
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  if (/^-?(0|[1-9][0-9]{0,14})$/.test(text)) return Number(text);
+  return text;
 }
 
 function isMapping(v: unknown): v is Record<string, unknown> {

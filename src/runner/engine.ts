@@ -129,9 +129,11 @@ export async function runPlaybook(input: EngineInput): Promise<RunResult> {
   }
   result ??= options.dryRun
     ? { status: 'planned', exitCode: EXIT.ok, message: 'dry run: nothing was changed' }
-    : ranAnything
-      ? { status: 'succeeded', exitCode: EXIT.ok }
-      : { status: 'nothing-to-do', exitCode: EXIT.ok, message: 'nothing to do: every step had completed before' };
+    : !ranAnything
+      ? { status: 'nothing-to-do', exitCode: EXIT.ok, message: 'nothing to do: every step had completed before' }
+      : changed === 0
+        ? { status: 'nothing-to-do', exitCode: EXIT.ok, message: 'nothing to do: every host was already in the desired state' }
+        : { status: 'succeeded', exitCode: EXIT.ok };
   if (!options.dryRun) {
     const endStatus = result.status === 'nothing-to-do' || result.status === 'planned' ? 'succeeded' : result.status === 'failed' ? 'rolled-back' : result.status;
     await journal.append({ t: 'end', status: endStatus, at: new Date(now()).toISOString(), message: result.message });
@@ -156,7 +158,8 @@ export async function runPlaybook(input: EngineInput): Promise<RunResult> {
       end('skipped', !whenHolds ? 'condition is false' : hosts.length === 0 ? 'no host selected' : 'no task selected by tags');
       return 'skipped';
     }
-    if (tasks.every(({ index }) => hosts.every((h) => previous.get(stepKey(name, index, h))?.status === 'ok'))) {
+    const doneBefore = (status: string | undefined) => status === 'ok' || status === 'skipped';
+    if (tasks.every(({ index }) => hosts.every((h) => doneBefore(previous.get(stepKey(name, index, h))?.status)))) {
       emit({ event: 'stage-start', stage: name, hosts, batches: [hosts] });
       end('done-before', 'completed in an earlier run');
       return 'done-before';
