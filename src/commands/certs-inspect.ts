@@ -10,34 +10,55 @@ export interface CertsInspectArgs {
 
 /**
  * `kcarun certs inspect FILE|DIR`: every certificate found, with subject, issuer, SANs and expiry.
- * Exit code 1 when a file could not be parsed or a certificate has expired, else 0.
+ * Exit code 1 when a file could not be parsed, a certificate has expired or does not match the key
+ * beside it, else 0.
  */
 export async function certsInspect(args: CertsInspectArgs, io: { stdout: (s: string) => void }): Promise<number> {
-  const [{ scanCertificates }, { certificateReport, formatTable, displayPath }, { verifyChain }] = await Promise.all([
+  const [{ scanCertificates, defaultKeyPath }, { certificateReport, formatTable, displayPath }, { verifyChain }, { keyMatchesSpki }, { createPrivateKey }] = await Promise.all([
     import('../pki/scan.js'),
     import('../pki/report.js'),
     import('../pki/checks.js'),
+    import('../pki/keys.js'),
+    import('node:crypto'),
   ]);
   const transport = new LocalTransport();
   if ((await transport.stat(args.target)) === null) throw new KcarunError('E_USAGE', `${args.target}: no such file or directory`);
   const now = args.now ?? new Date();
   const { found, failures } = await scanCertificates(transport, [args.target]);
   const cas = found.map((f) => f.certificate).filter((c) => c.isCa);
-  const rows = found.map((f) => {
+  /**
+   * Whether the key beside a certificate file (foo.crt -> foo.key, foo.pem -> foo-key.pem) is its key:
+   * null when there is none or it cannot be read unencrypted. The key stays in memory, unprinted.
+   */
+  const keyMatch = async (path: string, source: string, spki: Buffer): Promise<boolean | null> => {
+    if (source !== 'pem') return null;
+    try {
+      const key = createPrivateKey({ key: await transport.readFile(defaultKeyPath(path)) });
+      return keyMatchesSpki(key, spki);
+    } catch {
+      return null;
+    }
+  };
+  const rows = [];
+  for (const f of found) {
     const { chain, trusted } = verifyChain(f.certificate, cas);
-    return { ...certificateReport(f.path, f.source, f.certificate, now), chainsTo: trusted ? (chain.at(-1)?.subjectText ?? null) : null };
-  });
+    rows.push({
+      ...certificateReport(f.path, f.source, f.certificate, now),
+      chainsTo: trusted ? (chain.at(-1)?.subjectText ?? null) : null,
+      keyMatch: await keyMatch(f.path, f.source, f.certificate.spkiDer),
+    });
+  }
   if (args.output === 'json') {
     io.stdout(`${JSON.stringify({ certificates: rows, errors: failures }, null, 2)}\n`);
   } else {
     io.stdout(
       formatTable(
-        ['PATH', 'SUBJECT', 'ISSUER', 'SANS', 'NOT AFTER', 'DAYS LEFT', 'TYPE'],
-        rows.map((r) => [displayPath(r), r.subject, r.issuer, r.sans.join(',') || '-', r.notAfter, String(r.daysLeft), r.kind]),
+        ['PATH', 'SUBJECT', 'ISSUER', 'SANS', 'NOT AFTER', 'DAYS LEFT', 'TYPE', 'KEY'],
+        rows.map((r) => [displayPath(r), r.subject, r.issuer, r.sans.join(',') || '-', r.notAfter, String(r.daysLeft), r.kind, r.keyMatch === null ? '-' : r.keyMatch ? 'match' : 'MISMATCH']),
       ),
     );
     for (const f of failures) io.stdout(`error: ${f.path}: ${f.message}\n`);
     if (rows.length === 0 && failures.length === 0) io.stdout(`no certificates found in ${args.target}\n`);
   }
-  return failures.length > 0 || rows.some((r) => r.daysLeft < 0 || new Date(r.notAfter) <= now) ? 1 : 0;
+  return failures.length > 0 || rows.some((r) => new Date(r.notAfter) <= now || r.keyMatch === false) ? 1 : 0;
 }

@@ -45,6 +45,13 @@ export function extractCertificates(path: string, content: Buffer): FoundCertifi
   return found;
 }
 
+/** foo.crt -> foo.key, foo.cert -> foo.key, foo.pem -> foo-key.pem (the "binary" layout). */
+export function defaultKeyPath(certPath: string): string {
+  if (/\.(crt|cert)$/.test(certPath)) return certPath.replace(/\.(crt|cert)$/, '.key');
+  if (certPath.endsWith('.pem')) return certPath.replace(/\.pem$/, '-key.pem');
+  return `${certPath}.key`;
+}
+
 /** Names that hold certificates; anything named like a key is never read. */
 const FIND_NAMES = ['*.crt', '*.pem', '*.cert', '*.conf', 'kubeconfig', '*.kubeconfig'];
 

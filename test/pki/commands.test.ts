@@ -65,12 +65,12 @@ describe('certs inspect', () => {
     const out = capture();
     expect(await certsInspect({ target: good, output: 'table' }, out.io)).toBe(0);
     const lines = out.text().trim().split('\n');
-    expect(lines[0]).toMatch(/^PATH\s+SUBJECT\s+ISSUER\s+SANS\s+NOT AFTER\s+DAYS LEFT\s+TYPE$/);
+    expect(lines[0]).toMatch(/^PATH\s+SUBJECT\s+ISSUER\s+SANS\s+NOT AFTER\s+DAYS LEFT\s+TYPE\s+KEY$/);
     expect(lines).toHaveLength(1 + 7);
     const apiserver = lines.find((l) => l.startsWith(join(good, 'pki/apiserver.crt')));
-    expect(apiserver).toMatch(/CN=kube-apiserver\s+CN=kubernetes\s+DNS:kubernetes,IP:10\.96\.0\.1\s+\S+\s+(199|200)\s+leaf$/);
+    expect(apiserver).toMatch(/CN=kube-apiserver\s+CN=kubernetes\s+DNS:kubernetes,IP:10\.96\.0\.1\s+\S+\s+(199|200)\s+leaf\s+match$/);
     expect(lines.some((l) => l.startsWith(`${join(good, 'admin.conf')} (client-certificate-data)`) && l.includes('O=system:masters, CN=kubernetes-admin'))).toBe(true);
-    expect(lines.filter((l) => / CA$/.test(l))).toHaveLength(3); // two ca.crt + the kubeconfig's CA data
+    expect(lines.filter((l) => / CA\s+(match|-)$/.test(l))).toHaveLength(3); // two ca.crt + the kubeconfig's CA data
     expect(out.text()).not.toContain('.key');
   });
 
@@ -88,9 +88,29 @@ describe('certs inspect', () => {
   it('exits 1 when a certificate has expired, and rejects a missing target', async () => {
     const out = capture();
     expect(await certsInspect({ target: join(expiredDir, 'scheduler.crt'), output: 'table' }, out.io)).toBe(1);
-    expect(out.text()).toMatch(/CN=system:kube-scheduler\s+CN=old\s+-\s+\S+\s+-3[456]\s+leaf/);
+    expect(out.text()).toMatch(/CN=system:kube-scheduler\s+CN=old\s+-\s+\S+\s+-3[456]\s+leaf\s+-\n/);
     const err = await certsInspect({ target: join(dir, 'nope'), output: 'table' }, capture().io).catch((e: unknown) => e);
     expect((err as KcarunError).code).toBe('E_USAGE');
+  });
+});
+
+describe('certs inspect key check', () => {
+  it('reports and exits 1 for a certificate whose key beside it does not match', async () => {
+    const mixed = join(dir, 'mixed');
+    await mkdir(mixed);
+    const ca = await opensslCa(mixed, 'ca', '/CN=mixed-ca');
+    await opensslLeaf(mixed, 'one', ca, { subj: '/CN=one' });
+    await opensslLeaf(mixed, 'two', ca, { subj: '/CN=two' });
+    await writeFile(join(mixed, 'one.key'), await readFile(join(mixed, 'two.key')));
+    const out = capture();
+    expect(await certsInspect({ target: mixed, output: 'json' }, out.io)).toBe(1);
+    const doc = JSON.parse(out.text()) as { certificates: Array<{ subject: string; keyMatch: boolean | null }> };
+    expect(doc.certificates.map((c) => [c.subject, c.keyMatch])).toEqual([
+      ['CN=mixed-ca', true],
+      ['CN=one', false],
+      ['CN=two', true],
+    ]);
+    expect(out.text()).not.toContain('PRIVATE KEY');
   });
 });
 

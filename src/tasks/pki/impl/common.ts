@@ -3,6 +3,7 @@ import { KcarunError } from '../../../errors.js';
 import type { CertificateAuthority } from '../../../pki/ca.js';
 import { type Certificate, parseCertificates, parseSingleCertificate } from '../../../pki/certificate.js';
 import { keyMatchesSpki, loadPrivateKey, privateKeyToPem } from '../../../pki/keys.js';
+import { defaultKeyPath } from '../../../pki/scan.js';
 import type { RunState, TaskContext } from '../../define.js';
 import type { CertPath, CertSource } from '../schemas.js';
 
@@ -24,12 +25,7 @@ export function hostArtifact(host: string, path: string): string {
   return `hosts/${safeHost}/${path.replace(/^\/+/, '')}`;
 }
 
-/** foo.crt -> foo.key, foo.cert -> foo.key, foo.pem -> foo-key.pem (the "binary" layout). */
-export function defaultKeyPath(certPath: string): string {
-  if (/\.(crt|cert)$/.test(certPath)) return certPath.replace(/\.(crt|cert)$/, '.key');
-  if (certPath.endsWith('.pem')) return certPath.replace(/\.pem$/, '-key.pem');
-  return `${certPath}.key`;
-}
+export { defaultKeyPath };
 
 export function describeSource(source: CertSource, defaultHost: string): string {
   return 'artifact' in source ? `artifact ${source.artifact}` : `${source.host ?? defaultHost}:${source.path}`;
