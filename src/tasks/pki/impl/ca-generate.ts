@@ -4,7 +4,7 @@ import { checkCa } from '../../../pki/checks.js';
 import type { KeySpec } from '../../../pki/keys.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../../define.js';
 import type { CertSource } from '../schemas.js';
-import { caCertArtifact, caKeyArtifact, caPassphrase, keyPem, loadCa, readSourceCertificates } from './common.js';
+import { caCertArtifact, caKeyArtifact, caPassphrase, describeSource, keyPem, loadCa, readSourceCertificates } from './common.js';
 
 interface Params {
   name: string;
@@ -45,6 +45,13 @@ async function generateOrReuse(ctx: TaskContext<Params>): Promise<TaskOutcome> {
   const existing = await loadCa(ctx.state, p.name);
   if (existing) {
     const c = existing.certificate;
+    if (p.oldCa) {
+      // Expected when resuming after the switch; a mistake when a finished rotation's state dir is reused for the next one.
+      const old = await readSourceCertificates(ctx, p.oldCa).catch(() => []);
+      if (old.some((o) => o.fingerprintSha256 === c.fingerprintSha256)) {
+        ctx.log.warn(`CA ${p.name} in the state dir is already the CA in use (${describeSource(p.oldCa, ctx.host.name)}); for a new rotation use a fresh state dir`);
+      }
+    }
     return { changed: false, summary: `reusing CA ${p.name} (${c.subjectText})`, output: outputOf(ctx, p.name, c, true) };
   }
   const oldCas = p.oldCa ? await readSourceCertificates(ctx, p.oldCa) : [];
