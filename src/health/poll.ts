@@ -6,6 +6,11 @@ export interface PollOptions {
   intervalSeconds: number;
   /** Consecutive successes needed: one lucky answer from a flapping component is not health. */
   successes: number;
+  /**
+   * An attempt still running at the deadline is cut off, but never before it has had this long
+   * (default 15 s): a slow answer (etcdctl's dial timeout) says more than "still running".
+   */
+  minAttemptSeconds?: number;
 }
 
 export interface PollFailure {
@@ -34,7 +39,9 @@ export async function pollUntilStable(
     if (signal?.aborted) throw signal.reason;
     attempts++;
     try {
-      await boundedAttempt(() => deadline - now(), options.timeoutSeconds, (sig) => attempt(streak, sig), signal);
+      const startedAt = now();
+      const allowed = Math.max(deadline - startedAt, (options.minAttemptSeconds ?? 15) * 1000);
+      await boundedAttempt(allowed, options.timeoutSeconds, (sig) => attempt(streak, sig), signal);
       streak++;
       if (streak >= options.successes) return { attempts, seconds: (now() - start) / 1000 };
     } catch (err) {
@@ -62,17 +69,17 @@ class DeadlineCutOff extends Error {}
  * One attempt, cut off at the gate's deadline: a probe stuck on a paused host must not hold the
  * gate past its timeout. The attempt's signal aborts its remote command (the transport kills it).
  */
-async function boundedAttempt(remainingMs: () => number, timeoutSeconds: number, run: (signal: AbortSignal) => Promise<void>, outer?: AbortSignal): Promise<void> {
+async function boundedAttempt(allowedMs: number, timeoutSeconds: number, run: (signal: AbortSignal) => Promise<void>, outer?: AbortSignal): Promise<void> {
   const ac = new AbortController();
   const onOuter = (): void => ac.abort(outer?.reason);
   outer?.addEventListener('abort', onOuter, { once: true });
   let timer: NodeJS.Timeout | undefined;
   const cutOff = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      const err = new DeadlineCutOff(`an attempt was still running at the ${timeoutSeconds} s deadline`);
+      const err = new DeadlineCutOff(`an attempt was cut off after ${Math.round(allowedMs / 100) / 10} s, past the ${timeoutSeconds} s deadline`);
       ac.abort(err);
       reject(err);
-    }, Math.max(0, remainingMs()));
+    }, Math.max(0, allowedMs));
   });
   try {
     await Promise.race([run(ac.signal), cutOff]);

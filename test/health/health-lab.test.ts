@@ -367,13 +367,13 @@ stages:
       for (let i = 0; i < 60 && (await leaseAge()) < 9; i++) await sleep(500);
       expect(await leaseAge(), 'cp3 still renews its lease while paused').toBeGreaterThanOrEqual(9);
       const err = await failure(t.run(waitHealthyTask, 'cp1', { intervalSeconds: 0.5, timeoutSeconds: 4, successes: 2, probes: [{ kind: 'kube', maxLeaseAgeSeconds: 8 }] }));
-      expect(err.message).toMatch(/^cp1: probe kube not healthy within 4 s .*last error: node cp3 lease not renewed for \d+ s \(max 8 s\)( \(then an attempt was still running at the 4 s deadline\))?$/);
+      expect(err.message).toMatch(/^cp1: probe kube not healthy within 4 s .*last error: node cp3 lease not renewed for \d+ s \(max 8 s\)( \(then an attempt was cut off after [\d.]+ s, past the 4 s deadline\))?$/);
       expect(err.message).not.toMatch(/node cp[12] /);
       // A gate on the paused host itself: its SSH session hangs, the attempt is cut off at the deadline.
       const t0 = Date.now();
       const stuck = await failure(t.run(waitHealthyTask, 'cp3', { intervalSeconds: 0.5, timeoutSeconds: 3, successes: 1, probes: [{ kind: 'tcp', address: `${PREFIX}.3:2379` }] }));
-      expect(stuck.message).toBe(`cp3: probe tcp ${PREFIX}.3:2379 not healthy within 3 s (1 consecutive successes needed, 1 attempts); last error: an attempt was still running at the 3 s deadline`);
-      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(stuck.message).toBe(`cp3: probe tcp ${PREFIX}.3:2379 not healthy within 3 s (1 consecutive successes needed, 1 attempts); last error: an attempt was cut off after 15 s, past the 3 s deadline`);
+      expect(Date.now() - t0).toBeLessThan(25_000);
     } finally {
       await labFault('resume', 'cp3', dir);
     }

@@ -48,20 +48,20 @@ describe('pollUntilStable', () => {
   it('cuts off an attempt that hangs (a paused host) at the deadline and aborts its signal', async () => {
     let aborted: unknown;
     const t0 = Date.now();
-    const err = await pollUntilStable({ host: 'cp3', probe: 'tcp' }, { timeoutSeconds: 0.3, intervalSeconds: 0.05, successes: 1 }, (_streak, signal) =>
+    const err = await pollUntilStable({ host: 'cp3', probe: 'tcp' }, { timeoutSeconds: 0.3, intervalSeconds: 0.05, successes: 1, minAttemptSeconds: 0 }, (_streak, signal) =>
       new Promise<void>(() => signal.addEventListener('abort', () => (aborted = signal.reason))),
     ).catch((e: unknown) => e as KcarunError);
     expect(Date.now() - t0).toBeLessThan(2000);
-    expect((err as KcarunError).message).toBe('cp3: probe tcp not healthy within 0.3 s (1 consecutive successes needed, 1 attempts); last error: an attempt was still running at the 0.3 s deadline');
+    expect((err as KcarunError).message).toBe('cp3: probe tcp not healthy within 0.3 s (1 consecutive successes needed, 1 attempts); last error: an attempt was cut off after 0.3 s, past the 0.3 s deadline');
     expect(aborted).toBeInstanceOf(Error);
   });
 
   it('keeps the last real failure when the final attempt is cut off', async () => {
     let n = 0;
-    const err = await pollUntilStable({ host: 'cp1', probe: 'kube' }, { timeoutSeconds: 0.3, intervalSeconds: 0.01, successes: 1 }, () =>
+    const err = await pollUntilStable({ host: 'cp1', probe: 'kube' }, { timeoutSeconds: 0.3, intervalSeconds: 0.01, successes: 1, minAttemptSeconds: 0.5 }, () =>
       n++ === 0 ? Promise.reject(new Error('node cp3 lease not renewed for 9 s (max 8 s)')) : new Promise<void>(() => undefined),
     ).catch((e: unknown) => e as KcarunError);
-    expect((err as KcarunError).message).toMatch(/; last error: node cp3 lease not renewed for 9 s \(max 8 s\) \(then an attempt was still running at the 0\.3 s deadline\)$/);
+    expect((err as KcarunError).message).toMatch(/; last error: node cp3 lease not renewed for 9 s \(max 8 s\) \(then an attempt was cut off after 0\.5 s, past the 0\.3 s deadline\)$/);
   });
 
   it('stops at once when aborted', async () => {
