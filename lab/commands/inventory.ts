@@ -27,8 +27,18 @@ export function labInventory(dir = DEFAULT_LAB_DIR): string {
     '  workers: { hosts: [] }',
     'vars:',
   ];
-  for (const [k, v] of Object.entries(layoutByName(state.layout).vars())) {
+  const vars = layoutByName(state.layout).vars();
+  for (const [k, v] of Object.entries(vars)) {
     lines.push(Array.isArray(v) ? `  ${k}: [${v.map(scalar).join(', ')}]` : `  ${k}: ${scalar(v)}`);
+  }
+  // The lab's Prometheus is an outside client of etcd and the kubelets, with its own CA files and
+  // client certificates: the rotation must make it trust the new CAs (phase A) and switch its certs.
+  const ssl = vars['prometheus_ssl_dir'];
+  if (typeof ssl === 'string' && typeof vars['prometheus_host'] === 'string') {
+    lines.push(
+      '  extra_clients:',
+      `    - { name: prometheus, host: ${scalar(vars['prometheus_host'])}, etcd_ca: ${ssl}/etcd-ca.crt, etcd_cert: ${ssl}/etcd-client.crt, k8s_ca: ${ssl}/kubernetes-ca.crt, k8s_cert: ${ssl}/kubelet-client.crt, restart: { method: systemd, unit: prometheus } }`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
