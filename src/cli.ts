@@ -249,9 +249,11 @@ async function cli(): Promise<void> {
     else if (err instanceof KcarunError) io.stderr(`error: ${redactSecrets(formatError(err))}\n`);
     else io.stderr(`internal error: ${redactSecrets((err as Error)?.stack ?? String(err))}\n`);
   }
-  // Let stdout drain before exiting (pipes to cron/CI loggers).
+  // Exit once stdout and stderr have flushed: writes to a pipe are asynchronous, and a JSON report
+  // read by a slow consumer must not be cut short. (Exiting at all, rather than waiting for the
+  // event loop to empty, stops a stray timer or socket from keeping a cron job alive.)
   process.exitCode = code;
-  setImmediate(() => process.exit(code));
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }
 
 await cli();
