@@ -184,7 +184,7 @@ describe('health tasks on the lab', () => {
     }
   }, 60_000);
 
-  it('puts the real etcd leader last in a leader-last stage run through the built CLI', async () => {
+  it('puts the real etcd leader, and the kube-scheduler Lease holder, last in leader-last stages run through the built CLI', async () => {
     expect(existsSync(CLI), 'run `npm run build` first').toBe(true);
     // Make cp1 (first in inventory order) the leader, so leader-last must really reorder.
     if ((await etcdctlLeader()) !== 'cp1') {
@@ -213,14 +213,28 @@ stages:
     leader: { type: etcd-leader, with: { cacert: ${TLS.cacert}, cert: ${TLS.cert}, key: ${TLS.key} } }
     tasks:
       - { name: gate, type: wait-healthy, with: { intervalSeconds: 0.5, successes: 1, timeoutSeconds: 30, probes: [{ kind: etcd, cacert: ${TLS.cacert}, cert: ${TLS.cert}, key: ${TLS.key} }] } }
+  - name: scheduler-rolling
+    hosts: control_plane
+    serial: 1
+    order: leader-last
+    leader: { type: lease, with: { name: kube-scheduler } }
+    tasks:
+      - { name: gate, type: wait-healthy, with: { intervalSeconds: 0.5, successes: 1, probes: [{ kind: command, command: hostname }] } }
 `,
     );
+    const schedulerHolder = async (): Promise<string> =>
+      (await api.get<{ spec: { holderIdentity: string } }>('/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-scheduler'))!.spec.holderIdentity.split('_')[0]!;
+    const holderBefore = await schedulerHolder();
     const res = await runCli([pb, '-i', t.inventoryFile, '--yes', '--output', 'json', '--state-dir', join(work, 'cli-state')], { cwd: work });
     expect(res.code, res.stderr + res.stdout).toBe(0);
     const events = jsonEvents(res.stdout);
     const start = events.find((e) => e.event === 'stage-start' && e.stage === 'etcd-rolling');
     expect(start?.hosts).toEqual(['cp2', 'cp3', 'cp1']);
-    expect(events.filter((e) => e.event === 'batch-start').map((e) => e.hosts)).toEqual([['cp2'], ['cp3'], ['cp1']]);
+    expect(events.filter((e) => e.event === 'batch-start' && e.stage === 'etcd-rolling').map((e) => e.hosts)).toEqual([['cp2'], ['cp3'], ['cp1']]);
+    // The kube-scheduler Lease holder goes last in the second stage.
+    expect(await schedulerHolder()).toBe(holderBefore);
+    const sched = events.find((e) => e.event === 'stage-start' && e.stage === 'scheduler-rolling')?.hosts as string[];
+    expect(sched).toEqual([...['cp1', 'cp2', 'cp3'].filter((h) => h !== holderBefore), holderBefore]);
   }, 120_000);
 
   it('patches cluster-info CA data idempotently and rolls it back; restarts workloads; waits for kube-root-ca.crt', async () => {
