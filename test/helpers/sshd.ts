@@ -47,7 +47,7 @@ export interface SshdOptions {
   hostKeyType?: 'ed25519' | 'ecdsa' | 'rsa';
   /** Reuse this client identity file instead of generating one (benchmarks start many servers). */
   identityFile?: string;
-  /** Extra sshd_config lines. */
+  /** Extra sshd_config lines, placed first (they win). A `SetEnv` here replaces the default `SetEnv SHLVL=1`. */
   extraConfig?: string[];
 }
 
@@ -106,6 +106,8 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHarness>
     const address = pickAddress();
     const port = await freePort(address);
     const config = [
+      // First: sshd takes the first value of a keyword, so callers' lines win over the defaults.
+      ...(options.extraConfig ?? []),
       `ListenAddress ${address}:${port}`,
       `HostKey ${hostKey}`,
       `PidFile ${join(dir, 'sshd.pid')}`,
@@ -120,7 +122,10 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHarness>
       'MaxStartups 200',
       'LogLevel ERROR',
       'Subsystem sftp internal-sftp',
-      ...(options.extraConfig ?? []),
+      // bash sources ~/.bashrc for commands run by sshd when SHLVL < 2; this machine's root
+      // .bashrc runs `pyenv init` (~1.7 s per command under load). Commands still run through the
+      // login shell exactly as on a real host, just without that interactive setup.
+      'SetEnv SHLVL=1',
     ];
     const configFile = join(dir, 'sshd_config');
     await writeFile(configFile, `${config.join('\n')}\n`);
@@ -138,6 +143,15 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHarness>
     await writeFile(knownHostsFile, `[${address}]:${port} ${hostPublicKey}\n`);
     const name = options.name ?? `sshd-${port}`;
     const pid = child.pid!;
+    // A worker that exits without stop() (a crashed or timed-out test file) still stops its sshd.
+    const onExit = () => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already stopped */
+      }
+    };
+    process.once('exit', onExit);
     const hostAs = (user: string, extra: Partial<HostInfo> = {}): HostInfo => ({
       name,
       address,
@@ -162,6 +176,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHarness>
       pid,
       killSessions: (o = {}) => killDescendants(pid, o.commandsSurvive ? 'sshd' : undefined),
       stop: async () => {
+        process.removeListener('exit', onExit);
         await killDescendants(pid);
         await stopChild(child);
         if (sudoUsers) await removeSudoUsers(sudoUsers);

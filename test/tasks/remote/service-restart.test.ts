@@ -69,7 +69,7 @@ describe('service-restart', () => {
     await writeFile(join(manifests, 'etcd.yaml'), 'kind: Pod\n');
     await writeFile(join(manifests, 'kube-apiserver.yaml'), 'kind: Pod\n');
     kubelet = spawn(join(bin, 'kubelet'), [], { env: { ...process.env, EMU_STATE: state, MANIFESTS: manifests }, stdio: 'ignore' });
-    env = await startRemoteEnv({ extraConfig: [`SetEnv PATH=${bin}:/usr/sbin:/usr/bin:/sbin:/bin EMU_STATE=${state}`] });
+    env = await startRemoteEnv({ extraConfig: [`SetEnv PATH=${bin}:/usr/sbin:/usr/bin:/sbin:/bin EMU_STATE=${state} SHLVL=1`] });
   });
   afterAll(async () => {
     await env?.stop();
