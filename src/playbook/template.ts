@@ -85,19 +85,39 @@ function renderNested(value: unknown, scope: Scope, depth: number): unknown {
   return value;
 }
 
-/** Renders every string inside `value`; params marked `x-shell` in the schema are shell-quoted. */
+/**
+ * Renders every string inside `value`. Strings at a spot the schema marks `x-shell` (a command
+ * line), however deep (a `command` probe inside a list of probes), have their values shell-quoted.
+ */
 export function renderValue(value: unknown, scope: Scope, schema?: TSchema): unknown {
-  const shellKeys = schema ? shellParams(schema) : new Set<string>();
-  const walk = (v: unknown, shellField: boolean): unknown => {
-    if (typeof v === 'string') return renderString(v, scope, { shell: shellField });
-    if (Array.isArray(v)) return v.map((item) => walk(item, false));
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, walk(item, false)]));
+  const walk = (v: unknown, schemas: TSchema[]): unknown => {
+    if (typeof v === 'string') return renderString(v, scope, { shell: schemas.some(isShellSchema) });
+    if (Array.isArray(v)) return v.map((item) => walk(item, schemas.flatMap((s) => childSchemas(s, 'items'))));
+    if (v && typeof v === 'object') {
+      return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, walk(item, schemas.flatMap((s) => childSchemas(s, k)))]));
+    }
     return v;
   };
-  if (value && typeof value === 'object' && !Array.isArray(value)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, shellKeys.has(k))]));
-  }
-  return walk(value, false);
+  return walk(value, schema ? [schema] : []);
+}
+
+function branches(s: TSchema): TSchema[] {
+  const anyOf = (s as { anyOf?: TSchema[] }).anyOf;
+  return anyOf ? anyOf.flatMap(branches) : [s];
+}
+
+function isShellSchema(s: TSchema): boolean {
+  return branches(s).some((b) => (b as Record<string, unknown>)['x-shell'] === true);
+}
+
+/** The schemas a property (or, with 'items', an array element) may have under `s`. */
+function childSchemas(s: TSchema, key: string): TSchema[] {
+  return branches(s).flatMap((b) => {
+    const shape = b as unknown as { items?: TSchema; properties?: Record<string, TSchema> };
+    if (key === 'items' && shape.items) return [shape.items];
+    const prop = shape.properties?.[key];
+    return prop ? [prop] : [];
+  });
 }
 
 /** Evaluates a `when:` expression (`a == 1 and b contains "x"`) to a boolean. */
@@ -141,11 +161,3 @@ function templateError(err: unknown, text: string): KcarunError {
   return new KcarunError(code, `${message} in "${text.length > 80 ? `${text.slice(0, 77)}...` : text}"`, {}, { cause: err });
 }
 
-function shellParams(schema: TSchema): Set<string> {
-  const keys = new Set<string>();
-  const props = (schema as { properties?: Record<string, TSchema> }).properties ?? {};
-  const marked = (s: TSchema): boolean =>
-    (s as Record<string, unknown>)['x-shell'] === true || ((s as { anyOf?: TSchema[] }).anyOf ?? []).some(marked);
-  for (const [k, s] of Object.entries(props)) if (marked(s)) keys.add(k);
-  return keys;
-}

@@ -60,3 +60,16 @@ describe('nested templates', () => {
     expect(() => renderString('{{ a }}', scope)).toThrow(/levels deep/);
   });
 });
+
+describe('shell quoting deep inside params', () => {
+  it('quotes a command nested in a list (a wait-healthy command probe), and nothing else there', async () => {
+    const { waitHealthyTask } = await import('../../src/tasks/health/wait-healthy.js');
+    const params = renderValue(
+      { probes: [{ kind: 'command', command: 'test -f {{ path }}' }, { kind: 'https', url: 'https://{{ ip }}:6443/readyz', cacert: '/ca' }] },
+      { path: "/tmp/a b; rm -rf /", ip: '127.0.0.1' },
+      waitHealthyTask.schema,
+    ) as { probes: [{ command: string }, { url: string }] };
+    expect(params.probes[0].command).toBe("test -f '/tmp/a b; rm -rf /'");
+    expect(params.probes[1].url).toBe('https://127.0.0.1:6443/readyz');
+  });
+});
