@@ -1,4 +1,4 @@
-import { homedir, userInfo } from 'node:os';
+import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { KcarunError, KcarunErrorList } from '../errors.js';
 import { schemaErrors } from '../playbook/schema-check.js';
@@ -54,7 +54,8 @@ export function resolveInventory(spec: InventorySpec, source: SourceFile): Inven
       name,
       address: h.address ?? name,
       port: h.port ?? ssh.port ?? 22,
-      user: h.user ?? ssh.user ?? userInfo().username,
+      // Empty when the inventory is silent: ~/.ssh/config's User applies, then the local user name.
+      user: h.user ?? ssh.user ?? '',
       groups: [],
       vars: h.vars ?? {},
       ssh: {

@@ -75,7 +75,8 @@ export function resolveSshTarget(host: HostInfo, config: ParsedSshConfig | null)
   const address = hostName ? hostName.replace(/%h/g, host.address) : host.address;
   const configPort = get('Port');
   const port = (host.port === 0 || host.port === 22) && configPort ? Number(configPort) : host.port || 22;
-  const user = host.user || get('User') || 'root';
+  // As OpenSSH: the inventory, then ~/.ssh/config, then the local user name.
+  const user = host.user || get('User') || userInfo().username;
   const tokens = { host: address, user, port };
   const identity = host.ssh.identityFile ?? get('IdentityFile');
   const jump = host.ssh.proxyJump ?? get('ProxyJump');
