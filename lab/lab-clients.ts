@@ -5,18 +5,22 @@
 import { readFileSync } from 'node:fs';
 import { loadKubeconfig, tlsRequest, type HttpResult } from './components/common.js';
 import { EtcdClient } from './components/etcd-client.js';
+import { apiserverClientFiles } from './components/apiserver-flags.js';
 import type { LabPaths } from './lab-paths.js';
 import type { LabLayout } from './layouts/types.js';
 import type { NodeState } from './lab-state.js';
 
 export function etcdClientFor(paths: LabPaths, layout: LabLayout, node: NodeState, endpoints: string[], retryMs = 4000): EtcdClient {
   const np = paths.node(node.name);
-  const files = layout.apiserverEtcdClient;
-  return new EtcdClient(endpoints, () => ({
-    ca: readFileSync(np.fs(files.ca), 'utf8'),
-    cert: readFileSync(np.fs(files.cert), 'utf8'),
-    key: readFileSync(np.fs(files.key), 'utf8'),
-  }), { retryMs, logFailures: false });
+  return new EtcdClient(endpoints, () => {
+    // The files the apiserver's flags name now (a rotation may point them at new files).
+    const files = apiserverClientFiles(layout.apiserverConfig, (p) => np.fs(p)).etcd;
+    return {
+      ca: readFileSync(np.fs(files.ca), 'utf8'),
+      cert: readFileSync(np.fs(files.cert), 'utf8'),
+      key: readFileSync(np.fs(files.key), 'utf8'),
+    };
+  }, { retryMs, logFailures: false });
 }
 
 export function adminRequest(paths: LabPaths, layout: LabLayout, node: NodeState, path: string, opts: { method?: string; body?: unknown } = {}): Promise<HttpResult> {

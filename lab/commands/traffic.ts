@@ -24,10 +24,10 @@ export async function trafficStart(opts: { dir?: string; rate?: number } = {}): 
       name: n.name,
       ip: n.ip,
       fsRoot: paths.node(n.name).fs('/'),
-      etcdClient: layout.apiserverEtcdClient,
+      apiserverConfig: layout.apiserverConfig,
       adminKubeconfig: layout.adminKubeconfig,
       kubeletKubeconfig: layout.kubeletKubeconfig,
-      frontProxy: layout.frontProxyClient,
+      frontProxy: layout.frontProxyClient !== undefined,
     })),
   };
   writeFileSync(join(paths.trafficDir, 'plan.json'), JSON.stringify(plan, null, 2));

@@ -5,6 +5,7 @@
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { stringify } from 'yaml';
 import { dirname, join } from 'node:path';
 import { DEFAULT_LAB_DIR, LabPaths, NODE_DIR_MOUNTS, nodeIp, nodeName } from '../lab-paths.js';
 import { readState, writeState, type LabState, type Layout } from '../lab-state.js';
@@ -181,6 +182,19 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
   await put('/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy', { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'kube-proxy' }, spec: { template: { metadata: { annotations: {} } } } });
   await put('/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef', { apiVersion: 'v1', kind: 'Secret', type: 'bootstrap.kubernetes.io/token', data: { 'token-id': Buffer.from('abcdef').toString('base64') } });
   const rootCa = readFileSync(cas.kubernetes.certFile, 'utf8');
+  if (layout.name === 'kubeadm') {
+    // What `kubeadm init` publishes for joining nodes: a kubeconfig with the cluster CA and endpoint.
+    const kubeconfig = stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: '', cluster: { 'certificate-authority-data': Buffer.from(rootCa).toString('base64'), server: `https://${first.ip}:6443` } }],
+      contexts: null,
+      'current-context': '',
+      preferences: {},
+      users: null,
+    });
+    await put('/api/v1/namespaces/kube-public/configmaps/cluster-info', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cluster-info' }, data: { kubeconfig } });
+  }
   await waitFor('kube-root-ca.crt in every namespace (controller-manager leader)', 30_000, async () => {
     for (const ns of namespaces) {
       const r = await adminRequest(paths, layout, first, `/api/v1/namespaces/${ns}/configmaps/kube-root-ca.crt`);

@@ -7,6 +7,7 @@
  * is retried once on another node, as a client behind a load balancer would; a TLS failure is not.
  */
 import { appendFileSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { apiserverClientFiles, type ApiserverConfigRef } from './apiserver-flags.js';
 import { join } from 'node:path';
 import { errorMessage, loadKubeconfig, pairMatches, parseFlags, requireFlag, tlsRequest, classifyError, type TlsClient } from './common.js';
 
@@ -15,10 +16,11 @@ export interface TrafficPlanNode {
   name: string;
   ip: string;
   fsRoot: string;
-  etcdClient: { ca: string; cert: string; key: string };
+  apiserverConfig: ApiserverConfigRef;
   adminKubeconfig: string;
   kubeletKubeconfig: string;
-  frontProxy?: { ca: string; cert: string; key: string };
+  /** Whether to send requests through the front proxy (the apiserver's --proxy-client-* files). */
+  frontProxy: boolean;
 }
 
 export interface TrafficPlan {
@@ -49,11 +51,13 @@ interface NodeTls {
 function loadNodeTls(n: TrafficPlanNode): NodeTls {
   const resolve = (p: string): string => join(n.fsRoot, p);
   const read = (p: string): string => readFileSync(resolve(p), 'utf8');
+  const files = apiserverClientFiles(n.apiserverConfig, resolve);
+  const admin = loadKubeconfig(n.adminKubeconfig, resolve);
   return {
-    etcd: { ca: read(n.etcdClient.ca), cert: read(n.etcdClient.cert), key: read(n.etcdClient.key) },
-    admin: loadKubeconfig(n.adminKubeconfig, resolve),
+    etcd: { ca: read(files.etcd.ca), cert: read(files.etcd.cert), key: read(files.etcd.key) },
+    admin,
     kubelet: loadKubeconfig(n.kubeletKubeconfig, resolve),
-    frontProxy: n.frontProxy ? { ca: read(n.frontProxy.ca), cert: read(n.frontProxy.cert), key: read(n.frontProxy.key) } : undefined,
+    frontProxy: n.frontProxy && files.proxyClient ? { ca: admin.ca, cert: read(files.proxyClient.cert), key: read(files.proxyClient.key) } : undefined,
   };
 }
 
@@ -107,19 +111,28 @@ export async function trafficMain(argv: string[]): Promise<void> {
     }
   }
 
-  /** Tries node i first; on "server not there" only, the next nodes (load-balancer behaviour). */
-  async function withFallback<T>(start: number, fn: (n: TrafficPlanNode, t: NodeTls) => Promise<T>, useOwnTls: boolean): Promise<T> {
+  /**
+   * Tries node i first with node i's credentials; when the server is not there (restarting: refused,
+   * reset, 5xx), the next nodes, like a client behind a load balancer, and again for up to 5 s, like a
+   * client with retries. A TLS or authentication failure is never retried: that is what counts.
+   */
+  async function withFallback<T>(start: number, fn: (n: TrafficPlanNode, t: NodeTls) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + 5000;
     let lastErr: unknown;
-    for (let k = 0; k < plan.nodes.length; k++) {
-      const n = plan.nodes[(start + k) % plan.nodes.length]!;
-      const t = tls.get(useOwnTls ? n.name : plan.nodes[start]!.name);
-      if (!t) throw new Error(`no TLS files for ${n.name}`);
-      try {
-        return await fn(n, t);
-      } catch (err) {
-        lastErr = err;
-        if (!isRestarting(err)) throw err;
+    for (;;) {
+      for (let k = 0; k < plan.nodes.length; k++) {
+        const n = plan.nodes[(start + k) % plan.nodes.length]!;
+        const t = tls.get(plan.nodes[start]!.name);
+        if (!t) throw new Error(`no TLS files for ${plan.nodes[start]!.name}`);
+        try {
+          return await fn(n, t);
+        } catch (err) {
+          lastErr = err;
+          if (!isRestarting(err)) throw err;
+        }
       }
+      if (Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 500));
     }
     throw lastErr instanceof Error ? lastErr : new Error(String(lastErr));
   }
@@ -140,12 +153,12 @@ export async function trafficMain(argv: string[]): Promise<void> {
     (i) => count(`etcd-write:${plan.nodes[i]!.name}`, async () => {
       const key = `/kcarun-lab/traffic/${String(seq++).padStart(8, '0')}`;
       const value = `v-${Date.now()}-${Math.random().toString(36).slice(2)}`;
-      await withFallback(i, (n, t) => etcdCall(n.ip, t, '/v3/kv/put', { key: b64(key), value: b64(value) }), false);
+      await withFallback(i, (n, t) => etcdCall(n.ip, t, '/v3/kv/put', { key: b64(key), value: b64(value) }));
       counters.lastWrites.push({ key, value });
       if (counters.lastWrites.length > 50) counters.lastWrites.shift();
       const j = (i + 1) % plan.nodes.length;
       await count(`etcd-read:${plan.nodes[j]!.name}`, async () => {
-        const r = (await withFallback(j, (n, t) => etcdCall(n.ip, t, '/v3/kv/range', { key: b64(key) }), false)) as { kvs?: Array<{ value?: string }> };
+        const r = (await withFallback(j, (n, t) => etcdCall(n.ip, t, '/v3/kv/range', { key: b64(key) }))) as { kvs?: Array<{ value?: string }> };
         const got = r.kvs?.[0]?.value ? Buffer.from(r.kvs[0].value, 'base64').toString() : undefined;
         if (got !== value) {
           counters.dataMismatches++;
@@ -159,23 +172,24 @@ export async function trafficMain(argv: string[]): Promise<void> {
         const base = `https://${n.ip}:6443/api/v1/namespaces/default/configmaps/${name}`;
         ok('PUT configmap', await tlsRequest(base, t.admin, { method: 'PUT', body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', data: { seq: String(seq) } }) }));
         ok('GET configmap', await tlsRequest(base, t.admin));
-      }, false);
+      });
     }),
     (i) => count(`apiserver-kubelet:${plan.nodes[i]!.name}`, async () => {
       const me = plan.nodes[i]!.name;
-      await withFallback(i, async (n, t) => ok('GET node', await tlsRequest(`https://${n.ip}:6443/api/v1/nodes/${me}`, t.kubelet)), false);
+      await withFallback(i, async (n, t) => ok('GET node', await tlsRequest(`https://${n.ip}:6443/api/v1/nodes/${me}`, t.kubelet)));
     }),
     (i) => count(`apiserver-to-kubelet:${plan.nodes[i]!.name}`, async () => {
       const me = plan.nodes[i]!.name;
-      await withFallback(i, async (n, t) => ok('GET node proxy', await tlsRequest(`https://${n.ip}:6443/api/v1/nodes/${me}/proxy/healthz`, t.admin)), false);
+      await withFallback(i, async (n, t) => ok('GET node proxy', await tlsRequest(`https://${n.ip}:6443/api/v1/nodes/${me}/proxy/healthz`, t.admin)));
     }),
     (i) => {
       if (!plan.nodes[i]!.frontProxy) return Promise.resolve();
+      if (!tls.get(plan.nodes[i]!.name)?.frontProxy) return Promise.resolve();
       return count(`apiserver-front-proxy:${plan.nodes[i]!.name}`, async () => {
         await withFallback(i, async (n, t) => {
           const fp = t.frontProxy!;
           ok('GET via front proxy', await tlsRequest(`https://${n.ip}:6443/api/v1/namespaces/default/configmaps/kube-root-ca.crt`, { ca: t.admin.ca, cert: fp.cert, key: fp.key }, { headers: { 'X-Remote-User': 'lab-aggregated-api' } }));
-        }, false);
+        });
       });
     },
   ];

@@ -17,6 +17,7 @@ export const kubeadmLayout: LabLayout = {
   name: 'kubeadm',
   startUnits: ['kubelet'],
   apiserverEtcdClient: { ca: `${PKI}/etcd/ca.crt`, cert: `${PKI}/apiserver-etcd-client.crt`, key: `${PKI}/apiserver-etcd-client.key` },
+  apiserverConfig: { kind: 'manifest', path: '/etc/kubernetes/manifests/kube-apiserver.yaml' },
   adminKubeconfig: '/etc/kubernetes/admin.conf',
   kubeletKubeconfig: '/etc/kubernetes/kubelet.conf',
   frontProxyClient: { ca: `${PKI}/ca.crt`, cert: `${PKI}/front-proxy-client.crt`, key: `${PKI}/front-proxy-client.key`, requestheaderCa: `${PKI}/front-proxy-ca.crt` },

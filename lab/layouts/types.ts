@@ -39,8 +39,10 @@ export interface LabLayout {
   writeNode(ctx: LayoutContext): Promise<void>;
   /** Units to `systemctl start` on every node, in order, at `up`. */
   startUnits: string[];
-  /** The apiserver's etcd client files (traffic and verify use them, as the apiserver does). */
+  /** The apiserver's etcd client files as `up` writes them (what its flags point at initially). */
   apiserverEtcdClient: ClientFiles;
+  /** Where the apiserver's flags live: traffic and verify read its current etcd/proxy files there. */
+  apiserverConfig: { kind: 'manifest' | 'unit'; path: string };
   /** Node-absolute path of the admin kubeconfig and the kubelet's kubeconfig. */
   adminKubeconfig: string;
   kubeletKubeconfig: string;
