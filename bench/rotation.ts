@@ -1,0 +1,110 @@
+/**
+ * Rotation figure: where the wall time of a real rotation went, read from what the run recorded —
+ * the JSON events of `kcarun ... --output json` (task-end: ts + durationMs) or, failing that, a run
+ * journal (`<state>/runs/<id>.jsonl`: step records with `at` + durationMs; several attempts of a
+ * resumed run are added up). Tasks run on several hosts at once, so time is measured as the union
+ * of task intervals, not their sum:
+ *   waiting  = time some waiting task (restart, health gate, kube wait, rollout, snapshot) was running
+ *   work     = time only non-waiting tasks were running (kcarun's own work plus remote commands)
+ *   overhead = time no task was running at all (the runner itself: planning, journal, batches)
+ */
+import { readFile } from 'node:fs/promises';
+import { loadPlaybook } from '../src/playbook/load.js';
+
+export const WAITING_TYPES = new Set(['service-restart', 'wait-healthy', 'kube-wait', 'kube-rollout-restart', 'etcd-snapshot']);
+
+export interface RotationResult {
+  source: string;
+  format: 'events' | 'journal';
+  playbook: string;
+  attempts: number;
+  wall_s: number;
+  waiting_s: number;
+  work_s: number;
+  overhead_s: number;
+  waiting_share: number;
+  work_share: number;
+  overhead_share: number;
+  tasks: number;
+  byType: Record<string, { count: number; summed_s: number }>;
+}
+
+interface Interval {
+  start: number;
+  end: number;
+  stage: string;
+  taskIndex: number;
+}
+
+/** Total length of the union of intervals. */
+function unionLength(intervals: { start: number; end: number }[]): number {
+  const sorted = [...intervals].sort((a, b) => a.start - b.start);
+  let total = 0;
+  let curStart = -Infinity;
+  let curEnd = -Infinity;
+  for (const i of sorted) {
+    if (i.start > curEnd) {
+      if (curEnd > curStart) total += curEnd - curStart;
+      curStart = i.start;
+      curEnd = i.end;
+    } else curEnd = Math.max(curEnd, i.end);
+  }
+  if (curEnd > curStart) total += curEnd - curStart;
+  return total;
+}
+
+export async function rotationFromFile(file: string, playbookFile: string): Promise<RotationResult> {
+  const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l.trim().startsWith('{'));
+  const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  const isEvents = records.some((r) => typeof r.event === 'string');
+  const intervals: Interval[] = [];
+  const spans: { start: number; end: number }[] = [];
+  let open: number | undefined;
+  for (const r of records) {
+    if (isEvents) {
+      const ts = Date.parse(String(r.ts));
+      if (r.event === 'run-start') open = ts;
+      if (r.event === 'run-end' && open !== undefined) (spans.push({ start: open, end: ts }), (open = undefined));
+      if (r.event === 'task-end' && typeof r.durationMs === 'number' && r.status !== 'done-before')
+        intervals.push({ start: ts - r.durationMs, end: ts, stage: String(r.stage), taskIndex: Number(r.taskIndex) });
+    } else {
+      if (r.t === 'run') open = Date.parse(String(r.startedAt));
+      if (r.t === 'end' && open !== undefined) (spans.push({ start: open, end: Date.parse(String(r.at)) }), (open = undefined));
+      if (r.t === 'step' && r.status !== 'started' && typeof r.durationMs === 'number') {
+        const at = Date.parse(String(r.at));
+        intervals.push({ start: at - r.durationMs, end: at, stage: String(r.stage), taskIndex: Number(r.taskIndex) });
+      }
+    }
+  }
+  if (spans.length === 0) throw new Error(`${file}: no finished run in it (no run-start/run-end or run/end records)`);
+  // Task types by stage name and task index, from the playbook that ran.
+  const playbook = await loadPlaybook(playbookFile);
+  const types = new Map<string, string[]>(playbook.stages.map((s) => [s.spec.name, s.spec.tasks.map((t) => t.type)]));
+  const typeOf = (i: Interval) => types.get(i.stage)?.[i.taskIndex] ?? 'unknown';
+  const wallMs = spans.reduce((a, s) => a + (s.end - s.start), 0);
+  const waitingMs = unionLength(intervals.filter((i) => WAITING_TYPES.has(typeOf(i))));
+  const busyMs = unionLength(intervals);
+  const byType: RotationResult['byType'] = {};
+  for (const i of intervals) {
+    const t = typeOf(i);
+    byType[t] ??= { count: 0, summed_s: 0 };
+    byType[t].count++;
+    byType[t].summed_s += (i.end - i.start) / 1000;
+  }
+  const result: RotationResult = {
+    source: file,
+    format: isEvents ? 'events' : 'journal',
+    playbook: playbook.spec.metadata.name,
+    attempts: spans.length,
+    wall_s: wallMs / 1000,
+    waiting_s: waitingMs / 1000,
+    work_s: (busyMs - waitingMs) / 1000,
+    overhead_s: (wallMs - busyMs) / 1000,
+    waiting_share: waitingMs / wallMs,
+    work_share: (busyMs - waitingMs) / wallMs,
+    overhead_share: (wallMs - busyMs) / wallMs,
+    tasks: intervals.length,
+    byType,
+  };
+  return result;
+}

@@ -1,0 +1,145 @@
+/**
+ * `npm run bench [-- options]`: every benchmark of issue 8 in one run, results in bench/results/
+ * (fanout.json, fanout.svg, startup.json, rotation.json, pki.json via bench/pki.ts, summary.md).
+ * The last line printed is one JSON object (fanout50: {kcarun_s, ansible_s, floor_s}, ...).
+ *   --quick                 N = 10 and 50, one run each, start-up x5, PKI at 200 certificates
+ *   --ns 10,50,100          fan-out sizes (default 10,50,100)
+ *   --repeats R             runs per tool and N (default 3; medians are reported)
+ *   --startup-repeats R     (default 10)
+ *   --pki-n N | --no-pki    certificates for bench/pki.ts (default 1000) | keep results/pki.json
+ *   --rotation-events FILE  events of `kcarun rotate-ca ... --output json` (or a run journal)
+ *   --rotation-playbook F   the playbook that produced them (default playbooks/rotate-ca.yaml)
+ * Run as root (sshd on loopback, apt-get for missing tools: bench/install-deps.sh).
+ */
+import { execFile, spawn } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import { fanoutAt, type FanoutRow, type RunSample } from './fanout.js';
+import { rotationFromFile, type RotationResult } from './rotation.js';
+import { startupBench, type StartupResult } from './startup.js';
+import { linePlot } from './svg.js';
+import { summaryMarkdown, type BenchSummary } from './summary.js';
+
+const run = promisify(execFile);
+const HERE = import.meta.dirname;
+const RESULTS = join(HERE, 'results');
+const ROOT = join(HERE, '..');
+
+const { values: o } = parseArgs({
+  options: {
+    quick: { type: 'boolean' },
+    ns: { type: 'string' },
+    repeats: { type: 'string' },
+    'startup-repeats': { type: 'string' },
+    'pki-n': { type: 'string' },
+    'no-pki': { type: 'boolean' },
+    'rotation-events': { type: 'string' },
+    'rotation-playbook': { type: 'string' },
+  },
+});
+const quick = o.quick ?? false;
+const ns = (o.ns ?? (quick ? '10,50' : '10,50,100')).split(',').map(Number);
+const repeats = Number(o.repeats ?? (quick ? 1 : 3));
+const startupRepeats = Number(o['startup-repeats'] ?? (quick ? 5 : 10));
+const pkiN = Number(o['pki-n'] ?? (quick ? 200 : 1000));
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+const loadNow = () => loadavg().map((x) => +x.toFixed(2));
+
+async function tool(cmd: string, args: string[]): Promise<string> {
+  return (await run(cmd, args).catch((e: { stdout?: string; stderr?: string }) => ({ stdout: e.stdout ?? e.stderr ?? '' }))).stdout.trim().split('\n')[0] ?? '';
+}
+
+async function main(): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const c = spawn('sh', [join(HERE, 'install-deps.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
+    c.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`bench/install-deps.sh exited ${code}`))));
+  });
+  await mkdir(RESULTS, { recursive: true });
+  const started = new Date();
+  const loadBefore = loadNow();
+  const machine = {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? '',
+    node: process.version,
+    ansible: await tool('ansible-playbook', ['--version']),
+    openssh: (await run('ssh', ['-V']).catch((e: { stderr?: string }) => ({ stderr: e.stderr ?? '' }))).stderr.trim(),
+    openssl: await tool('openssl', ['version']),
+  };
+  log(`kcarun bench ${quick ? '(quick) ' : ''}${started.toISOString()} load ${loadBefore.join(' ')}`);
+
+  // 1. Fan-out.
+  const rows: FanoutRow[] = [];
+  const samples: RunSample[] = [];
+  for (const n of ns) {
+    log(`fan-out N=${n}, ${repeats} run(s) per tool`);
+    const r = await fanoutAt(n, repeats, log);
+    rows.push(r.row);
+    samples.push(...r.samples);
+    await writeFile(join(RESULTS, 'fanout.json'), `${JSON.stringify({ date: started.toISOString(), partial: true, rows, samples }, null, 2)}\n`);
+  }
+
+  // 2. Start-up.
+  log(`start-up, ${startupRepeats} runs each`);
+  const startup: StartupResult = await startupBench(startupRepeats, log);
+
+  // 3. PKI (bench/pki.ts writes results/pki.json itself).
+  if (!o['no-pki']) {
+    log(`PKI: bench/pki.ts with ${pkiN} certificates`);
+    await new Promise<void>((resolve, reject) => {
+      const c = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(HERE, 'pki.ts')], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        env: { ...process.env, KCARUN_BENCH_N: String(pkiN), ...(quick ? { KCARUN_BENCH_OPENSSL_N: '20' } : {}) },
+      });
+      c.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`bench/pki.ts exited ${code}`))));
+    });
+  }
+  const pki = JSON.parse(await readFile(join(RESULTS, 'pki.json'), 'utf8')) as BenchSummary['pki'];
+
+  // 4. Rotation, when a recording of one is given.
+  let rotation: RotationResult | undefined;
+  if (o['rotation-events']) {
+    rotation = await rotationFromFile(o['rotation-events'], o['rotation-playbook'] ?? join(ROOT, 'playbooks/rotate-ca.yaml'));
+    log(`rotation: wall ${rotation.wall_s.toFixed(1)} s, waiting ${(rotation.waiting_share * 100).toFixed(1)} %, work ${(rotation.work_share * 100).toFixed(1)} %, runner overhead ${(rotation.overhead_share * 100).toFixed(1)} %`);
+  } else log('rotation: skipped (no --rotation-events FILE; the demo rotation takes minutes)');
+
+  const loadAfter = loadNow();
+  const summary: BenchSummary = { date: started.toISOString(), quick, repeats, machine, loadavg: { before: loadBefore, after: loadAfter }, fanout: rows, startup, pki, rotation };
+  await writeFile(join(RESULTS, 'fanout.json'), `${JSON.stringify({ date: started.toISOString(), quick, repeats, loadavg: summary.loadavg, machine, rows, samples }, null, 2)}\n`);
+  await writeFile(join(RESULTS, 'startup.json'), `${JSON.stringify({ date: started.toISOString(), loadavg: summary.loadavg, ...startup }, null, 2)}\n`);
+  if (rotation) await writeFile(join(RESULTS, 'rotation.json'), `${JSON.stringify({ date: started.toISOString(), ...rotation }, null, 2)}\n`);
+  const colors = { kcarun: '#1f77b4', ansible: '#d62728', floor: '#2ca02c' } as const;
+  await writeFile(
+    join(RESULTS, 'fanout.svg'),
+    linePlot(
+      `Fan-out, five-step job (median wall time), ${started.toISOString().slice(0, 10)}`,
+      'hosts (N)',
+      'seconds',
+      (['kcarun', 'ansible', 'floor'] as const).map((t) => ({ name: t, color: colors[t], points: rows.map((r) => ({ x: r.n, y: r.tools[t].wall_s })) })),
+    ),
+  );
+  await writeFile(join(RESULTS, 'summary.md'), summaryMarkdown(summary));
+  log(`results in ${RESULTS}`);
+  const at = (n: number) => rows.find((r) => r.n === n);
+  const fig = (n: number) => {
+    const r = at(n);
+    return r && { kcarun_s: r.tools.kcarun.wall_s, ansible_s: r.tools.ansible.wall_s, floor_s: r.tools.floor.wall_s, kcarun_cpu_s: r.tools.kcarun.cpu_s, ansible_cpu_s: r.tools.ansible.cpu_s, floor_cpu_s: r.tools.floor.cpu_s };
+  };
+  const last = {
+    date: started.toISOString(),
+    quick,
+    loadavg: summary.loadavg,
+    fanout10: fig(10),
+    fanout50: fig(50),
+    fanout100: fig(100),
+    peak_rss_mb_max_n: rows.length ? rows[rows.length - 1]!.tools.kcarun.peak_rss_mb : null,
+    validate_ms: { wall: startup.kcarun.wall_ms, cpu: startup.kcarun.cpu_ms },
+    pki_reuse_1000_s: pki.rows.find((r) => r.case === 'reuse' && r.tool === 'kcarun')?.secondsPer1000 ?? null,
+    rotation_overhead_share: rotation?.overhead_share ?? null,
+  };
+  process.stdout.write(`${JSON.stringify(last)}\n`);
+}
+
+await main();
