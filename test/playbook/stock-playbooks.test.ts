@@ -1,0 +1,30 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { preparePlaybook } from '../../src/commands/prepare.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const playbooks = readdirSync(join(root, 'playbooks')).filter((f) => f.endsWith('.yaml') && f !== 'defaults.yaml');
+
+describe('the stock playbooks', () => {
+  it.each(playbooks.flatMap((p) => [[p, 'kubeadm'], [p, 'binary']]))('%s validates against inventory.example.yaml (layout %s)', async (playbook, layout) => {
+    const prepared = await preparePlaybook({
+      playbook: join('playbooks', playbook),
+      inventory: 'inventory.example.yaml',
+      extraVars: [`layout=${layout}`],
+      cwd: root,
+    });
+    expect(prepared.plan.length).toBeGreaterThan(0);
+  });
+
+  it('rotate-etcd-ca and rotate-k8s-ca import the same stage files as rotate-ca (subsets, not copies)', async () => {
+    const files = async (p: string) =>
+      (await preparePlaybook({ playbook: join('playbooks', p), inventory: 'inventory.example.yaml', extraVars: [], cwd: root })).playbook.files
+        .map((f) => f.replace(/.*\/playbooks\//, ''))
+        .filter((f) => f.startsWith('stages/'));
+    const all = await files('rotate-ca.yaml');
+    expect(all.length).toBeGreaterThanOrEqual(5);
+    expect(await files('rotate-etcd-ca.yaml')).toEqual(all);
+    expect(await files('rotate-k8s-ca.yaml')).toEqual(all);
+  });
+});
