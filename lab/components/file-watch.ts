@@ -9,6 +9,7 @@ import { errorMessage, logEvent, readText } from './common.js';
 export class WatchedFiles {
   private stamps: string;
   private values: string[];
+  private failingSince: number | undefined;
 
   constructor(private readonly files: string[]) {
     this.values = files.map(readText);
@@ -40,10 +41,15 @@ export class WatchedFiles {
         onChange(values);
         this.values = values;
         this.stamps = now;
+        this.failingSince = undefined;
         logEvent('info', 'reload', `reloaded ${this.files.join(', ')}`);
       } catch (err) {
-        // A half-written pair (certificate without its key yet): keep serving the old one, retry later.
-        logEvent('error', 'reload', `cannot reload ${this.files.join(', ')}: ${errorMessage(err)}`);
+        // A half-written pair (certificate without its key yet): keep serving the old one and retry;
+        // only a pair that stays broken for 5 s is an error.
+        this.failingSince ??= Date.now();
+        const level = Date.now() - this.failingSince > 5000 ? 'error' : 'info';
+        logEvent(level, 'reload', `cannot reload ${this.files.join(', ')}: ${errorMessage(err)}`);
+        if (level === 'error') this.failingSince = Date.now();
       }
     }, 1000).unref();
   }
