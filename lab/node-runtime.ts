@@ -34,6 +34,9 @@ export function sshdConfig(paths: LabPaths, node: LabNode, port: number): string
     'MaxStartups 100:30:200',
     'MaxSessions 64',
     'Subsystem sftp internal-sftp',
+    // bash sources ~/.bashrc for commands run over SSH unless SHLVL >= 2; this machine's root
+    // .bashrc runs `pyenv init` (about 1.7 s a command), which would dominate every lab timing.
+    'SetEnv SHLVL=1',
     'LogLevel INFO',
     '',
   ].join('\n');
