@@ -70,22 +70,12 @@ async function main(): Promise<void> {
   };
   log(`kcarun bench ${quick ? '(quick) ' : ''}${started.toISOString()} load ${loadBefore.join(' ')}`);
 
-  // 1. Fan-out.
-  const rows: FanoutRow[] = [];
-  const samples: RunSample[] = [];
-  for (const n of ns) {
-    log(`fan-out N=${n}, ${repeats} run(s) per tool`);
-    const r = await fanoutAt(n, repeats, log);
-    rows.push(r.row);
-    samples.push(...r.samples);
-    await writeFile(join(RESULTS, 'fanout.json'), `${JSON.stringify({ date: started.toISOString(), partial: true, rows, samples }, null, 2)}\n`);
-  }
-
-  // 2. Start-up.
+  // Start-up, PKI and rotation first (short), then the fan-out sizes in ascending order; every file
+  // is rewritten after each size, so an interrupted run still leaves complete results for the sizes done.
   log(`start-up, ${startupRepeats} runs each`);
   const startup: StartupResult = await startupBench(startupRepeats, log);
 
-  // 3. PKI (bench/pki.ts writes results/pki.json itself).
+  // PKI (bench/pki.ts writes results/pki.json itself).
   if (!o['no-pki']) {
     log(`PKI: bench/pki.ts with ${pkiN} certificates`);
     await new Promise<void>((resolve, reject) => {
@@ -95,32 +85,44 @@ async function main(): Promise<void> {
       });
       c.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`bench/pki.ts exited ${code}`))));
     });
-  }
+  } else log('PKI: kept bench/results/pki.json (--no-pki)');
   const pki = JSON.parse(await readFile(join(RESULTS, 'pki.json'), 'utf8')) as BenchSummary['pki'];
 
-  // 4. Rotation, when a recording of one is given.
+  // Rotation, when a recording of one is given.
   let rotation: RotationResult | undefined;
   if (o['rotation-events']) {
     rotation = await rotationFromFile(o['rotation-events'], o['rotation-playbook'] ?? join(ROOT, 'playbooks/rotate-ca.yaml'));
     log(`rotation: wall ${rotation.wall_s.toFixed(1)} s, waiting ${(rotation.waiting_share * 100).toFixed(1)} %, work ${(rotation.work_share * 100).toFixed(1)} %, runner overhead ${(rotation.overhead_share * 100).toFixed(1)} %`);
   } else log('rotation: skipped (no --rotation-events FILE; the demo rotation takes minutes)');
 
-  const loadAfter = loadNow();
-  const summary: BenchSummary = { date: started.toISOString(), quick, repeats, machine, loadavg: { before: loadBefore, after: loadAfter }, fanout: rows, startup, pki, rotation };
-  await writeFile(join(RESULTS, 'fanout.json'), `${JSON.stringify({ date: started.toISOString(), quick, repeats, loadavg: summary.loadavg, machine, rows, samples }, null, 2)}\n`);
-  await writeFile(join(RESULTS, 'startup.json'), `${JSON.stringify({ date: started.toISOString(), loadavg: summary.loadavg, ...startup }, null, 2)}\n`);
-  if (rotation) await writeFile(join(RESULTS, 'rotation.json'), `${JSON.stringify({ date: started.toISOString(), ...rotation }, null, 2)}\n`);
-  const colors = { kcarun: '#1f77b4', ansible: '#d62728', floor: '#2ca02c' } as const;
-  await writeFile(
-    join(RESULTS, 'fanout.svg'),
-    linePlot(
-      `Fan-out, five-step job (median wall time), ${started.toISOString().slice(0, 10)}`,
-      'hosts (N)',
-      'seconds',
-      (['kcarun', 'ansible', 'floor'] as const).map((t) => ({ name: t, color: colors[t], points: rows.map((r) => ({ x: r.n, y: r.tools[t].wall_s })) })),
-    ),
-  );
-  await writeFile(join(RESULTS, 'summary.md'), summaryMarkdown(summary));
+  const rows: FanoutRow[] = [];
+  const samples: RunSample[] = [];
+  let summary!: BenchSummary;
+  const writeAll = async () => {
+    summary = { date: started.toISOString(), quick, repeats, machine, loadavg: { before: loadBefore, after: loadNow() }, fanout: rows, startup, pki, rotation };
+    await writeFile(join(RESULTS, 'fanout.json'), `${JSON.stringify({ date: started.toISOString(), quick, repeats, loadavg: summary.loadavg, machine, rows, samples }, null, 2)}\n`);
+    await writeFile(join(RESULTS, 'startup.json'), `${JSON.stringify({ date: started.toISOString(), loadavg: summary.loadavg, ...startup }, null, 2)}\n`);
+    if (rotation) await writeFile(join(RESULTS, 'rotation.json'), `${JSON.stringify({ date: started.toISOString(), ...rotation }, null, 2)}\n`);
+    const colors = { kcarun: '#1f77b4', ansible: '#d62728', floor: '#2ca02c' } as const;
+    await writeFile(
+      join(RESULTS, 'fanout.svg'),
+      linePlot(
+        `Fan-out, five-step job (median wall time), ${started.toISOString().slice(0, 10)}`,
+        'hosts (N)',
+        'seconds',
+        (['kcarun', 'ansible', 'floor'] as const).map((t) => ({ name: t, color: colors[t], points: rows.map((r) => ({ x: r.n, y: r.tools[t].wall_s })) })),
+      ),
+    );
+    await writeFile(join(RESULTS, 'summary.md'), summaryMarkdown(summary));
+  };
+  for (const n of [...ns].sort((a, b) => a - b)) {
+    log(`fan-out N=${n}, ${repeats} run(s) per tool (load ${loadNow().join(' ')})`);
+    const r = await fanoutAt(n, repeats, log);
+    rows.push(r.row);
+    samples.push(...r.samples);
+    await writeAll();
+  }
+  if (rows.length === 0) await writeAll();
   log(`results in ${RESULTS}`);
   const at = (n: number) => rows.find((r) => r.n === n);
   const fig = (n: number) => {
