@@ -12,6 +12,10 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ps >/dev/null 2>&1 || need+=(procps)
 command -v sudo >/dev/null 2>&1 || need+=(sudo)
+command -v patch >/dev/null 2>&1 || need+=(patch)          # tests apply dry-run diffs with patch(1)
+command -v diff >/dev/null 2>&1 || need+=(diffutils)
+command -v useradd >/dev/null 2>&1 || need+=(passwd)       # the become tests create a sudo user
+command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 command -v curl >/dev/null 2>&1 || need+=(curl)   # https probes of wait-healthy run curl on the hosts
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
