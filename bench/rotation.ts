@@ -15,6 +15,8 @@ export const WAITING_TYPES = new Set(['service-restart', 'wait-healthy', 'kube-w
 
 export interface RotationResult {
   source: string;
+  /** Where the figure came from, when it was not measured in this run. */
+  note?: string;
   format: 'events' | 'journal';
   playbook: string;
   attempts: number;
