@@ -55,7 +55,7 @@ export function summaryMarkdown(s: BenchSummary): string {
   else {
     const r = s.rotation;
     L.push(
-      `Source: ${r.format} of ${r.playbook} (${r.attempts} attempt(s), ${r.tasks} task runs)${r.note ? `. ${r.note}` : ''}.`,
+      `Source: ${r.format} of ${r.playbook} (${r.attempts} attempt(s), ${r.tasks} task runs)${r.note ? `. ${r.note.replace(/\.$/, '')}` : ''}.`,
       '',
       '| wall s | waiting (restarts, health gates) | other tasks (kcarun work + remote commands) | runner overhead (no task running) |',
       '|---|---|---|---|',
