@@ -129,15 +129,19 @@ function lazyListrReporter(): Reporter {
 
 /**
  * --resume continues the journal's run: refused when there is none, or when the playbook changed
- * since (unless --force). A new run over an unfinished one is refused unless --fresh, so a retry
- * cannot silently start the procedure over from the beginning.
+ * since (unless --force). A new run over a killed or interrupted one is refused unless --fresh, so
+ * a retry cannot silently start the procedure over from the beginning.
  */
 async function checkResumable(prepared: Prepared, stateDir: string, args: RunArgs): Promise<void> {
   const records = await readJournal(stateDir);
   const runs = records.filter((r): r is Extract<JournalRecord, { t: 'run' }> => r.t === 'run');
   const first = runs[0];
-  const last = [...records].reverse().find((r) => r.t === 'end');
-  const unfinished = runs.length > 0 && (!last || records.lastIndexOf(last) < records.lastIndexOf(runs[runs.length - 1]!) || last.status !== 'succeeded');
+  const last = [...records].reverse().find((r) => r.t === 'end') as Extract<JournalRecord, { t: 'end' }> | undefined;
+  // Killed (no end record) or interrupted: a new run would silently start the procedure over, so
+  // the operator chooses. A run that failed has rolled its stage back and may simply be run again
+  // (a cron job's failed expiry check must not block the next one).
+  const unfinished =
+    runs.length > 0 && (!last || records.lastIndexOf(last) < records.lastIndexOf(runs[runs.length - 1]!) || last.status === 'interrupted');
   if (args.resume) {
     if (!first) throw new KcarunError('E_RESUME', `--resume: no run to resume in ${stateDir}`);
     if (first.checksum !== prepared.playbook.checksum && !args.force) {

@@ -20,6 +20,13 @@ export const certReissueTask = defineTask({
         }),
       ),
       keyPolicy: Type.Optional(KeyPolicySchema),
+      renew: Type.Optional(
+        Type.Boolean({
+          default: false,
+          description:
+            "Renewal from the same CA: a certificate already in the state dir is reused only if it is newer than the host's (a resumed run), never the host's own expiring certificate.",
+        }),
+      ),
       generate: Type.Optional(Type.Array(GenerateSchema)),
       backdateMinutes: Type.Optional(Type.Integer({ minimum: 0, default: 60 })),
     },

@@ -33,6 +33,7 @@ interface Params {
   generate?: GenerateEntry[];
   backdateMinutes?: number;
   kubeconfigs?: string[];
+  renew?: boolean;
 }
 
 /** One written (or reused) certificate, as registered output: artifact paths only, never key bytes. */
@@ -141,6 +142,9 @@ async function reuseExisting(ctx: TaskContext<Params>, ca: CertificateAuthority,
   const existingPem = await ctx.state.readArtifact(artifact);
   const existing = existingPem ? parseCertificates(existingPem)[0] : undefined;
   if (!existing || !isIssuedBy(existing, ca.certificate)) return null;
+  // Renewing with the same CA, the artifact of an earlier renewal may be the very certificate the
+  // host now holds: only one that outlives the host's counts as this renewal's.
+  if (ctx.params.renew && existing.notAfter.getTime() <= leaf.notAfter.getTime()) return null;
   const sanList = (c: Certificate) => c.subjectAltNames.map(formatSubjectAltName).join(',');
   if (!existing.subjectDer.equals(leaf.subjectDer) || sanList(existing) !== sanList(leaf)) return null;
   let keyArtifact: string | undefined;

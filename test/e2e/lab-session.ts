@@ -1,0 +1,64 @@
+/**
+ * One lab for an end-to-end test file: up in beforeAll, down in afterAll, and the calls the
+ * scenarios need (run kcarun against it, count traffic, verify). Each file uses its own IP prefix
+ * and folder, so files never share a lab by accident.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { labDown } from '../../lab/commands/down.js';
+import { labInventory } from '../../lab/commands/inventory.js';
+import { trafficStart, trafficStop } from '../../lab/commands/traffic.js';
+import { labUp } from '../../lab/commands/up.js';
+import { labVerify } from '../../lab/commands/verify.js';
+import { runCli, startCli, type CliResult } from '../helpers/cli.js';
+
+export const PLAYBOOKS = join(import.meta.dirname, '..', '..', 'playbooks');
+
+/** Gates tuned for the lab (its components come back in about a second): the same checks, sooner. */
+export const FAST_GATES = ['-e', 'gate_interval_seconds=1', '-e', 'gate_successes=2'];
+
+export interface LabSession {
+  dir: string;
+  work: string;
+  inventory: string;
+  up(): Promise<void>;
+  down(): Promise<void>;
+  kcarun(args: string[]): Promise<CliResult>;
+  start(args: string[]): ReturnType<typeof startCli>;
+  verify(): Promise<Awaited<ReturnType<typeof labVerify>>>;
+  trafficStart(): Promise<void>;
+  trafficStop(): Promise<void>;
+}
+
+export function labSession(options: { name: string; ipPrefix: string; layout: 'kubeadm' | 'binary'; nodes: number }): LabSession {
+  const work = mkdtempSync(join(tmpdir(), `kcarun-e2e-${options.name}-`));
+  const dir = join(work, 'lab');
+  const inventory = join(work, 'inventory.yaml');
+  return {
+    dir,
+    work,
+    inventory,
+    async up() {
+      await labUp({ dir, nodes: options.nodes, layout: options.layout, caDaysLeft: 30, ipPrefix: options.ipPrefix, log: () => undefined });
+      writeFileSync(inventory, labInventory(dir));
+    },
+    async down() {
+      await trafficStop({ dir }).catch(() => undefined);
+      await labDown({ dir, purge: true, log: () => undefined });
+      rmSync(work, { recursive: true, force: true });
+    },
+    kcarun: (args) => runCli(args, { cwd: work }),
+    start: (args) => startCli(args, { cwd: work }),
+    verify: () => labVerify(dir),
+    async trafficStart() {
+      await trafficStart({ dir });
+    },
+    trafficStop: () => trafficStop({ dir }),
+  };
+}
+
+/** One line per scenario in the test output: requests counted and failures. */
+export function report(scenario: string, v: { requests: number; failures: number; componentErrors: number }): void {
+  console.log(`[e2e] ${scenario}: ${v.requests} requests, ${v.failures} failures, ${v.componentErrors} component errors`);
+}
