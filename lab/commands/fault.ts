@@ -1,5 +1,5 @@
 /**
- * `fault KIND NODE`: stop-sshd | start-sshd | kill-etcd | pause | resume | change-host-key.
+ * `fault KIND NODE`: stop-sshd (listener and connections) | start-sshd | kill-etcd | pause | resume | change-host-key.
  * kill-etcd sends SIGKILL to the node's etcd (a static pod comes back through the kubelet; a systemd
  * unit stays down until `systemctl start etcd`). pause/resume SIGSTOP/SIGCONT every process of the node.
  * change-host-key gives the node's sshd a new host key without touching known_hosts.
@@ -48,9 +48,13 @@ export async function labFault(kind: Fault, nodeName: string, dir = DEFAULT_LAB_
   if (!state || !node) throw new Error(`no node ${nodeName} in the lab at ${dir}`);
   switch (kind) {
     case 'stop-sshd': {
+      // The listener and every connection it serves (`sshd: root@notty` processes): the node is
+      // lost to SSH clients that are connected already, not only to new ones.
       const pid = sshdPid(paths, node);
-      if (pid) await terminate(() => (isOwnProcess(pid, 'sshd') && pidsInMountNamespace(node.mntNs).includes(pid) ? [pid] : []));
-      return `${nodeName}: sshd stopped`;
+      const sshdProcesses = () =>
+        pidsInMountNamespace(node.mntNs).filter((p) => (p === pid && isOwnProcess(p, 'sshd')) || isOwnProcess(p, 'sshd: '));
+      await terminate(sshdProcesses);
+      return `${nodeName}: sshd stopped, its connections cut`;
     }
     case 'start-sshd':
       if (!isOwnProcess(sshdPid(paths, node), 'sshd')) await startSshd(paths, node);
