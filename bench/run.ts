@@ -24,7 +24,8 @@ import { summaryMarkdown, type BenchSummary } from './summary.js';
 
 const run = promisify(execFile);
 const HERE = import.meta.dirname;
-const RESULTS = join(HERE, 'results');
+// KCARUN_BENCH_RESULTS: write elsewhere (it must hold a pki.json when --no-pki is given).
+const RESULTS = process.env.KCARUN_BENCH_RESULTS ?? join(HERE, 'results');
 const ROOT = join(HERE, '..');
 
 const { values: o } = parseArgs({

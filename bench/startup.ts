@@ -69,3 +69,15 @@ export async function startupBench(repeats: number, log: (s: string) => void): P
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+// Run alone (`npx tsx bench/startup.ts [REPEATS]`): rewrites results/startup.json only, e.g. after a
+// start-up fix; `npx tsx bench/render-summary.ts` then refreshes summary.md.
+if (process.argv[1] && import.meta.filename === (await import('node:fs')).realpathSync(process.argv[1])) {
+  const { writeFile: write } = await import('node:fs/promises');
+  const { loadavg } = await import('node:os');
+  const before = loadavg().map((v) => +v.toFixed(2));
+  const result = await startupBench(Number(process.argv[2] ?? 10), (s) => process.stderr.write(`${s}\n`));
+  const out = { date: new Date().toISOString(), loadavg: { before, after: loadavg().map((v) => +v.toFixed(2)) }, ...result };
+  await write(join(import.meta.dirname, 'results', 'startup.json'), `${JSON.stringify(out, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
