@@ -3,7 +3,7 @@
  * scenarios need (run kcarun against it, count traffic, verify). Each file uses its own IP prefix
  * and folder, so files never share a lab by accident.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labDown } from '../../lab/commands/down.js';
@@ -58,7 +58,15 @@ export function labSession(options: { name: string; ipPrefix: string; layout: 'k
   };
 }
 
-/** One line per scenario in the test output: requests counted and failures. */
-export function report(scenario: string, v: { requests: number; failures: number; componentErrors: number }): void {
+/** One line per scenario in the test output: requests counted and failures (and what failed, if anything). */
+export function report(scenario: string, v: { requests: number; failures: number; componentErrors: number }, labDir?: string): void {
   console.log(`[e2e] ${scenario}: ${v.requests} requests, ${v.failures} failures, ${v.componentErrors} component errors`);
+  if (labDir && (v.failures > 0 || v.componentErrors > 0)) {
+    const errors = readFileSync(join(labDir, 'events.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"level":"error"') && !l.includes('"class":"connection"'));
+    console.log(errors.slice(-20).join('\n'));
+    const failures = join(labDir, 'traffic', 'failures.jsonl');
+    if (existsSync(failures)) console.log(readFileSync(failures, 'utf8').split('\n').slice(-20).join('\n'));
+  }
 }

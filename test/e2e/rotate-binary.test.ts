@@ -42,7 +42,7 @@ describe('rotate-ca on a binary-layout lab', () => {
     expect(failed.stdout).toMatch(/rolling back stage trust-apiserver/);
     expect(failed.stdout).toMatch(/stage "trust-apiserver" failed and was rolled back/);
     const during = await lab.verify();
-    report('binary, sshd of cp3 stopped mid-stage (after rollback)', during);
+    report('binary, sshd of cp3 stopped mid-stage (after rollback)', during, lab.dir);
     expect(during.failures, JSON.stringify(during.failuresByTarget)).toBe(0);
     expect(during.componentErrors, JSON.stringify(during.componentErrorsByComponent)).toBe(0);
 
@@ -51,7 +51,7 @@ describe('rotate-ca on a binary-layout lab', () => {
     expect(resumed.code, resumed.stdout.slice(-3000) + resumed.stderr).toBe(0);
     await new Promise((r) => setTimeout(r, 3000));
     const v = await lab.verify();
-    report('binary rotation, resumed after the sshd fault', v);
+    report('binary rotation, resumed after the sshd fault', v, lab.dir);
     expect(v.failures, JSON.stringify(v.failuresByTarget)).toBe(0);
     expect(v.componentErrors, JSON.stringify(v.componentErrorsByComponent)).toBe(0);
     expect(v.allCertsOnNewCA, JSON.stringify(v.leavesOnOldCa)).toBe(true);

@@ -28,7 +28,7 @@ describe('rotate-ca on a 5-node kubeadm lab', () => {
     expect(batches).toEqual([[['cp1', 'cp2'], ['cp3', 'cp4'], ['cp5']]]);
     await new Promise((r) => setTimeout(r, 3000));
     const v = await lab.verify();
-    report('5-node kubeadm rotation', v);
+    report('5-node kubeadm rotation', v, lab.dir);
     expect(v.failures, JSON.stringify(v.failuresByTarget)).toBe(0);
     expect(v.componentErrors, JSON.stringify(v.componentErrorsByComponent)).toBe(0);
     expect(v.allCertsOnNewCA, JSON.stringify(v.leavesOnOldCa)).toBe(true);

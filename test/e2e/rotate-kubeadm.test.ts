@@ -81,7 +81,7 @@ describe('rotate-ca on a kubeadm lab', () => {
     expect(final.code, final.stdout.slice(-3000) + final.stderr).toBe(0);
     await new Promise((r) => setTimeout(r, 3000));
     const v = await lab.verify();
-    report('kubeadm rotation with 5 kill -9', v);
+    report('kubeadm rotation with 5 kill -9', v, lab.dir);
     expect(v.requests).toBeGreaterThan(500);
     expect(v.failures, JSON.stringify(v.failuresByTarget)).toBe(0);
     expect(v.componentErrors, JSON.stringify(v.componentErrorsByComponent)).toBe(0);

@@ -28,3 +28,17 @@ describe('the stock playbooks', () => {
     expect(await files('rotate-k8s-ca.yaml')).toEqual(all);
   });
 });
+
+describe('the customisation examples in docs/', () => {
+  it('docs/examples/my-rotate.yaml with docs/examples/env/prod.yaml validates and keeps its own stage first', async () => {
+    const prepared = await preparePlaybook({
+      playbook: 'docs/examples/my-rotate.yaml',
+      inventory: 'inventory.example.yaml',
+      extraVars: ['@docs/examples/env/prod.yaml'],
+      cwd: root,
+    });
+    expect(prepared.plan[0]!.stage.spec.name).toBe('announce');
+    expect(prepared.extraVars.files['kubelet_batch']).toBe('10%');
+    expect(prepared.plan.some((p) => p.stage.spec.name === 'switch-etcd')).toBe(true);
+  });
+});
