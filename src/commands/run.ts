@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { EXIT, KcarunError } from '../errors.js';
 import { runPlaybook, type RunOptions } from '../runner/engine.js';
 import type { Reporter } from '../runner/events.js';
@@ -66,6 +67,8 @@ export async function runCommand(args: RunArgs, io: CommandIO): Promise<number> 
     log: { info: () => {}, warn: (m) => reporter.emit({ event: 'log', level: 'warn', message: m }), debug: () => {} },
   });
   const hardStop = new AbortController();
+  // Every running step listens on it (hundreds with a large --forks): not a leak.
+  setMaxListeners(0, hardStop.signal);
   const interrupt = { requested: false, hardStop: hardStop.signal };
   const removeHandler = io.onInterrupt(() => {
     if (interrupt.requested) {
