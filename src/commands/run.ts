@@ -6,6 +6,7 @@ import { Journal, readJournal, readOnlyJournal, type JournalRecord } from '../ru
 import { acquireLock } from '../runner/lock.js';
 import { createJsonReporter } from '../runner/reporters/json.js';
 import { createPlainReporter } from '../runner/reporters/plain.js';
+import { withRunReport } from '../runner/reporters/run-report.js';
 import { openStateDir } from '../runner/state-dir.js';
 import { createTransportProvider } from '../runner/transports.js';
 import { leaderProbeTypes, taskTypes } from '../tasks/index.js';
@@ -58,7 +59,8 @@ export async function runCommand(args: RunArgs, io: CommandIO): Promise<number> 
   }
 
   const state = await openStateDir(prepared.stateDir);
-  const reporter = chooseReporter(args, io);
+  // A real run leaves its report in the state dir (report/); a dry run changes nothing, there too.
+  const reporter = args.dryRun ? chooseReporter(args, io) : withRunReport(chooseReporter(args, io), state.dir);
   // A dry run changes nothing, so it takes no lock and writes no journal.
   const lock = args.dryRun ? null : await acquireLock(state.dir, { breakLock: args.breakLock, command: `kcarun ${args.playbook}` });
   let journal: Journal | undefined;

@@ -242,9 +242,10 @@ export async function runPlaybook(input: EngineInput): Promise<RunResult> {
     const stageName = planned.stage.spec.name;
     const key = stepKey(stageName, index, hostName);
     const base = { stage: stageName, task: task.name, taskIndex: index, host: hostName };
+    const typed = { ...base, type: task.type };
     const prior = previous.get(key);
     if (prior?.status === 'ok') {
-      emit({ event: 'task-end', ...base, status: 'done-before', changed: false, durationMs: 0, summary: 'completed in an earlier run' });
+      emit({ event: 'task-end', ...typed, status: 'done-before', changed: false, durationMs: 0, summary: 'completed in an earlier run' });
       return 'ok';
     }
     const { host, scope } = scopeFor(scopeInput, planned.stage, hostName);
@@ -261,18 +262,18 @@ export async function runPlaybook(input: EngineInput): Promise<RunResult> {
       hardStop: input.interrupt.hardStop,
     };
     const t0 = now();
-    emit({ event: 'task-start', ...base });
+    emit({ event: 'task-start', ...typed });
     try {
       // A loop's `when` that reads the loop variable is per item (inside executeStep); any other
       // `when` decides for the whole task, before the loop list is even rendered.
       if (!whenIsPerItem(task) && !shouldRun(task, scope, hostName)) {
         if (!options.dryRun) await journal.append({ t: 'step', key, ...base, status: 'skipped', at: iso() });
-        emit({ event: 'task-end', ...base, status: 'skipped', changed: false, durationMs: now() - t0, summary: 'condition is false' });
+        emit({ event: 'task-end', ...typed, status: 'skipped', changed: false, durationMs: now() - t0, summary: 'condition is false' });
         return 'ok';
       }
       if (options.dryRun) {
         const plan = await planStep(stepInput);
-        emit({ event: 'task-end', ...base, status: plan.changed ? 'changed' : 'ok', changed: plan.changed, durationMs: now() - t0, summary: redactSecrets(plan.summary), diff: plan.diff && redactSecrets(plan.diff) });
+        emit({ event: 'task-end', ...typed, status: plan.changed ? 'changed' : 'ok', changed: plan.changed, durationMs: now() - t0, summary: redactSecrets(plan.summary), diff: plan.diff && redactSecrets(plan.diff) });
         return 'ok';
       }
       await journal.append({ t: 'step', key, ...base, status: 'started', at: iso() });
@@ -284,14 +285,14 @@ export async function runPlaybook(input: EngineInput): Promise<RunResult> {
         t: 'step', key, ...base, status: 'ok', at: iso(), changed: outcome.changed, durationMs: now() - t0,
         register: task.register, output: outcome.output, undo: outcome.undo,
       });
-      emit({ event: 'task-end', ...base, status: outcome.changed ? 'changed' : 'ok', changed: outcome.changed, durationMs: now() - t0, summary: outcome.summary, diff: outcome.diff });
+      emit({ event: 'task-end', ...typed, status: outcome.changed ? 'changed' : 'ok', changed: outcome.changed, durationMs: now() - t0, summary: outcome.summary, diff: outcome.diff });
       return 'ok';
     } catch (e) {
       const err = e instanceof KcarunError ? e : new KcarunError('E_TASK', String((e as Error)?.message ?? e), { host: hostName }, { cause: e });
       ranAnything = true;
       const error = { code: err.code, message: redactSecrets(formatError(err)) };
       if (!options.dryRun) await journal.append({ t: 'step', key, ...base, status: 'failed', at: iso(), durationMs: now() - t0, error });
-      emit({ event: 'task-end', ...base, status: 'failed', changed: false, durationMs: now() - t0, error, ignored: task.ignoreErrors === true });
+      emit({ event: 'task-end', ...typed, status: 'failed', changed: false, durationMs: now() - t0, error, ignored: task.ignoreErrors === true });
       if (task.ignoreErrors) return 'ok';
       failed++;
       return err;

@@ -10,13 +10,15 @@ export type RunEvent =
   | { event: 'plan'; stages: { name: string; hosts: string[]; tasks: string[] }[] }
   | { event: 'stage-start'; stage: string; hosts: string[]; batches: string[][] }
   | { event: 'batch-start'; stage: string; batch: number; hosts: string[] }
-  | { event: 'task-start'; stage: string; task: string; taskIndex: number; host: string }
+  | { event: 'task-start'; stage: string; task: string; taskIndex: number; host: string; type: string }
   | {
       event: 'task-end';
       stage: string;
       task: string;
       taskIndex: number;
       host: string;
+      /** The task type (`wait-healthy`...). */
+      type: string;
       status: StepStatus;
       changed: boolean;
       durationMs: number;

@@ -311,3 +311,38 @@ describe('the run lock', () => {
     expect(await effects()).toEqual(['ran']);
   });
 });
+
+describe('the run report', () => {
+  it('leaves report.json, report.md and timeline.svg in the state dir: changes per host, stage durations, gate results', async () => {
+    const inv = await localInventory(2);
+    const pb = await playbook(
+      'report.yaml',
+      `  - name: change
+    hosts: nodes
+    tasks:
+      - { name: write, type: local-exec, with: { command: "echo {{ host.name }} >> {{ log }}" } }
+  - name: gate
+    hosts: nodes
+    tasks:
+      - { name: healthy, type: wait-healthy, with: { probes: [{ kind: command, command: "true", intervalSeconds: 0.1, successes: 2 }] } }
+`,
+    );
+    const res = await runCli([pb, '-i', inv, '--yes'], { cwd: dir });
+    expect(res.code, res.stderr).toBe(0);
+    const reportDir = join(dir, '.kcarun', 'report');
+    const report = JSON.parse(await readFile(join(reportDir, 'report.json'), 'utf8')) as {
+      status: string;
+      stages: { name: string; status: string; durationMs: number }[];
+      changes: { stage: string; host: string; task: string }[];
+      gates: { host: string; ok: boolean; type: string }[];
+    };
+    expect(report.status).toBe('succeeded');
+    expect(report.stages.map((s) => [s.name, s.status])).toEqual([['change', 'ok'], ['gate', 'ok']]);
+    expect(report.stages.every((s) => s.durationMs >= 0)).toBe(true);
+    expect(report.changes.map((c) => `${c.stage}/${c.host}/${c.task}`).sort()).toEqual(['change/h1/write', 'change/h2/write']);
+    expect(report.gates.map((g) => `${g.host}:${g.type}:${g.ok}`).sort()).toEqual(['h1:wait-healthy:true', 'h2:wait-healthy:true']);
+    expect(await readFile(join(reportDir, 'report.md'), 'utf8')).toContain('| change | h1 | write |');
+    const svg = await readFile(join(reportDir, 'timeline.svg'), 'utf8');
+    expect(svg.match(/<rect [^>]*><title>/g)).toHaveLength(4);
+  });
+});
