@@ -11,6 +11,7 @@ import { labInventory } from '../../lab/commands/inventory.js';
 import { trafficStart, trafficStop } from '../../lab/commands/traffic.js';
 import { labUp } from '../../lab/commands/up.js';
 import { labVerify } from '../../lab/commands/verify.js';
+import { expect } from 'vitest';
 import { runCli, startCli, type CliResult } from '../helpers/cli.js';
 
 export const PLAYBOOKS = join(import.meta.dirname, '..', '..', 'playbooks');
@@ -69,4 +70,32 @@ export function report(scenario: string, v: { requests: number; failures: number
     const failures = join(labDir, 'traffic', 'failures.jsonl');
     if (existsSync(failures)) console.log(readFileSync(failures, 'utf8').split('\n').slice(-20).join('\n'));
   }
+}
+
+/**
+ * What a zero-downtime rotation promises, checked on the lab after a few more seconds of traffic:
+ * no failed request, no component error, every certificate on the new CAs, nothing trusting an old
+ * one, etcd data intact. Prints the scenario's counts.
+ */
+export async function expectCleanRotation(lab: LabSession, scenario: string): Promise<void> {
+  await new Promise((r) => setTimeout(r, 3000));
+  const v = await lab.verify();
+  report(scenario, v, lab.dir);
+  expect(v.requests).toBeGreaterThan(500);
+  expect(v.failures, JSON.stringify(v.failuresByTarget)).toBe(0);
+  expect(v.componentErrors, JSON.stringify(v.componentErrorsByComponent)).toBe(0);
+  expect(v.allCertsOnNewCA, JSON.stringify(v.leavesOnOldCa)).toBe(true);
+  expect(v.filesTrustingOldCa).toEqual([]);
+  expect(v.dataIntact).toBe(true);
+}
+
+/** The lab for one e2e file: up (with traffic) before its tests, down after. */
+export function useLab(lab: LabSession, hooks: { beforeAll: (fn: () => Promise<void>) => void; afterAll: (fn: () => Promise<void>) => void }): void {
+  hooks.beforeAll(async () => {
+    await lab.up();
+    await lab.trafficStart();
+  });
+  hooks.afterAll(async () => {
+    await lab.down();
+  });
 }
