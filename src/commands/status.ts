@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { latestSteps, readJournal, type JournalRecord } from '../runner/journal.js';
-import { readHolder } from '../runner/lock.js';
+import { isAlive, readHolder } from '../runner/lock.js';
 import type { CommandIO } from './io.js';
 import { stateDirFor } from './prepare.js';
 
@@ -66,13 +66,4 @@ export async function statusCommand(args: { inventory?: string; stateDir?: strin
   }
   io.stdout(`${lines.join('\n')}\n`);
   return 0;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

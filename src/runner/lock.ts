@@ -78,7 +78,8 @@ export async function readHolder(path: string): Promise<LockHolder | null> {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process exists on this host (EPERM: it does, as another user's). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
