@@ -1,6 +1,7 @@
 import { KcarunError, KcarunErrorList } from '../../../errors.js';
 import { type Certificate, daysLeft, parseCertificates } from '../../../pki/certificate.js';
 import { checkCa, checkCertificate, checkClockSkew, type Problem, verifyChain } from '../../../pki/checks.js';
+import { kubeconfigClientCert } from '../../../kube/kubeconfig-client.js';
 import { parsePemBlocks } from '../../../pki/pem.js';
 import { shellJoin } from '../../../shell.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../../define.js';
@@ -16,6 +17,7 @@ interface Params {
   minDaysLeft?: number;
   keyMatch?: boolean;
   maxClockSkewSeconds?: number;
+  kubeconfigs?: string[];
 }
 
 interface Finding {
@@ -68,16 +70,19 @@ async function collect(ctx: TaskContext<Params>): Promise<{ findings: Finding[];
     for (const ca of bundle) for (const problem of checkCa(ca, now)) findings.push({ path: label, problem });
   }
 
-  const targets = resolveTargets(p);
-  if (targets.length === 0 && !p.bundle && p.maxClockSkewSeconds === undefined) throw new KcarunError('E_SCHEMA', 'cert-check needs `paths`, `set`, `bundle` or `maxClockSkewSeconds`', { host });
+  const targets: CheckTarget[] = resolveTargets(p);
+  targets.push(...(await kubeconfigTargets(ctx, findings)));
+  if (targets.length === 0 && !p.bundle && p.maxClockSkewSeconds === undefined && p.kubeconfigs === undefined) {
+    throw new KcarunError('E_SCHEMA', 'cert-check needs `paths`, `set`, `kubeconfigs`, `bundle` or `maxClockSkewSeconds`', { host });
+  }
   for (const t of targets) {
-    if (!(await ctx.transport.stat(t.cert, { become }))) {
+    if (!t.embedded && !(await ctx.transport.stat(t.cert, { become }))) {
       if (!t.optional) findings.push({ path: t.cert, problem: { kind: 'untrusted', message: 'does not exist' } });
       continue;
     }
     let cert: Certificate | undefined;
     try {
-      cert = parseCertificates(await ctx.transport.readFile(t.cert, { become }))[0];
+      cert = parseCertificates(t.embedded ?? (await ctx.transport.readFile(t.cert, { become })))[0];
     } catch (err) {
       findings.push({ path: t.cert, problem: { kind: 'untrusted', message: (err as Error).message } });
       continue;
@@ -87,7 +92,7 @@ async function collect(ctx: TaskContext<Params>): Promise<{ findings: Finding[];
       continue;
     }
     const problems = checkCertificate(cert, { now, bundle, minDaysLeft: p.minDaysLeft, requiredSans: t.sans });
-    if (p.keyMatch) problems.push(...(await checkKeyOnHost(ctx, t, cert)));
+    if (p.keyMatch && !t.embedded) problems.push(...(await checkKeyOnHost(ctx, t, cert)));
     for (const problem of problems) findings.push({ path: t.cert, problem });
     const chain = bundle ? verifyChain(cert, bundle) : undefined;
     checked.push({
@@ -101,6 +106,35 @@ async function collect(ctx: TaskContext<Params>): Promise<{ findings: Finding[];
     });
   }
   return { findings, checked };
+}
+
+/** A certificate to check: a file on the host, or the client certificate a kubeconfig embeds. */
+type CheckTarget = CertTarget & { embedded?: Buffer };
+
+/**
+ * The client certificates of `kubeconfigs`, found the way the kubelet finds its own: embedded data,
+ * or the file `client-certificate` names (kubelet-client-current.pem holds its key too).
+ */
+async function kubeconfigTargets(ctx: TaskContext<Params>, findings: Finding[]): Promise<CheckTarget[]> {
+  const out: CheckTarget[] = [];
+  const become = ctx.host.become;
+  for (const kubeconfig of ctx.params.kubeconfigs ?? []) {
+    if (!(await ctx.transport.stat(kubeconfig, { become }))) {
+      if (ctx.params.missing !== 'skip') findings.push({ path: kubeconfig, problem: { kind: 'untrusted', message: 'does not exist' } });
+      continue;
+    }
+    let client;
+    try {
+      client = kubeconfigClientCert((await ctx.transport.readFile(kubeconfig, { become })).toString('utf8'), kubeconfig, ctx.host.name);
+    } catch (err) {
+      findings.push({ path: kubeconfig, problem: { kind: 'untrusted', message: (err as Error).message } });
+      continue;
+    }
+    if (!client) continue;
+    if (client.kind === 'embedded') out.push({ cert: `${kubeconfig} (client-certificate-data)`, key: '', sans: [], optional: false, embedded: client.certPem });
+    else out.push({ cert: client.certPath, key: client.keyPath ?? client.certPath, sans: [], optional: false });
+  }
+  return out;
 }
 
 /**

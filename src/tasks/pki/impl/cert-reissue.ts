@@ -1,5 +1,5 @@
-import { parse as parseYaml } from 'yaml';
 import { KcarunError } from '../../../errors.js';
+import { kubeconfigClientCert } from '../../../kube/kubeconfig-client.js';
 import type { CertificateAuthority } from '../../../pki/ca.js';
 import { type Certificate, isIssuedBy, parseCertificates } from '../../../pki/certificate.js';
 import { formatSubjectAltName } from '../../../pki/extensions.js';
@@ -46,8 +46,10 @@ interface IssuedEntry {
   sans: string[];
   notAfter: string;
   how: 'reissued' | 'generated' | 'reused';
-  /** Set for a client certificate embedded in this kubeconfig (then `path` is the kubeconfig too). */
+  /** The kubeconfig holding (embedded: then `path` is the kubeconfig too) or naming this client certificate. */
   kubeconfig?: string;
+  /** A file named by a kubeconfig that holds the certificate and its key together. */
+  combined?: boolean;
 }
 
 export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutcome> {
@@ -86,7 +88,7 @@ export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutc
     if (containsPrivateKey(content.toString('latin1'))) {
       throw new KcarunError(
         'E_PKI',
-        `${host}: ${target.cert} holds a private key next to the certificate (like kubelet-client-current.pem); such files are not re-issued — let the kubelet renew it, or split cert and key`,
+        `${host}: ${target.cert} holds a private key next to the certificate (like kubelet-client-current.pem): list the kubeconfig that names it under kubeconfigs instead, and install it with cert-install (an upload of the certificate alone would drop the key)`,
         { host, path: target.cert },
       );
     }
@@ -101,6 +103,7 @@ export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutc
     for (const w of result.warnings) ctx.log.warn(`${target.cert}: ${w}`);
     issued.push(await store(ctx, target, result.certificate, result.privateKey ? keyPem(result.privateKey) : undefined, 'reissued'));
   }
+  const files: IssuedEntry[] = [];
   for (const kubeconfig of p.kubeconfigs ?? []) {
     const stat = await ctx.transport.stat(kubeconfig, { become });
     if (!stat) {
@@ -110,26 +113,33 @@ export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutc
       }
       throw new KcarunError('E_PKI', `${host}: ${kubeconfig} does not exist (set missing: skip)`, { host, path: kubeconfig });
     }
-    const leaf = embeddedClientCertificate((await ctx.transport.readFile(kubeconfig, { become })).toString('utf8'), kubeconfig, host);
-    if (!leaf) {
-      // A kubeconfig that references its certificate by path: that file is re-issued through `paths`.
-      skipped.push(kubeconfig);
+    const client = kubeconfigClientCert((await ctx.transport.readFile(kubeconfig, { become })).toString('utf8'), kubeconfig, host);
+    if (!client) {
+      skipped.push(kubeconfig); // token or exec credentials: nothing to re-issue
       continue;
     }
-    const target: CertTarget = { cert: `${kubeconfig}.client.crt`, key: `${kubeconfig}.client.key`, sans: [], optional: false };
-    let done = await reuseExisting(ctx, ca, target, leaf, policy);
-    if (!done) {
-      const result = await reissueLeafCertificate(leaf, ca, { keyPolicy: policy, backdateMinutes: p.backdateMinutes });
-      for (const w of result.warnings) ctx.log.warn(`${kubeconfig}: ${w}`);
-      done = await store(ctx, target, result.certificate, result.privateKey ? keyPem(result.privateKey) : undefined, 'reissued');
+    if (client.kind === 'embedded') {
+      const leaf = parseCertificates(client.certPem)[0];
+      if (!leaf) throw new KcarunError('E_PKI', `${host}: ${kubeconfig}: client-certificate-data holds no certificate`, { host, path: kubeconfig });
+      const target: CertTarget = { cert: `${kubeconfig}.client.crt`, key: `${kubeconfig}.client.key`, sans: [], optional: false };
+      issued.push({ ...(await reissueOne(ctx, ca, target, leaf, policy, kubeconfig)), path: kubeconfig, kubeconfig });
+      continue;
     }
-    issued.push({ ...done, path: kubeconfig, kubeconfig });
+    files.push(await reissueReferencedFile(ctx, ca, kubeconfig, client.certPath, client.keyPath, policy));
   }
+  issued.push(...files);
   const fresh = issued.filter((i) => i.how !== 'reused').length;
   return {
     changed: fresh > 0,
     summary: `${fresh} re-issued, ${issued.length - fresh} reused${skipped.length ? `, ${skipped.length} absent` : ''} (${policy})`,
-    output: { certificates: issued as unknown as Record<string, unknown>[], skipped, keyPolicy: policy },
+    // certificateFiles: client certificates a kubeconfig references by path, installed with cert-install
+    // (not a kubeconfig edit); kept apart so loops over `certificates` stay as they were.
+    output: {
+      certificates: issued.filter((i) => !files.includes(i)) as unknown as Record<string, unknown>[],
+      certificateFiles: files as unknown as Record<string, unknown>[],
+      skipped,
+      keyPolicy: policy,
+    },
   };
 }
 
@@ -200,25 +210,40 @@ function entry(target: CertTarget, artifact: string, keyArtifact: string | undef
   };
 }
 
+async function reissueOne(ctx: TaskContext<Params>, ca: CertificateAuthority, target: CertTarget, leaf: Certificate, policy: KeyPolicy, what: string): Promise<IssuedEntry> {
+  const reused = await reuseExisting(ctx, ca, target, leaf, policy);
+  if (reused) return reused;
+  const result = await reissueLeafCertificate(leaf, ca, { keyPolicy: policy, backdateMinutes: ctx.params.backdateMinutes });
+  for (const w of result.warnings) ctx.log.warn(`${what}: ${w}`);
+  return store(ctx, target, result.certificate, result.privateKey ? keyPem(result.privateKey) : undefined, 'reissued');
+}
+
 /**
- * The client certificate a kubeconfig embeds (its only user's `client-certificate-data`), or null
- * when it references a file instead. Several embedded users are refused: which one to re-issue
- * into which artifact would be a guess.
+ * A client certificate a kubeconfig names by path, possibly one file holding certificate and key
+ * (kubelet-client-current.pem). Only the certificate goes into the artifact: with key policy reuse
+ * the key never leaves the host, and cert-install puts the new certificate next to it there.
  */
-function embeddedClientCertificate(text: string, path: string, host: string): Certificate | null {
-  let doc: { users?: { name?: string; user?: Record<string, unknown> }[] };
-  try {
-    doc = parseYaml(text) as typeof doc;
-  } catch (err) {
-    throw new KcarunError('E_PKI', `${host}: ${path} is not a valid kubeconfig: ${(err as Error).message}`, { host, path }, { cause: err });
+async function reissueReferencedFile(
+  ctx: TaskContext<Params>,
+  ca: CertificateAuthority,
+  kubeconfig: string,
+  certPath: string,
+  keyPath: string | undefined,
+  policy: KeyPolicy,
+): Promise<IssuedEntry> {
+  const host = ctx.host.name;
+  const become = ctx.host.become;
+  if (!(await ctx.transport.stat(certPath, { become }))) {
+    throw new KcarunError('E_PKI', `${host}: ${kubeconfig} names client-certificate ${certPath}, which does not exist`, { host, path: certPath });
   }
-  const embedded = (doc?.users ?? []).filter((u) => typeof u.user?.['client-certificate-data'] === 'string');
-  if (embedded.length === 0) return null;
-  if (embedded.length > 1) throw new KcarunError('E_PKI', `${host}: ${path} embeds ${embedded.length} client certificates; list it under paths after splitting them`, { host, path });
-  const pem = Buffer.from(String(embedded[0]!.user!['client-certificate-data']), 'base64');
-  const leaf = parseCertificates(pem)[0];
-  if (!leaf) throw new KcarunError('E_PKI', `${host}: ${path}: client-certificate-data holds no certificate`, { host, path });
-  return leaf;
+  const content = await ctx.transport.readFile(certPath, { become });
+  const combined = containsPrivateKey(content.toString('latin1'));
+  const leaf = parseCertificates(content)[0];
+  if (!leaf) throw new KcarunError('E_PKI', `${host}: ${certPath} (client-certificate of ${kubeconfig}) holds no PEM certificate`, { host, path: certPath });
+  // A rotated key of a combined file gets an artifact of its own (<file>.key), never the cert's.
+  const target: CertTarget = { cert: certPath, key: combined ? `${certPath}.key` : (keyPath ?? defaultKeyPath(certPath)), sans: [], optional: false };
+  const done = await reissueOne(ctx, ca, target, leaf, policy, certPath);
+  return { ...done, kubeconfig, combined, keyPath: combined ? certPath : target.key };
 }
 
 export async function planCertReissue(ctx: TaskContext<Params>): Promise<TaskPlan> {
@@ -229,7 +254,7 @@ export async function planCertReissue(ctx: TaskContext<Params>): Promise<TaskPla
     if (exists) lines.push(`${t.cert} -> ${hostArtifact(ctx.host.name, t.cert)}`);
     else if (!t.optional) lines.push(`${t.cert}: missing (would fail)`);
   }
-  for (const k of ctx.params.kubeconfigs ?? []) lines.push(`${k}: embedded client certificate -> ${hostArtifact(ctx.host.name, `${k}.client.crt`)}`);
+  for (const k of ctx.params.kubeconfigs ?? []) lines.push(`${k}: its client certificate (embedded, or the file it names) -> hosts/${ctx.host.name}/...`);
   for (const g of ctx.params.generate ?? []) lines.push(`${g.cert}: would be generated from profile ${g.profile} if absent`);
   return { changed: lines.length > 0, summary: `would re-issue (${ctx.params.keyPolicy ?? 'reuse'}) from CA ${ctx.params.ca}: ${lines.join('; ') || 'nothing'}` };
 }
