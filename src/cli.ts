@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EXIT, KcarunError, KcarunErrorList, exitCodeFor, formatError } from './errors.js';
 import type { CommandIO } from './commands/io.js';
+import { usePrecompiledValidators } from './playbook/schema-check.js';
 import { redactSecrets } from './redact.js';
 
 const VERSION = '0.1.0';
@@ -69,6 +70,17 @@ const runOptions = {
   version: { type: 'boolean' },
 } satisfies ParseArgsConfig['options'];
 
+/**
+ * The schema validators `npm run build` compiled ahead of time (dist/validators.js beside this
+ * file). Run from the sources (tsx) there is none, and validators are compiled when first used.
+ */
+async function usePrecompiled(): Promise<void> {
+  const built = (await import(new URL('./validators.js', import.meta.url).href).catch(() => undefined)) as
+    | { byFingerprint?: Parameters<typeof usePrecompiledValidators>[0] }
+    | undefined;
+  if (built?.byFingerprint) usePrecompiledValidators(built.byFingerprint);
+}
+
 export async function main(argv: string[], io: CommandIO): Promise<number> {
   let parsed;
   try {
@@ -85,6 +97,7 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     io.stdout(`${USAGE}\n`);
     return positionals.length === 0 && !v.help ? EXIT.invalidInput : EXIT.ok;
   }
+  await usePrecompiled();
   const output = parseOutput(v.output);
   const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : []);
   const [verb, ...rest] = positionals;

@@ -40,7 +40,7 @@ export async function loadPlaybook(file: string): Promise<LoadedPlaybook> {
   const hash = createHash('sha256');
   const files: string[] = [];
   const stages = await expandStages(source, spec.stages, {}, [], [path], hash, files);
-  hash.update(source.doc.toString());
+  hash.update(source.text);
   files.unshift(path);
   return { file: path, source, spec, vars: spec.vars ?? {}, stages, checksum: hash.digest('hex'), files };
 }
@@ -77,7 +77,7 @@ export async function resolveVarsFiles(playbook: LoadedPlaybook, scope: Record<s
       problems.push(new KcarunError('E_SCHEMA', `varsFiles: ${file} must hold a mapping of variables`, { position: locate(source, []) }));
       continue;
     }
-    hash.update(source.doc.toString());
+    hash.update(source.text);
     files.push(file);
     Object.assign(vars, source.value);
   }
@@ -123,7 +123,7 @@ async function expandStages(
       continue;
     }
     const stagesFile = imported.value as { vars?: Record<string, unknown>; stages: (StageSpec | StageImportSpec)[] };
-    hash.update(imported.doc.toString());
+    hash.update(imported.text);
     files.push(target);
     // Import-statement vars override the stage file's own defaults.
     const vars = { ...inheritedVars, ...stagesFile.vars, ...entry.vars };

@@ -1,19 +1,51 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createHash } from 'node:crypto';
+import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import type { TSchema } from '@sinclair/typebox';
 import { KcarunError, type SourcePosition } from '../errors.js';
 import type { PathSegment } from './source.js';
 
+/**
+ * The options every validator is compiled with, here and by the build (scripts/build-validators.ts).
+ * strict: false lets schemas carry our own annotations (x-shell).
+ */
+export const AJV_OPTIONS: Options = { allErrors: true, strict: false, allowUnionTypes: true };
+
 let ajv: Ajv | undefined;
 const compiled = new WeakMap<TSchema, ValidateFunction>();
+let precompiled: ReadonlyMap<string, ValidateFunction> = new Map();
+let compiledAtRunTime = 0;
+
+/**
+ * Validators the build compiled ahead of time (dist/validators.js), keyed by schema fingerprint:
+ * compiling them at start-up was a third of `kcarun validate`'s time. A schema the build did not
+ * see (a changed source without a rebuild) has another fingerprint and is compiled here instead,
+ * so a stale file costs time, never correctness.
+ */
+export function usePrecompiledValidators(byFingerprint: Record<string, ValidateFunction>): void {
+  precompiled = new Map(Object.entries(byFingerprint));
+}
+
+/** How many validators this process compiled itself (the build's test checks the stock playbooks need none). */
+export function validatorsCompiledAtRunTime(): number {
+  return compiledAtRunTime;
+}
+
+/** A schema's identity: the hash of its JSON form (TypeBox's symbol keys are not part of it). */
+export function schemaFingerprint(schema: TSchema): string {
+  return createHash('sha256').update(JSON.stringify(schema)).digest('hex').slice(0, 32);
+}
 
 function validatorFor(schema: TSchema): ValidateFunction {
   let fn = compiled.get(schema);
   if (!fn) {
-    // strict: false lets schemas carry our own annotations (x-shell). optimize: false skips ajv's
-    // code-optimising passes: each validator checks a handful of documents per process, so the
-    // passes cost more than they save (about 40 % of compile time, ~100 ms of `kcarun validate`).
-    ajv ??= new Ajv({ allErrors: true, strict: false, allowUnionTypes: true, code: { optimize: false } });
-    fn = ajv.compile(schema);
+    fn = precompiled.get(schemaFingerprint(schema));
+    if (!fn) {
+      // optimize: false skips ajv's code-optimising passes: a validator compiled at run time checks a
+      // handful of documents, so the passes would cost more than they save.
+      ajv ??= new Ajv({ ...AJV_OPTIONS, code: { optimize: false } });
+      fn = ajv.compile(schema);
+      compiledAtRunTime++;
+    }
     compiled.set(schema, fn);
   }
   return fn;

@@ -7,6 +7,8 @@ export type PathSegment = string | number;
 /** A YAML file parsed with positions, so any error can point at FILE:LINE:COL. */
 export interface SourceFile {
   file: string;
+  /** The file's text as read (what checksums are taken over). */
+  text: string;
   doc: Document;
   lineCounter: LineCounter;
   /** The plain JS value of the document. */
@@ -36,7 +38,7 @@ export function parseSource(file: string, text: string): SourceFile {
     throw errors.length === 1 ? errors[0]! : new KcarunErrorList('E_YAML', `${file}: ${errors.length} YAML errors`, errors);
   }
   // maxAliasCount bounds "billion laughs" documents.
-  return { file, doc, lineCounter, value: doc.toJS({ maxAliasCount: 100 }) };
+  return { file, text, doc, lineCounter, value: doc.toJS({ maxAliasCount: 100 }) };
 }
 
 /**

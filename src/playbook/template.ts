@@ -135,24 +135,57 @@ export function isTrue(value: unknown): boolean {
   return value !== false && value !== null && value !== undefined;
 }
 
-/** Root variable names a template reads (for the undefined-variable check before any host is contacted). */
-export function templateVariables(text: string): string[] {
-  if (!hasTemplate(text)) return [];
-  return plain.globalVariablesSync(text);
+/**
+ * Parsed templates by text: a playbook repeats the same templates across hosts and stages, and
+ * validation asks both "does it parse" and "which names does it read" of each one. Parse errors
+ * are remembered too. Bounded: playbooks hold a few thousand distinct templates at most.
+ */
+interface Parsed {
+  templates: ReturnType<Liquid['parse']>;
+  /** Root variable names, worked out on first request. */
+  names?: readonly string[];
+}
+const parsedTemplates = new Map<string, Parsed | { error: unknown }>();
+const PARSE_CACHE_LIMIT = 10_000;
+
+/** `shown` is what an error message quotes (the expression, not the `{% if %}` wrapped around it). */
+function parsed(text: string, shown = text): Parsed {
+  let entry = parsedTemplates.get(text);
+  if (!entry) {
+    try {
+      entry = { templates: plain.parse(text) };
+    } catch (error) {
+      entry = { error };
+    }
+    if (parsedTemplates.size >= PARSE_CACHE_LIMIT) parsedTemplates.clear();
+    parsedTemplates.set(text, entry);
+  }
+  if ('error' in entry) throw templateError(entry.error, shown);
+  return entry;
 }
 
-export function expressionVariables(expression: string): string[] {
-  return plain.globalVariablesSync(`{% if ${expression} %}{% endif %}`);
+function rootNames(text: string, shown = text): readonly string[] {
+  const entry = parsed(text, shown);
+  entry.names ??= plain.globalVariablesSync(entry.templates);
+  return entry.names;
+}
+
+const asTemplate = (expression: string) => `{% if ${expression} %}{% endif %}`;
+
+/** Root variable names a template reads (for the undefined-variable check before any host is contacted). */
+export function templateVariables(text: string): readonly string[] {
+  if (!hasTemplate(text)) return [];
+  return rootNames(text);
+}
+
+export function expressionVariables(expression: string): readonly string[] {
+  return rootNames(asTemplate(expression), expression);
 }
 
 /** Throws E_TEMPLATE when a template or expression does not parse. */
 export function checkSyntax(text: string, kind: 'template' | 'expression'): void {
-  try {
-    if (kind === 'template') plain.parse(text);
-    else plain.parse(`{% if ${text} %}{% endif %}`);
-  } catch (err) {
-    throw templateError(err, text);
-  }
+  if (kind === 'template') parsed(text);
+  else parsed(asTemplate(text), text);
 }
 
 function templateError(err: unknown, text: string): KcarunError {

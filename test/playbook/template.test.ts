@@ -49,7 +49,7 @@ describe('templating', () => {
   });
 
   it('lists the root variables a template reads', () => {
-    expect(templateVariables('{{ a.b }} {{ c | default: d }}').sort()).toEqual(['a', 'c', 'd']);
+    expect([...templateVariables('{{ a.b }} {{ c | default: d }}')].sort()).toEqual(['a', 'c', 'd']);
   });
 });
 
