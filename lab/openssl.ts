@@ -30,6 +30,8 @@ export interface CertRequest {
   issuer?: KeyPair;
   certFile: string;
   keyFile: string;
+  /** rsa (default, kubeadm's choice) or ec-p256 (what the kubelet makes for its client pair), written as SEC1 "EC PRIVATE KEY". */
+  keyAlgorithm?: 'rsa' | 'ec-p256';
 }
 
 const CA_CONFIG = `[ ca ]
@@ -61,7 +63,9 @@ function extensions(req: CertRequest): string {
   if (req.usage === 'ca') {
     lines.push('basicConstraints=critical,CA:TRUE', 'keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign', 'subjectKeyIdentifier=hash');
   } else {
-    lines.push('basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', 'authorityKeyIdentifier=keyid');
+    // An EC key cannot encipher: the kubelet's ECDSA client pair asks for digital signature only.
+    const keyUsage = req.keyAlgorithm === 'ec-p256' ? 'digitalSignature' : 'digitalSignature,keyEncipherment';
+    lines.push('basicConstraints=critical,CA:FALSE', `keyUsage=critical,${keyUsage}`, 'authorityKeyIdentifier=keyid');
     const eku = { server: 'serverAuth', client: 'clientAuth', peer: 'serverAuth,clientAuth' }[req.usage];
     lines.push(`extendedKeyUsage=${eku}`);
   }
@@ -70,11 +74,12 @@ function extensions(req: CertRequest): string {
   return lines.join('\n') + '\n';
 }
 
-/** Generates an RSA 2048 key (as kubeadm does by default) and a certificate for it. */
+/** Generates a key (RSA 2048 as kubeadm does by default, or EC P-256) and a certificate for it. */
 export async function issueCertificate(req: CertRequest): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'kcarun-lab-openssl-'));
   try {
-    await runOk('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', req.keyFile]);
+    if (req.keyAlgorithm === 'ec-p256') await runOk('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', req.keyFile]);
+    else await runOk('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', req.keyFile]);
     await chmod(req.keyFile, 0o600);
     const csr = join(work, 'req.csr');
     await runOk('openssl', ['req', '-new', '-key', req.keyFile, '-subj', subjectString(req.subject), '-out', csr]);

@@ -4,9 +4,9 @@
  * CAs recorded at `up` (allCertsOnNewCA), and whether the data written at `up` and by the traffic is
  * still there (dataIntact).
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { parse } from 'yaml';
 import { DEFAULT_LAB_DIR, LabPaths } from '../lab-paths.js';
 import { readState, type LabState } from '../lab-state.js';
@@ -35,13 +35,33 @@ const CERT_RE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 /** Folders of a node that hold the cluster's certificates (not etcd data or the system trust store). */
 const SCANNED = ['/etc/kubernetes', '/etc/etcd', '/etc/prometheus', '/var/lib/kubelet'];
 
+/**
+ * Files a node's components read. A `<name>-current.pem` symlink (the kubelet's client pair) counts
+ * as the file it names; the `<name>-<ts>.pem` files it no longer names are kept only for a rollback,
+ * nothing reads them, so they are left out (as they are on a real node after the kubelet renews).
+ */
 function walk(dir: string, out: string[] = []): string[] {
   if (!existsSync(dir)) return out;
-  for (const e of readdirSync(dir)) {
+  const entries = readdirSync(dir);
+  const current = new Map<string, string>();
+  for (const e of entries) {
+    const m = /^(.*)-current\.pem$/.exec(e);
+    if (m && lstatSync(join(dir, e)).isSymbolicLink()) current.set(m[1]!, basename(readlinkSync(join(dir, e))));
+  }
+  for (const e of entries) {
     const p = join(dir, e);
-    const st = statSync(p);
-    if (st.isDirectory()) walk(p, out);
-    else if (st.isFile() && st.size < 1_000_000) out.push(p);
+    const m = /^(.*)-current\.pem$/.exec(e);
+    if (m && current.has(m[1]!) && entries.includes(current.get(m[1]!)!)) continue; // its target is scanned under its own name
+    let l;
+    try {
+      l = statSync(p);
+    } catch {
+      continue; // a dangling link
+    }
+    const stale = /^(.*)-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d\.pem$/.exec(e);
+    if (stale && current.has(stale[1]!) && current.get(stale[1]!) !== e) continue;
+    if (l.isDirectory()) walk(p, out);
+    else if (l.isFile() && l.size < 1_000_000) out.push(p);
   }
   return out;
 }

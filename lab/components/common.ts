@@ -106,11 +106,18 @@ export function loadKubeconfig(path: string, resolve: (file: string) => string =
     if (file) return readText(resolve(file));
     throw new Error(`${path}: no ${what}`);
   };
+  // client-certificate and client-key may name the same file (kubelet-client-current.pem, certificate
+  // and key together, behind a symlink): each side takes its own PEM blocks, as client-go does.
+  const blocks = (text: string, re: RegExp, what: string): string => {
+    const found = text.match(re);
+    if (!found) throw new Error(`${path}: ${what} holds no ${what === 'client-key' ? 'private key' : 'certificate'}`);
+    return found.join('\n') + '\n';
+  };
   return {
     server: cluster['server'] ?? '',
     ca: pick(cluster['certificate-authority-data'], cluster['certificate-authority'], 'certificate-authority'),
-    cert: pick(user['client-certificate-data'], user['client-certificate'], 'client-certificate'),
-    key: pick(user['client-key-data'], user['client-key'], 'client-key'),
+    cert: blocks(pick(user['client-certificate-data'], user['client-certificate'], 'client-certificate'), /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g, 'client-certificate'),
+    key: blocks(pick(user['client-key-data'], user['client-key'], 'client-key'), /-----BEGIN ([A-Z ]*)PRIVATE KEY-----[\s\S]*?-----END \1PRIVATE KEY-----/g, 'client-key'),
   };
 }
 

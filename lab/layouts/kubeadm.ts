@@ -1,13 +1,15 @@
 /**
  * The kubeadm layout: /etc/kubernetes/pki with every CA and leaf kubeadm makes, static pod manifests
- * with kubeadm's flags, kubeconfigs with embedded data, /var/lib/kubelet/config.yaml.
+ * with kubeadm's flags, kubeconfigs with embedded data, /var/lib/kubelet/config.yaml. kubelet.conf is
+ * modern kubeadm's (>= 1.17): it names /var/lib/kubelet/pki/kubelet-client-current.pem, a symlink to
+ * kubelet-client-<ts>.pem holding the client certificate and its EC key.
  * Deviations forced by sharing one network namespace are listed in docs/lab.md (no 127.0.0.1
  * listeners, explicit --bind-address, kubelet serving certs signed by the cluster CA).
  */
 import { readFile, rm } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { pool, runOk } from '../exec.js';
-import { copyIntoNode, etcdInitialCluster, issueLeaf, nodeSans, readLeaf, writeNodeFile, writePrometheus, type LeafSpec } from './node-pki.js';
+import { copyIntoNode, etcdInitialCluster, issueLeaf, nodeSans, readLeaf, writeKubeletClientPair, writeNodeFile, writePrometheus, type LeafSpec } from './node-pki.js';
 import { renderKubeconfig, renderStaticPod, renderUnit } from './render.js';
 import type { LabLayout, LayoutContext } from './types.js';
 
@@ -67,7 +69,6 @@ export const kubeadmLayout: LabLayout = {
       'super-admin.conf': { cert: '', key: '', subject: [['O', 'system:masters'], ['CN', 'kubernetes-super-admin']], usage: 'client', issuer: k },
       'controller-manager.conf': { cert: '', key: '', subject: [['CN', 'system:kube-controller-manager']], usage: 'client', issuer: k },
       'scheduler.conf': { cert: '', key: '', subject: [['CN', 'system:kube-scheduler']], usage: 'client', issuer: k },
-      'kubelet.conf': { cert: '', key: '', subject: [['O', 'system:nodes'], ['CN', `system:node:${node.name}`]], usage: 'client', issuer: k },
     };
     // Kubeconfig client certs are embedded; they are generated in a scratch folder of the node first.
     for (const [name, spec] of Object.entries(kubeconfigUsers)) {
@@ -97,6 +98,10 @@ export const kubeadmLayout: LabLayout = {
         clusterName: 'kubernetes', server: `https://${node.ip}:6443`, userName, ca: { data: caData }, client: { certData: cert, keyData: key },
       }), 0o600);
     }
+    const kubeletClient = await writeKubeletClientPair(ctx, '/var/lib/kubelet/pki', { subject: [['O', 'system:nodes'], ['CN', `system:node:${node.name}`]], usage: 'client', issuer: k });
+    await writeNodeFile(ctx, '/etc/kubernetes/kubelet.conf', renderKubeconfig({
+      clusterName: 'kubernetes', server: `https://${node.ip}:6443`, userName: `system:node:${node.name}`, ca: { data: caData }, client: { certFile: kubeletClient, keyFile: kubeletClient },
+    }), 0o600);
     await rm(ctx.nodePaths.fs('/tmp-gen'), { recursive: true, force: true });
 
     await writeNodeFile(ctx, '/etc/kubernetes/manifests/etcd.yaml', renderStaticPod('etcd', [

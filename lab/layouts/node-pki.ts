@@ -1,5 +1,5 @@
 /** Shared pieces of both layouts: issuing a leaf into a node's fs, copying CAs, Prometheus files. */
-import { copyFile, mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile, chmod, rm, symlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { stringify } from 'yaml';
 import { issueCertificate, type CertRequest, type KeyPair } from '../openssl.js';
@@ -14,6 +14,7 @@ export interface LeafSpec {
   issuer: KeyPair;
   dnsNames?: string[];
   ipAddresses?: string[];
+  keyAlgorithm?: CertRequest['keyAlgorithm'];
 }
 
 export async function writeNodeFile(ctx: LayoutContext, absPath: string, content: string | Buffer, mode = 0o644): Promise<void> {
@@ -36,6 +37,24 @@ export async function issueLeaf(ctx: LayoutContext, spec: LeafSpec): Promise<voi
   await mkdir(dirname(certFile), { recursive: true });
   await mkdir(dirname(keyFile), { recursive: true });
   await issueCertificate({ ...spec, certFile, keyFile, validity: ctx.leafValidity });
+}
+
+/**
+ * The kubelet's client pair the way kubelet >= 1.17 keeps it: one kubelet-client-<UTC ts>.pem with the
+ * certificate and its EC key (0600), and kubelet-client-current.pem, a symlink to it. The link is
+ * relative (the kubelet writes an absolute one) so it also resolves from the operator's view of the
+ * node's folder; kcarun keeps whichever style it finds.
+ */
+export async function writeKubeletClientPair(ctx: LayoutContext, dir: string, spec: Omit<LeafSpec, 'cert' | 'key'>, now = new Date()): Promise<string> {
+  const scratch = { cert: '/tmp-gen/kubelet-client.crt', key: '/tmp-gen/kubelet-client.key' };
+  await issueLeaf(ctx, { ...spec, ...scratch, keyAlgorithm: 'ec-p256' });
+  const { cert, key } = await readLeaf(ctx, scratch);
+  const name = `kubelet-client-${now.toISOString().slice(0, 19).replace(/[T:]/g, '-')}.pem`;
+  await writeNodeFile(ctx, `${dir}/${name}`, `${cert.replace(/\n*$/, '\n')}${key}`, 0o600);
+  const link = ctx.nodePaths.fs(`${dir}/kubelet-client-current.pem`);
+  await rm(link, { force: true });
+  await symlink(name, link);
+  return `${dir}/kubelet-client-current.pem`;
 }
 
 /** Reads a leaf back (for kubeconfigs with embedded data). */

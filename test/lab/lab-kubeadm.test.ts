@@ -5,7 +5,7 @@
  * manifests and crictl, and `down` leaves no process behind.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { labUp } from '../../lab/commands/up.js';
 import { labDown } from '../../lab/commands/down.js';
@@ -104,8 +104,57 @@ describe('lab, kubeadm layout', () => {
     // Nothing was rotated: every leaf still chains to the CAs recorded at `up`.
     expect(r.allCertsOnNewCA).toBe(false);
     expect(r.leavesOnOldCa).toContain('cp1:/etc/kubernetes/pki/apiserver.crt');
-    expect(r.leavesOnOldCa).toContain('cp2:/etc/kubernetes/kubelet.conf');
+    expect(r.leavesOnOldCa).toContain('cp2:/etc/kubernetes/admin.conf');
+    // kubelet.conf only holds the CA now; its client pair lives in the file the link names.
+    expect(r.leavesOnOldCa).not.toContain('cp2:/etc/kubernetes/kubelet.conf');
+    expect(r.leavesOnOldCa.filter((w) => /^cp2:\/var\/lib\/kubelet\/pki\/kubelet-client-\d{4}(-\d\d){5}\.pem$/.test(w))).toHaveLength(1);
   }, 40_000);
+
+  it('keeps the kubelet client pair like kubeadm >= 1.17: kubelet.conf names kubelet-client-current.pem -> kubelet-client-<ts>.pem (certificate + EC key, 0600)', async () => {
+    const kubeconf = parse(readFileSync(paths.node('cp2').fs('/etc/kubernetes/kubelet.conf'), 'utf8')) as { users: Array<{ user: Record<string, string> }> };
+    const current = '/var/lib/kubelet/pki/kubelet-client-current.pem';
+    expect(kubeconf.users[0]!.user).toEqual({ 'client-certificate': current, 'client-key': current });
+    const link = readlinkSync(paths.node('cp2').fs(current));
+    expect(link).toMatch(/^kubelet-client-\d{4}(-\d\d){5}\.pem$/);
+    const pair = paths.node('cp2').fs(`/var/lib/kubelet/pki/${link}`);
+    expect(statSync(pair).mode & 0o777).toBe(0o600);
+    const text = readFileSync(pair, 'utf8');
+    expect(text).toMatch(/^-----BEGIN CERTIFICATE-----[\s\S]+-----BEGIN EC PRIVATE KEY-----/);
+    const ca = paths.node('cp2').fs('/etc/kubernetes/pki/ca.crt');
+    expect((await openssl(['verify', '-CAfile', ca, pair])).stdout).toContain(': OK');
+    expect((await openssl(['x509', '-in', pair, '-noout', '-subject', '-nameopt', 'compat'])).stdout.trim()).toBe('subject=/O=system:nodes/CN=system:node:cp2');
+    expect((await openssl(['x509', '-in', pair, '-noout', '-ext', 'extendedKeyUsage'])).stdout).toContain('TLS Web Client Authentication');
+    expect((await openssl(['pkey', '-in', pair, '-pubout'])).stdout).toBe((await openssl(['x509', '-in', pair, '-noout', '-pubkey'])).stdout);
+  });
+
+  it('the kubelet presents the pair the link names, read at its start: a foreign-CA pair makes it fail against --client-ca-file; verify skips the pair the link no longer names', async () => {
+    const pkiDir = paths.node('cp3').fs('/var/lib/kubelet/pki');
+    const link = `${pkiDir}/kubelet-client-current.pem`;
+    const original = readlinkSync(link);
+    const foreign = tempLabDir('foreign-kubelet-client');
+    await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${foreign}/k.key`, '-out', `${foreign}/k.crt`, '-subj', '/O=system:nodes/CN=system:node:cp3', '-days', '30']);
+    writeFileSync(`${pkiDir}/kubelet-client-2030-01-01-00-00-00.pem`, readFileSync(`${foreign}/k.crt`, 'utf8') + readFileSync(`${foreign}/k.key`, 'utf8'), { mode: 0o600 });
+    await cmd('rm', ['-rf', foreign]);
+    symlinkSync('kubelet-client-2030-01-01-00-00-00.pem', `${link}.tmp`);
+    renameSync(`${link}.tmp`, link);
+    const pairsOnOldCa = (r: { leavesOnOldCa: string[] }) => r.leavesOnOldCa.filter((w) => w.startsWith('cp3:/var/lib/kubelet/pki/kubelet-client-'));
+    try {
+      const before = await labVerify(dir);
+      // The old pair stays on disk but nothing reads it; the foreign pair is on no old CA.
+      expect(pairsOnOldCa(before)).toEqual([]);
+      expect((await ssh(paths, state, 'cp3', 'systemctl restart kubelet')).rc).toBe(0);
+      await sleep(3000);
+      const after = await labVerify(dir);
+      expect(after.componentErrors).toBeGreaterThan(before.componentErrors);
+      expect(Object.keys(after.componentErrorsByComponent)).toContain('cp3/kubelet');
+    } finally {
+      symlinkSync(original, `${link}.tmp`);
+      renameSync(`${link}.tmp`, link);
+      rmSync(`${pkiDir}/kubelet-client-2030-01-01-00-00-00.pem`);
+      expect((await ssh(paths, state, 'cp3', 'systemctl restart kubelet')).rc).toBe(0);
+    }
+    expect(pairsOnOldCa(await labVerify(dir))).toEqual([`cp3:/var/lib/kubelet/pki/${original}`]);
+  });
 
   it('counts component errors when a kubelet.conf trusts a foreign CA', async () => {
     const kubeconf = paths.node('cp3').fs('/etc/kubernetes/kubelet.conf');
