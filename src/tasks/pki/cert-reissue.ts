@@ -16,7 +16,7 @@ export const certReissueTask = defineTask({
       kubeconfigs: Type.Optional(
         Type.Array(Type.String({ minLength: 1 }), {
           description:
-            'Kubeconfigs whose users embed a client certificate (client-certificate-data, as kubeadm writes them): re-issued into hosts/<host>/<kubeconfig>.client.crt, registered with `kubeconfig` set, for a file-patch kubeconfig-user edit.',
+            "Kubeconfigs whose user has a client certificate, in either style: embedded (client-certificate-data) -> hosts/<host>/<kubeconfig>.client.crt, registered under `certificates` with `kubeconfig` set, for a file-patch kubeconfig-user edit; or a file the kubeconfig names (client-certificate, e.g. kubelet-client-current.pem holding certificate and key) -> hosts/<host>/<file>, registered under `certificateFiles`, for cert-install.",
         }),
       ),
       keyPolicy: Type.Optional(KeyPolicySchema),
