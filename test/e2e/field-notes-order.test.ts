@@ -1,0 +1,155 @@
+/**
+ * Why kcarun does not follow the operator's field notes' order (docs/rotation.md, "Where the field
+ * notes' order breaks"), shown on one 3-node kubeadm lab with traffic running:
+ * 1. test/fixtures/field-notes-order/ replays the notes: etcd trusts the bundle, then at once presents
+ *    certificates from the new etcd CA, while every apiserver's --etcd-cafile and Prometheus's etcd
+ *    CA file still hold the old etcd CA alone. What the user sees: each apiserver logs etcd's serving
+ *    certificate as unverifiable (Node's words for Go's "x509: certificate signed by unknown
+ *    authority"), client requests fail, Prometheus's etcd scrapes fail the same way, and kcarun's etcd
+ *    gate refuses (nothing can write to etcd any more, so its raft index stops) and rolls the switch
+ *    back, after which the cluster serves again.
+ * 2. The stock order on the same lab, through the same etcd switch (playbooks/rotate-etcd-ca.yaml,
+ *    stopped before finalize to keep the file short; rotate-kubeadm.test.ts runs the whole rotation):
+ *    zero failed requests, zero component errors, and etcd does serve new-CA certificates afterwards
+ *    (openssl verify).
+ * Needs `npm run build` first (the CLI runs from dist/).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readJournal } from '../../src/runner/journal.js';
+import { FAST_GATES, labSession, PLAYBOOKS, report, useLab } from './lab-session.js';
+
+const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'field-notes-order', 'field-notes-order.yaml');
+const NODES = ['cp1', 'cp2', 'cp3'];
+const IP_PREFIX = '127.0.61';
+/**
+ * How Node/OpenSSL says "the peer's certificate is from a CA I do not trust" (Go: "x509: certificate
+ * signed by unknown authority"), whether the server sends its leaf alone or with its chain.
+ */
+const UNKNOWN_AUTHORITY = /UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN/;
+
+const lab = labSession({ name: 'field-notes-order', ipPrefix: IP_PREFIX, layout: 'kubeadm', nodes: 3 });
+
+interface LabEvent {
+  ts: string;
+  node: string;
+  component: string;
+  level: string;
+  kind: string;
+  message: string;
+}
+
+/** The lab's error events logged at or after `since` (ISO time). */
+function errorsSince(since: string): LabEvent[] {
+  return readFileSync(join(lab.dir, 'events.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as LabEvent)
+    .filter((e) => e.level === 'error' && e.ts >= since);
+}
+
+/** apiserver -> etcd requests refused because etcd's certificate is from an untrusted CA. */
+const apiserverRejectsEtcd = (e: LabEvent) => e.component === 'kube-apiserver' && e.kind === 'etcd-connection' && UNKNOWN_AUTHORITY.test(e.message);
+/** Prometheus's etcd scrapes refused for the same reason. */
+const prometheusRejectsEtcd = (e: LabEvent) => e.component === 'prometheus' && e.kind === 'scrape' && /job etcd -> https:\/\/[\d.]+:2379\/metrics/.test(e.message) && UNKNOWN_AUTHORITY.test(e.message);
+
+/** When the journal of a state dir says a stage started (undefined if it never did). */
+async function stageStarted(stateDir: string, stage: string): Promise<string | undefined> {
+  const r = (await readJournal(stateDir)).find((x) => x.t === 'stage' && x.stage === stage && x.status === 'started');
+  return r && r.t === 'stage' ? r.at : undefined;
+}
+
+/** A new traffic window: verify() counts requests, failures and component errors from here. */
+async function freshTrafficWindow(): Promise<string> {
+  await lab.trafficStop();
+  await lab.trafficStart();
+  return new Date().toISOString();
+}
+
+const openssl = (args: string[]) => execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const nodeFile = (node: string, path: string) => join(lab.dir, 'nodes', node, 'fs', path);
+
+describe("the field notes' rotation order on a kubeadm lab, and the stock order for contrast", () => {
+  useLab(lab, { beforeAll, afterAll });
+
+  it("notes' order: apiservers and Prometheus reject etcd's new certificate, requests fail, the etcd gate refuses and rolls back", async () => {
+    const stateDir = join(lab.work, 'notes-state');
+    const since = await freshTrafficWindow();
+    const res = await lab.kcarun([FIXTURE, '-i', lab.inventory, '--yes', ...FAST_GATES, '-e', 'gate_timeout_seconds=20', '--state-dir', stateDir]);
+    const v = await lab.verify();
+    report("field notes' order", v);
+
+    // kcarun: the trust step passed, the switch's gate refused on the last etcd member and the
+    // switch was rolled back; the notes' later steps never ran.
+    expect(res.code, res.stdout.slice(-3000) + res.stderr).toBe(1);
+    expect(res.stdout).toMatch(/== notes-2\.2-etcd-trusts-bundle: ok/);
+    expect(res.stdout).toMatch(/etcd healthy \(all members, one leader, raft advancing\) \.\.\. failed .*probe etcd not healthy within 20 s .*raft index is not advancing/);
+    expect(res.stdout).toMatch(/stage "notes-2\.2-etcd-new-certificates" failed and was rolled back/);
+    expect(await stageStarted(stateDir, 'notes-3.1-controller-manager-signing')).toBeUndefined();
+    const switchAt = await stageStarted(stateDir, 'notes-2.2-etcd-new-certificates');
+    expect(switchAt).toBeDefined();
+
+    // The apiservers: every one of them rejects etcd's new serving certificate, and only from the
+    // switch on (trusting the bundle first broke nothing).
+    const errors = errorsSince(since);
+    const rejected = errors.filter(apiserverRejectsEtcd);
+    console.log(`[e2e] apiserver -> etcd unknown-authority errors: ${rejected.length}, e.g. ${rejected[0]?.node}: ${rejected[0]?.message}`);
+    expect(new Set(rejected.map((e) => e.node))).toEqual(new Set(NODES));
+    for (const node of NODES) {
+      const ip = `${IP_PREFIX}.${node.slice(2)}`;
+      expect(rejected.some((e) => e.node === node && e.message.includes(`kube-apiserver -> etcd https://${ip}:2379`))).toBe(true);
+    }
+    expect(rejected.every((e) => e.ts >= switchAt!)).toBe(true);
+
+    // The users: requests through the apiservers failed.
+    expect(v.failures).toBeGreaterThan(0);
+    expect(Object.keys(v.failuresByTarget).filter((t) => t.startsWith('apiserver-'))).not.toEqual([]);
+    expect(v.componentErrors).toBeGreaterThan(0);
+
+    // Prometheus, updated last by the notes, lost etcd at the same moment.
+    const scrapes = errors.filter(prometheusRejectsEtcd);
+    console.log(`[e2e] Prometheus etcd scrape errors: ${scrapes.length}, e.g. ${scrapes[0]?.message}`);
+    expect(scrapes.length).toBeGreaterThan(0);
+    expect(scrapes.every((e) => e.ts >= switchAt!)).toBe(true);
+
+    // After the rollback etcd presents old-CA certificates again and the cluster serves again.
+    const original = join(lab.dir, 'pki', 'original-cas', 'etcd.crt');
+    for (const node of NODES) expect(openssl(['verify', '-CAfile', original, nodeFile(node, '/etc/kubernetes/pki/etcd/server.crt')])).toMatch(/: OK/);
+    await new Promise((r) => setTimeout(r, 4000));
+    const after = await freshTrafficWindow();
+    await new Promise((r) => setTimeout(r, 5000));
+    const recovered = await lab.verify();
+    expect(recovered.requests).toBeGreaterThan(20);
+    expect(recovered.failures, JSON.stringify(recovered.failuresByTarget)).toBe(0);
+    expect(errorsSince(after).filter((e) => apiserverRejectsEtcd(e) || prometheusRejectsEtcd(e))).toEqual([]);
+  }, 180_000);
+
+  it('stock order through the same etcd switch: zero failed requests, no component errors, etcd on the new CA', async () => {
+    const stateDir = join(lab.work, 'stock-state');
+    const since = await freshTrafficWindow();
+    const res = await lab.kcarun([join(PLAYBOOKS, 'rotate-etcd-ca.yaml'), '-i', lab.inventory, '--yes', ...FAST_GATES, '-e', 'run_finalize=false', '--state-dir', stateDir]);
+    expect(res.code, res.stdout.slice(-3000) + res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/== trust-etcd-apiserver: ok/);
+    expect(res.stdout).toMatch(/== trust-extra-clients: ok/);
+    expect(res.stdout).toMatch(/== switch-etcd: ok/);
+    await new Promise((r) => setTimeout(r, 3000));
+    const v = await lab.verify();
+    report('stock order (etcd CA, through the switch)', v, lab.dir);
+    expect(v.requests).toBeGreaterThan(200);
+    expect(v.failures, JSON.stringify(v.failuresByTarget)).toBe(0);
+    expect(v.componentErrors, JSON.stringify(v.componentErrorsByComponent)).toBe(0);
+    expect(errorsSince(since).filter((e) => apiserverRejectsEtcd(e) || prometheusRejectsEtcd(e))).toEqual([]);
+
+    // The same switch did happen: every etcd member's certificate is from the new etcd CA.
+    const original = join(lab.dir, 'pki', 'original-cas', 'etcd.crt');
+    for (const node of NODES) {
+      const server = nodeFile(node, '/etc/kubernetes/pki/etcd/server.crt');
+      const newCa = nodeFile(node, '/etc/kubernetes/pki/etcd/ca.crt');
+      expect(readFileSync(newCa, 'utf8')).not.toBe(readFileSync(original, 'utf8'));
+      expect(openssl(['verify', '-CAfile', newCa, server])).toMatch(/: OK/);
+      expect(() => openssl(['verify', '-CAfile', original, server])).toThrow();
+    }
+  }, 180_000);
+});
