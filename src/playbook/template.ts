@@ -1,4 +1,4 @@
-import { Liquid } from 'liquidjs';
+import { Context, Liquid, Value, toValueSync } from 'liquidjs';
 import type { TSchema } from '@sinclair/typebox';
 import { KcarunError } from '../errors.js';
 import { shellQuote } from '../shell.js';
@@ -68,8 +68,11 @@ export function renderString(text: string, scope: Scope, options: { shell?: bool
   let value: unknown;
   try {
     const whole = WHOLE_EXPRESSION.exec(text);
-    if (!whole || options.shell) return (options.shell ? shell : plain).parseAndRenderSync(text, scope);
-    value = plain.evalValueSync(whole[1]!, scope);
+    if (!whole || options.shell) {
+      const engine = options.shell ? shell : plain;
+      return engine.renderSync(parsedFor(engine, text), scope);
+    }
+    value = evalValue(whole[1]!, scope);
   } catch (err) {
     throw templateError(err, text);
   }
@@ -123,7 +126,7 @@ function childSchemas(s: TSchema, key: string): TSchema[] {
 /** Evaluates a `when:` expression (`a == 1 and b contains "x"`) to a boolean. */
 export function evaluate(expression: string, scope: Scope): unknown {
   try {
-    return plain.evalValueSync(expression, scope);
+    return evalValue(expression, scope);
   } catch (err) {
     throw templateError(err, expression);
   }
@@ -136,32 +139,68 @@ export function isTrue(value: unknown): boolean {
 }
 
 /**
- * Parsed templates by text: a playbook repeats the same templates across hosts and stages, and
- * validation asks both "does it parse" and "which names does it read" of each one. Parse errors
- * are remembered too. Bounded: playbooks hold a few thousand distinct templates at most.
+ * Parsed templates and expressions by text. A run renders the same few hundred templates for every
+ * host (and validation asks both "does it parse" and "which names does it read" of each), so each
+ * is parsed once per engine. Parse errors are remembered too. Bounded, in case nested vars keep
+ * producing new texts.
  */
-interface Parsed {
-  templates: ReturnType<Liquid['parse']>;
-  /** Root variable names, worked out on first request. */
-  names?: readonly string[];
+const CACHE_LIMIT = 10_000;
+
+function remember<V>(cache: Map<string, V>, key: string, make: () => V): V {
+  let entry = cache.get(key);
+  if (entry === undefined) {
+    entry = make();
+    if (cache.size >= CACHE_LIMIT) cache.clear();
+    cache.set(key, entry);
+  }
+  return entry;
 }
-const parsedTemplates = new Map<string, Parsed | { error: unknown }>();
-const PARSE_CACHE_LIMIT = 10_000;
+
+type Templates = ReturnType<Liquid['parse']>;
+type ParseResult = { templates: Templates; names?: readonly string[] } | { error: unknown };
+// Per engine: the shell engine's parse appends its quoting filter to every output.
+const parsedByEngine = new Map<Liquid, Map<string, ParseResult>>([
+  [plain, new Map()],
+  [shell, new Map()],
+]);
+
+function parseResult(engine: Liquid, text: string): ParseResult {
+  return remember(parsedByEngine.get(engine)!, text, () => {
+    try {
+      return { templates: engine.parse(text) };
+    } catch (error) {
+      return { error };
+    }
+  });
+}
 
 /** `shown` is what an error message quotes (the expression, not the `{% if %}` wrapped around it). */
-function parsed(text: string, shown = text): Parsed {
-  let entry = parsedTemplates.get(text);
-  if (!entry) {
-    try {
-      entry = { templates: plain.parse(text) };
-    } catch (error) {
-      entry = { error };
-    }
-    if (parsedTemplates.size >= PARSE_CACHE_LIMIT) parsedTemplates.clear();
-    parsedTemplates.set(text, entry);
-  }
+function parsed(text: string, shown = text): { templates: Templates; names?: readonly string[] } {
+  const entry = parseResult(plain, text);
   if ('error' in entry) throw templateError(entry.error, shown);
   return entry;
+}
+
+/** Parsed for rendering; a parse error is thrown as the engine threw it (renderString words it). */
+function parsedFor(engine: Liquid, text: string): Templates {
+  const entry = parseResult(engine, text);
+  if ('error' in entry) throw entry.error;
+  return entry.templates;
+}
+
+const parsedValues = new Map<string, Value | { error: unknown }>();
+
+/** A `{{ expr }}` or `when:` expression evaluated to its value (keeping lists, numbers, booleans). */
+function evalValue(expression: string, scope: Scope): unknown {
+  const value = remember(parsedValues, expression, () => {
+    try {
+      return new Value(expression, plain);
+    } catch (error) {
+      return { error };
+    }
+  });
+  if (!(value instanceof Value)) throw value.error;
+  return toValueSync(value.value(new Context(scope, plain.options, {}, { liquid: plain })));
 }
 
 function rootNames(text: string, shown = text): readonly string[] {

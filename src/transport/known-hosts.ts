@@ -42,9 +42,22 @@ export function knownHostsName(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`;
 }
 
-function globToRegExp(glob: string): RegExp {
-  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${escaped}$`, 'i');
+/**
+ * Whether one host pattern (`*` and `?` wildcards, case-insensitive) names `name`. Checking every
+ * host against every known_hosts line is hosts x lines tests, so plain names are compared as
+ * strings and the regular expression of a wildcard pattern is built once.
+ */
+const globCache = new Map<string, RegExp>();
+
+function globMatches(glob: string, name: string): boolean {
+  if (!glob.includes('*') && !glob.includes('?')) return glob.toLowerCase() === name.toLowerCase();
+  let re = globCache.get(glob);
+  if (!re) {
+    const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    re = new RegExp(`^${escaped}$`, 'i');
+    globCache.set(glob, re);
+  }
+  return re.test(name);
 }
 
 /** Whether a host-pattern field (comma list, maybe hashed) names `name`. */
@@ -58,8 +71,8 @@ export function patternsMatch(patterns: string, name: string): boolean {
   let matched = false;
   for (const p of patterns.split(',')) {
     if (p.startsWith('!')) {
-      if (globToRegExp(p.slice(1)).test(name)) return false;
-    } else if (globToRegExp(p).test(name)) {
+      if (globMatches(p.slice(1), name)) return false;
+    } else if (globMatches(p, name)) {
       matched = true;
     }
   }

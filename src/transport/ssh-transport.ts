@@ -421,20 +421,29 @@ export class SshTransport implements Transport {
    * file; the target is the old content or the new one.
    */
   private async writeFileWithSftp(path: string, tmp: string, buf: Buffer, mode: number | undefined, ownerSpec: string | undefined): Promise<void> {
-    const existing = await this.stat(path, { become: false });
-    const finalMode = mode ?? existing?.mode ?? 0o644;
-    let handle: Buffer | undefined;
+    // Requests that do not depend on each other's answers are sent together (SFTP servers handle
+    // the requests on one handle in order): four round trips instead of eight, which is most of a
+    // file write's time when a hundred hosts are written at once.
+    const opened = this.sftpOp<Buffer>(`create ${tmp}`, (sftp, cb) => sftp.open(tmp, 'wx', { mode: 0o600 }, (err, h) => cb(err, h)));
+    const [existingResult, openResult] = await Promise.allSettled([this.stat(path, { become: false }), opened]);
+    let handle = openResult.status === 'fulfilled' ? openResult.value : undefined;
     try {
-      handle = await this.sftpOp<Buffer>(`create ${tmp}`, (sftp, cb) => sftp.open(tmp, 'wx', { mode: 0o600 }, (err, h) => cb(err, h)));
-      const h = handle;
+      if (openResult.status === 'rejected') throw openResult.reason;
+      if (existingResult.status === 'rejected') throw existingResult.reason;
+      const existing = existingResult.value;
+      const finalMode = mode ?? existing?.mode ?? 0o644;
+      const h = handle!;
       await this.writeChunks(h, buf, tmp);
-      await this.sftpOp<void>(`fsync of ${tmp}`, (sftp, cb) => sftp.ext_openssh_fsync(h, (err) => cb(err)));
+      const finishing: Promise<void>[] = [this.sftpOp<void>(`fsync of ${tmp}`, (sftp, cb) => sftp.ext_openssh_fsync(h, (err) => cb(err)))];
       if (existing && ownerSpec === undefined && this.target.user === 'root') {
-        await this.sftpOp<void>(`chown of ${tmp}`, (sftp, cb) => sftp.fchown(h, existing.uid, existing.gid, (err) => cb(err)));
+        finishing.push(this.sftpOp<void>(`chown of ${tmp}`, (sftp, cb) => sftp.fchown(h, existing.uid, existing.gid, (err) => cb(err))));
       }
-      await this.sftpOp<void>(`chmod of ${tmp}`, (sftp, cb) => sftp.fchmod(h, finalMode, (err) => cb(err)));
-      await this.sftpOp<void>(`close of ${tmp}`, (sftp, cb) => sftp.close(h, (err) => cb(err)));
-      handle = undefined;
+      finishing.push(this.sftpOp<void>(`chmod of ${tmp}`, (sftp, cb) => sftp.fchmod(h, finalMode, (err) => cb(err))));
+      const closed = this.sftpOp<void>(`close of ${tmp}`, (sftp, cb) => sftp.close(h, (err) => cb(err)));
+      const settled = await Promise.allSettled([...finishing, closed]);
+      if (settled[settled.length - 1]!.status === 'fulfilled') handle = undefined;
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
       if (ownerSpec !== undefined) {
         const res = await this.exec(`chown ${shellJoin([ownerSpec, '--', tmp])}`, { become: false });
         if (res.rc !== 0) throw new KcarunError('E_TASK', `${this.host}: chown ${ownerSpec} ${path} failed: ${res.stderr.trim()}`, { host: this.host });
@@ -444,7 +453,8 @@ export class SshTransport implements Transport {
       if (this.client) {
         const h = handle;
         if (h) await this.sftpOp<void>('close', (sftp, cb) => sftp.close(h, (e) => cb(e))).catch(() => {});
-        await this.sftpOp<void>('unlink', (sftp, cb) => sftp.unlink(tmp, (e) => cb(e))).catch(() => {});
+        // Only a temp file this call created is removed (open with 'wx' refuses an existing one).
+        if (openResult.status === 'fulfilled') await this.sftpOp<void>('unlink', (sftp, cb) => sftp.unlink(tmp, (e) => cb(e))).catch(() => {});
       }
       throw err;
     }

@@ -6,6 +6,7 @@ import { removeUnitFlag, setUnitFlag } from '../../../kube/unit-file.js';
 import { unifiedDiff } from '../../../kube/unified-diff.js';
 import { deletePath, setPath } from '../../../kube/yaml-path.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../../define.js';
+import type { FileStat } from '../../../transport/types.js';
 import type { FileEdit, FilePatchParams } from '../file-patch.js';
 import type { KubeconfigValue } from '../schemas.js';
 import { saveBackup } from './backup.js';
@@ -13,6 +14,8 @@ import { describeSource, readContentSource } from './content-source.js';
 import { redactDiff } from './redact-diff.js';
 
 interface Computed {
+  /** The file as found: its mode and owner are the ones a write keeps. */
+  st: FileStat | null;
   before: string | null;
   after: string;
   changed: boolean;
@@ -64,12 +67,20 @@ async function applyEdit(ctx: TaskContext<FilePatchParams>, text: string, edit: 
 /** Reads the file, applies every edit in memory, and diffs; writes nothing. */
 async function compute(ctx: TaskContext<FilePatchParams>): Promise<Computed> {
   const p = ctx.params;
-  const st = await ctx.transport.stat(p.path, { become: p.become });
+  // Stat and read together (one round trip less per host); a missing file fails the read too.
+  const [st, content] = await Promise.all([
+    ctx.transport.stat(p.path, { become: p.become }),
+    ctx.transport.readFile(p.path, { become: p.become }).then(
+      (data) => data,
+      (err: unknown) => err,
+    ),
+  ]);
   let before: string | null = null;
   if (st === null) {
     if (!p.createIfMissing) throw new KcarunError('E_TASK', `${p.path} does not exist (set createIfMissing to start from an empty file)`, { host: ctx.host.name });
   } else {
-    before = (await ctx.transport.readFile(p.path, { become: p.become })).toString('utf8');
+    if (!Buffer.isBuffer(content)) throw content;
+    before = content.toString('utf8');
   }
   let text = before ?? '';
   const summaries: string[] = [];
@@ -87,17 +98,15 @@ async function compute(ctx: TaskContext<FilePatchParams>): Promise<Computed> {
   }
   const changed = text !== (before ?? '') || (before === null && p.createIfMissing === true && text !== '');
   const diff = changed ? redactDiff(unifiedDiff(before ?? '', text, { oldLabel: `${ctx.host.name}:${p.path}`, newLabel: `${ctx.host.name}:${p.path}` })) : '';
-  return { before, after: text, changed, diff, summaries };
+  return { st, before, after: text, changed, diff, summaries };
 }
 
 export async function runFilePatch(ctx: TaskContext<FilePatchParams>): Promise<TaskOutcome> {
   const p = ctx.params;
   const c = await compute(ctx);
   if (!c.changed) return { changed: false, summary: `${p.path} already as wanted`, output: { path: p.path, changed: false } };
-  // Stat again right before the backup so mode/owner are the ones we replace.
-  const st = await ctx.transport.stat(p.path, { become: p.become });
-  const undo = await saveBackup(ctx, p.path, c.before === null ? null : Buffer.from(c.before), st, p.become);
-  await ctx.transport.writeFile(p.path, c.after, { become: p.become, mode: st?.mode ?? 0o644 });
+  const undo = await saveBackup(ctx, p.path, c.before === null ? null : Buffer.from(c.before), c.st, p.become);
+  await ctx.transport.writeFile(p.path, c.after, { become: p.become, mode: c.st?.mode ?? 0o644 });
   ctx.log.info(`patched ${p.path}: ${c.summaries.join(', ')}`);
   return {
     changed: true,

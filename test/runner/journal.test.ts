@@ -1,0 +1,35 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Journal, journalPath, readJournal, type JournalRecord } from '../../src/runner/journal.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const step = (i: number): JournalRecord => ({ t: 'step', key: `s/${i}`, stage: 's', task: 't', taskIndex: 0, host: `h${i}`, status: 'ok', at: new Date(0).toISOString() });
+
+describe('the run journal', () => {
+  it('has every record on disk, whole and in order, once its append resolves, however many come at once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kcarun-journal-'));
+    dirs.push(dir);
+    const journal = await Journal.open(dir, { fresh: true });
+    const seenOnDisk: number[] = [];
+    // 200 hosts finishing a step together: each append is checked against the file when it resolves.
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        journal.append(step(i)).then(() => {
+          const lines = readFileSync(journalPath(dir), 'utf8').split('\n').filter(Boolean);
+          seenOnDisk.push(lines.filter((l) => (JSON.parse(l) as { key: string }).key === `s/${i}`).length);
+        }),
+      ),
+    );
+    await journal.append(step(200));
+    await journal.close();
+    expect(seenOnDisk).toEqual(Array(200).fill(1));
+    const records = await readJournal(dir);
+    expect(records.map((r) => (r as { key: string }).key)).toEqual(Array.from({ length: 201 }, (_, i) => `s/${i}`));
+  });
+});
