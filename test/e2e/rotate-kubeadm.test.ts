@@ -2,11 +2,12 @@
  * The stock rotation, end to end, on a 3-node kubeadm lab with traffic running throughout:
  * preflight refuses a planted cert/key mismatch without touching a host; then the rotation is
  * killed (-9) at 5 seeded random points and resumed each time; it ends with zero failed requests,
- * zero component errors, every certificate on the new CAs, etcd data intact; run again, it is a
- * no-op that says so.
+ * zero component errors, every certificate on the new CAs (the kubelet's client pair behind
+ * kubelet-client-current.pem included: a new timestamped file, same key, link swapped), etcd data
+ * intact; run again, it is a no-op that says so.
  */
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, copyFileSync } from 'node:fs';
+import { createHash, X509Certificate } from 'node:crypto';
+import { readdirSync, readFileSync, readlinkSync, statSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { latestSteps, readJournal } from '../../src/runner/journal.js';
@@ -30,6 +31,19 @@ function clusterFiles(): Map<string, string> {
     for (const sub of ['etc/kubernetes', 'var/lib/kubelet']) walk(join(lab.dir, 'nodes', node, 'fs', sub));
   }
   return sums;
+}
+
+const kubeletPki = (node: string): string => join(lab.dir, 'nodes', node, 'fs/var/lib/kubelet/pki');
+
+/** Per node: the file kubelet-client-current.pem names, its bytes, certificate and mode. */
+function kubeletClientPairs(): Map<string, { link: string; bytes: Buffer; cert: X509Certificate; mode: number }> {
+  const out = new Map<string, { link: string; bytes: Buffer; cert: X509Certificate; mode: number }>();
+  for (const node of readdirSync(join(lab.dir, 'nodes'))) {
+    const link = readlinkSync(join(kubeletPki(node), 'kubelet-client-current.pem'));
+    const bytes = readFileSync(join(kubeletPki(node), link));
+    out.set(node, { link, bytes, cert: new X509Certificate(bytes), mode: statSync(join(kubeletPki(node), link)).mode & 0o777 });
+  }
+  return out;
 }
 
 describe('rotate-ca on a kubeadm lab', () => {
@@ -57,6 +71,7 @@ describe('rotate-ca on a kubeadm lab', () => {
     await new Promise((r) => setTimeout(r, 6000));
     await lab.trafficStop();
     await lab.trafficStart();
+    const pairsBefore = kubeletClientPairs();
     let seed = 7;
     const random = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
     const stateDir = join(lab.work, '.kcarun');
@@ -79,6 +94,19 @@ describe('rotate-ca on a kubeadm lab', () => {
     const final = await lab.kcarun(rotate('--resume'));
     expect(final.code, final.stdout.slice(-3000) + final.stderr).toBe(0);
     await expectCleanRotation(lab, 'kubeadm rotation with 5 kill -9');
+    // The kubelet's client pair (kubelet.conf -> kubelet-client-current.pem): a new timestamped file
+    // from the new CA with the same key, the link swapped, the old pair untouched for a rollback.
+    const pairsAfter = kubeletClientPairs();
+    for (const [node, before] of pairsBefore) {
+      const after = pairsAfter.get(node)!;
+      expect(after.link, node).not.toBe(before.link);
+      expect(after.link, node).toMatch(/^kubelet-client-\d{4}(-\d\d){5}\.pem$/);
+      expect(readFileSync(join(kubeletPki(node), before.link)), node).toEqual(before.bytes);
+      expect(after.cert.verify(new X509Certificate(readFileSync(join(lab.dir, 'nodes', node, 'fs/etc/kubernetes/pki/ca.crt'))).publicKey), node).toBe(true);
+      expect(after.cert.subject, node).toBe(before.cert.subject);
+      expect(after.cert.publicKey.export({ type: 'spki', format: 'der' }), node).toEqual(before.cert.publicKey.export({ type: 'spki', format: 'der' }));
+      expect(after.mode, node).toBe(0o600);
+    }
   }, 1_500_000);
 
   it('run again, is a no-op that says so (read from the hosts, not the journal)', async () => {
