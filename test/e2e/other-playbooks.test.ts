@@ -81,9 +81,12 @@ describe('stock playbooks check-expiry, renew-leaf-certs, offline-replace on the
 
   const file = (node: string, path: string): string => paths.node(node).fs(path);
   const cert = (pem: string | Buffer): X509Certificate => new X509Certificate(pem);
+  /** A kubeconfig's client certificate: embedded, or the file it names (kubelet.conf -> kubelet-client-current.pem). */
   function embeddedClientCert(node: string, kubeconfig: string): X509Certificate {
     const doc = parse(readFileSync(file(node, kubeconfig), 'utf8')) as { users: Array<{ user: Record<string, string> }> };
-    return cert(Buffer.from(doc.users[0]!.user['client-certificate-data']!, 'base64'));
+    const user = doc.users[0]!.user;
+    if (user['client-certificate-data']) return cert(Buffer.from(user['client-certificate-data'], 'base64'));
+    return cert(readFileSync(file(node, user['client-certificate']!)));
   }
   /** Serial and issuer of every leaf on every node (files and kubeconfig-embedded). */
   function leaves(): Map<string, { serial: string; issuer: string; ca: string }> {
