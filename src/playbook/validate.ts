@@ -76,7 +76,7 @@ export function validatePlaybook(input: ValidationInput): { plan: PlannedStage[]
         ...BUILTIN_NAMES,
       ]),
     }));
-    const checkNames = (path: PathSegment[], names: string[], local: ReadonlySet<string> = NONE) => {
+    const checkNames = (path: PathSegment[], names: readonly string[], local: ReadonlySet<string> = NONE) => {
       for (const name of names) {
         if (registered.has(name) || local.has(name)) continue;
         const missing = scopes.filter((s) => !s.names.has(name)).map((s) => s.host);
