@@ -172,6 +172,28 @@ describe('kubelet-client-current.pem (certificate + key in one file)', () => {
     expect((await opensslResult(['verify', '-CAfile', newCa(), current])).rc).toBe(0);
   });
 
+  it('separate certificate and key files named by relative paths, key policy rotate: both written, undo restores both', async () => {
+    await makeNode('embedded'); // for the CA and the leaf; kubelet.conf is rewritten below
+    const certFile = join(env.remoteDir, 'etc/kubernetes/node.crt');
+    const keyFile = join(env.remoteDir, 'etc/kubernetes/node.key');
+    const [certBefore, keyBefore] = [await readFile(certFile), await readFile(keyFile)];
+    const conf = (await readFile(kubeletConf, 'utf8')).replace(/users: .*/, 'users: [{ name: system:node:node1, user: { client-certificate: node.crt, client-key: ./node.key } }]');
+    await writeFile(kubeletConf, conf);
+    const out = await certReissueTask.run(await env.ctx({ ca: 'kubernetes-ca', kubeconfigs: [kubeletConf], keyPolicy: 'rotate' as const }));
+    const entry = (out.output?.certificateFiles as Array<FileEntry & { keyArtifact: string }>)[0]!;
+    expect(entry).toMatchObject({ path: certFile, keyPath: keyFile, combined: false });
+    const ctx = await env.ctx({ path: entry.path, artifact: entry.artifact, keyArtifact: entry.keyArtifact, keyPath: entry.keyPath });
+    const res = await certInstallTask.run(ctx);
+    expect(res.output?.how).toBe('in-place');
+    expect(await keyPublicKey(keyFile)).toBe(await certPublicKey(certFile));
+    expect(await readFile(keyFile)).not.toEqual(keyBefore); // a new key, not the old one
+    expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+    expect((await opensslResult(['verify', '-CAfile', newCa(), certFile])).rc).toBe(0);
+    await certInstallTask.rollback!(ctx, res.undo);
+    expect(await readFile(certFile)).toEqual(certBefore);
+    expect(await readFile(keyFile)).toEqual(keyBefore);
+  });
+
   it('embedded kubelet.conf (older kubeadm) still goes to `certificates`, for the kubeconfig edit', async () => {
     await makeNode('embedded');
     const r = await reissue();

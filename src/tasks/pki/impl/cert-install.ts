@@ -18,7 +18,7 @@ interface Params {
 
 /** What rollback needs: paths only (the journal must hold no key material). */
 type Undo =
-  | { kind: 'symlink'; link: string; previousTarget: string; created: string; become: boolean }
+  | { kind: 'symlink'; link: string; previousTarget: string; created: string; become: boolean; key?: unknown }
   | { kind: 'file'; file: unknown; key?: unknown };
 
 const PRIVATE_KEY_RE = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----[\s\S]*?-----END \1-----\r?\n?/;
@@ -95,6 +95,15 @@ export async function runCertInstall(ctx: TaskContext<Params>): Promise<TaskOutc
     return { changed: false, summary: `${p.path} already holds this certificate`, output: { ...output, file: p.path, how: 'unchanged' } };
   }
   const { data, newKey } = await newContent(ctx, cert, current);
+  // A rotated key for a certificate-only file goes to its own key file first (then the certificate).
+  let keyUndo: unknown;
+  if (newKey !== undefined) {
+    if (!p.keyPath) throw new KcarunError('E_SCHEMA', `${host}: ${p.path} holds no key: keyArtifact needs keyPath (where the key lives)`, { host, path: p.path });
+    const keySt = await ctx.transport.stat(p.keyPath, { become });
+    const oldKey = keySt ? await ctx.transport.readFile(p.keyPath, { become }) : null;
+    keyUndo = await saveBackup(ctx, p.keyPath, oldKey, keySt, become);
+    await ctx.transport.writeFile(p.keyPath, newKey, { mode: 0o600, become });
+  }
 
   if (current.linkTarget !== undefined) {
     // Like the kubelet's own renewal: a new timestamped pair beside the old one, then the link.
@@ -106,7 +115,7 @@ export async function runCertInstall(ctx: TaskContext<Params>): Promise<TaskOutc
     // The link keeps its style: absolute stays absolute (the kubelet's), relative stays relative.
     const linkText = current.linkTarget.includes('/') ? posix.join(posix.dirname(current.linkTarget), name) : name;
     await ctx.transport.writeFile(created, data, { mode: 0o600, owner: String(current.uid), group: String(current.gid), become });
-    const undo: Undo = { kind: 'symlink', link: p.path, previousTarget: current.linkTarget, created, become };
+    const undo: Undo = { kind: 'symlink', link: p.path, previousTarget: current.linkTarget, created, become, ...(keyUndo ? { key: keyUndo } : {}) };
     await pointLink(ctx, p.path, linkText, become);
     await verifyInstalled(ctx, cert, become);
     return { changed: true, undo, summary: `${p.path} -> ${linkText} (new certificate, same key; ${current.linkTarget} kept)`, output: { ...output, file: created, how: 'symlink' } };
@@ -114,13 +123,7 @@ export async function runCertInstall(ctx: TaskContext<Params>): Promise<TaskOutc
 
   // A plain file: rewritten in place (temp + fsync + rename), with a backup for the rollback.
   const st = await ctx.transport.stat(p.path, { become });
-  const undo: Undo = { kind: 'file', file: await saveBackup(ctx, p.path, current.content, st, become) };
-  if (newKey !== undefined && p.keyPath) {
-    const keySt = await ctx.transport.stat(p.keyPath, { become });
-    const oldKey = keySt ? await ctx.transport.readFile(p.keyPath, { become }) : null;
-    undo.key = await saveBackup(ctx, p.keyPath, oldKey, keySt, become);
-    await ctx.transport.writeFile(p.keyPath, newKey, { mode: 0o600, become });
-  }
+  const undo: Undo = { kind: 'file', file: await saveBackup(ctx, p.path, current.content, st, become), ...(keyUndo ? { key: keyUndo } : {}) };
   const mode = current.keyBlock !== undefined ? 0o600 : (st?.mode ?? 0o644);
   await ctx.transport.writeFile(p.path, data, { mode, owner: String(current.uid), group: String(current.gid), become });
   await verifyInstalled(ctx, cert, become);
@@ -145,6 +148,7 @@ export async function rollbackCertInstall(ctx: TaskContext<Params>, undo: unknow
     await restoreBackup(ctx, undo.file);
     return;
   }
+  if (undo.key !== undefined) await restoreBackup(ctx, undo.key);
   const res = await ctx.transport.exec(`readlink -- ${shellQuote(undo.link)}`, { become: undo.become });
   if (res.rc !== 0 || res.stdout.replace(/\n$/, '') !== undo.previousTarget) await pointLink(ctx, undo.link, undo.previousTarget, undo.become);
   // The file this step made is no longer named by anything: remove it so a re-run starts clean.
