@@ -10,6 +10,7 @@ import type { FileStat } from '../../../transport/types.js';
 import type { FileEdit, FilePatchParams } from '../file-patch.js';
 import type { KubeconfigValue } from '../schemas.js';
 import { saveBackup } from './backup.js';
+import { statAndRead } from './stat-and-read.js';
 import { describeSource, readContentSource } from './content-source.js';
 import { redactDiff } from './redact-diff.js';
 
@@ -67,19 +68,11 @@ async function applyEdit(ctx: TaskContext<FilePatchParams>, text: string, edit: 
 /** Reads the file, applies every edit in memory, and diffs; writes nothing. */
 async function compute(ctx: TaskContext<FilePatchParams>): Promise<Computed> {
   const p = ctx.params;
-  // Stat and read together (one round trip less per host); a missing file fails the read too.
-  const [st, content] = await Promise.all([
-    ctx.transport.stat(p.path, { become: p.become }),
-    ctx.transport.readFile(p.path, { become: p.become }).then(
-      (data) => data,
-      (err: unknown) => err,
-    ),
-  ]);
+  const { st, content } = await statAndRead(ctx.transport, p.path, p.become);
   let before: string | null = null;
-  if (st === null) {
+  if (content === null) {
     if (!p.createIfMissing) throw new KcarunError('E_TASK', `${p.path} does not exist (set createIfMissing to start from an empty file)`, { host: ctx.host.name });
   } else {
-    if (!Buffer.isBuffer(content)) throw content;
     before = content.toString('utf8');
   }
   let text = before ?? '';

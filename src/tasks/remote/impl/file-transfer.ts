@@ -6,6 +6,7 @@ import type { FileFetchParams } from '../file-fetch.js';
 import type { FileUploadParams } from '../file-upload.js';
 import { parseMode } from '../schemas.js';
 import { saveBackup } from './backup.js';
+import { statAndRead } from './stat-and-read.js';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -89,12 +90,11 @@ export async function planFileUpload(ctx: TaskContext<FileUploadParams>): Promis
 
 export async function runFileFetch(ctx: TaskContext<FileFetchParams>): Promise<TaskOutcome> {
   const p = ctx.params;
-  const st = await ctx.transport.stat(p.src, { become: p.become });
-  if (st === null) {
+  const { st, content: data } = await statAndRead(ctx.transport, p.src, p.become);
+  if (st === null || data === null) {
     if (p.missingOk) return { changed: false, summary: `${p.src} does not exist`, output: { src: p.src, exists: false } };
     throw new KcarunError('E_TASK', `${p.src} does not exist`, { host: ctx.host.name });
   }
-  const data = await ctx.transport.readFile(p.src, { become: p.become });
   const previous = await ctx.state.readArtifact(p.artifact);
   const mode = parseMode(p.mode) ?? (looksLikePrivateKey(p.src, data) ? 0o600 : 0o644);
   const path = await ctx.state.writeArtifact(p.artifact, data, { mode });
