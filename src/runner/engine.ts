@@ -276,7 +276,8 @@ export async function runPlaybook(input: EngineInput): Promise<RunResult> {
         emit({ event: 'task-end', ...typed, status: plan.changed ? 'changed' : 'ok', changed: plan.changed, durationMs: now() - t0, summary: redactSecrets(plan.summary), diff: plan.diff && redactSecrets(plan.diff) });
         return 'ok';
       }
-      await journal.append({ t: 'step', key, ...base, status: 'started', at: iso() });
+      // Written before the step runs (status shows it in flight after a kill), synced with the next record.
+      await journal.append({ t: 'step', key, ...base, status: 'started', at: iso() }, { sync: false });
       const outcome = await executeStep(stepInput);
       ranAnything = true;
       if (outcome.changed) changed++;

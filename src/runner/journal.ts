@@ -4,8 +4,9 @@ import { KcarunError } from '../errors.js';
 import { redactSecrets } from '../redact.js';
 
 /**
- * The run journal: an append-only JSON-lines file in the state dir, fsync'd after every record, so
- * a SIGKILL at any moment leaves every completed step on disk. Appending one line and fsyncing is
+ * The run journal: an append-only JSON-lines file in the state dir, fsync'd after every record (a
+ * step's "started" mark rides with the next one), so a SIGKILL or a power cut at any moment leaves
+ * every completed step on disk. Appending one line and fsyncing is
  * the same guarantee as temp+rename for a single record, without rewriting the whole journal after
  * each of hundreds of steps: a record torn by a crash is the last line, and reading drops it.
  * Records appended while a write is under way go out together in the next write and fsync (group
@@ -38,7 +39,7 @@ export type StepRecord = Extract<JournalRecord, { t: 'step' }>;
 /** What the engine needs of a journal; a dry run gets one that only reads. */
 export interface JournalLike {
   readonly records: JournalRecord[];
-  append(record: JournalRecord): Promise<void>;
+  append(record: JournalRecord, options?: { sync?: boolean }): Promise<void>;
 }
 
 /** A dry run's journal: the earlier run's records, for "done before"; writes nothing. */
@@ -72,14 +73,19 @@ export class Journal implements JournalLike {
   }
 
   private pending: string[] = [];
-  private waiting: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private waiting: { resolve: () => void; reject: (err: unknown) => void; sync: boolean }[] = [];
   private flushing: Promise<void> | undefined;
 
-  append(record: JournalRecord): Promise<void> {
+  /**
+   * Resolves once the record is on disk. `sync: false` (a step's "started" record) resolves once it
+   * is written: a killed process cannot lose it, and the next synced record takes it to the disk
+   * too; only a power cut in between can, and then the step simply shows as not started.
+   */
+  append(record: JournalRecord, options: { sync?: boolean } = {}): Promise<void> {
     this.records.push(record);
     return new Promise<void>((resolve, reject) => {
       this.pending.push(`${redactSecrets(JSON.stringify(record))}\n`);
-      this.waiting.push({ resolve, reject });
+      this.waiting.push({ resolve, reject, sync: options.sync ?? true });
       this.flush();
     });
   }
@@ -93,7 +99,7 @@ export class Journal implements JournalLike {
         const waiting = this.waiting.splice(0);
         try {
           await this.handle.appendFile(lines.join(''));
-          await this.handle.sync();
+          if (waiting.some((w) => w.sync)) await this.handle.sync();
           for (const w of waiting) w.resolve();
         } catch (err) {
           for (const w of waiting) w.reject(err);

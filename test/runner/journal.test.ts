@@ -33,3 +33,15 @@ describe('the run journal', () => {
     expect(records.map((r) => (r as { key: string }).key)).toEqual(Array.from({ length: 201 }, (_, i) => `s/${i}`));
   });
 });
+
+describe('a step\'s "started" mark', () => {
+  it('is in the file when its append resolves, before anything else is appended', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kcarun-journal-'));
+    dirs.push(dir);
+    const journal = await Journal.open(dir, { fresh: true });
+    await journal.append({ ...step(1), status: 'started' }, { sync: false });
+    // What a kill -9 right now would leave: the mark is written (the page cache outlives the process).
+    expect(readFileSync(journalPath(dir), 'utf8')).toContain('"status":"started"');
+    await journal.close();
+  });
+});

@@ -70,8 +70,7 @@ export async function runFileUpload(ctx: TaskContext<FileUploadParams>): Promise
   const changes = plannedChanges(p, data, mode, before);
   const output = { dest: p.dest, sha256: sha256(data), size: data.length };
   if (changes.length === 0) return { changed: false, summary: `${p.dest} up to date`, output: { ...output, changed: false } };
-  const original = before.exists ? await ctx.transport.readFile(p.dest, { become: p.become }) : null;
-  const st = before.exists ? await ctx.transport.stat(p.dest, { become: p.become }) : null;
+  const { st, content: original } = before.exists ? await statAndRead(ctx.transport, p.dest, p.become) : { st: null, content: null };
   const undo = await saveBackup(ctx, p.dest, original, st, p.become);
   await ctx.transport.writeFile(p.dest, data, { mode, owner: p.owner, group: p.group, become: p.become });
   // Read the checksum back: the summary claims the host has exactly these bytes.
