@@ -12,6 +12,10 @@
  *    stopped before finalize to keep the file short; rotate-kubeadm.test.ts runs the whole rotation):
  *    zero failed requests, zero component errors, and etcd does serve new-CA certificates afterwards
  *    (openssl verify).
+ * 3. The notes' Kubernetes CA steps (三-五) on that lab, the etcd CA left alone: kcarun finishes them
+ *    (every check the notes prescribe passes), but Prometheus, updated last, fails its kubelet
+ *    scrapes from the kubelets' switch until 五, and the controller-manager and admin clients, whose
+ *    kubeconfig CA the notes also update last, reject the apiservers' new certificate until then.
  * Needs `npm run build` first (the CLI runs from dist/).
  */
 import { execFileSync } from 'node:child_process';
@@ -61,6 +65,15 @@ async function stageStarted(stateDir: string, stage: string): Promise<string | u
   return r && r.t === 'stage' ? r.at : undefined;
 }
 
+/** When the journal of a state dir says a stage completed (undefined if it did not). */
+async function stageCompleted(stateDir: string, stage: string): Promise<string | undefined> {
+  const r = (await readJournal(stateDir)).find((x) => x.t === 'stage' && x.stage === stage && x.status === 'completed');
+  return r && r.t === 'stage' ? r.at : undefined;
+}
+
+/** ISO time `ms` after `iso`. */
+const plus = (iso: string, ms: number) => new Date(Date.parse(iso) + ms).toISOString();
+
 /** A new traffic window: verify() counts requests, failures and component errors from here. */
 async function freshTrafficWindow(): Promise<string> {
   await lab.trafficStop();
@@ -77,7 +90,7 @@ describe("the field notes' rotation order on a kubeadm lab, and the stock order 
   it("notes' order: apiservers and Prometheus reject etcd's new certificate, requests fail, the etcd gate refuses and rolls back", async () => {
     const stateDir = join(lab.work, 'notes-state');
     const since = await freshTrafficWindow();
-    const res = await lab.kcarun([FIXTURE, '-i', lab.inventory, '--yes', ...FAST_GATES, '-e', 'gate_timeout_seconds=20', '--state-dir', stateDir]);
+    const res = await lab.kcarun([FIXTURE, '-i', lab.inventory, '--yes', ...FAST_GATES, '-e', 'gate_timeout_seconds=15', '--state-dir', stateDir]);
     const v = await lab.verify();
     report("field notes' order", v);
 
@@ -85,7 +98,7 @@ describe("the field notes' rotation order on a kubeadm lab, and the stock order 
     // switch was rolled back; the notes' later steps never ran.
     expect(res.code, res.stdout.slice(-3000) + res.stderr).toBe(1);
     expect(res.stdout).toMatch(/== notes-2\.2-etcd-trusts-bundle: ok/);
-    expect(res.stdout).toMatch(/etcd healthy \(all members, one leader, raft advancing\) \.\.\. failed .*probe etcd not healthy within 20 s .*raft index is not advancing/);
+    expect(res.stdout).toMatch(/etcd healthy \(all members, one leader, raft advancing\) \.\.\. failed .*probe etcd not healthy within 15 s .*raft index is not advancing/);
     expect(res.stdout).toMatch(/stage "notes-2\.2-etcd-new-certificates" failed and was rolled back/);
     expect(await stageStarted(stateDir, 'notes-3.1-controller-manager-signing')).toBeUndefined();
     const switchAt = await stageStarted(stateDir, 'notes-2.2-etcd-new-certificates');
@@ -156,5 +169,40 @@ describe("the field notes' rotation order on a kubeadm lab, and the stock order 
       expect(openssl(['verify', '-CAfile', newCa, server])).toMatch(/: OK/);
       expect(() => openssl(['verify', '-CAfile', original, server])).toThrow();
     }
+  }, 180_000);
+
+  it("notes' order, Kubernetes CA part: Prometheus and the kubeconfigs, updated last, lose the kubelets and the apiservers until then", async () => {
+    // The etcd part cannot get past its gate (first test), so this replays the notes' remaining
+    // steps with the etcd CA left alone, on the lab as the stock run left it.
+    const stateDir = join(lab.work, 'notes-k8s-state');
+    const since = await freshTrafficWindow();
+    const res = await lab.kcarun([FIXTURE, '-i', lab.inventory, '--yes', ...FAST_GATES, '-e', 'rotate_etcd_ca=false', '--state-dir', stateDir]);
+    const v = await lab.verify();
+    report("field notes' order, Kubernetes CA", v);
+
+    // Every check the notes prescribe passes: kcarun finishes the notes' order without complaint.
+    expect(res.code, res.stdout.slice(-3000) + res.stderr).toBe(0);
+    const kubeletsSwitch = await stageStarted(stateDir, 'notes-4-kubelet-certificates');
+    const controlPlaneSwitch = await stageStarted(stateDir, 'notes-4-control-plane-certificates');
+    const prometheusDone = await stageCompleted(stateDir, 'notes-5-prometheus-last');
+    const kubeconfigsDone = await stageCompleted(stateDir, 'notes-5-kubeconfigs-last');
+    expect([kubeletsSwitch, controlPlaneSwitch, prometheusDone, kubeconfigsDone].every(Boolean)).toBe(true);
+    const errors = errorsSince(since);
+
+    // Prometheus: the kubelets' new serving certificates are from a CA it does not trust yet; from
+    // the kubelets' switch until 五 gives it the bundle (plus one scrape in flight).
+    const scrapes = errors.filter((e) => e.component === 'prometheus' && e.kind === 'scrape' && /job kubelet -> https:\/\/[\d.]+:10250\/metrics/.test(e.message) && UNKNOWN_AUTHORITY.test(e.message));
+    console.log(`[e2e] Prometheus kubelet scrape errors: ${scrapes.length}, e.g. ${scrapes[0]?.message}`);
+    expect(scrapes.length).toBeGreaterThan(0);
+    expect(scrapes.every((e) => e.ts >= kubeletsSwitch! && e.ts <= plus(prometheusDone!, 3000))).toBe(true);
+
+    // The kubeconfigs' CA, also last: the controller-manager and the admin clients reject the
+    // apiservers' new serving certificate from the control-plane switch until 五.
+    const cm = errors.filter((e) => e.component === 'kube-controller-manager' && e.kind === 'apiserver-connection' && UNKNOWN_AUTHORITY.test(e.message));
+    console.log(`[e2e] controller-manager -> apiserver unknown-authority errors: ${cm.length}, e.g. ${cm[0]?.message}`);
+    expect(cm.length).toBeGreaterThan(0);
+    expect(cm.every((e) => e.ts >= controlPlaneSwitch! && e.ts <= plus(kubeconfigsDone!, 3000))).toBe(true);
+    expect(v.failures).toBeGreaterThan(0);
+    expect(Object.keys(v.failuresByTarget).filter((t) => t.startsWith('apiserver-admin:'))).not.toEqual([]);
   }, 180_000);
 });
