@@ -43,40 +43,48 @@ export function knownHostsName(host: string, port: number): string {
 }
 
 /**
- * Whether one host pattern (`*` and `?` wildcards, case-insensitive) names `name`. Checking every
- * host against every known_hosts line is hosts x lines tests, so plain names are compared as
- * strings and the regular expression of a wildcard pattern is built once.
+ * Host-pattern fields compiled once into a test. Every connection checks its host against every
+ * known_hosts line (hosts x lines tests per run), so a field is split, lower-cased and, for
+ * wildcards, turned into a regular expression only the first time it is seen.
  */
-const globCache = new Map<string, RegExp>();
+type HostTest = (name: string) => boolean;
+const compiledFields = new Map<string, HostTest>();
 
-function globMatches(glob: string, name: string): boolean {
-  if (!glob.includes('*') && !glob.includes('?')) return glob.toLowerCase() === name.toLowerCase();
-  let re = globCache.get(glob);
-  if (!re) {
-    const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-    re = new RegExp(`^${escaped}$`, 'i');
-    globCache.set(glob, re);
-  }
-  return re.test(name);
+function compileGlob(glob: string): HostTest {
+  const lower = glob.toLowerCase();
+  if (!lower.includes('*') && !lower.includes('?')) return (name) => name === lower;
+  const re = new RegExp(`^${lower.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  return (name) => re.test(name);
 }
 
-/** Whether a host-pattern field (comma list, maybe hashed) names `name`. */
-export function patternsMatch(patterns: string, name: string): boolean {
+function compileField(patterns: string): HostTest {
   if (patterns.startsWith('|1|')) {
     const [, , salt, hash] = patterns.split('|');
-    if (!salt || !hash) return false;
-    const mac = createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64');
-    return mac === hash;
+    if (!salt || !hash) return () => false;
+    const key = Buffer.from(salt, 'base64');
+    return (name) => createHmac('sha1', key).update(name).digest('base64') === hash;
   }
-  let matched = false;
-  for (const p of patterns.split(',')) {
-    if (p.startsWith('!')) {
-      if (globMatches(p.slice(1), name)) return false;
-    } else if (globMatches(p, name)) {
+  const parts = patterns.split(',').map((p) => (p.startsWith('!') ? { negated: true, test: compileGlob(p.slice(1)) } : { negated: false, test: compileGlob(p) }));
+  return (name) => {
+    const lower = name.toLowerCase();
+    let matched = false;
+    for (const part of parts) {
+      if (!part.test(lower)) continue;
+      if (part.negated) return false;
       matched = true;
     }
+    return matched;
+  };
+}
+
+/** Whether a host-pattern field (comma list with `*`/`?` wildcards and `!` negation, or hashed) names `name`. */
+export function patternsMatch(patterns: string, name: string): boolean {
+  let test = compiledFields.get(patterns);
+  if (!test) {
+    test = compileField(patterns);
+    compiledFields.set(patterns, test);
   }
-  return matched;
+  return test(name);
 }
 
 /** The key type named inside an SSH public key blob (`ssh-ed25519`, `ecdsa-sha2-nistp256`, ...). */

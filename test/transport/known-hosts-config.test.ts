@@ -29,6 +29,11 @@ describe('known_hosts', () => {
     expect(patternsMatch('cp*,!cp3', 'cp1')).toBe(true);
     expect(patternsMatch('cp*,!cp3', 'cp3')).toBe(false);
     expect(patternsMatch('10.0.0.?', '10.0.0.7')).toBe(true);
+    expect(patternsMatch('10.0.0.?', '10.0.0.17')).toBe(false);
+    // Case-insensitive, and regexp characters in a name are literal.
+    expect(patternsMatch('CP1.Example.COM,[db.example]:2222', 'cp1.example.com')).toBe(true);
+    expect(patternsMatch('[db.example]:2222', '[dbXexample]:2222')).toBe(false);
+    expect(patternsMatch('[db.ex*]:2222', '[DB.EXAMPLE]:2222')).toBe(true);
     const k = await newKey('a');
     const file = join(dir, 'known_hosts');
     await writeFile(file, `[10.0.0.9]:2222 ${k.line}\n`);
