@@ -207,6 +207,8 @@ function lazyTransport(open: () => Promise<import('./transport/types.js').Transp
     readFile: async (p, o) => (await get()).readFile(p, o),
     writeFile: async (p, d, o) => (await get()).writeFile(p, d, o),
     stat: async (p, o) => (await get()).stat(p, o),
+    // Not known before connecting; the shell path works either way.
+    directFileAccess: () => false,
     close: async () => {
       if (t) await (await t).close();
     },

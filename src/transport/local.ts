@@ -86,6 +86,10 @@ export class LocalTransport implements Transport {
     }
   }
 
+  directFileAccess(): boolean {
+    return true;
+  }
+
   async stat(path: string): Promise<FileStat | null> {
     try {
       const s = await fsStat(path);

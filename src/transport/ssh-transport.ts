@@ -99,6 +99,10 @@ export class SshTransport implements Transport {
     return { stdout: res.stdout.toString('utf8'), stderr: res.stderr.toString('utf8'), rc: res.rc };
   }
 
+  directFileAccess(options: { become?: boolean } = {}): boolean {
+    return !this.becomeApplies(options.become);
+  }
+
   private becomeApplies(become: boolean | undefined): boolean {
     return (become ?? this.info.become) && this.target.user !== 'root';
   }

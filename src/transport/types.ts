@@ -62,5 +62,11 @@ export interface Transport {
   writeFile(path: string, data: string | Buffer, options?: WriteFileOptions): Promise<void>;
   /** null when the path does not exist. */
   stat(path: string, options?: { become?: boolean }): Promise<FileStat | null>;
+  /**
+   * Whether stat/readFile/writeFile reach the file directly (local file system, SFTP) rather than
+   * through a command on the host (sudo): then a few file operations are cheaper for the host
+   * than starting a shell.
+   */
+  directFileAccess(options?: { become?: boolean }): boolean;
   close(): Promise<void>;
 }

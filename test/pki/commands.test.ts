@@ -121,6 +121,7 @@ const unreachable: Transport = {
   readFile: () => Promise.reject(new Error('unreachable')),
   writeFile: () => Promise.reject(new Error('unreachable')),
   stat: () => Promise.reject(new Error('unreachable')),
+  directFileAccess: () => true,
   close: async () => {},
 };
 

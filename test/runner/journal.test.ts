@@ -2,14 +2,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Journal, journalPath, readJournal, type JournalRecord } from '../../src/runner/journal.js';
+import { Journal, journalPath, readJournal, type StepRecord } from '../../src/runner/journal.js';
 
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-const step = (i: number): JournalRecord => ({ t: 'step', key: `s/${i}`, stage: 's', task: 't', taskIndex: 0, host: `h${i}`, status: 'ok', at: new Date(0).toISOString() });
+const step = (i: number): StepRecord => ({ t: 'step', key: `s/${i}`, stage: 's', task: 't', taskIndex: 0, host: `h${i}`, status: 'ok', at: new Date(0).toISOString() });
 
 describe('the run journal', () => {
   it('has every record on disk, whole and in order, once its append resolves, however many come at once', async () => {
