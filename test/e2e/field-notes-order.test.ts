@@ -45,12 +45,17 @@ interface LabEvent {
   message: string;
 }
 
-/** The lab's error events logged at or after `since` (ISO time). */
+/** The lab's error events logged at or after `since` (ISO time); a line still being written is skipped. */
 function errorsSince(since: string): LabEvent[] {
   return readFileSync(join(lab.dir, 'events.jsonl'), 'utf8')
     .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as LabEvent)
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as LabEvent];
+      } catch {
+        return [];
+      }
+    })
     .filter((e) => e.level === 'error' && e.ts >= since);
 }
 
