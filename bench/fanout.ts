@@ -58,6 +58,9 @@ export function kcarunPlaybook(): string {
       {
         name: 'fanout',
         hosts: 'all',
+        // The hosts are independent: each goes through the five steps at its own pace (Ansible's play
+        // below uses its `free` strategy too, so both tools get the same freedom).
+        strategy: 'free',
         tasks: [
           { name: 'mkdir', type: 'ssh-exec', with: { command: 'mkdir -p {{ base }}/{{ inventory_hostname }}/data' } },
           { name: 'upload 0600', type: 'file-upload', with: { dest: '{{ base }}/{{ inventory_hostname }}/data/secret.key', content: '{{ payload }}', mode: '0600' } },
@@ -76,6 +79,7 @@ export function ansiblePlaybook(): string {
       name: 'bench-fanout',
       hosts: 'all',
       gather_facts: false,
+      strategy: 'free',
       vars: { payload: PAYLOAD },
       tasks: [
         { name: 'mkdir', 'ansible.builtin.file': { path: '{{ base }}/{{ inventory_hostname }}/data', state: 'directory' } },

@@ -82,6 +82,12 @@ export const StageSchema = Type.Object(
       ], { description: 'Batch size: a number, a percentage, or a list of sizes (the last repeats).' }),
     ),
     order: Type.Optional(Type.Union([Type.Literal('inventory'), Type.Literal('reverse'), Type.Literal('leader-last')])),
+    strategy: Type.Optional(
+      Type.Union([Type.Literal('linear'), Type.Literal('free')], {
+        description:
+          'linear (default): each task runs on every host of the batch before the next task starts. free: each host of the batch goes through the tasks at its own pace (for independent hosts; a task must not read what another host registers in this stage).',
+      }),
+    ),
     leader: Type.Optional(ProbeSchema),
     maxFailPercentage: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
     runOnce: Type.Optional(Type.Boolean({ description: 'Run the tasks on the first host only.' })),

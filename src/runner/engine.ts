@@ -177,20 +177,35 @@ export async function runPlaybook(input: EngineInput): Promise<RunResult> {
     let firstError: KcarunError | undefined;
     for (const [b, batch] of batches.entries()) {
       emit({ event: 'batch-start', stage: name, batch: b + 1, hosts: batch });
-      let active = [...batch];
       let failedHosts = 0;
-      for (const { task, index } of tasks) {
-        if (input.interrupt.requested) return 'interrupted';
-        const results = await mapLimit(active, options.forks, async (host) => {
-          if (input.interrupt.requested) return 'interrupted' as const;
-          return runStep(planned, task, index, host);
+      if (stage.spec.strategy === 'free') {
+        // Each host through all the tasks at its own pace; a host stops at its first failure.
+        const results = await mapLimit(batch, options.forks, async (host) => {
+          for (const { task, index } of tasks) {
+            if (input.interrupt.requested) return 'interrupted' as const;
+            const result = await runStep(planned, task, index, host);
+            if (result instanceof KcarunError) return result;
+          }
+          return 'ok' as const;
         });
         if (results.includes('interrupted')) return 'interrupted';
-        const failedNow = active.filter((_, i) => results[i] instanceof KcarunError);
-        failedHosts += failedNow.length;
+        failedHosts = results.filter((r) => r instanceof KcarunError).length;
         firstError ??= results.find((r): r is KcarunError => r instanceof KcarunError);
-        active = active.filter((_, i) => !(results[i] instanceof KcarunError));
-        if (active.length === 0) break;
+      } else {
+        let active = [...batch];
+        for (const { task, index } of tasks) {
+          if (input.interrupt.requested) return 'interrupted';
+          const results = await mapLimit(active, options.forks, async (host) => {
+            if (input.interrupt.requested) return 'interrupted' as const;
+            return runStep(planned, task, index, host);
+          });
+          if (results.includes('interrupted')) return 'interrupted';
+          const failedNow = active.filter((_, i) => results[i] instanceof KcarunError);
+          failedHosts += failedNow.length;
+          firstError ??= results.find((r): r is KcarunError => r instanceof KcarunError);
+          active = active.filter((_, i) => !(results[i] instanceof KcarunError));
+          if (active.length === 0) break;
+        }
       }
       const maxFail = stage.spec.maxFailPercentage ?? 0;
       if (failedHosts > 0 && (failedHosts / batch.length) * 100 > maxFail) {
