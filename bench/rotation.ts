@@ -8,7 +8,10 @@
  *   work     = time only non-waiting tasks were running (kcarun's own work plus remote commands)
  *   overhead = time no task was running at all (the runner itself: planning, journal, batches)
  */
-import { readFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadPlaybook } from '../src/playbook/load.js';
 
 export const WAITING_TYPES = new Set(['service-restart', 'wait-healthy', 'kube-wait', 'kube-rollout-restart', 'etcd-snapshot']);
@@ -29,6 +32,54 @@ export interface RotationResult {
   overhead_share: number;
   tasks: number;
   byType: Record<string, { count: number; summed_s: number }>;
+  /** The kcarun process's own CPU time (GNU time), when the run was measured here. */
+  cpu_s?: number;
+  cpu_share?: number;
+  peak_rss_mb?: number;
+  /** The lab's verdict after the rotation (traffic requests, failures, all certificates on the new CAs...). */
+  verify?: Record<string, unknown>;
+  exitCode?: number;
+}
+
+const ROOT = join(import.meta.dirname, '..');
+
+/**
+ * Runs the demo (`lab/demo.ts`: a 3-node kubeadm lab with traffic, the stock rotate-ca playbook with
+ * its default gates) with its events recorded, and reads the figure from them. Takes minutes.
+ */
+export async function measureDemoRotation(log: (s: string) => void): Promise<RotationResult> {
+  const work = await mkdtemp(join(tmpdir(), 'kcarun-bench-rotation-'));
+  const events = join(work, 'events.jsonl');
+  try {
+    let stdout = '';
+    const exitCode = await new Promise<number>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'lab/demo.ts'), '--events', events, '--dir', join(work, 'lab'), '--ip-prefix', '127.0.8'],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => d.toString().split('\n').filter((l) => l.startsWith('demo:')).forEach((l) => log(`  ${l}`)));
+      child.once('error', reject);
+      child.once('close', (code) => resolve(code ?? 1));
+    });
+    const lastLine = stdout.trim().split('\n').pop() ?? '';
+    const verify = lastLine.startsWith('{') ? (JSON.parse(lastLine) as Record<string, unknown>) : undefined;
+    if (exitCode !== 0) throw new Error(`the demo rotation exited ${exitCode} (verify: ${lastLine || 'none'})`);
+    const result = await rotationFromFile(events, join(ROOT, 'playbooks/rotate-ca.yaml'));
+    const [, user, sys, rssKb] = (await readFile(`${events}.time`, 'utf8')).trim().split('\n').pop()!.split(' ').map(Number) as [number, number, number, number];
+    return {
+      ...result,
+      source: 'the demo rotation, measured in this run (`npm run demo`: 3-node kubeadm lab with traffic, default gates)',
+      cpu_s: user + sys,
+      cpu_share: (user + sys) / result.wall_s,
+      peak_rss_mb: rssKb / 1024,
+      verify,
+      exitCode,
+    };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }
 
 interface Interval {

@@ -7,7 +7,10 @@
  *   --repeats R             runs per tool and N (default 3; medians are reported)
  *   --startup-repeats R     (default 10)
  *   --pki-n N | --no-pki    certificates for bench/pki.ts (default 1000) | keep results/pki.json
- *   --rotation-events FILE  events of `kcarun rotate-ca ... --output json` (or a run journal)
+ *   --rotation | --no-rotation   run the demo rotation on the lab and measure it (default: on,
+ *                           off with --quick; it takes about 7 minutes)
+ *   --rotation-events FILE  instead, read the events of an earlier `kcarun rotate-ca ... --output json`
+ *                           (or a run journal)
  *   --rotation-playbook F   the playbook that produced them (default playbooks/rotate-ca.yaml)
  * Run as root (sshd on loopback, apt-get for missing tools: bench/install-deps.sh).
  */
@@ -17,7 +20,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { fanoutAt, type FanoutRow, type RunSample } from './fanout.js';
-import { rotationFromFile, type RotationResult } from './rotation.js';
+import { measureDemoRotation, rotationFromFile, type RotationResult } from './rotation.js';
 import { startupBench, type StartupResult } from './startup.js';
 import { linePlot } from './svg.js';
 import { summaryMarkdown, type BenchSummary } from './summary.js';
@@ -36,6 +39,8 @@ const { values: o } = parseArgs({
     'startup-repeats': { type: 'string' },
     'pki-n': { type: 'string' },
     'no-pki': { type: 'boolean' },
+    rotation: { type: 'boolean' },
+    'no-rotation': { type: 'boolean' },
     'rotation-events': { type: 'string' },
     'rotation-playbook': { type: 'string' },
   },
@@ -89,12 +94,22 @@ async function main(): Promise<void> {
   } else log('PKI: kept bench/results/pki.json (--no-pki)');
   const pki = JSON.parse(await readFile(join(RESULTS, 'pki.json'), 'utf8')) as BenchSummary['pki'];
 
-  // Rotation, when a recording of one is given.
+  // Rotation: the demo rotation measured now, or a recording of one.
   let rotation: RotationResult | undefined;
+  const measureRotation = o.rotation ?? (!o['no-rotation'] && !quick);
   if (o['rotation-events']) {
     rotation = await rotationFromFile(o['rotation-events'], o['rotation-playbook'] ?? join(ROOT, 'playbooks/rotate-ca.yaml'));
-    log(`rotation: wall ${rotation.wall_s.toFixed(1)} s, waiting ${(rotation.waiting_share * 100).toFixed(1)} %, work ${(rotation.work_share * 100).toFixed(1)} %, runner overhead ${(rotation.overhead_share * 100).toFixed(1)} %`);
-  } else log('rotation: skipped (no --rotation-events FILE; the demo rotation takes minutes)');
+  } else if (measureRotation) {
+    log(`rotation: the demo rotation on a 3-node kubeadm lab (minutes; load ${loadNow().join(' ')})`);
+    rotation = await measureDemoRotation(log);
+  } else log('rotation: skipped (--quick or --no-rotation; --rotation runs the demo rotation, about 7 minutes)');
+  if (rotation) {
+    log(
+      `rotation: wall ${rotation.wall_s.toFixed(1)} s, waiting ${(rotation.waiting_share * 100).toFixed(1)} %, kcarun's own work ${((1 - rotation.waiting_share) * 100).toFixed(1)} %` +
+        ` (tasks ${(rotation.work_share * 100).toFixed(1)} %, runner ${(rotation.overhead_share * 100).toFixed(1)} %)` +
+        (rotation.cpu_share !== undefined ? `, kcarun CPU ${(rotation.cpu_share * 100).toFixed(1)} % of wall` : ''),
+    );
+  }
 
   const rows: FanoutRow[] = [];
   const samples: RunSample[] = [];
@@ -140,6 +155,8 @@ async function main(): Promise<void> {
     peak_rss_mb_max_n: rows.length ? rows[rows.length - 1]!.tools.kcarun.peak_rss_mb : null,
     validate_ms: { wall: startup.kcarun.wall_ms, cpu: startup.kcarun.cpu_ms },
     pki_reuse_1000_s: pki.rows.find((r) => r.case === 'reuse' && r.tool === 'kcarun')?.secondsPer1000 ?? null,
+    rotation_own_work_share: rotation ? 1 - rotation.waiting_share : null,
+    rotation_cpu_share: rotation?.cpu_share ?? null,
     rotation_overhead_share: rotation?.overhead_share ?? null,
   };
   process.stdout.write(`${JSON.stringify(last)}\n`);
