@@ -133,6 +133,35 @@ describe('kubelet-client-current.pem (certificate + key in one file)', () => {
     expect(await readlink(current)).toBe(pair);
   });
 
+  it('symlink: a failure after the link swap (the read-back does not see the new certificate) puts the link back and removes the new pair', async () => {
+    const { pair, current } = await makeNode('symlink');
+    const oldPairBytes = await readFile(pair);
+    const entry = (await reissue()).files[0]!;
+    const ctx = await env.ctx({ path: entry.path, artifact: entry.artifact });
+    // The host answers every read of the link with the old pair, as a cache or a racing writer would.
+    let swapped = false;
+    const real = ctx.transport;
+    ctx.transport = {
+      ...real,
+      host: real.host,
+      exec: async (c, o) => {
+        const r = await real.exec(c, o);
+        if (c.includes('mv -Tf')) swapped = true;
+        return r;
+      },
+      readFile: async (path, o) => (swapped && path === current ? oldPairBytes : real.readFile(path, o)),
+      writeFile: (path, d, o) => real.writeFile(path, d, o),
+      stat: (path, o) => real.stat(path, o),
+      directFileAccess: (o) => real.directFileAccess(o),
+      close: () => real.close(),
+    };
+    const err = (await certInstallTask.run(ctx).catch((e: Error) => e)) as Error;
+    expect(err.message).toMatch(/does not hold the new certificate after the install/);
+    expect(swapped).toBe(true);
+    expect(await readlink(current)).toBe(pair);
+    expect(await readdir(kubeletPki)).toEqual(['kubelet-client-current.pem', OLD_NAME].sort());
+  });
+
   it('cert-check refuses the old-CA file once only the new CA counts (what finalize relies on)', async () => {
     const { current } = await makeNode('symlink');
     await reissue();

@@ -95,39 +95,52 @@ export async function runCertInstall(ctx: TaskContext<Params>): Promise<TaskOutc
     return { changed: false, summary: `${p.path} already holds this certificate`, output: { ...output, file: p.path, how: 'unchanged' } };
   }
   const { data, newKey } = await newContent(ctx, cert, current);
-  // A rotated key for a certificate-only file goes to its own key file first (then the certificate).
+  // What is changed so far, so a failure half-way (a cut connection, a failed read-back) is undone
+  // here: a step that throws hands the runner no undo of its own.
   let keyUndo: unknown;
-  if (newKey !== undefined) {
-    if (!p.keyPath) throw new KcarunError('E_SCHEMA', `${host}: ${p.path} holds no key: keyArtifact needs keyPath (where the key lives)`, { host, path: p.path });
-    const keySt = await ctx.transport.stat(p.keyPath, { become });
-    const oldKey = keySt ? await ctx.transport.readFile(p.keyPath, { become }) : null;
-    keyUndo = await saveBackup(ctx, p.keyPath, oldKey, keySt, become);
-    await ctx.transport.writeFile(p.keyPath, newKey, { mode: 0o600, become });
-  }
+  let undo: Undo | undefined;
+  try {
+    // A rotated key for a certificate-only file goes to its own key file first (then the certificate).
+    if (newKey !== undefined) {
+      if (!p.keyPath) throw new KcarunError('E_SCHEMA', `${host}: ${p.path} holds no key: keyArtifact needs keyPath (where the key lives)`, { host, path: p.path });
+      const keySt = await ctx.transport.stat(p.keyPath, { become });
+      const oldKey = keySt ? await ctx.transport.readFile(p.keyPath, { become }) : null;
+      keyUndo = await saveBackup(ctx, p.keyPath, oldKey, keySt, become);
+      await ctx.transport.writeFile(p.keyPath, newKey, { mode: 0o600, become });
+    }
 
-  if (current.linkTarget !== undefined) {
-    // Like the kubelet's own renewal: a new timestamped pair beside the old one, then the link.
-    const linkDir = posix.dirname(p.path);
-    const targetDir = posix.dirname(posix.isAbsolute(current.linkTarget) ? current.linkTarget : posix.join(linkDir, current.linkTarget));
-    let name = timestampedPairName(posix.basename(p.path), new Date());
-    for (let i = 1; await ctx.transport.stat(posix.join(targetDir, name), { become }); i++) name = timestampedPairName(posix.basename(p.path), new Date(Date.now() + i * 1000));
-    const created = posix.join(targetDir, name);
-    // The link keeps its style: absolute stays absolute (the kubelet's), relative stays relative.
-    const linkText = current.linkTarget.includes('/') ? posix.join(posix.dirname(current.linkTarget), name) : name;
-    await ctx.transport.writeFile(created, data, { mode: 0o600, owner: String(current.uid), group: String(current.gid), become });
-    const undo: Undo = { kind: 'symlink', link: p.path, previousTarget: current.linkTarget, created, become, ...(keyUndo ? { key: keyUndo } : {}) };
-    await pointLink(ctx, p.path, linkText, become);
+    if (current.linkTarget !== undefined) {
+      // Like the kubelet's own renewal: a new timestamped pair beside the old one, then the link.
+      const linkDir = posix.dirname(p.path);
+      const targetDir = posix.dirname(posix.isAbsolute(current.linkTarget) ? current.linkTarget : posix.join(linkDir, current.linkTarget));
+      let name = timestampedPairName(posix.basename(p.path), new Date());
+      for (let i = 1; await ctx.transport.stat(posix.join(targetDir, name), { become }); i++) name = timestampedPairName(posix.basename(p.path), new Date(Date.now() + i * 1000));
+      const created = posix.join(targetDir, name);
+      // The link keeps its style: absolute stays absolute (the kubelet's), relative stays relative.
+      const linkText = current.linkTarget.includes('/') ? posix.join(posix.dirname(current.linkTarget), name) : name;
+      undo = { kind: 'symlink', link: p.path, previousTarget: current.linkTarget, created, become, ...(keyUndo ? { key: keyUndo } : {}) };
+      await ctx.transport.writeFile(created, data, { mode: 0o600, owner: String(current.uid), group: String(current.gid), become });
+      await pointLink(ctx, p.path, linkText, become);
+      await verifyInstalled(ctx, cert, become);
+      return { changed: true, undo, summary: `${p.path} -> ${linkText} (new certificate, same key; ${current.linkTarget} kept)`, output: { ...output, file: created, how: 'symlink' } };
+    }
+
+    // A plain file: rewritten in place (temp + fsync + rename), with a backup for the rollback.
+    const st = await ctx.transport.stat(p.path, { become });
+    undo = { kind: 'file', file: await saveBackup(ctx, p.path, current.content, st, become), ...(keyUndo ? { key: keyUndo } : {}) };
+    const mode = current.keyBlock !== undefined ? 0o600 : (st?.mode ?? 0o644);
+    await ctx.transport.writeFile(p.path, data, { mode, owner: String(current.uid), group: String(current.gid), become });
     await verifyInstalled(ctx, cert, become);
-    return { changed: true, undo, summary: `${p.path} -> ${linkText} (new certificate, same key; ${current.linkTarget} kept)`, output: { ...output, file: created, how: 'symlink' } };
+    return { changed: true, undo, summary: `${p.path} rewritten with the new certificate${current.keyBlock !== undefined ? ' (same file, key kept)' : ''}`, output: { ...output, file: p.path, how: 'in-place' } };
+  } catch (err) {
+    try {
+      if (undo) await rollbackCertInstall(ctx, undo);
+      else if (keyUndo !== undefined) await restoreBackup(ctx, keyUndo);
+    } catch (undoErr) {
+      ctx.log.warn(`${host}: could not undo the partial install of ${p.path}: ${(undoErr as Error).message}`);
+    }
+    throw err;
   }
-
-  // A plain file: rewritten in place (temp + fsync + rename), with a backup for the rollback.
-  const st = await ctx.transport.stat(p.path, { become });
-  const undo: Undo = { kind: 'file', file: await saveBackup(ctx, p.path, current.content, st, become), ...(keyUndo ? { key: keyUndo } : {}) };
-  const mode = current.keyBlock !== undefined ? 0o600 : (st?.mode ?? 0o644);
-  await ctx.transport.writeFile(p.path, data, { mode, owner: String(current.uid), group: String(current.gid), become });
-  await verifyInstalled(ctx, cert, become);
-  return { changed: true, undo, summary: `${p.path} rewritten with the new certificate${current.keyBlock !== undefined ? ' (same file, key kept)' : ''}`, output: { ...output, file: p.path, how: 'in-place' } };
 }
 
 /** Reads the file back through the path the kubeconfig names: the summary claims the host has it. */
