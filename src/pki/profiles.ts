@@ -17,23 +17,10 @@ import { generateKey, keyIdentifier, type KeySpec, spkiDer } from './keys.js';
 import { buildName } from './name.js';
 import { COMMON_NAME, OID, ORGANIZATION } from './oids.js';
 import { signCertificate } from './sign.js';
+import type { ProfileName } from './profile-names.js';
 
-/** Certificates kubeadm makes, with the same subject, SANs and usages. */
-export const PROFILE_NAMES = [
-  'apiserver',
-  'apiserver-kubelet-client',
-  'apiserver-etcd-client',
-  'front-proxy-client',
-  'etcd-server',
-  'etcd-peer',
-  'etcd-healthcheck-client',
-  'admin',
-  'super-admin',
-  'controller-manager',
-  'scheduler',
-  'kubelet-client',
-] as const;
-export type ProfileName = (typeof PROFILE_NAMES)[number];
+// Certificates kubeadm makes, with the same subject, SANs and usages.
+export { PROFILE_NAMES, type ProfileName } from './profile-names.js';
 
 /** Which CA signs each profile. */
 export const PROFILE_CA: Record<ProfileName, 'kubernetes' | 'etcd' | 'front-proxy'> = {

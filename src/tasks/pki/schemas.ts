@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { PROFILE_NAMES } from '../../pki/profile-names.js';
 
 /**
  * Params shared by the certificate task types. Only TypeBox here: this module is loaded with the
@@ -60,22 +61,7 @@ export const KeyPolicySchema = Type.Union([Type.Literal('reuse'), Type.Literal('
   description: 'reuse: re-sign the existing public key (the private key never leaves the host); rotate: new key of the same algorithm and size.',
 });
 
-export const ProfileSchema = Type.Union(
-  [
-    'apiserver',
-    'apiserver-kubelet-client',
-    'apiserver-etcd-client',
-    'front-proxy-client',
-    'etcd-server',
-    'etcd-peer',
-    'etcd-healthcheck-client',
-    'admin',
-    'super-admin',
-    'controller-manager',
-    'scheduler',
-    'kubelet-client',
-  ].map((p) => Type.Literal(p)),
-);
+export const ProfileSchema = Type.Union(PROFILE_NAMES.map((p) => Type.Literal(p)));
 
 export const GenerateSchema = Type.Object(
   {
