@@ -6,9 +6,9 @@ import { redactSecrets } from '../redact.js';
 /**
  * The run journal: an append-only JSON-lines file in the state dir, fsync'd after every record (a
  * step's "started" mark rides with the next one), so a SIGKILL or a power cut at any moment leaves
- * every completed step on disk. Appending one line and fsyncing is
- * the same guarantee as temp+rename for a single record, without rewriting the whole journal after
- * each of hundreds of steps: a record torn by a crash is the last line, and reading drops it.
+ * every completed step on disk. Appending one line and fsyncing is the same guarantee as
+ * temp+rename for a single record, without rewriting the whole journal after each of hundreds of
+ * steps: a record torn by a crash is the last line, and reading drops it.
  * Records appended while a write is under way go out together in the next write and fsync (group
  * commit): each append still resolves only once its record is on disk, but 100 hosts finishing a
  * step at once cost a handful of fsyncs, not 200.
