@@ -154,8 +154,10 @@ async function main(): Promise<void> {
       `load average (1 min) at start/end: ${fmt(loadAtStart, 2)} / ${fmt(loadavg()[0] ?? NaN, 2)}`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
-    const out = join(import.meta.dirname, 'results/pki.json');
-    await mkdir(join(import.meta.dirname, 'results'), { recursive: true });
+    // Where bench/run.ts reads it (KCARUN_BENCH_RESULTS moves all results elsewhere).
+    const resultsDir = process.env.KCARUN_BENCH_RESULTS ?? join(import.meta.dirname, 'results');
+    const out = join(resultsDir, 'pki.json');
+    await mkdir(resultsDir, { recursive: true });
     await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
     process.stdout.write(`written ${out}\n`);
   } finally {
