@@ -29,7 +29,7 @@ export function summaryMarkdown(s: BenchSummary): string {
   L.push(`# kcarun benchmarks — ${s.date}${s.quick ? ' (quick)' : ''}`, '');
   L.push(
     `Machine: ${s.machine.cpus} × ${s.machine.cpuModel}, Node ${s.machine.node}, ${s.machine.ansible}, ${s.machine.openssh}, ${s.machine.openssl}.`,
-    `Load average (1, 5, 15 min) before: ${s.loadavg.before.join(' ')}; after: ${s.loadavg.after.join(' ')} — on a 2-core machine shared with other test runs, wall times are inflated by the run queue; CPU times are the fairer comparison.`,
+    `Load average (1, 5, 15 min) before: ${s.loadavg.before.join(' ')}; after: ${s.loadavg.after.join(' ')} — on this 2-core machine a load above 2 puts processes in the run queue and inflates wall times (the benchmark's own Ansible runs raise it); CPU times are the fairer comparison then.`,
     '',
   );
   L.push(`## Fan-out (five-step job, median of ${s.repeats} run(s) per tool)`, '');
