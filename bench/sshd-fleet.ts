@@ -7,10 +7,10 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort, waitForPort } from '../lab/net.js';
 
 const run = promisify(execFile);
 
@@ -35,31 +35,9 @@ export interface SshdFleet {
 /** Third octet of the fleet's addresses: away from the lab (127.0.1.x) and tests' usual picks. */
 const THIRD_OCTET = 220;
 
-function freePort(address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, address, () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 async function listening(address: string, port: number, child: ChildProcess, stderr: () => string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`sshd on ${address}:${port} exited ${child.exitCode}: ${stderr()}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, address);
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`sshd not listening on ${address}:${port}: ${stderr()}`);
+  if (await waitForPort(address, port, 20_000, () => child.exitCode !== null)) return;
+  throw new Error(child.exitCode !== null ? `sshd on ${address}:${port} exited ${child.exitCode}: ${stderr()}` : `sshd not listening on ${address}:${port}: ${stderr()}`);
 }
 
 async function keygen(path: string): Promise<void> {

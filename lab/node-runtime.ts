@@ -6,7 +6,6 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, chmodSync, closeSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { NODE_DIR_MOUNTS, type LabPaths } from './lab-paths.js';
 import { run, sleep } from './exec.js';
@@ -60,25 +59,6 @@ echo $! > ${q(np.sshdPidFile)}
 # port ${port}
 exec sleep infinity
 `;
-}
-
-export function waitForPort(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve) => {
-    const attempt = (): void => {
-      const s = createConnection({ host, port });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => {
-        s.destroy();
-        if (Date.now() > deadline) resolve(false);
-        else setTimeout(attempt, 100);
-      });
-    };
-    attempt();
-  });
 }
 
 /** Starts the node's namespace and sshd; resolves once both pids are known. */

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { DEFAULT_LAB_DIR, LabPaths } from '../lab-paths.js';
 import { readState, type NodeState } from '../lab-state.js';
 import { isOwnProcess, isRunning, pidsInMountNamespace, terminate } from '../processes.js';
-import { inNode, waitForPort } from '../node-runtime.js';
+import { inNode } from '../node-runtime.js';
+import { waitForPort } from '../net.js';
 import { runOk } from '../exec.js';
 import type { PodRecord } from '../components/static-pods.js';
 

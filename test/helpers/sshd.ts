@@ -1,11 +1,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { HostInfo } from '../../src/tasks/define.js';
+import { freePort, waitForPort } from '../../lab/net.js';
 
 const run = promisify(execFile);
 
@@ -59,18 +59,6 @@ function pickAddress(): string {
   const third = 3 + ((process.pid + addressCounter * 7) % 240);
   const fourth = 1 + ((process.pid * 13 + addressCounter) % 250);
   return `127.0.${third}.${fourth}`;
-}
-
-function freePort(address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, address, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export async function keygen(path: string, type: 'ed25519' | 'ecdsa' | 'rsa' = 'ed25519', passphrase = ''): Promise<void> {
@@ -190,22 +178,8 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHarness>
 }
 
 async function waitForListening(child: ChildProcess, address: string, port: number, stderr: () => string): Promise<void> {
-  const { connect } = await import('node:net');
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`sshd exited ${child.exitCode}: ${stderr()}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, address);
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 30));
-  }
-  throw new Error(`sshd not listening on ${address}:${port}: ${stderr()}`);
+  if (await waitForPort(address, port, 5000, () => child.exitCode !== null)) return;
+  throw new Error(child.exitCode !== null ? `sshd exited ${child.exitCode}: ${stderr()}` : `sshd not listening on ${address}:${port}: ${stderr()}`);
 }
 
 function stopChild(child: ChildProcess): Promise<void> {
