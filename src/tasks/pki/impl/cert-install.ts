@@ -6,7 +6,9 @@ import { type Certificate, parseCertificates } from '../../../pki/certificate.js
 import { keyMatchesSpki, loadPrivateKey } from '../../../pki/keys.js';
 import { shellQuote } from '../../../shell.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../../define.js';
+import type { FileStat } from '../../../transport/types.js';
 import { restoreBackup, saveBackup } from '../../remote/impl/backup.js';
+import { statAndRead } from '../../remote/impl/stat-and-read.js';
 
 interface Params {
   path: string;
@@ -30,8 +32,8 @@ interface Current {
   certificate: Certificate;
   /** The key PEM block of a combined file, byte for byte. Never logged or returned. */
   keyBlock?: string;
-  uid: number;
-  gid: number;
+  /** Of the file the path names (through the link): owner and mode a rewrite keeps. */
+  st: FileStat;
 }
 
 async function inspect(ctx: TaskContext<Params>, become: boolean): Promise<Current> {
@@ -42,13 +44,12 @@ async function inspect(ctx: TaskContext<Params>, become: boolean): Promise<Curre
   if (res.rc !== 0) throw new KcarunError('E_TASK', `${host}: cannot inspect ${path}: ${res.stderr.trim()}`, { host, path });
   const [kind, linkTarget] = res.stdout.replace(/\n$/, '').split('\n');
   if (kind === 'absent') throw new KcarunError('E_TASK', `${host}: ${path} does not exist`, { host, path });
-  const st = await ctx.transport.stat(path, { become });
-  if (!st) throw new KcarunError('E_TASK', `${host}: ${path} points to a file that does not exist (${linkTarget})`, { host, path });
-  const content = await ctx.transport.readFile(path, { become });
+  const { st, content } = await statAndRead(ctx.transport, path, become);
+  if (!st || !content) throw new KcarunError('E_TASK', `${host}: ${path} points to a file that does not exist (${linkTarget})`, { host, path });
   const text = content.toString('latin1');
   const certificate = parseCertificates(content)[0];
   if (!certificate) throw new KcarunError('E_PKI', `${host}: ${path} holds no PEM certificate`, { host, path });
-  return { linkTarget: kind === 'link' ? linkTarget : undefined, content, certificate, keyBlock: PRIVATE_KEY_RE.exec(text)?.[0], uid: st.uid, gid: st.gid };
+  return { linkTarget: kind === 'link' ? linkTarget : undefined, content, certificate, keyBlock: PRIVATE_KEY_RE.exec(text)?.[0], st };
 }
 
 async function readArtifact(ctx: TaskContext<Params>, name: string): Promise<Buffer> {
@@ -103,9 +104,8 @@ export async function runCertInstall(ctx: TaskContext<Params>): Promise<TaskOutc
     // A rotated key for a certificate-only file goes to its own key file first (then the certificate).
     if (newKey !== undefined) {
       if (!p.keyPath) throw new KcarunError('E_SCHEMA', `${host}: ${p.path} holds no key: keyArtifact needs keyPath (where the key lives)`, { host, path: p.path });
-      const keySt = await ctx.transport.stat(p.keyPath, { become });
-      const oldKey = keySt ? await ctx.transport.readFile(p.keyPath, { become }) : null;
-      keyUndo = await saveBackup(ctx, p.keyPath, oldKey, keySt, become);
+      const old = await statAndRead(ctx.transport, p.keyPath, become);
+      keyUndo = await saveBackup(ctx, p.keyPath, old.content, old.st, become);
       await ctx.transport.writeFile(p.keyPath, newKey, { mode: 0o600, become });
     }
 
@@ -119,17 +119,16 @@ export async function runCertInstall(ctx: TaskContext<Params>): Promise<TaskOutc
       // The link keeps its style: absolute stays absolute (the kubelet's), relative stays relative.
       const linkText = current.linkTarget.includes('/') ? posix.join(posix.dirname(current.linkTarget), name) : name;
       undo = { kind: 'symlink', link: p.path, previousTarget: current.linkTarget, created, become, ...(keyUndo ? { key: keyUndo } : {}) };
-      await ctx.transport.writeFile(created, data, { mode: 0o600, owner: String(current.uid), group: String(current.gid), become });
+      await ctx.transport.writeFile(created, data, { mode: 0o600, owner: String(current.st.uid), group: String(current.st.gid), become });
       await pointLink(ctx, p.path, linkText, become);
       await verifyInstalled(ctx, cert, become);
       return { changed: true, undo, summary: `${p.path} -> ${linkText} (new certificate, same key; ${current.linkTarget} kept)`, output: { ...output, file: created, how: 'symlink' } };
     }
 
     // A plain file: rewritten in place (temp + fsync + rename), with a backup for the rollback.
-    const st = await ctx.transport.stat(p.path, { become });
-    undo = { kind: 'file', file: await saveBackup(ctx, p.path, current.content, st, become), ...(keyUndo ? { key: keyUndo } : {}) };
-    const mode = current.keyBlock !== undefined ? 0o600 : (st?.mode ?? 0o644);
-    await ctx.transport.writeFile(p.path, data, { mode, owner: String(current.uid), group: String(current.gid), become });
+    undo = { kind: 'file', file: await saveBackup(ctx, p.path, current.content, current.st, become), ...(keyUndo ? { key: keyUndo } : {}) };
+    const mode = current.keyBlock !== undefined ? 0o600 : current.st.mode;
+    await ctx.transport.writeFile(p.path, data, { mode, owner: String(current.st.uid), group: String(current.st.gid), become });
     await verifyInstalled(ctx, cert, become);
     return { changed: true, undo, summary: `${p.path} rewritten with the new certificate${current.keyBlock !== undefined ? ' (same file, key kept)' : ''}`, output: { ...output, file: p.path, how: 'in-place' } };
   } catch (err) {
