@@ -2,6 +2,7 @@ import { KcarunError, KcarunErrorList } from '../../../errors.js';
 import { type Certificate, daysLeft, parseCertificates } from '../../../pki/certificate.js';
 import { checkCa, checkCertificate, checkClockSkew, type Problem, verifyChain } from '../../../pki/checks.js';
 import { kubeconfigClientCert } from '../../../kube/kubeconfig-client.js';
+import { statAndRead } from '../../../transport/stat-and-read.js';
 import { parsePemBlocks } from '../../../pki/pem.js';
 import { shellJoin } from '../../../shell.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../../define.js';
@@ -76,13 +77,14 @@ async function collect(ctx: TaskContext<Params>): Promise<{ findings: Finding[];
     throw new KcarunError('E_SCHEMA', 'cert-check needs `paths`, `set`, `kubeconfigs`, `bundle` or `maxClockSkewSeconds`', { host });
   }
   for (const t of targets) {
-    if (!t.embedded && !(await ctx.transport.stat(t.cert, { become }))) {
+    const content = t.embedded ?? (await statAndRead(ctx.transport, t.cert, become)).content;
+    if (!content) {
       if (!t.optional) findings.push({ path: t.cert, problem: { kind: 'untrusted', message: 'does not exist' } });
       continue;
     }
     let cert: Certificate | undefined;
     try {
-      cert = parseCertificates(t.embedded ?? (await ctx.transport.readFile(t.cert, { become })))[0];
+      cert = parseCertificates(content)[0];
     } catch (err) {
       findings.push({ path: t.cert, problem: { kind: 'untrusted', message: (err as Error).message } });
       continue;
@@ -119,13 +121,14 @@ async function kubeconfigTargets(ctx: TaskContext<Params>, findings: Finding[]):
   const out: CheckTarget[] = [];
   const become = ctx.host.become;
   for (const kubeconfig of ctx.params.kubeconfigs ?? []) {
-    if (!(await ctx.transport.stat(kubeconfig, { become }))) {
+    const { content } = await statAndRead(ctx.transport, kubeconfig, become);
+    if (!content) {
       if (ctx.params.missing !== 'skip') findings.push({ path: kubeconfig, problem: { kind: 'untrusted', message: 'does not exist' } });
       continue;
     }
     let client;
     try {
-      client = kubeconfigClientCert((await ctx.transport.readFile(kubeconfig, { become })).toString('utf8'), kubeconfig, ctx.host.name);
+      client = kubeconfigClientCert(content.toString('utf8'), kubeconfig, ctx.host.name);
     } catch (err) {
       findings.push({ path: kubeconfig, problem: { kind: 'untrusted', message: (err as Error).message } });
       continue;

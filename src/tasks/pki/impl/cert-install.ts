@@ -8,7 +8,7 @@ import { shellQuote } from '../../../shell.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../../define.js';
 import type { FileStat } from '../../../transport/types.js';
 import { restoreBackup, saveBackup } from '../../remote/impl/backup.js';
-import { statAndRead } from '../../remote/impl/stat-and-read.js';
+import { statAndRead } from '../../../transport/stat-and-read.js';
 
 interface Params {
   path: string;

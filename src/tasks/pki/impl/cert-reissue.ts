@@ -1,5 +1,6 @@
 import { KcarunError } from '../../../errors.js';
 import { kubeconfigClientCert } from '../../../kube/kubeconfig-client.js';
+import { statAndRead } from '../../../transport/stat-and-read.js';
 import type { CertificateAuthority } from '../../../pki/ca.js';
 import { type Certificate, isIssuedBy, parseCertificates } from '../../../pki/certificate.js';
 import { formatSubjectAltName } from '../../../pki/extensions.js';
@@ -71,9 +72,9 @@ export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutc
   }
 
   for (const target of targets) {
-    const stat = await ctx.transport.stat(target.cert, { become });
+    const { content } = await statAndRead(ctx.transport, target.cert, become);
     const gen = generateFor.get(target.cert);
-    if (!stat) {
+    if (!content) {
       if (gen) {
         issued.push(await generateFromProfile(ctx, ca, target, gen));
         continue;
@@ -84,7 +85,6 @@ export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutc
       }
       throw new KcarunError('E_PKI', `${host}: ${target.cert} does not exist (set missing: skip, or add it to generate)`, { host, path: target.cert });
     }
-    const content = await ctx.transport.readFile(target.cert, { become });
     if (containsPrivateKey(content.toString('latin1'))) {
       throw new KcarunError(
         'E_PKI',
@@ -105,15 +105,15 @@ export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutc
   }
   const files: IssuedEntry[] = [];
   for (const kubeconfig of p.kubeconfigs ?? []) {
-    const stat = await ctx.transport.stat(kubeconfig, { become });
-    if (!stat) {
+    const { content } = await statAndRead(ctx.transport, kubeconfig, become);
+    if (!content) {
       if (p.missing === 'skip') {
         skipped.push(kubeconfig);
         continue;
       }
       throw new KcarunError('E_PKI', `${host}: ${kubeconfig} does not exist (set missing: skip)`, { host, path: kubeconfig });
     }
-    const client = kubeconfigClientCert((await ctx.transport.readFile(kubeconfig, { become })).toString('utf8'), kubeconfig, host);
+    const client = kubeconfigClientCert(content.toString('utf8'), kubeconfig, host);
     if (!client) {
       skipped.push(kubeconfig); // token or exec credentials: nothing to re-issue
       continue;
@@ -127,15 +127,15 @@ export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutc
     }
     files.push(await reissueReferencedFile(ctx, ca, kubeconfig, client.certPath, client.keyPath, policy));
   }
-  issued.push(...files);
-  const fresh = issued.filter((i) => i.how !== 'reused').length;
+  const all = [...issued, ...files];
+  const fresh = all.filter((i) => i.how !== 'reused').length;
   return {
     changed: fresh > 0,
-    summary: `${fresh} re-issued, ${issued.length - fresh} reused${skipped.length ? `, ${skipped.length} absent` : ''} (${policy})`,
+    summary: `${fresh} re-issued, ${all.length - fresh} reused${skipped.length ? `, ${skipped.length} absent` : ''} (${policy})`,
     // certificateFiles: client certificates a kubeconfig references by path, installed with cert-install
     // (not a kubeconfig edit); kept apart so loops over `certificates` stay as they were.
     output: {
-      certificates: issued.filter((i) => !files.includes(i)) as unknown as Record<string, unknown>[],
+      certificates: issued as unknown as Record<string, unknown>[],
       certificateFiles: files as unknown as Record<string, unknown>[],
       skipped,
       keyPolicy: policy,
@@ -233,10 +233,8 @@ async function reissueReferencedFile(
 ): Promise<IssuedEntry> {
   const host = ctx.host.name;
   const become = ctx.host.become;
-  if (!(await ctx.transport.stat(certPath, { become }))) {
-    throw new KcarunError('E_PKI', `${host}: ${kubeconfig} names client-certificate ${certPath}, which does not exist`, { host, path: certPath });
-  }
-  const content = await ctx.transport.readFile(certPath, { become });
+  const { content } = await statAndRead(ctx.transport, certPath, become);
+  if (!content) throw new KcarunError('E_PKI', `${host}: ${kubeconfig} names client-certificate ${certPath}, which does not exist`, { host, path: certPath });
   const combined = containsPrivateKey(content.toString('latin1'));
   const leaf = parseCertificates(content)[0];
   if (!leaf) throw new KcarunError('E_PKI', `${host}: ${certPath} (client-certificate of ${kubeconfig}) holds no PEM certificate`, { host, path: certPath });

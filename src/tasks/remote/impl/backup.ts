@@ -5,6 +5,7 @@ import { KcarunError } from '../../../errors.js';
 import { shellQuote } from '../../../shell.js';
 import { writeFileAtomic } from '../../../transport/local.js';
 import type { FileStat } from '../../../transport/types.js';
+import { statAndRead } from '../../../transport/stat-and-read.js';
 import type { TaskContext } from '../../define.js';
 
 /**
@@ -68,8 +69,7 @@ export async function restoreBackup(ctx: TaskContext<unknown>, undo: unknown): P
   } catch (err) {
     throw new KcarunError('E_ROLLBACK', `backup of ${undo.path} is missing (${undo.backupFile}): ${(err as Error).message}`, { host: ctx.host.name }, { cause: err });
   }
-  const current = await ctx.transport.readFile(undo.path, { become }).catch(() => null);
-  const st = await ctx.transport.stat(undo.path, { become });
+  const { st, content: current } = await statAndRead(ctx.transport, undo.path, become);
   const sameMeta = st !== null && (undo.mode === undefined || st.mode === undo.mode) && (undo.uid === undefined || (st.uid === undo.uid && st.gid === undo.gid));
   if (current && current.equals(original) && sameMeta) return;
   await ctx.transport.writeFile(undo.path, original, {

@@ -10,7 +10,7 @@ import type { FileStat } from '../../../transport/types.js';
 import type { FileEdit, FilePatchParams } from '../file-patch.js';
 import type { KubeconfigValue } from '../schemas.js';
 import { saveBackup } from './backup.js';
-import { statAndRead } from './stat-and-read.js';
+import { statAndRead } from '../../../transport/stat-and-read.js';
 import { describeSource, readContentSource } from './content-source.js';
 import { redactDiff } from './redact-diff.js';
 

@@ -7,7 +7,7 @@ import type { FileFetchParams } from '../file-fetch.js';
 import type { FileUploadParams } from '../file-upload.js';
 import { parseMode } from '../schemas.js';
 import { saveBackup } from './backup.js';
-import { statAndRead } from './stat-and-read.js';
+import { statAndRead } from '../../../transport/stat-and-read.js';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 

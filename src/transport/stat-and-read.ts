@@ -1,4 +1,4 @@
-import type { FileStat, Transport } from '../../../transport/types.js';
+import type { FileStat, Transport } from './types.js';
 
 /**
  * A remote file's stat and content, asked for together (one round trip less per host than one
