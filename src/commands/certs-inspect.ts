@@ -14,12 +14,11 @@ export interface CertsInspectArgs {
  * beside it, else 0.
  */
 export async function certsInspect(args: CertsInspectArgs, io: { stdout: (s: string) => void }): Promise<number> {
-  const [{ scanCertificates, defaultKeyPath }, { certificateReport, formatTable, displayPath }, { verifyChain }, { keyMatchesSpki }, { createPrivateKey }] = await Promise.all([
+  const [{ scanCertificates, defaultKeyPath }, { certificateReport, formatTable, displayPath }, { verifyChain }, { keyMatchesSpki, loadPrivateKey }] = await Promise.all([
     import('../pki/scan.js'),
     import('../pki/report.js'),
     import('../pki/checks.js'),
     import('../pki/keys.js'),
-    import('node:crypto'),
   ]);
   const transport = new LocalTransport();
   if ((await transport.stat(args.target)) === null) throw new KcarunError('E_USAGE', `${args.target}: no such file or directory`);
@@ -33,7 +32,8 @@ export async function certsInspect(args: CertsInspectArgs, io: { stdout: (s: str
   const keyMatch = async (path: string, source: string, spki: Buffer): Promise<boolean | null> => {
     if (source !== 'pem') return null;
     try {
-      const key = createPrivateKey({ key: await transport.readFile(defaultKeyPath(path)) });
+      const keyPath = defaultKeyPath(path);
+      const key = loadPrivateKey(await transport.readFile(keyPath), keyPath);
       return keyMatchesSpki(key, spki);
     } catch {
       return null;
