@@ -31,14 +31,18 @@ export async function timed(cmd: string, args: string[], options: { cwd?: string
       child.once('error', reject);
       child.once('exit', (code) => resolve(code ?? 1));
     });
-    // GNU time prints "Command exited with non-zero status N" before the figures when it fails.
-    const lines = (await readFile(timeFile, 'utf8')).trim().split('\n');
-    const [e, u, s, m] = lines[lines.length - 1]!.split(' ').map(Number) as [number, number, number, number];
-    return { wallSeconds: e, userSeconds: u, sysSeconds: s, cpuSeconds: u + s, peakRssMb: m / 1024, exitCode };
+    return { ...parseGnuTime(await readFile(timeFile, 'utf8')), exitCode };
   } finally {
     await out.close();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** What `/usr/bin/time -f '%e %U %S %M'` wrote (its last line: a failed command's status line comes first). */
+export function parseGnuTime(text: string): Omit<Measured, 'exitCode'> {
+  const lines = text.trim().split('\n');
+  const [e, u, s, m] = lines[lines.length - 1]!.split(' ').map(Number) as [number, number, number, number];
+  return { wallSeconds: e, userSeconds: u, sysSeconds: s, cpuSeconds: u + s, peakRssMb: m / 1024 };
 }
 
 export function median(values: number[]): number {

@@ -13,6 +13,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPlaybook } from '../src/playbook/load.js';
+import { parseGnuTime } from './measure.js';
 
 export const WAITING_TYPES = new Set(['service-restart', 'wait-healthy', 'kube-wait', 'kube-rollout-restart', 'etcd-snapshot']);
 
@@ -67,13 +68,13 @@ export async function measureDemoRotation(log: (s: string) => void): Promise<Rot
     const verify = lastLine.startsWith('{') ? (JSON.parse(lastLine) as Record<string, unknown>) : undefined;
     if (exitCode !== 0) throw new Error(`the demo rotation exited ${exitCode} (verify: ${lastLine || 'none'})`);
     const result = await rotationFromFile(events, join(ROOT, 'playbooks/rotate-ca.yaml'));
-    const [, user, sys, rssKb] = (await readFile(`${events}.time`, 'utf8')).trim().split('\n').pop()!.split(' ').map(Number) as [number, number, number, number];
+    const time = parseGnuTime(await readFile(`${events}.time`, 'utf8'));
     return {
       ...result,
       source: 'the demo rotation, measured in this run (`npm run demo`: 3-node kubeadm lab with traffic, default gates)',
-      cpu_s: user + sys,
-      cpu_share: (user + sys) / result.wall_s,
-      peak_rss_mb: rssKb / 1024,
+      cpu_s: time.cpuSeconds,
+      cpu_share: time.cpuSeconds / result.wall_s,
+      peak_rss_mb: time.peakRssMb,
       verify,
       exitCode,
     };
