@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadPlaybook } from '../src/playbook/load.js';
+import { loadPlaybook } from '../src/formats/playbook/load.js';
 import { parseGnuTime } from './measure.js';
 
 export const WAITING_TYPES = new Set(['service-restart', 'wait-healthy', 'kube-wait', 'kube-rollout-restart', 'etcd-snapshot']);

@@ -2,7 +2,7 @@
  * Part of `npm run build`: compiles the JSON Schema validator of every schema kcarun checks
  * documents against (playbook, stage files, inventory, every task type's and leader probe's params)
  * ahead of time into dist/validators.js, which src/cli.ts hands to the validator at start-up.
- * Same ajv options as at run time (src/playbook/schema-check.ts), with ajv's code optimiser on,
+ * Same ajv options as at run time (src/formats/schema-check.ts), with ajv's code optimiser on,
  * since the cost is paid once here. Keyed by schema fingerprint, so a schema changed after the build
  * is simply compiled at run time.
  */
@@ -11,8 +11,8 @@ import standaloneCodeModule from 'ajv/dist/standalone/index.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
-import { AJV_OPTIONS, schemaFingerprint } from '../src/playbook/schema-check.js';
-import { documentSchemas } from '../src/playbook/schema.js';
+import { AJV_OPTIONS, schemaFingerprint } from '../src/formats/schema-check.js';
+import { documentSchemas } from '../src/formats/playbook/schema.js';
 import { leaderProbeTypes, taskTypes } from '../src/tasks/index.js';
 
 // ajv's standalone module is CommonJS with a default export; tsx hands it over wrapped.

@@ -5,10 +5,10 @@
  */
 import { createInterface } from 'node:readline/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { EXIT, KcarunError, KcarunErrorList, exitCodeFor, formatError } from './errors.js';
+import { EXIT, KcarunError, KcarunErrorList, exitCodeFor, formatError } from './core/errors.js';
 import type { CommandIO } from './commands/io.js';
-import { usePrecompiledValidators } from './playbook/schema-check.js';
-import { redactSecrets } from './redact.js';
+import { usePrecompiledValidators } from './formats/schema-check.js';
+import { redactSecrets } from './core/redact.js';
 
 const VERSION = '0.1.0';
 
@@ -180,8 +180,8 @@ async function certsCommand(rest: string[], v: { inventory?: string; 'warn-days'
     const warnDays = v['warn-days'] === undefined ? undefined : Number(v['warn-days']);
     if (warnDays !== undefined && !(warnDays >= 0)) throw new KcarunError('E_USAGE', `--warn-days must be a number of days, not "${v['warn-days']}"`);
     const [{ loadInventory }, { createTransportProvider }, { certsExpiry }] = await Promise.all([
-      import('./inventory/load.js'),
-      import('./runner/transports.js'),
+      import('./formats/inventory/load.js'),
+      import('./engine/transports.js'),
       import('./commands/certs-expiry.js'),
     ]);
     const { resolve } = await import('node:path');

@@ -36,7 +36,7 @@ export const DEFAULT_WARN_DAYS = 30;
  */
 export async function certsExpiry(args: CertsExpiryArgs, io: { stdout: (s: string) => void }): Promise<number> {
   const [{ scanCertificates, DEFAULT_CERT_DIRS }, { certificateReport, formatTable }] = await Promise.all([
-    import('../pki/scan.js'),
+    import('../tasks/shared/cert-scan.js'),
     import('../pki/report.js'),
   ]);
   const now = args.now ?? new Date();

@@ -1,4 +1,4 @@
-import { KcarunError } from '../errors.js';
+import { KcarunError } from '../core/errors.js';
 import { LocalTransport } from '../transport/local.js';
 
 export interface CertsInspectArgs {
@@ -15,7 +15,7 @@ export interface CertsInspectArgs {
  */
 export async function certsInspect(args: CertsInspectArgs, io: { stdout: (s: string) => void }): Promise<number> {
   const [{ scanCertificates, defaultKeyPath }, { certificateReport, formatTable, displayPath }, { verifyChain }, { keyMatchesSpki, loadPrivateKey }] = await Promise.all([
-    import('../pki/scan.js'),
+    import('../tasks/shared/cert-scan.js'),
     import('../pki/report.js'),
     import('../pki/checks.js'),
     import('../pki/keys.js'),

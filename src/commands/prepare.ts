@@ -1,10 +1,10 @@
 import { dirname, resolve } from 'node:path';
-import { KcarunErrorList } from '../errors.js';
-import { emptyInventory, loadInventory, type Inventory } from '../inventory/load.js';
-import { loadPlaybook, resolveVarsFiles, type LoadedPlaybook } from '../playbook/load.js';
-import { LOCAL_HOST } from '../inventory/patterns.js';
-import { validatePlaybook, type PlannedStage } from '../playbook/validate.js';
-import { hostVars, loadExtraVars } from '../playbook/vars.js';
+import { KcarunErrorList } from '../core/errors.js';
+import { emptyInventory, loadInventory, type Inventory } from '../formats/inventory/load.js';
+import { loadPlaybook, resolveVarsFiles, type LoadedPlaybook } from '../formats/playbook/load.js';
+import { LOCAL_HOST } from '../formats/inventory/patterns.js';
+import { validatePlaybook, type PlannedStage } from '../formats/playbook/validate.js';
+import { hostVars, loadExtraVars } from '../formats/playbook/vars.js';
 import { leaderProbeTypes, taskTypes } from '../tasks/index.js';
 
 export interface Prepared {

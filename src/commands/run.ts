@@ -1,14 +1,14 @@
 import { setMaxListeners } from 'node:events';
-import { EXIT, KcarunError } from '../errors.js';
-import { runPlaybook, type RunOptions } from '../runner/engine.js';
-import type { Reporter } from '../runner/events.js';
-import { Journal, readJournal, readOnlyJournal, type JournalRecord } from '../runner/journal.js';
-import { acquireLock } from '../runner/lock.js';
-import { createJsonReporter } from '../runner/reporters/json.js';
-import { createPlainReporter } from '../runner/reporters/plain.js';
-import { withRunReport } from '../runner/reporters/run-report.js';
-import { openStateDir } from '../runner/state-dir.js';
-import { createTransportProvider } from '../runner/transports.js';
+import { EXIT, KcarunError } from '../core/errors.js';
+import { runPlaybook, type RunOptions } from '../engine/engine.js';
+import type { Reporter } from '../engine/events.js';
+import { Journal, readJournal, readOnlyJournal, type JournalRecord } from '../engine/journal.js';
+import { acquireLock } from '../engine/lock.js';
+import { createJsonReporter } from './render/json.js';
+import { createPlainReporter } from './render/plain.js';
+import { withRunReport } from './render/run-report.js';
+import { openStateDir } from '../engine/state-dir.js';
+import { createTransportProvider } from '../engine/transports.js';
 import { leaderProbeTypes, taskTypes } from '../tasks/index.js';
 import type { CommandIO } from './io.js';
 import { preparePlaybook, type Prepared } from './prepare.js';
@@ -119,7 +119,7 @@ function chooseReporter(args: RunArgs, io: CommandIO): Reporter {
 function lazyListrReporter(): Reporter {
   const queue: Parameters<Reporter['emit']>[0][] = [];
   let real: Reporter | undefined;
-  const ready = import('../runner/reporters/listr.js').then(({ createListrReporter }) => {
+  const ready = import('./render/listr.js').then(({ createListrReporter }) => {
     real = createListrReporter();
     for (const e of queue) real.emit(e);
   });

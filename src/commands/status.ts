@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { latestSteps, readJournal, type JournalRecord } from '../runner/journal.js';
-import { isAlive, readHolder } from '../runner/lock.js';
+import { latestSteps, readJournal, type JournalRecord } from '../engine/journal.js';
+import { isAlive, readHolder } from '../engine/lock.js';
 import type { CommandIO } from './io.js';
 import { stateDirFor } from './prepare.js';
 

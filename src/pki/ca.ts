@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { KcarunError } from '../errors.js';
+import { KcarunError } from '../core/errors.js';
 import type { Certificate } from './certificate.js';
 import {
   encodeAuthorityKeyIdentifier,

@@ -1,5 +1,5 @@
 import { createHash, type KeyObject, verify as cryptoVerify } from 'node:crypto';
-import { KcarunError } from '../errors.js';
+import { KcarunError } from '../core/errors.js';
 import forge from 'node-forge';
 import { toBinary } from './der.js';
 import { childrenOf, contents, readTlv, type Tlv, whole } from './der-reader.js';

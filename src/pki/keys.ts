@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { KcarunError } from '../errors.js';
+import { KcarunError } from '../core/errors.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 

@@ -1,57 +1,8 @@
 import type { Static, TSchema } from '@sinclair/typebox';
+import type { HostInfo, RunState, TaskLogger } from '../core/types.js';
 import type { Transport } from '../transport/types.js';
 
-/** A host as the runner resolved it from the inventory ("local" is the operator machine). */
-export interface HostInfo {
-  name: string;
-  address: string;
-  port: number;
-  user: string;
-  groups: string[];
-  /** The host's merged vars (playbook < inventory < groups < host < -e). */
-  vars: Record<string, unknown>;
-  /** How to reach it (inventory `defaults.ssh` merged with the host's `ssh`). */
-  ssh: SshSettings;
-  /** `ssh` (default), or `local`: the host is this machine, its tasks run without SSH. */
-  connection?: 'ssh' | 'local';
-  /** Run commands and file writes as root through sudo (inventory `become`). */
-  become: boolean;
-  /** Name of the environment variable holding the sudo password, when sudo needs one. */
-  becomePasswordEnv?: string;
-}
-
-export interface SshSettings {
-  identityFile?: string;
-  /** Name of the environment variable holding the identity file's passphrase. */
-  identityPassphraseEnv?: string;
-  /** OpenSSH known_hosts file used to verify host keys (default ~/.ssh/known_hosts). */
-  knownHostsFile?: string;
-  /** A jump host: an inventory host name, or `[user@]host[:port]` (like ProxyJump). */
-  proxyJump?: string;
-  connectTimeoutSeconds?: number;
-  /** Use ssh-agent (SSH_AUTH_SOCK) when set; default true when SSH_AUTH_SOCK exists. */
-  useAgent?: boolean;
-}
-
-/** Files a run keeps beside the inventory (default `.kcarun/`), see src/runner/state-dir.ts. */
-export interface RunState {
-  /** The state directory (0700). */
-  readonly dir: string;
-  /** Absolute path of an artifact, e.g. artifact('ca/etcd-ca.crt') or artifact('hosts/cp1/apiserver.crt'). */
-  artifactPath(relPath: string): string;
-  /** Writes an artifact atomically (temp, fsync, rename); keys must pass mode 0o600. */
-  writeArtifact(relPath: string, data: string | Buffer, options?: { mode?: number }): Promise<string>;
-  /** null when it does not exist. */
-  readArtifact(relPath: string): Promise<Buffer | null>;
-  /** Directory for backups of this step's host (created on demand), e.g. .kcarun/backups/<host>/. */
-  backupDir(host: string): Promise<string>;
-}
-
-export interface TaskLogger {
-  info(message: string): void;
-  warn(message: string): void;
-  debug(message: string): void;
-}
+export type { HostInfo, RunState, SshSettings, TaskLogger } from '../core/types.js';
 
 export interface TaskContext<P> {
   /** The task's `with` params, templated and validated against the task type's schema. */

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, open, rename, stat as fsStat, readFile as fsReadFile, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { KcarunError } from '../errors.js';
-import { shellJoin } from '../shell.js';
+import { KcarunError } from '../core/errors.js';
+import { shellJoin } from '../core/shell.js';
 import type { ExecOptions, ExecResult, FileStat, Transport, WriteFileOptions } from './types.js';
 
 /** The operator machine: commands through /bin/sh, files through node:fs. */

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import SSHConfig from 'ssh-config';
-import type { HostInfo } from '../tasks/define.js';
+import type { HostInfo } from '../core/types.js';
 
 /**
  * Where and how to connect to one host: the inventory's HostInfo, completed from the operator's

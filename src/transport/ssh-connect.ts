@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import { Client, type ConnectConfig } from 'ssh2';
-import { KcarunError } from '../errors.js';
-import type { TaskLogger } from '../tasks/define.js';
+import { KcarunError } from '../core/errors.js';
+import type { TaskLogger } from '../core/types.js';
 import {
   appendKnownHost,
   checkHostKey,

@@ -1,5 +1,5 @@
-import { KcarunError } from '../errors.js';
-import type { HostInfo, TaskLogger } from '../tasks/define.js';
+import { KcarunError } from '../core/errors.js';
+import type { HostInfo, TaskLogger } from '../core/types.js';
 import { connectWithRetries } from './ssh-connect.js';
 import { loadSshConfig, parseJumpSpec, resolveSshTarget, type ParsedSshConfig } from './ssh-config.js';
 import { SshTransport } from './ssh-transport.js';

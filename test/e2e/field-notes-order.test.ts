@@ -21,8 +21,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadPlaybook } from '../../src/playbook/load.js';
-import { readJournal } from '../../src/runner/journal.js';
+import { loadPlaybook } from '../../src/formats/playbook/load.js';
+import { readJournal } from '../../src/engine/journal.js';
 import { FAST_GATES, labSession, PLAYBOOKS, report, useLab } from './lab-session.js';
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'field-notes-order', 'field-notes-order.yaml');

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labFault } from '../../lab/commands/fault.js';
-import { latestSteps, readJournal } from '../../src/runner/journal.js';
+import { latestSteps, readJournal } from '../../src/engine/journal.js';
 import { expectCleanRotation, FAST_GATES, labSession, PLAYBOOKS, report, useLab } from './lab-session.js';
 
 const lab = labSession({ name: 'binary', ipPrefix: '127.0.52', layout: 'binary', nodes: 3 });

@@ -10,7 +10,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync, statSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { latestSteps, readJournal } from '../../src/runner/journal.js';
+import { latestSteps, readJournal } from '../../src/engine/journal.js';
 import { expectCleanRotation, FAST_GATES, labSession, PLAYBOOKS, useLab } from './lab-session.js';
 
 const lab = labSession({ name: 'kubeadm', ipPrefix: '127.0.51', layout: 'kubeadm', nodes: 3 });

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HostInfo, RunState, TaskContext, TaskDefinition } from '../../src/tasks/define.js';
-import { openStateDir } from '../../src/runner/state-dir.js';
+import { openStateDir } from '../../src/engine/state-dir.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import type { Transport } from '../../src/transport/types.js';
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { certsExpiry } from '../../src/commands/certs-expiry.js';
 import { certsInspect } from '../../src/commands/certs-inspect.js';
-import { KcarunError } from '../../src/errors.js';
+import { KcarunError } from '../../src/core/errors.js';
 import { createCa } from '../../src/pki/ca.js';
 import { issueFromProfile } from '../../src/pki/profiles.js';
 import { LocalTransport } from '../../src/transport/local.js';

@@ -3,7 +3,7 @@ import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KcarunError } from '../../src/errors.js';
+import type { KcarunError } from '../../src/core/errors.js';
 import { createSshPool } from '../../src/transport/ssh.js';
 import { keygen, startSshd, type SshdHarness } from '../helpers/sshd.js';
 

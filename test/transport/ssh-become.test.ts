@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KcarunError } from '../../src/errors.js';
+import { KcarunError } from '../../src/core/errors.js';
 import { createSshPool } from '../../src/transport/ssh.js';
 import { startSshd, type SshdHarness } from '../helpers/sshd.js';
 

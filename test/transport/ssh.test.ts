@@ -3,8 +3,8 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { KcarunError } from '../../src/errors.js';
-import { shellJoin } from '../../src/shell.js';
+import { KcarunError } from '../../src/core/errors.js';
+import { shellJoin } from '../../src/core/shell.js';
 import { createSshPool, type SshPool } from '../../src/transport/ssh.js';
 import { startSshd, type SshdHarness } from '../helpers/sshd.js';
 

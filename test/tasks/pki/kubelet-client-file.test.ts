@@ -1,10 +1,10 @@
 import { lstat, mkdir, readFile, readlink, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { caGenerateTask } from '../../../src/tasks/pki/ca-generate.js';
-import { certCheckTask } from '../../../src/tasks/pki/cert-check.js';
-import { certInstallTask } from '../../../src/tasks/pki/cert-install.js';
-import { certReissueTask } from '../../../src/tasks/pki/cert-reissue.js';
+import { caGenerateTask } from '../../../src/tasks/ca-generate/index.js';
+import { certCheckTask } from '../../../src/tasks/cert-check/index.js';
+import { certInstallTask } from '../../../src/tasks/cert-install/index.js';
+import { certReissueTask } from '../../../src/tasks/cert-reissue/index.js';
 import { LocalTransport } from '../../../src/transport/local.js';
 import { certPublicKey, keyPublicKey, openssl, opensslCa, opensslLeaf, opensslResult } from '../../pki/openssl.js';
 import { type RemoteEnv, startRemoteEnv } from '../remote/remote-env.js';

@@ -1,12 +1,12 @@
 import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KcarunError, KcarunErrorList } from '../../../src/errors.js';
-import { caBundleTask } from '../../../src/tasks/pki/ca-bundle.js';
-import { caGenerateTask } from '../../../src/tasks/pki/ca-generate.js';
-import { certCheckTask } from '../../../src/tasks/pki/cert-check.js';
-import { certReissueTask } from '../../../src/tasks/pki/cert-reissue.js';
-import { pkiTasks } from '../../../src/tasks/pki/index.js';
+import { KcarunError, KcarunErrorList } from '../../../src/core/errors.js';
+import { caBundleTask } from '../../../src/tasks/ca-bundle/index.js';
+import { caGenerateTask } from '../../../src/tasks/ca-generate/index.js';
+import { certCheckTask } from '../../../src/tasks/cert-check/index.js';
+import { certReissueTask } from '../../../src/tasks/cert-reissue/index.js';
+import { taskTypes } from '../../../src/tasks/index.js';
 import { LocalTransport } from '../../../src/transport/local.js';
 import type { ExecOptions, ExecResult } from '../../../src/transport/types.js';
 import { makeHost, makeTaskContext, makeTempDir } from '../../helpers/task-context.js';
@@ -37,12 +37,17 @@ const ctxFor = <P>(params: P, extra: { transport?: LocalTransport | ClockTranspo
   makeTaskContext({ params, stateDir, host: cp1, ...extra });
 
 describe('registry', () => {
-  it('registers the PKI task types, and their modules import neither node-forge nor src/pki at the top (profile names aside)', async () => {
-    expect(pkiTasks.map((t) => t.type)).toEqual(expect.arrayContaining(['ca-generate', 'ca-bundle', 'cert-reissue', 'cert-check']));
-    const taskDir = join(import.meta.dirname, '../../../src/tasks/pki');
-    for (const f of (await readdir(taskDir)).filter((n) => n.endsWith('.ts'))) {
-      const imports = (await readFile(join(taskDir, f), 'utf8')).match(/^import .* from '([^']+)';$/gm) ?? [];
-      for (const line of imports) expect(line, `${f}: ${line}`).not.toMatch(/node-forge|ssh2|\/pki\/(?!profile-names\.js')|\/impl\//);
+  it('registers the PKI task types, and no task folder\'s definition imports node-forge, ssh2, src/pki or its run.ts at the top (profile names aside)', async () => {
+    expect([...taskTypes.keys()]).toEqual(expect.arrayContaining(['ca-generate', 'ca-status', 'ca-bundle', 'cert-reissue', 'cert-install', 'cert-check']));
+    const tasksDir = join(import.meta.dirname, '../../../src/tasks');
+    const folders = (await readdir(tasksDir, { withFileTypes: true })).filter((d) => d.isDirectory() && d.name !== 'shared');
+    expect(folders.length).toBeGreaterThanOrEqual(taskTypes.size);
+    for (const folder of folders) {
+      for (const f of ['index.ts', 'schema.ts']) {
+        const text = await readFile(join(tasksDir, folder.name, f), 'utf8').catch(() => '');
+        const imports = text.match(/^import .* from '([^']+)';$/gm) ?? [];
+        for (const line of imports) expect(line, `${folder.name}/${f}: ${line}`).not.toMatch(/node-forge|ssh2|\/pki\/(?!profile-names\.js')|\/run\.js/);
+      }
     }
   });
 });
@@ -222,7 +227,7 @@ async function readCaSubject(): Promise<string> {
 
 describe('params schemas', () => {
   it('accept what the docs show and reject typos and wrong values', async () => {
-    const { schemaProblems } = await import('../../../src/playbook/schema-check.js');
+    const { schemaProblems } = await import('../../../src/formats/schema-check.js');
     expect(schemaProblems(caGenerateTask.schema, { name: 'etcd-ca', oldCa: { host: 'cp1', path: '/etc/kubernetes/pki/etcd/ca.crt' }, keyType: 'ecdsa' })).toEqual([]);
     expect(schemaProblems(caBundleTask.schema, { ca: 'etcd-ca', old: { artifact: 'ca/old.crt' }, mode: 'new' })).toEqual([]);
     expect(

@@ -4,12 +4,12 @@ import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import type { KcarunError } from '../../../src/errors.js';
-import { filePatchTask } from '../../../src/tasks/remote/file-patch.js';
+import type { KcarunError } from '../../../src/core/errors.js';
+import { filePatchTask } from '../../../src/tasks/file-patch/index.js';
 import { createSshPool } from '../../../src/transport/ssh.js';
 import { startRemoteEnv, type RemoteEnv } from './remote-env.js';
 
-const fixture = (name: string) => readFileSync(new URL(`../../kube/fixtures/${name}`, import.meta.url), 'utf8');
+const fixture = (name: string) => readFileSync(new URL(`../../edit/fixtures/${name}`, import.meta.url), 'utf8');
 type Params = Parameters<typeof filePatchTask.run>[0]['params'];
 
 describe('file-patch over SSH on real kubeadm and hand-installed files', () => {

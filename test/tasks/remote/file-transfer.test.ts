@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { fileFetchTask } from '../../../src/tasks/remote/file-fetch.js';
-import { fileUploadTask } from '../../../src/tasks/remote/file-upload.js';
+import { fileFetchTask } from '../../../src/tasks/file-fetch/index.js';
+import { fileUploadTask } from '../../../src/tasks/file-upload/index.js';
 import { startRemoteEnv, type RemoteEnv } from './remote-env.js';
 
 type UploadParams = Parameters<typeof fileUploadTask.run>[0]['params'];

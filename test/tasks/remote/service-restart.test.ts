@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KcarunError } from '../../../src/errors.js';
-import { serviceRestartTask } from '../../../src/tasks/remote/service-restart.js';
+import type { KcarunError } from '../../../src/core/errors.js';
+import { serviceRestartTask } from '../../../src/tasks/service-restart/index.js';
 import { makeTempDir } from '../../helpers/task-context.js';
 import { startRemoteEnv, type RemoteEnv } from './remote-env.js';
 

@@ -1,8 +1,8 @@
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { KcarunError } from '../../../src/errors.js';
-import { sshExecTask } from '../../../src/tasks/remote/ssh-exec.js';
+import type { KcarunError } from '../../../src/core/errors.js';
+import { sshExecTask } from '../../../src/tasks/ssh-exec/index.js';
 import { createSshPool } from '../../../src/transport/ssh.js';
 import { startRemoteEnv, type RemoteEnv } from './remote-env.js';
 

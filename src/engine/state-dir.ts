@@ -1,0 +1,61 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
+import { KcarunError } from '../core/errors.js';
+import { hostname } from 'node:os';
+import type { LockHolder, RunState } from '../core/types.js';
+import { readHolder } from './lock.js';
+import { writeFileAtomic } from '../transport/local.js';
+
+/**
+ * The state directory of one inventory (default `.kcarun/` beside it), 0700:
+ *   journal.jsonl   every step's outcome (src/engine/journal.ts)
+ *   lock            the run lock (src/engine/lock.ts)
+ *   artifacts/      what tasks generate: new CAs, bundles, re-issued certificates (keys 0600)
+ *   backups/<host>/ copies of every file a task changed, for rollback
+ *   report/         the last run's report
+ */
+export async function openStateDir(dir: string): Promise<RunState> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdir(join(dir, 'artifacts'), { recursive: true, mode: 0o700 });
+  return new StateDir(dir);
+}
+
+class StateDir implements RunState {
+  constructor(readonly dir: string) {}
+
+  artifactPath(relPath: string): string {
+    // Artifact names come from playbooks; keep them inside artifacts/.
+    const clean = normalize(relPath);
+    if (isAbsolute(clean) || clean === '..' || clean.startsWith(`..${sep}`)) {
+      throw new KcarunError('E_STATE', `artifact path must stay inside the state dir: ${relPath}`);
+    }
+    return join(this.dir, 'artifacts', clean);
+  }
+
+  async writeArtifact(relPath: string, data: string | Buffer, options: { mode?: number } = {}): Promise<string> {
+    const path = this.artifactPath(relPath);
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(path, data, options.mode ?? 0o644);
+    return path;
+  }
+
+  async readArtifact(relPath: string): Promise<Buffer | null> {
+    try {
+      return await readFile(this.artifactPath(relPath));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async otherLockHolder(): Promise<LockHolder | null> {
+    const holder = await readHolder(join(this.dir, 'lock'));
+    return holder && !(holder.pid === process.pid && holder.host === hostname()) ? holder : null;
+  }
+
+  async backupDir(host: string): Promise<string> {
+    const dir = join(this.dir, 'backups', host.replace(/[^A-Za-z0-9_.-]/g, '_'));
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+}

@@ -1,0 +1,178 @@
+import { KcarunError } from '../../core/errors.js';
+import type { Inventory } from '../inventory/load.js';
+import { LOCAL_HOST, resolveHostPattern } from '../inventory/patterns.js';
+import type { LeaderProbeDefinition, TaskDefinition } from '../../tasks/define.js';
+import type { LoadedPlaybook, LoadedStage } from './load.js';
+import { formatPath, schemaProblems } from '../schema-check.js';
+import type { RollbackTaskSpec, TaskSpec } from './schema.js';
+import { locate, type PathSegment } from '../source.js';
+import { checkSyntax, expressionVariables, hasTemplate, templateVariables } from '../template.js';
+import { BUILTIN_NAMES, hostVars } from './vars.js';
+
+const NONE: ReadonlySet<string> = new Set();
+
+export interface PlannedStage {
+  stage: LoadedStage;
+  /** Host names the stage runs on, in inventory order (`['local']` for the operator machine). */
+  hosts: string[];
+}
+
+export interface ValidationInput {
+  playbook: LoadedPlaybook;
+  inventory: Inventory;
+  extraVars: { files: Record<string, unknown>; inline: Record<string, unknown> };
+  taskTypes: ReadonlyMap<string, TaskDefinition>;
+  leaderProbes: ReadonlyMap<string, LeaderProbeDefinition>;
+}
+
+/**
+ * Everything that can be known wrong before any host is contacted: unknown task types, unknown
+ * hosts and groups, duplicate stage names, params that do not fit their task type, undefined
+ * variables, broken templates. Pure: returns every problem at once, each pointing at its key.
+ */
+export function validatePlaybook(input: ValidationInput): { plan: PlannedStage[] } | { errors: KcarunError[] } {
+  const { playbook, inventory, taskTypes, leaderProbes } = input;
+  const errors: KcarunError[] = [];
+  const plan: PlannedStage[] = [];
+  const stageNames = new Map<string, LoadedStage>();
+  // Names registered by earlier tasks: later templates may read them.
+  const registered = new Set<string>();
+
+  for (const stage of playbook.stages) {
+    const at = (path: PathSegment[]) => locate(stage.source, [...stage.path, ...path]);
+    const err = (path: PathSegment[], message: string, code: 'E_SCHEMA' | 'E_UNDEFINED_VAR' | 'E_TEMPLATE' = 'E_SCHEMA') =>
+      errors.push(new KcarunError(code, `stage "${stage.spec.name}": ${message}`, { position: at(path) }));
+
+    if (stageNames.has(stage.spec.name)) {
+      const first = stageNames.get(stage.spec.name)!;
+      const p = locate(first.source, [...first.path, 'name']);
+      err(['name'], `duplicate stage name (first defined at ${p.file}:${p.line}:${p.col})`);
+    } else stageNames.set(stage.spec.name, stage);
+
+    let hosts: string[] = [];
+    try {
+      hosts = resolveHostPattern(inventory, stage.spec.hosts);
+      if (hosts.length === 0) err(['hosts'], `hosts "${String(stage.spec.hosts)}" selects no host`);
+    } catch (e) {
+      err(['hosts'], (e as Error).message);
+    }
+    if (hosts.includes(LOCAL_HOST) && (stage.spec.serial !== undefined || stage.spec.order === 'leader-last')) {
+      err(['hosts'], '`serial` and `order: leader-last` need inventory hosts, not `local`');
+    }
+
+    // The names each host can read in this stage.
+    const scopes = (hosts.length ? hosts : [LOCAL_HOST]).map((h) => ({
+      host: h,
+      names: new Set([
+        ...Object.keys(
+          hostVars(inventory, h, {
+            playbook: playbook.vars,
+            imports: stage.importVars,
+            stage: stage.spec.vars,
+            extraFiles: input.extraVars.files,
+            extraInline: input.extraVars.inline,
+          }),
+        ),
+        ...BUILTIN_NAMES,
+      ]),
+    }));
+    const checkNames = (path: PathSegment[], names: readonly string[], local: ReadonlySet<string> = NONE) => {
+      for (const name of names) {
+        if (registered.has(name) || local.has(name)) continue;
+        const missing = scopes.filter((s) => !s.names.has(name)).map((s) => s.host);
+        if (missing.length === 0) continue;
+        const where = missing.length === scopes.length ? '' : ` for host(s) ${missing.join(', ')}`;
+        err(path, `undefined variable "${name}"${where}`, 'E_UNDEFINED_VAR');
+      }
+    };
+    const checkTemplates = (path: PathSegment[], value: unknown, local: ReadonlySet<string> = NONE) => {
+      if (typeof value === 'string') {
+        if (!hasTemplate(value)) return;
+        try {
+          checkSyntax(value, 'template');
+          checkNames(path, templateVariables(value), local);
+        } catch (e) {
+          err(path, (e as Error).message, 'E_TEMPLATE');
+        }
+      } else if (Array.isArray(value)) value.forEach((v, i) => checkTemplates([...path, i], v, local));
+      else if (value && typeof value === 'object') Object.entries(value).forEach(([k, v]) => checkTemplates([...path, k], v, local));
+    };
+    const checkExpression = (path: PathSegment[], expression: string, local: ReadonlySet<string> = NONE) => {
+      try {
+        checkSyntax(expression, 'expression');
+        checkNames(path, expressionVariables(expression), local);
+      } catch (e) {
+        err(path, (e as Error).message, 'E_TEMPLATE');
+      }
+    };
+
+    if (stage.spec.when) checkExpression(['when'], stage.spec.when);
+    for (const w of stage.importWhen) {
+      try {
+        checkNames(['name'], expressionVariables(w));
+      } catch (e) {
+        err(['name'], (e as Error).message, 'E_TEMPLATE');
+      }
+    }
+
+    if (stage.spec.order === 'leader-last' && !stage.spec.leader) {
+      err(['order'], '`order: leader-last` needs a `leader:` probe that finds the leader');
+    }
+    if (stage.spec.leader) {
+      const probe = leaderProbes.get(stage.spec.leader.type);
+      if (!probe) {
+        err(['leader', 'type'], `unknown leader probe type "${stage.spec.leader.type}" (known: ${[...leaderProbes.keys()].join(', ')})`);
+      } else {
+        checkParams(probe.schema, stage.spec.leader.with ?? {}, ['leader', 'with'], err);
+        checkTemplates(['leader', 'with'], stage.spec.leader.with ?? {});
+      }
+    }
+
+    const checkTask = (task: TaskSpec | RollbackTaskSpec, path: PathSegment[]) => {
+      const def = taskTypes.get(task.type);
+      if (!def) {
+        err([...path, 'type'], `task "${task.name}": unknown task type "${task.type}" (known: ${[...taskTypes.keys()].sort().join(', ')})`);
+      } else if (typeof task.with !== 'string') {
+        // A `with` that is one template is checked after rendering, at run time.
+        checkParams(def.schema, task.with ?? {}, [...path, 'with'], (p, m) => err(p, `task "${task.name}": ${m}`));
+      }
+      if (task.loop !== undefined) checkTemplates([...path, 'loop'], task.loop);
+      // The loop variable exists only inside this task.
+      const local = new Set(task.loop !== undefined ? [task.loopVar ?? 'item'] : []);
+      if (task.when) checkExpression([...path, 'when'], task.when, local);
+      checkTemplates([...path, 'with'], task.with ?? {}, local);
+    };
+    for (const [i, task] of stage.spec.tasks.entries()) {
+      checkTask(task, ['tasks', i]);
+      for (const [j, rb] of (('rollback' in task ? task.rollback : undefined) ?? []).entries()) checkTask(rb, ['tasks', i, 'rollback', j]);
+      if (task.register) registered.add(task.register);
+    }
+    for (const [j, rb] of (stage.spec.rollback ?? []).entries()) checkTask(rb, ['rollback', j]);
+    plan.push({ stage, hosts });
+  }
+  return errors.length ? { errors } : { plan };
+}
+
+/**
+ * A task's `with` against its type's schema. A value that is still a template is checked after
+ * rendering, at run time: here its type cannot be known.
+ */
+function checkParams(
+  schema: TaskDefinition['schema'],
+  params: Record<string, unknown>,
+  base: PathSegment[],
+  err: (path: PathSegment[], message: string) => void,
+): void {
+  for (const problem of schemaProblems(schema, params, (path) => isTemplateAt(params, path))) {
+    err([...base, ...problem.path], problem.message.startsWith(`${formatPath(problem.path)}:`) ? `with.${problem.message}` : problem.message);
+  }
+}
+
+function isTemplateAt(value: unknown, path: PathSegment[]): boolean {
+  let v: unknown = value;
+  for (const seg of path) {
+    if (typeof v === 'string') break;
+    v = (v as Record<string | number, unknown> | undefined)?.[seg];
+  }
+  return typeof v === 'string' && hasTemplate(v);
+}

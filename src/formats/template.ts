@@ -1,0 +1,235 @@
+import { Context, Liquid, Value, toValueSync } from 'liquidjs';
+import type { TSchema } from '@sinclair/typebox';
+import { KcarunError } from '../core/errors.js';
+import { shellQuote } from '../core/shell.js';
+
+/**
+ * `{{ ... }}` templating and `when:` expressions, on LiquidJS: Jinja-like syntax that Ansible users
+ * read at sight, no way to reach JavaScript (no code evaluation, own properties only), strict about
+ * undefined variables and filters. File tags ({% include %}, {% render %}) are disabled.
+ */
+export type Scope = Record<string, unknown>;
+
+const noFileSystem = {
+  exists: async () => false,
+  existsSync: () => false,
+  readFile: async (f: string) => {
+    throw new Error(`templates cannot read files (${f})`);
+  },
+  readFileSync: (f: string) => {
+    throw new Error(`templates cannot read files (${f})`);
+  },
+  resolve: (_root: string, file: string) => file,
+};
+
+function createEngine(outputEscape?: (value: unknown) => string): Liquid {
+  const liquid = new Liquid({
+    strictVariables: true,
+    strictFilters: true,
+    ownPropertyOnly: true,
+    fs: noFileSystem,
+    root: [],
+    partials: [],
+    layouts: [],
+    greedy: false,
+    relativeReference: false,
+    ...(outputEscape ? { outputEscape } : {}),
+  });
+  liquid.registerFilter('quote', (v: unknown) => shellQuote(stringify(v)));
+  liquid.registerFilter('b64encode', (v: unknown) => Buffer.from(stringify(v), 'utf8').toString('base64'));
+  liquid.registerFilter('b64decode', (v: unknown) => Buffer.from(stringify(v), 'base64').toString('utf8'));
+  liquid.registerFilter('to_json', (v: unknown) => JSON.stringify(v));
+  return liquid;
+}
+
+const plain = createEngine();
+// Shell fields: every {{ value }} is shell-quoted unless the template says `| raw`.
+const shell = createEngine((v) => shellQuote(stringify(v)));
+
+function stringify(v: unknown): string {
+  if (v === undefined || v === null) return '';
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+export function hasTemplate(text: string): boolean {
+  return text.includes('{{') || text.includes('{%');
+}
+
+/** `{{ expr }}` and nothing else: rendered to the value itself, keeping its type (list, number...). */
+const WHOLE_EXPRESSION = /^\{\{-?\s*([^{}]+?)\s*-?\}\}$/;
+
+/** How deep a var may refer to vars that refer to vars (a cycle stops here with an error). */
+const MAX_NESTING = 8;
+
+export function renderString(text: string, scope: Scope, options: { shell?: boolean } = {}, depth = 0): unknown {
+  if (!hasTemplate(text)) return text;
+  if (depth > MAX_NESTING) throw new KcarunError('E_TEMPLATE', `variables refer to each other more than ${MAX_NESTING} levels deep (a cycle?) in "${text}"`);
+  let value: unknown;
+  try {
+    const whole = WHOLE_EXPRESSION.exec(text);
+    if (!whole || options.shell) {
+      const engine = options.shell ? shell : plain;
+      return engine.renderSync(parsedFor(engine, text), scope);
+    }
+    value = evalValue(whole[1]!, scope);
+  } catch (err) {
+    throw templateError(err, text);
+  }
+  // A var's value may itself hold templates (a layout profile's `hosts: "{{ groups.etcd }}"`):
+  // render them too, as Ansible does.
+  return renderNested(value, scope, depth + 1);
+}
+
+function renderNested(value: unknown, scope: Scope, depth: number): unknown {
+  if (typeof value === 'string') return renderString(value, scope, {}, depth);
+  if (Array.isArray(value)) return value.map((v) => renderNested(v, scope, depth));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderNested(v, scope, depth)]));
+  return value;
+}
+
+/**
+ * Renders every string inside `value`. Strings at a spot the schema marks `x-shell` (a command
+ * line), however deep (a `command` probe inside a list of probes), have their values shell-quoted.
+ */
+export function renderValue(value: unknown, scope: Scope, schema?: TSchema): unknown {
+  const walk = (v: unknown, schemas: TSchema[]): unknown => {
+    if (typeof v === 'string') return renderString(v, scope, { shell: schemas.some(isShellSchema) });
+    if (Array.isArray(v)) return v.map((item) => walk(item, schemas.flatMap((s) => childSchemas(s, 'items'))));
+    if (v && typeof v === 'object') {
+      return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, walk(item, schemas.flatMap((s) => childSchemas(s, k)))]));
+    }
+    return v;
+  };
+  return walk(value, schema ? [schema] : []);
+}
+
+function branches(s: TSchema): TSchema[] {
+  const anyOf = (s as { anyOf?: TSchema[] }).anyOf;
+  return anyOf ? anyOf.flatMap(branches) : [s];
+}
+
+function isShellSchema(s: TSchema): boolean {
+  return branches(s).some((b) => (b as Record<string, unknown>)['x-shell'] === true);
+}
+
+/** The schemas a property (or, with 'items', an array element) may have under `s`. */
+function childSchemas(s: TSchema, key: string): TSchema[] {
+  return branches(s).flatMap((b) => {
+    const shape = b as unknown as { items?: TSchema; properties?: Record<string, TSchema> };
+    if (key === 'items' && shape.items) return [shape.items];
+    const prop = shape.properties?.[key];
+    return prop ? [prop] : [];
+  });
+}
+
+/** Evaluates a `when:` expression (`a == 1 and b contains "x"`) to a boolean. */
+export function evaluate(expression: string, scope: Scope): unknown {
+  try {
+    return evalValue(expression, scope);
+  } catch (err) {
+    throw templateError(err, expression);
+  }
+}
+
+export function isTrue(value: unknown): boolean {
+  // Liquid truthiness (only false and nil are false) surprises YAML users for "false" strings.
+  if (value === 'false' || value === '' || value === 0) return false;
+  return value !== false && value !== null && value !== undefined;
+}
+
+/**
+ * Parsed templates and expressions by text. A run renders the same few hundred templates for every
+ * host (and validation asks both "does it parse" and "which names does it read" of each), so each
+ * is parsed once per engine. Parse errors are remembered too. Bounded, in case nested vars keep
+ * producing new texts.
+ */
+const CACHE_LIMIT = 10_000;
+
+function remember<V>(cache: Map<string, V>, key: string, make: () => V): V {
+  let entry = cache.get(key);
+  if (entry === undefined) {
+    entry = make();
+    if (cache.size >= CACHE_LIMIT) cache.clear();
+    cache.set(key, entry);
+  }
+  return entry;
+}
+
+type Templates = ReturnType<Liquid['parse']>;
+type ParseResult = { templates: Templates; names?: readonly string[] } | { error: unknown };
+// Per engine: the shell engine's parse appends its quoting filter to every output.
+const parsedByEngine = new Map<Liquid, Map<string, ParseResult>>([
+  [plain, new Map()],
+  [shell, new Map()],
+]);
+
+function parseResult(engine: Liquid, text: string): ParseResult {
+  return remember(parsedByEngine.get(engine)!, text, () => {
+    try {
+      return { templates: engine.parse(text) };
+    } catch (error) {
+      return { error };
+    }
+  });
+}
+
+/** `shown` is what an error message quotes (the expression, not the `{% if %}` wrapped around it). */
+function parsed(text: string, shown = text): { templates: Templates; names?: readonly string[] } {
+  const entry = parseResult(plain, text);
+  if ('error' in entry) throw templateError(entry.error, shown);
+  return entry;
+}
+
+/** Parsed for rendering; a parse error is thrown as the engine threw it (renderString words it). */
+function parsedFor(engine: Liquid, text: string): Templates {
+  const entry = parseResult(engine, text);
+  if ('error' in entry) throw entry.error;
+  return entry.templates;
+}
+
+const parsedValues = new Map<string, Value | { error: unknown }>();
+
+/** A `{{ expr }}` or `when:` expression evaluated to its value (keeping lists, numbers, booleans). */
+function evalValue(expression: string, scope: Scope): unknown {
+  const value = remember(parsedValues, expression, () => {
+    try {
+      return new Value(expression, plain);
+    } catch (error) {
+      return { error };
+    }
+  });
+  if (!(value instanceof Value)) throw value.error;
+  return toValueSync(value.value(new Context(scope, plain.options, {}, { liquid: plain })));
+}
+
+function rootNames(text: string, shown = text): readonly string[] {
+  const entry = parsed(text, shown);
+  entry.names ??= plain.globalVariablesSync(entry.templates);
+  return entry.names;
+}
+
+const asTemplate = (expression: string) => `{% if ${expression} %}{% endif %}`;
+
+/** Root variable names a template reads (for the undefined-variable check before any host is contacted). */
+export function templateVariables(text: string): readonly string[] {
+  if (!hasTemplate(text)) return [];
+  return rootNames(text);
+}
+
+export function expressionVariables(expression: string): readonly string[] {
+  return rootNames(asTemplate(expression), expression);
+}
+
+/** Throws E_TEMPLATE when a template or expression does not parse. */
+export function checkSyntax(text: string, kind: 'template' | 'expression'): void {
+  if (kind === 'template') parsed(text);
+  else parsed(asTemplate(text), text);
+}
+
+function templateError(err: unknown, text: string): KcarunError {
+  const message = (err as Error).message.replace(/, line:\d+, col:\d+.*$/s, '');
+  const code = /undefined variable/.test(message) ? 'E_UNDEFINED_VAR' : 'E_TEMPLATE';
+  return new KcarunError(code, `${message} in "${text.length > 80 ? `${text.slice(0, 77)}...` : text}"`, {}, { cause: err });
+}
+

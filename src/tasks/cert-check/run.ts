@@ -1,0 +1,156 @@
+import { KcarunError, KcarunErrorList } from '../../core/errors.js';
+import { type Certificate, daysLeft, parseCertificates } from '../../pki/certificate.js';
+import { checkCa, checkCertificate, checkClockSkew, type Problem, verifyChain } from '../../pki/checks.js';
+import { kubeconfigClientCert } from '../../edit/kubeconfig-client.js';
+import { statAndRead } from '../../transport/stat-and-read.js';
+import { parsePemBlocks } from '../../pki/pem.js';
+import { shellJoin } from '../../core/shell.js';
+import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
+import type { CertPath, CertSource } from '../shared/pki-schemas.js';
+import { type CertTarget, describeSource, readSourceCertificates, resolveTargets } from '../shared/pki-common.js';
+
+interface Params {
+  paths?: CertPath[];
+  set?: string;
+  pkiDir?: string;
+  missing?: 'error' | 'skip';
+  bundle?: CertSource;
+  minDaysLeft?: number;
+  keyMatch?: boolean;
+  maxClockSkewSeconds?: number;
+  kubeconfigs?: string[];
+}
+
+interface Finding {
+  path: string;
+  problem: Problem;
+}
+
+export async function runCertCheck(ctx: TaskContext<Params>): Promise<TaskOutcome> {
+  const { findings, checked } = await collect(ctx);
+  if (findings.length > 0) {
+    const host = ctx.host.name;
+    throw new KcarunErrorList(
+      'E_PKI',
+      `${host}: ${findings.length} certificate problem${findings.length > 1 ? 's' : ''}`,
+      findings.map((f) => new KcarunError('E_PKI', `${host}: ${f.path}: ${f.problem.message}`, { host, path: f.path, kind: f.problem.kind })),
+    );
+  }
+  return { changed: false, summary: `${checked.length} certificate${checked.length === 1 ? '' : 's'} OK`, output: { checked } };
+}
+
+/** A check only reads, so a dry run performs it too (when its bundle exists already). */
+export async function planCertCheck(ctx: TaskContext<Params>): Promise<TaskPlan> {
+  if (ctx.params.bundle && 'artifact' in ctx.params.bundle && !(await ctx.state.readArtifact(ctx.params.bundle.artifact))) {
+    return { changed: false, summary: `would check ${resolveTargets(ctx.params).length} certificate(s) against ${ctx.params.bundle.artifact} (not built yet)` };
+  }
+  const { findings, checked } = await collect(ctx);
+  const problems = findings.map((f) => `${f.path}: ${f.problem.message}`);
+  return { changed: false, summary: problems.length ? `would FAIL: ${problems.join('; ')}` : `${checked.length} certificate(s) OK` };
+}
+
+async function collect(ctx: TaskContext<Params>): Promise<{ findings: Finding[]; checked: Record<string, unknown>[] }> {
+  const p = ctx.params;
+  const host = ctx.host.name;
+  const become = ctx.host.become;
+  const now = new Date();
+  const findings: Finding[] = [];
+  const checked: Record<string, unknown>[] = [];
+
+  if (p.maxClockSkewSeconds !== undefined) {
+    const res = await ctx.transport.exec('date +%s', { become: false });
+    const hostNow = new Date(Number(res.stdout.trim()) * 1000);
+    if (res.rc !== 0 || Number.isNaN(hostNow.getTime())) findings.push({ path: '(clock)', problem: { kind: 'clock-skew', message: 'cannot read the clock (date +%s failed)' } });
+    else for (const problem of checkClockSkew(hostNow, new Date(), p.maxClockSkewSeconds)) findings.push({ path: '(clock)', problem });
+  }
+
+  let bundle: Certificate[] | undefined;
+  if (p.bundle) {
+    bundle = await readSourceCertificates(ctx, p.bundle);
+    const label = describeSource(p.bundle, host);
+    for (const ca of bundle) for (const problem of checkCa(ca, now)) findings.push({ path: label, problem });
+  }
+
+  const targets: CheckTarget[] = resolveTargets(p);
+  targets.push(...(await kubeconfigTargets(ctx, findings)));
+  if (targets.length === 0 && !p.bundle && p.maxClockSkewSeconds === undefined && p.kubeconfigs === undefined) {
+    throw new KcarunError('E_SCHEMA', 'cert-check needs `paths`, `set`, `kubeconfigs`, `bundle` or `maxClockSkewSeconds`', { host });
+  }
+  for (const t of targets) {
+    const content = t.embedded ?? (await statAndRead(ctx.transport, t.cert, become)).content;
+    if (!content) {
+      if (!t.optional) findings.push({ path: t.cert, problem: { kind: 'untrusted', message: 'does not exist' } });
+      continue;
+    }
+    let cert: Certificate | undefined;
+    try {
+      cert = parseCertificates(content)[0];
+    } catch (err) {
+      findings.push({ path: t.cert, problem: { kind: 'untrusted', message: (err as Error).message } });
+      continue;
+    }
+    if (!cert) {
+      findings.push({ path: t.cert, problem: { kind: 'untrusted', message: 'holds no PEM certificate' } });
+      continue;
+    }
+    const problems = checkCertificate(cert, { now, bundle, minDaysLeft: p.minDaysLeft, requiredSans: t.sans });
+    if (p.keyMatch && !t.embedded) problems.push(...(await checkKeyOnHost(ctx, t, cert)));
+    for (const problem of problems) findings.push({ path: t.cert, problem });
+    const chain = bundle ? verifyChain(cert, bundle) : undefined;
+    checked.push({
+      path: t.cert,
+      subject: cert.subjectText,
+      issuer: cert.issuerText,
+      notAfter: cert.notAfter.toISOString(),
+      daysLeft: daysLeft(cert, now),
+      chainsTo: chain?.trusted ? (chain.chain.at(-1)?.subjectText ?? null) : null,
+      ok: problems.length === 0,
+    });
+  }
+  return { findings, checked };
+}
+
+/** A certificate to check: a file on the host, or the client certificate a kubeconfig embeds. */
+type CheckTarget = CertTarget & { embedded?: Buffer };
+
+/**
+ * The client certificates of `kubeconfigs`, found the way the kubelet finds its own: embedded data,
+ * or the file `client-certificate` names (kubelet-client-current.pem holds its key too).
+ */
+async function kubeconfigTargets(ctx: TaskContext<Params>, findings: Finding[]): Promise<CheckTarget[]> {
+  const out: CheckTarget[] = [];
+  const become = ctx.host.become;
+  for (const kubeconfig of ctx.params.kubeconfigs ?? []) {
+    const { content } = await statAndRead(ctx.transport, kubeconfig, become);
+    if (!content) {
+      if (ctx.params.missing !== 'skip') findings.push({ path: kubeconfig, problem: { kind: 'untrusted', message: 'does not exist' } });
+      continue;
+    }
+    let client;
+    try {
+      client = kubeconfigClientCert(content.toString('utf8'), kubeconfig, ctx.host.name);
+    } catch (err) {
+      findings.push({ path: kubeconfig, problem: { kind: 'untrusted', message: (err as Error).message } });
+      continue;
+    }
+    if (!client) continue;
+    if (client.kind === 'embedded') out.push({ cert: `${kubeconfig} (client-certificate-data)`, key: '', sans: [], optional: false, embedded: client.certPem });
+    else out.push({ cert: client.certPath, key: client.keyPath ?? client.certPath, sans: [], optional: false });
+  }
+  return out;
+}
+
+/**
+ * Compares the key's public half with the certificate on the host itself (`openssl pkey -pubout`),
+ * so the private key is never read off the host.
+ */
+async function checkKeyOnHost(ctx: TaskContext<Params>, t: CertTarget, cert: Certificate): Promise<Problem[]> {
+  const res = await ctx.transport.exec(shellJoin(['openssl', 'pkey', '-in', t.key, '-pubout']), { become: ctx.host.become });
+  if (res.rc !== 0) {
+    const reason = res.rc === 127 ? 'openssl is not installed on the host' : `${t.key} is missing or not a key`;
+    return [{ kind: 'key-mismatch', message: `cannot compare with ${t.key}: ${reason}` }];
+  }
+  const pub = parsePemBlocks(res.stdout).find((b) => b.label === 'PUBLIC KEY');
+  if (!pub || !pub.der.equals(cert.spkiDer)) return [{ kind: 'key-mismatch', message: `does not match its key ${t.key}` }];
+  return [];
+}

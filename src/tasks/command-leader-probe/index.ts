@@ -1,0 +1,28 @@
+import { Type } from '@sinclair/typebox';
+import { defineLeaderProbe } from '../define.js';
+
+/**
+ * The generic leader probe: runs a command on each host of the stage; the leader is the host whose
+ * command exits 0 (and, with `stdoutMatches`, prints a match). Specific probes (etcd, leases) live
+ * in their own task folders (src/tasks/etcd-leader-probe/, src/tasks/lease-leader-probe/).
+ */
+export const commandLeaderProbe = defineLeaderProbe({
+  type: 'command',
+  description: 'The host on which a command succeeds is the leader.',
+  schema: Type.Object(
+    {
+      command: Type.String({ minLength: 1, 'x-shell': true }),
+      stdoutMatches: Type.Optional(Type.String()),
+    },
+    { additionalProperties: false },
+  ),
+  async findLeader(ctx) {
+    for (const host of ctx.hosts) {
+      const transport = await ctx.transportFor(host.name);
+      const res = await transport.exec(ctx.params.command, { signal: ctx.signal });
+      const matches = ctx.params.stdoutMatches === undefined || new RegExp(ctx.params.stdoutMatches, 'm').test(res.stdout);
+      if (res.rc === 0 && matches) return host.name;
+    }
+    return null;
+  },
+});

@@ -1,0 +1,88 @@
+import { KcarunError } from '../../core/errors.js';
+import { shellJoin } from '../../core/shell.js';
+import type { TaskContext, TaskOutcome } from '../define.js';
+import type { EtcdTls } from '../shared/etcdctl.js';
+import { etcdctlCommand, etcdEndpoints, parseEtcdJson, stderrTail } from '../shared/etcdctl.js';
+import { listSnapshots, pruneSnapshots, saveSnapshot, sha256, snapshotIntact, type SnapshotRecord } from './snapshot-store.js';
+
+export interface EtcdSnapshotParams extends EtcdTls {
+  remoteDir?: string;
+  keep?: number;
+  keepOnHost?: boolean;
+  reuseWithinMinutes?: number;
+}
+
+const fail = (host: string, message: string, extra: Record<string, unknown> = {}): KcarunError =>
+  new KcarunError('E_TASK', `${host}: etcd snapshot: ${message}`, { host, ...extra });
+
+export async function runEtcdSnapshot(ctx: TaskContext<EtcdSnapshotParams>): Promise<TaskOutcome> {
+  const p = ctx.params;
+  const host = ctx.host.name;
+  const keep = p.keep ?? 3;
+  const reuseMs = (p.reuseWithinMinutes ?? 60) * 60_000;
+  const opts = { signal: ctx.signal, become: ctx.host.become, timeoutMs: 600_000 };
+
+  const previous = (await listSnapshots(ctx.state, host)).filter((r) => r.stepId === ctx.stepId).pop();
+  if (previous && Date.now() - Date.parse(previous.takenAt) <= reuseMs && (await snapshotIntact(previous))) {
+    ctx.log.info(`reusing snapshot ${previous.name} made by this step at ${previous.takenAt}`);
+    return outcome(previous, false, []);
+  }
+
+  // snapshot save takes exactly one endpoint: the first healthy one.
+  const member = await firstHealthy(ctx, p);
+  const tls = { ...p, endpoints: [member] };
+  const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${ctx.stepId.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
+  const remoteDir = p.remoteDir ?? '/var/lib/kcarun/snapshots';
+  const remote = `${remoteDir}/${name}.db`;
+  try {
+    const mk = await ctx.transport.exec(`umask 077 && mkdir -p ${shellJoin([remoteDir])}`, opts);
+    if (mk.rc !== 0) throw fail(host, `cannot create ${remoteDir}: ${mk.stderr.trim()}`);
+    const save = await ctx.transport.exec(`umask 077 && ${etcdctlCommand(tls, ctx.host.address, ['snapshot', 'save', remote])}`, opts);
+    if (save.rc !== 0) throw fail(host, `snapshot save from ${member} failed (rc ${save.rc}): ${stderrTail(save)}`, { exitCode: save.rc });
+    const status = await ctx.transport.exec(`ETCDCTL_API=3 ${shellJoin(['etcdctl', 'snapshot', 'status', remote, '-w', 'json'])}`, opts);
+    if (status.rc !== 0) throw fail(host, `snapshot status says ${remote} is unreadable (rc ${status.rc}): ${stderrTail(status)}`);
+    const st = parseEtcdJson(status.stdout) as { hash?: number; revision?: number; totalKey?: number; totalSize?: number };
+    if (!st.totalKey || !st.totalSize || st.revision === undefined || st.hash === undefined) {
+      throw fail(host, `snapshot ${remote} is empty or unverifiable: ${status.stdout.trim()}`);
+    }
+    const sum = await ctx.transport.exec(shellJoin(['sha256sum', remote]), opts);
+    const remoteSha = /^([0-9a-f]{64})\s/.exec(sum.stdout)?.[1];
+    if (sum.rc !== 0 || !remoteSha) throw fail(host, `sha256sum ${remote} failed: ${sum.stderr.trim()}`);
+    const data = await ctx.transport.readFile(remote, { become: ctx.host.become });
+    if (data.length === 0) throw fail(host, `snapshot ${remote} is empty`);
+    const localSha = sha256(data);
+    if (localSha !== remoteSha) throw fail(host, `the copy of ${remote} differs from the host's file (sha256 ${localSha} != ${remoteSha})`);
+    const record = await saveSnapshot(
+      ctx.state,
+      { name, host, stepId: ctx.stepId, member, takenAt: new Date().toISOString(), sha256: localSha, size: data.length, hash: st.hash, revision: st.revision, totalKey: st.totalKey, totalSize: st.totalSize },
+      data,
+    );
+    const pruned = await pruneSnapshots(ctx.state, host, keep);
+    ctx.log.info(`snapshot of ${member}: revision ${st.revision}, ${st.totalKey} keys, ${data.length} bytes, sha256 ${localSha.slice(0, 12)}`);
+    return outcome(record, true, pruned);
+  } finally {
+    if (!p.keepOnHost) await ctx.transport.exec(shellJoin(['rm', '-f', remote, `${remote}.part`]), opts).catch(() => undefined);
+  }
+}
+
+async function firstHealthy(ctx: TaskContext<EtcdSnapshotParams>, p: EtcdSnapshotParams): Promise<string> {
+  const errors: string[] = [];
+  for (const endpoint of etcdEndpoints(p, ctx.host.address)) {
+    const res = await ctx.transport.exec(etcdctlCommand({ ...p, endpoints: [endpoint] }, ctx.host.address, ['endpoint', 'health']), {
+      signal: ctx.signal,
+      become: ctx.host.become,
+      timeoutMs: 30_000,
+    });
+    if (res.rc === 0) return endpoint;
+    errors.push(`${endpoint}: ${stderrTail(res, 1) || `rc ${res.rc}`}`);
+  }
+  throw fail(ctx.host.name, `no healthy member to snapshot (${errors.join('; ')})`);
+}
+
+function outcome(r: SnapshotRecord, changed: boolean, pruned: string[]): TaskOutcome {
+  return {
+    changed,
+    output: { file: r.file, sha256: r.sha256, size: r.size, hash: r.hash, revision: r.revision, totalKey: r.totalKey, member: r.member, takenAt: r.takenAt, reused: !changed, pruned },
+    summary: `${changed ? 'saved' : 'reused'} ${r.name}.db (revision ${r.revision}, ${r.totalKey} keys)`,
+  };
+}

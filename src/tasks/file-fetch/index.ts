@@ -1,0 +1,15 @@
+import { defineTask } from '../define.js';
+import { FileFetchSchema } from './schema.js';
+
+export * from './schema.js';
+
+/** Copies a host file into the state dir (e.g. existing certificates to re-issue). Changes no host. */
+export const fileFetchTask = defineTask({
+  type: 'file-fetch',
+  description: 'Copies a file from the host into the state dir artifacts/ (keys stored 0600).',
+  schema: FileFetchSchema,
+  run: async (ctx) => (await import('../shared/file-transfer.js')).runFileFetch(ctx),
+  async dryRun(ctx) {
+    return { changed: false, summary: `would fetch ${ctx.params.src} to artifact ${ctx.params.artifact}` };
+  },
+});

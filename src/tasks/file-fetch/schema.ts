@@ -1,0 +1,14 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { BecomeSchema, ModeSchema } from '../shared/remote-schemas.js';
+
+export const FileFetchSchema = Type.Object(
+  {
+    src: Type.String({ minLength: 1, description: 'Path on the host.' }),
+    artifact: Type.String({ minLength: 1, description: 'Where to store it in the state dir artifacts/, e.g. hosts/cp1/apiserver.crt.' }),
+    mode: Type.Optional(ModeSchema),
+    missingOk: Type.Optional(Type.Boolean({ default: false, description: 'A missing file is not an error (output.exists=false).' })),
+    become: BecomeSchema,
+  },
+  { additionalProperties: false },
+);
+export type FileFetchParams = Static<typeof FileFetchSchema>;

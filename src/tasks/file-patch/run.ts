@@ -1,0 +1,118 @@
+import { KcarunError } from '../../core/errors.js';
+import { setKubeconfigClusterCA, setKubeconfigUserCredentials, type Embedded } from '../../edit/kubeconfig.js';
+import { removeManifestFlag, setManifestFlag } from '../../edit/manifest-flag.js';
+import { regexReplace, replaceLine } from '../../edit/text-replace.js';
+import { removeUnitFlag, setUnitFlag } from '../../edit/unit-file.js';
+import { unifiedDiff } from '../../edit/unified-diff.js';
+import { deletePath, setPath } from '../../edit/yaml-path.js';
+import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
+import type { FileStat } from '../../transport/types.js';
+import type { FileEdit, FilePatchParams } from './schema.js';
+import type { KubeconfigValue } from '../shared/remote-schemas.js';
+import { saveBackup } from '../shared/backup.js';
+import { statAndRead } from '../../transport/stat-and-read.js';
+import { describeSource, readContentSource } from '../shared/content-source.js';
+import { redactDiff } from '../shared/redact-diff.js';
+
+interface Computed {
+  /** The file as found: its mode and owner are the ones a write keeps. */
+  st: FileStat | null;
+  before: string | null;
+  after: string;
+  changed: boolean;
+  diff: string;
+  summaries: string[];
+}
+
+async function kubeconfigValue(ctx: TaskContext<FilePatchParams>, v: KubeconfigValue): Promise<Embedded> {
+  if ('path' in v) return { path: v.path };
+  return { data: await readContentSource(ctx, v, ctx.params.become) };
+}
+
+async function applyEdit(ctx: TaskContext<FilePatchParams>, text: string, edit: FileEdit): Promise<{ text: string; changed: boolean; what: string }> {
+  const file = ctx.params.path;
+  switch (edit.op) {
+    case 'set-path':
+      return { ...setPath(text, edit.path, edit.value), what: `set ${edit.path}` };
+    case 'delete-path':
+      return { ...deletePath(text, edit.path), what: `delete ${edit.path}` };
+    case 'set-flag': {
+      const r = edit.in === 'manifest' ? setManifestFlag(text, { flag: edit.flag, value: edit.value, container: edit.container }) : setUnitFlag(text, { flag: edit.flag, value: edit.value });
+      return { ...r, what: `${edit.flag.replace(/^-*/, '--')}=${edit.value}` };
+    }
+    case 'remove-flag': {
+      const r = edit.in === 'manifest' ? removeManifestFlag(text, { flag: edit.flag, container: edit.container }) : removeUnitFlag(text, { flag: edit.flag });
+      return { ...r, what: `remove ${edit.flag.replace(/^-*/, '--')}` };
+    }
+    case 'kubeconfig-ca': {
+      const r = setKubeconfigClusterCA(text, { cluster: edit.cluster, ca: await kubeconfigValue(ctx, edit.ca), file });
+      return { ...r, what: `CA of ${edit.cluster ?? 'all clusters'} from ${describeSource(edit.ca)}` };
+    }
+    case 'kubeconfig-user': {
+      if (!edit.certificate && !edit.key) throw new KcarunError('E_SCHEMA', 'kubeconfig-user needs certificate and/or key', { host: ctx.host.name });
+      const r = setKubeconfigUserCredentials(text, {
+        user: edit.user,
+        certificate: edit.certificate ? await kubeconfigValue(ctx, edit.certificate) : undefined,
+        key: edit.key ? await kubeconfigValue(ctx, edit.key) : undefined,
+        file,
+      });
+      return { ...r, what: `credentials of ${edit.user ?? 'all users'}` };
+    }
+    case 'regex':
+      return { ...regexReplace(text, edit), what: `replace /${edit.pattern}/` };
+    case 'line':
+      return { ...replaceLine(text, edit), what: `line ${JSON.stringify(edit.line)}` };
+  }
+}
+
+/** Reads the file, applies every edit in memory, and diffs; writes nothing. */
+async function compute(ctx: TaskContext<FilePatchParams>): Promise<Computed> {
+  const p = ctx.params;
+  const { st, content } = await statAndRead(ctx.transport, p.path, p.become);
+  let before: string | null = null;
+  if (content === null) {
+    if (!p.createIfMissing) throw new KcarunError('E_TASK', `${p.path} does not exist (set createIfMissing to start from an empty file)`, { host: ctx.host.name });
+  } else {
+    before = content.toString('utf8');
+  }
+  let text = before ?? '';
+  const summaries: string[] = [];
+  for (const edit of p.edits) {
+    try {
+      const r = await applyEdit(ctx, text, edit);
+      if (r.changed) summaries.push(r.what);
+      text = r.text;
+    } catch (err) {
+      if (err instanceof KcarunError && !err.context.host) {
+        throw new KcarunError(err.code, `${p.path}: ${err.message}`, { ...err.context, host: ctx.host.name }, { cause: err });
+      }
+      throw err;
+    }
+  }
+  const changed = text !== (before ?? '') || (before === null && p.createIfMissing === true && text !== '');
+  const diff = changed ? redactDiff(unifiedDiff(before ?? '', text, { oldLabel: `${ctx.host.name}:${p.path}`, newLabel: `${ctx.host.name}:${p.path}` })) : '';
+  return { st, before, after: text, changed, diff, summaries };
+}
+
+export async function runFilePatch(ctx: TaskContext<FilePatchParams>): Promise<TaskOutcome> {
+  const p = ctx.params;
+  const c = await compute(ctx);
+  if (!c.changed) return { changed: false, summary: `${p.path} already as wanted`, output: { path: p.path, changed: false } };
+  const undo = await saveBackup(ctx, p.path, c.before === null ? null : Buffer.from(c.before), c.st, p.become);
+  await ctx.transport.writeFile(p.path, c.after, { become: p.become, mode: c.st?.mode ?? 0o644 });
+  ctx.log.info(`patched ${p.path}: ${c.summaries.join(', ')}`);
+  return {
+    changed: true,
+    undo,
+    diff: c.diff,
+    summary: `${p.path}: ${c.summaries.join(', ')}`,
+    output: { path: p.path, changed: true, backupFile: undo.backupFile ?? null },
+  };
+}
+
+export async function planFilePatch(ctx: TaskContext<FilePatchParams>): Promise<TaskPlan> {
+  const c = await compute(ctx);
+  return c.changed
+    ? { changed: true, summary: `would patch ${ctx.params.path}: ${c.summaries.join(', ')}`, diff: c.diff }
+    : { changed: false, summary: `${ctx.params.path} already as wanted` };
+}

@@ -1,0 +1,58 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { BecomeSchema, KubeconfigValueSchema } from '../shared/remote-schemas.js';
+
+const FlagTarget = {
+  in: Type.Union([Type.Literal('manifest'), Type.Literal('unit')], {
+    description: "`manifest`: a static pod's container command; `unit`: a systemd unit's ExecStart.",
+  }),
+  flag: Type.String({ minLength: 1, description: 'With or without the leading --, e.g. trusted-ca-file.' }),
+  container: Type.Optional(Type.String({ description: 'Container name in a manifest (default: the first).' })),
+};
+
+/** One edit; `op` says which. Edits of one task apply in order and write the file once. */
+export const FileEditSchema = Type.Union([
+  Type.Object(
+    { op: Type.Literal('set-path'), path: Type.String({ minLength: 1, description: 'e.g. authentication.x509.clientCAFile or clusters[name=kubernetes].cluster.server' }), value: Type.Unknown() },
+    { additionalProperties: false },
+  ),
+  Type.Object({ op: Type.Literal('delete-path'), path: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+  Type.Object({ op: Type.Literal('set-flag'), ...FlagTarget, value: Type.String() }, { additionalProperties: false }),
+  Type.Object({ op: Type.Literal('remove-flag'), ...FlagTarget }, { additionalProperties: false }),
+  Type.Object(
+    {
+      op: Type.Literal('kubeconfig-ca'),
+      cluster: Type.Optional(Type.String({ description: 'Cluster name (default: every cluster).' })),
+      ca: KubeconfigValueSchema,
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      op: Type.Literal('kubeconfig-user'),
+      user: Type.Optional(Type.String({ description: 'User name (default: every user).' })),
+      certificate: Type.Optional(KubeconfigValueSchema),
+      key: Type.Optional(KubeconfigValueSchema),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { op: Type.Literal('regex'), pattern: Type.String({ minLength: 1 }), replacement: Type.String(), flags: Type.Optional(Type.String({ pattern: '^[gimsuy]*$' })) },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { op: Type.Literal('line'), match: Type.String({ minLength: 1 }), line: Type.String(), appendIfMissing: Type.Optional(Type.Boolean({ default: true })) },
+    { additionalProperties: false },
+  ),
+]);
+export type FileEdit = Static<typeof FileEditSchema>;
+
+export const FilePatchSchema = Type.Object(
+  {
+    path: Type.String({ minLength: 1, description: 'The file on the host.' }),
+    edits: Type.Array(FileEditSchema, { minItems: 1 }),
+    become: BecomeSchema,
+    createIfMissing: Type.Optional(Type.Boolean({ default: false, description: 'Treat a missing file as empty (regex/line edits).' })),
+  },
+  { additionalProperties: false },
+);
+export type FilePatchParams = Static<typeof FilePatchSchema>;

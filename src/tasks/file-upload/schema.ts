@@ -1,0 +1,16 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { BecomeSchema, ModeSchema } from '../shared/remote-schemas.js';
+
+export const FileUploadSchema = Type.Object(
+  {
+    dest: Type.String({ minLength: 1, description: 'Path on the host.' }),
+    artifact: Type.Optional(Type.String({ minLength: 1, description: 'Source: a file in the state dir artifacts/.' })),
+    content: Type.Optional(Type.String({ description: 'Source: inline content (instead of artifact).' })),
+    mode: Type.Optional(ModeSchema),
+    owner: Type.Optional(Type.String({ minLength: 1 })),
+    group: Type.Optional(Type.String({ minLength: 1 })),
+    become: BecomeSchema,
+  },
+  { additionalProperties: false },
+);
+export type FileUploadParams = Static<typeof FileUploadSchema>;

@@ -1,0 +1,187 @@
+import { statfs } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KcarunError, KcarunErrorList } from '../../core/errors.js';
+import { checkCertificate, checkClockSkew } from '../../pki/checks.js';
+import { parseCertificates, parseSingleCertificate, type Certificate } from '../../pki/certificate.js';
+import { keyMatchesSpki, loadPrivateKey } from '../../pki/keys.js';
+import { shellJoin } from '../../core/shell.js';
+import type { TaskContext, TaskOutcome } from '../define.js';
+import type { Transport } from '../../transport/types.js';
+import { DEFAULT_KUBECONFIG } from '../shared/health-schemas.js';
+import { kubeClientFromHost } from '../shared/kube-api-client.js';
+import { checkEtcdCluster, type EtcdTls } from '../shared/etcdctl.js';
+
+export interface PreflightParams {
+  hosts?: string[];
+  clockToleranceSeconds?: number;
+  disk?: { path: string; minFreeMb: number; localMinFreeMb?: number };
+  etcd?: EtcdTls & { host?: string };
+  certificates?: Array<{ path: string; key?: string; ca: string; hosts?: string[]; optional?: boolean }>;
+  caKeys?: Array<{ cert: string; key: string; hosts?: string[] }>;
+  lock?: boolean;
+  webhooks?: { oldCaFile: string; host?: string; kubeconfig?: string; server?: string };
+}
+
+const applies = (list: string[] | undefined, host: string): boolean => list === undefined || list.includes(host);
+
+export async function runPreflight(ctx: TaskContext<PreflightParams>): Promise<TaskOutcome> {
+  const p = ctx.params;
+  const problems: KcarunError[] = [];
+  const warnings: string[] = [];
+  const problem = (host: string, message: string): void => void problems.push(new KcarunError('E_PREFLIGHT', `${host}: ${message}`, { host }));
+  const hostNames = p.hosts ?? [...ctx.inventoryHosts.keys()];
+  const reachable = new Map<string, Transport>();
+
+  for (const name of hostNames) {
+    let t: Transport;
+    try {
+      t = name === ctx.host.name ? ctx.transport : await ctx.transportFor(name);
+      const before = Date.now();
+      const res = await t.exec('date +%s.%N', { signal: ctx.signal, timeoutMs: 15_000 });
+      const after = Date.now();
+      if (res.rc !== 0) throw new Error(`\`date\` exited ${res.rc}`);
+      reachable.set(name, t);
+      const hostNow = new Date(Number(res.stdout.trim()) * 1000);
+      // The host read its clock somewhere between before and after: compare with the midpoint.
+      for (const pr of checkClockSkew(hostNow, new Date((before + after) / 2), (p.clockToleranceSeconds ?? 5) + (after - before) / 2000)) problem(name, pr.message);
+    } catch (err) {
+      problem(name, `unreachable: ${(err as Error).message}`);
+    }
+  }
+
+  for (const [name, t] of reachable) {
+    if (p.disk) await checkDisk(t, name, p.disk.path, p.disk.minFreeMb, problem, ctx.signal);
+    for (const c of p.certificates ?? []) if (applies(c.hosts, name)) await checkCertFile(t, name, c, problem);
+    for (const k of p.caKeys ?? []) if (applies(k.hosts, name)) await checkCaKey(t, name, k, problem);
+  }
+
+  if (p.disk?.localMinFreeMb !== undefined) {
+    const fs = await statfs(ctx.state.dir);
+    const freeMb = (fs.bavail * fs.bsize) / 1024 / 1024;
+    if (freeMb < p.disk.localMinFreeMb) problem('local', `state dir ${ctx.state.dir} has ${Math.floor(freeMb)} MB free, ${p.disk.localMinFreeMb} MB needed`);
+  }
+
+  if (p.etcd) {
+    const from = p.etcd.host ? [p.etcd.host] : [...reachable.keys()];
+    let answered = false;
+    const errors: string[] = [];
+    for (const name of from) {
+      const t = reachable.get(name);
+      const h = ctx.inventoryHosts.get(name) ?? ctx.host;
+      if (!t) continue;
+      try {
+        await checkEtcdCluster(t, p.etcd, h.address, ctx.signal);
+        answered = true;
+        break;
+      } catch (err) {
+        errors.push((err as Error).message);
+        // One clear answer about the cluster is enough: an unhealthy verdict is not retried elsewhere.
+        if (!/etcdctl .* failed/.test((err as Error).message)) break;
+      }
+    }
+    if (!answered) problem(p.etcd.host ?? 'etcd', `etcd is not healthy: ${errors[errors.length - 1] ?? 'no reachable host to ask'}`);
+  }
+
+  if (p.lock ?? true) {
+    const holder = await ctx.state.otherLockHolder();
+    if (holder) {
+      problem('local', `another run holds the lock ${join(ctx.state.dir, 'lock')} (pid ${holder.pid} on ${holder.host} since ${holder.startedAt}: ${holder.command})`);
+    }
+  }
+
+  if (p.webhooks) {
+    const name = p.webhooks.host ?? ctx.host.name;
+    const t = reachable.get(name);
+    if (t) {
+      try {
+        warnings.push(...(await webhookWarnings(t, p.webhooks)));
+      } catch (err) {
+        problem(name, `cannot list webhook configurations: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  for (const w of warnings) ctx.log.warn(w);
+  if (problems.length) {
+    throw new KcarunErrorList('E_PREFLIGHT', `preflight found ${problems.length} problem(s); nothing was changed:`, problems);
+  }
+  return { changed: false, output: { hosts: hostNames, warnings }, summary: `${hostNames.length} host(s) ready${warnings.length ? `, ${warnings.length} warning(s)` : ''}` };
+}
+
+type Report = (host: string, message: string) => void;
+
+async function checkDisk(t: Transport, host: string, path: string, minFreeMb: number, problem: Report, signal: AbortSignal): Promise<void> {
+  const res = await t.exec(`df -Pk ${shellJoin([path])} | tail -n 1`, { signal, timeoutMs: 15_000 });
+  const avail = Number(res.stdout.trim().split(/\s+/)[3]);
+  if (res.rc !== 0 || Number.isNaN(avail)) return problem(host, `cannot measure free space of ${path}: ${res.stderr.trim() || res.stdout.trim()}`);
+  if (avail / 1024 < minFreeMb) problem(host, `${path} has ${Math.floor(avail / 1024)} MB free, ${minFreeMb} MB needed for backups`);
+}
+
+async function readOrNull(t: Transport, path: string): Promise<Buffer | null> {
+  if ((await t.stat(path)) === null) return null;
+  return t.readFile(path);
+}
+
+async function checkCertFile(t: Transport, host: string, c: NonNullable<PreflightParams['certificates']>[number], problem: Report): Promise<void> {
+  try {
+    const pem = await readOrNull(t, c.path);
+    if (pem === null) {
+      if (!c.optional) problem(host, `${c.path}: missing`);
+      return;
+    }
+    const cert = parseSingleCertificate(pem, c.path);
+    const caPem = await readOrNull(t, c.ca);
+    if (caPem === null) return problem(host, `${c.path}: its CA file ${c.ca} is missing`);
+    const bundle: Certificate[] = parseCertificates(caPem);
+    if (bundle.length === 0) return problem(host, `${c.path}: ${c.ca} holds no certificate`);
+    let privateKey;
+    if (c.key) {
+      const keyPem = await readOrNull(t, c.key);
+      if (keyPem === null) return problem(host, `${c.path}: its key ${c.key} is missing`);
+      privateKey = loadPrivateKey(keyPem, c.key);
+    }
+    for (const pr of checkCertificate(cert, { now: new Date(), bundle, privateKey })) {
+      problem(host, `${c.path}: ${pr.kind === 'key-mismatch' ? `does not match its key ${c.key}` : pr.kind === 'untrusted' ? `does not chain to ${c.ca}: ${pr.message}` : pr.message}`);
+    }
+  } catch (err) {
+    problem(host, `${c.path}: ${(err as Error).message}`);
+  }
+}
+
+async function checkCaKey(t: Transport, host: string, k: NonNullable<PreflightParams['caKeys']>[number], problem: Report): Promise<void> {
+  try {
+    const certPem = await readOrNull(t, k.cert);
+    if (certPem === null) return problem(host, `CA certificate ${k.cert} is missing`);
+    const keyPem = await readOrNull(t, k.key);
+    if (keyPem === null) return problem(host, `CA key ${k.key} is missing (needed to sign on this host)`);
+    const cert = parseSingleCertificate(certPem, k.cert);
+    if (!keyMatchesSpki(loadPrivateKey(keyPem, k.key, process.env['KCARUN_CA_PASSPHRASE']), cert.spkiDer)) problem(host, `CA key ${k.key} does not match ${k.cert}`);
+  } catch (err) {
+    problem(host, `${k.key}: ${(err as Error).message}`);
+  }
+}
+
+interface WebhookConfig {
+  metadata?: { name?: string };
+  webhooks?: Array<{ name?: string; clientConfig?: { caBundle?: string } }>;
+}
+
+/** A webhook whose caBundle is the old cluster CA breaks once the API server's certificate is re-issued. */
+async function webhookWarnings(t: Transport, w: NonNullable<PreflightParams['webhooks']>): Promise<string[]> {
+  const oldCas = parseCertificates(await t.readFile(w.oldCaFile)).map((c) => c.fingerprintSha256);
+  const client = await kubeClientFromHost(t, w.kubeconfig ?? DEFAULT_KUBECONFIG, { server: w.server });
+  const out: string[] = [];
+  for (const kind of ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations']) {
+    for (const cfg of await client.list<WebhookConfig>(`/apis/admissionregistration.k8s.io/v1/${kind}`)) {
+      for (const hook of cfg.webhooks ?? []) {
+        const bundle = hook.clientConfig?.caBundle;
+        if (!bundle) continue;
+        const fps = parseCertificates(Buffer.from(bundle, 'base64')).map((c) => c.fingerprintSha256);
+        if (fps.some((f) => oldCas.includes(f))) {
+          out.push(`${kind}/${cfg.metadata?.name ?? '?'} webhook ${hook.name ?? '?'}: caBundle is the old cluster CA; update it when its serving certificate is re-issued`);
+        }
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,86 @@
+import { KcarunError } from '../../core/errors.js';
+import { shellQuote } from '../../core/shell.js';
+import type { Transport } from '../../transport/types.js';
+import { type Certificate, parseCertificates } from '../../pki/certificate.js';
+
+/** Where kubeadm and hand-installed clusters keep certificates and kubeconfigs. */
+export const DEFAULT_CERT_DIRS = ['/etc/kubernetes', '/etc/etcd/ssl', '/var/lib/kubelet/pki'];
+
+/** A certificate found in a file; `source` tells where in the file (`pem#2`, `client-certificate-data`). */
+export interface FoundCertificate {
+  path: string;
+  source: string;
+  certificate: Certificate;
+}
+
+export interface ScanFailure {
+  path: string;
+  message: string;
+}
+
+export interface ScanResult {
+  found: FoundCertificate[];
+  failures: ScanFailure[];
+}
+
+const KUBECONFIG_FIELD_RE = /^\s*(client-certificate-data|certificate-authority-data):\s*["']?([A-Za-z0-9+/=]+)["']?\s*$/gm;
+
+/**
+ * Certificates in one file: every PEM CERTIFICATE block, or the base64 `*-data` fields of a
+ * kubeconfig. Private key blocks and `client-key-data` are never decoded.
+ */
+export function extractCertificates(path: string, content: Buffer): FoundCertificate[] {
+  const text = content.toString('utf8');
+  const found: FoundCertificate[] = [];
+  if (text.includes('-----BEGIN CERTIFICATE-----')) {
+    const certs = parseCertificates(text);
+    certs.forEach((certificate, i) => found.push({ path, source: certs.length > 1 ? `pem#${i + 1}` : 'pem', certificate }));
+    return found;
+  }
+  for (const m of text.matchAll(KUBECONFIG_FIELD_RE)) {
+    const field = m[1] ?? '';
+    const certs = parseCertificates(Buffer.from(m[2] ?? '', 'base64').toString('utf8'));
+    certs.forEach((certificate, i) => found.push({ path, source: certs.length > 1 ? `${field}#${i + 1}` : field, certificate }));
+  }
+  return found;
+}
+
+/** foo.crt -> foo.key, foo.cert -> foo.key, foo.pem -> foo-key.pem (the "binary" layout). */
+export function defaultKeyPath(certPath: string): string {
+  if (/\.(crt|cert)$/.test(certPath)) return certPath.replace(/\.(crt|cert)$/, '.key');
+  if (certPath.endsWith('.pem')) return certPath.replace(/\.pem$/, '-key.pem');
+  return `${certPath}.key`;
+}
+
+/** Names that hold certificates; anything named like a key is never read. */
+const FIND_NAMES = ['*.crt', '*.pem', '*.cert', '*.conf', 'kubeconfig', '*.kubeconfig'];
+
+/**
+ * Files to scan on a host: each target that is a file, and matching files under each target that
+ * is a directory (following symlinks such as kubelet-client-current.pem). One command per host.
+ */
+export async function listCertificateFiles(transport: Transport, targets: readonly string[], options: { become?: boolean } = {}): Promise<string[]> {
+  const nameTest = FIND_NAMES.map((n) => `-name ${shellQuote(n)}`).join(' -o ');
+  const script = targets
+    .map((t) => {
+      const q = shellQuote(t);
+      return `if [ -d ${q} ]; then find -L ${q} -maxdepth 8 -type f \\( ${nameTest} \\) ! -iname '*key*' 2>/dev/null; elif [ -f ${q} ]; then printf '%s\\n' ${q}; fi`;
+    })
+    .join('; ');
+  const res = await transport.exec(`${script}; true`, { become: options.become });
+  if (res.rc !== 0) throw new KcarunError('E_REMOTE_EXIT', `cannot list certificate files: ${res.stderr.trim()}`, { host: transport.host });
+  return [...new Set(res.stdout.split('\n').filter(Boolean))].sort();
+}
+
+export async function scanCertificates(transport: Transport, targets: readonly string[], options: { become?: boolean } = {}): Promise<ScanResult> {
+  const files = await listCertificateFiles(transport, targets, options);
+  const result: ScanResult = { found: [], failures: [] };
+  for (const path of files) {
+    try {
+      result.found.push(...extractCertificates(path, await transport.readFile(path, { become: options.become })));
+    } catch (err) {
+      result.failures.push({ path, message: (err as Error).message });
+    }
+  }
+  return result;
+}

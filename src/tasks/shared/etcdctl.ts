@@ -1,0 +1,124 @@
+import { KcarunError } from '../../core/errors.js';
+import { shellJoin } from '../../core/shell.js';
+import type { ExecResult, Transport } from '../../transport/types.js';
+
+/** How to reach etcd with etcdctl on a host: the caller names the CA, cert and key (old or new files). */
+export interface EtcdTls {
+  cacert: string;
+  cert: string;
+  key: string;
+  /** Client URLs; default https://<host address>:2379. */
+  endpoints?: string[];
+}
+
+export interface EtcdMemberStatus {
+  endpoint: string;
+  memberId: string;
+  leaderId: string;
+  raftIndex: number;
+  raftTerm: number;
+  revision: number;
+}
+
+export interface EtcdMember {
+  id: string;
+  name: string;
+  clientURLs: string[];
+  peerURLs: string[];
+}
+
+export function etcdEndpoints(tls: EtcdTls, hostAddress: string): string[] {
+  return tls.endpoints?.length ? tls.endpoints : [`https://${hostAddress}:2379`];
+}
+
+/** `etcdctl <args>` with ETCDCTL_API=3 and the TLS flags, every value quoted. */
+export function etcdctlCommand(tls: EtcdTls, hostAddress: string, args: string[]): string {
+  return `ETCDCTL_API=3 ${shellJoin([
+    'etcdctl',
+    `--endpoints=${etcdEndpoints(tls, hostAddress).join(',')}`,
+    `--cacert=${tls.cacert}`,
+    `--cert=${tls.cert}`,
+    `--key=${tls.key}`,
+    '--dial-timeout=3s',
+    '--command-timeout=10s',
+    ...args,
+  ])}`;
+}
+
+/**
+ * etcd member ids are uint64 and overflow a JS number: quote every long integer before JSON.parse
+ * so ids survive as exact decimal strings.
+ */
+export function parseEtcdJson(text: string): unknown {
+  return JSON.parse(text.replace(/([:[,]\s*)(\d{16,})(?=\s*[,}\]])/g, '$1"$2"'));
+}
+
+/** The last lines of stderr worth showing, without etcdctl's JSON log noise. */
+export function stderrTail(res: ExecResult, lines = 3): string {
+  return res.stderr
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('{"level":"info"'))
+    .slice(-lines)
+    .join(' | ');
+}
+
+interface RawStatus {
+  Endpoint: string;
+  Status: { header: { member_id: string | number }; leader: string | number; raftIndex: number; raftTerm: number; header_revision?: number };
+}
+
+/** `endpoint status` of every member (`--cluster`: discovered from the member list). */
+export async function endpointStatus(transport: Transport, tls: EtcdTls, hostAddress: string, signal?: AbortSignal): Promise<{ statuses: EtcdMemberStatus[]; errors: string }> {
+  const res = await transport.exec(etcdctlCommand(tls, hostAddress, ['endpoint', 'status', '--cluster', '-w', 'json']), { signal, timeoutMs: 30_000 });
+  let raw: RawStatus[] = [];
+  if (res.stdout.trim()) raw = parseEtcdJson(res.stdout) as RawStatus[];
+  else if (res.rc !== 0) throw new Error(`etcdctl endpoint status failed (rc ${res.rc}): ${stderrTail(res)}`);
+  const statuses = raw.map((r) => ({
+    endpoint: r.Endpoint,
+    memberId: String(r.Status.header.member_id),
+    leaderId: String(r.Status.leader),
+    raftIndex: r.Status.raftIndex,
+    raftTerm: r.Status.raftTerm,
+    revision: Number((r.Status.header as { revision?: number }).revision ?? 0),
+  }));
+  return { statuses, errors: res.rc === 0 ? '' : stderrTail(res) };
+}
+
+export async function memberList(transport: Transport, tls: EtcdTls, hostAddress: string, signal?: AbortSignal): Promise<EtcdMember[]> {
+  const res = await transport.exec(etcdctlCommand(tls, hostAddress, ['member', 'list', '-w', 'json']), { signal, timeoutMs: 30_000 });
+  if (res.rc !== 0) throw new Error(`etcdctl member list failed (rc ${res.rc}): ${stderrTail(res)}`);
+  const doc = parseEtcdJson(res.stdout) as { members?: Array<{ ID: string | number; name?: string; clientURLs?: string[]; peerURLs?: string[] }> };
+  return (doc.members ?? []).map((m) => ({ id: String(m.ID), name: m.name ?? '', clientURLs: m.clientURLs ?? [], peerURLs: m.peerURLs ?? [] }));
+}
+
+export async function endpointHealth(transport: Transport, tls: EtcdTls, hostAddress: string, signal?: AbortSignal): Promise<Array<{ endpoint: string; health: boolean; error?: string }>> {
+  const res = await transport.exec(etcdctlCommand(tls, hostAddress, ['endpoint', 'health', '--cluster', '-w', 'json']), { signal, timeoutMs: 30_000 });
+  if (!res.stdout.trim()) throw new Error(`etcdctl endpoint health failed (rc ${res.rc}): ${stderrTail(res)}`);
+  return parseEtcdJson(res.stdout) as Array<{ endpoint: string; health: boolean; error?: string }>;
+}
+
+/**
+ * One checked look at the cluster: every member answers and is healthy, and all agree on one
+ * leader. Throws an Error whose message says what is wrong.
+ */
+export async function checkEtcdCluster(transport: Transport, tls: EtcdTls, hostAddress: string, signal?: AbortSignal): Promise<{ leaderId: string; raftIndex: number; members: number }> {
+  const members = await memberList(transport, tls, hostAddress, signal);
+  const health = await endpointHealth(transport, tls, hostAddress, signal);
+  const sick = health.filter((h) => !h.health);
+  if (sick.length) throw new Error(`unhealthy member(s): ${sick.map((h) => `${h.endpoint}${h.error ? ` (${h.error})` : ''}`).join(', ')}`);
+  const { statuses, errors } = await endpointStatus(transport, tls, hostAddress, signal);
+  if (statuses.length < members.length) {
+    const seen = new Set(statuses.map((s) => s.memberId));
+    const missing = members.filter((m) => !seen.has(m.id)).map((m) => m.name || m.id);
+    throw new Error(`${missing.length} of ${members.length} member(s) do not answer: ${missing.join(', ')}${errors ? ` (${errors})` : ''}`);
+  }
+  const leaders = new Set(statuses.map((s) => s.leaderId));
+  const leaderId = statuses[0]?.leaderId ?? '0';
+  if (leaders.size !== 1 || leaderId === '0') throw new Error(`members do not agree on one leader: ${statuses.map((s) => `${s.endpoint} -> ${s.leaderId}`).join(', ')}`);
+  if (!members.some((m) => m.id === leaderId)) throw new Error(`leader ${leaderId} is not in the member list`);
+  return { leaderId, raftIndex: Math.max(...statuses.map((s) => s.raftIndex)), members: members.length };
+}
+
+export function etcdError(host: string, message: string, command?: string): KcarunError {
+  return new KcarunError('E_TASK', `${host}: ${message}`, { host, command });
+}

@@ -1,0 +1,119 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { KcarunError } from '../../core/errors.js';
+import { shellJoin, shellQuote } from '../../core/shell.js';
+import type { ExecResult } from '../../transport/types.js';
+import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
+
+/**
+ * Params shared by `local-exec` and `ssh-exec`. A string `command` is a shell line whose `{{ }}`
+ * values the templater shell-quotes (the `x-shell` mark); an argv list is quoted word by word.
+ */
+export const ExecParamsSchema = {
+  command: Type.Union([Type.String({ minLength: 1, 'x-shell': true }), Type.Array(Type.String(), { minItems: 1 })], {
+    description: 'A shell command line, or an argv list (each word quoted).',
+  }),
+  env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.String())),
+  cwd: Type.Optional(Type.String()),
+  stdin: Type.Optional(Type.String()),
+  expectRc: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 255 }), { minItems: 1, description: 'Exit codes that count as success (default [0]).' })),
+  creates: Type.Optional(Type.String({ description: 'Skip (changed=false) when this path exists.' })),
+  unless: Type.Optional(Type.String({ minLength: 1, 'x-shell': true, description: 'Skip (changed=false) when this command exits 0.' })),
+  until: Type.Optional(
+    Type.Object(
+      {
+        rc: Type.Optional(Type.Integer({ description: 'Done when the command exits with this code (default 0).' })),
+        stdoutMatches: Type.Optional(Type.String({ description: 'Done when stdout matches this regular expression.' })),
+        attempts: Type.Optional(Type.Integer({ minimum: 1, default: 10 })),
+        delaySeconds: Type.Optional(Type.Number({ minimum: 0, default: 2 })),
+      },
+      { additionalProperties: false },
+    ),
+  ),
+  changedWhen: Type.Optional(Type.String({ description: 'changed=true only when stdout matches this regular expression (default: always changed).' })),
+};
+
+const ExecParams = Type.Object(ExecParamsSchema);
+export type ExecParams = Static<typeof ExecParams> & { become?: boolean };
+
+export function commandLine(command: string | string[]): string {
+  return typeof command === 'string' ? command : shellJoin(command);
+}
+
+export function checkExpectedExit(host: string, command: string, res: ExecResult, expected: number[]): void {
+  if (expected.includes(res.rc)) return;
+  const stderrTail = res.stderr.trim().split('\n').slice(-5).join('\n');
+  throw new KcarunError(
+    'E_REMOTE_EXIT',
+    `command exited ${res.rc} (expected ${expected.join(' or ')}): ${command}${stderrTail ? `\n${stderrTail}` : ''}`,
+    { host, command, exitCode: res.rc, stderrTail },
+  );
+}
+
+/** Runs an exec task on whatever transport the context has (local or SSH). */
+export async function runExec(ctx: TaskContext<ExecParams>): Promise<TaskOutcome> {
+  const p = ctx.params;
+  const opts = { cwd: p.cwd, env: p.env, become: p.become, signal: ctx.signal };
+  if (p.creates !== undefined && (await ctx.transport.stat(p.creates, { become: p.become })) !== null) {
+    return { changed: false, summary: `skipped: ${p.creates} exists`, output: { skipped: true, stdout: '', stderr: '', rc: 0 } };
+  }
+  if (p.unless !== undefined && (await ctx.transport.exec(p.unless, opts)).rc === 0) {
+    return { changed: false, summary: 'skipped: `unless` command succeeded', output: { skipped: true, stdout: '', stderr: '', rc: 0 } };
+  }
+  const command = commandLine(p.command);
+  const attempts = p.until ? (p.until.attempts ?? 10) : 1;
+  let res: ExecResult | undefined;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    res = await ctx.transport.exec(command, { ...opts, stdin: p.stdin });
+    if (!p.until || untilMet(p.until, res)) break;
+    if (attempt === attempts) {
+      throw new KcarunError(
+        'E_TASK',
+        `condition not met after ${attempts} attempts (last rc=${res.rc}): ${command}`,
+        { host: ctx.host.name, command, exitCode: res.rc, stderrTail: res.stderr.trim().split('\n').slice(-5).join('\n') },
+      );
+    }
+    ctx.log.debug(`until not met (rc=${res.rc}), attempt ${attempt}/${attempts}`);
+    await sleep((p.until.delaySeconds ?? 2) * 1000, ctx.signal);
+  }
+  if (!res) throw new Error('unreachable: no attempt ran');
+  checkExpectedExit(ctx.host.name, command, res, p.expectRc ?? [0]);
+  return {
+    changed: p.changedWhen === undefined ? true : new RegExp(p.changedWhen).test(res.stdout),
+    output: { stdout: res.stdout, stderr: res.stderr, rc: res.rc },
+    summary: `rc=${res.rc}`,
+  };
+}
+
+export async function planExec(ctx: TaskContext<ExecParams>): Promise<TaskPlan> {
+  const command = commandLine(ctx.params.command);
+  const prefix = ctx.params.become ? 'sudo ' : '';
+  const guards = [
+    ctx.params.creates !== undefined ? `unless ${shellQuote(ctx.params.creates)} exists` : '',
+    ctx.params.unless !== undefined ? `unless \`${ctx.params.unless}\` succeeds` : '',
+  ].filter(Boolean);
+  return {
+    changed: true,
+    summary: `would run: ${prefix}${command}${guards.length ? ` (${guards.join(', ')})` : ''}`,
+    commands: [`${prefix}${command}`],
+  };
+}
+
+function untilMet(until: NonNullable<ExecParams['until']>, res: ExecResult): boolean {
+  if (until.stdoutMatches !== undefined) return new RegExp(until.stdoutMatches, 'm').test(res.stdout);
+  return res.rc === (until.rc ?? 0);
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

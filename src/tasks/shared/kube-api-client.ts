@@ -1,0 +1,159 @@
+/**
+ * A small Kubernetes API client on node:https. Why not @kubernetes/client-node: kcarun only needs
+ * GET/PUT/PATCH/LIST of a few resources with the credentials of one kubeconfig, and that package
+ * pulls in a large dependency tree (request stack, openid-client, ws, ...) for a CLI that must stay
+ * quick to start. The kubeconfig is read from a host through its transport; its key stays in memory.
+ */
+import { request } from 'node:https';
+import { parse } from 'yaml';
+import { KcarunError } from '../../core/errors.js';
+import type { Transport } from '../../transport/types.js';
+
+export interface KubeCredentials {
+  server: string;
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  token?: string;
+  /** insecure-skip-tls-verify in the kubeconfig. */
+  insecure?: boolean;
+}
+
+export interface KubeResponse {
+  status: number;
+  body: unknown;
+  text: string;
+}
+
+interface KubeconfigDoc {
+  'current-context'?: string;
+  contexts?: Array<{ name: string; context: { cluster: string; user: string } }>;
+  clusters?: Array<{ name: string; cluster: Record<string, unknown> }>;
+  users?: Array<{ name: string; user: Record<string, unknown> }>;
+}
+
+/** Reads a kubeconfig file on a host, with the files it names (relative to its folder), into memory. */
+export async function loadKubeCredentials(transport: Transport, path: string, options: { become?: boolean; server?: string } = {}): Promise<KubeCredentials> {
+  const text = (await transport.readFile(path, { become: options.become })).toString('utf8');
+  let doc: KubeconfigDoc;
+  try {
+    doc = parse(text) as KubeconfigDoc;
+  } catch (err) {
+    throw new KcarunError('E_TASK', `${transport.host}: ${path} is not a readable kubeconfig`, { host: transport.host }, { cause: err });
+  }
+  const ctxName = doc['current-context'] ?? doc.contexts?.[0]?.name;
+  const context = doc.contexts?.find((c) => c.name === ctxName)?.context;
+  const cluster = (context ? doc.clusters?.find((c) => c.name === context.cluster) : doc.clusters?.[0])?.cluster;
+  const user = (context ? doc.users?.find((u) => u.name === context.user) : doc.users?.[0])?.user ?? {};
+  if (!cluster || typeof cluster['server'] !== 'string') {
+    throw new KcarunError('E_TASK', `${transport.host}: ${path} has no cluster server for context ${ctxName ?? '(none)'}`, { host: transport.host });
+  }
+  const dir = path.replace(/\/[^/]*$/, '') || '/';
+  const field = async (obj: Record<string, unknown>, dataKey: string, fileKey: string): Promise<Buffer | undefined> => {
+    const data = obj[dataKey];
+    if (typeof data === 'string') return Buffer.from(data, 'base64');
+    const file = obj[fileKey];
+    if (typeof file === 'string') return transport.readFile(file.startsWith('/') ? file : `${dir}/${file}`, { become: options.become });
+    return undefined;
+  };
+  return {
+    server: options.server ?? (cluster['server'] as string),
+    ca: await field(cluster, 'certificate-authority-data', 'certificate-authority'),
+    cert: await field(user, 'client-certificate-data', 'client-certificate'),
+    key: await field(user, 'client-key-data', 'client-key'),
+    token: typeof user['token'] === 'string' ? user['token'] : undefined,
+    insecure: cluster['insecure-skip-tls-verify'] === true,
+  };
+}
+
+export class KubeApiClient {
+  constructor(
+    readonly credentials: KubeCredentials,
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  get server(): string {
+    return this.credentials.server;
+  }
+
+  request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<KubeResponse> {
+    const url = new URL(path, this.credentials.server);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const c = this.credentials;
+    return new Promise((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          method,
+          ca: c.ca,
+          cert: c.cert,
+          key: c.key,
+          rejectUnauthorized: !c.insecure,
+          timeout: this.timeoutMs,
+          headers: {
+            accept: 'application/json',
+            ...(payload ? { 'content-type': contentType, 'content-length': String(payload.length) } : {}),
+            ...(c.token ? { authorization: `Bearer ${c.token}` } : {}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (d: Buffer) => chunks.push(d));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = undefined;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch {
+              parsed = undefined;
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed, text });
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`no answer from ${url.origin} within ${this.timeoutMs} ms`)));
+      req.on('error', (err) => reject(new Error(`${method} ${url.origin}${url.pathname}: ${err.message}`)));
+      req.end(payload);
+    });
+  }
+
+  /** The object, or undefined on 404; other failures throw with the status and message. */
+  async get<T = Record<string, unknown>>(path: string): Promise<T | undefined> {
+    const r = await this.request('GET', path);
+    if (r.status === 404) return undefined;
+    expectOk('GET', path, r);
+    return r.body as T;
+  }
+
+  async list<T = Record<string, unknown>>(path: string): Promise<T[]> {
+    const r = await this.request('GET', path);
+    if (r.status === 404) return [];
+    expectOk('GET', path, r);
+    return ((r.body as { items?: T[] } | undefined)?.items ?? []) as T[];
+  }
+
+  /** A JSON merge patch (RFC 7386): the one patch type every apiserver and the lab accept. */
+  async mergePatch<T = Record<string, unknown>>(path: string, patch: unknown): Promise<T> {
+    const r = await this.request('PATCH', path, patch, 'application/merge-patch+json');
+    expectOk('PATCH', path, r);
+    return r.body as T;
+  }
+
+  async put<T = Record<string, unknown>>(path: string, obj: unknown): Promise<T> {
+    const r = await this.request('PUT', path, obj);
+    expectOk('PUT', path, r);
+    return r.body as T;
+  }
+}
+
+function expectOk(method: string, path: string, r: KubeResponse): void {
+  if (r.status >= 200 && r.status < 300) return;
+  const message = (r.body as { message?: string } | undefined)?.message ?? r.text.slice(0, 200);
+  throw new Error(`${method} ${path}: HTTP ${r.status}${message ? ` ${message}` : ''}`);
+}
+
+/** Opens a client from a kubeconfig on a host (default the admin one). */
+export async function kubeClientFromHost(transport: Transport, kubeconfig: string, options: { become?: boolean; server?: string } = {}): Promise<KubeApiClient> {
+  return new KubeApiClient(await loadKubeCredentials(transport, kubeconfig, options));
+}

@@ -1,0 +1,165 @@
+/**
+ * The probes of `wait-healthy`. Where they run: ON the host, through its transport (etcdctl, curl,
+ * openssl s_client, bash /dev/tcp), because the endpoints a gate checks often listen only on the
+ * node (etcd and the kubelet bind node addresses or 127.0.0.1), and the certificate files a gate
+ * must prove (the NEW etcd client cert, the new CA bundle) live on the host: their keys never have
+ * to leave it. Only `kube` runs from the operator machine, through our HTTPS client and the
+ * kubeconfig read from the host, because it needs the API's JSON and not one exit code.
+ */
+import { shellJoin, shellQuote } from '../../core/shell.js';
+import type { Transport } from '../../transport/types.js';
+import type { CommandProbe, EtcdProbe, HttpsProbe, KubeProbe, Probe, TcpProbe, TlsProbe } from './health-schemas.js';
+import { DEFAULT_KUBECONFIG } from './health-schemas.js';
+import { checkEtcdCluster, stderrTail } from './etcdctl.js';
+import { kubeClientFromHost } from './kube-api-client.js';
+
+export interface ProbeEnv {
+  transport: Transport;
+  /** The host's address, for default endpoints. */
+  address: string;
+  become: boolean;
+  now?: () => number;
+}
+
+/** One attempt; `signal` is aborted at the gate's deadline or on SIGINT. */
+export type ProbeAttempt = (streak: number, signal: AbortSignal) => Promise<void>;
+
+export function probeLabel(p: Probe): string {
+  return p.name ?? (p.kind === 'https' ? `https ${p.url}` : p.kind === 'tls' || p.kind === 'tcp' ? `${p.kind} ${p.address}` : p.kind);
+}
+
+export function makeProbe(p: Probe, env: ProbeEnv): ProbeAttempt {
+  switch (p.kind) {
+    case 'etcd':
+      return etcdProbe(p, env);
+    case 'https':
+      return httpsProbe(p, env);
+    case 'tls':
+      return tlsProbe(p, env);
+    case 'tcp':
+      return tcpProbe(p, env);
+    case 'command':
+      return commandProbe(p, env);
+    case 'kube':
+      return kubeProbe(p, env);
+  }
+}
+
+function etcdProbe(p: EtcdProbe, env: ProbeEnv): ProbeAttempt {
+  let windowStart: { index: number; term: string } | undefined;
+  return async (streak, signal) => {
+    const seen = await checkEtcdCluster(env.transport, p, env.address, signal);
+    if (streak === 0) windowStart = { index: seen.raftIndex, term: seen.leaderId };
+    // An idle-looking raft log means a stuck cluster: Kubernetes writes leases every few seconds.
+    if ((p.requireRaftProgress ?? true) && streak > 0 && windowStart && seen.raftIndex <= windowStart.index) {
+      throw new Error(`raft index is not advancing (still ${seen.raftIndex})`);
+    }
+  };
+}
+
+function httpsProbe(p: HttpsProbe, env: ProbeEnv): ProbeAttempt {
+  const args = ['curl', '-sS', '--max-time', '10', '--cacert', p.cacert];
+  if (p.cert) args.push('--cert', p.cert);
+  if (p.key) args.push('--key', p.key);
+  args.push('-w', '\n%{http_code}', p.url);
+  const command = shellJoin(args);
+  const expected = p.expectStatus ?? 200;
+  return async (_streak, signal) => {
+    const res = await env.transport.exec(command, { signal, become: env.become, timeoutMs: 20_000 });
+    if (res.rc !== 0) throw new Error(`curl ${p.url} failed (rc ${res.rc}): ${res.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+    const nl = res.stdout.lastIndexOf('\n');
+    const status = Number(res.stdout.slice(nl + 1).trim());
+    const body = res.stdout.slice(0, Math.max(nl, 0));
+    if (status !== expected) throw new Error(`${p.url} answered HTTP ${status} (expected ${expected}): ${body.trim().slice(0, 200)}`);
+    if (p.bodyMatches !== undefined && !new RegExp(p.bodyMatches, 'm').test(body)) {
+      throw new Error(`${p.url} body does not match /${p.bodyMatches}/: ${body.trim().slice(0, 200)}`);
+    }
+  };
+}
+
+function tlsProbe(p: TlsProbe, env: ProbeEnv): ProbeAttempt {
+  const host = p.address.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  const serverName = p.serverName ?? host;
+  const isIp = /^[\d.]+$|:/.test(serverName);
+  // An IP is checked against the IP SANs (-verify_ip); SNI is only sent for DNS names.
+  const args = ['openssl', 's_client', '-connect', p.address, '-CAfile', p.ca, '-verify_return_error', ...(isIp ? ['-verify_ip', serverName] : ['-verify_hostname', serverName, '-servername', serverName])];
+  if (p.cert) args.push('-cert', p.cert);
+  if (p.key) args.push('-key', p.key);
+  const command = `${shellJoin(args)} </dev/null 2>&1`;
+  return async (_streak, signal) => {
+    const res = await env.transport.exec(`timeout 10 ${command}`, { signal, become: env.become, timeoutMs: 20_000 });
+    const out = res.stdout;
+    const verify = /Verify return code: (\d+) \(([^)]*)\)/.exec(out);
+    const served = /^\s*0 s:(.*)$/m.exec(out)?.[1]?.trim();
+    const issuer = /^\s*i:(.*)$/m.exec(out)?.[1]?.trim();
+    if (res.rc === 0 && verify?.[1] === '0') return;
+    const error = /verify error:num=\d+:(.*)/.exec(out)?.[1] ?? verify?.[2] ?? out.trim().split('\n').slice(-2).join(' | ');
+    throw new Error(
+      `${p.address}: served certificate does not verify against ${p.ca}: ${error}${served ? ` (served: ${served}; issuer: ${issuer ?? '?'})` : ''}`,
+    );
+  };
+}
+
+function tcpProbe(p: TcpProbe, env: ProbeEnv): ProbeAttempt {
+  const m = /^(.*):(\d+)$/.exec(p.address);
+  const host = (m?.[1] ?? p.address).replace(/^\[|\]$/g, '');
+  const port = m?.[2] ?? '';
+  const command = `timeout 5 bash -c ${shellQuote(`exec 3<>/dev/tcp/${host}/${port}`)}`;
+  return async (_streak, signal) => {
+    const res = await env.transport.exec(command, { signal, timeoutMs: 15_000 });
+    if (res.rc !== 0) throw new Error(`cannot connect to ${p.address}${res.rc === 124 ? ' (timed out)' : `: ${res.stderr.trim().split('\n').pop() ?? ''}`}`);
+  };
+}
+
+function commandProbe(p: CommandProbe, env: ProbeEnv): ProbeAttempt {
+  return async (_streak, signal) => {
+    const res = await env.transport.exec(p.command, { signal, become: p.become ?? env.become, timeoutMs: 60_000 });
+    if (res.rc !== 0) throw new Error(`command exited ${res.rc}: ${stderrTail(res) || res.stdout.trim().split('\n').pop() || ''}`);
+    if (p.stdoutMatches !== undefined && !new RegExp(p.stdoutMatches, 'm').test(res.stdout)) {
+      throw new Error(`output does not match /${p.stdoutMatches}/: ${res.stdout.trim().slice(0, 200)}`);
+    }
+  };
+}
+
+interface NodeObject {
+  metadata?: { name?: string };
+  status?: { conditions?: Array<{ type: string; status: string; message?: string }> };
+}
+
+interface LeaseObject {
+  metadata?: { name?: string };
+  spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number };
+}
+
+/** Every node Ready, and every node's kube-node-lease Lease renewed recently. */
+export async function checkKubeNodes(
+  client: { list<T>(path: string): Promise<T[]> },
+  options: { nodes?: string[]; maxLeaseAgeSeconds?: number; now: number },
+): Promise<string[]> {
+  const nodes = await client.list<NodeObject>('/api/v1/nodes');
+  const leases = await client.list<LeaseObject>('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases');
+  const problems: string[] = [];
+  const names = nodes.map((n) => n.metadata?.name ?? '');
+  for (const wanted of options.nodes ?? []) if (!names.includes(wanted)) problems.push(`node ${wanted} is not registered`);
+  for (const n of nodes) {
+    const name = n.metadata?.name ?? '?';
+    const ready = n.status?.conditions?.find((c) => c.type === 'Ready');
+    if (ready?.status !== 'True') problems.push(`node ${name} is not Ready${ready?.message ? ` (${ready.message})` : ''}`);
+    const lease = leases.find((l) => l.metadata?.name === name);
+    const renew = lease?.spec?.renewTime ? Date.parse(lease.spec.renewTime) : NaN;
+    const maxAge = options.maxLeaseAgeSeconds ?? lease?.spec?.leaseDurationSeconds ?? 40;
+    if (!lease) problems.push(`node ${name} has no lease in kube-node-lease`);
+    else if (!(options.now - renew <= maxAge * 1000)) {
+      problems.push(`node ${name} lease not renewed for ${Number.isNaN(renew) ? '?' : Math.round((options.now - renew) / 1000)} s (max ${maxAge} s)`);
+    }
+  }
+  return problems;
+}
+
+function kubeProbe(p: KubeProbe, env: ProbeEnv): ProbeAttempt {
+  return async () => {
+    const client = await kubeClientFromHost(env.transport, p.kubeconfig ?? DEFAULT_KUBECONFIG, { become: env.become });
+    const problems = await checkKubeNodes(client, { nodes: p.nodes, maxLeaseAgeSeconds: p.maxLeaseAgeSeconds, now: (env.now ?? Date.now)() });
+    if (problems.length) throw new Error(problems.join('; '));
+  };
+}

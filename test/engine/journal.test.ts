@@ -1,0 +1,47 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Journal, journalPath, readJournal, type StepRecord } from '../../src/engine/journal.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const step = (i: number): StepRecord => ({ t: 'step', key: `s/${i}`, stage: 's', task: 't', taskIndex: 0, host: `h${i}`, status: 'ok', at: new Date(0).toISOString() });
+
+describe('the run journal', () => {
+  it('has every record on disk, whole and in order, once its append resolves, however many come at once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kcarun-journal-'));
+    dirs.push(dir);
+    const journal = await Journal.open(dir, { fresh: true });
+    const seenOnDisk: number[] = [];
+    // 200 hosts finishing a step together: each append is checked against the file when it resolves.
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        journal.append(step(i)).then(() => {
+          const lines = readFileSync(journalPath(dir), 'utf8').split('\n').filter(Boolean);
+          seenOnDisk.push(lines.filter((l) => (JSON.parse(l) as { key: string }).key === `s/${i}`).length);
+        }),
+      ),
+    );
+    await journal.append(step(200));
+    await journal.close();
+    expect(seenOnDisk).toEqual(Array(200).fill(1));
+    const records = await readJournal(dir);
+    expect(records.map((r) => (r as { key: string }).key)).toEqual(Array.from({ length: 201 }, (_, i) => `s/${i}`));
+  });
+});
+
+describe('a step\'s "started" mark', () => {
+  it('is in the file when its append resolves, before anything else is appended', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kcarun-journal-'));
+    dirs.push(dir);
+    const journal = await Journal.open(dir, { fresh: true });
+    await journal.append({ ...step(1), status: 'started' }, { sync: false });
+    // What a kill -9 right now would leave: the mark is written (the page cache outlives the process).
+    expect(readFileSync(journalPath(dir), 'utf8')).toContain('"status":"started"');
+    await journal.close();
+  });
+});

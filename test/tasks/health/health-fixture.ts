@@ -1,0 +1,66 @@
+/** Calls health tasks and leader probes directly against a lab, over the real SSH transport. */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadInventory, type Inventory } from '../../../src/formats/inventory/load.js';
+import { createTransportProvider, type TransportProvider } from '../../../src/engine/transports.js';
+import { openStateDir } from '../../../src/engine/state-dir.js';
+import type { HostInfo, LeaderProbeDefinition, TaskContext, TaskDefinition, TaskOutcome } from '../../../src/tasks/define.js';
+import { labInventory } from '../../../lab/commands/inventory.js';
+
+export interface LabTasks {
+  inventory: Inventory;
+  inventoryFile: string;
+  transports: TransportProvider;
+  logs: string[];
+  run<P>(task: TaskDefinition, host: string, params: P, options?: { stepId?: string; stateDir?: string; signal?: AbortSignal }): Promise<TaskOutcome>;
+  leader<P>(probe: LeaderProbeDefinition, hosts: string[], params: P): Promise<string | null>;
+  host(name: string): HostInfo;
+}
+
+export async function labTasks(labDir: string, workDir: string): Promise<LabTasks> {
+  const inventoryFile = join(workDir, 'inventory.yaml');
+  writeFileSync(inventoryFile, labInventory(labDir));
+  const inventory = await loadInventory(inventoryFile);
+  const logs: string[] = [];
+  const log = { info: (m: string) => logs.push(`info ${m}`), warn: (m: string) => logs.push(`warn ${m}`), debug: () => undefined };
+  const transports = createTransportProvider(inventory, { acceptNewHostKeys: false, log });
+  const host = (name: string): HostInfo => {
+    const h = inventory.hosts.get(name);
+    if (!h) throw new Error(`no host ${name}`);
+    return { ...h, vars: { ...inventory.vars, ...h.vars } };
+  };
+  return {
+    inventory,
+    inventoryFile,
+    transports,
+    logs,
+    host,
+    async run(task, hostName, params, options = {}) {
+      const ctx: TaskContext<unknown> = {
+        params,
+        host: host(hostName),
+        transport: await transports.get(hostName),
+        state: await openStateDir(options.stateDir ?? join(workDir, 'state')),
+        log,
+        signal: options.signal ?? new AbortController().signal,
+        stepId: options.stepId ?? `test/0/${hostName}`,
+        transportFor: (n) => transports.get(n),
+        inventoryHosts: new Map([...inventory.hosts.keys()].map((n) => [n, host(n)])),
+        evaluate: async () => {
+          throw new Error('evaluate() is not available here');
+        },
+      };
+      return task.run(ctx as never);
+    },
+    async leader(probe, hosts, params) {
+      return probe.findLeader({
+        params: params as never,
+        hosts: hosts.map(host),
+        transportFor: (n) => transports.get(n),
+        state: await openStateDir(join(workDir, 'state')),
+        log,
+        signal: new AbortController().signal,
+      });
+    },
+  };
+}
