@@ -25,6 +25,10 @@ export interface CertsExpiryArgs {
 export interface ExpiryRow extends CertificateReport {
   host: string;
   warn: boolean;
+  /** Kubeconfigs on the host that name this file as their client certificate. */
+  kubeconfigs: string[];
+  /** An expired legacy client certificate whose valid `*-current.pem` pair is beside it: what to do. */
+  hint: string | null;
 }
 
 export const DEFAULT_WARN_DAYS = 30;
@@ -35,9 +39,10 @@ export const DEFAULT_WARN_DAYS = 30;
  * Exit 1 when anything is under the threshold or a host/file could not be read.
  */
 export async function certsExpiry(args: CertsExpiryArgs, io: { stdout: (s: string) => void }): Promise<number> {
-  const [{ scanCertificates, DEFAULT_CERT_DIRS }, { certificateReport, formatTable }] = await Promise.all([
+  const [{ scanCertificates, DEFAULT_CERT_DIRS }, { certificateReport, formatTable }, { currentPairPath, expiredLegacyClientCertHint }] = await Promise.all([
     import('../tasks/shared/cert-scan.js'),
     import('../pki/report.js'),
+    import('../pki/client-cert-hints.js'),
   ]);
   const now = args.now ?? new Date();
   const warnDays = args.warnDays ?? DEFAULT_WARN_DAYS;
@@ -59,9 +64,14 @@ export async function certsExpiry(args: CertsExpiryArgs, io: { stdout: (s: strin
       continue;
     }
     for (const f of s.result.failures) errors.push({ host: s.host, path: f.path, message: f.message });
-    for (const f of s.result.found) {
+    const { found, references } = s.result;
+    for (const f of found) {
       const report = certificateReport(f.path, f.source, f.certificate, now);
-      rows.push({ host: s.host, ...report, warn: f.certificate.notAfter.getTime() - now.getTime() < warnDays * 86_400_000 });
+      const kubeconfigs = f.source === 'pem' || f.source === 'pem#1' ? references.filter((r) => r.certPath === f.path).map((r) => r.kubeconfig) : [];
+      const currentPath = currentPairPath(f.path);
+      const current = found.find((c) => c.path === currentPath);
+      const hint = kubeconfigs[0] ? expiredLegacyClientCertHint(kubeconfigs[0], f.path, f.certificate, current ? { path: current.path, certificate: current.certificate } : null, now) : null;
+      rows.push({ host: s.host, ...report, warn: f.certificate.notAfter.getTime() - now.getTime() < warnDays * 86_400_000, kubeconfigs, hint });
     }
   }
   rows.sort((a, b) => a.notAfter.localeCompare(b.notAfter) || a.host.localeCompare(b.host) || a.path.localeCompare(b.path));
@@ -79,6 +89,9 @@ export async function certsExpiry(args: CertsExpiryArgs, io: { stdout: (s: strin
         rows.map((r) => [r.host, displayPath(r), r.subject, r.notAfter, String(r.daysLeft), r.kind, r.warn ? `WARN (< ${warnDays} days)` : '']),
       ),
     );
+    for (const r of rows.filter((x) => x.warn && x.kubeconfigs.length > 0)) {
+      io.stdout(`${r.host}: ${r.path} is the client certificate of ${r.kubeconfigs.join(', ')}${r.hint ? `: ${r.hint}` : ''}\n`);
+    }
     for (const e of errors) io.stdout(`error: ${e.host}${e.path ? `:${e.path}` : ''}: ${e.message}\n`);
   }
   return rows.some((r) => r.warn) || errors.length > 0 ? 1 : 0;

@@ -7,6 +7,7 @@ import {
   encodeKeyUsage,
   encodeSubjectKeyIdentifier,
 } from './extensions.js';
+import { isIntermediateCa } from './issuer.js';
 import { generateKey, keyIdentifier, type KeySpec, spkiDer } from './keys.js';
 import { buildName, replaceCommonName } from './name.js';
 import { COMMON_NAME, OID } from './oids.js';
@@ -29,6 +30,11 @@ export interface CreateCaOptions {
   /** NotBefore this far in the past, so hosts whose clock lags still accept the CA. */
   backdateMinutes?: number;
   now?: Date;
+  /**
+   * The old CA is an intermediate (kubeadm external-CA style): kcarun can only make a self-signed
+   * root, which whoever trusts the old CA's root does not trust. Refused unless this says so.
+   */
+  fromIntermediate?: 'self-signed-root';
 }
 
 export const DEFAULT_CA_VALIDITY_DAYS = 3650;
@@ -55,6 +61,14 @@ export async function createCa(options: CreateCaOptions): Promise<CertificateAut
   const now = options.now ?? new Date();
   const old = options.oldCa;
   if (!old && !options.commonName) throw new KcarunError('E_PKI', 'a new CA needs a commonName when there is no old CA to derive it from');
+  if (old && isIntermediateCa(old) && options.fromIntermediate !== 'self-signed-root') {
+    throw new KcarunError(
+      'E_PKI',
+      `the old CA "${old.subjectText}" is an intermediate, issued by "${old.issuerText}"; kcarun can only make a self-signed root, ` +
+        `which clients that trust "${old.issuerText}" do not trust until they get the new root too. ` +
+        `Either issue the new intermediate with the CA that holds "${old.issuerText}"'s key (outside kcarun), or set fromIntermediate: self-signed-root to replace it with a new root`,
+    );
+  }
   const commonName = options.commonName ?? rotatedCommonName(old?.commonName, now);
   const subjectDer = old ? replaceCommonName(old.subjectDer, commonName) : buildName([{ oid: COMMON_NAME, value: commonName }]);
   if (old && subjectDer.equals(old.subjectDer)) {

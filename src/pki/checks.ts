@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { type Certificate, daysLeft, isIssuedBy } from './certificate.js';
 import { formatSubjectAltName, parseSubjectAltName } from './extensions.js';
+import { OFFLINE_REPLACE_COMMAND } from './issuer.js';
 import { keyMatchesSpki } from './keys.js';
 
 export type ProblemKind =
@@ -78,7 +79,7 @@ export function checkCertificate(cert: Certificate, options: CheckOptions): Prob
       if (ca.notAfter <= now) {
         problems.push({
           kind: 'ca-expired',
-          message: `its CA "${ca.subjectText}" expired on ${ca.notAfter.toISOString()}: nothing it signed is trusted any more; only the downtime path is left`,
+          message: `its CA "${ca.subjectText}" expired on ${ca.notAfter.toISOString()}: nothing it signed is trusted any more; only the downtime path is left (offline-replace.yaml): ${OFFLINE_REPLACE_COMMAND}`,
         });
       }
     }
@@ -102,7 +103,7 @@ export function checkCertificate(cert: Certificate, options: CheckOptions): Prob
 export function checkCa(ca: Certificate, now: Date): Problem[] {
   if (!ca.isCa) return [{ kind: 'untrusted', message: `"${ca.subjectText}" is not a CA certificate (basicConstraints CA:TRUE missing)` }];
   if (ca.notAfter <= now) {
-    return [{ kind: 'ca-expired', message: `CA "${ca.subjectText}" expired on ${ca.notAfter.toISOString()}: zero-downtime rotation is impossible, use the downtime path` }];
+    return [{ kind: 'ca-expired', message: `CA "${ca.subjectText}" expired on ${ca.notAfter.toISOString()}: zero-downtime rotation is impossible, use the downtime path (offline-replace.yaml): ${OFFLINE_REPLACE_COMMAND}` }];
   }
   return [];
 }

@@ -4,7 +4,6 @@ import type { CertificateAuthority } from './ca.js';
 import { DEFAULT_BACKDATE_MINUTES } from './ca.js';
 import type { Certificate } from './certificate.js';
 import {
-  encodeAuthorityKeyIdentifier,
   encodeBasicConstraints,
   encodeExtKeyUsage,
   encodeKeyUsage,
@@ -13,7 +12,8 @@ import {
   type RawExtension,
   type SubjectAltName,
 } from './extensions.js';
-import { generateKey, keyIdentifier, type KeySpec, spkiDer } from './keys.js';
+import { assertCaCanSign, authorityKeyIdentifierFor } from './issuer.js';
+import { generateKey, type KeySpec, spkiDer } from './keys.js';
 import { buildName } from './name.js';
 import { COMMON_NAME, OID, ORGANIZATION } from './oids.js';
 import { signCertificate } from './sign.js';
@@ -123,6 +123,8 @@ export async function issueFromProfile(
   ca: CertificateAuthority,
   options: IssueOptions = {},
 ): Promise<{ certificate: Certificate; privateKey: KeyObject }> {
+  const now = options.now ?? new Date();
+  assertCaCanSign(ca.certificate, now);
   const shape = shapeOf(profile, input);
   const sans = [...shape.sans];
   for (const extra of input.extraSans ?? []) {
@@ -130,7 +132,6 @@ export async function issueFromProfile(
     if (!sans.some((s) => s.type === san.type && s.value === san.value)) sans.push(san);
   }
   const { privateKey, publicKey } = await generateKey(options.keySpec ?? { type: 'rsa', bits: 2048 });
-  const now = options.now ?? new Date();
   const notBefore = new Date(now.getTime() - (options.backdateMinutes ?? DEFAULT_BACKDATE_MINUTES) * 60_000);
   let notAfter = new Date(now.getTime() + (options.validityDays ?? 365) * 86_400_000);
   if (notAfter > ca.certificate.notAfter) notAfter = ca.certificate.notAfter;
@@ -139,11 +140,7 @@ export async function issueFromProfile(
     { oid: OID.keyUsage, critical: true, value: encodeKeyUsage(usages) },
     { oid: OID.extKeyUsage, critical: false, value: encodeExtKeyUsage(shape.extKeyUsage) },
     { oid: OID.basicConstraints, critical: true, value: encodeBasicConstraints({ ca: false }) },
-    {
-      oid: OID.authorityKeyIdentifier,
-      critical: false,
-      value: encodeAuthorityKeyIdentifier(ca.certificate.subjectKeyId ?? keyIdentifier(ca.certificate.publicKeyBits)),
-    },
+    { oid: OID.authorityKeyIdentifier, critical: false, value: authorityKeyIdentifierFor(ca.certificate) },
   ];
   if (sans.length > 0) extensions.push({ oid: OID.subjectAltName, critical: false, value: encodeSubjectAltNames(sans) });
   const certificate = signCertificate(

@@ -1,8 +1,9 @@
 import type { KeyObject } from 'node:crypto';
 import { KcarunError } from '../core/errors.js';
 import { subjectPublicKeyBits, type CertificateAuthority, DEFAULT_BACKDATE_MINUTES } from './ca.js';
-import type { Certificate } from './certificate.js';
-import { encodeAuthorityKeyIdentifier, encodeSubjectKeyIdentifier, type RawExtension } from './extensions.js';
+import { type Certificate, isIssuedBy } from './certificate.js';
+import { encodeSubjectKeyIdentifier, type RawExtension } from './extensions.js';
+import { assertCaCanSign, authorityKeyIdentifierFor } from './issuer.js';
 import { generateKey, keyIdentifier, spkiDer } from './keys.js';
 import { OID } from './oids.js';
 import { signCertificateAsync } from './sign.js';
@@ -17,13 +18,22 @@ export interface ReissueOptions {
   keyPolicy?: KeyPolicy;
   now?: Date;
   backdateMinutes?: number;
+  /**
+   * The certificates that followed the leaf in its file (intermediates, kubeadm external-CA style).
+   * Kept, verbatim and in order, when the CA signing now is the one that signed the old leaf (a
+   * renewal: the same intermediate); dropped with a warning when the issuer changes (they chain
+   * the old issuer, not the new one).
+   */
+  chain?: readonly Certificate[];
 }
 
 export interface ReissuedCertificate {
   certificate: Certificate;
   /** Only for `rotate`. */
   privateKey?: KeyObject;
-  /** E.g. the validity was shortened to end with the CA's. */
+  /** The certificates to write after the new one (see `ReissueOptions.chain`); empty when dropped. */
+  chain: Certificate[];
+  /** E.g. the validity was shortened to end with the CA's, the old certificate had expired. */
   warnings: string[];
 }
 
@@ -36,6 +46,8 @@ export async function reissueLeafCertificate(leaf: Certificate, ca: CertificateA
   if (leaf.isCa) {
     throw new KcarunError('E_PKI', `${leaf.subjectText} is a CA certificate: make a new CA with ca-generate instead of re-issuing it`);
   }
+  const now = options.now ?? new Date();
+  assertCaCanSign(ca.certificate, now);
   const policy = options.keyPolicy ?? 'reuse';
   let privateKey: KeyObject | undefined;
   let spki = leaf.spkiDer;
@@ -45,8 +57,11 @@ export async function reissueLeafCertificate(leaf: Certificate, ca: CertificateA
     privateKey = pair.privateKey;
     spki = spkiDer(pair.publicKey);
   }
-  const now = options.now ?? new Date();
   const warnings: string[] = [];
+  if (leaf.notAfter <= now) {
+    // Often a legacy file nothing uses any more (kubelet-client.crt beside kubelet-client-current.pem).
+    warnings.push(`${leaf.subjectText}: the certificate being re-issued expired on ${leaf.notAfter.toISOString()}; if a newer certificate replaced it, point its users there instead of re-issuing this one`);
+  }
   const lifetime = leaf.notAfter.getTime() - leaf.notBefore.getTime();
   const notBefore = new Date(now.getTime() - (options.backdateMinutes ?? DEFAULT_BACKDATE_MINUTES) * 60_000);
   let notAfter = new Date(notBefore.getTime() + lifetime);
@@ -54,20 +69,28 @@ export async function reissueLeafCertificate(leaf: Certificate, ca: CertificateA
     notAfter = ca.certificate.notAfter;
     warnings.push(`${leaf.subjectText}: validity shortened to end with the CA on ${notAfter.toISOString()}`);
   }
-  const caKeyId = ca.certificate.subjectKeyId ?? keyIdentifier(ca.certificate.publicKeyBits);
+  const aki = authorityKeyIdentifierFor(ca.certificate);
   const extensions: RawExtension[] = leaf.extensions.map((e) => {
-    if (e.oid === OID.authorityKeyIdentifier) return { ...e, value: encodeAuthorityKeyIdentifier(caKeyId) };
+    if (e.oid === OID.authorityKeyIdentifier) return { ...e, value: aki };
     if (e.oid === OID.subjectKeyIdentifier && policy === 'rotate') {
       return { ...e, value: encodeSubjectKeyIdentifier(keyIdentifier(subjectPublicKeyBits(spki))) };
     }
     return e;
   });
   if (!extensions.some((e) => e.oid === OID.authorityKeyIdentifier)) {
-    extensions.push({ oid: OID.authorityKeyIdentifier, critical: false, value: encodeAuthorityKeyIdentifier(caKeyId) });
+    extensions.push({ oid: OID.authorityKeyIdentifier, critical: false, value: aki });
+  }
+  const oldChain = options.chain ?? [];
+  const sameIssuer = isIssuedBy(leaf, ca.certificate);
+  const chain = sameIssuer ? [...oldChain] : [];
+  if (!sameIssuer && oldChain.length > 0) {
+    warnings.push(
+      `${leaf.subjectText}: the ${oldChain.length} certificate(s) that followed it (issuer "${leaf.issuerText}") are dropped: they chain the old issuer, not "${ca.certificate.subjectText}"`,
+    );
   }
   const certificate = await signCertificateAsync(
     { issuerDer: ca.certificate.subjectDer, subjectDer: leaf.subjectDer, notBefore, notAfter, spkiDer: spki, extensions },
     ca.privateKey,
   );
-  return privateKey ? { certificate, privateKey, warnings } : { certificate, warnings };
+  return privateKey ? { certificate, privateKey, chain, warnings } : { certificate, chain, warnings };
 }

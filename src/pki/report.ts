@@ -1,5 +1,6 @@
 import { type Certificate, daysLeft } from './certificate.js';
 import { formatSubjectAltName } from './extensions.js';
+import { discoveryTokenCaCertHash, formatKeyId } from './issuer.js';
 
 /** One certificate as `certs inspect` / `certs expiry` show it (JSON-safe, no key material). */
 export interface CertificateReport {
@@ -17,6 +18,11 @@ export interface CertificateReport {
   keyUsage: string[];
   extKeyUsage: string[];
   fingerprintSha256: string;
+  /** Key identifiers as `openssl x509 -text` prints them (`AB:CD:...`); null when absent. */
+  subjectKeyId: string | null;
+  authorityKeyId: string | null;
+  /** CAs only: what `kubeadm join --discovery-token-ca-cert-hash` pins (`sha256:<hex>` of the SPKI). */
+  caCertHash: string | null;
 }
 
 export function certificateReport(path: string, source: string, cert: Certificate, now: Date): CertificateReport {
@@ -35,6 +41,9 @@ export function certificateReport(path: string, source: string, cert: Certificat
     keyUsage: cert.keyUsage ?? [],
     extKeyUsage: cert.extKeyUsage ?? [],
     fingerprintSha256: cert.fingerprintSha256,
+    subjectKeyId: formatKeyId(cert.subjectKeyId),
+    authorityKeyId: formatKeyId(cert.authorityKeyId),
+    caCertHash: cert.isCa ? discoveryTokenCaCertHash(cert) : null,
   };
 }
 

@@ -64,7 +64,10 @@ describe('certs inspect', () => {
   it('lists every certificate of a directory, kubeconfigs included, in a table', async () => {
     const out = capture();
     expect(await certsInspect({ target: good, output: 'table' }, out.io)).toBe(0);
-    const lines = out.text().trim().split('\n');
+    const all = out.text().trim().split('\n');
+    // After the table: the kubeadm join hash of each CA (two ca.crt + the kubeconfig's CA data).
+    const lines = all.filter((l) => !l.startsWith('kubeadm join hash of '));
+    expect(all.filter((l) => /^kubeadm join hash of .* --discovery-token-ca-cert-hash sha256:[0-9a-f]{64}$/.test(l))).toHaveLength(3);
     expect(lines[0]).toMatch(/^PATH\s+SUBJECT\s+ISSUER\s+SANS\s+NOT AFTER\s+DAYS LEFT\s+TYPE\s+KEY$/);
     expect(lines).toHaveLength(1 + 7);
     const apiserver = lines.find((l) => l.startsWith(join(good, 'pki/apiserver.crt')));

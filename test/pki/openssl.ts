@@ -48,6 +48,8 @@ export interface LeafSpec {
   days?: number;
   /** PrintableString where possible (OpenSSL `string_mask = default`) and `+` for multi-valued RDNs. */
   legacyStrings?: boolean;
+  /** The extfile's authorityKeyIdentifier (default `keyid`; `keyid,issuer` for a CA without SKI). */
+  authorityKeyIdentifier?: string;
 }
 
 /** A leaf certificate signed by an OpenSSL CA, with the given SANs and usages. */
@@ -67,7 +69,7 @@ export async function opensslLeaf(dir: string, name: string, ca: { cert: string;
     'basicConstraints=critical,CA:FALSE',
     `keyUsage=critical,${spec.keyUsage ?? 'digitalSignature,keyEncipherment'}`,
     `extendedKeyUsage=${spec.extKeyUsage ?? 'serverAuth,clientAuth'}`,
-    'authorityKeyIdentifier=keyid',
+    `authorityKeyIdentifier=${spec.authorityKeyIdentifier ?? 'keyid'}`,
   ];
   if (spec.sans?.length) lines.push(`subjectAltName=${spec.sans.join(',')}`);
   await writeFile(ext, `${lines.join('\n')}\n`);
@@ -91,4 +93,34 @@ export async function certPublicKey(certPath: string): Promise<string> {
 }
 export async function keyPublicKey(keyPath: string): Promise<string> {
   return openssl(['pkey', '-in', keyPath, '-pubout']);
+}
+
+/** A CA without subjectKeyIdentifier (nor AKI), as some hand-made or very old clusters have. */
+export async function opensslCaWithoutSki(dir: string, name: string, subj: string, days = 3650): Promise<{ cert: string; key: string }> {
+  const cert = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
+  await openssl([
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', String(days), '-subj', subj,
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,digitalSignature,keyCertSign,cRLSign',
+    '-addext', 'subjectKeyIdentifier=none', '-addext', 'authorityKeyIdentifier=none',
+  ]);
+  return { cert, key };
+}
+
+/** An intermediate CA signed by `root` (kubeadm external-CA style: ca.crt is this one). */
+export async function opensslIntermediate(dir: string, name: string, root: { cert: string; key: string }, subj: string): Promise<{ cert: string; key: string }> {
+  const cert = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
+  const csr = join(dir, `${name}.csr`);
+  const ext = join(dir, `${name}.ext`);
+  await openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', subj]);
+  await writeFile(ext, 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,digitalSignature,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
+  await openssl(['x509', '-req', '-in', csr, '-CA', root.cert, '-CAkey', root.key, '-CAcreateserial', '-days', '1825', '-extfile', ext, '-out', cert]);
+  return { cert, key };
+}
+
+/** What kubeadm documents for the join hash: the SPKI DER of the CA's public key, SHA-256. */
+export async function opensslJoinHash(caCertPath: string): Promise<string> {
+  const { stdout } = await promisify(execFile)('sh', ['-c', 'openssl x509 -pubkey -noout -in "$1" | openssl pkey -pubin -outform der | sha256sum', 'sh', caCertPath]);
+  return `sha256:${stdout.split(' ')[0]}`;
 }

@@ -42,6 +42,11 @@ async function writeReport(stateDir: string, events: (RunEvent & { t: number })[
   const gates = ends
     .filter((e) => GATE_TYPES.has(e.type) && e.status !== 'done-before' && e.status !== 'skipped')
     .map((e) => ({ stage: e.stage, host: e.host, task: e.task, type: e.type, ok: e.status !== 'failed', durationMs: e.durationMs, result: e.error?.message ?? e.summary ?? '' }));
+  // ca-generate summaries carry the kubeadm join hashes (old and new): kept on their own so that
+  // whoever re-writes join commands finds them without reading every change.
+  const cas = ends
+    .filter((e) => e.type === 'ca-generate' && e.status !== 'failed' && e.status !== 'skipped' && e.summary)
+    .map((e) => ({ stage: e.stage, host: e.host, task: e.task, summary: e.summary ?? '' }));
   const spans = new Map<string, Span>();
   for (const e of ends) {
     if (e.status === 'done-before' || e.status === 'skipped') continue;
@@ -62,6 +67,7 @@ async function writeReport(stateDir: string, events: (RunEvent & { t: number })[
     stages: stages.map((s) => ({ name: s.stage, status: s.status, durationMs: s.durationMs, message: s.message })),
     changes,
     gates,
+    cas,
   };
   const dir = join(stateDir, 'report');
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -75,6 +81,7 @@ function markdown(r: {
   stages: { name: string; status: string; durationMs: number; message?: string }[];
   changes: { stage: string; host: string; task: string; summary: string }[];
   gates: { stage: string; host: string; task: string; ok: boolean; durationMs: number; result: string }[];
+  cas: { stage: string; host: string; task: string; summary: string }[];
 }): string {
   const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
   const lines = [
@@ -98,6 +105,17 @@ function markdown(r: {
     ...r.gates.map((g) => `| ${g.stage} | ${g.host} | ${cell(g.task)} | ${g.ok ? 'passed' : 'FAILED'}: ${cell(g.result)} | ${(g.durationMs / 1000).toFixed(1)} s |`),
     '',
   ];
+  if (r.cas.length > 0) {
+    lines.push(
+      `## CAs and kubeadm join hashes (${r.cas.length})`,
+      'kubeadm join commands that pin an old CA\'s `--discovery-token-ca-cert-hash` stop working after finalize: use the new hash.',
+      '',
+      '| stage | task | CA |',
+      '|---|---|---|',
+      ...r.cas.map((c) => `| ${c.stage} | ${cell(c.task)} | ${cell(c.summary)} |`),
+      '',
+    );
+  }
   return lines.join('\n');
 }
 

@@ -1,6 +1,8 @@
 import { KcarunError } from '../../core/errors.js';
 import { createCa } from '../../pki/ca.js';
 import { checkCa } from '../../pki/checks.js';
+import type { Certificate } from '../../pki/certificate.js';
+import { discoveryTokenCaCertHash, isIntermediateCa } from '../../pki/issuer.js';
 import type { KeySpec } from '../../pki/keys.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
 import type { CertSource } from '../shared/pki-schemas.js';
@@ -14,6 +16,7 @@ interface Params {
   keySize?: 2048 | 3072 | 4096;
   validityDays?: number;
   backdateMinutes?: number;
+  fromIntermediate?: 'self-signed-root';
 }
 
 function keySpecOf(p: Params): KeySpec | undefined {
@@ -45,20 +48,26 @@ async function generateOrReuse(ctx: TaskContext<Params>): Promise<TaskOutcome> {
   const existing = await loadCa(ctx.state, p.name);
   if (existing) {
     const c = existing.certificate;
+    let old: Certificate[] = [];
     if (p.oldCa) {
       // Expected when resuming after the switch; a mistake when a finished rotation's state dir is reused for the next one.
-      const old = await readSourceCertificates(ctx, p.oldCa).catch(() => []);
+      old = await readSourceCertificates(ctx, p.oldCa).catch(() => []);
       if (old.some((o) => o.fingerprintSha256 === c.fingerprintSha256)) {
         ctx.log.warn(`CA ${p.name} in the state dir is already the CA in use (${describeSource(p.oldCa, ctx.host.name)}); for a new rotation use a fresh state dir`);
+        old = [];
       }
     }
-    return { changed: false, summary: `reusing CA ${p.name} (${c.subjectText})`, output: outputOf(ctx, p.name, c, true) };
+    warnJoinHash(ctx, c, old[0]);
+    return { changed: false, summary: `reusing CA ${p.name} (${c.subjectText})${hashSummary(c, old[0])}`, output: outputOf(ctx, p.name, c, true, old[0]) };
   }
   const oldCas = p.oldCa ? await readSourceCertificates(ctx, p.oldCa) : [];
   // The old CA is the first certificate of its file (a bundle may follow it).
   const oldCa = oldCas[0];
   if (oldCa) {
     for (const problem of checkCa(oldCa, new Date())) ctx.log.warn(`old CA: ${problem.message}`);
+    if (isIntermediateCa(oldCa) && p.fromIntermediate === 'self-signed-root') {
+      ctx.log.warn(`old CA "${oldCa.subjectText}" is an intermediate (issued by "${oldCa.issuerText}"); as fromIntermediate asks, the new CA is a self-signed root`);
+    }
   }
   const keySpec = keySpecOf(p);
   const ca = await createCa({
@@ -67,6 +76,7 @@ async function generateOrReuse(ctx: TaskContext<Params>): Promise<TaskOutcome> {
     ...(keySpec ? { keySpec } : {}),
     validityDays: p.validityDays,
     backdateMinutes: p.backdateMinutes,
+    ...(p.fromIntermediate ? { fromIntermediate: p.fromIntermediate } : {}),
   });
   if (oldCas.some((c) => c.subjectDer.equals(ca.certificate.subjectDer))) {
     throw new KcarunError('E_PKI', `the new CA's subject "${ca.certificate.subjectText}" equals an old CA's: choose another commonName`, { host: ctx.host.name });
@@ -75,10 +85,31 @@ async function generateOrReuse(ctx: TaskContext<Params>): Promise<TaskOutcome> {
   await ctx.state.writeArtifact(caKeyArtifact(p.name), keyPem(ca.privateKey, caPassphrase()), { mode: 0o600 });
   await ctx.state.writeArtifact(caCertArtifact(p.name), ca.certificate.pem, { mode: 0o644 });
   ctx.log.info(`new CA ${p.name}: ${ca.certificate.subjectText}, ${ca.certificate.keyDescription}, until ${ca.certificate.notAfter.toISOString()}`);
-  return { changed: true, summary: `new CA ${p.name} (${ca.certificate.subjectText})`, output: outputOf(ctx, p.name, ca.certificate, false) };
+  warnJoinHash(ctx, ca.certificate, oldCa);
+  return {
+    changed: true,
+    summary: `new CA ${p.name} (${ca.certificate.subjectText})${hashSummary(ca.certificate, oldCa)}`,
+    output: outputOf(ctx, p.name, ca.certificate, false, oldCa),
+  };
 }
 
-function outputOf(ctx: TaskContext<Params>, name: string, c: { subjectText: string; notAfter: Date; fingerprintSha256: string; keyDescription: string }, reused: boolean) {
+/** The kubeadm join hashes in the summary, so that the run's output and report carry them. */
+function hashSummary(c: Certificate, old: Certificate | undefined): string {
+  return `; kubeadm discovery-token-ca-cert-hash ${discoveryTokenCaCertHash(c)}${old ? ` (old CA: ${discoveryTokenCaCertHash(old)})` : ''}`;
+}
+
+/**
+ * kubeadm join checks its pinned hash against the CAs of cluster-info: old-hash joins work while
+ * the bundle holds both CAs, and stop when finalize leaves the new CA alone.
+ */
+function warnJoinHash(ctx: TaskContext<Params>, c: Certificate, old: Certificate | undefined): void {
+  if (!old || discoveryTokenCaCertHash(old) === discoveryTokenCaCertHash(c)) return;
+  ctx.log.warn(
+    `kubeadm join commands that pin this CA (--discovery-token-ca-cert-hash ${discoveryTokenCaCertHash(old)}, the old CA) stop working after finalize; use ${discoveryTokenCaCertHash(c)} (the new CA ${ctx.params.name})`,
+  );
+}
+
+function outputOf(ctx: TaskContext<Params>, name: string, c: Certificate, reused: boolean, old: Certificate | undefined) {
   return {
     cert: caCertArtifact(name),
     key: caKeyArtifact(name),
@@ -87,6 +118,9 @@ function outputOf(ctx: TaskContext<Params>, name: string, c: { subjectText: stri
     notAfter: c.notAfter.toISOString(),
     fingerprintSha256: c.fingerprintSha256,
     keyAlgorithm: c.keyDescription,
+    /** `sha256:<hex>` for `kubeadm join --discovery-token-ca-cert-hash`. */
+    caCertHash: discoveryTokenCaCertHash(c),
+    oldCaCertHash: old ? discoveryTokenCaCertHash(old) : null,
     reused,
   };
 }

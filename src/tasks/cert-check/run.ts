@@ -4,6 +4,7 @@ import { checkCa, checkCertificate, checkClockSkew, type Problem, verifyChain } 
 import { kubeconfigClientCert } from '../../edit/kubeconfig-client.js';
 import { statAndRead } from '../../transport/stat-and-read.js';
 import { parsePemBlocks } from '../../pki/pem.js';
+import { currentPairPath, expiredLegacyClientCertHint } from '../../pki/client-cert-hints.js';
 import { shellJoin } from '../../core/shell.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
 import type { CertPath, CertSource } from '../shared/pki-schemas.js';
@@ -95,7 +96,13 @@ async function collect(ctx: TaskContext<Params>): Promise<{ findings: Finding[];
     }
     const problems = checkCertificate(cert, { now, bundle, minDaysLeft: p.minDaysLeft, requiredSans: t.sans });
     if (p.keyMatch && !t.embedded) problems.push(...(await checkKeyOnHost(ctx, t, cert)));
-    for (const problem of problems) findings.push({ path: t.cert, problem });
+    if (t.kubeconfig) {
+      const hint = await legacyHint(ctx, t.kubeconfig, t.cert, cert, now);
+      if (hint) problems.push({ kind: 'expired', message: hint });
+    }
+    // The file a kubeconfig names says which kubeconfig, so that the report leads to the one to fix.
+    const of = t.kubeconfig ? `(client certificate of ${t.kubeconfig}) ` : '';
+    for (const problem of problems) findings.push({ path: t.cert, problem: { ...problem, message: `${of}${problem.message}` } });
     const chain = bundle ? verifyChain(cert, bundle) : undefined;
     checked.push({
       path: t.cert,
@@ -111,7 +118,21 @@ async function collect(ctx: TaskContext<Params>): Promise<{ findings: Finding[];
 }
 
 /** A certificate to check: a file on the host, or the client certificate a kubeconfig embeds. */
-type CheckTarget = CertTarget & { embedded?: Buffer };
+type CheckTarget = CertTarget & { embedded?: Buffer; kubeconfig?: string };
+
+/** An expired legacy client certificate whose `*-current.pem` pair beside it is valid: say so. */
+async function legacyHint(ctx: TaskContext<Params>, kubeconfig: string, certPath: string, cert: Certificate, now: Date): Promise<string | null> {
+  const currentPath = currentPairPath(certPath);
+  if (!currentPath || cert.notAfter > now) return null;
+  const { content } = await statAndRead(ctx.transport, currentPath, ctx.host.become);
+  let current: Certificate | undefined;
+  try {
+    current = content ? parseCertificates(content)[0] : undefined;
+  } catch {
+    return null; // unreadable: the plain expiry finding stands alone
+  }
+  return expiredLegacyClientCertHint(kubeconfig, certPath, cert, current ? { path: currentPath, certificate: current } : null, now);
+}
 
 /**
  * The client certificates of `kubeconfigs`, found the way the kubelet finds its own: embedded data,
@@ -135,7 +156,7 @@ async function kubeconfigTargets(ctx: TaskContext<Params>, findings: Finding[]):
     }
     if (!client) continue;
     if (client.kind === 'embedded') out.push({ cert: `${kubeconfig} (client-certificate-data)`, key: '', sans: [], optional: false, embedded: client.certPem });
-    else out.push({ cert: client.certPath, key: client.keyPath ?? client.certPath, sans: [], optional: false });
+    else out.push({ cert: client.certPath, key: client.keyPath ?? client.certPath, sans: [], optional: false, kubeconfig });
   }
   return out;
 }

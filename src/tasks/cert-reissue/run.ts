@@ -6,6 +6,7 @@ import { type Certificate, isIssuedBy, parseCertificates } from '../../pki/certi
 import { formatSubjectAltName } from '../../pki/extensions.js';
 import { keyMatchesSpki, loadPrivateKey } from '../../pki/keys.js';
 import { containsPrivateKey } from '../../pki/pem.js';
+import { currentPairPath, expiredLegacyClientCertHint } from '../../pki/client-cert-hints.js';
 import { issueFromProfile, type ProfileName } from '../../pki/profiles.js';
 import { type KeyPolicy, reissueLeafCertificate } from '../../pki/reissue.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
@@ -92,16 +93,17 @@ export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutc
         { host, path: target.cert },
       );
     }
-    const leaf = parseCertificates(content)[0];
+    // Certificates after the leaf (intermediates) are kept when the same CA signs again; see reissueLeafCertificate.
+    const [leaf, ...chain] = parseCertificates(content);
     if (!leaf) throw new KcarunError('E_PKI', `${host}: ${target.cert} holds no PEM certificate`, { host, path: target.cert });
     const reused = await reuseExisting(ctx, ca, target, leaf, policy);
     if (reused) {
       issued.push(reused);
       continue;
     }
-    const result = await reissueLeafCertificate(leaf, ca, { keyPolicy: policy, backdateMinutes: p.backdateMinutes });
+    const result = await reissueLeafCertificate(leaf, ca, { keyPolicy: policy, backdateMinutes: p.backdateMinutes, chain });
     for (const w of result.warnings) ctx.log.warn(`${target.cert}: ${w}`);
-    issued.push(await store(ctx, target, result.certificate, result.privateKey ? keyPem(result.privateKey) : undefined, 'reissued'));
+    issued.push(await store(ctx, target, result.certificate, result.privateKey ? keyPem(result.privateKey) : undefined, 'reissued', result.chain));
   }
   const files: IssuedEntry[] = [];
   for (const kubeconfig of p.kubeconfigs ?? []) {
@@ -187,14 +189,14 @@ async function generateFromProfile(ctx: TaskContext<Params>, ca: CertificateAuth
 }
 
 /** Key first, then the certificate: a certificate artifact never points at a key that is not there. */
-async function store(ctx: TaskContext<Params>, target: CertTarget, cert: Certificate, key: string | undefined, how: IssuedEntry['how']): Promise<IssuedEntry> {
+async function store(ctx: TaskContext<Params>, target: CertTarget, cert: Certificate, key: string | undefined, how: IssuedEntry['how'], chain: readonly Certificate[] = []): Promise<IssuedEntry> {
   const artifact = hostArtifact(ctx.host.name, target.cert);
   let keyArtifact: string | undefined;
   if (key !== undefined) {
     keyArtifact = hostArtifact(ctx.host.name, target.key);
     await ctx.state.writeArtifact(keyArtifact, key, { mode: 0o600 });
   }
-  await ctx.state.writeArtifact(artifact, cert.pem, { mode: 0o644 });
+  await ctx.state.writeArtifact(artifact, cert.pem + chain.map((c) => c.pem).join(''), { mode: 0o644 });
   return entry(target, artifact, keyArtifact, cert, how);
 }
 
@@ -240,6 +242,13 @@ async function reissueReferencedFile(
   if (!leaf) throw new KcarunError('E_PKI', `${host}: ${certPath} (client-certificate of ${kubeconfig}) holds no PEM certificate`, { host, path: certPath });
   // A rotated key of a combined file gets an artifact of its own (<file>.key), never the cert's.
   const target: CertTarget = { cert: certPath, key: combined ? `${certPath}.key` : (keyPath ?? defaultKeyPath(certPath)), sans: [], optional: false };
+  const currentPath = currentPairPath(certPath);
+  if (currentPath && leaf.notAfter <= new Date()) {
+    const current = (await statAndRead(ctx.transport, currentPath, become)).content;
+    const currentCert = current ? parseCertificates(current)[0] : undefined;
+    const hint = expiredLegacyClientCertHint(kubeconfig, certPath, leaf, currentCert ? { path: currentPath, certificate: currentCert } : null, new Date());
+    if (hint) ctx.log.warn(`${host}: ${hint}; re-issuing it anyway, as asked`);
+  }
   const done = await reissueOne(ctx, ca, target, leaf, policy, certPath);
   return { ...done, kubeconfig, combined, keyPath: combined ? certPath : target.key };
 }

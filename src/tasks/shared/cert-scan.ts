@@ -2,6 +2,7 @@ import { KcarunError } from '../../core/errors.js';
 import { shellQuote } from '../../core/shell.js';
 import type { Transport } from '../../transport/types.js';
 import { type Certificate, parseCertificates } from '../../pki/certificate.js';
+import { kubeconfigClientCert } from '../../edit/kubeconfig-client.js';
 
 /** Where kubeadm and hand-installed clusters keep certificates and kubeconfigs. */
 export const DEFAULT_CERT_DIRS = ['/etc/kubernetes', '/etc/etcd/ssl', '/var/lib/kubelet/pki'];
@@ -18,9 +19,16 @@ export interface ScanFailure {
   message: string;
 }
 
+/** A kubeconfig that names its client certificate by path (kubelet.conf -> kubelet-client-current.pem). */
+export interface KubeconfigReference {
+  kubeconfig: string;
+  certPath: string;
+}
+
 export interface ScanResult {
   found: FoundCertificate[];
   failures: ScanFailure[];
+  references: KubeconfigReference[];
 }
 
 const KUBECONFIG_FIELD_RE = /^\s*(client-certificate-data|certificate-authority-data):\s*["']?([A-Za-z0-9+/=]+)["']?\s*$/gm;
@@ -74,10 +82,22 @@ export async function listCertificateFiles(transport: Transport, targets: readon
 
 export async function scanCertificates(transport: Transport, targets: readonly string[], options: { become?: boolean } = {}): Promise<ScanResult> {
   const files = await listCertificateFiles(transport, targets, options);
-  const result: ScanResult = { found: [], failures: [] };
+  const result: ScanResult = { found: [], failures: [], references: [] };
   for (const path of files) {
     try {
-      result.found.push(...extractCertificates(path, await transport.readFile(path, { become: options.become })));
+      const content = await transport.readFile(path, { become: options.become });
+      result.found.push(...extractCertificates(path, content));
+      if (/^\s*client-certificate:/m.test(content.toString('utf8'))) {
+        // Only to say which kubeconfig names a file: one this cannot read is still scanned as before.
+        const client = (() => {
+          try {
+            return kubeconfigClientCert(content.toString('utf8'), path, transport.host);
+          } catch {
+            return null;
+          }
+        })();
+        if (client?.kind === 'file') result.references.push({ kubeconfig: path, certPath: client.certPath });
+      }
     } catch (err) {
       result.failures.push({ path, message: (err as Error).message });
     }
