@@ -1,4 +1,5 @@
 import { type KeyObject, randomBytes, sign as cryptoSign } from 'node:crypto';
+import { KcarunError } from '../core/errors.js';
 import { type Certificate, parseCertificate } from './certificate.js';
 import { type Asn1, bitString, contextTag, decodeDer, encodeDer, nullValue, oid, seq, smallInteger, time, unsignedInteger } from './der.js';
 import { encodeExtension, type RawExtension } from './extensions.js';
@@ -35,6 +36,10 @@ function signatureAlgorithm(signer: KeyObject): { algId: Asn1; hash: string } {
 }
 
 function buildTbs(template: CertificateTemplate, signer: KeyObject): { tbs: Asn1; tbsDer: Buffer; algId: Asn1; hash: string } {
+  // The last guard for every certificate kcarun makes (issue 16: an expired CA once gave NotBefore > NotAfter).
+  if (template.notAfter.getTime() <= template.notBefore.getTime()) {
+    throw new KcarunError('E_PKI', `refusing to sign a certificate that ends (${template.notAfter.toISOString()}) before it begins (${template.notBefore.toISOString()})`);
+  }
   const { algId, hash } = signatureAlgorithm(signer);
   const tbsFields: Asn1[] = [
     contextTag(0, true, [smallInteger(2)]), // v3

@@ -263,3 +263,13 @@ describe('certs inspect on files with several certificates', () => {
     expect(json.text()).not.toContain('PRIVATE KEY');
   });
 });
+
+describe('the signing guard', () => {
+  it('refuses any template whose NotAfter is not after its NotBefore', async () => {
+    const { signCertificate } = await import('../../src/pki/sign.js');
+    const ca = await createCa({ commonName: 'guard' });
+    const now = new Date();
+    const template = { issuerDer: ca.certificate.subjectDer, subjectDer: ca.certificate.subjectDer, notBefore: now, notAfter: new Date(now.getTime() - 1000), spkiDer: ca.certificate.spkiDer, extensions: [] };
+    expect(() => signCertificate(template, ca.privateKey)).toThrow(/refusing to sign a certificate that ends .* before it begins/);
+  });
+});
