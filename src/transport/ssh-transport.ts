@@ -3,6 +3,7 @@ import { constants as osConstants } from 'node:os';
 import { posix } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Client, ClientChannel, SFTPWrapper, Stats } from 'ssh2';
+import { retry } from '../core/async.js';
 import { KcarunError } from '../core/errors.js';
 import { shellJoin, shellQuote } from '../core/shell.js';
 import type { HostInfo, TaskLogger } from '../core/types.js';
@@ -170,15 +171,13 @@ export class SshTransport implements Transport {
     return this.channels.run(async () => {
       // sshd may still be tearing down a just-closed session when the next one opens (MaxSessions);
       // the command never started, so trying again is safe.
-      for (let attempt = 0; ; attempt++) {
-        try {
-          return await this.runChannel(client, tracked, stdin, options, command, options.become);
-        } catch (err) {
-          if (!(err instanceof KcarunError && err.context.channelOpenFailed === true) || attempt >= 3) throw err;
-          this.log?.debug(`${this.host}: ${err.message}; retrying`);
-          await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
-        }
-      }
+      return retry(() => this.runChannel(client, tracked, stdin, options, command, options.become), {
+        retries: 3,
+        delayMs: 100,
+        factor: 2,
+        retryIf: (err) => err instanceof KcarunError && err.context.channelOpenFailed === true,
+        onRetry: (err) => this.log?.debug(`${this.host}: ${(err as Error).message}; retrying`),
+      });
     });
   }
 
