@@ -1,5 +1,5 @@
 import { KcarunError } from '../core/errors.js';
-import { rollbackStage } from '../engine/engine.js';
+import { rollbackStage } from '../engine/rollback.js';
 import { Journal, readJournal, type JournalRecord } from '../engine/journal.js';
 import { acquireLock } from '../engine/lock.js';
 import { createJsonReporter } from './render/json.js';

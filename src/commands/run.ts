@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { EXIT, KcarunError } from '../core/errors.js';
-import { runPlaybook, type RunOptions } from '../engine/engine.js';
+import { runPlaybook, type RunOptions } from '../engine/run.js';
 import type { Reporter } from '../engine/events.js';
 import { Journal, readJournal, readOnlyJournal, type JournalRecord } from '../engine/journal.js';
 import { acquireLock } from '../engine/lock.js';
@@ -96,6 +96,7 @@ export async function runCommand(args: RunArgs, io: CommandIO): Promise<number> 
       interrupt,
       taskTypes,
       leaderProbes: leaderProbeTypes,
+      pid: process.pid,
     });
     return result.exitCode;
   } finally {

@@ -92,7 +92,7 @@ export function createSshPool(options: SshPoolOptions): SshPool {
       options.log?.debug(`${host.name}: connected to ${target.user}@${target.address}:${target.port}${target.proxyJump ? ` via ${target.proxyJump}` : ''}`);
       return client;
     };
-    const transport = new SshTransport(host, target, dial, options.log, options.env);
+    const transport = new SshTransport(host, target, dial, options.log, options.env ?? process.env);
     await transport.connect();
     return transport;
   };
