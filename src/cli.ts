@@ -186,7 +186,7 @@ async function certsCommand(rest: string[], v: { inventory?: string; 'warn-days'
     ]);
     const { resolve } = await import('node:path');
     const inventory = await loadInventory(resolve(io.cwd, v.inventory));
-    const transports = createTransportProvider(inventory, { acceptNewHostKeys: v['accept-new-host-keys'] ?? false, log: { info: () => {}, warn: (m) => io.stderr(`${m}\n`), debug: () => {} } });
+    const transports = createTransportProvider(inventory, { acceptNewHostKeys: v['accept-new-host-keys'] ?? false, env: io.env, log: { info: () => {}, warn: (m) => io.stderr(`${m}\n`), debug: () => {} } });
     try {
       const hosts = [...inventory.hosts.values()].map((h) => ({ host: h.name, transport: lazyTransport(() => transports.get(h.name), h.name) }));
       return await certsExpiry({ hosts, paths: v.path, warnDays, output: table, prometheusFile: v.prometheus }, io);
@@ -229,6 +229,16 @@ function processIO(): CommandIO {
     interactive,
     env: process.env,
     cwd: process.cwd(),
+    pid: process.pid,
+    isRunning(pid) {
+      // Signal 0 checks without signalling; EPERM: it exists, as another user's process.
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    },
     async confirm(question) {
       if (!interactive) return false;
       const rl = createInterface({ input: process.stdin, output: process.stdout });

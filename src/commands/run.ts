@@ -1,17 +1,10 @@
-import { setMaxListeners } from 'node:events';
 import { EXIT, KcarunError } from '../core/errors.js';
 import { runPlaybook, type RunOptions } from '../engine/run.js';
-import type { Reporter } from '../engine/events.js';
-import { Journal, readJournal, readOnlyJournal, type JournalRecord } from '../engine/journal.js';
-import { acquireLock } from '../engine/lock.js';
-import { createJsonReporter } from './render/json.js';
-import { createPlainReporter } from './render/plain.js';
-import { withRunReport } from './render/run-report.js';
-import { openStateDir } from '../engine/state-dir.js';
-import { createTransportProvider } from '../engine/transports.js';
+import { readJournal, type JournalRecord } from '../engine/journal.js';
 import { leaderProbeTypes, taskTypes } from '../tasks/index.js';
 import type { CommandIO } from './io.js';
 import { preparePlaybook, type Prepared } from './prepare.js';
+import { withSession, type SessionOptions } from './session.js';
 
 export interface RunArgs {
   playbook: string;
@@ -58,79 +51,36 @@ export async function runCommand(args: RunArgs, io: CommandIO): Promise<number> 
     }
   }
 
-  const state = await openStateDir(prepared.stateDir);
-  // A real run leaves its report in the state dir (report/); a dry run changes nothing, there too.
-  const reporter = args.dryRun ? chooseReporter(args, io) : withRunReport(chooseReporter(args, io), state.dir);
-  // A dry run changes nothing, so it takes no lock and writes no journal.
-  const lock = args.dryRun ? null : await acquireLock(state.dir, { breakLock: args.breakLock, command: `kcarun ${args.playbook}` });
-  let journal: Journal | undefined;
-  const transports = createTransportProvider(prepared.inventory, {
+  const session: SessionOptions = {
+    stateDir: prepared.stateDir,
+    inventory: prepared.inventory,
+    output: args.output,
+    verbose: args.verbose,
+    dryRun: args.dryRun,
+    breakLock: args.breakLock,
     acceptNewHostKeys: args.acceptNewHostKeys,
-    log: { info: () => {}, warn: (m) => reporter.emit({ event: 'log', level: 'warn', message: m }), debug: () => {} },
-  });
-  const hardStop = new AbortController();
-  // Every running step listens on it (hundreds with a large --forks): not a leak.
-  setMaxListeners(0, hardStop.signal);
-  const interrupt = { requested: false, hardStop: hardStop.signal };
-  const removeHandler = io.onInterrupt(() => {
-    if (interrupt.requested) {
-      hardStop.abort(new KcarunError('E_INTERRUPTED', 'interrupted twice: stopping the steps in flight'));
-      return;
-    }
-    interrupt.requested = true;
-    reporter.emit({ event: 'log', level: 'warn', message: 'interrupt: finishing the steps in flight, then stopping (interrupt again to stop now)' });
-  });
-  try {
-    if (lock?.takeoverNote) reporter.emit({ event: 'log', level: 'warn', message: lock.takeoverNote });
-    if (!args.dryRun) {
-      await checkResumable(prepared, state.dir, args);
-      journal = await Journal.open(state.dir, { fresh: !args.resume });
-    }
+    command: `kcarun ${args.playbook}`,
+    report: true,
+    liveList: true,
+  };
+  return withSession(session, io, async ({ state, reporter, transports, interrupt, openJournal }) => {
+    if (!args.dryRun) await checkResumable(prepared, state.dir, args);
+    const journal = await openJournal({ fresh: !args.resume });
     const result = await runPlaybook({
       ...prepared,
       options,
       state,
-      journal: journal ?? (await readOnlyJournal(state.dir)),
+      journal,
       transports,
       reporter,
       interrupt,
       taskTypes,
       leaderProbes: leaderProbeTypes,
-      pid: process.pid,
+      pid: io.pid,
+      now: io.now,
     });
     return result.exitCode;
-  } finally {
-    removeHandler();
-    await transports.closeAll().catch(() => {});
-    await journal?.close();
-    await reporter.close();
-    await lock?.release();
-  }
-}
-
-function chooseReporter(args: RunArgs, io: CommandIO): Reporter {
-  if (args.output === 'json') return createJsonReporter((l) => io.stdout(l));
-  if (args.output === 'auto' && io.interactive) {
-    // Loaded only for terminals: cron and CI never pay for it.
-    return lazyListrReporter();
-  }
-  return createPlainReporter((t) => io.stdout(t), { verbose: args.verbose });
-}
-
-function lazyListrReporter(): Reporter {
-  const queue: Parameters<Reporter['emit']>[0][] = [];
-  let real: Reporter | undefined;
-  const ready = import('./render/listr.js').then(({ createListrReporter }) => {
-    real = createListrReporter();
-    for (const e of queue) real.emit(e);
   });
-  return {
-    emit: (e) => (real ? real.emit(e) : queue.push(e)),
-    close: async () => {
-      await ready;
-      await real!.close();
-    },
-  };
 }
 
 /**

@@ -9,13 +9,17 @@ import type { ExecOptions, ExecResult, FileStat, Transport, WriteFileOptions } f
 /** The operator machine: commands through /bin/sh, files through node:fs. */
 export class LocalTransport implements Transport {
   /** `host` names the inventory host in messages (a `connection: local` host, or `local`). */
-  constructor(readonly host: string = 'local') {}
+  constructor(
+    readonly host: string = 'local',
+    /** The environment commands run with (the CLI passes its own); `ExecOptions.env` adds to it. */
+    private readonly env: Readonly<Record<string, string | undefined>> = {},
+  ) {}
 
   exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
     return new Promise((resolve, reject) => {
       const child = spawn('/bin/sh', ['-c', command], {
         cwd: options.cwd,
-        env: { ...process.env, ...options.env },
+        env: { ...this.env, ...options.env },
         stdio: ['pipe', 'pipe', 'pipe'],
         // Its own process group, so a timeout kills the whole pipeline, not just the shell.
         detached: true,

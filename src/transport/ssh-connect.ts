@@ -32,7 +32,8 @@ export interface ConnectRequest {
   /** First backoff delay; doubles per attempt (default 500 ms). */
   backoffMs?: number;
   log?: TaskLogger;
-  env?: NodeJS.ProcessEnv;
+  /** Where the passphrase variable and SSH_AUTH_SOCK are looked up (default: none). */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 const DEFAULT_HOST_KEY_ALGORITHMS = [
@@ -75,7 +76,7 @@ const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHO
 async function connectOnce(req: ConnectRequest): Promise<Client> {
   const { target } = req;
   const where = `${target.user}@${target.address}:${target.port}`;
-  const env = req.env ?? process.env;
+  const env = req.env ?? {};
   const khName = knownHostsName(target.address, target.port);
   const entries = await readKnownHosts(target.knownHostsFile);
 
