@@ -1,8 +1,8 @@
 import type { Duplex } from 'node:stream';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { Client } from 'ssh2';
 import { KcarunError } from '../core/errors.js';
 import type { TaskLogger } from '../core/types.js';
-import { Limiter } from './ssh-limiter.js';
 
 /** sshd's MaxSessions is 10 by default; one is kept for the SFTP channel, one spare. */
 export const MAX_EXEC_CHANNELS = 8;
@@ -19,8 +19,11 @@ export class SshConnection {
   /** Rejecters of in-flight operations, called when the connection drops. */
   private readonly inFlight = new Set<(err: KcarunError) => void>();
   private readonly lostListeners = new Set<() => void>();
-  /** Exec channels open at once on this connection (below sshd's MaxSessions). */
-  readonly channels = new Limiter(MAX_EXEC_CHANNELS);
+  /**
+   * Exec channels open at once on this connection, kept below sshd's MaxSessions (10), where sshd
+   * would refuse more; the rest wait in FIFO order.
+   */
+  readonly channels: LimitFunction = pLimit(MAX_EXEC_CHANNELS);
 
   constructor(
     readonly host: string,

@@ -37,7 +37,7 @@ export class SshExec {
     // timeout can kill the whole pipeline (sudo included), not just the shell.
     const tracked = `echo "${PGID_MARK}$$" >&2; ${line}`;
     const kill = (pgid: number) => void this.killGroup(pgid, options.become);
-    return this.conn.channels.run(() =>
+    return this.conn.channels(() =>
       // sshd may still be tearing down a just-closed session when the next one opens (MaxSessions);
       // the command never started, so trying again is safe.
       retry(() => runChannel(this.conn, client, tracked, stdin, options, command, kill), {
@@ -53,7 +53,7 @@ export class SshExec {
   /** A command outside the process-group tracking, inside the channel limit (the sudo probes). */
   async probe(line: string, stdin: Buffer, shownCommand: string): Promise<RawResult> {
     const client = await this.conn.get();
-    return this.conn.channels.run(() => runChannel(this.conn, client, line, stdin, {}, shownCommand));
+    return this.conn.channels(() => runChannel(this.conn, client, line, stdin, {}, shownCommand));
   }
 
   /** TERM then KILL to a command's process tree, as root when the command ran through sudo. */
