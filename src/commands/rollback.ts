@@ -2,6 +2,7 @@ import { EXIT, KcarunError } from '../core/errors.js';
 import { rollbackStage } from '../engine/rollback.js';
 import { readJournal, type JournalRecord } from '../engine/journal.js';
 import { taskTypes } from '../tasks/index.js';
+import { Command, collect, outputOption, parseCommand } from './args.js';
 import type { CommandIO } from './io.js';
 import { preparePlaybook, stateDirFor } from './prepare.js';
 import { withSession, type SessionOptions } from './session.js';
@@ -16,6 +17,39 @@ export interface RollbackArgs {
   breakLock: boolean;
   acceptNewHostKeys: boolean;
   output: 'auto' | 'plain' | 'json';
+}
+
+/** `kcarun rollback -i INVENTORY [--to STAGE] [--yes]`: its option table, then the rollback. */
+export async function main(argv: string[], io: CommandIO): Promise<number> {
+  const command = new Command('rollback')
+    .description("undo the journal's completed stages, newest first")
+    .option('-i, --inventory <file>', 'the inventory (hosts, groups, vars)')
+    .option('--state-dir <dir>', 'the state dir (default: .kcarun/ beside the inventory)')
+    .option('--to <stage>', 'undo down to this stage (inclusive); default: every completed stage')
+    .option('-e, --extra-vars <vars>', 'key=value, @file.yaml or {yaml}; repeatable', collect, [])
+    .option('-y, --yes', 'roll back without asking (required when stdin/stdout is not a terminal)')
+    .option('--force', 'roll back although the playbook changed since the run')
+    .option('--break-lock', 'take the run lock from a run on another host that is gone')
+    .option('--accept-new-host-keys', 'add unknown SSH host keys to known_hosts (changed keys are always refused)')
+    .addOption(outputOption());
+  type Flags = { inventory?: string; stateDir?: string; to?: string; extraVars: string[]; yes?: boolean; force?: boolean; breakLock?: boolean; acceptNewHostKeys?: boolean; output: RollbackArgs['output'] };
+  const parsed = parseCommand<Flags>(command, argv, io);
+  if ('exit' in parsed) return parsed.exit;
+  const v = parsed.options;
+  return rollbackCommand(
+    {
+      inventory: v.inventory,
+      stateDir: v.stateDir,
+      to: v.to,
+      extraVars: v.extraVars,
+      yes: v.yes ?? false,
+      force: v.force ?? false,
+      breakLock: v.breakLock ?? false,
+      acceptNewHostKeys: v.acceptNewHostKeys ?? false,
+      output: v.output,
+    },
+    io,
+  );
 }
 
 /**

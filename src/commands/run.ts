@@ -2,6 +2,7 @@ import { EXIT, KcarunError } from '../core/errors.js';
 import { runPlaybook, type RunOptions } from '../engine/run.js';
 import { readJournal, type JournalRecord } from '../engine/journal.js';
 import { leaderProbeTypes, taskTypes } from '../tasks/index.js';
+import { Command, Option, collect, list, outputOption, parseCommand } from './args.js';
 import type { CommandIO } from './io.js';
 import { preparePlaybook, type Prepared } from './prepare.js';
 import { withSession, type SessionOptions } from './session.js';
@@ -25,6 +26,80 @@ export interface RunArgs {
   startAt?: string;
   forks: number;
   verbose: boolean;
+}
+
+interface RunFlags {
+  inventory?: string;
+  extraVars: string[];
+  dryRun?: boolean;
+  check?: boolean;
+  yes?: boolean;
+  resume?: boolean;
+  fresh?: boolean;
+  force?: boolean;
+  startAt?: string;
+  limit?: string;
+  tags?: string;
+  skipTags?: string;
+  forks: string;
+  stateDir?: string;
+  output: RunArgs['output'];
+  acceptNewHostKeys?: boolean;
+  breakLock?: boolean;
+  verbose?: boolean;
+}
+
+/** `kcarun [run] PLAYBOOK -i INVENTORY [options]`: its option table, then the run. */
+export async function main(argv: string[], io: CommandIO): Promise<number> {
+  const command = new Command('run')
+    .description('run a playbook')
+    .argument('<playbook>', 'the playbook file')
+    .option('-i, --inventory <file>', 'the inventory (hosts, groups, vars)')
+    .option('-e, --extra-vars <vars>', 'key=value, @file.yaml or {yaml}; repeatable; highest precedence', collect, [])
+    .option('--dry-run', 'show what every task would do (commands, diffs); change nothing')
+    .addOption(new Option('--check', 'same as --dry-run').hideHelp())
+    .option('-y, --yes', 'apply without asking (required when stdin/stdout is not a terminal)')
+    .option('--resume', 'continue the last run after its last completed step')
+    .option('--fresh', 'start over although the last run did not finish')
+    .option('--force', 'resume although the playbook changed')
+    .option('--start-at <stage>', 'begin at this stage')
+    .option('-l, --limit <pattern>', 'only these hosts (group, host, glob; comma-separated)')
+    .option('-t, --tags <tags>', 'only tasks with these tags (comma-separated)')
+    .option('--skip-tags <tags>', 'leave out tasks with these tags (comma-separated)')
+    .option('-f, --forks <n>', 'hosts worked on at once within a batch', '10')
+    .option('--state-dir <dir>', 'journal, artifacts, backups (default: .kcarun/ beside the inventory)')
+    .addOption(outputOption())
+    .option('--accept-new-host-keys', 'add unknown SSH host keys to known_hosts (changed keys are always refused)')
+    .option('--break-lock', 'take the run lock from a run on another host that is gone')
+    .option('-v, --verbose', 'more detail in plain output');
+  const parsed = parseCommand<RunFlags>(command, argv, io);
+  if ('exit' in parsed) return parsed.exit;
+  const v = parsed.options;
+  const forks = Number(v.forks);
+  if (!Number.isInteger(forks) || forks < 1) throw new KcarunError('E_USAGE', `--forks must be a positive whole number, not "${v.forks}"`);
+  return runCommand(
+    {
+      playbook: parsed.args[0]!,
+      inventory: v.inventory,
+      extraVars: v.extraVars,
+      stateDir: v.stateDir,
+      output: v.output,
+      dryRun: (v.dryRun ?? false) || (v.check ?? false),
+      yes: v.yes ?? false,
+      resume: v.resume ?? false,
+      fresh: v.fresh ?? false,
+      force: v.force ?? false,
+      breakLock: v.breakLock ?? false,
+      acceptNewHostKeys: v.acceptNewHostKeys ?? false,
+      limit: v.limit,
+      tags: list(v.tags),
+      skipTags: list(v.skipTags),
+      startAt: v.startAt,
+      forks,
+      verbose: v.verbose ?? false,
+    },
+    io,
+  );
 }
 
 /** `kcarun PLAYBOOK -i INVENTORY`: the whole run, from validation to the exit code. */

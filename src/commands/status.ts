@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { latestSteps, readJournal, type JournalRecord } from '../engine/journal.js';
 import { readHolder } from '../engine/lock.js';
+import { Command, outputOption, parseCommand } from './args.js';
 import type { CommandIO } from './io.js';
 import { stateDirFor } from './prepare.js';
 
@@ -41,6 +42,18 @@ export async function readRunStatus(stateDir: string, isRunning: (pid: number) =
     else state = end.status === 'rolled-back' ? 'rolled-back' : end.status;
   }
   return { stateDir, run, state, stages: [...stages.values()], steps, lastError, lock: lock && { pid: lock.pid, host: lock.host, startedAt: lock.startedAt } };
+}
+
+/** `kcarun status -i INVENTORY [--state-dir DIR] [--output json]`: its option table, then the report. */
+export async function main(argv: string[], io: CommandIO): Promise<number> {
+  const command = new Command('status')
+    .description('where the last run stands, from the journal alone (no host is contacted)')
+    .option('-i, --inventory <file>', 'the inventory (its state dir is .kcarun/ beside it)')
+    .option('--state-dir <dir>', 'the state dir (default: .kcarun/ beside the inventory)')
+    .addOption(outputOption());
+  const parsed = parseCommand<{ inventory?: string; stateDir?: string; output: 'auto' | 'plain' | 'json' }>(command, argv, io);
+  if ('exit' in parsed) return parsed.exit;
+  return statusCommand(parsed.options, io);
 }
 
 export async function statusCommand(args: { inventory?: string; stateDir?: string; output: 'plain' | 'json' | 'auto' }, io: CommandIO): Promise<number> {
