@@ -4,7 +4,6 @@
  * below takes its inputs as arguments (see src/commands/io.ts).
  */
 import { createInterface } from 'node:readline/promises';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EXIT, KcarunError, KcarunErrorList, exitCodeFor, formatError } from './core/errors.js';
 import type { CommandIO } from './commands/io.js';
 import { usePrecompiledValidators } from './formats/schema-check.js';
@@ -43,33 +42,6 @@ Run options:
 Exit codes: 0 success or nothing to do, 1 a run failed (after rollback), 2 invalid input,
 3 another run holds the lock, 130 interrupted.`;
 
-const runOptions = {
-  inventory: { type: 'string', short: 'i' },
-  'extra-vars': { type: 'string', short: 'e', multiple: true },
-  'dry-run': { type: 'boolean' },
-  check: { type: 'boolean' },
-  yes: { type: 'boolean', short: 'y' },
-  resume: { type: 'boolean' },
-  fresh: { type: 'boolean' },
-  force: { type: 'boolean' },
-  'start-at': { type: 'string' },
-  limit: { type: 'string', short: 'l' },
-  tags: { type: 'string', short: 't' },
-  'skip-tags': { type: 'string' },
-  forks: { type: 'string', short: 'f' },
-  'state-dir': { type: 'string' },
-  output: { type: 'string', short: 'o' },
-  'accept-new-host-keys': { type: 'boolean' },
-  'break-lock': { type: 'boolean' },
-  verbose: { type: 'boolean', short: 'v' },
-  to: { type: 'string' },
-  'warn-days': { type: 'string' },
-  prometheus: { type: 'string' },
-  path: { type: 'string', multiple: true },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean' },
-} satisfies ParseArgsConfig['options'];
-
 /**
  * The schema validators `npm run build` compiled ahead of time (dist/validators.js beside this
  * file). Run from the sources (tsx) there is none, and validators are compiled when first used.
@@ -81,144 +53,30 @@ async function usePrecompiled(): Promise<void> {
   if (built?.byFingerprint) usePrecompiledValidators(built.byFingerprint);
 }
 
+/** The commands; each module owns its option table (src/commands/args.ts) and is loaded only when used. */
+const COMMANDS: Record<string, () => Promise<{ main(argv: string[], io: CommandIO): Promise<number> }>> = {
+  run: () => import('./commands/run.js'),
+  validate: () => import('./commands/validate.js'),
+  status: () => import('./commands/status.js'),
+  rollback: () => import('./commands/rollback.js'),
+  certs: () => import('./commands/certs.js'),
+};
+
 export async function main(argv: string[], io: CommandIO): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: runOptions, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new KcarunError('E_USAGE', `${(err as Error).message}\n\n${USAGE}`);
-  }
-  const { values: v, positionals } = parsed;
-  if (v.version) {
+  const [first, ...rest] = argv;
+  if (argv.includes('--version')) {
     io.stdout(`${VERSION}\n`);
     return EXIT.ok;
   }
-  if (v.help || positionals.length === 0) {
+  if (first === undefined || first === '-h' || first === '--help') {
     io.stdout(`${USAGE}\n`);
-    return positionals.length === 0 && !v.help ? EXIT.invalidInput : EXIT.ok;
+    return first === undefined ? EXIT.invalidInput : EXIT.ok;
   }
   await usePrecompiled();
-  const output = parseOutput(v.output);
-  const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : []);
-  const [verb, ...rest] = positionals;
-  const needOne = (what: string) => {
-    if (rest.length !== 1) throw new KcarunError('E_USAGE', `${verb} takes one ${what}\n\n${USAGE}`);
-    return rest[0]!;
-  };
-
-  switch (verb) {
-    case 'validate': {
-      const { validateCommand } = await import('./commands/validate.js');
-      return validateCommand({ playbook: needOne('PLAYBOOK'), inventory: v.inventory, extraVars: v['extra-vars'] ?? [] }, io);
-    }
-    case 'status': {
-      const { statusCommand } = await import('./commands/status.js');
-      return statusCommand({ inventory: v.inventory, stateDir: v['state-dir'], output }, io);
-    }
-    case 'rollback': {
-      const { rollbackCommand } = await import('./commands/rollback.js');
-      return rollbackCommand(
-        {
-          inventory: v.inventory,
-          stateDir: v['state-dir'],
-          to: v.to,
-          extraVars: v['extra-vars'] ?? [],
-          yes: v.yes ?? false,
-          force: v.force ?? false,
-          breakLock: v['break-lock'] ?? false,
-          acceptNewHostKeys: v['accept-new-host-keys'] ?? false,
-          output,
-        },
-        io,
-      );
-    }
-    case 'certs':
-      return certsCommand(rest, v, output, io);
-    default: {
-      const playbook = verb === 'run' ? needOne('PLAYBOOK') : verb!;
-      if (verb !== 'run' && rest.length > 0) throw new KcarunError('E_USAGE', `unexpected arguments: ${rest.join(' ')}\n\n${USAGE}`);
-      const forks = v.forks === undefined ? 10 : Number(v.forks);
-      if (!Number.isInteger(forks) || forks < 1) throw new KcarunError('E_USAGE', `--forks must be a positive whole number, not "${v.forks}"`);
-      const { runCommand } = await import('./commands/run.js');
-      return runCommand(
-        {
-          playbook,
-          inventory: v.inventory,
-          extraVars: v['extra-vars'] ?? [],
-          stateDir: v['state-dir'],
-          output,
-          dryRun: (v['dry-run'] ?? false) || (v.check ?? false),
-          yes: v.yes ?? false,
-          resume: v.resume ?? false,
-          fresh: v.fresh ?? false,
-          force: v.force ?? false,
-          breakLock: v['break-lock'] ?? false,
-          acceptNewHostKeys: v['accept-new-host-keys'] ?? false,
-          limit: v.limit,
-          tags: list(v.tags),
-          skipTags: list(v['skip-tags']),
-          startAt: v['start-at'],
-          forks,
-          verbose: v.verbose ?? false,
-        },
-        io,
-      );
-    }
-  }
-}
-
-async function certsCommand(rest: string[], v: { inventory?: string; 'warn-days'?: string; prometheus?: string; path?: string[]; 'accept-new-host-keys'?: boolean }, output: 'auto' | 'plain' | 'json', io: CommandIO): Promise<number> {
-  const [sub, ...args] = rest;
-  const table = output === 'json' ? 'json' : 'table';
-  if (sub === 'inspect') {
-    if (args.length !== 1) throw new KcarunError('E_USAGE', 'certs inspect takes one FILE or DIR');
-    const { certsInspect } = await import('./commands/certs-inspect.js');
-    return certsInspect({ target: args[0]!, output: table }, io);
-  }
-  if (sub === 'expiry') {
-    if (!v.inventory) throw new KcarunError('E_USAGE', 'certs expiry needs -i INVENTORY');
-    const warnDays = v['warn-days'] === undefined ? undefined : Number(v['warn-days']);
-    if (warnDays !== undefined && !(warnDays >= 0)) throw new KcarunError('E_USAGE', `--warn-days must be a number of days, not "${v['warn-days']}"`);
-    const [{ loadInventory }, { createTransportProvider }, { certsExpiry }] = await Promise.all([
-      import('./formats/inventory/load.js'),
-      import('./engine/transports.js'),
-      import('./commands/certs-expiry.js'),
-    ]);
-    const { resolve } = await import('node:path');
-    const inventory = await loadInventory(resolve(io.cwd, v.inventory));
-    const transports = createTransportProvider(inventory, { acceptNewHostKeys: v['accept-new-host-keys'] ?? false, log: { info: () => {}, warn: (m) => io.stderr(`${m}\n`), debug: () => {} } });
-    try {
-      const hosts = [...inventory.hosts.values()].map((h) => ({ host: h.name, transport: lazyTransport(() => transports.get(h.name), h.name) }));
-      return await certsExpiry({ hosts, paths: v.path, warnDays, output: table, prometheusFile: v.prometheus }, io);
-    } finally {
-      await transports.closeAll();
-    }
-  }
-  throw new KcarunError('E_USAGE', `unknown certs command "${sub ?? ''}" (inspect, expiry)`);
-}
-
-/** A transport that connects on first use, so one unreachable host is reported, not fatal for all. */
-function lazyTransport(open: () => Promise<import('./transport/types.js').Transport>, host: string): import('./transport/types.js').Transport {
-  let t: Promise<import('./transport/types.js').Transport> | undefined;
-  const get = () => (t ??= open());
-  return {
-    host,
-    exec: async (c, o) => (await get()).exec(c, o),
-    readFile: async (p, o) => (await get()).readFile(p, o),
-    writeFile: async (p, d, o) => (await get()).writeFile(p, d, o),
-    stat: async (p, o) => (await get()).stat(p, o),
-    // Not known before connecting; the shell path works either way.
-    directFileAccess: () => false,
-    close: async () => {
-      if (t) await (await t).close();
-    },
-  };
-}
-
-function parseOutput(value: string | undefined): 'auto' | 'plain' | 'json' {
-  if (value === undefined) return 'auto';
-  if (value === 'auto' || value === 'plain' || value === 'json') return value;
-  throw new KcarunError('E_USAGE', `--output must be auto, plain or json, not "${value}"`);
+  const command = COMMANDS[first];
+  // `kcarun PLAYBOOK ...` is `kcarun run PLAYBOOK ...`.
+  if (!command) return (await COMMANDS.run!()).main(argv, io);
+  return (await command()).main(rest, io);
 }
 
 function processIO(): CommandIO {
@@ -229,6 +87,16 @@ function processIO(): CommandIO {
     interactive,
     env: process.env,
     cwd: process.cwd(),
+    pid: process.pid,
+    isRunning(pid) {
+      // Signal 0 checks without signalling; EPERM: it exists, as another user's process.
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    },
     async confirm(question) {
       if (!interactive) return false;
       const rl = createInterface({ input: process.stdin, output: process.stdout });

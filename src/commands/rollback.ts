@@ -1,14 +1,11 @@
-import { KcarunError } from '../core/errors.js';
-import { rollbackStage } from '../engine/engine.js';
-import { Journal, readJournal, type JournalRecord } from '../engine/journal.js';
-import { acquireLock } from '../engine/lock.js';
-import { createJsonReporter } from './render/json.js';
-import { createPlainReporter } from './render/plain.js';
-import { openStateDir } from '../engine/state-dir.js';
-import { createTransportProvider } from '../engine/transports.js';
+import { EXIT, KcarunError } from '../core/errors.js';
+import { rollbackStage } from '../engine/rollback.js';
+import { readJournal, type JournalRecord } from '../engine/journal.js';
 import { taskTypes } from '../tasks/index.js';
+import { Command, collect, outputOption, parseCommand } from './args.js';
 import type { CommandIO } from './io.js';
 import { preparePlaybook, stateDirFor } from './prepare.js';
+import { withSession, type SessionOptions } from './session.js';
 
 export interface RollbackArgs {
   inventory?: string;
@@ -20,6 +17,39 @@ export interface RollbackArgs {
   breakLock: boolean;
   acceptNewHostKeys: boolean;
   output: 'auto' | 'plain' | 'json';
+}
+
+/** `kcarun rollback -i INVENTORY [--to STAGE] [--yes]`: its option table, then the rollback. */
+export async function main(argv: string[], io: CommandIO): Promise<number> {
+  const command = new Command('rollback')
+    .description("undo the journal's completed stages, newest first")
+    .option('-i, --inventory <file>', 'the inventory (hosts, groups, vars)')
+    .option('--state-dir <dir>', 'the state dir (default: .kcarun/ beside the inventory)')
+    .option('--to <stage>', 'undo down to this stage (inclusive); default: every completed stage')
+    .option('-e, --extra-vars <vars>', 'key=value, @file.yaml or {yaml}; repeatable', collect, [])
+    .option('-y, --yes', 'roll back without asking (required when stdin/stdout is not a terminal)')
+    .option('--force', 'roll back although the playbook changed since the run')
+    .option('--break-lock', 'take the run lock from a run on another host that is gone')
+    .option('--accept-new-host-keys', 'add unknown SSH host keys to known_hosts (changed keys are always refused)')
+    .addOption(outputOption());
+  type Flags = { inventory?: string; stateDir?: string; to?: string; extraVars: string[]; yes?: boolean; force?: boolean; breakLock?: boolean; acceptNewHostKeys?: boolean; output: RollbackArgs['output'] };
+  const parsed = parseCommand<Flags>(command, argv, io);
+  if ('exit' in parsed) return parsed.exit;
+  const v = parsed.options;
+  return rollbackCommand(
+    {
+      inventory: v.inventory,
+      stateDir: v.stateDir,
+      to: v.to,
+      extraVars: v.extraVars,
+      yes: v.yes ?? false,
+      force: v.force ?? false,
+      breakLock: v.breakLock ?? false,
+      acceptNewHostKeys: v.acceptNewHostKeys ?? false,
+      output: v.output,
+    },
+    io,
+  );
 }
 
 /**
@@ -63,30 +93,33 @@ export async function rollbackCommand(args: RollbackArgs, io: CommandIO): Promis
     if (!(await io.confirm('Roll back these stages? [y/N] '))) return 0;
   }
 
-  const state = await openStateDir(stateDir);
-  const lock = await acquireLock(stateDir, { breakLock: args.breakLock, command: 'kcarun rollback' });
-  const journal = await Journal.open(stateDir, { fresh: false });
-  const reporter = args.output === 'json' ? createJsonReporter((l) => io.stdout(l)) : createPlainReporter((t) => io.stdout(t));
-  const transports = createTransportProvider(prepared.inventory, { acceptNewHostKeys: args.acceptNewHostKeys, log: { info: () => {}, warn: () => {}, debug: () => {} } });
-  const interrupt = { requested: false, hardStop: new AbortController().signal };
-  let ok = true;
-  try {
+  const session: SessionOptions = {
+    stateDir,
+    inventory: prepared.inventory,
+    output: args.output,
+    dryRun: false,
+    breakLock: args.breakLock,
+    acceptNewHostKeys: args.acceptNewHostKeys,
+    command: 'kcarun rollback',
+    report: false,
+    liveList: false,
+  };
+  const now = io.now ?? Date.now;
+  return withSession(session, io, async ({ state, reporter, transports, interrupt, openJournal }) => {
+    const journal = await openJournal({ fresh: false });
     for (const name of toUndo) {
+      // A first interrupt lets the stage being undone finish, then stops: half an undo is worse.
+      if (interrupt.requested) {
+        reporter.emit({ event: 'log', level: 'warn', message: `interrupted: stages not rolled back: ${toUndo.slice(toUndo.indexOf(name)).join(', ')}` });
+        return EXIT.interrupted;
+      }
       const planned = prepared.plan.find((p) => p.stage.spec.name === name);
       if (!planned) throw new KcarunError('E_STATE', `stage "${name}" is in the journal but not in the playbook`);
       const scopeInput = { playbook: prepared.playbook, inventory: prepared.inventory, extraVars: prepared.extraVars, registry: new Map(), run: { id: run.runId, stateDir, dryRun: false } };
-      const stageOk = await rollbackStage(planned, { journal, taskTypes, state, transports, inventory: prepared.inventory, interrupt }, scopeInput, (e) => reporter.emit(e));
-      await journal.append({ t: 'stage', stage: name, status: stageOk ? 'rolled-back' : 'failed', at: new Date().toISOString(), message: stageOk ? 'rolled back by kcarun rollback' : 'rollback incomplete' });
-      if (!stageOk) {
-        ok = false;
-        break;
-      }
+      const stageOk = await rollbackStage(planned, { journal, taskTypes, state, transports, inventory: prepared.inventory, interrupt }, scopeInput, (e) => reporter.emit(e), now);
+      await journal.append({ t: 'stage', stage: name, status: stageOk ? 'rolled-back' : 'failed', at: new Date(now()).toISOString(), message: stageOk ? 'rolled back by kcarun rollback' : 'rollback incomplete' });
+      if (!stageOk) return EXIT.runFailed;
     }
-  } finally {
-    await transports.closeAll().catch(() => {});
-    await journal.close();
-    await reporter.close();
-    await lock.release();
-  }
-  return ok ? 0 : 1;
+    return EXIT.ok;
+  });
 }

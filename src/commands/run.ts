@@ -1,17 +1,11 @@
-import { setMaxListeners } from 'node:events';
 import { EXIT, KcarunError } from '../core/errors.js';
-import { runPlaybook, type RunOptions } from '../engine/engine.js';
-import type { Reporter } from '../engine/events.js';
-import { Journal, readJournal, readOnlyJournal, type JournalRecord } from '../engine/journal.js';
-import { acquireLock } from '../engine/lock.js';
-import { createJsonReporter } from './render/json.js';
-import { createPlainReporter } from './render/plain.js';
-import { withRunReport } from './render/run-report.js';
-import { openStateDir } from '../engine/state-dir.js';
-import { createTransportProvider } from '../engine/transports.js';
+import { runPlaybook, type RunOptions } from '../engine/run.js';
+import { readJournal, type JournalRecord } from '../engine/journal.js';
 import { leaderProbeTypes, taskTypes } from '../tasks/index.js';
+import { Command, Option, collect, list, outputOption, parseCommand } from './args.js';
 import type { CommandIO } from './io.js';
 import { preparePlaybook, type Prepared } from './prepare.js';
+import { withSession, type SessionOptions } from './session.js';
 
 export interface RunArgs {
   playbook: string;
@@ -32,6 +26,80 @@ export interface RunArgs {
   startAt?: string;
   forks: number;
   verbose: boolean;
+}
+
+interface RunFlags {
+  inventory?: string;
+  extraVars: string[];
+  dryRun?: boolean;
+  check?: boolean;
+  yes?: boolean;
+  resume?: boolean;
+  fresh?: boolean;
+  force?: boolean;
+  startAt?: string;
+  limit?: string;
+  tags?: string;
+  skipTags?: string;
+  forks: string;
+  stateDir?: string;
+  output: RunArgs['output'];
+  acceptNewHostKeys?: boolean;
+  breakLock?: boolean;
+  verbose?: boolean;
+}
+
+/** `kcarun [run] PLAYBOOK -i INVENTORY [options]`: its option table, then the run. */
+export async function main(argv: string[], io: CommandIO): Promise<number> {
+  const command = new Command('run')
+    .description('run a playbook')
+    .argument('<playbook>', 'the playbook file')
+    .option('-i, --inventory <file>', 'the inventory (hosts, groups, vars)')
+    .option('-e, --extra-vars <vars>', 'key=value, @file.yaml or {yaml}; repeatable; highest precedence', collect, [])
+    .option('--dry-run', 'show what every task would do (commands, diffs); change nothing')
+    .addOption(new Option('--check', 'same as --dry-run').hideHelp())
+    .option('-y, --yes', 'apply without asking (required when stdin/stdout is not a terminal)')
+    .option('--resume', 'continue the last run after its last completed step')
+    .option('--fresh', 'start over although the last run did not finish')
+    .option('--force', 'resume although the playbook changed')
+    .option('--start-at <stage>', 'begin at this stage')
+    .option('-l, --limit <pattern>', 'only these hosts (group, host, glob; comma-separated)')
+    .option('-t, --tags <tags>', 'only tasks with these tags (comma-separated)')
+    .option('--skip-tags <tags>', 'leave out tasks with these tags (comma-separated)')
+    .option('-f, --forks <n>', 'hosts worked on at once within a batch', '10')
+    .option('--state-dir <dir>', 'journal, artifacts, backups (default: .kcarun/ beside the inventory)')
+    .addOption(outputOption())
+    .option('--accept-new-host-keys', 'add unknown SSH host keys to known_hosts (changed keys are always refused)')
+    .option('--break-lock', 'take the run lock from a run on another host that is gone')
+    .option('-v, --verbose', 'more detail in plain output');
+  const parsed = parseCommand<RunFlags>(command, argv, io);
+  if ('exit' in parsed) return parsed.exit;
+  const v = parsed.options;
+  const forks = Number(v.forks);
+  if (!Number.isInteger(forks) || forks < 1) throw new KcarunError('E_USAGE', `--forks must be a positive whole number, not "${v.forks}"`);
+  return runCommand(
+    {
+      playbook: parsed.args[0]!,
+      inventory: v.inventory,
+      extraVars: v.extraVars,
+      stateDir: v.stateDir,
+      output: v.output,
+      dryRun: (v.dryRun ?? false) || (v.check ?? false),
+      yes: v.yes ?? false,
+      resume: v.resume ?? false,
+      fresh: v.fresh ?? false,
+      force: v.force ?? false,
+      breakLock: v.breakLock ?? false,
+      acceptNewHostKeys: v.acceptNewHostKeys ?? false,
+      limit: v.limit,
+      tags: list(v.tags),
+      skipTags: list(v.skipTags),
+      startAt: v.startAt,
+      forks,
+      verbose: v.verbose ?? false,
+    },
+    io,
+  );
 }
 
 /** `kcarun PLAYBOOK -i INVENTORY`: the whole run, from validation to the exit code. */
@@ -58,78 +126,36 @@ export async function runCommand(args: RunArgs, io: CommandIO): Promise<number> 
     }
   }
 
-  const state = await openStateDir(prepared.stateDir);
-  // A real run leaves its report in the state dir (report/); a dry run changes nothing, there too.
-  const reporter = args.dryRun ? chooseReporter(args, io) : withRunReport(chooseReporter(args, io), state.dir);
-  // A dry run changes nothing, so it takes no lock and writes no journal.
-  const lock = args.dryRun ? null : await acquireLock(state.dir, { breakLock: args.breakLock, command: `kcarun ${args.playbook}` });
-  let journal: Journal | undefined;
-  const transports = createTransportProvider(prepared.inventory, {
+  const session: SessionOptions = {
+    stateDir: prepared.stateDir,
+    inventory: prepared.inventory,
+    output: args.output,
+    verbose: args.verbose,
+    dryRun: args.dryRun,
+    breakLock: args.breakLock,
     acceptNewHostKeys: args.acceptNewHostKeys,
-    log: { info: () => {}, warn: (m) => reporter.emit({ event: 'log', level: 'warn', message: m }), debug: () => {} },
-  });
-  const hardStop = new AbortController();
-  // Every running step listens on it (hundreds with a large --forks): not a leak.
-  setMaxListeners(0, hardStop.signal);
-  const interrupt = { requested: false, hardStop: hardStop.signal };
-  const removeHandler = io.onInterrupt(() => {
-    if (interrupt.requested) {
-      hardStop.abort(new KcarunError('E_INTERRUPTED', 'interrupted twice: stopping the steps in flight'));
-      return;
-    }
-    interrupt.requested = true;
-    reporter.emit({ event: 'log', level: 'warn', message: 'interrupt: finishing the steps in flight, then stopping (interrupt again to stop now)' });
-  });
-  try {
-    if (lock?.takeoverNote) reporter.emit({ event: 'log', level: 'warn', message: lock.takeoverNote });
-    if (!args.dryRun) {
-      await checkResumable(prepared, state.dir, args);
-      journal = await Journal.open(state.dir, { fresh: !args.resume });
-    }
+    command: `kcarun ${args.playbook}`,
+    report: true,
+    liveList: true,
+  };
+  return withSession(session, io, async ({ state, reporter, transports, interrupt, openJournal }) => {
+    if (!args.dryRun) await checkResumable(prepared, state.dir, args);
+    const journal = await openJournal({ fresh: !args.resume });
     const result = await runPlaybook({
       ...prepared,
       options,
       state,
-      journal: journal ?? (await readOnlyJournal(state.dir)),
+      journal,
       transports,
       reporter,
       interrupt,
       taskTypes,
       leaderProbes: leaderProbeTypes,
+      pid: io.pid,
+      now: io.now,
     });
     return result.exitCode;
-  } finally {
-    removeHandler();
-    await transports.closeAll().catch(() => {});
-    await journal?.close();
-    await reporter.close();
-    await lock?.release();
-  }
-}
-
-function chooseReporter(args: RunArgs, io: CommandIO): Reporter {
-  if (args.output === 'json') return createJsonReporter((l) => io.stdout(l));
-  if (args.output === 'auto' && io.interactive) {
-    // Loaded only for terminals: cron and CI never pay for it.
-    return lazyListrReporter();
-  }
-  return createPlainReporter((t) => io.stdout(t), { verbose: args.verbose });
-}
-
-function lazyListrReporter(): Reporter {
-  const queue: Parameters<Reporter['emit']>[0][] = [];
-  let real: Reporter | undefined;
-  const ready = import('./render/listr.js').then(({ createListrReporter }) => {
-    real = createListrReporter();
-    for (const e of queue) real.emit(e);
   });
-  return {
-    emit: (e) => (real ? real.emit(e) : queue.push(e)),
-    close: async () => {
-      await ready;
-      await real!.close();
-    },
-  };
 }
 
 /**

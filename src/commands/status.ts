@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { latestSteps, readJournal, type JournalRecord } from '../engine/journal.js';
-import { isAlive, readHolder } from '../engine/lock.js';
+import { readHolder } from '../engine/lock.js';
+import { Command, outputOption, parseCommand } from './args.js';
 import type { CommandIO } from './io.js';
 import { stateDirFor } from './prepare.js';
 
@@ -16,7 +17,7 @@ export interface RunStatus {
 }
 
 /** Where the last run stands, from the journal alone (no host is contacted). */
-export async function readRunStatus(stateDir: string): Promise<RunStatus> {
+export async function readRunStatus(stateDir: string, isRunning: (pid: number) => boolean): Promise<RunStatus> {
   const records = await readJournal(stateDir);
   const run = (records.find((r) => r.t === 'run') as Extract<JournalRecord, { t: 'run' }> | undefined) ?? null;
   const lock = await readHolder(join(stateDir, 'lock'));
@@ -36,15 +37,27 @@ export async function readRunStatus(stateDir: string): Promise<RunStatus> {
   const end = records.slice(lastRun).find((r) => r.t === 'end') as Extract<JournalRecord, { t: 'end' }> | undefined;
   let state: RunStatus['state'] = 'none';
   if (run) {
-    if (lock && isAlive(lock.pid)) state = 'running';
+    if (lock && isRunning(lock.pid)) state = 'running';
     else if (!end) state = 'interrupted';
     else state = end.status === 'rolled-back' ? 'rolled-back' : end.status;
   }
   return { stateDir, run, state, stages: [...stages.values()], steps, lastError, lock: lock && { pid: lock.pid, host: lock.host, startedAt: lock.startedAt } };
 }
 
+/** `kcarun status -i INVENTORY [--state-dir DIR] [--output json]`: its option table, then the report. */
+export async function main(argv: string[], io: CommandIO): Promise<number> {
+  const command = new Command('status')
+    .description('where the last run stands, from the journal alone (no host is contacted)')
+    .option('-i, --inventory <file>', 'the inventory (its state dir is .kcarun/ beside it)')
+    .option('--state-dir <dir>', 'the state dir (default: .kcarun/ beside the inventory)')
+    .addOption(outputOption());
+  const parsed = parseCommand<{ inventory?: string; stateDir?: string; output: 'auto' | 'plain' | 'json' }>(command, argv, io);
+  if ('exit' in parsed) return parsed.exit;
+  return statusCommand(parsed.options, io);
+}
+
 export async function statusCommand(args: { inventory?: string; stateDir?: string; output: 'plain' | 'json' | 'auto' }, io: CommandIO): Promise<number> {
-  const status = await readRunStatus(stateDirFor({ ...args, cwd: io.cwd }));
+  const status = await readRunStatus(stateDirFor({ ...args, cwd: io.cwd }), (pid) => io.isRunning(pid));
   if (args.output === 'json') {
     io.stdout(`${JSON.stringify(status)}\n`);
     return 0;

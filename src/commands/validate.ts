@@ -1,5 +1,18 @@
+import { Command, collect, parseCommand } from './args.js';
 import type { CommandIO } from './io.js';
 import { preparePlaybook } from './prepare.js';
+
+/** `kcarun validate PLAYBOOK [-i INVENTORY] [-e VARS]`: its option table, then the check. */
+export async function main(argv: string[], io: CommandIO): Promise<number> {
+  const command = new Command('validate')
+    .description('check a playbook (with its inventory and vars) without touching a host')
+    .argument('<playbook>', 'the playbook file')
+    .option('-i, --inventory <file>', 'the inventory (hosts, groups, vars)')
+    .option('-e, --extra-vars <vars>', 'key=value, @file.yaml or {yaml}; repeatable', collect, []);
+  const parsed = parseCommand<{ inventory?: string; extraVars: string[] }>(command, argv, io);
+  if ('exit' in parsed) return parsed.exit;
+  return validateCommand({ playbook: parsed.args[0]!, inventory: parsed.options.inventory, extraVars: parsed.options.extraVars }, io);
+}
 
 /** `kcarun validate PLAYBOOK [-i INVENTORY] [-e ...]`: exit 0 when valid; problems throw (exit 2). */
 export async function validateCommand(args: { playbook: string; inventory?: string; extraVars: string[] }, io: CommandIO): Promise<number> {

@@ -50,6 +50,8 @@ export interface RunState {
    * stale lock); null when the lock is free or ours. See src/engine/lock.ts.
    */
   otherLockHolder(): Promise<LockHolder | null>;
+  /** Encrypts the CA keys stored in artifacts/ (KCARUN_CA_PASSPHRASE, read once by the CLI); undefined: stored in clear. */
+  readonly caPassphrase: string | undefined;
   /** Directory for backups of this step's host (created on demand), e.g. .kcarun/backups/<host>/. */
   backupDir(host: string): Promise<string>;
 }

@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import { KcarunError } from '../core/errors.js';
 
 /**
@@ -38,16 +39,8 @@ export function orderHosts(hosts: readonly string[], order: 'inventory' | 'rever
   return [...hosts];
 }
 
-/** Runs `work` over items with at most `limit` at once, in order of start. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index]!, index);
-    }
-  });
-  await Promise.all(workers);
-  return results;
+/** Runs `work` over items with at most `limit` at once (p-limit), started in order; results in item order. */
+export function mapLimit<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const slots = pLimit(Math.max(1, limit));
+  return Promise.all(items.map((item, index) => slots(() => work(item, index))));
 }

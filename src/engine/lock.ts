@@ -19,9 +19,17 @@ export interface RunLock {
  * `--resume` just works. A lock from another host cannot be checked from here: it needs
  * --break-lock.
  */
-export async function acquireLock(stateDir: string, options: { breakLock?: boolean; command: string }): Promise<RunLock> {
+export async function acquireLock(stateDir: string, options: {
+    breakLock?: boolean;
+    command: string;
+    /** This process (the CLI passes its pid). */
+    pid: number;
+    /** Whether a process with this id runs on this host (the CLI asks the OS). */
+    isRunning: (pid: number) => boolean;
+    now?: () => number;
+  },): Promise<RunLock> {
   const path = join(stateDir, 'lock');
-  const me: LockHolder = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), command: options.command };
+  const me: LockHolder = { pid: options.pid, host: hostname(), startedAt: new Date((options.now ?? Date.now)()).toISOString(), command: options.command };
   let takeoverNote: string | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
@@ -46,7 +54,7 @@ export async function acquireLock(stateDir: string, options: { breakLock?: boole
       takeoverNote = `removed an unreadable lock file ${path}`;
     } else if (options.breakLock) {
       takeoverNote = `broke the lock held by pid ${holder.pid} on ${holder.host} since ${holder.startedAt}`;
-    } else if (holder.host === me.host && !isAlive(holder.pid)) {
+    } else if (holder.host === me.host && !options.isRunning(holder.pid)) {
       takeoverNote = `took over the lock of pid ${holder.pid} (started ${holder.startedAt}), which is no longer running`;
     } else {
       const how =
@@ -71,15 +79,5 @@ export async function readHolder(path: string): Promise<LockHolder | null> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     return null;
-  }
-}
-
-/** Whether a process exists on this host (EPERM: it does, as another user's). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import type { LockHolder, RunState } from '../core/types.js';
 import { readHolder } from './lock.js';
 import { writeFileAtomic } from '../transport/local.js';
+import { CA_PASSPHRASE_ENV } from '../tasks/shared/pki-common.js';
 
 /**
  * The state directory of one inventory (default `.kcarun/` beside it), 0700:
@@ -14,14 +15,20 @@ import { writeFileAtomic } from '../transport/local.js';
  *   backups/<host>/ copies of every file a task changed, for rollback
  *   report/         the last run's report
  */
-export async function openStateDir(dir: string): Promise<RunState> {
+export async function openStateDir(dir: string, options: { pid: number; env: Readonly<Record<string, string | undefined>> }): Promise<RunState> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await mkdir(join(dir, 'artifacts'), { recursive: true, mode: 0o700 });
-  return new StateDir(dir);
+  const passphrase = options.env[CA_PASSPHRASE_ENV];
+  return new StateDir(dir, options.pid, passphrase === undefined || passphrase === '' ? undefined : passphrase);
 }
 
 class StateDir implements RunState {
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    /** This process: a lock it holds is not "another" holder. */
+    private readonly pid: number,
+    readonly caPassphrase: string | undefined,
+  ) {}
 
   artifactPath(relPath: string): string {
     // Artifact names come from playbooks; keep them inside artifacts/.
@@ -50,7 +57,7 @@ class StateDir implements RunState {
 
   async otherLockHolder(): Promise<LockHolder | null> {
     const holder = await readHolder(join(this.dir, 'lock'));
-    return holder && !(holder.pid === process.pid && holder.host === hostname()) ? holder : null;
+    return holder && !(holder.pid === this.pid && holder.host === hostname()) ? holder : null;
   }
 
   async backupDir(host: string): Promise<string> {

@@ -1,10 +1,10 @@
+import { retry, withDeadline } from '../core/async.js';
 import { KcarunError } from '../core/errors.js';
 import { schemaProblems } from '../formats/schema-check.js';
 import type { RetriesSchema, RollbackTaskSpec, TaskSpec } from '../formats/playbook/schema.js';
 import { evaluate, expressionVariables, isTrue, renderString, renderValue } from '../formats/template.js';
 import { redactSecrets } from '../core/redact.js';
 import type { HostInfo, RunState, TaskContext, TaskDefinition, TaskLogger, TaskOutcome, TaskPlan } from '../tasks/define.js';
-import { sleep } from '../tasks/shared/exec-common.js';
 import type { Static } from '@sinclair/typebox';
 import type { TransportProvider } from './transports.js';
 
@@ -148,20 +148,26 @@ export async function executeStep(input: StepInput): Promise<TaskOutcome> {
 async function executeOnce(input: StepInput): Promise<TaskOutcome> {
   const retries: Static<typeof RetriesSchema> = input.task.retries ?? { count: 0 };
   const timeoutMs = (input.task.timeout ?? DEFAULT_TASK_TIMEOUT_SECONDS) * 1000;
-  let delayMs = (retries.delay ?? 1) * 1000;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await withTimeout(timeoutMs, input.hardStop, async (signal) => {
-        const ctx = await buildContext(input, signal);
-        const outcome = await input.def.run(ctx as TaskContext<never>);
-        return sanitize(outcome);
-      });
-    } catch (err) {
-      if (attempt >= retries.count || input.hardStop.aborted || !isRetryable(err)) throw withHost(err, input.host.name);
-      input.log.warn(`attempt ${attempt + 1}/${retries.count + 1} failed: ${(err as Error).message}; retrying in ${delayMs / 1000}s`);
-      await sleep(delayMs, input.hardStop);
-      delayMs *= retries.backoff ?? 2;
-    }
+  try {
+    return await retry(
+      () =>
+        withTimeout(timeoutMs, input.hardStop, async (signal) => {
+          const ctx = await buildContext(input, signal);
+          const outcome = await input.def.run(ctx as TaskContext<never>);
+          return sanitize(outcome);
+        }),
+      {
+        retries: retries.count,
+        delayMs: (retries.delay ?? 1) * 1000,
+        factor: retries.backoff ?? 2,
+        retryIf: isRetryable,
+        signal: input.hardStop,
+        onRetry: (err, attempt, waitMs) =>
+          input.log.warn(`attempt ${attempt}/${retries.count + 1} failed: ${(err as Error).message}; retrying in ${waitMs / 1000}s`),
+      },
+    );
+  } catch (err) {
+    throw withHost(err, input.host.name);
   }
 }
 
@@ -206,24 +212,8 @@ function isRetryable(err: unknown): boolean {
   return !(err instanceof KcarunError && ['E_SCHEMA', 'E_TEMPLATE', 'E_UNDEFINED_VAR', 'E_HOST_KEY', 'E_AUTH'].includes(err.code));
 }
 
-async function withTimeout<T>(ms: number, parent: AbortSignal, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  const onParentAbort = () => controller.abort(parent.reason);
-  parent.addEventListener('abort', onParentAbort, { once: true });
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const err = new KcarunError('E_TIMEOUT', `timed out after ${ms / 1000} s`);
-      controller.abort(err);
-      reject(err);
-    }, ms);
-  });
-  try {
-    return await Promise.race([work(controller.signal), timeout]);
-  } finally {
-    clearTimeout(timer);
-    parent.removeEventListener('abort', onParentAbort);
-  }
+function withTimeout<T>(ms: number, parent: AbortSignal, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  return withDeadline(ms, work, { signal: parent, timeoutError: () => new KcarunError('E_TIMEOUT', `timed out after ${ms / 1000} s`) });
 }
 
 function withHost(err: unknown, host: string): KcarunError {

@@ -16,14 +16,22 @@ export interface TransportProvider {
  * `local` runs on this machine; every inventory host gets one SSH connection, opened on first use
  * and shared by all its tasks. ssh2 is loaded only when a remote host is first needed.
  */
-export function createTransportProvider(inventory: Inventory, options: { acceptNewHostKeys: boolean; log: TaskLogger }): TransportProvider {
-  const local = new LocalTransport();
+export function createTransportProvider(
+  inventory: Inventory,
+  options: {
+    acceptNewHostKeys: boolean;
+    log: TaskLogger;
+    /** Environment of local commands; where passphrase, sudo password and SSH_AUTH_SOCK are looked up. */
+    env: Readonly<Record<string, string | undefined>>;
+  },
+): TransportProvider {
+  const local = new LocalTransport(LOCAL_HOST, options.env);
   const locals = new Map<string, Transport>();
   // A `connection: local` host is this machine under the host's own name (messages name the host).
   const localFor = (name: string): Transport => {
     let t = locals.get(name);
     if (!t) {
-      t = new LocalTransport(name);
+      t = new LocalTransport(name, options.env);
       locals.set(name, t);
     }
     return t;
@@ -31,7 +39,7 @@ export function createTransportProvider(inventory: Inventory, options: { acceptN
   let pool: Promise<{ get(host: import('../core/types.js').HostInfo): Promise<Transport>; closeAll(): Promise<void>; opened: number }> | undefined;
   const getPool = () =>
     (pool ??= import('../transport/ssh.js').then(({ createSshPool }) =>
-      createSshPool({ acceptNewHostKeys: options.acceptNewHostKeys, resolveHost: (name: string) => inventory.hosts.get(name), log: options.log }),
+      createSshPool({ acceptNewHostKeys: options.acceptNewHostKeys, resolveHost: (name: string) => inventory.hosts.get(name), log: options.log, env: options.env }),
     ));
   let poolReady: Awaited<ReturnType<typeof getPool>> | undefined;
   return {

@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { hasWildcard, wildcardMatcher } from '../core/glob.js';
 
 /**
  * OpenSSH known_hosts checking, as `ssh` does it with StrictHostKeyChecking=yes / accept-new:
@@ -52,9 +53,8 @@ const compiledFields = new Map<string, HostTest>();
 
 function compileGlob(glob: string): HostTest {
   const lower = glob.toLowerCase();
-  if (!lower.includes('*') && !lower.includes('?')) return (name) => name === lower;
-  const re = new RegExp(`^${lower.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-  return (name) => re.test(name);
+  if (!hasWildcard(lower, { brackets: 'literal' })) return (name) => name === lower;
+  return wildcardMatcher(lower, { brackets: 'literal' });
 }
 
 function compileField(patterns: string): HostTest {

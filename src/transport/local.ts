@@ -6,16 +6,24 @@ import { KcarunError } from '../core/errors.js';
 import { shellJoin } from '../core/shell.js';
 import type { ExecOptions, ExecResult, FileStat, Transport, WriteFileOptions } from './types.js';
 
-/** The operator machine: commands through /bin/sh, files through node:fs. */
+/**
+ * The operator machine: commands through /bin/sh, files through node:fs. Commands are spawned
+ * here rather than through zx's `$` (see docs/development.md, "Why local commands do not run
+ * through zx's $"); zx kills a timed-out or aborted command's process tree.
+ */
 export class LocalTransport implements Transport {
   /** `host` names the inventory host in messages (a `connection: local` host, or `local`). */
-  constructor(readonly host: string = 'local') {}
+  constructor(
+    readonly host: string = 'local',
+    /** The environment commands run with (the CLI passes its own); `ExecOptions.env` adds to it. */
+    private readonly env: Readonly<Record<string, string | undefined>> = {},
+  ) {}
 
   exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
     return new Promise((resolve, reject) => {
       const child = spawn('/bin/sh', ['-c', command], {
         cwd: options.cwd,
-        env: { ...process.env, ...options.env },
+        env: { ...this.env, ...options.env },
         stdio: ['pipe', 'pipe', 'pipe'],
         // Its own process group, so a timeout kills the whole pipeline, not just the shell.
         detached: true,
@@ -23,12 +31,11 @@ export class LocalTransport implements Transport {
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
       let timedOut = false;
+      // zx's kill takes the whole tree: every descendant `ps` lists, then the process group (the
+      // shell is detached, so it leads one), so a pipeline or a backgrounded child dies too.
       const killGroup = () => {
-        try {
-          if (child.pid) process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
+        const pid = child.pid;
+        if (pid) void import('zx').then(({ kill }) => kill(pid, 'SIGKILL')).catch(() => undefined);
       };
       const timer =
         options.timeoutMs !== undefined

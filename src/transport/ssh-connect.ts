@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import { Client, type ConnectConfig } from 'ssh2';
+import { retry } from '../core/async.js';
 import { KcarunError } from '../core/errors.js';
 import type { TaskLogger } from '../core/types.js';
 import {
@@ -31,7 +32,8 @@ export interface ConnectRequest {
   /** First backoff delay; doubles per attempt (default 500 ms). */
   backoffMs?: number;
   log?: TaskLogger;
-  env?: NodeJS.ProcessEnv;
+  /** Where the passphrase variable and SSH_AUTH_SOCK are looked up (default: none). */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 const DEFAULT_HOST_KEY_ALGORITHMS = [
@@ -56,20 +58,17 @@ function hostKeyAlgorithms(knownTypes: string[]): HostKeyAlgorithm[] {
   return [...new Set([...preferred, ...DEFAULT_HOST_KEY_ALGORITHMS])];
 }
 
+/** Connects, retrying transient network failures with jittered exponential backoff. */
 export async function connectWithRetries(req: ConnectRequest): Promise<Client> {
-  const retries = req.retries ?? 2;
-  let delay = req.backoffMs ?? 500;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await connectOnce(req);
-    } catch (err) {
-      const transient = err instanceof KcarunError && err.code === 'E_UNREACHABLE' && err.context.transient === true;
-      if (!transient || attempt >= retries) throw err;
-      req.log?.debug(`${req.hostName}: connect attempt ${attempt + 1} failed (${(err as Error).message}); retrying in ${delay} ms`);
-      await new Promise((r) => setTimeout(r, delay + Math.floor(Math.random() * (delay / 4))));
-      delay *= 2;
-    }
-  }
+  return retry(() => connectOnce(req), {
+    retries: req.retries ?? 2,
+    delayMs: req.backoffMs ?? 500,
+    factor: 2,
+    // Up to a quarter more, so a fleet's reconnects after a network blip do not arrive in step.
+    jitter: 0.25,
+    retryIf: (err) => err instanceof KcarunError && err.code === 'E_UNREACHABLE' && err.context.transient === true,
+    onRetry: (err, attempt, waitMs) => req.log?.debug(`${req.hostName}: connect attempt ${attempt} failed (${(err as Error).message}); retrying in ${waitMs} ms`),
+  });
 }
 
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EAI_AGAIN']);
@@ -77,7 +76,7 @@ const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHO
 async function connectOnce(req: ConnectRequest): Promise<Client> {
   const { target } = req;
   const where = `${target.user}@${target.address}:${target.port}`;
-  const env = req.env ?? process.env;
+  const env = req.env ?? {};
   const khName = knownHostsName(target.address, target.port);
   const entries = await readKnownHosts(target.knownHostsFile);
 

@@ -18,8 +18,8 @@ export interface SshPoolOptions {
   /** Extra attempts after a transient connect failure (default 2), first backoff (default 500 ms). */
   connectRetries?: number;
   backoffMs?: number;
-  /** Where passphrase / sudo password variables are looked up (default process.env). */
-  env?: NodeJS.ProcessEnv;
+  /** Where passphrase / sudo password variables and SSH_AUTH_SOCK are looked up (default: none). */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface SshPool {
@@ -92,7 +92,7 @@ export function createSshPool(options: SshPoolOptions): SshPool {
       options.log?.debug(`${host.name}: connected to ${target.user}@${target.address}:${target.port}${target.proxyJump ? ` via ${target.proxyJump}` : ''}`);
       return client;
     };
-    const transport = new SshTransport(host, target, dial, options.log, options.env);
+    const transport = new SshTransport(host, target, dial, options.log, options.env ?? {});
     await transport.connect();
     return transport;
   };

@@ -28,7 +28,7 @@ export async function makeTaskContext<P>(options: {
   transports?: Record<string, Transport>;
   signal?: AbortSignal;
 }): Promise<TaskContext<P>> {
-  const state: RunState = await openStateDir(options.stateDir);
+  const state: RunState = await openStateDir(options.stateDir, { pid: process.pid, env: process.env });
   const host = options.host ?? makeHost();
   const transport = options.transport ?? new LocalTransport();
   const hosts = new Map<string, HostInfo>([[host.name, host]]);

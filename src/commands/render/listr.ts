@@ -28,7 +28,7 @@ interface StageView {
  * is on. listr2 only draws: the engine runs the steps and owns the journal, and this reporter
  * mirrors its events into listr2 tasks that wait for them.
  */
-export function createListrReporter(): Reporter {
+export function createListrReporter(write: (text: string) => void): Reporter {
   const stages = new Map<string, StageView>();
   let running: Promise<unknown> | undefined;
   let summary = '';
@@ -136,7 +136,7 @@ export function createListrReporter(): Reporter {
     },
     async close() {
       await running;
-      if (summary) process.stdout.write(`${summary}\n`);
+      if (summary) write(`${summary}\n`);
     },
   };
 }

@@ -1,4 +1,5 @@
 import { KcarunError } from '../../core/errors.js';
+import { hasWildcard, wildcardMatcher } from '../../core/glob.js';
 import type { Inventory } from './load.js';
 
 /** The pseudo-host for tasks on the operator machine. */
@@ -44,18 +45,13 @@ function term(inventory: Inventory, name: string): Set<string> {
   const group = inventory.groups.get(name);
   if (group) return new Set(group.hosts);
   if (inventory.hosts.has(name)) return new Set([name]);
-  if (/[*?[]/.test(name)) {
-    const re = globToRegExp(name);
-    const matched = [...inventory.hosts.keys(), ...inventory.groups.keys()].filter((n) => re.test(n));
+  if (hasWildcard(name)) {
+    const matches = wildcardMatcher(name);
+    const matched = [...inventory.hosts.keys(), ...inventory.groups.keys()].filter((n) => matches(n));
     if (matched.length === 0) throw new KcarunError('E_SCHEMA', `host pattern "${name}" matches no host or group`);
     const hosts = new Set<string>();
     for (const m of matched) (inventory.groups.get(m)?.hosts ?? [m]).forEach((h) => hosts.add(h));
     return hosts;
   }
   throw new KcarunError('E_SCHEMA', `unknown host or group "${name}"`);
-}
-
-function globToRegExp(glob: string): RegExp {
-  const escaped = glob.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${escaped}$`);
 }

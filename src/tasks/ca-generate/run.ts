@@ -82,7 +82,7 @@ async function generateOrReuse(ctx: TaskContext<Params>): Promise<TaskOutcome> {
     throw new KcarunError('E_PKI', `the new CA's subject "${ca.certificate.subjectText}" equals an old CA's: choose another commonName`, { host: ctx.host.name });
   }
   // Key first, certificate last: the certificate's presence marks a complete CA (see loadCa).
-  await ctx.state.writeArtifact(caKeyArtifact(p.name), keyPem(ca.privateKey, caPassphrase()), { mode: 0o600 });
+  await ctx.state.writeArtifact(caKeyArtifact(p.name), keyPem(ca.privateKey, caPassphrase(ctx.state)), { mode: 0o600 });
   await ctx.state.writeArtifact(caCertArtifact(p.name), ca.certificate.pem, { mode: 0o644 });
   ctx.log.info(`new CA ${p.name}: ${ca.certificate.subjectText}, ${ca.certificate.keyDescription}, until ${ca.certificate.notAfter.toISOString()}`);
   warnJoinHash(ctx, ca.certificate, oldCa);

@@ -52,7 +52,7 @@ export async function runPreflight(ctx: TaskContext<PreflightParams>): Promise<T
   for (const [name, t] of reachable) {
     if (p.disk) await checkDisk(t, name, p.disk.path, p.disk.minFreeMb, problem, ctx.signal);
     for (const c of p.certificates ?? []) if (applies(c.hosts, name)) await checkCertFile(t, name, c, problem);
-    for (const k of p.caKeys ?? []) if (applies(k.hosts, name)) await checkCaKey(t, name, k, problem);
+    for (const k of p.caKeys ?? []) if (applies(k.hosts, name)) await checkCaKey(t, name, k, problem, ctx.state.caPassphrase);
   }
 
   if (p.disk?.localMinFreeMb !== undefined) {
@@ -148,14 +148,14 @@ async function checkCertFile(t: Transport, host: string, c: NonNullable<Prefligh
   }
 }
 
-async function checkCaKey(t: Transport, host: string, k: NonNullable<PreflightParams['caKeys']>[number], problem: Report): Promise<void> {
+async function checkCaKey(t: Transport, host: string, k: NonNullable<PreflightParams['caKeys']>[number], problem: Report, caPassphrase: string | undefined): Promise<void> {
   try {
     const certPem = await readOrNull(t, k.cert);
     if (certPem === null) return problem(host, `CA certificate ${k.cert} is missing`);
     const keyPem = await readOrNull(t, k.key);
     if (keyPem === null) return problem(host, `CA key ${k.key} is missing (needed to sign on this host)`);
     const cert = parseSingleCertificate(certPem, k.cert);
-    if (!keyMatchesSpki(loadPrivateKey(keyPem, k.key, process.env['KCARUN_CA_PASSPHRASE']), cert.spkiDer)) problem(host, `CA key ${k.key} does not match ${k.cert}`);
+    if (!keyMatchesSpki(loadPrivateKey(keyPem, k.key, caPassphrase), cert.spkiDer)) problem(host, `CA key ${k.key} does not match ${k.cert}`);
   } catch (err) {
     problem(host, `${k.key}: ${(err as Error).message}`);
   }

@@ -1,8 +1,8 @@
+import { pollUntil } from '../../core/async.js';
 import { KcarunError } from '../../core/errors.js';
 import { shellJoin, shellQuote } from '../../core/shell.js';
 import type { ExecResult } from '../../transport/types.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
-import { sleep } from '../shared/exec-common.js';
 import type { ServiceRestartParams } from './schema.js';
 
 type Ctx = TaskContext<ServiceRestartParams>;
@@ -27,17 +27,12 @@ async function mustRun(ctx: Ctx, command: string): Promise<ExecResult> {
 
 /** Polls `probe` until it returns a value, or fails with E_TIMEOUT describing the last state seen. */
 async function waitFor<T>(ctx: Ctx, what: string, probe: () => Promise<{ done: T } | { state: string }>): Promise<T> {
-  const deadline = Date.now() + (ctx.params.timeoutSeconds ?? 120) * 1000;
-  let last = '';
-  for (;;) {
-    const r = await probe();
-    if ('done' in r) return r.done;
-    last = r.state;
-    if (Date.now() >= deadline) {
-      throw new KcarunError('E_TIMEOUT', `${what} did not happen within ${ctx.params.timeoutSeconds ?? 120} s (last: ${last})`, { host: ctx.host.name });
-    }
-    await sleep((ctx.params.pollSeconds ?? 1) * 1000, ctx.signal);
-  }
+  return pollUntil(probe, {
+    timeoutMs: (ctx.params.timeoutSeconds ?? 120) * 1000,
+    intervalMs: (ctx.params.pollSeconds ?? 1) * 1000,
+    signal: ctx.signal,
+    timeoutError: (last) => new KcarunError('E_TIMEOUT', `${what} did not happen within ${ctx.params.timeoutSeconds ?? 120} s (last: ${last})`, { host: ctx.host.name }),
+  });
 }
 
 async function runCheck(ctx: Ctx): Promise<void> {

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { retry } from '../../core/async.js';
 import { KcarunError } from '../../core/errors.js';
 import { shellJoin, shellQuote } from '../../core/shell.js';
 import type { ExecResult } from '../../transport/types.js';
@@ -60,22 +61,30 @@ export async function runExec(ctx: TaskContext<ExecParams>): Promise<TaskOutcome
     return { changed: false, summary: 'skipped: `unless` command succeeded', output: { skipped: true, stdout: '', stderr: '', rc: 0 } };
   }
   const command = commandLine(p.command);
-  const attempts = p.until ? (p.until.attempts ?? 10) : 1;
-  let res: ExecResult | undefined;
-  for (let attempt = 1; attempt <= attempts; attempt++) {
-    res = await ctx.transport.exec(command, { ...opts, stdin: p.stdin });
-    if (!p.until || untilMet(p.until, res)) break;
-    if (attempt === attempts) {
-      throw new KcarunError(
-        'E_TASK',
-        `condition not met after ${attempts} attempts (last rc=${res.rc}): ${command}`,
-        { host: ctx.host.name, command, exitCode: res.rc, stderrTail: res.stderr.trim().split('\n').slice(-5).join('\n') },
-      );
-    }
-    ctx.log.debug(`until not met (rc=${res.rc}), attempt ${attempt}/${attempts}`);
-    await sleep((p.until.delaySeconds ?? 2) * 1000, ctx.signal);
-  }
-  if (!res) throw new Error('unreachable: no attempt ran');
+  const until = p.until;
+  const attempts = until ? (until.attempts ?? 10) : 1;
+  const res = await retry(
+    async (attempt) => {
+      const r = await ctx.transport.exec(command, { ...opts, stdin: p.stdin });
+      if (!until || untilMet(until, r)) return r;
+      if (attempt === attempts) {
+        throw new KcarunError(
+          'E_TASK',
+          `condition not met after ${attempts} attempts (last rc=${r.rc}): ${command}`,
+          { host: ctx.host.name, command, exitCode: r.rc, stderrTail: r.stderr.trim().split('\n').slice(-5).join('\n') },
+        );
+      }
+      throw new UntilNotMet(r, attempt);
+    },
+    {
+      retries: attempts - 1,
+      delayMs: (until?.delaySeconds ?? 2) * 1000,
+      factor: 1,
+      retryIf: (err) => err instanceof UntilNotMet,
+      onRetry: (err) => ctx.log.debug(`until not met (rc=${(err as UntilNotMet).res.rc}), attempt ${(err as UntilNotMet).attempt}/${attempts}`),
+      signal: ctx.signal,
+    },
+  );
   checkExpectedExit(ctx.host.name, command, res, p.expectRc ?? [0]);
   return {
     changed: p.changedWhen === undefined ? true : new RegExp(p.changedWhen).test(res.stdout),
@@ -103,17 +112,12 @@ function untilMet(until: NonNullable<ExecParams['until']>, res: ExecResult): boo
   return res.rc === (until.rc ?? 0);
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** One `until:` attempt whose condition was not met yet (retried; never leaves runExec). */
+class UntilNotMet extends Error {
+  constructor(
+    readonly res: ExecResult,
+    readonly attempt: number,
+  ) {
+    super(`until not met (rc=${res.rc})`);
+  }
 }

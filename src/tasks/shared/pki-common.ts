@@ -10,9 +10,9 @@ import type { CertPath, CertSource } from './pki-schemas.js';
 /** Stored CA keys are encrypted with this passphrase when it is set. */
 export const CA_PASSPHRASE_ENV = 'KCARUN_CA_PASSPHRASE';
 
-export function caPassphrase(): string | undefined {
-  const v = process.env[CA_PASSPHRASE_ENV];
-  return v === undefined || v === '' ? undefined : v;
+/** The passphrase for stored CA keys (from the environment the CLI was given, see RunState). */
+export function caPassphrase(state: RunState): string | undefined {
+  return state.caPassphrase;
 }
 
 export const caCertArtifact = (name: string): string => `ca/${name}.crt`;
@@ -57,7 +57,7 @@ export async function loadCa(state: RunState, name: string): Promise<Certificate
   const keyPem = await state.readArtifact(caKeyArtifact(name));
   if (!keyPem) throw new KcarunError('E_STATE', `CA ${name}: ${caCertArtifact(name)} exists but its key ${caKeyArtifact(name)} is missing`);
   const certificate = parseSingleCertificate(certPem, caCertArtifact(name));
-  const privateKey = loadPrivateKey(keyPem, `CA key ${caKeyArtifact(name)}`, caPassphrase());
+  const privateKey = loadPrivateKey(keyPem, `CA key ${caKeyArtifact(name)}`, caPassphrase(state));
   if (!keyMatchesSpki(privateKey, certificate.spkiDer)) {
     throw new KcarunError('E_STATE', `CA ${name}: the key in ${caKeyArtifact(name)} does not match ${caCertArtifact(name)}`);
   }

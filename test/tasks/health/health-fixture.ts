@@ -23,7 +23,7 @@ export async function labTasks(labDir: string, workDir: string): Promise<LabTask
   const inventory = await loadInventory(inventoryFile);
   const logs: string[] = [];
   const log = { info: (m: string) => logs.push(`info ${m}`), warn: (m: string) => logs.push(`warn ${m}`), debug: () => undefined };
-  const transports = createTransportProvider(inventory, { acceptNewHostKeys: false, log });
+  const transports = createTransportProvider(inventory, { acceptNewHostKeys: false, log, env: process.env });
   const host = (name: string): HostInfo => {
     const h = inventory.hosts.get(name);
     if (!h) throw new Error(`no host ${name}`);
@@ -40,7 +40,7 @@ export async function labTasks(labDir: string, workDir: string): Promise<LabTask
         params,
         host: host(hostName),
         transport: await transports.get(hostName),
-        state: await openStateDir(options.stateDir ?? join(workDir, 'state')),
+        state: await openStateDir(options.stateDir ?? join(workDir, 'state'), { pid: process.pid, env: process.env }),
         log,
         signal: options.signal ?? new AbortController().signal,
         stepId: options.stepId ?? `test/0/${hostName}`,
@@ -57,7 +57,7 @@ export async function labTasks(labDir: string, workDir: string): Promise<LabTask
         params: params as never,
         hosts: hosts.map(host),
         transportFor: (n) => transports.get(n),
-        state: await openStateDir(join(workDir, 'state')),
+        state: await openStateDir(join(workDir, 'state'), { pid: process.pid, env: process.env }),
         log,
         signal: new AbortController().signal,
       });

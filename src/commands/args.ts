@@ -1,0 +1,48 @@
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT, KcarunError } from '../core/errors.js';
+import type { CommandIO } from './io.js';
+
+export { Command, Option };
+
+/**
+ * Parses one command's arguments with its own option table (commander). An option the command
+ * does not have (`kcarun status --dry-run`), a missing argument or a stray one is E_USAGE (exit 2)
+ * naming the command; `--help` prints that command's help. Returns the parsed options and
+ * arguments, or the exit code when the help was printed.
+ */
+export function parseCommand<O extends object>(
+  command: Command,
+  argv: string[],
+  io: Pick<CommandIO, 'stdout'>,
+): { options: O; args: string[] } | { exit: number } {
+  command
+    .exitOverride()
+    .helpOption('-h, --help', 'show this help')
+    .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: () => {}, outputError: () => {} })
+    .configureHelp({ commandUsage: (cmd) => `kcarun ${cmd.name()} ${cmd.usage()}` })
+    .showSuggestionAfterError(true);
+  try {
+    command.parse(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed') return { exit: EXIT.ok };
+      const what = err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+      throw new KcarunError('E_USAGE', `kcarun ${command.name()}: ${what} (kcarun ${command.name()} --help lists its options)`);
+    }
+    throw err;
+  }
+  return { options: command.opts() as O, args: command.args };
+}
+
+/** -e can be given many times. */
+export const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/** `--output`: auto (live list on a terminal, lines otherwise), plain, or json (one event per line). */
+export function outputOption(): Option {
+  return new Option('-o, --output <mode>', 'auto | plain | json').choices(['auto', 'plain', 'json']).default('auto');
+}
+
+/** A comma list (`--tags a,b`) as its words. */
+export function list(s: string | undefined): string[] {
+  return s ? s.split(',').map((x) => x.trim()).filter(Boolean) : [];
+}

@@ -1,0 +1,88 @@
+import { KcarunError, formatError } from '../core/errors.js';
+import { redactSecrets } from '../core/redact.js';
+import type { RollbackTaskSpec, TaskSpec } from '../formats/playbook/schema.js';
+import type { PlannedStage } from '../formats/playbook/validate.js';
+import { isoAt } from './context.js';
+import { stageLogger, type Emit } from './emit.js';
+import { latestSteps, type StepRecord } from './journal.js';
+import { scopeFor, type ScopeInput } from './scope.js';
+import { executeStep, shouldRun, undoStep, whenIsPerItem, type StepInput } from './step.js';
+import type { EngineInput } from './types.js';
+
+/**
+ * Undoes a stage: every step of it that completed (in this run or an earlier one), newest first,
+ * by the task's own `rollback:` list when it has one, else by its type's undo; then the stage's
+ * `rollback:` list on every host that ran something. Keeps going past a failed undo and reports
+ * it: the operator must know everything that could not be put back.
+ */
+export async function rollbackStage(
+  planned: PlannedStage,
+  input: Pick<EngineInput, 'journal' | 'taskTypes' | 'state' | 'transports' | 'inventory' | 'interrupt'>,
+  scopeInput: ScopeInput,
+  emit: Emit,
+  now: () => number = Date.now,
+): Promise<boolean> {
+  const name = planned.stage.spec.name;
+  const latest = latestSteps(input.journal.records);
+  // Journal order is completion order; undo newest first.
+  const done: StepRecord[] = [];
+  const seen = new Set<string>();
+  for (const r of [...input.journal.records].reverse()) {
+    if (r.t !== 'step' || r.stage !== name || seen.has(r.key)) continue;
+    seen.add(r.key);
+    if (latest.get(r.key)?.status === 'ok') done.push(latest.get(r.key)!);
+  }
+  emit({ event: 'rollback-start', stage: name, steps: done.length });
+  let allOk = true;
+  const hostsThatRan = new Set(done.map((s) => s.host));
+  const undoWith = async (task: TaskSpec | RollbackTaskSpec, host: string, stepId: string, undo: unknown, declared: boolean) => {
+    const def = input.taskTypes.get(task.type)!;
+    const { host: hostInfo, scope } = scopeFor(scopeInput, planned.stage, host);
+    const stepInput: StepInput = {
+      task, def, host: hostInfo, scope, stepId, state: input.state, transports: input.transports,
+      inventoryHosts: input.inventory.hosts, log: stageLogger(emit, name, host), hardStop: input.interrupt.hardStop,
+    };
+    if (declared) {
+      if (!whenIsPerItem(task) && !shouldRun(task, scope, host)) return 'nothing-to-undo' as const;
+      await executeStep(stepInput);
+      return 'ok' as const;
+    }
+    return undoStep(stepInput, undo);
+  };
+  for (const step of done) {
+    const task = planned.stage.spec.tasks[step.taskIndex];
+    if (!task) continue;
+    try {
+      let status: 'ok' | 'nothing-to-undo' = 'nothing-to-undo';
+      if (task.rollback?.length) {
+        for (const [i, rb] of task.rollback.entries()) {
+          if ((await undoWith(rb, step.host, `${step.key}/rollback/${i}`, undefined, true)) === 'ok') status = 'ok';
+        }
+      } else {
+        status = await undoWith(task, step.host, step.key, step.undo, false);
+      }
+      await input.journal.append({ ...step, status: 'rolled-back', at: isoAt(now) });
+      emit({ event: 'rollback-step', stage: name, task: task.name, host: step.host, status });
+    } catch (e) {
+      allOk = false;
+      const err = e instanceof KcarunError ? e : new KcarunError('E_ROLLBACK', String(e));
+      const error = { code: err.code, message: redactSecrets(formatError(err)) };
+      await input.journal.append({ ...step, status: 'rollback-failed', at: isoAt(now), error });
+      emit({ event: 'rollback-step', stage: name, task: task.name, host: step.host, status: 'failed', error });
+    }
+  }
+  for (const [i, rb] of (planned.stage.spec.rollback ?? []).entries()) {
+    for (const host of planned.hosts.filter((h) => hostsThatRan.has(h))) {
+      try {
+        const status = await undoWith(rb, host, `${name}/rollback/${i}/${host}`, undefined, true);
+        emit({ event: 'rollback-step', stage: name, task: rb.name, host, status });
+      } catch (e) {
+        allOk = false;
+        const err = e instanceof KcarunError ? e : new KcarunError('E_ROLLBACK', String(e));
+        emit({ event: 'rollback-step', stage: name, task: rb.name, host, status: 'failed', error: { code: err.code, message: redactSecrets(formatError(err)) } });
+      }
+    }
+  }
+  emit({ event: 'rollback-end', stage: name, status: allOk ? 'ok' : 'failed' });
+  return allOk;
+}

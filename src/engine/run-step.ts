@@ -1,0 +1,78 @@
+import { KcarunError, formatError } from '../core/errors.js';
+import { redactSecrets } from '../core/redact.js';
+import type { PlannedStage } from '../formats/playbook/validate.js';
+import type { TaskSpec } from '../formats/playbook/schema.js';
+import { isoAt, setRegistered, type RunContext } from './context.js';
+import { stageLogger } from './emit.js';
+import { stepKey } from './journal.js';
+import { scopeFor } from './scope.js';
+import { executeStep, planStep, shouldRun, whenIsPerItem, type StepInput } from './step.js';
+
+/**
+ * One task on one host, checkpointed: journalled as started before it runs and as ok/failed
+ * after, with its events. Returns the error when the step failed (and was not ignored).
+ */
+export async function runStep(run: RunContext, planned: PlannedStage, task: TaskSpec, index: number, hostName: string): Promise<KcarunError | 'ok'> {
+  const { input, emit, now } = run;
+  const { options, journal } = input;
+  const iso = () => isoAt(now);
+  const stageName = planned.stage.spec.name;
+  const key = stepKey(stageName, index, hostName);
+  const base = { stage: stageName, task: task.name, taskIndex: index, host: hostName };
+  const typed = { ...base, type: task.type };
+  const prior = run.previous.get(key);
+  if (prior?.status === 'ok') {
+    emit({ event: 'task-end', ...typed, status: 'done-before', changed: false, durationMs: 0, summary: 'completed in an earlier run' });
+    return 'ok';
+  }
+  const { host, scope } = scopeFor(run.scopeInput, planned.stage, hostName);
+  const stepInput: StepInput = {
+    task,
+    def: input.taskTypes.get(task.type)!,
+    host,
+    scope,
+    stepId: key,
+    state: input.state,
+    transports: input.transports,
+    inventoryHosts: input.inventory.hosts,
+    log: stageLogger(emit, stageName, hostName),
+    hardStop: input.interrupt.hardStop,
+  };
+  const t0 = now();
+  emit({ event: 'task-start', ...typed });
+  try {
+    // A loop's `when` that reads the loop variable is per item (inside executeStep); any other
+    // `when` decides for the whole task, before the loop list is even rendered.
+    if (!whenIsPerItem(task) && !shouldRun(task, scope, hostName)) {
+      if (!options.dryRun) await journal.append({ t: 'step', key, ...base, status: 'skipped', at: iso() });
+      emit({ event: 'task-end', ...typed, status: 'skipped', changed: false, durationMs: now() - t0, summary: 'condition is false' });
+      return 'ok';
+    }
+    if (options.dryRun) {
+      const plan = await planStep(stepInput);
+      emit({ event: 'task-end', ...typed, status: plan.changed ? 'changed' : 'ok', changed: plan.changed, durationMs: now() - t0, summary: redactSecrets(plan.summary), diff: plan.diff && redactSecrets(plan.diff) });
+      return 'ok';
+    }
+    // Written before the step runs (status shows it in flight after a kill), synced with the next record.
+    await journal.append({ t: 'step', key, ...base, status: 'started', at: iso() }, { sync: false });
+    const outcome = await executeStep(stepInput);
+    run.tally.ranAnything = true;
+    if (outcome.changed) run.tally.changed++;
+    if (task.register) setRegistered(run.registry, hostName, task.register, outcome.output ?? {});
+    await journal.append({
+      t: 'step', key, ...base, status: 'ok', at: iso(), changed: outcome.changed, durationMs: now() - t0,
+      register: task.register, output: outcome.output, undo: outcome.undo,
+    });
+    emit({ event: 'task-end', ...typed, status: outcome.changed ? 'changed' : 'ok', changed: outcome.changed, durationMs: now() - t0, summary: outcome.summary, diff: outcome.diff });
+    return 'ok';
+  } catch (e) {
+    const err = e instanceof KcarunError ? e : new KcarunError('E_TASK', String((e as Error)?.message ?? e), { host: hostName }, { cause: e });
+    run.tally.ranAnything = true;
+    const error = { code: err.code, message: redactSecrets(formatError(err)) };
+    if (!options.dryRun) await journal.append({ t: 'step', key, ...base, status: 'failed', at: iso(), durationMs: now() - t0, error });
+    emit({ event: 'task-end', ...typed, status: 'failed', changed: false, durationMs: now() - t0, error, ignored: task.ignoreErrors === true });
+    if (task.ignoreErrors) return 'ok';
+    run.tally.failed++;
+    return err;
+  }
+}

@@ -1,0 +1,108 @@
+/** Each command owns its option table: a flag it does not have is refused (exit 2), documented ones still work. */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { jsonEvents, runCli } from '../helpers/cli.js';
+import { makeTempDir } from '../helpers/task-context.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => {
+  ({ dir, cleanup } = await makeTempDir('kcarun-options-'));
+  await writeFile(join(dir, 'inventory.yaml'), 'apiVersion: kcarun/v1\nkind: Inventory\nhosts:\n  a: { connection: local }\n  b: { connection: local }\n');
+  await writeFile(
+    join(dir, 'pb.yaml'),
+    `apiVersion: kcarun/v1
+kind: Playbook
+metadata: { name: options, version: 1.0.0 }
+vars: { greeting: hi }
+stages:
+  - name: first
+    hosts: all
+    tasks:
+      - { name: hello, type: local-exec, tags: [t], with: { command: "echo {{ greeting }}" } }
+  - name: second
+    hosts: all
+    tasks:
+      - { name: bye, type: local-exec, with: { command: "true" } }
+`,
+  );
+});
+afterEach(async () => cleanup());
+
+const refused = (stderr: string, command: string, option: string) =>
+  expect(stderr).toBe(`error: kcarun ${command}: unknown option '${option}' (kcarun ${command} --help lists its options)\n`);
+
+describe('per-command options', () => {
+  it('refuses a run flag given to status, validate or rollback, with exit 2 and the command named', async () => {
+    const status = await runCli(['status', '-i', 'inventory.yaml', '--dry-run'], { cwd: dir });
+    expect(status.code).toBe(2);
+    refused(status.stderr, 'status', '--dry-run');
+    expect(status.stdout).toBe('');
+
+    const validate = await runCli(['validate', 'pb.yaml', '--yes'], { cwd: dir });
+    expect(validate.code).toBe(2);
+    refused(validate.stderr, 'validate', '--yes');
+
+    const rollback = await runCli(['rollback', '-i', 'inventory.yaml', '--limit', 'a'], { cwd: dir });
+    expect(rollback.code).toBe(2);
+    refused(rollback.stderr, 'rollback', '--limit');
+
+    const inspect = await runCli(['certs', 'inspect', 'pb.yaml', '--warn-days', '3'], { cwd: dir });
+    expect(inspect.code).toBe(2);
+    refused(inspect.stderr, 'certs inspect', '--warn-days');
+  });
+
+  it('refuses a bad value, a missing required option and a stray argument (exit 2)', async () => {
+    const output = await runCli(['status', '-i', 'inventory.yaml', '--output', 'xml'], { cwd: dir });
+    expect(output.code).toBe(2);
+    expect(output.stderr).toMatch(/^error: kcarun status: option '-o, --output <mode>' argument 'xml' is invalid\. Allowed choices are auto, plain, json\./);
+    const forks = await runCli(['pb.yaml', '-i', 'inventory.yaml', '--dry-run', '--forks', '0'], { cwd: dir });
+    expect(forks.code).toBe(2);
+    expect(forks.stderr).toBe('error: --forks must be a positive whole number, not "0"\n');
+    const expiry = await runCli(['certs', 'expiry'], { cwd: dir });
+    expect(expiry.code).toBe(2);
+    expect(expiry.stderr).toMatch(/required option '-i, --inventory <file>' not specified/);
+    const stray = await runCli(['validate', 'pb.yaml', 'other.yaml'], { cwd: dir });
+    expect(stray.code).toBe(2);
+    expect(stray.stderr).toMatch(/^error: kcarun validate: too many arguments/);
+    const typo = await runCli(['status', '--ouput', 'json'], { cwd: dir });
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/\(Did you mean --output\?\)/);
+  });
+
+  it('accepts every documented run option (README "Usage"), short forms included', async () => {
+    const all = await runCli(
+      ['run', 'pb.yaml', '-i', 'inventory.yaml', '--dry-run', '-e', 'greeting=hello', '-e', 'x=1', '--yes', '--fresh', '--force', '--start-at', 'first',
+        '--limit', 'a', '--tags', 't', '--skip-tags', 'never', '--forks', '2', '--state-dir', 'st', '--output', 'json', '--accept-new-host-keys', '--break-lock', '-v'],
+      { cwd: dir },
+    );
+    expect(all.code, all.stderr).toBe(0);
+    const ends = jsonEvents(all.stdout).filter((e) => e.event === 'task-end');
+    expect(ends.map((e) => [e.task, e.host])).toEqual([['hello', 'a']]);
+    expect(ends[0]!.summary).toBe('would run: echo hello');
+
+    const short = await runCli(['pb.yaml', '-i', 'inventory.yaml', '--check', '-l', 'b', '-t', 't', '-f', '1', '-o', 'json'], { cwd: dir });
+    expect(short.code, short.stderr).toBe(0);
+    expect(jsonEvents(short.stdout).filter((e) => e.event === 'task-end').map((e) => [e.task, e.host])).toEqual([['hello', 'b']]);
+
+    const resume = await runCli(['pb.yaml', '-i', 'inventory.yaml', '--dry-run', '--resume', '-o', 'json'], { cwd: dir });
+    expect(resume.code, resume.stderr).toBe(0);
+  });
+
+  it('prints the usage (exit 2 without arguments, 0 with --help), the version, and each command its own help', async () => {
+    const none = await runCli([], { cwd: dir });
+    expect(none.code).toBe(2);
+    expect(none.stdout).toMatch(/^kcarun 0\.1\.0 — rotate Kubernetes and etcd CAs without downtime\n\nUsage:\n/);
+    const help = await runCli(['--help'], { cwd: dir });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toBe(none.stdout);
+    const version = await runCli(['--version'], { cwd: dir });
+    expect(version).toMatchObject({ code: 0, stdout: '0.1.0\n' });
+    const statusHelp = await runCli(['status', '--help'], { cwd: dir });
+    expect(statusHelp.code).toBe(0);
+    expect(statusHelp.stdout).toMatch(/^Usage: kcarun status \[options\]\n/);
+    expect(statusHelp.stdout).toMatch(/--state-dir <dir>/);
+    expect(statusHelp.stdout).not.toMatch(/--dry-run/);
+  });
+});
