@@ -6,28 +6,17 @@ import { statAndRead } from '../../transport/stat-and-read.js';
 import { parsePemBlocks } from '../../pki/pem.js';
 import { currentPairPath, expiredLegacyClientCertHint } from '../../pki/client-cert-hints.js';
 import { shellJoin } from '../../core/shell.js';
+import type { CertCheckParams } from './schema.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
-import type { CertPath, CertSource } from '../shared/pki-schemas.js';
 import { type CertTarget, describeSource, readSourceCertificates, resolveTargets } from '../shared/pki-common.js';
 
-interface Params {
-  paths?: CertPath[];
-  set?: string;
-  pkiDir?: string;
-  missing?: 'error' | 'skip';
-  bundle?: CertSource;
-  minDaysLeft?: number;
-  keyMatch?: boolean;
-  maxClockSkewSeconds?: number;
-  kubeconfigs?: string[];
-}
 
 interface Finding {
   path: string;
   problem: Problem;
 }
 
-export async function runCertCheck(ctx: TaskContext<Params>): Promise<TaskOutcome> {
+export async function runCertCheck(ctx: TaskContext<CertCheckParams>): Promise<TaskOutcome> {
   const { findings, checked } = await collect(ctx);
   if (findings.length > 0) {
     const host = ctx.host.name;
@@ -41,7 +30,7 @@ export async function runCertCheck(ctx: TaskContext<Params>): Promise<TaskOutcom
 }
 
 /** A check only reads, so a dry run performs it too (when its bundle exists already). */
-export async function planCertCheck(ctx: TaskContext<Params>): Promise<TaskPlan> {
+export async function planCertCheck(ctx: TaskContext<CertCheckParams>): Promise<TaskPlan> {
   if (ctx.params.bundle && 'artifact' in ctx.params.bundle && !(await ctx.state.readArtifact(ctx.params.bundle.artifact))) {
     return { changed: false, summary: `would check ${resolveTargets(ctx.params).length} certificate(s) against ${ctx.params.bundle.artifact} (not built yet)` };
   }
@@ -50,7 +39,7 @@ export async function planCertCheck(ctx: TaskContext<Params>): Promise<TaskPlan>
   return { changed: false, summary: problems.length ? `would FAIL: ${problems.join('; ')}` : `${checked.length} certificate(s) OK` };
 }
 
-async function collect(ctx: TaskContext<Params>): Promise<{ findings: Finding[]; checked: Record<string, unknown>[] }> {
+async function collect(ctx: TaskContext<CertCheckParams>): Promise<{ findings: Finding[]; checked: Record<string, unknown>[] }> {
   const p = ctx.params;
   const host = ctx.host.name;
   const become = ctx.host.become;
@@ -121,7 +110,7 @@ async function collect(ctx: TaskContext<Params>): Promise<{ findings: Finding[];
 type CheckTarget = CertTarget & { embedded?: Buffer; kubeconfig?: string };
 
 /** An expired legacy client certificate whose `*-current.pem` pair beside it is valid: say so. */
-async function legacyHint(ctx: TaskContext<Params>, kubeconfig: string, certPath: string, cert: Certificate, now: Date): Promise<string | null> {
+async function legacyHint(ctx: TaskContext<CertCheckParams>, kubeconfig: string, certPath: string, cert: Certificate, now: Date): Promise<string | null> {
   const currentPath = currentPairPath(certPath);
   if (!currentPath || cert.notAfter > now) return null;
   const { content } = await statAndRead(ctx.transport, currentPath, ctx.host.become);
@@ -138,7 +127,7 @@ async function legacyHint(ctx: TaskContext<Params>, kubeconfig: string, certPath
  * The client certificates of `kubeconfigs`, found the way the kubelet finds its own: embedded data,
  * or the file `client-certificate` names (kubelet-client-current.pem holds its key too).
  */
-async function kubeconfigTargets(ctx: TaskContext<Params>, findings: Finding[]): Promise<CheckTarget[]> {
+async function kubeconfigTargets(ctx: TaskContext<CertCheckParams>, findings: Finding[]): Promise<CheckTarget[]> {
   const out: CheckTarget[] = [];
   const become = ctx.host.become;
   for (const kubeconfig of ctx.params.kubeconfigs ?? []) {
@@ -165,7 +154,7 @@ async function kubeconfigTargets(ctx: TaskContext<Params>, findings: Finding[]):
  * Compares the key's public half with the certificate on the host itself (`openssl pkey -pubout`),
  * so the private key is never read off the host.
  */
-async function checkKeyOnHost(ctx: TaskContext<Params>, t: CertTarget, cert: Certificate): Promise<Problem[]> {
+async function checkKeyOnHost(ctx: TaskContext<CertCheckParams>, t: CertTarget, cert: Certificate): Promise<Problem[]> {
   const res = await ctx.transport.exec(shellJoin(['openssl', 'pkey', '-in', t.key, '-pubout']), { become: ctx.host.become });
   if (res.rc !== 0) {
     const reason = res.rc === 127 ? 'openssl is not installed on the host' : `${t.key} is missing or not a key`;

@@ -5,18 +5,12 @@ import { timestampedPairName } from '../../edit/kubeconfig-client.js';
 import { type Certificate, parseCertificates } from '../../pki/certificate.js';
 import { keyMatchesSpki, loadPrivateKey } from '../../pki/keys.js';
 import { shellQuote } from '../../core/shell.js';
+import type { CertInstallParams } from './schema.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
 import type { FileStat } from '../../transport/types.js';
 import { restoreBackup, saveBackup } from '../shared/backup.js';
 import { statAndRead } from '../../transport/stat-and-read.js';
 
-interface Params {
-  path: string;
-  artifact: string;
-  keyArtifact?: string;
-  keyPath?: string;
-  become?: boolean;
-}
 
 /** What rollback needs: paths only (the journal must hold no key material). */
 type Undo =
@@ -36,7 +30,7 @@ interface Current {
   st: FileStat;
 }
 
-async function inspect(ctx: TaskContext<Params>, become: boolean): Promise<Current> {
+async function inspect(ctx: TaskContext<CertInstallParams>, become: boolean): Promise<Current> {
   const { path } = ctx.params;
   const host = ctx.host.name;
   const q = shellQuote(path);
@@ -52,14 +46,14 @@ async function inspect(ctx: TaskContext<Params>, become: boolean): Promise<Curre
   return { linkTarget: kind === 'link' ? linkTarget : undefined, content, certificate, keyBlock: PRIVATE_KEY_RE.exec(text)?.[0], st };
 }
 
-async function readArtifact(ctx: TaskContext<Params>, name: string): Promise<Buffer> {
+async function readArtifact(ctx: TaskContext<CertInstallParams>, name: string): Promise<Buffer> {
   const data = await ctx.state.readArtifact(name);
   if (!data) throw new KcarunError('E_STATE', `artifact ${name} does not exist (made by cert-reissue)`, { host: ctx.host.name });
   return data;
 }
 
 /** The new file's content: the certificate, then the key (the order the kubelet writes). */
-async function newContent(ctx: TaskContext<Params>, cert: Certificate, current: Current): Promise<{ data: string; newKey?: string }> {
+async function newContent(ctx: TaskContext<CertInstallParams>, cert: Certificate, current: Current): Promise<{ data: string; newKey?: string }> {
   const host = ctx.host.name;
   const { path } = ctx.params;
   const newKey = ctx.params.keyArtifact ? (await readArtifact(ctx, ctx.params.keyArtifact)).toString('utf8') : undefined;
@@ -75,7 +69,7 @@ async function newContent(ctx: TaskContext<Params>, cert: Certificate, current: 
 }
 
 /** Replaces a symlink atomically: a new link under a temp name, renamed over the old one. */
-async function pointLink(ctx: TaskContext<Params>, link: string, target: string, become: boolean): Promise<void> {
+async function pointLink(ctx: TaskContext<CertInstallParams>, link: string, target: string, become: boolean): Promise<void> {
   const tmp = posix.join(posix.dirname(link), `.${posix.basename(link)}.kcarun-${randomBytes(6).toString('hex')}.tmp`);
   const res = await ctx.transport.exec(`ln -s -- ${shellQuote(target)} ${shellQuote(tmp)} && mv -Tf -- ${shellQuote(tmp)} ${shellQuote(link)}`, { become, signal: ctx.signal });
   if (res.rc !== 0) {
@@ -84,7 +78,7 @@ async function pointLink(ctx: TaskContext<Params>, link: string, target: string,
   }
 }
 
-export async function runCertInstall(ctx: TaskContext<Params>): Promise<TaskOutcome> {
+export async function runCertInstall(ctx: TaskContext<CertInstallParams>): Promise<TaskOutcome> {
   const p = ctx.params;
   const host = ctx.host.name;
   const become = p.become ?? ctx.host.become;
@@ -143,7 +137,7 @@ export async function runCertInstall(ctx: TaskContext<Params>): Promise<TaskOutc
 }
 
 /** Reads the file back through the path the kubeconfig names: the summary claims the host has it. */
-async function verifyInstalled(ctx: TaskContext<Params>, cert: Certificate, become: boolean): Promise<void> {
+async function verifyInstalled(ctx: TaskContext<CertInstallParams>, cert: Certificate, become: boolean): Promise<void> {
   const after = parseCertificates(await ctx.transport.readFile(ctx.params.path, { become }))[0];
   if (!after || !after.der.equals(cert.der)) throw new KcarunError('E_TASK', `${ctx.host.name}: ${ctx.params.path} does not hold the new certificate after the install`, { host: ctx.host.name, path: ctx.params.path });
 }
@@ -153,7 +147,7 @@ function isUndo(u: unknown): u is Undo {
 }
 
 /** Points the link back (the old timestamped file was never touched) or restores the backup. Safe to repeat. */
-export async function rollbackCertInstall(ctx: TaskContext<Params>, undo: unknown): Promise<void> {
+export async function rollbackCertInstall(ctx: TaskContext<CertInstallParams>, undo: unknown): Promise<void> {
   if (!isUndo(undo)) throw new KcarunError('E_ROLLBACK', 'cert-install undo data is malformed', { host: ctx.host.name });
   if (undo.kind === 'file') {
     if (undo.key !== undefined) await restoreBackup(ctx, undo.key);
@@ -169,7 +163,7 @@ export async function rollbackCertInstall(ctx: TaskContext<Params>, undo: unknow
   ctx.log.info(`${undo.link} -> ${undo.previousTarget} again`);
 }
 
-export async function planCertInstall(ctx: TaskContext<Params>): Promise<TaskPlan> {
+export async function planCertInstall(ctx: TaskContext<CertInstallParams>): Promise<TaskPlan> {
   const p = ctx.params;
   const become = p.become ?? ctx.host.become;
   const data = await ctx.state.readArtifact(p.artifact);

@@ -7,36 +7,13 @@ import { formatSubjectAltName } from '../../pki/extensions.js';
 import { keyMatchesSpki, loadPrivateKey } from '../../pki/keys.js';
 import { containsPrivateKey } from '../../pki/pem.js';
 import { currentPairPath, expiredLegacyClientCertHint } from '../../pki/client-cert-hints.js';
-import { issueFromProfile, type ProfileName } from '../../pki/profiles.js';
+import { issueFromProfile } from '../../pki/profiles.js';
 import { type KeyPolicy, reissueLeafCertificate } from '../../pki/reissue.js';
+import type { CertReissueParams, GenerateEntry } from './schema.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
-import type { CertPath } from '../shared/pki-schemas.js';
 import { type CertTarget, defaultKeyPath, hostArtifact, keyPem, requireCa, resolveTargets } from '../shared/pki-common.js';
 
-interface GenerateEntry {
-  cert: string;
-  key?: string;
-  profile: string;
-  nodeName?: string;
-  advertiseAddress?: string;
-  serviceIp?: string;
-  dnsDomain?: string;
-  extraSans?: string[];
-  validityDays?: number;
-}
 
-interface Params {
-  ca: string;
-  paths?: CertPath[];
-  set?: string;
-  pkiDir?: string;
-  missing?: 'error' | 'skip';
-  keyPolicy?: KeyPolicy;
-  generate?: GenerateEntry[];
-  backdateMinutes?: number;
-  kubeconfigs?: string[];
-  renew?: boolean;
-}
 
 /** One written (or reused) certificate, as registered output: artifact paths only, never key bytes. */
 interface IssuedEntry {
@@ -54,7 +31,7 @@ interface IssuedEntry {
   combined?: boolean;
 }
 
-export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutcome> {
+export async function runCertReissue(ctx: TaskContext<CertReissueParams>): Promise<TaskOutcome> {
   const p = ctx.params;
   const policy = p.keyPolicy ?? 'reuse';
   const ca = await requireCa(ctx.state, p.ca);
@@ -149,7 +126,7 @@ export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutc
  * A repeated or resumed run keeps what it wrote: the artifact is reused when the new CA signed it,
  * it still has the host certificate's subject and SANs, and (rotate) its key is there and matches.
  */
-async function reuseExisting(ctx: TaskContext<Params>, ca: CertificateAuthority, target: CertTarget, leaf: Certificate, policy: KeyPolicy): Promise<IssuedEntry | null> {
+async function reuseExisting(ctx: TaskContext<CertReissueParams>, ca: CertificateAuthority, target: CertTarget, leaf: Certificate, policy: KeyPolicy): Promise<IssuedEntry | null> {
   const artifact = hostArtifact(ctx.host.name, target.cert);
   const existingPem = await ctx.state.readArtifact(artifact);
   const existing = existingPem ? parseCertificates(existingPem)[0] : undefined;
@@ -170,7 +147,7 @@ async function reuseExisting(ctx: TaskContext<Params>, ca: CertificateAuthority,
   return entry(target, artifact, keyArtifact, existing, 'reused');
 }
 
-async function generateFromProfile(ctx: TaskContext<Params>, ca: CertificateAuthority, target: CertTarget, gen: GenerateEntry): Promise<IssuedEntry> {
+async function generateFromProfile(ctx: TaskContext<CertReissueParams>, ca: CertificateAuthority, target: CertTarget, gen: GenerateEntry): Promise<IssuedEntry> {
   const artifact = hostArtifact(ctx.host.name, target.cert);
   const keyArtifact = hostArtifact(ctx.host.name, target.key);
   const existingPem = await ctx.state.readArtifact(artifact);
@@ -180,7 +157,7 @@ async function generateFromProfile(ctx: TaskContext<Params>, ca: CertificateAuth
     return entry(target, artifact, keyArtifact, existing, 'reused');
   }
   const { certificate, privateKey } = await issueFromProfile(
-    gen.profile as ProfileName,
+    gen.profile,
     { nodeName: gen.nodeName ?? ctx.host.name, advertiseAddress: gen.advertiseAddress ?? ctx.host.address, serviceIp: gen.serviceIp, dnsDomain: gen.dnsDomain, extraSans: gen.extraSans },
     ca,
     { validityDays: gen.validityDays, backdateMinutes: ctx.params.backdateMinutes },
@@ -189,7 +166,7 @@ async function generateFromProfile(ctx: TaskContext<Params>, ca: CertificateAuth
 }
 
 /** Key first, then the certificate: a certificate artifact never points at a key that is not there. */
-async function store(ctx: TaskContext<Params>, target: CertTarget, cert: Certificate, key: string | undefined, how: IssuedEntry['how'], chain: readonly Certificate[] = []): Promise<IssuedEntry> {
+async function store(ctx: TaskContext<CertReissueParams>, target: CertTarget, cert: Certificate, key: string | undefined, how: IssuedEntry['how'], chain: readonly Certificate[] = []): Promise<IssuedEntry> {
   const artifact = hostArtifact(ctx.host.name, target.cert);
   let keyArtifact: string | undefined;
   if (key !== undefined) {
@@ -212,7 +189,7 @@ function entry(target: CertTarget, artifact: string, keyArtifact: string | undef
   };
 }
 
-async function reissueOne(ctx: TaskContext<Params>, ca: CertificateAuthority, target: CertTarget, leaf: Certificate, policy: KeyPolicy, what: string): Promise<IssuedEntry> {
+async function reissueOne(ctx: TaskContext<CertReissueParams>, ca: CertificateAuthority, target: CertTarget, leaf: Certificate, policy: KeyPolicy, what: string): Promise<IssuedEntry> {
   const reused = await reuseExisting(ctx, ca, target, leaf, policy);
   if (reused) return reused;
   const result = await reissueLeafCertificate(leaf, ca, { keyPolicy: policy, backdateMinutes: ctx.params.backdateMinutes });
@@ -226,7 +203,7 @@ async function reissueOne(ctx: TaskContext<Params>, ca: CertificateAuthority, ta
  * the key never leaves the host, and cert-install puts the new certificate next to it there.
  */
 async function reissueReferencedFile(
-  ctx: TaskContext<Params>,
+  ctx: TaskContext<CertReissueParams>,
   ca: CertificateAuthority,
   kubeconfig: string,
   certPath: string,
@@ -253,7 +230,7 @@ async function reissueReferencedFile(
   return { ...done, kubeconfig, combined, keyPath: combined ? certPath : target.key };
 }
 
-export async function planCertReissue(ctx: TaskContext<Params>): Promise<TaskPlan> {
+export async function planCertReissue(ctx: TaskContext<CertReissueParams>): Promise<TaskPlan> {
   const targets = resolveTargets(ctx.params);
   const lines: string[] = [];
   for (const t of targets) {

@@ -1,16 +1,10 @@
 import { KcarunError } from '../../core/errors.js';
 import { shellJoin } from '../../core/shell.js';
 import type { TaskContext, TaskOutcome } from '../define.js';
-import type { EtcdTls } from '../shared/etcdctl.js';
+import type { EtcdSnapshotParams } from './schema.js';
 import { etcdctlCommand, etcdEndpoints, parseEtcdJson, stderrTail } from '../shared/etcdctl.js';
 import { listSnapshots, pruneSnapshots, saveSnapshot, sha256, snapshotIntact, type SnapshotRecord } from './snapshot-store.js';
 
-export interface EtcdSnapshotParams extends EtcdTls {
-  remoteDir?: string;
-  keep?: number;
-  keepOnHost?: boolean;
-  reuseWithinMinutes?: number;
-}
 
 const fail = (host: string, message: string, extra: Record<string, unknown> = {}): KcarunError =>
   new KcarunError('E_TASK', `${host}: etcd snapshot: ${message}`, { host, ...extra });

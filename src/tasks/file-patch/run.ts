@@ -8,7 +8,7 @@ import { deletePath, setPath } from '../../edit/yaml-path.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
 import type { FileStat } from '../../transport/types.js';
 import type { FileEdit, FilePatchParams } from './schema.js';
-import type { KubeconfigValue } from '../shared/remote-schemas.js';
+import type { KubeconfigValue } from '../shared/schemas.js';
 import { saveBackup } from '../shared/backup.js';
 import { statAndRead } from '../../transport/stat-and-read.js';
 import { describeSource, readContentSource } from '../shared/content-source.js';

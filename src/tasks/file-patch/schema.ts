@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { BecomeSchema, KubeconfigValueSchema } from '../shared/remote-schemas.js';
+import { BecomeSchema, KubeconfigValueSchema } from '../shared/schemas.js';
 
 const FlagTarget = {
   in: Type.Union([Type.Literal('manifest'), Type.Literal('unit')], {

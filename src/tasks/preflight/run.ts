@@ -7,20 +7,11 @@ import { keyMatchesSpki, loadPrivateKey } from '../../pki/keys.js';
 import { shellJoin } from '../../core/shell.js';
 import type { TaskContext, TaskOutcome } from '../define.js';
 import type { Transport } from '../../transport/types.js';
-import { DEFAULT_KUBECONFIG } from '../shared/health-schemas.js';
+import { DEFAULT_KUBECONFIG } from '../shared/schemas.js';
+import type { PreflightParams } from './schema.js';
 import { kubeClientFromHost } from '../shared/kube-api-client.js';
-import { checkEtcdCluster, type EtcdTls } from '../shared/etcdctl.js';
+import { checkEtcdCluster } from '../shared/etcdctl.js';
 
-export interface PreflightParams {
-  hosts?: string[];
-  clockToleranceSeconds?: number;
-  disk?: { path: string; minFreeMb: number; localMinFreeMb?: number };
-  etcd?: EtcdTls & { host?: string };
-  certificates?: Array<{ path: string; key?: string; ca: string; hosts?: string[]; optional?: boolean }>;
-  caKeys?: Array<{ cert: string; key: string; hosts?: string[] }>;
-  lock?: boolean;
-  webhooks?: { oldCaFile: string; host?: string; kubeconfig?: string; server?: string };
-}
 
 const applies = (list: string[] | undefined, host: string): boolean => list === undefined || list.includes(host);
 

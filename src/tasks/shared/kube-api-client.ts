@@ -8,6 +8,8 @@ import { request } from 'node:https';
 import { parse } from 'yaml';
 import { KcarunError } from '../../core/errors.js';
 import type { Transport } from '../../transport/types.js';
+import type { TaskContext } from '../define.js';
+import { DEFAULT_KUBECONFIG, type KubeconfigParams } from './schemas.js';
 
 export interface KubeCredentials {
   server: string;
@@ -156,4 +158,9 @@ function expectOk(method: string, path: string, r: KubeResponse): void {
 /** Opens a client from a kubeconfig on a host (default the admin one). */
 export async function kubeClientFromHost(transport: Transport, kubeconfig: string, options: { become?: boolean; server?: string } = {}): Promise<KubeApiClient> {
   return new KubeApiClient(await loadKubeCredentials(transport, kubeconfig, options));
+}
+
+/** The client of a task with `kubeconfig`/`server` params, from the kubeconfig on its host. */
+export function kubeClientFor(ctx: TaskContext<KubeconfigParams>): Promise<KubeApiClient> {
+  return kubeClientFromHost(ctx.transport, ctx.params.kubeconfig ?? DEFAULT_KUBECONFIG, { become: ctx.host.become, server: ctx.params.server });
 }

@@ -5,7 +5,7 @@ import { type Certificate, parseCertificates, parseSingleCertificate } from '../
 import { keyMatchesSpki, loadPrivateKey, privateKeyToPem } from '../../pki/keys.js';
 import { defaultKeyPath } from './cert-scan.js';
 import type { RunState, TaskContext } from '../define.js';
-import type { CertPath, CertSource } from './pki-schemas.js';
+import type { CertPath, CertSource } from './schemas.js';
 
 /** Stored CA keys are encrypted with this passphrase when it is set. */
 export const CA_PASSPHRASE_ENV = 'KCARUN_CA_PASSPHRASE';

@@ -8,10 +8,11 @@
  */
 import { shellJoin, shellQuote } from '../../core/shell.js';
 import type { Transport } from '../../transport/types.js';
-import type { CommandProbe, EtcdProbe, HttpsProbe, KubeProbe, Probe, TcpProbe, TlsProbe } from './health-schemas.js';
-import { DEFAULT_KUBECONFIG } from './health-schemas.js';
-import { checkEtcdCluster, stderrTail } from './etcdctl.js';
-import { kubeClientFromHost } from './kube-api-client.js';
+import type { CommandProbe, EtcdProbe, HttpsProbe, KubeProbe, Probe, TcpProbe, TlsProbe } from './schema.js';
+import { DEFAULT_KUBECONFIG } from '../shared/schemas.js';
+import { checkEtcdCluster, stderrTail } from '../shared/etcdctl.js';
+import { kubeClientFromHost } from '../shared/kube-api-client.js';
+import { checkKubeNodes } from '../shared/kube-nodes.js';
 
 export interface ProbeEnv {
   transport: Transport;
@@ -119,41 +120,6 @@ function commandProbe(p: CommandProbe, env: ProbeEnv): ProbeAttempt {
       throw new Error(`output does not match /${p.stdoutMatches}/: ${res.stdout.trim().slice(0, 200)}`);
     }
   };
-}
-
-interface NodeObject {
-  metadata?: { name?: string };
-  status?: { conditions?: Array<{ type: string; status: string; message?: string }> };
-}
-
-interface LeaseObject {
-  metadata?: { name?: string };
-  spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number };
-}
-
-/** Every node Ready, and every node's kube-node-lease Lease renewed recently. */
-export async function checkKubeNodes(
-  client: { list<T>(path: string): Promise<T[]> },
-  options: { nodes?: string[]; maxLeaseAgeSeconds?: number; now: number },
-): Promise<string[]> {
-  const nodes = await client.list<NodeObject>('/api/v1/nodes');
-  const leases = await client.list<LeaseObject>('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases');
-  const problems: string[] = [];
-  const names = nodes.map((n) => n.metadata?.name ?? '');
-  for (const wanted of options.nodes ?? []) if (!names.includes(wanted)) problems.push(`node ${wanted} is not registered`);
-  for (const n of nodes) {
-    const name = n.metadata?.name ?? '?';
-    const ready = n.status?.conditions?.find((c) => c.type === 'Ready');
-    if (ready?.status !== 'True') problems.push(`node ${name} is not Ready${ready?.message ? ` (${ready.message})` : ''}`);
-    const lease = leases.find((l) => l.metadata?.name === name);
-    const renew = lease?.spec?.renewTime ? Date.parse(lease.spec.renewTime) : NaN;
-    const maxAge = options.maxLeaseAgeSeconds ?? lease?.spec?.leaseDurationSeconds ?? 40;
-    if (!lease) problems.push(`node ${name} has no lease in kube-node-lease`);
-    else if (!(options.now - renew <= maxAge * 1000)) {
-      problems.push(`node ${name} lease not renewed for ${Number.isNaN(renew) ? '?' : Math.round((options.now - renew) / 1000)} s (max ${maxAge} s)`);
-    }
-  }
-  return problems;
 }
 
 function kubeProbe(p: KubeProbe, env: ProbeEnv): ProbeAttempt {
