@@ -1,13 +1,12 @@
 import { KcarunError, KcarunErrorList } from '../../core/errors.js';
-import { type Certificate, daysLeft, parseCertificates } from '../../pki/certificate.js';
+import { type Certificate, daysLeft } from '../../pki/certificate.js';
 import { checkCa, checkCertificate, checkClockSkew, type Problem, verifyChain } from '../../pki/checks.js';
-import { kubeconfigClientCert } from '../../edit/kubeconfig-client.js';
-import { statAndRead } from '../../transport/stat-and-read.js';
 import { parsePemBlocks } from '../../pki/pem.js';
 import { currentPairPath, expiredLegacyClientCertHint } from '../../pki/client-cert-hints.js';
 import { shellJoin } from '../../core/shell.js';
 import type { CertCheckParams } from './schema.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
+import { type CertificateLocation, kubeconfigClientLocation, pkiFileLocation } from '../shared/cert-location.js';
 import { type CertTarget, describeSource, readSourceCertificates, resolveTargets } from '../shared/pki-common.js';
 
 
@@ -61,36 +60,35 @@ async function collect(ctx: TaskContext<CertCheckParams>): Promise<{ findings: F
     for (const ca of bundle) for (const problem of checkCa(ca, now)) findings.push({ path: label, problem });
   }
 
-  const targets: CheckTarget[] = resolveTargets(p);
+  const targets: CheckTarget[] = resolveTargets(p).map((t) => ({ ...t, location: pkiFileLocation(ctx.transport, become, t) }));
   targets.push(...(await kubeconfigTargets(ctx, findings)));
   if (targets.length === 0 && !p.bundle && p.maxClockSkewSeconds === undefined && p.kubeconfigs === undefined) {
     throw new KcarunError('E_SCHEMA', 'cert-check needs `paths`, `set`, `kubeconfigs`, `bundle` or `maxClockSkewSeconds`', { host });
   }
   for (const t of targets) {
-    const content = t.embedded ?? (await statAndRead(ctx.transport, t.cert, become)).content;
-    if (!content) {
+    const found = await t.location.read();
+    if (!found) {
       if (!t.optional) findings.push({ path: t.cert, problem: { kind: 'untrusted', message: 'does not exist' } });
       continue;
     }
-    let cert: Certificate | undefined;
-    try {
-      cert = parseCertificates(content)[0];
-    } catch (err) {
-      findings.push({ path: t.cert, problem: { kind: 'untrusted', message: (err as Error).message } });
+    if (found.malformed) {
+      findings.push({ path: t.cert, problem: { kind: 'untrusted', message: found.malformed.message } });
       continue;
     }
+    const cert = found.certificate;
     if (!cert) {
       findings.push({ path: t.cert, problem: { kind: 'untrusted', message: 'holds no PEM certificate' } });
       continue;
     }
     const problems = checkCertificate(cert, { now, bundle, minDaysLeft: p.minDaysLeft, requiredSans: t.sans });
-    if (p.keyMatch && !t.embedded) problems.push(...(await checkKeyOnHost(ctx, t, cert)));
-    if (t.kubeconfig) {
-      const hint = await legacyHint(ctx, t.kubeconfig, t.cert, cert, now);
+    if (p.keyMatch && t.location.kind === 'pki-file') problems.push(...(await checkKeyOnHost(ctx, t, cert)));
+    // A file a kubeconfig names (not its embedded data): say which kubeconfig, so that the report leads to the one to fix.
+    const kubeconfig = t.location.kind === 'pki-file' ? t.location.kubeconfig : undefined;
+    if (kubeconfig) {
+      const hint = await legacyHint(ctx, kubeconfig, t.cert, cert, now);
       if (hint) problems.push({ kind: 'expired', message: hint });
     }
-    // The file a kubeconfig names says which kubeconfig, so that the report leads to the one to fix.
-    const of = t.kubeconfig ? `(client certificate of ${t.kubeconfig}) ` : '';
+    const of = kubeconfig ? `(client certificate of ${kubeconfig}) ` : '';
     for (const problem of problems) findings.push({ path: t.cert, problem: { ...problem, message: `${of}${problem.message}` } });
     const chain = bundle ? verifyChain(cert, bundle) : undefined;
     checked.push({
@@ -106,20 +104,16 @@ async function collect(ctx: TaskContext<CertCheckParams>): Promise<{ findings: F
   return { findings, checked };
 }
 
-/** A certificate to check: a file on the host, or the client certificate a kubeconfig embeds. */
-type CheckTarget = CertTarget & { embedded?: Buffer; kubeconfig?: string };
+/** A certificate to check, and where it lives: a file on the host, or a kubeconfig's embedded data. */
+type CheckTarget = CertTarget & { location: CertificateLocation };
 
 /** An expired legacy client certificate whose `*-current.pem` pair beside it is valid: say so. */
 async function legacyHint(ctx: TaskContext<CertCheckParams>, kubeconfig: string, certPath: string, cert: Certificate, now: Date): Promise<string | null> {
   const currentPath = currentPairPath(certPath);
   if (!currentPath || cert.notAfter > now) return null;
-  const { content } = await statAndRead(ctx.transport, currentPath, ctx.host.become);
-  let current: Certificate | undefined;
-  try {
-    current = content ? parseCertificates(content)[0] : undefined;
-  } catch {
-    return null; // unreadable: the plain expiry finding stands alone
-  }
+  const found = await pkiFileLocation(ctx.transport, ctx.host.become, { cert: currentPath }).read();
+  if (found?.malformed) return null; // unreadable: the plain expiry finding stands alone
+  const current = found?.certificate;
   return expiredLegacyClientCertHint(kubeconfig, certPath, cert, current ? { path: currentPath, certificate: current } : null, now);
 }
 
@@ -129,23 +123,20 @@ async function legacyHint(ctx: TaskContext<CertCheckParams>, kubeconfig: string,
  */
 async function kubeconfigTargets(ctx: TaskContext<CertCheckParams>, findings: Finding[]): Promise<CheckTarget[]> {
   const out: CheckTarget[] = [];
-  const become = ctx.host.become;
   for (const kubeconfig of ctx.params.kubeconfigs ?? []) {
-    const { content } = await statAndRead(ctx.transport, kubeconfig, become);
-    if (!content) {
-      if (ctx.params.missing !== 'skip') findings.push({ path: kubeconfig, problem: { kind: 'untrusted', message: 'does not exist' } });
-      continue;
-    }
-    let client;
+    let location;
     try {
-      client = kubeconfigClientCert(content.toString('utf8'), kubeconfig, ctx.host.name);
+      location = await kubeconfigClientLocation(ctx.transport, ctx.host.become, kubeconfig);
     } catch (err) {
       findings.push({ path: kubeconfig, problem: { kind: 'untrusted', message: (err as Error).message } });
       continue;
     }
-    if (!client) continue;
-    if (client.kind === 'embedded') out.push({ cert: `${kubeconfig} (client-certificate-data)`, key: '', sans: [], optional: false, embedded: client.certPem });
-    else out.push({ cert: client.certPath, key: client.keyPath ?? client.certPath, sans: [], optional: false, kubeconfig });
+    if (location === null) {
+      if (ctx.params.missing !== 'skip') findings.push({ path: kubeconfig, problem: { kind: 'untrusted', message: 'does not exist' } });
+      continue;
+    }
+    if (location === 'none') continue;
+    out.push({ cert: location.label, key: location.keyPath ?? location.path, sans: [], optional: false, location });
   }
   return out;
 }

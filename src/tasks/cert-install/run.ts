@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { KcarunError } from '../../core/errors.js';
-import { timestampedPairName } from '../../edit/kubeconfig-client.js';
 import { type Certificate, parseCertificates } from '../../pki/certificate.js';
 import { keyMatchesSpki, loadPrivateKey } from '../../pki/keys.js';
 import { shellQuote } from '../../core/shell.js';
@@ -9,6 +8,7 @@ import type { CertInstallParams } from './schema.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
 import type { FileStat } from '../../transport/types.js';
 import { restoreBackup, saveBackup } from '../shared/backup.js';
+import { type PkiFileLocation, pkiFileLocation, requireCertificate, type StoredCertificate } from '../shared/cert-location.js';
 import { statAndRead } from '../../transport/stat-and-read.js';
 
 
@@ -17,15 +17,11 @@ type Undo =
   | { kind: 'symlink'; link: string; previousTarget: string; created: string; become: boolean; key?: unknown }
   | { kind: 'file'; file: unknown; key?: unknown };
 
-const PRIVATE_KEY_RE = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----[\s\S]*?-----END \1-----\r?\n?/;
-
-interface Current {
+interface Current extends StoredCertificate {
+  location: PkiFileLocation;
   /** The link text when `path` is a symlink. */
   linkTarget?: string;
-  content: Buffer;
   certificate: Certificate;
-  /** The key PEM block of a combined file, byte for byte. Never logged or returned. */
-  keyBlock?: string;
   /** Of the file the path names (through the link): owner and mode a rewrite keeps. */
   st: FileStat;
 }
@@ -38,12 +34,11 @@ async function inspect(ctx: TaskContext<CertInstallParams>, become: boolean): Pr
   if (res.rc !== 0) throw new KcarunError('E_TASK', `${host}: cannot inspect ${path}: ${res.stderr.trim()}`, { host, path });
   const [kind, linkTarget] = res.stdout.replace(/\n$/, '').split('\n');
   if (kind === 'absent') throw new KcarunError('E_TASK', `${host}: ${path} does not exist`, { host, path });
-  const { st, content } = await statAndRead(ctx.transport, path, become);
-  if (!st || !content) throw new KcarunError('E_TASK', `${host}: ${path} points to a file that does not exist (${linkTarget})`, { host, path });
-  const text = content.toString('latin1');
-  const certificate = parseCertificates(content)[0];
-  if (!certificate) throw new KcarunError('E_PKI', `${host}: ${path} holds no PEM certificate`, { host, path });
-  return { linkTarget: kind === 'link' ? linkTarget : undefined, content, certificate, keyBlock: PRIVATE_KEY_RE.exec(text)?.[0], st };
+  const location = pkiFileLocation(ctx.transport, become, { cert: path, key: ctx.params.keyPath });
+  const found = await location.read();
+  if (!found || !found.st) throw new KcarunError('E_TASK', `${host}: ${path} points to a file that does not exist (${linkTarget})`, { host, path });
+  const certificate = requireCertificate(host, location, found);
+  return { ...found, location, linkTarget: kind === 'link' ? linkTarget : undefined, certificate, st: found.st };
 }
 
 async function readArtifact(ctx: TaskContext<CertInstallParams>, name: string): Promise<Buffer> {
@@ -64,8 +59,8 @@ async function newContent(ctx: TaskContext<CertInstallParams>, cert: Certificate
       throw new KcarunError('E_PKI', `${host}: ${ctx.params.artifact} does not match the key ${newKey ? ctx.params.keyArtifact : `in ${path}`}; re-run cert-reissue`, { host, path });
     }
   }
-  if (current.keyBlock === undefined) return { data: cert.pem, newKey };
-  return { data: `${cert.pem.replace(/\n*$/, '\n')}${key!.replace(/\n*$/, '\n')}` };
+  const data = current.location.render(current, cert, newKey);
+  return current.keyBlock === undefined ? { data, newKey } : { data };
 }
 
 /** Replaces a symlink atomically: a new link under a temp name, renamed over the old one. */
@@ -172,4 +167,12 @@ export async function planCertInstall(ctx: TaskContext<CertInstallParams>): Prom
   if (cert && current.certificate.der.equals(cert.der)) return { changed: false, summary: `${p.path} already holds this certificate` };
   const how = current.linkTarget !== undefined ? `a new timestamped file beside ${current.linkTarget}, then swap the link` : 'rewrite in place';
   return { changed: true, summary: `would install ${p.artifact} into ${p.path} (${how}${current.keyBlock ? ', key kept' : ''})` };
+}
+
+/** kubelet-client-current.pem -> kubelet-client-2026-11-28-20-51-07.pem: the name the kubelet itself gives a renewed pair. */
+export function timestampedPairName(linkName: string, now: Date): string {
+  const ts = now.toISOString().slice(0, 19).replace(/[T:]/g, '-');
+  const m = /^(.*)-current\.pem$/.exec(linkName);
+  const prefix = m ? m[1]! : linkName.replace(/\.pem$/, '');
+  return `${prefix}-${ts}.pem`;
 }

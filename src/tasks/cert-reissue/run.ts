@@ -1,16 +1,14 @@
 import { KcarunError } from '../../core/errors.js';
-import { kubeconfigClientCert } from '../../edit/kubeconfig-client.js';
-import { statAndRead } from '../../transport/stat-and-read.js';
 import type { CertificateAuthority } from '../../pki/ca.js';
 import { type Certificate, isIssuedBy, parseCertificates } from '../../pki/certificate.js';
 import { formatSubjectAltName } from '../../pki/extensions.js';
 import { keyMatchesSpki, loadPrivateKey } from '../../pki/keys.js';
-import { containsPrivateKey } from '../../pki/pem.js';
 import { currentPairPath, expiredLegacyClientCertHint } from '../../pki/client-cert-hints.js';
 import { issueFromProfile } from '../../pki/profiles.js';
 import { type KeyPolicy, reissueLeafCertificate } from '../../pki/reissue.js';
 import type { CertReissueParams, GenerateEntry } from './schema.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
+import { type CertificateLocation, kubeconfigClientLocation, pkiFileLocation, requireCertificate } from '../shared/cert-location.js';
 import { type CertTarget, defaultKeyPath, hostArtifact, keyPem, requireCa, resolveTargets } from '../shared/pki-common.js';
 
 
@@ -50,9 +48,10 @@ export async function runCertReissue(ctx: TaskContext<CertReissueParams>): Promi
   }
 
   for (const target of targets) {
-    const { content } = await statAndRead(ctx.transport, target.cert, become);
+    const location = pkiFileLocation(ctx.transport, become, target);
+    const found = await location.read();
     const gen = generateFor.get(target.cert);
-    if (!content) {
+    if (!found) {
       if (gen) {
         issued.push(await generateFromProfile(ctx, ca, target, gen));
         continue;
@@ -63,7 +62,7 @@ export async function runCertReissue(ctx: TaskContext<CertReissueParams>): Promi
       }
       throw new KcarunError('E_PKI', `${host}: ${target.cert} does not exist (set missing: skip, or add it to generate)`, { host, path: target.cert });
     }
-    if (containsPrivateKey(content.toString('latin1'))) {
+    if (found.holdsKey) {
       throw new KcarunError(
         'E_PKI',
         `${host}: ${target.cert} holds a private key next to the certificate (like kubelet-client-current.pem): list the kubeconfig that names it under kubeconfigs instead, and install it with cert-install (an upload of the certificate alone would drop the key)`,
@@ -71,8 +70,8 @@ export async function runCertReissue(ctx: TaskContext<CertReissueParams>): Promi
       );
     }
     // Certificates after the leaf (intermediates) are kept when the same CA signs again; see reissueLeafCertificate.
-    const [leaf, ...chain] = parseCertificates(content);
-    if (!leaf) throw new KcarunError('E_PKI', `${host}: ${target.cert} holds no PEM certificate`, { host, path: target.cert });
+    const leaf = requireCertificate(host, location, found);
+    const chain = found.chain;
     const reused = await reuseExisting(ctx, ca, target, leaf, policy);
     if (reused) {
       issued.push(reused);
@@ -84,27 +83,25 @@ export async function runCertReissue(ctx: TaskContext<CertReissueParams>): Promi
   }
   const files: IssuedEntry[] = [];
   for (const kubeconfig of p.kubeconfigs ?? []) {
-    const { content } = await statAndRead(ctx.transport, kubeconfig, become);
-    if (!content) {
+    const location = await kubeconfigClientLocation(ctx.transport, become, kubeconfig);
+    if (location === null) {
       if (p.missing === 'skip') {
         skipped.push(kubeconfig);
         continue;
       }
       throw new KcarunError('E_PKI', `${host}: ${kubeconfig} does not exist (set missing: skip)`, { host, path: kubeconfig });
     }
-    const client = kubeconfigClientCert(content.toString('utf8'), kubeconfig, host);
-    if (!client) {
+    if (location === 'none') {
       skipped.push(kubeconfig); // token or exec credentials: nothing to re-issue
       continue;
     }
-    if (client.kind === 'embedded') {
-      const leaf = parseCertificates(client.certPem)[0];
-      if (!leaf) throw new KcarunError('E_PKI', `${host}: ${kubeconfig}: client-certificate-data holds no certificate`, { host, path: kubeconfig });
+    if (location.kind === 'kubeconfig-embedded') {
+      const leaf = requireCertificate(host, location, (await location.read())!, `${kubeconfig}: client-certificate-data holds no certificate`);
       const target: CertTarget = { cert: `${kubeconfig}.client.crt`, key: `${kubeconfig}.client.key`, sans: [], optional: false };
       issued.push({ ...(await reissueOne(ctx, ca, target, leaf, policy, kubeconfig)), path: kubeconfig, kubeconfig });
       continue;
     }
-    files.push(await reissueReferencedFile(ctx, ca, kubeconfig, client.certPath, client.keyPath, policy));
+    files.push(await reissueReferencedFile(ctx, ca, location, policy));
   }
   const all = [...issued, ...files];
   const fresh = all.filter((i) => i.how !== 'reused').length;
@@ -202,28 +199,20 @@ async function reissueOne(ctx: TaskContext<CertReissueParams>, ca: CertificateAu
  * (kubelet-client-current.pem). Only the certificate goes into the artifact: with key policy reuse
  * the key never leaves the host, and cert-install puts the new certificate next to it there.
  */
-async function reissueReferencedFile(
-  ctx: TaskContext<CertReissueParams>,
-  ca: CertificateAuthority,
-  kubeconfig: string,
-  certPath: string,
-  keyPath: string | undefined,
-  policy: KeyPolicy,
-): Promise<IssuedEntry> {
+async function reissueReferencedFile(ctx: TaskContext<CertReissueParams>, ca: CertificateAuthority, location: CertificateLocation, policy: KeyPolicy): Promise<IssuedEntry> {
   const host = ctx.host.name;
-  const become = ctx.host.become;
-  const { content } = await statAndRead(ctx.transport, certPath, become);
-  if (!content) throw new KcarunError('E_PKI', `${host}: ${kubeconfig} names client-certificate ${certPath}, which does not exist`, { host, path: certPath });
-  const combined = containsPrivateKey(content.toString('latin1'));
-  const leaf = parseCertificates(content)[0];
-  if (!leaf) throw new KcarunError('E_PKI', `${host}: ${certPath} (client-certificate of ${kubeconfig}) holds no PEM certificate`, { host, path: certPath });
+  const { path: certPath, kubeconfig } = location;
+  const found = await location.read();
+  if (!found) throw new KcarunError('E_PKI', `${host}: ${kubeconfig} names client-certificate ${certPath}, which does not exist`, { host, path: certPath });
+  const combined = found.holdsKey;
+  const leaf = requireCertificate(host, location, found, `${certPath} (client-certificate of ${kubeconfig}) holds no PEM certificate`);
   // A rotated key of a combined file gets an artifact of its own (<file>.key), never the cert's.
-  const target: CertTarget = { cert: certPath, key: combined ? `${certPath}.key` : (keyPath ?? defaultKeyPath(certPath)), sans: [], optional: false };
+  const target: CertTarget = { cert: certPath, key: combined ? `${certPath}.key` : (location.keyPath ?? defaultKeyPath(certPath)), sans: [], optional: false };
   const currentPath = currentPairPath(certPath);
   if (currentPath && leaf.notAfter <= new Date()) {
-    const current = (await statAndRead(ctx.transport, currentPath, become)).content;
-    const currentCert = current ? parseCertificates(current)[0] : undefined;
-    const hint = expiredLegacyClientCertHint(kubeconfig, certPath, leaf, currentCert ? { path: currentPath, certificate: currentCert } : null, new Date());
+    const current = await pkiFileLocation(ctx.transport, ctx.host.become, { cert: currentPath }).read();
+    const currentCert = current?.certificate;
+    const hint = expiredLegacyClientCertHint(kubeconfig!, certPath, leaf, currentCert ? { path: currentPath, certificate: currentCert } : null, new Date());
     if (hint) ctx.log.warn(`${host}: ${hint}; re-issuing it anyway, as asked`);
   }
   const done = await reissueOne(ctx, ca, target, leaf, policy, certPath);

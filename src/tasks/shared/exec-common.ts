@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { KcarunError } from '../../core/errors.js';
+import { KcarunError, stderrTail } from '../../core/errors.js';
 import { shellJoin, shellQuote } from '../../core/shell.js';
 import type { ExecResult } from '../../transport/types.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
@@ -41,11 +41,11 @@ export function commandLine(command: string | string[]): string {
 
 export function checkExpectedExit(host: string, command: string, res: ExecResult, expected: number[]): void {
   if (expected.includes(res.rc)) return;
-  const stderrTail = res.stderr.trim().split('\n').slice(-5).join('\n');
+  const tail = stderrTail(res.stderr);
   throw new KcarunError(
     'E_REMOTE_EXIT',
-    `command exited ${res.rc} (expected ${expected.join(' or ')}): ${command}${stderrTail ? `\n${stderrTail}` : ''}`,
-    { host, command, exitCode: res.rc, stderrTail },
+    `command exited ${res.rc} (expected ${expected.join(' or ')}): ${command}${tail ? `\n${tail}` : ''}`,
+    { host, command, exitCode: res.rc, stderrTail: tail },
   );
 }
 
@@ -69,7 +69,7 @@ export async function runExec(ctx: TaskContext<ExecParams>): Promise<TaskOutcome
       throw new KcarunError(
         'E_TASK',
         `condition not met after ${attempts} attempts (last rc=${res.rc}): ${command}`,
-        { host: ctx.host.name, command, exitCode: res.rc, stderrTail: res.stderr.trim().split('\n').slice(-5).join('\n') },
+        { host: ctx.host.name, command, exitCode: res.rc, stderrTail: stderrTail(res.stderr) },
       );
     }
     ctx.log.debug(`until not met (rc=${res.rc}), attempt ${attempt}/${attempts}`);

@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { KcarunError } from '../../core/errors.js';
+import { safeFileName } from '../../core/names.js';
 import type { CertificateAuthority } from '../../pki/ca.js';
 import { type Certificate, parseCertificates, parseSingleCertificate } from '../../pki/certificate.js';
 import { keyMatchesSpki, loadPrivateKey, privateKeyToPem } from '../../pki/keys.js';
@@ -20,9 +21,8 @@ export const caKeyArtifact = (name: string): string => `ca/${name}.key`;
 
 /** Where a host's re-issued file goes: hosts/<host>/<absolute path without the leading slash>. */
 export function hostArtifact(host: string, path: string): string {
-  const safeHost = host.replace(/[^A-Za-z0-9_.-]/g, '_');
   if (path.split('/').includes('..')) throw new KcarunError('E_SCHEMA', `certificate paths must not contain "..": ${path}`, { host });
-  return `hosts/${safeHost}/${path.replace(/^\/+/, '')}`;
+  return `hosts/${safeFileName(host)}/${path.replace(/^\/+/, '')}`;
 }
 
 export { defaultKeyPath };
