@@ -1,12 +1,11 @@
 import { KcarunError, KcarunErrorList } from '../../core/errors.js';
 import { type Certificate, daysLeft } from '../../pki/certificate.js';
 import { checkCa, checkCertificate, checkClockSkew, type Problem, verifyChain } from '../../pki/checks.js';
-import { parsePemBlocks } from '../../pki/pem.js';
 import { currentPairPath, expiredLegacyClientCertHint } from '../../pki/client-cert-hints.js';
-import { shellJoin } from '../../core/shell.js';
 import type { CertCheckParams } from './schema.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
 import { type CertificateLocation, kubeconfigClientLocation, pkiFileLocation } from '../shared/cert-location.js';
+import { publicKeyOnHost } from '../shared/key-on-host.js';
 import { type CertTarget, describeSource, readSourceCertificates, resolveTargets } from '../shared/pki-common.js';
 
 
@@ -146,12 +145,11 @@ async function kubeconfigTargets(ctx: TaskContext<CertCheckParams>, findings: Fi
  * so the private key is never read off the host.
  */
 async function checkKeyOnHost(ctx: TaskContext<CertCheckParams>, t: CertTarget, cert: Certificate): Promise<Problem[]> {
-  const res = await ctx.transport.exec(shellJoin(['openssl', 'pkey', '-in', t.key, '-pubout']), { become: ctx.host.become });
-  if (res.rc !== 0) {
-    const reason = res.rc === 127 ? 'openssl is not installed on the host' : `${t.key} is missing or not a key`;
+  const pub = await publicKeyOnHost(ctx.transport, t.key, { become: ctx.host.become });
+  if (!('spki' in pub)) {
+    const reason = pub.reason === 'no-openssl' ? 'openssl is not installed on the host' : `${t.key} is missing or not a key`;
     return [{ kind: 'key-mismatch', message: `cannot compare with ${t.key}: ${reason}` }];
   }
-  const pub = parsePemBlocks(res.stdout).find((b) => b.label === 'PUBLIC KEY');
-  if (!pub || !pub.der.equals(cert.spkiDer)) return [{ kind: 'key-mismatch', message: `does not match its key ${t.key}` }];
+  if (!pub.spki.equals(cert.spkiDer)) return [{ kind: 'key-mismatch', message: `does not match its key ${t.key}` }];
   return [];
 }
