@@ -134,8 +134,10 @@ export class YamlEditor {
    * first key, when both are one-line `key: scalar` pairs; otherwise the document is re-serialised.
    */
   addPair(map: YAMLMap, key: string, value: string): void {
-    const first = map.items[0];
-    const last = map.items.at(-1);
+    // Pairs added by this editor have no source range: the new line goes after the last original one.
+    const original = map.items.filter((p) => isScalar(p.key) && p.key.range);
+    const first = original[0];
+    const last = original.at(-1);
     const firstLine = first ? this.ownLine(first.key, first.value) : undefined;
     const lastLine = last ? this.ownLine(last.key, last.value) : undefined;
     const node = new Scalar(value);

@@ -6,7 +6,7 @@ import { discoveryTokenCaCertHash, isIntermediateCa } from '../../pki/issuer.js'
 import type { KeySpec } from '../../pki/keys.js';
 import type { CaGenerateParams } from './schema.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
-import { caCertArtifact, caKeyArtifact, caPassphrase, describeSource, keyPem, loadCa, readSourceCertificates } from '../shared/pki-common.js';
+import { caCertArtifact, caKeyArtifact, oldCaArtifact, caPassphrase, describeSource, keyPem, loadCa, readSourceCertificates } from '../shared/pki-common.js';
 
 
 function keySpecOf(p: CaGenerateParams): KeySpec | undefined {
@@ -71,6 +71,9 @@ async function generateOrReuse(ctx: TaskContext<CaGenerateParams>): Promise<Task
   if (oldCas.some((c) => c.subjectDer.equals(ca.certificate.subjectDer))) {
     throw new KcarunError('E_PKI', `the new CA's subject "${ca.certificate.subjectText}" equals an old CA's: choose another commonName`, { host: ctx.host.name });
   }
+  // The CA this one replaces, kept as first read: later steps (kubeconfig-ca's oldCa) recognise
+  // what trusts it even after its file on the hosts holds the new CA.
+  if (oldCa && !(await ctx.state.readArtifact(oldCaArtifact(p.name)))) await ctx.state.writeArtifact(oldCaArtifact(p.name), oldCa.pem, { mode: 0o644 });
   // Key first, certificate last: the certificate's presence marks a complete CA (see loadCa).
   await ctx.state.writeArtifact(caKeyArtifact(p.name), keyPem(ca.privateKey, caPassphrase()), { mode: 0o600 });
   await ctx.state.writeArtifact(caCertArtifact(p.name), ca.certificate.pem, { mode: 0o644 });

@@ -2,11 +2,9 @@ import { daysLeft, parseCertificates } from '../../pki/certificate.js';
 import { KcarunError } from '../../core/errors.js';
 import type { CaStatusParams } from './schema.js';
 import type { TaskContext, TaskOutcome } from '../define.js';
-import { caCertArtifact } from '../shared/pki-common.js';
+import { caCertArtifact, oldCaArtifact } from '../shared/pki-common.js';
 
 
-/** Artifact holding the CA that a rotation replaces, kept from its first look at the cluster. */
-export const oldCaArtifact = (name: string): string => `ca/${name}-old.crt`;
 
 /**
  * rotate: this state dir has started a rotation that is not finished on the host (the host's CA

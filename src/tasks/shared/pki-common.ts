@@ -18,6 +18,8 @@ export function caPassphrase(): string | undefined {
 
 export const caCertArtifact = (name: string): string => `ca/${name}.crt`;
 export const caKeyArtifact = (name: string): string => `ca/${name}.key`;
+/** The CA a rotation replaces, as first seen on the cluster (saved by ca-status, or by ca-generate from its oldCa). */
+export const oldCaArtifact = (name: string): string => `ca/${name}-old.crt`;
 
 /** Where a host's re-issued file goes: hosts/<host>/<absolute path without the leading slash>. */
 export function hostArtifact(host: string, path: string): string {
