@@ -1,4 +1,4 @@
-import { KcarunError, stderrTail } from '../../core/errors.js';
+import { stderrTail } from '../../core/errors.js';
 import { shellJoin } from '../../core/shell.js';
 import type { ExecResult, Transport } from '../../transport/types.js';
 
@@ -113,8 +113,4 @@ export async function checkEtcdCluster(transport: Transport, tls: EtcdTls, hostA
   if (leaders.size !== 1 || leaderId === '0') throw new Error(`members do not agree on one leader: ${statuses.map((s) => `${s.endpoint} -> ${s.leaderId}`).join(', ')}`);
   if (!members.some((m) => m.id === leaderId)) throw new Error(`leader ${leaderId} is not in the member list`);
   return { leaderId, raftIndex: Math.max(...statuses.map((s) => s.raftIndex)), members: members.length };
-}
-
-export function etcdError(host: string, message: string, command?: string): KcarunError {
-  return new KcarunError('E_TASK', `${host}: ${message}`, { host, command });
 }
