@@ -226,14 +226,23 @@ export function setKubeconfigClusterCA(text: string, options: ClusterCaEdit): Ed
   return editor.result();
 }
 
-/** Sets a user's `client-certificate(-data)` and/or `client-key(-data)`, of the named user or all. */
+/**
+ * Sets a user's `client-certificate(-data)` and/or `client-key(-data)`: of the named user; without
+ * a name, of the users that have a client certificate already (a merged kubeconfig's token or exec
+ * users are left alone), or of every user when none has one. Other bytes stay as written.
+ */
 export function setKubeconfigUserCredentials(
   text: string,
   options: { user?: string; certificate?: Embedded; key?: Embedded; file?: string },
 ): EditResult {
   const file = options.file ?? 'kubeconfig';
   const editor = new YamlEditor(text, file);
-  for (const { body } of entries(editor, 'users', options.user, file)) {
+  let users = entries(editor, 'users', options.user, file);
+  if (options.user === undefined) {
+    const withCertificate = users.filter(({ item }) => userOf(item.toJSON(), posix.dirname(file))?.certificate !== undefined);
+    if (withCertificate.length > 0) users = withCertificate;
+  }
+  for (const { body } of users) {
     if (options.certificate) setOne(editor, body, 'client-certificate', options.certificate);
     if (options.key) setOne(editor, body, 'client-key', options.key);
   }

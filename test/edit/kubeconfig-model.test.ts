@@ -62,4 +62,10 @@ describe('the kubeconfig model (one parse for every reader)', () => {
     const twoForms = 'users:\n- name: u\n  user:\n    client-key: /old.key\n    client-key-data: S0VZ   # stale\n    token: abc\n';
     expect(setKubeconfigUserCredentials(twoForms, { key: { path: '/new.key' } }).text).toBe('users:\n- name: u\n  user:\n    client-key: /new.key\n    token: abc\n');
   });
+
+  it('without a user name, changes the users with a client certificate only: a merged token user keeps every byte', () => {
+    const merged = 'users:\n- name: kubernetes-admin\n  user:\n    client-certificate-data: T0xE\n    client-key-data: S0VZ\n- name: prod\n  user:\n    token:   "t0k3n"   # prod\n';
+    const r = setKubeconfigUserCredentials(merged, { certificate: { data: 'NEW' } });
+    expect(r.text).toBe(merged.replace('client-certificate-data: T0xE', `client-certificate-data: ${Buffer.from('NEW').toString('base64')}`));
+  });
 });
