@@ -3,7 +3,6 @@ import type { CaBundleParams } from './schema.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
 import { readSourceCertificates, requireCa } from '../shared/pki-common.js';
 
-
 function outputPath(p: CaBundleParams): string {
   return p.output ?? (p.mode === 'new' ? `ca/${p.ca}-new.crt` : `ca/${p.ca}-bundle.crt`);
 }

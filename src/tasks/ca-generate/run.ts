@@ -8,7 +8,6 @@ import type { CaGenerateParams } from './schema.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
 import { caCertArtifact, caKeyArtifact, oldCaArtifact, caPassphrase, describeSource, keyPem, loadCa, readSourceCertificates } from '../shared/pki-common.js';
 
-
 function keySpecOf(p: CaGenerateParams): KeySpec | undefined {
   if (p.keyType === 'ecdsa') return { type: 'ecdsa', curve: 'P-256' };
   if (p.keyType === 'rsa' || p.keySize !== undefined) return { type: 'rsa', bits: p.keySize ?? 2048 };

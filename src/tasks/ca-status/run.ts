@@ -4,8 +4,6 @@ import type { CaStatusParams } from './schema.js';
 import type { TaskContext, TaskOutcome } from '../define.js';
 import { caCertArtifact, oldCaArtifact } from '../shared/pki-common.js';
 
-
-
 /**
  * rotate: this state dir has started a rotation that is not finished on the host (the host's CA
  * is not yet the new one, or the trust bundle is still there), or none has started and the CA

@@ -8,7 +8,6 @@ import { type CertificateLocation, kubeconfigClientLocation, pkiFileLocation } f
 import { publicKeyOnHost } from '../shared/key-on-host.js';
 import { type CertTarget, describeSource, readSourceCertificates, resolveTargets } from '../shared/pki-common.js';
 
-
 interface Finding {
   path: string;
   problem: Problem;
@@ -127,6 +126,8 @@ async function kubeconfigTargets(ctx: TaskContext<CertCheckParams>, findings: Fi
     try {
       location = await kubeconfigClientLocation(ctx.transport, ctx.host.become, kubeconfig);
     } catch (err) {
+      // A broken kubeconfig is a finding; a host that cannot be read is the step's failure.
+      if (!(err instanceof KcarunError && err.code === 'E_PKI')) throw err;
       findings.push({ path: kubeconfig, problem: { kind: 'untrusted', message: (err as Error).message } });
       continue;
     }

@@ -11,7 +11,6 @@ import { restoreBackup, saveBackup } from '../shared/backup.js';
 import { type PkiFileLocation, pkiFileLocation, requireCertificate, type StoredCertificate } from '../shared/cert-location.js';
 import { statAndRead } from '../../transport/stat-and-read.js';
 
-
 /** What rollback needs: paths only (the journal must hold no key material). */
 type Undo =
   | { kind: 'symlink'; link: string; previousTarget: string; created: string; become: boolean; key?: unknown }

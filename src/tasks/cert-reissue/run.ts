@@ -11,8 +11,6 @@ import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
 import { type CertificateLocation, kubeconfigClientLocation, pkiFileLocation, requireCertificate } from '../shared/cert-location.js';
 import { type CertTarget, defaultKeyPath, hostArtifact, keyPem, requireCa, resolveTargets } from '../shared/pki-common.js';
 
-
-
 /** One written (or reused) certificate, as registered output: artifact paths only, never key bytes. */
 interface IssuedEntry {
   path: string;

@@ -6,7 +6,6 @@ import type { EtcdSnapshotParams } from './schema.js';
 import { etcdctlCommand, etcdEndpoints, parseEtcdJson, etcdctlStderr } from '../shared/etcdctl.js';
 import { listSnapshots, pruneSnapshots, saveSnapshot, sha256, snapshotIntact, type SnapshotRecord } from './snapshot-store.js';
 
-
 const fail = (host: string, message: string, extra: Record<string, unknown> = {}): KcarunError =>
   new KcarunError('E_TASK', `${host}: etcd snapshot: ${message}`, { host, ...extra });
 

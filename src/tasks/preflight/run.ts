@@ -13,7 +13,6 @@ import { checkEtcdCluster } from '../shared/etcdctl.js';
 import { publicKeyOnHost } from '../shared/key-on-host.js';
 import { caPassphrase } from '../shared/pki-common.js';
 
-
 const applies = (list: string[] | undefined, host: string): boolean => list === undefined || list.includes(host);
 
 export async function runPreflight(ctx: TaskContext<PreflightParams>): Promise<TaskOutcome> {
