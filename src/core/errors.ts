@@ -104,3 +104,17 @@ export function exitCodeFor(err: unknown): number {
       return EXIT.runFailed;
   }
 }
+
+/**
+ * The last non-empty lines of a command's stderr, for a message or ErrorContext.stderrTail: `lines`
+ * of them (default 5), joined with `separator` ('\n'; ' | ' keeps a message on one line), without
+ * the lines `skip` calls noise (e.g. etcdctl's JSON info logs).
+ */
+export function stderrTail(stderr: string, options: { lines?: number; separator?: string; skip?: (line: string) => boolean } = {}): string {
+  return stderr
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l.trim() !== '' && !options.skip?.(l))
+    .slice(-(options.lines ?? 5))
+    .join(options.separator ?? '\n');
+}

@@ -1,4 +1,4 @@
-import { Document, isMap, isScalar, isSeq, parseDocument, Scalar } from 'yaml';
+import { Document, isMap, isScalar, isSeq, parseDocument, Scalar, type YAMLMap } from 'yaml';
 import { KcarunError } from '../core/errors.js';
 
 /** What every editing function returns: the new text, and whether it differs from the input. */
@@ -109,6 +109,67 @@ export class YamlEditor {
     else this.structural = true;
   }
 
+  /** Replaces the value of `key` in a map with a scalar (in place when it was a one-line scalar). */
+  setPairValue(map: YAMLMap, key: string, value: string): void {
+    const pair = map.items.find((p) => isScalar(p.key) && p.key.value === key);
+    if (pair && isScalar(pair.value)) return this.setScalar(pair.value, value);
+    this.structuralChange(() => map.set(key, value));
+  }
+
+  /**
+   * Removes `key` from a block map by deleting its line, when the pair is a one-line `key: scalar`
+   * on a line of its own; otherwise the document is re-serialised.
+   */
+  deletePair(map: YAMLMap, key: string): void {
+    const pair = map.items.find((p) => isScalar(p.key) && p.key.value === key);
+    if (!pair) return;
+    const line = map.items.length > 1 ? this.ownLine(pair.key, pair.value) : undefined;
+    map.delete(key);
+    if (line) this.splices.push({ start: line.start, end: line.end, text: '' });
+    else this.structural = true;
+  }
+
+  /**
+   * Appends `key: value` to a block map, on a new line after its last pair with the indent of its
+   * first key, when both are one-line `key: scalar` pairs; otherwise the document is re-serialised.
+   */
+  addPair(map: YAMLMap, key: string, value: string): void {
+    // Pairs added by this editor have no source range: the new line goes after the last original one.
+    const original = map.items.filter((p) => isScalar(p.key) && p.key.range);
+    const first = original[0];
+    const last = original.at(-1);
+    const firstLine = first ? this.ownLine(first.key, first.value) : undefined;
+    const lastLine = last ? this.ownLine(last.key, last.value) : undefined;
+    const node = new Scalar(value);
+    map.set(key, node);
+    const rendered = renderScalar(node);
+    if (!firstLine || !lastLine || rendered === undefined) {
+      this.structural = true;
+      return;
+    }
+    const keyText = renderScalar(new Scalar(key))!;
+    const line = `${firstLine.indent}${keyText}: ${rendered}`;
+    const atEnd = lastLine.end === this.text.length && !this.text.endsWith('\n');
+    this.splices.push({ start: lastLine.end, end: lastLine.end, text: atEnd ? `\n${line}` : `${line}\n` });
+  }
+
+  /**
+   * The text range of a `key: value` pair that fills its own lines (only indentation before the key;
+   * nothing but a comment after a one-line scalar value), with the newline; undefined otherwise.
+   */
+  private ownLine(key: unknown, value: unknown): { start: number; end: number; indent: string } | undefined {
+    if (!isScalar(key) || !isScalar(value) || !key.range || !value.range) return undefined;
+    if (value.type === 'BLOCK_FOLDED' || value.type === 'BLOCK_LITERAL') return undefined;
+    const start = this.text.lastIndexOf('\n', key.range[0] - 1) + 1;
+    const indent = this.text.slice(start, key.range[0]);
+    if (!/^[ \t]*$/.test(indent)) return undefined;
+    const nl = this.text.indexOf('\n', value.range[1]);
+    const end = nl < 0 ? this.text.length : nl + 1;
+    if (!/^[ \t]*(#.*)?\r?\n?$/.test(this.text.slice(value.range[1], end))) return undefined;
+    if (this.text.slice(key.range[0], value.range[0]).includes('\n')) return undefined;
+    return { start, end, indent };
+  }
+
   /** Any other change to `doc`: the whole document is re-serialised. */
   structuralChange(change: (doc: Document) => void): void {
     change(this.doc);
@@ -120,7 +181,10 @@ export class YamlEditor {
     if (this.structural) out = stringifyYamlDocument(this.doc, this.text);
     else {
       out = this.text;
-      for (const s of [...this.splices].sort((a, b) => b.start - a.start)) out = out.slice(0, s.start) + s.text + out.slice(s.end);
+      // Back to front, so earlier offsets stay valid. At one offset: a removal first, then the
+      // insertions, the last one first (so they end up in the order they were made).
+      const ordered = this.splices.map((s, i) => ({ ...s, i })).sort((a, b) => b.start - a.start || b.end - a.end || b.i - a.i);
+      for (const s of ordered) out = out.slice(0, s.start) + s.text + out.slice(s.end);
     }
     return { text: out, changed: out !== this.text };
   }

@@ -23,18 +23,6 @@ export async function generateKey(spec: KeySpec): Promise<KeyPair> {
   return generateKeyPairAsync('ec', { namedCurve: NODE_CURVES[spec.curve] });
 }
 
-/** The algorithm and size of a key, e.g. to make a `rotate` key like the old one. */
-export function describeKey(key: KeyObject): KeySpec {
-  const details = key.asymmetricKeyDetails ?? {};
-  if (key.asymmetricKeyType === 'rsa') return { type: 'rsa', bits: details.modulusLength ?? 2048 };
-  if (key.asymmetricKeyType === 'ec') {
-    const curve = Object.entries(NODE_CURVES).find(([, n]) => n === details.namedCurve)?.[0];
-    if (curve === 'P-256' || curve === 'P-384' || curve === 'P-521') return { type: 'ecdsa', curve };
-    throw new KcarunError('E_PKI', `unsupported EC curve ${details.namedCurve ?? '?'}`);
-  }
-  throw new KcarunError('E_PKI', `unsupported key type ${key.asymmetricKeyType ?? '?'} (RSA and ECDSA are supported)`);
-}
-
 export function formatKeySpec(spec: KeySpec): string {
   return spec.type === 'rsa' ? `RSA ${spec.bits}` : `ECDSA ${spec.curve}`;
 }

@@ -1,4 +1,6 @@
 /** PEM text <-> DER blocks. */
+import { containsPrivateKey as containsPrivateKeyText } from '../core/redact.js';
+
 export interface PemBlock {
   label: string;
   der: Buffer;
@@ -24,5 +26,5 @@ export function toPem(label: string, der: Buffer): string {
 
 /** True when a text holds private key material of any PEM flavour (used to keep keys out of outputs). */
 export function containsPrivateKey(text: string): boolean {
-  return /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text);
+  return containsPrivateKeyText(text);
 }

@@ -1,18 +1,12 @@
-import { Type } from '@sinclair/typebox';
 import { KcarunError } from '../../core/errors.js';
 import { defineTask } from '../define.js';
+import { AssertSchema } from './schema.js';
 
 /** Fails the step when a condition is false, e.g. `that: ["etcd_version is defined"]`. */
 export const assertTask = defineTask({
   type: 'assert',
   description: 'Checks conditions (the `when:` expression language) against vars and registered results.',
-  schema: Type.Object(
-    {
-      that: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })]),
-      message: Type.Optional(Type.String({ description: 'Shown when a condition is false.' })),
-    },
-    { additionalProperties: false },
-  ),
+  schema: AssertSchema,
   async run(ctx) {
     const conditions = typeof ctx.params.that === 'string' ? [ctx.params.that] : ctx.params.that;
     for (const condition of conditions) {

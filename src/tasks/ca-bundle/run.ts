@@ -1,20 +1,13 @@
 import { buildBundle } from '../../pki/bundle.js';
+import type { CaBundleParams } from './schema.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
-import type { CertSource } from '../shared/pki-schemas.js';
 import { readSourceCertificates, requireCa } from '../shared/pki-common.js';
 
-interface Params {
-  ca: string;
-  old?: CertSource;
-  mode?: 'new+old' | 'new';
-  output?: string;
-}
-
-function outputPath(p: Params): string {
+function outputPath(p: CaBundleParams): string {
   return p.output ?? (p.mode === 'new' ? `ca/${p.ca}-new.crt` : `ca/${p.ca}-bundle.crt`);
 }
 
-export async function runCaBundle(ctx: TaskContext<Params>): Promise<TaskOutcome> {
+export async function runCaBundle(ctx: TaskContext<CaBundleParams>): Promise<TaskOutcome> {
   const p = ctx.params;
   const mode = p.mode ?? 'new+old';
   const ca = await requireCa(ctx.state, p.ca);
@@ -32,6 +25,6 @@ export async function runCaBundle(ctx: TaskContext<Params>): Promise<TaskOutcome
   };
 }
 
-export async function planCaBundle(ctx: TaskContext<Params>): Promise<TaskPlan> {
+export async function planCaBundle(ctx: TaskContext<CaBundleParams>): Promise<TaskPlan> {
   return { changed: true, summary: `would write ${outputPath(ctx.params)} (${ctx.params.mode ?? 'new+old'})` };
 }

@@ -4,22 +4,11 @@ import { checkCa } from '../../pki/checks.js';
 import type { Certificate } from '../../pki/certificate.js';
 import { discoveryTokenCaCertHash, isIntermediateCa } from '../../pki/issuer.js';
 import type { KeySpec } from '../../pki/keys.js';
+import type { CaGenerateParams } from './schema.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
-import type { CertSource } from '../shared/pki-schemas.js';
-import { caCertArtifact, caKeyArtifact, caPassphrase, describeSource, keyPem, loadCa, readSourceCertificates } from '../shared/pki-common.js';
+import { caCertArtifact, caKeyArtifact, oldCaArtifact, caPassphrase, describeSource, keyPem, loadCa, readSourceCertificates } from '../shared/pki-common.js';
 
-interface Params {
-  name: string;
-  oldCa?: CertSource;
-  commonName?: string;
-  keyType?: 'rsa' | 'ecdsa';
-  keySize?: 2048 | 3072 | 4096;
-  validityDays?: number;
-  backdateMinutes?: number;
-  fromIntermediate?: 'self-signed-root';
-}
-
-function keySpecOf(p: Params): KeySpec | undefined {
+function keySpecOf(p: CaGenerateParams): KeySpec | undefined {
   if (p.keyType === 'ecdsa') return { type: 'ecdsa', curve: 'P-256' };
   if (p.keyType === 'rsa' || p.keySize !== undefined) return { type: 'rsa', bits: p.keySize ?? 2048 };
   return undefined;
@@ -31,7 +20,7 @@ function keySpecOf(p: Params): KeySpec | undefined {
  */
 const inFlight = new Map<string, Promise<unknown>>();
 
-export async function runCaGenerate(ctx: TaskContext<Params>): Promise<TaskOutcome> {
+export async function runCaGenerate(ctx: TaskContext<CaGenerateParams>): Promise<TaskOutcome> {
   const key = ctx.state.artifactPath(caCertArtifact(ctx.params.name));
   const previous = inFlight.get(key) ?? Promise.resolve();
   const mine = previous.catch(() => {}).then(() => generateOrReuse(ctx));
@@ -43,7 +32,7 @@ export async function runCaGenerate(ctx: TaskContext<Params>): Promise<TaskOutco
   }
 }
 
-async function generateOrReuse(ctx: TaskContext<Params>): Promise<TaskOutcome> {
+async function generateOrReuse(ctx: TaskContext<CaGenerateParams>): Promise<TaskOutcome> {
   const p = ctx.params;
   const existing = await loadCa(ctx.state, p.name);
   if (existing) {
@@ -81,6 +70,9 @@ async function generateOrReuse(ctx: TaskContext<Params>): Promise<TaskOutcome> {
   if (oldCas.some((c) => c.subjectDer.equals(ca.certificate.subjectDer))) {
     throw new KcarunError('E_PKI', `the new CA's subject "${ca.certificate.subjectText}" equals an old CA's: choose another commonName`, { host: ctx.host.name });
   }
+  // The CA this one replaces, kept as first read: later steps (kubeconfig-ca's oldCa) recognise
+  // what trusts it even after its file on the hosts holds the new CA.
+  if (oldCa && !(await ctx.state.readArtifact(oldCaArtifact(p.name)))) await ctx.state.writeArtifact(oldCaArtifact(p.name), oldCa.pem, { mode: 0o644 });
   // Key first, certificate last: the certificate's presence marks a complete CA (see loadCa).
   await ctx.state.writeArtifact(caKeyArtifact(p.name), keyPem(ca.privateKey, caPassphrase(ctx.state)), { mode: 0o600 });
   await ctx.state.writeArtifact(caCertArtifact(p.name), ca.certificate.pem, { mode: 0o644 });
@@ -102,14 +94,14 @@ function hashSummary(c: Certificate, old: Certificate | undefined): string {
  * kubeadm join checks its pinned hash against the CAs of cluster-info: old-hash joins work while
  * the bundle holds both CAs, and stop when finalize leaves the new CA alone.
  */
-function warnJoinHash(ctx: TaskContext<Params>, c: Certificate, old: Certificate | undefined): void {
+function warnJoinHash(ctx: TaskContext<CaGenerateParams>, c: Certificate, old: Certificate | undefined): void {
   if (!old || discoveryTokenCaCertHash(old) === discoveryTokenCaCertHash(c)) return;
   ctx.log.warn(
     `kubeadm join commands that pin this CA (--discovery-token-ca-cert-hash ${discoveryTokenCaCertHash(old)}, the old CA) stop working after finalize; use ${discoveryTokenCaCertHash(c)} (the new CA ${ctx.params.name})`,
   );
 }
 
-function outputOf(ctx: TaskContext<Params>, name: string, c: Certificate, reused: boolean, old: Certificate | undefined) {
+function outputOf(ctx: TaskContext<CaGenerateParams>, name: string, c: Certificate, reused: boolean, old: Certificate | undefined) {
   return {
     cert: caCertArtifact(name),
     key: caKeyArtifact(name),
@@ -125,7 +117,7 @@ function outputOf(ctx: TaskContext<Params>, name: string, c: Certificate, reused
   };
 }
 
-export async function planCaGenerate(ctx: TaskContext<Params>): Promise<TaskPlan> {
+export async function planCaGenerate(ctx: TaskContext<CaGenerateParams>): Promise<TaskPlan> {
   const existing = await loadCa(ctx.state, ctx.params.name);
   if (existing) return { changed: false, summary: `would reuse CA ${ctx.params.name} (${existing.certificate.subjectText})` };
   return { changed: true, summary: `would create CA ${ctx.params.name} in ${ctx.state.artifactPath(caCertArtifact(ctx.params.name))}` };

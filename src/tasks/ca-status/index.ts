@@ -1,6 +1,5 @@
-import { Type } from '@sinclair/typebox';
 import { defineTask } from '../define.js';
-import { CaNameSchema } from '../shared/pki-schemas.js';
+import { CaStatusSchema } from './schema.js';
 
 /**
  * Where a CA's rotation stands on the cluster, read from a host: the stock playbooks decide from
@@ -10,18 +9,7 @@ import { CaNameSchema } from '../shared/pki-schemas.js';
 export const caStatusTask = defineTask({
   type: 'ca-status',
   description: "Reads a CA from a host and says whether it needs rotating, whether a rotation is under way, and whether its old CA is still trusted (a bundle is in place).",
-  schema: Type.Object(
-    {
-      name: CaNameSchema,
-      host: Type.Optional(Type.String({ minLength: 1, description: "Inventory host to read from (default: the task's host); lets a `local` stage register the answer for every stage's `when`." })),
-      cert: Type.String({ minLength: 1, description: 'The CA certificate on the host (e.g. /etc/kubernetes/pki/etcd/ca.crt).' }),
-      bundle: Type.String({ minLength: 1, description: 'Where the rotation puts the new+old trust bundle on the host.' }),
-      enabled: Type.Optional(Type.Boolean({ default: true, description: 'false: report rotate=false and finalize=false (this CA is switched off).' })),
-      rotateWithinDays: Type.Optional(Type.Number({ minimum: 0, default: 365, description: 'Rotate a CA that expires within this many days.' })),
-      force: Type.Optional(Type.Boolean({ default: false, description: 'Rotate whatever its expiry.' })),
-    },
-    { additionalProperties: false },
-  ),
+  schema: CaStatusSchema,
   run: async (ctx) => (await import('./run.js')).runCaStatus(ctx),
   // Reading a file and the state dir changes nothing, so a dry run gets the real answer.
   dryRun: async (ctx) => {

@@ -1,20 +1,8 @@
 import { daysLeft, parseCertificates } from '../../pki/certificate.js';
 import { KcarunError } from '../../core/errors.js';
+import type { CaStatusParams } from './schema.js';
 import type { TaskContext, TaskOutcome } from '../define.js';
-import { caCertArtifact } from '../shared/pki-common.js';
-
-interface Params {
-  name: string;
-  host?: string;
-  cert: string;
-  bundle: string;
-  enabled?: boolean;
-  rotateWithinDays?: number;
-  force?: boolean;
-}
-
-/** Artifact holding the CA that a rotation replaces, kept from its first look at the cluster. */
-export const oldCaArtifact = (name: string): string => `ca/${name}-old.crt`;
+import { caCertArtifact, oldCaArtifact } from '../shared/pki-common.js';
 
 /**
  * rotate: this state dir has started a rotation that is not finished on the host (the host's CA
@@ -24,7 +12,7 @@ export const oldCaArtifact = (name: string): string => `ca/${name}-old.crt`;
  * The host's CA is saved as the "old" CA the first time, so bundles built later (or in a resumed
  * run, after the host's CA file was already replaced) always hold the real old CA.
  */
-export async function runCaStatus(ctx: TaskContext<Params>, options: { dryRun?: boolean } = {}): Promise<TaskOutcome> {
+export async function runCaStatus(ctx: TaskContext<CaStatusParams>, options: { dryRun?: boolean } = {}): Promise<TaskOutcome> {
   const p = ctx.params;
   if (p.enabled === false) {
     return { changed: false, summary: `${p.name}: switched off`, output: { enabled: false, rotate: false, finalize: false } };

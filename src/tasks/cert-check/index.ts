@@ -1,27 +1,11 @@
-import { Type } from '@sinclair/typebox';
 import { defineTask } from '../define.js';
-import { CertSourceSchema, TargetsSchema } from '../shared/pki-schemas.js';
+import { CertCheckSchema } from './schema.js';
 
 /** Preflight and post-check: chain, expiry, SANs, key match, clock. Fails naming host and path. */
 export const certCheckTask = defineTask({
   type: 'cert-check',
   description: "Asserts a host's certificates chain to a bundle, are not expiring, carry SANs and match their keys.",
-  schema: Type.Object(
-    {
-      ...TargetsSchema,
-      kubeconfigs: Type.Optional(
-        Type.Array(Type.String({ minLength: 1 }), {
-          description:
-            "Kubeconfigs whose user's client certificate is checked too: embedded data, or the file client-certificate names (kubelet-client-current.pem, certificate and key in one file).",
-        }),
-      ),
-      bundle: Type.Optional(CertSourceSchema),
-      minDaysLeft: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
-      keyMatch: Type.Optional(Type.Boolean({ default: false, description: "Compare each key's public half with its certificate (openssl on the host)." })),
-      maxClockSkewSeconds: Type.Optional(Type.Number({ minimum: 0, description: "Fail when the host's clock differs from ours by more." })),
-    },
-    { additionalProperties: false },
-  ),
+  schema: CertCheckSchema,
   run: async (ctx) => (await import('./run.js')).runCertCheck(ctx),
   dryRun: async (ctx) => (await import('./run.js')).planCertCheck(ctx),
 });

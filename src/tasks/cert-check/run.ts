@@ -1,33 +1,19 @@
 import { KcarunError, KcarunErrorList } from '../../core/errors.js';
-import { type Certificate, daysLeft, parseCertificates } from '../../pki/certificate.js';
+import { type Certificate, daysLeft } from '../../pki/certificate.js';
 import { checkCa, checkCertificate, checkClockSkew, type Problem, verifyChain } from '../../pki/checks.js';
-import { kubeconfigClientCert } from '../../edit/kubeconfig-client.js';
-import { statAndRead } from '../../transport/stat-and-read.js';
-import { parsePemBlocks } from '../../pki/pem.js';
 import { currentPairPath, expiredLegacyClientCertHint } from '../../pki/client-cert-hints.js';
-import { shellJoin } from '../../core/shell.js';
+import type { CertCheckParams } from './schema.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
-import type { CertPath, CertSource } from '../shared/pki-schemas.js';
+import { type CertificateLocation, kubeconfigClientLocation, pkiFileLocation } from '../shared/cert-location.js';
+import { publicKeyOnHost } from '../shared/key-on-host.js';
 import { type CertTarget, describeSource, readSourceCertificates, resolveTargets } from '../shared/pki-common.js';
-
-interface Params {
-  paths?: CertPath[];
-  set?: string;
-  pkiDir?: string;
-  missing?: 'error' | 'skip';
-  bundle?: CertSource;
-  minDaysLeft?: number;
-  keyMatch?: boolean;
-  maxClockSkewSeconds?: number;
-  kubeconfigs?: string[];
-}
 
 interface Finding {
   path: string;
   problem: Problem;
 }
 
-export async function runCertCheck(ctx: TaskContext<Params>): Promise<TaskOutcome> {
+export async function runCertCheck(ctx: TaskContext<CertCheckParams>): Promise<TaskOutcome> {
   const { findings, checked } = await collect(ctx);
   if (findings.length > 0) {
     const host = ctx.host.name;
@@ -41,7 +27,7 @@ export async function runCertCheck(ctx: TaskContext<Params>): Promise<TaskOutcom
 }
 
 /** A check only reads, so a dry run performs it too (when its bundle exists already). */
-export async function planCertCheck(ctx: TaskContext<Params>): Promise<TaskPlan> {
+export async function planCertCheck(ctx: TaskContext<CertCheckParams>): Promise<TaskPlan> {
   if (ctx.params.bundle && 'artifact' in ctx.params.bundle && !(await ctx.state.readArtifact(ctx.params.bundle.artifact))) {
     return { changed: false, summary: `would check ${resolveTargets(ctx.params).length} certificate(s) against ${ctx.params.bundle.artifact} (not built yet)` };
   }
@@ -50,7 +36,7 @@ export async function planCertCheck(ctx: TaskContext<Params>): Promise<TaskPlan>
   return { changed: false, summary: problems.length ? `would FAIL: ${problems.join('; ')}` : `${checked.length} certificate(s) OK` };
 }
 
-async function collect(ctx: TaskContext<Params>): Promise<{ findings: Finding[]; checked: Record<string, unknown>[] }> {
+async function collect(ctx: TaskContext<CertCheckParams>): Promise<{ findings: Finding[]; checked: Record<string, unknown>[] }> {
   const p = ctx.params;
   const host = ctx.host.name;
   const become = ctx.host.become;
@@ -72,36 +58,35 @@ async function collect(ctx: TaskContext<Params>): Promise<{ findings: Finding[];
     for (const ca of bundle) for (const problem of checkCa(ca, now)) findings.push({ path: label, problem });
   }
 
-  const targets: CheckTarget[] = resolveTargets(p);
+  const targets: CheckTarget[] = resolveTargets(p).map((t) => ({ ...t, location: pkiFileLocation(ctx.transport, become, t) }));
   targets.push(...(await kubeconfigTargets(ctx, findings)));
   if (targets.length === 0 && !p.bundle && p.maxClockSkewSeconds === undefined && p.kubeconfigs === undefined) {
     throw new KcarunError('E_SCHEMA', 'cert-check needs `paths`, `set`, `kubeconfigs`, `bundle` or `maxClockSkewSeconds`', { host });
   }
   for (const t of targets) {
-    const content = t.embedded ?? (await statAndRead(ctx.transport, t.cert, become)).content;
-    if (!content) {
+    const found = await t.location.read();
+    if (!found) {
       if (!t.optional) findings.push({ path: t.cert, problem: { kind: 'untrusted', message: 'does not exist' } });
       continue;
     }
-    let cert: Certificate | undefined;
-    try {
-      cert = parseCertificates(content)[0];
-    } catch (err) {
-      findings.push({ path: t.cert, problem: { kind: 'untrusted', message: (err as Error).message } });
+    if (found.malformed) {
+      findings.push({ path: t.cert, problem: { kind: 'untrusted', message: found.malformed.message } });
       continue;
     }
+    const cert = found.certificate;
     if (!cert) {
       findings.push({ path: t.cert, problem: { kind: 'untrusted', message: 'holds no PEM certificate' } });
       continue;
     }
     const problems = checkCertificate(cert, { now, bundle, minDaysLeft: p.minDaysLeft, requiredSans: t.sans });
-    if (p.keyMatch && !t.embedded) problems.push(...(await checkKeyOnHost(ctx, t, cert)));
-    if (t.kubeconfig) {
-      const hint = await legacyHint(ctx, t.kubeconfig, t.cert, cert, now);
+    if (p.keyMatch && t.location.kind === 'pki-file') problems.push(...(await checkKeyOnHost(ctx, t, cert)));
+    // A file a kubeconfig names (not its embedded data): say which kubeconfig, so that the report leads to the one to fix.
+    const kubeconfig = t.location.kind === 'pki-file' ? t.location.kubeconfig : undefined;
+    if (kubeconfig) {
+      const hint = await legacyHint(ctx, kubeconfig, t.cert, cert, now);
       if (hint) problems.push({ kind: 'expired', message: hint });
     }
-    // The file a kubeconfig names says which kubeconfig, so that the report leads to the one to fix.
-    const of = t.kubeconfig ? `(client certificate of ${t.kubeconfig}) ` : '';
+    const of = kubeconfig ? `(client certificate of ${kubeconfig}) ` : '';
     for (const problem of problems) findings.push({ path: t.cert, problem: { ...problem, message: `${of}${problem.message}` } });
     const chain = bundle ? verifyChain(cert, bundle) : undefined;
     checked.push({
@@ -117,20 +102,16 @@ async function collect(ctx: TaskContext<Params>): Promise<{ findings: Finding[];
   return { findings, checked };
 }
 
-/** A certificate to check: a file on the host, or the client certificate a kubeconfig embeds. */
-type CheckTarget = CertTarget & { embedded?: Buffer; kubeconfig?: string };
+/** A certificate to check, and where it lives: a file on the host, or a kubeconfig's embedded data. */
+type CheckTarget = CertTarget & { location: CertificateLocation };
 
 /** An expired legacy client certificate whose `*-current.pem` pair beside it is valid: say so. */
-async function legacyHint(ctx: TaskContext<Params>, kubeconfig: string, certPath: string, cert: Certificate, now: Date): Promise<string | null> {
+async function legacyHint(ctx: TaskContext<CertCheckParams>, kubeconfig: string, certPath: string, cert: Certificate, now: Date): Promise<string | null> {
   const currentPath = currentPairPath(certPath);
   if (!currentPath || cert.notAfter > now) return null;
-  const { content } = await statAndRead(ctx.transport, currentPath, ctx.host.become);
-  let current: Certificate | undefined;
-  try {
-    current = content ? parseCertificates(content)[0] : undefined;
-  } catch {
-    return null; // unreadable: the plain expiry finding stands alone
-  }
+  const found = await pkiFileLocation(ctx.transport, ctx.host.become, { cert: currentPath }).read();
+  if (found?.malformed) return null; // unreadable: the plain expiry finding stands alone
+  const current = found?.certificate;
   return expiredLegacyClientCertHint(kubeconfig, certPath, cert, current ? { path: currentPath, certificate: current } : null, now);
 }
 
@@ -138,25 +119,24 @@ async function legacyHint(ctx: TaskContext<Params>, kubeconfig: string, certPath
  * The client certificates of `kubeconfigs`, found the way the kubelet finds its own: embedded data,
  * or the file `client-certificate` names (kubelet-client-current.pem holds its key too).
  */
-async function kubeconfigTargets(ctx: TaskContext<Params>, findings: Finding[]): Promise<CheckTarget[]> {
+async function kubeconfigTargets(ctx: TaskContext<CertCheckParams>, findings: Finding[]): Promise<CheckTarget[]> {
   const out: CheckTarget[] = [];
-  const become = ctx.host.become;
   for (const kubeconfig of ctx.params.kubeconfigs ?? []) {
-    const { content } = await statAndRead(ctx.transport, kubeconfig, become);
-    if (!content) {
-      if (ctx.params.missing !== 'skip') findings.push({ path: kubeconfig, problem: { kind: 'untrusted', message: 'does not exist' } });
-      continue;
-    }
-    let client;
+    let location;
     try {
-      client = kubeconfigClientCert(content.toString('utf8'), kubeconfig, ctx.host.name);
+      location = await kubeconfigClientLocation(ctx.transport, ctx.host.become, kubeconfig);
     } catch (err) {
+      // A broken kubeconfig is a finding; a host that cannot be read is the step's failure.
+      if (!(err instanceof KcarunError && err.code === 'E_PKI')) throw err;
       findings.push({ path: kubeconfig, problem: { kind: 'untrusted', message: (err as Error).message } });
       continue;
     }
-    if (!client) continue;
-    if (client.kind === 'embedded') out.push({ cert: `${kubeconfig} (client-certificate-data)`, key: '', sans: [], optional: false, embedded: client.certPem });
-    else out.push({ cert: client.certPath, key: client.keyPath ?? client.certPath, sans: [], optional: false, kubeconfig });
+    if (location === null) {
+      if (ctx.params.missing !== 'skip') findings.push({ path: kubeconfig, problem: { kind: 'untrusted', message: 'does not exist' } });
+      continue;
+    }
+    if (location === 'none') continue;
+    out.push({ cert: location.label, key: location.keyPath ?? location.path, sans: [], optional: false, location });
   }
   return out;
 }
@@ -165,13 +145,12 @@ async function kubeconfigTargets(ctx: TaskContext<Params>, findings: Finding[]):
  * Compares the key's public half with the certificate on the host itself (`openssl pkey -pubout`),
  * so the private key is never read off the host.
  */
-async function checkKeyOnHost(ctx: TaskContext<Params>, t: CertTarget, cert: Certificate): Promise<Problem[]> {
-  const res = await ctx.transport.exec(shellJoin(['openssl', 'pkey', '-in', t.key, '-pubout']), { become: ctx.host.become });
-  if (res.rc !== 0) {
-    const reason = res.rc === 127 ? 'openssl is not installed on the host' : `${t.key} is missing or not a key`;
+async function checkKeyOnHost(ctx: TaskContext<CertCheckParams>, t: CertTarget, cert: Certificate): Promise<Problem[]> {
+  const pub = await publicKeyOnHost(ctx.transport, t.key, { become: ctx.host.become });
+  if (!('spki' in pub)) {
+    const reason = pub.reason === 'no-openssl' ? 'openssl is not installed on the host' : `${t.key} is missing or not a key`;
     return [{ kind: 'key-mismatch', message: `cannot compare with ${t.key}: ${reason}` }];
   }
-  const pub = parsePemBlocks(res.stdout).find((b) => b.label === 'PUBLIC KEY');
-  if (!pub || !pub.der.equals(cert.spkiDer)) return [{ kind: 'key-mismatch', message: `does not match its key ${t.key}` }];
+  if (!pub.spki.equals(cert.spkiDer)) return [{ kind: 'key-mismatch', message: `does not match its key ${t.key}` }];
   return [];
 }

@@ -1,42 +1,31 @@
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { KcarunError } from '../../core/errors.js';
-import { timestampedPairName } from '../../edit/kubeconfig-client.js';
 import { type Certificate, parseCertificates } from '../../pki/certificate.js';
 import { keyMatchesSpki, loadPrivateKey } from '../../pki/keys.js';
 import { shellQuote } from '../../core/shell.js';
+import type { CertInstallParams } from './schema.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
 import type { FileStat } from '../../transport/types.js';
 import { restoreBackup, saveBackup } from '../shared/backup.js';
+import { type PkiFileLocation, pkiFileLocation, requireCertificate, type StoredCertificate } from '../shared/cert-location.js';
 import { statAndRead } from '../../transport/stat-and-read.js';
-
-interface Params {
-  path: string;
-  artifact: string;
-  keyArtifact?: string;
-  keyPath?: string;
-  become?: boolean;
-}
 
 /** What rollback needs: paths only (the journal must hold no key material). */
 type Undo =
   | { kind: 'symlink'; link: string; previousTarget: string; created: string; become: boolean; key?: unknown }
   | { kind: 'file'; file: unknown; key?: unknown };
 
-const PRIVATE_KEY_RE = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----[\s\S]*?-----END \1-----\r?\n?/;
-
-interface Current {
+interface Current extends StoredCertificate {
+  location: PkiFileLocation;
   /** The link text when `path` is a symlink. */
   linkTarget?: string;
-  content: Buffer;
   certificate: Certificate;
-  /** The key PEM block of a combined file, byte for byte. Never logged or returned. */
-  keyBlock?: string;
   /** Of the file the path names (through the link): owner and mode a rewrite keeps. */
   st: FileStat;
 }
 
-async function inspect(ctx: TaskContext<Params>, become: boolean): Promise<Current> {
+async function inspect(ctx: TaskContext<CertInstallParams>, become: boolean): Promise<Current> {
   const { path } = ctx.params;
   const host = ctx.host.name;
   const q = shellQuote(path);
@@ -44,22 +33,21 @@ async function inspect(ctx: TaskContext<Params>, become: boolean): Promise<Curre
   if (res.rc !== 0) throw new KcarunError('E_TASK', `${host}: cannot inspect ${path}: ${res.stderr.trim()}`, { host, path });
   const [kind, linkTarget] = res.stdout.replace(/\n$/, '').split('\n');
   if (kind === 'absent') throw new KcarunError('E_TASK', `${host}: ${path} does not exist`, { host, path });
-  const { st, content } = await statAndRead(ctx.transport, path, become);
-  if (!st || !content) throw new KcarunError('E_TASK', `${host}: ${path} points to a file that does not exist (${linkTarget})`, { host, path });
-  const text = content.toString('latin1');
-  const certificate = parseCertificates(content)[0];
-  if (!certificate) throw new KcarunError('E_PKI', `${host}: ${path} holds no PEM certificate`, { host, path });
-  return { linkTarget: kind === 'link' ? linkTarget : undefined, content, certificate, keyBlock: PRIVATE_KEY_RE.exec(text)?.[0], st };
+  const location = pkiFileLocation(ctx.transport, become, { cert: path, key: ctx.params.keyPath });
+  const found = await location.read();
+  if (!found || !found.st) throw new KcarunError('E_TASK', `${host}: ${path} points to a file that does not exist (${linkTarget})`, { host, path });
+  const certificate = requireCertificate(host, location, found);
+  return { ...found, location, linkTarget: kind === 'link' ? linkTarget : undefined, certificate, st: found.st };
 }
 
-async function readArtifact(ctx: TaskContext<Params>, name: string): Promise<Buffer> {
+async function readArtifact(ctx: TaskContext<CertInstallParams>, name: string): Promise<Buffer> {
   const data = await ctx.state.readArtifact(name);
   if (!data) throw new KcarunError('E_STATE', `artifact ${name} does not exist (made by cert-reissue)`, { host: ctx.host.name });
   return data;
 }
 
 /** The new file's content: the certificate, then the key (the order the kubelet writes). */
-async function newContent(ctx: TaskContext<Params>, cert: Certificate, current: Current): Promise<{ data: string; newKey?: string }> {
+async function newContent(ctx: TaskContext<CertInstallParams>, cert: Certificate, current: Current): Promise<{ data: string; newKey?: string }> {
   const host = ctx.host.name;
   const { path } = ctx.params;
   const newKey = ctx.params.keyArtifact ? (await readArtifact(ctx, ctx.params.keyArtifact)).toString('utf8') : undefined;
@@ -70,12 +58,12 @@ async function newContent(ctx: TaskContext<Params>, cert: Certificate, current: 
       throw new KcarunError('E_PKI', `${host}: ${ctx.params.artifact} does not match the key ${newKey ? ctx.params.keyArtifact : `in ${path}`}; re-run cert-reissue`, { host, path });
     }
   }
-  if (current.keyBlock === undefined) return { data: cert.pem, newKey };
-  return { data: `${cert.pem.replace(/\n*$/, '\n')}${key!.replace(/\n*$/, '\n')}` };
+  const data = current.location.render(current, cert, newKey);
+  return current.keyBlock === undefined ? { data, newKey } : { data };
 }
 
 /** Replaces a symlink atomically: a new link under a temp name, renamed over the old one. */
-async function pointLink(ctx: TaskContext<Params>, link: string, target: string, become: boolean): Promise<void> {
+async function pointLink(ctx: TaskContext<CertInstallParams>, link: string, target: string, become: boolean): Promise<void> {
   const tmp = posix.join(posix.dirname(link), `.${posix.basename(link)}.kcarun-${randomBytes(6).toString('hex')}.tmp`);
   const res = await ctx.transport.exec(`ln -s -- ${shellQuote(target)} ${shellQuote(tmp)} && mv -Tf -- ${shellQuote(tmp)} ${shellQuote(link)}`, { become, signal: ctx.signal });
   if (res.rc !== 0) {
@@ -84,7 +72,7 @@ async function pointLink(ctx: TaskContext<Params>, link: string, target: string,
   }
 }
 
-export async function runCertInstall(ctx: TaskContext<Params>): Promise<TaskOutcome> {
+export async function runCertInstall(ctx: TaskContext<CertInstallParams>): Promise<TaskOutcome> {
   const p = ctx.params;
   const host = ctx.host.name;
   const become = p.become ?? ctx.host.become;
@@ -143,7 +131,7 @@ export async function runCertInstall(ctx: TaskContext<Params>): Promise<TaskOutc
 }
 
 /** Reads the file back through the path the kubeconfig names: the summary claims the host has it. */
-async function verifyInstalled(ctx: TaskContext<Params>, cert: Certificate, become: boolean): Promise<void> {
+async function verifyInstalled(ctx: TaskContext<CertInstallParams>, cert: Certificate, become: boolean): Promise<void> {
   const after = parseCertificates(await ctx.transport.readFile(ctx.params.path, { become }))[0];
   if (!after || !after.der.equals(cert.der)) throw new KcarunError('E_TASK', `${ctx.host.name}: ${ctx.params.path} does not hold the new certificate after the install`, { host: ctx.host.name, path: ctx.params.path });
 }
@@ -153,7 +141,7 @@ function isUndo(u: unknown): u is Undo {
 }
 
 /** Points the link back (the old timestamped file was never touched) or restores the backup. Safe to repeat. */
-export async function rollbackCertInstall(ctx: TaskContext<Params>, undo: unknown): Promise<void> {
+export async function rollbackCertInstall(ctx: TaskContext<CertInstallParams>, undo: unknown): Promise<void> {
   if (!isUndo(undo)) throw new KcarunError('E_ROLLBACK', 'cert-install undo data is malformed', { host: ctx.host.name });
   if (undo.kind === 'file') {
     if (undo.key !== undefined) await restoreBackup(ctx, undo.key);
@@ -169,7 +157,7 @@ export async function rollbackCertInstall(ctx: TaskContext<Params>, undo: unknow
   ctx.log.info(`${undo.link} -> ${undo.previousTarget} again`);
 }
 
-export async function planCertInstall(ctx: TaskContext<Params>): Promise<TaskPlan> {
+export async function planCertInstall(ctx: TaskContext<CertInstallParams>): Promise<TaskPlan> {
   const p = ctx.params;
   const become = p.become ?? ctx.host.become;
   const data = await ctx.state.readArtifact(p.artifact);
@@ -178,4 +166,12 @@ export async function planCertInstall(ctx: TaskContext<Params>): Promise<TaskPla
   if (cert && current.certificate.der.equals(cert.der)) return { changed: false, summary: `${p.path} already holds this certificate` };
   const how = current.linkTarget !== undefined ? `a new timestamped file beside ${current.linkTarget}, then swap the link` : 'rewrite in place';
   return { changed: true, summary: `would install ${p.artifact} into ${p.path} (${how}${current.keyBlock ? ', key kept' : ''})` };
+}
+
+/** kubelet-client-current.pem -> kubelet-client-2026-11-28-20-51-07.pem: the name the kubelet itself gives a renewed pair. */
+export function timestampedPairName(linkName: string, now: Date): string {
+  const ts = now.toISOString().slice(0, 19).replace(/[T:]/g, '-');
+  const m = /^(.*)-current\.pem$/.exec(linkName);
+  const prefix = m ? m[1]! : linkName.replace(/\.pem$/, '');
+  return `${prefix}-${ts}.pem`;
 }

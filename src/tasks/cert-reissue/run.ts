@@ -1,42 +1,15 @@
 import { KcarunError } from '../../core/errors.js';
-import { kubeconfigClientCert } from '../../edit/kubeconfig-client.js';
-import { statAndRead } from '../../transport/stat-and-read.js';
 import type { CertificateAuthority } from '../../pki/ca.js';
 import { type Certificate, isIssuedBy, parseCertificates } from '../../pki/certificate.js';
 import { formatSubjectAltName } from '../../pki/extensions.js';
 import { keyMatchesSpki, loadPrivateKey } from '../../pki/keys.js';
-import { containsPrivateKey } from '../../pki/pem.js';
 import { currentPairPath, expiredLegacyClientCertHint } from '../../pki/client-cert-hints.js';
-import { issueFromProfile, type ProfileName } from '../../pki/profiles.js';
+import { issueFromProfile } from '../../pki/profiles.js';
 import { type KeyPolicy, reissueLeafCertificate } from '../../pki/reissue.js';
+import type { CertReissueParams, GenerateEntry } from './schema.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
-import type { CertPath } from '../shared/pki-schemas.js';
+import { type CertificateLocation, kubeconfigClientLocation, pkiFileLocation, requireCertificate } from '../shared/cert-location.js';
 import { type CertTarget, defaultKeyPath, hostArtifact, keyPem, requireCa, resolveTargets } from '../shared/pki-common.js';
-
-interface GenerateEntry {
-  cert: string;
-  key?: string;
-  profile: string;
-  nodeName?: string;
-  advertiseAddress?: string;
-  serviceIp?: string;
-  dnsDomain?: string;
-  extraSans?: string[];
-  validityDays?: number;
-}
-
-interface Params {
-  ca: string;
-  paths?: CertPath[];
-  set?: string;
-  pkiDir?: string;
-  missing?: 'error' | 'skip';
-  keyPolicy?: KeyPolicy;
-  generate?: GenerateEntry[];
-  backdateMinutes?: number;
-  kubeconfigs?: string[];
-  renew?: boolean;
-}
 
 /** One written (or reused) certificate, as registered output: artifact paths only, never key bytes. */
 interface IssuedEntry {
@@ -54,7 +27,7 @@ interface IssuedEntry {
   combined?: boolean;
 }
 
-export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutcome> {
+export async function runCertReissue(ctx: TaskContext<CertReissueParams>): Promise<TaskOutcome> {
   const p = ctx.params;
   const policy = p.keyPolicy ?? 'reuse';
   const ca = await requireCa(ctx.state, p.ca);
@@ -73,9 +46,10 @@ export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutc
   }
 
   for (const target of targets) {
-    const { content } = await statAndRead(ctx.transport, target.cert, become);
+    const location = pkiFileLocation(ctx.transport, become, target);
+    const found = await location.read();
     const gen = generateFor.get(target.cert);
-    if (!content) {
+    if (!found) {
       if (gen) {
         issued.push(await generateFromProfile(ctx, ca, target, gen));
         continue;
@@ -86,7 +60,7 @@ export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutc
       }
       throw new KcarunError('E_PKI', `${host}: ${target.cert} does not exist (set missing: skip, or add it to generate)`, { host, path: target.cert });
     }
-    if (containsPrivateKey(content.toString('latin1'))) {
+    if (found.holdsKey) {
       throw new KcarunError(
         'E_PKI',
         `${host}: ${target.cert} holds a private key next to the certificate (like kubelet-client-current.pem): list the kubeconfig that names it under kubeconfigs instead, and install it with cert-install (an upload of the certificate alone would drop the key)`,
@@ -94,8 +68,8 @@ export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutc
       );
     }
     // Certificates after the leaf (intermediates) are kept when the same CA signs again; see reissueLeafCertificate.
-    const [leaf, ...chain] = parseCertificates(content);
-    if (!leaf) throw new KcarunError('E_PKI', `${host}: ${target.cert} holds no PEM certificate`, { host, path: target.cert });
+    const leaf = requireCertificate(host, location, found);
+    const chain = found.chain;
     const reused = await reuseExisting(ctx, ca, target, leaf, policy);
     if (reused) {
       issued.push(reused);
@@ -107,27 +81,25 @@ export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutc
   }
   const files: IssuedEntry[] = [];
   for (const kubeconfig of p.kubeconfigs ?? []) {
-    const { content } = await statAndRead(ctx.transport, kubeconfig, become);
-    if (!content) {
+    const location = await kubeconfigClientLocation(ctx.transport, become, kubeconfig);
+    if (location === null) {
       if (p.missing === 'skip') {
         skipped.push(kubeconfig);
         continue;
       }
       throw new KcarunError('E_PKI', `${host}: ${kubeconfig} does not exist (set missing: skip)`, { host, path: kubeconfig });
     }
-    const client = kubeconfigClientCert(content.toString('utf8'), kubeconfig, host);
-    if (!client) {
+    if (location === 'none') {
       skipped.push(kubeconfig); // token or exec credentials: nothing to re-issue
       continue;
     }
-    if (client.kind === 'embedded') {
-      const leaf = parseCertificates(client.certPem)[0];
-      if (!leaf) throw new KcarunError('E_PKI', `${host}: ${kubeconfig}: client-certificate-data holds no certificate`, { host, path: kubeconfig });
+    if (location.kind === 'kubeconfig-embedded') {
+      const leaf = requireCertificate(host, location, (await location.read())!, `${kubeconfig}: client-certificate-data holds no certificate`);
       const target: CertTarget = { cert: `${kubeconfig}.client.crt`, key: `${kubeconfig}.client.key`, sans: [], optional: false };
       issued.push({ ...(await reissueOne(ctx, ca, target, leaf, policy, kubeconfig)), path: kubeconfig, kubeconfig });
       continue;
     }
-    files.push(await reissueReferencedFile(ctx, ca, kubeconfig, client.certPath, client.keyPath, policy));
+    files.push(await reissueReferencedFile(ctx, ca, location, policy));
   }
   const all = [...issued, ...files];
   const fresh = all.filter((i) => i.how !== 'reused').length;
@@ -149,7 +121,7 @@ export async function runCertReissue(ctx: TaskContext<Params>): Promise<TaskOutc
  * A repeated or resumed run keeps what it wrote: the artifact is reused when the new CA signed it,
  * it still has the host certificate's subject and SANs, and (rotate) its key is there and matches.
  */
-async function reuseExisting(ctx: TaskContext<Params>, ca: CertificateAuthority, target: CertTarget, leaf: Certificate, policy: KeyPolicy): Promise<IssuedEntry | null> {
+async function reuseExisting(ctx: TaskContext<CertReissueParams>, ca: CertificateAuthority, target: CertTarget, leaf: Certificate, policy: KeyPolicy): Promise<IssuedEntry | null> {
   const artifact = hostArtifact(ctx.host.name, target.cert);
   const existingPem = await ctx.state.readArtifact(artifact);
   const existing = existingPem ? parseCertificates(existingPem)[0] : undefined;
@@ -170,7 +142,7 @@ async function reuseExisting(ctx: TaskContext<Params>, ca: CertificateAuthority,
   return entry(target, artifact, keyArtifact, existing, 'reused');
 }
 
-async function generateFromProfile(ctx: TaskContext<Params>, ca: CertificateAuthority, target: CertTarget, gen: GenerateEntry): Promise<IssuedEntry> {
+async function generateFromProfile(ctx: TaskContext<CertReissueParams>, ca: CertificateAuthority, target: CertTarget, gen: GenerateEntry): Promise<IssuedEntry> {
   const artifact = hostArtifact(ctx.host.name, target.cert);
   const keyArtifact = hostArtifact(ctx.host.name, target.key);
   const existingPem = await ctx.state.readArtifact(artifact);
@@ -180,7 +152,7 @@ async function generateFromProfile(ctx: TaskContext<Params>, ca: CertificateAuth
     return entry(target, artifact, keyArtifact, existing, 'reused');
   }
   const { certificate, privateKey } = await issueFromProfile(
-    gen.profile as ProfileName,
+    gen.profile,
     { nodeName: gen.nodeName ?? ctx.host.name, advertiseAddress: gen.advertiseAddress ?? ctx.host.address, serviceIp: gen.serviceIp, dnsDomain: gen.dnsDomain, extraSans: gen.extraSans },
     ca,
     { validityDays: gen.validityDays, backdateMinutes: ctx.params.backdateMinutes },
@@ -189,7 +161,7 @@ async function generateFromProfile(ctx: TaskContext<Params>, ca: CertificateAuth
 }
 
 /** Key first, then the certificate: a certificate artifact never points at a key that is not there. */
-async function store(ctx: TaskContext<Params>, target: CertTarget, cert: Certificate, key: string | undefined, how: IssuedEntry['how'], chain: readonly Certificate[] = []): Promise<IssuedEntry> {
+async function store(ctx: TaskContext<CertReissueParams>, target: CertTarget, cert: Certificate, key: string | undefined, how: IssuedEntry['how'], chain: readonly Certificate[] = []): Promise<IssuedEntry> {
   const artifact = hostArtifact(ctx.host.name, target.cert);
   let keyArtifact: string | undefined;
   if (key !== undefined) {
@@ -212,7 +184,7 @@ function entry(target: CertTarget, artifact: string, keyArtifact: string | undef
   };
 }
 
-async function reissueOne(ctx: TaskContext<Params>, ca: CertificateAuthority, target: CertTarget, leaf: Certificate, policy: KeyPolicy, what: string): Promise<IssuedEntry> {
+async function reissueOne(ctx: TaskContext<CertReissueParams>, ca: CertificateAuthority, target: CertTarget, leaf: Certificate, policy: KeyPolicy, what: string): Promise<IssuedEntry> {
   const reused = await reuseExisting(ctx, ca, target, leaf, policy);
   if (reused) return reused;
   const result = await reissueLeafCertificate(leaf, ca, { keyPolicy: policy, backdateMinutes: ctx.params.backdateMinutes });
@@ -225,35 +197,27 @@ async function reissueOne(ctx: TaskContext<Params>, ca: CertificateAuthority, ta
  * (kubelet-client-current.pem). Only the certificate goes into the artifact: with key policy reuse
  * the key never leaves the host, and cert-install puts the new certificate next to it there.
  */
-async function reissueReferencedFile(
-  ctx: TaskContext<Params>,
-  ca: CertificateAuthority,
-  kubeconfig: string,
-  certPath: string,
-  keyPath: string | undefined,
-  policy: KeyPolicy,
-): Promise<IssuedEntry> {
+async function reissueReferencedFile(ctx: TaskContext<CertReissueParams>, ca: CertificateAuthority, location: CertificateLocation, policy: KeyPolicy): Promise<IssuedEntry> {
   const host = ctx.host.name;
-  const become = ctx.host.become;
-  const { content } = await statAndRead(ctx.transport, certPath, become);
-  if (!content) throw new KcarunError('E_PKI', `${host}: ${kubeconfig} names client-certificate ${certPath}, which does not exist`, { host, path: certPath });
-  const combined = containsPrivateKey(content.toString('latin1'));
-  const leaf = parseCertificates(content)[0];
-  if (!leaf) throw new KcarunError('E_PKI', `${host}: ${certPath} (client-certificate of ${kubeconfig}) holds no PEM certificate`, { host, path: certPath });
+  const { path: certPath, kubeconfig } = location;
+  const found = await location.read();
+  if (!found) throw new KcarunError('E_PKI', `${host}: ${kubeconfig} names client-certificate ${certPath}, which does not exist`, { host, path: certPath });
+  const combined = found.holdsKey;
+  const leaf = requireCertificate(host, location, found, `${certPath} (client-certificate of ${kubeconfig}) holds no PEM certificate`);
   // A rotated key of a combined file gets an artifact of its own (<file>.key), never the cert's.
-  const target: CertTarget = { cert: certPath, key: combined ? `${certPath}.key` : (keyPath ?? defaultKeyPath(certPath)), sans: [], optional: false };
+  const target: CertTarget = { cert: certPath, key: combined ? `${certPath}.key` : (location.keyPath ?? defaultKeyPath(certPath)), sans: [], optional: false };
   const currentPath = currentPairPath(certPath);
   if (currentPath && leaf.notAfter <= new Date()) {
-    const current = (await statAndRead(ctx.transport, currentPath, become)).content;
-    const currentCert = current ? parseCertificates(current)[0] : undefined;
-    const hint = expiredLegacyClientCertHint(kubeconfig, certPath, leaf, currentCert ? { path: currentPath, certificate: currentCert } : null, new Date());
+    const current = await pkiFileLocation(ctx.transport, ctx.host.become, { cert: currentPath }).read();
+    const currentCert = current?.certificate;
+    const hint = expiredLegacyClientCertHint(kubeconfig!, certPath, leaf, currentCert ? { path: currentPath, certificate: currentCert } : null, new Date());
     if (hint) ctx.log.warn(`${host}: ${hint}; re-issuing it anyway, as asked`);
   }
   const done = await reissueOne(ctx, ca, target, leaf, policy, certPath);
   return { ...done, kubeconfig, combined, keyPath: combined ? certPath : target.key };
 }
 
-export async function planCertReissue(ctx: TaskContext<Params>): Promise<TaskPlan> {
+export async function planCertReissue(ctx: TaskContext<CertReissueParams>): Promise<TaskPlan> {
   const targets = resolveTargets(ctx.params);
   const lines: string[] = [];
   for (const t of targets) {

@@ -1,5 +1,5 @@
-import { Type } from '@sinclair/typebox';
 import { defineLeaderProbe } from '../define.js';
+import { CommandLeaderProbeSchema } from './schema.js';
 
 /**
  * The generic leader probe: runs a command on each host of the stage; the leader is the host whose
@@ -9,13 +9,7 @@ import { defineLeaderProbe } from '../define.js';
 export const commandLeaderProbe = defineLeaderProbe({
   type: 'command',
   description: 'The host on which a command succeeds is the leader.',
-  schema: Type.Object(
-    {
-      command: Type.String({ minLength: 1, 'x-shell': true }),
-      stdoutMatches: Type.Optional(Type.String()),
-    },
-    { additionalProperties: false },
-  ),
+  schema: CommandLeaderProbeSchema,
   async findLeader(ctx) {
     for (const host of ctx.hosts) {
       const transport = await ctx.transportFor(host.name);

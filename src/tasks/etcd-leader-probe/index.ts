@@ -1,6 +1,5 @@
-import { Type } from '@sinclair/typebox';
 import { defineLeaderProbe } from '../define.js';
-import { EtcdTlsSchema } from '../shared/health-schemas.js';
+import { EtcdLeaderProbeSchema } from './schema.js';
 
 /**
  * The etcd leader (endpoint status, IS LEADER), mapped to an inventory host by member name, then by
@@ -9,27 +8,6 @@ import { EtcdTlsSchema } from '../shared/health-schemas.js';
 export const etcdLeaderProbe = defineLeaderProbe({
   type: 'etcd-leader',
   description: 'The stage host that is the current etcd raft leader.',
-  schema: Type.Object({ ...EtcdTlsSchema }, { additionalProperties: false }),
-  async findLeader(ctx) {
-    const { endpointStatus, memberList } = await import('../shared/etcdctl.js');
-    const { matchHost } = await import('../shared/match-host.js');
-    const errors: string[] = [];
-    for (const host of ctx.hosts) {
-      try {
-        const transport = await ctx.transportFor(host.name);
-        const { statuses } = await endpointStatus(transport, ctx.params, host.address, ctx.signal);
-        const leaderId = statuses.find((s) => s.leaderId !== '0')?.leaderId;
-        if (!leaderId) throw new Error('no member reports a leader');
-        const leader = (await memberList(transport, ctx.params, host.address, ctx.signal)).find((m) => m.id === leaderId);
-        if (!leader) throw new Error(`leader ${leaderId} is not in the member list`);
-        const urlHosts = [...leader.clientURLs, ...leader.peerURLs].map((u) => new URL(u).hostname.replace(/^\[|\]$/g, ''));
-        const name = matchHost(ctx.hosts, [leader.name], urlHosts);
-        ctx.log.info(`etcd leader is member ${leader.name} (${leaderId})${name ? `: host ${name}` : ', not a stage host'}`);
-        return name;
-      } catch (err) {
-        errors.push(`${host.name}: ${(err as Error).message}`);
-      }
-    }
-    throw new Error(`no stage host could tell the etcd leader: ${errors.join('; ')}`);
-  },
+  schema: EtcdLeaderProbeSchema,
+  findLeader: async (ctx) => (await import('./run.js')).findEtcdLeader(ctx),
 });

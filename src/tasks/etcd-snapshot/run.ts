@@ -1,16 +1,10 @@
 import { KcarunError } from '../../core/errors.js';
+import { safeFileName } from '../../core/names.js';
 import { shellJoin } from '../../core/shell.js';
 import type { TaskContext, TaskOutcome } from '../define.js';
-import type { EtcdTls } from '../shared/etcdctl.js';
-import { etcdctlCommand, etcdEndpoints, parseEtcdJson, stderrTail } from '../shared/etcdctl.js';
+import type { EtcdSnapshotParams } from './schema.js';
+import { etcdctlCommand, etcdEndpoints, parseEtcdJson, etcdctlStderr } from '../shared/etcdctl.js';
 import { listSnapshots, pruneSnapshots, saveSnapshot, sha256, snapshotIntact, type SnapshotRecord } from './snapshot-store.js';
-
-export interface EtcdSnapshotParams extends EtcdTls {
-  remoteDir?: string;
-  keep?: number;
-  keepOnHost?: boolean;
-  reuseWithinMinutes?: number;
-}
 
 const fail = (host: string, message: string, extra: Record<string, unknown> = {}): KcarunError =>
   new KcarunError('E_TASK', `${host}: etcd snapshot: ${message}`, { host, ...extra });
@@ -31,16 +25,16 @@ export async function runEtcdSnapshot(ctx: TaskContext<EtcdSnapshotParams>): Pro
   // snapshot save takes exactly one endpoint: the first healthy one.
   const member = await firstHealthy(ctx, p);
   const tls = { ...p, endpoints: [member] };
-  const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${ctx.stepId.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
+  const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${safeFileName(ctx.stepId)}`;
   const remoteDir = p.remoteDir ?? '/var/lib/kcarun/snapshots';
   const remote = `${remoteDir}/${name}.db`;
   try {
     const mk = await ctx.transport.exec(`umask 077 && mkdir -p ${shellJoin([remoteDir])}`, opts);
     if (mk.rc !== 0) throw fail(host, `cannot create ${remoteDir}: ${mk.stderr.trim()}`);
     const save = await ctx.transport.exec(`umask 077 && ${etcdctlCommand(tls, ctx.host.address, ['snapshot', 'save', remote])}`, opts);
-    if (save.rc !== 0) throw fail(host, `snapshot save from ${member} failed (rc ${save.rc}): ${stderrTail(save)}`, { exitCode: save.rc });
+    if (save.rc !== 0) throw fail(host, `snapshot save from ${member} failed (rc ${save.rc}): ${etcdctlStderr(save)}`, { exitCode: save.rc });
     const status = await ctx.transport.exec(`ETCDCTL_API=3 ${shellJoin(['etcdctl', 'snapshot', 'status', remote, '-w', 'json'])}`, opts);
-    if (status.rc !== 0) throw fail(host, `snapshot status says ${remote} is unreadable (rc ${status.rc}): ${stderrTail(status)}`);
+    if (status.rc !== 0) throw fail(host, `snapshot status says ${remote} is unreadable (rc ${status.rc}): ${etcdctlStderr(status)}`);
     const st = parseEtcdJson(status.stdout) as { hash?: number; revision?: number; totalKey?: number; totalSize?: number };
     if (!st.totalKey || !st.totalSize || st.revision === undefined || st.hash === undefined) {
       throw fail(host, `snapshot ${remote} is empty or unverifiable: ${status.stdout.trim()}`);
@@ -74,7 +68,7 @@ async function firstHealthy(ctx: TaskContext<EtcdSnapshotParams>, p: EtcdSnapsho
       timeoutMs: 30_000,
     });
     if (res.rc === 0) return endpoint;
-    errors.push(`${endpoint}: ${stderrTail(res, 1) || `rc ${res.rc}`}`);
+    errors.push(`${endpoint}: ${etcdctlStderr(res, 1) || `rc ${res.rc}`}`);
   }
   throw fail(ctx.host.name, `no healthy member to snapshot (${errors.join('; ')})`);
 }

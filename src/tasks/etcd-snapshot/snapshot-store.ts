@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunState } from '../define.js';
+import { safeFileName } from '../../core/names.js';
 
 export interface SnapshotRecord {
   name: string;
@@ -26,7 +27,7 @@ export interface SnapshotRecord {
   file: string;
 }
 
-export const snapshotDir = (host: string): string => `etcd-snapshots/${host.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
+export const snapshotDir = (host: string): string => `etcd-snapshots/${safeFileName(host)}`;
 
 export function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');

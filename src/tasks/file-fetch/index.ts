@@ -8,7 +8,7 @@ export const fileFetchTask = defineTask({
   type: 'file-fetch',
   description: 'Copies a file from the host into the state dir artifacts/ (keys stored 0600).',
   schema: FileFetchSchema,
-  run: async (ctx) => (await import('../shared/file-transfer.js')).runFileFetch(ctx),
+  run: async (ctx) => (await import('./run.js')).runFileFetch(ctx),
   async dryRun(ctx) {
     return { changed: false, summary: `would fetch ${ctx.params.src} to artifact ${ctx.params.artifact}` };
   },

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { BecomeSchema, ModeSchema } from '../shared/remote-schemas.js';
+import { BecomeSchema, ModeSchema } from '../shared/schemas.js';
 
 export const FileFetchSchema = Type.Object(
   {

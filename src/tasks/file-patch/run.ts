@@ -1,5 +1,6 @@
 import { KcarunError } from '../../core/errors.js';
-import { setKubeconfigClusterCA, setKubeconfigUserCredentials, type Embedded } from '../../edit/kubeconfig.js';
+import { parseKubeconfig, setKubeconfigClusterCA, setKubeconfigUserCredentials, type Embedded } from '../../edit/kubeconfig.js';
+import { parseCertificates } from '../../pki/certificate.js';
 import { removeManifestFlag, setManifestFlag } from '../../edit/manifest-flag.js';
 import { regexReplace, replaceLine } from '../../edit/text-replace.js';
 import { removeUnitFlag, setUnitFlag } from '../../edit/unit-file.js';
@@ -8,7 +9,7 @@ import { deletePath, setPath } from '../../edit/yaml-path.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
 import type { FileStat } from '../../transport/types.js';
 import type { FileEdit, FilePatchParams } from './schema.js';
-import type { KubeconfigValue } from '../shared/remote-schemas.js';
+import type { KubeconfigValue } from '../shared/schemas.js';
 import { saveBackup } from '../shared/backup.js';
 import { statAndRead } from '../../transport/stat-and-read.js';
 import { describeSource, readContentSource } from '../shared/content-source.js';
@@ -45,8 +46,16 @@ async function applyEdit(ctx: TaskContext<FilePatchParams>, text: string, edit: 
       return { ...r, what: `remove ${edit.flag.replace(/^-*/, '--')}` };
     }
     case 'kubeconfig-ca': {
-      const r = setKubeconfigClusterCA(text, { cluster: edit.cluster, ca: await kubeconfigValue(ctx, edit.ca), file });
-      return { ...r, what: `CA of ${edit.cluster ?? 'all clusters'} from ${describeSource(edit.ca)}` };
+      const only = edit.oldCa && edit.cluster === undefined ? await clustersTrusting(ctx, text, await readContentSource(ctx, edit.oldCa, ctx.params.become)) : undefined;
+      const r = setKubeconfigClusterCA(text, {
+        cluster: edit.cluster,
+        only: only && ((c) => only.has(c.name)),
+        ca: await kubeconfigValue(ctx, edit.ca),
+        file,
+        warn: (m) => ctx.log.warn(m),
+      });
+      const which = edit.cluster ?? (only ? `the clusters trusting ${describeSource(edit.oldCa!)} (${[...only].join(', ') || 'none'})` : 'all clusters');
+      return { ...r, what: `CA of ${which} from ${describeSource(edit.ca)}` };
     }
     case 'kubeconfig-user': {
       if (!edit.certificate && !edit.key) throw new KcarunError('E_SCHEMA', 'kubeconfig-user needs certificate and/or key', { host: ctx.host.name });
@@ -63,6 +72,31 @@ async function applyEdit(ctx: TaskContext<FilePatchParams>, text: string, edit: 
     case 'line':
       return { ...replaceLine(text, edit), what: `line ${JSON.stringify(edit.line)}` };
   }
+}
+
+/**
+ * The names of the kubeconfig's clusters that trust a CA being rotated: their CA (the embedded
+ * data, as client-go reads it first, else the file it names, read on this host) holds one of the
+ * certificates of `oldCa`. A file that cannot be read trusts nothing (with a warning).
+ */
+async function clustersTrusting(ctx: TaskContext<FilePatchParams>, text: string, oldCa: Buffer): Promise<Set<string>> {
+  const old = new Set(parseCertificates(oldCa).map((c) => c.fingerprintSha256));
+  if (old.size === 0) throw new KcarunError('E_PKI', `kubeconfig-ca oldCa holds no PEM certificate`, { host: ctx.host.name });
+  const trusting = new Set<string>();
+  for (const cluster of parseKubeconfig(text, ctx.params.path).clusters) {
+    let ca: Buffer | null = null;
+    if (cluster.ca && 'data' in cluster.ca) ca = cluster.ca.data;
+    else if (cluster.ca) {
+      ca = (await statAndRead(ctx.transport, cluster.ca.path, ctx.params.become)).content;
+      if (ca === null) ctx.log.warn(`${ctx.params.path}: cluster ${cluster.name} names CA file ${cluster.ca.path}, which does not exist: left as it is`);
+    }
+    try {
+      if (ca && parseCertificates(ca).some((c) => old.has(c.fingerprintSha256))) trusting.add(cluster.name);
+    } catch (err) {
+      ctx.log.warn(`${ctx.params.path}: cluster ${cluster.name}: its CA is not readable PEM (${(err as Error).message}): left as it is`);
+    }
+  }
+  return trusting;
 }
 
 /** Reads the file, applies every edit in memory, and diffs; writes nothing. */

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { BecomeSchema, KubeconfigValueSchema } from '../shared/remote-schemas.js';
+import { BecomeSchema, ContentSourceSchema, KubeconfigValueSchema } from '../shared/schemas.js';
 
 const FlagTarget = {
   in: Type.Union([Type.Literal('manifest'), Type.Literal('unit')], {
@@ -21,8 +21,14 @@ export const FileEditSchema = Type.Union([
   Type.Object(
     {
       op: Type.Literal('kubeconfig-ca'),
-      cluster: Type.Optional(Type.String({ description: 'Cluster name (default: every cluster).' })),
+      cluster: Type.Optional(Type.String({ description: 'Cluster name (default: every cluster, or with `oldCa` every cluster that trusts it).' })),
       ca: KubeconfigValueSchema,
+      oldCa: Type.Optional(
+        Type.Union(ContentSourceSchema.anyOf, {
+          description:
+            'The CA being rotated. Without `cluster`, only clusters whose current CA (embedded data, else the file it names) holds this certificate change; every other byte of the file stays as it is.',
+        }),
+      ),
     },
     { additionalProperties: false },
   ),

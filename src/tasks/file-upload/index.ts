@@ -12,7 +12,7 @@ export const fileUploadTask = defineTask({
   type: 'file-upload',
   description: 'Copies an artifact (or inline content) to a host atomically, with mode/owner and checksum compare; backup and undo.',
   schema: FileUploadSchema,
-  run: async (ctx) => (await import('../shared/file-transfer.js')).runFileUpload(ctx),
-  dryRun: async (ctx) => (await import('../shared/file-transfer.js')).planFileUpload(ctx),
+  run: async (ctx) => (await import('./run.js')).runFileUpload(ctx),
+  dryRun: async (ctx) => (await import('./run.js')).planFileUpload(ctx),
   rollback: async (ctx, undo) => (await import('../shared/backup.js')).restoreBackup(ctx, undo),
 });

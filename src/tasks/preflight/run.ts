@@ -3,24 +3,14 @@ import { join } from 'node:path';
 import { KcarunError, KcarunErrorList } from '../../core/errors.js';
 import { checkCertificate, checkClockSkew } from '../../pki/checks.js';
 import { parseCertificates, parseSingleCertificate, type Certificate } from '../../pki/certificate.js';
-import { keyMatchesSpki, loadPrivateKey } from '../../pki/keys.js';
 import { shellJoin } from '../../core/shell.js';
 import type { TaskContext, TaskOutcome } from '../define.js';
 import type { Transport } from '../../transport/types.js';
-import { DEFAULT_KUBECONFIG } from '../shared/health-schemas.js';
+import { DEFAULT_KUBECONFIG } from '../shared/schemas.js';
+import type { PreflightParams } from './schema.js';
 import { kubeClientFromHost } from '../shared/kube-api-client.js';
-import { checkEtcdCluster, type EtcdTls } from '../shared/etcdctl.js';
-
-export interface PreflightParams {
-  hosts?: string[];
-  clockToleranceSeconds?: number;
-  disk?: { path: string; minFreeMb: number; localMinFreeMb?: number };
-  etcd?: EtcdTls & { host?: string };
-  certificates?: Array<{ path: string; key?: string; ca: string; hosts?: string[]; optional?: boolean }>;
-  caKeys?: Array<{ cert: string; key: string; hosts?: string[] }>;
-  lock?: boolean;
-  webhooks?: { oldCaFile: string; host?: string; kubeconfig?: string; server?: string };
-}
+import { checkEtcdCluster } from '../shared/etcdctl.js';
+import { publicKeyOnHost } from '../shared/key-on-host.js';
 
 const applies = (list: string[] | undefined, host: string): boolean => list === undefined || list.includes(host);
 
@@ -51,8 +41,8 @@ export async function runPreflight(ctx: TaskContext<PreflightParams>): Promise<T
 
   for (const [name, t] of reachable) {
     if (p.disk) await checkDisk(t, name, p.disk.path, p.disk.minFreeMb, problem, ctx.signal);
-    for (const c of p.certificates ?? []) if (applies(c.hosts, name)) await checkCertFile(t, name, c, problem);
-    for (const k of p.caKeys ?? []) if (applies(k.hosts, name)) await checkCaKey(t, name, k, problem, ctx.state.caPassphrase);
+    for (const c of p.certificates ?? []) if (applies(c.hosts, name)) await checkCertFile(t, name, c, problem, ctx.signal);
+    for (const k of p.caKeys ?? []) if (applies(k.hosts, name)) await checkCaKey(t, name, k, problem, ctx.signal, ctx.state.caPassphrase);
   }
 
   if (p.disk?.localMinFreeMb !== undefined) {
@@ -122,7 +112,11 @@ async function readOrNull(t: Transport, path: string): Promise<Buffer | null> {
   return t.readFile(path);
 }
 
-async function checkCertFile(t: Transport, host: string, c: NonNullable<PreflightParams['certificates']>[number], problem: Report): Promise<void> {
+/**
+ * A certificate chains to its CA file and, with `key`, matches it. The key is compared ON the host
+ * (publicKeyOnHost): preflight reads certificates, never private keys (docs/pki.md).
+ */
+async function checkCertFile(t: Transport, host: string, c: NonNullable<PreflightParams['certificates']>[number], problem: Report, signal: AbortSignal): Promise<void> {
   try {
     const pem = await readOrNull(t, c.path);
     if (pem === null) {
@@ -134,28 +128,43 @@ async function checkCertFile(t: Transport, host: string, c: NonNullable<Prefligh
     if (caPem === null) return problem(host, `${c.path}: its CA file ${c.ca} is missing`);
     const bundle: Certificate[] = parseCertificates(caPem);
     if (bundle.length === 0) return problem(host, `${c.path}: ${c.ca} holds no certificate`);
-    let privateKey;
+    let keyMatches = true;
     if (c.key) {
-      const keyPem = await readOrNull(t, c.key);
-      if (keyPem === null) return problem(host, `${c.path}: its key ${c.key} is missing`);
-      privateKey = loadPrivateKey(keyPem, c.key);
+      const pub = await publicKeyOnHost(t, c.key, { signal });
+      if (!('spki' in pub)) {
+        if (pub.reason === 'missing') return problem(host, `${c.path}: its key ${c.key} is missing`);
+        return problem(host, `${c.path}: cannot compare with its key ${c.key}: ${pub.detail}`);
+      }
+      keyMatches = pub.spki.equals(cert.spkiDer);
     }
-    for (const pr of checkCertificate(cert, { now: new Date(), bundle, privateKey })) {
-      problem(host, `${c.path}: ${pr.kind === 'key-mismatch' ? `does not match its key ${c.key}` : pr.kind === 'untrusted' ? `does not chain to ${c.ca}: ${pr.message}` : pr.message}`);
+    for (const pr of checkCertificate(cert, { now: new Date(), bundle })) {
+      problem(host, `${c.path}: ${pr.kind === 'untrusted' ? `does not chain to ${c.ca}: ${pr.message}` : pr.message}`);
     }
+    if (!keyMatches) problem(host, `${c.path}: does not match its key ${c.key}`);
   } catch (err) {
     problem(host, `${c.path}: ${(err as Error).message}`);
   }
 }
 
-async function checkCaKey(t: Transport, host: string, k: NonNullable<PreflightParams['caKeys']>[number], problem: Report, caPassphrase: string | undefined): Promise<void> {
+/** A CA key where signing happens: present and matching its certificate, compared on the host. */
+async function checkCaKey(
+  t: Transport,
+  host: string,
+  k: NonNullable<PreflightParams['caKeys']>[number],
+  problem: Report,
+  signal: AbortSignal,
+  caPassphrase: string | undefined,
+): Promise<void> {
   try {
     const certPem = await readOrNull(t, k.cert);
     if (certPem === null) return problem(host, `CA certificate ${k.cert} is missing`);
-    const keyPem = await readOrNull(t, k.key);
-    if (keyPem === null) return problem(host, `CA key ${k.key} is missing (needed to sign on this host)`);
+    const pub = await publicKeyOnHost(t, k.key, { signal, passphrase: caPassphrase });
+    if (!('spki' in pub)) {
+      if (pub.reason === 'missing') return problem(host, `CA key ${k.key} is missing (needed to sign on this host)`);
+      return problem(host, `${k.key}: ${pub.detail}`);
+    }
     const cert = parseSingleCertificate(certPem, k.cert);
-    if (!keyMatchesSpki(loadPrivateKey(keyPem, k.key, caPassphrase), cert.spkiDer)) problem(host, `CA key ${k.key} does not match ${k.cert}`);
+    if (!pub.spki.equals(cert.spkiDer)) problem(host, `CA key ${k.key} does not match ${k.cert}`);
   } catch (err) {
     problem(host, `${k.key}: ${(err as Error).message}`);
   }

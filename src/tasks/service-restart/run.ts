@@ -1,5 +1,5 @@
 import { pollUntil } from '../../core/async.js';
-import { KcarunError } from '../../core/errors.js';
+import { KcarunError, stderrTail } from '../../core/errors.js';
 import { shellJoin, shellQuote } from '../../core/shell.js';
 import type { ExecResult } from '../../transport/types.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
@@ -19,8 +19,8 @@ async function sh(ctx: Ctx, command: string): Promise<ExecResult> {
 async function mustRun(ctx: Ctx, command: string): Promise<ExecResult> {
   const res = await sh(ctx, command);
   if (res.rc !== 0) {
-    const stderrTail = res.stderr.trim().split('\n').slice(-5).join('\n');
-    throw new KcarunError('E_REMOTE_EXIT', `command exited ${res.rc}: ${command}${stderrTail ? `\n${stderrTail}` : ''}`, { host: ctx.host.name, command, exitCode: res.rc, stderrTail });
+    const tail = stderrTail(res.stderr);
+    throw new KcarunError('E_REMOTE_EXIT', `command exited ${res.rc}: ${command}${tail ? `\n${tail}` : ''}`, { host: ctx.host.name, command, exitCode: res.rc, stderrTail: tail });
   }
   return res;
 }

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { BecomeSchema } from '../shared/remote-schemas.js';
+import { BecomeSchema } from '../shared/schemas.js';
 
 export const ServiceRestartSchema = Type.Object(
   {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KcarunError } from '../../core/errors.js';
+import { safeFileName } from '../../core/names.js';
 import { shellQuote } from '../../core/shell.js';
 import { writeFileAtomic } from '../../transport/local.js';
 import type { FileStat } from '../../transport/types.js';
@@ -26,7 +27,7 @@ export interface FileUndo {
 }
 
 export function backupName(stepId: string, path: string): string {
-  const safe = (s: string) => s.replace(/[^A-Za-z0-9_.-]+/g, '_').replace(/^_+|_+$/g, '');
+  const safe = (s: string) => safeFileName(s).replace(/^_+|_+$/g, '');
   // The hash keeps two paths that flatten to the same name apart.
   const h = createHash('sha256').update(`${stepId}\0${path}`).digest('hex').slice(0, 8);
   return `${safe(stepId)}__${safe(path)}.${h}.bak`;

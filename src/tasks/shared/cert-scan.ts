@@ -2,7 +2,7 @@ import { KcarunError } from '../../core/errors.js';
 import { shellQuote } from '../../core/shell.js';
 import type { Transport } from '../../transport/types.js';
 import { type Certificate, parseCertificates } from '../../pki/certificate.js';
-import { kubeconfigClientCert } from '../../edit/kubeconfig-client.js';
+import { kubeconfigClientCert, parseKubeconfig } from '../../edit/kubeconfig.js';
 
 /** Where kubeadm and hand-installed clusters keep certificates and kubeconfigs. */
 export const DEFAULT_CERT_DIRS = ['/etc/kubernetes', '/etc/etcd/ssl', '/var/lib/kubelet/pki'];
@@ -31,25 +31,28 @@ export interface ScanResult {
   references: KubeconfigReference[];
 }
 
-const KUBECONFIG_FIELD_RE = /^\s*(client-certificate-data|certificate-authority-data):\s*["']?([A-Za-z0-9+/=]+)["']?\s*$/gm;
-
 /**
- * Certificates in one file: every PEM CERTIFICATE block, or the base64 `*-data` fields of a
- * kubeconfig. Private key blocks and `client-key-data` are never decoded.
+ * Certificates in one file: every PEM CERTIFICATE block, or the embedded CA and client
+ * certificates of a kubeconfig (`certificate-authority-data`, `client-certificate-data`). Private
+ * key blocks and `client-key-data` are never decoded; a file that is neither yields nothing.
  */
 export function extractCertificates(path: string, content: Buffer): FoundCertificate[] {
   const text = content.toString('utf8');
   const found: FoundCertificate[] = [];
+  const add = (field: string, certs: Certificate[]) => certs.forEach((certificate, i) => found.push({ path, source: certs.length > 1 ? `${field}#${i + 1}` : field, certificate }));
   if (text.includes('-----BEGIN CERTIFICATE-----')) {
-    const certs = parseCertificates(text);
-    certs.forEach((certificate, i) => found.push({ path, source: certs.length > 1 ? `pem#${i + 1}` : 'pem', certificate }));
+    add('pem', parseCertificates(text));
     return found;
   }
-  for (const m of text.matchAll(KUBECONFIG_FIELD_RE)) {
-    const field = m[1] ?? '';
-    const certs = parseCertificates(Buffer.from(m[2] ?? '', 'base64').toString('utf8'));
-    certs.forEach((certificate, i) => found.push({ path, source: certs.length > 1 ? `${field}#${i + 1}` : field, certificate }));
+  if (!/certificate-authority-data|client-certificate-data/.test(text)) return found;
+  let kc;
+  try {
+    kc = parseKubeconfig(text, path);
+  } catch {
+    return found; // not YAML: no kubeconfig, nothing embedded
   }
+  for (const cluster of kc.clusters) if (cluster.ca && 'data' in cluster.ca) add('certificate-authority-data', parseCertificates(cluster.ca.data));
+  for (const user of kc.users) if (user.certificate && 'data' in user.certificate) add('client-certificate-data', parseCertificates(user.certificate.data));
   return found;
 }
 

@@ -1,6 +1,6 @@
 import { KcarunError } from '../../core/errors.js';
 import type { TaskContext } from '../define.js';
-import type { ContentSource } from './remote-schemas.js';
+import type { ContentSource } from './schemas.js';
 
 /** The bytes of a content source: a state-dir artifact, a file on this host, or inline text. */
 export async function readContentSource(ctx: TaskContext<unknown>, source: ContentSource, become: boolean | undefined): Promise<Buffer> {

@@ -1,4 +1,4 @@
-import { KcarunError } from '../../core/errors.js';
+import { stderrTail } from '../../core/errors.js';
 import { shellJoin } from '../../core/shell.js';
 import type { ExecResult, Transport } from '../../transport/types.js';
 
@@ -54,12 +54,8 @@ export function parseEtcdJson(text: string): unknown {
 }
 
 /** The last lines of stderr worth showing, without etcdctl's JSON log noise. */
-export function stderrTail(res: ExecResult, lines = 3): string {
-  return res.stderr
-    .split('\n')
-    .filter((l) => l.trim() && !l.startsWith('{"level":"info"'))
-    .slice(-lines)
-    .join(' | ');
+export function etcdctlStderr(res: ExecResult, lines = 3): string {
+  return stderrTail(res.stderr, { lines, separator: ' | ', skip: (l) => l.startsWith('{"level":"info"') });
 }
 
 interface RawStatus {
@@ -72,7 +68,7 @@ export async function endpointStatus(transport: Transport, tls: EtcdTls, hostAdd
   const res = await transport.exec(etcdctlCommand(tls, hostAddress, ['endpoint', 'status', '--cluster', '-w', 'json']), { signal, timeoutMs: 30_000 });
   let raw: RawStatus[] = [];
   if (res.stdout.trim()) raw = parseEtcdJson(res.stdout) as RawStatus[];
-  else if (res.rc !== 0) throw new Error(`etcdctl endpoint status failed (rc ${res.rc}): ${stderrTail(res)}`);
+  else if (res.rc !== 0) throw new Error(`etcdctl endpoint status failed (rc ${res.rc}): ${etcdctlStderr(res)}`);
   const statuses = raw.map((r) => ({
     endpoint: r.Endpoint,
     memberId: String(r.Status.header.member_id),
@@ -81,19 +77,19 @@ export async function endpointStatus(transport: Transport, tls: EtcdTls, hostAdd
     raftTerm: r.Status.raftTerm,
     revision: Number((r.Status.header as { revision?: number }).revision ?? 0),
   }));
-  return { statuses, errors: res.rc === 0 ? '' : stderrTail(res) };
+  return { statuses, errors: res.rc === 0 ? '' : etcdctlStderr(res) };
 }
 
 export async function memberList(transport: Transport, tls: EtcdTls, hostAddress: string, signal?: AbortSignal): Promise<EtcdMember[]> {
   const res = await transport.exec(etcdctlCommand(tls, hostAddress, ['member', 'list', '-w', 'json']), { signal, timeoutMs: 30_000 });
-  if (res.rc !== 0) throw new Error(`etcdctl member list failed (rc ${res.rc}): ${stderrTail(res)}`);
+  if (res.rc !== 0) throw new Error(`etcdctl member list failed (rc ${res.rc}): ${etcdctlStderr(res)}`);
   const doc = parseEtcdJson(res.stdout) as { members?: Array<{ ID: string | number; name?: string; clientURLs?: string[]; peerURLs?: string[] }> };
   return (doc.members ?? []).map((m) => ({ id: String(m.ID), name: m.name ?? '', clientURLs: m.clientURLs ?? [], peerURLs: m.peerURLs ?? [] }));
 }
 
 export async function endpointHealth(transport: Transport, tls: EtcdTls, hostAddress: string, signal?: AbortSignal): Promise<Array<{ endpoint: string; health: boolean; error?: string }>> {
   const res = await transport.exec(etcdctlCommand(tls, hostAddress, ['endpoint', 'health', '--cluster', '-w', 'json']), { signal, timeoutMs: 30_000 });
-  if (!res.stdout.trim()) throw new Error(`etcdctl endpoint health failed (rc ${res.rc}): ${stderrTail(res)}`);
+  if (!res.stdout.trim()) throw new Error(`etcdctl endpoint health failed (rc ${res.rc}): ${etcdctlStderr(res)}`);
   return parseEtcdJson(res.stdout) as Array<{ endpoint: string; health: boolean; error?: string }>;
 }
 
@@ -117,8 +113,4 @@ export async function checkEtcdCluster(transport: Transport, tls: EtcdTls, hostA
   if (leaders.size !== 1 || leaderId === '0') throw new Error(`members do not agree on one leader: ${statuses.map((s) => `${s.endpoint} -> ${s.leaderId}`).join(', ')}`);
   if (!members.some((m) => m.id === leaderId)) throw new Error(`leader ${leaderId} is not in the member list`);
   return { leaderId, raftIndex: Math.max(...statuses.map((s) => s.raftIndex)), members: members.length };
-}
-
-export function etcdError(host: string, message: string, command?: string): KcarunError {
-  return new KcarunError('E_TASK', `${host}: ${message}`, { host, command });
 }

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { retry } from '../../core/async.js';
-import { KcarunError } from '../../core/errors.js';
+import { KcarunError, stderrTail } from '../../core/errors.js';
 import { shellJoin, shellQuote } from '../../core/shell.js';
 import type { ExecResult } from '../../transport/types.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
@@ -42,11 +42,11 @@ export function commandLine(command: string | string[]): string {
 
 export function checkExpectedExit(host: string, command: string, res: ExecResult, expected: number[]): void {
   if (expected.includes(res.rc)) return;
-  const stderrTail = res.stderr.trim().split('\n').slice(-5).join('\n');
+  const tail = stderrTail(res.stderr);
   throw new KcarunError(
     'E_REMOTE_EXIT',
-    `command exited ${res.rc} (expected ${expected.join(' or ')}): ${command}${stderrTail ? `\n${stderrTail}` : ''}`,
-    { host, command, exitCode: res.rc, stderrTail },
+    `command exited ${res.rc} (expected ${expected.join(' or ')}): ${command}${tail ? `\n${tail}` : ''}`,
+    { host, command, exitCode: res.rc, stderrTail: tail },
   );
 }
 
@@ -71,7 +71,7 @@ export async function runExec(ctx: TaskContext<ExecParams>): Promise<TaskOutcome
         throw new KcarunError(
           'E_TASK',
           `condition not met after ${attempts} attempts (last rc=${r.rc}): ${command}`,
-          { host: ctx.host.name, command, exitCode: r.rc, stderrTail: r.stderr.trim().split('\n').slice(-5).join('\n') },
+          { host: ctx.host.name, command, exitCode: r.rc, stderrTail: stderrTail(r.stderr) },
         );
       }
       throw new UntilNotMet(r, attempt);

@@ -5,9 +5,11 @@
  * quick to start. The kubeconfig is read from a host through its transport; its key stays in memory.
  */
 import { request } from 'node:https';
-import { parse } from 'yaml';
 import { KcarunError } from '../../core/errors.js';
+import { currentClusterAndUser, parseKubeconfig, type KubeconfigBytes } from '../../edit/kubeconfig.js';
 import type { Transport } from '../../transport/types.js';
+import type { TaskContext } from '../define.js';
+import { DEFAULT_KUBECONFIG, type KubeconfigParams } from './schemas.js';
 
 export interface KubeCredentials {
   server: string;
@@ -25,44 +27,28 @@ export interface KubeResponse {
   text: string;
 }
 
-interface KubeconfigDoc {
-  'current-context'?: string;
-  contexts?: Array<{ name: string; context: { cluster: string; user: string } }>;
-  clusters?: Array<{ name: string; cluster: Record<string, unknown> }>;
-  users?: Array<{ name: string; user: Record<string, unknown> }>;
-}
-
 /** Reads a kubeconfig file on a host, with the files it names (relative to its folder), into memory. */
 export async function loadKubeCredentials(transport: Transport, path: string, options: { become?: boolean; server?: string } = {}): Promise<KubeCredentials> {
   const text = (await transport.readFile(path, { become: options.become })).toString('utf8');
-  let doc: KubeconfigDoc;
+  let kc;
   try {
-    doc = parse(text) as KubeconfigDoc;
+    kc = parseKubeconfig(text, path);
   } catch (err) {
     throw new KcarunError('E_TASK', `${transport.host}: ${path} is not a readable kubeconfig`, { host: transport.host }, { cause: err });
   }
-  const ctxName = doc['current-context'] ?? doc.contexts?.[0]?.name;
-  const context = doc.contexts?.find((c) => c.name === ctxName)?.context;
-  const cluster = (context ? doc.clusters?.find((c) => c.name === context.cluster) : doc.clusters?.[0])?.cluster;
-  const user = (context ? doc.users?.find((u) => u.name === context.user) : doc.users?.[0])?.user ?? {};
-  if (!cluster || typeof cluster['server'] !== 'string') {
-    throw new KcarunError('E_TASK', `${transport.host}: ${path} has no cluster server for context ${ctxName ?? '(none)'}`, { host: transport.host });
+  const { context, cluster, user } = currentClusterAndUser(kc);
+  if (!cluster || cluster.server === undefined) {
+    throw new KcarunError('E_TASK', `${transport.host}: ${path} has no cluster server for context ${context ?? '(none)'}`, { host: transport.host });
   }
-  const dir = path.replace(/\/[^/]*$/, '') || '/';
-  const field = async (obj: Record<string, unknown>, dataKey: string, fileKey: string): Promise<Buffer | undefined> => {
-    const data = obj[dataKey];
-    if (typeof data === 'string') return Buffer.from(data, 'base64');
-    const file = obj[fileKey];
-    if (typeof file === 'string') return transport.readFile(file.startsWith('/') ? file : `${dir}/${file}`, { become: options.become });
-    return undefined;
-  };
+  const bytes = async (b: KubeconfigBytes | undefined): Promise<Buffer | undefined> =>
+    b === undefined ? undefined : 'data' in b ? b.data : transport.readFile(b.path, { become: options.become });
   return {
-    server: options.server ?? (cluster['server'] as string),
-    ca: await field(cluster, 'certificate-authority-data', 'certificate-authority'),
-    cert: await field(user, 'client-certificate-data', 'client-certificate'),
-    key: await field(user, 'client-key-data', 'client-key'),
-    token: typeof user['token'] === 'string' ? user['token'] : undefined,
-    insecure: cluster['insecure-skip-tls-verify'] === true,
+    server: options.server ?? cluster.server,
+    ca: await bytes(cluster.ca),
+    cert: await bytes(user?.certificate),
+    key: await bytes(user?.key),
+    token: user?.token,
+    insecure: cluster.insecure,
   };
 }
 
@@ -156,4 +142,9 @@ function expectOk(method: string, path: string, r: KubeResponse): void {
 /** Opens a client from a kubeconfig on a host (default the admin one). */
 export async function kubeClientFromHost(transport: Transport, kubeconfig: string, options: { become?: boolean; server?: string } = {}): Promise<KubeApiClient> {
   return new KubeApiClient(await loadKubeCredentials(transport, kubeconfig, options));
+}
+
+/** The client of a task with `kubeconfig`/`server` params, from the kubeconfig on its host. */
+export function kubeClientFor(ctx: TaskContext<KubeconfigParams>): Promise<KubeApiClient> {
+  return kubeClientFromHost(ctx.transport, ctx.params.kubeconfig ?? DEFAULT_KUBECONFIG, { become: ctx.host.become, server: ctx.params.server });
 }

@@ -1,11 +1,12 @@
 import type { KeyObject } from 'node:crypto';
 import { KcarunError } from '../../core/errors.js';
+import { safeFileName } from '../../core/names.js';
 import type { CertificateAuthority } from '../../pki/ca.js';
 import { type Certificate, parseCertificates, parseSingleCertificate } from '../../pki/certificate.js';
 import { keyMatchesSpki, loadPrivateKey, privateKeyToPem } from '../../pki/keys.js';
 import { defaultKeyPath } from './cert-scan.js';
 import type { RunState, TaskContext } from '../define.js';
-import type { CertPath, CertSource } from './pki-schemas.js';
+import type { CertPath, CertSource } from './schemas.js';
 
 /** Stored CA keys are encrypted with this passphrase when it is set. */
 export const CA_PASSPHRASE_ENV = 'KCARUN_CA_PASSPHRASE';
@@ -17,12 +18,13 @@ export function caPassphrase(state: RunState): string | undefined {
 
 export const caCertArtifact = (name: string): string => `ca/${name}.crt`;
 export const caKeyArtifact = (name: string): string => `ca/${name}.key`;
+/** The CA a rotation replaces, as first seen on the cluster (saved by ca-status, or by ca-generate from its oldCa). */
+export const oldCaArtifact = (name: string): string => `ca/${name}-old.crt`;
 
 /** Where a host's re-issued file goes: hosts/<host>/<absolute path without the leading slash>. */
 export function hostArtifact(host: string, path: string): string {
-  const safeHost = host.replace(/[^A-Za-z0-9_.-]/g, '_');
   if (path.split('/').includes('..')) throw new KcarunError('E_SCHEMA', `certificate paths must not contain "..": ${path}`, { host });
-  return `hosts/${safeHost}/${path.replace(/^\/+/, '')}`;
+  return `hosts/${safeFileName(host)}/${path.replace(/^\/+/, '')}`;
 }
 
 export { defaultKeyPath };

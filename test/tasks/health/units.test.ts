@@ -2,9 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseEtcdJson } from '../../../src/tasks/shared/etcdctl.js';
 import { pollUntilStable } from '../../../src/core/async.js';
-import { rolloutPending } from '../../../src/tasks/shared/kube-tasks-run.js';
+import { rolloutPending } from '../../../src/tasks/kube-rollout-restart/run.js';
 import { holderHostname, matchHost } from '../../../src/tasks/shared/match-host.js';
-import { checkKubeNodes } from '../../../src/tasks/shared/probes.js';
+import { checkKubeNodes } from '../../../src/tasks/shared/kube-nodes.js';
 import { makeHost } from '../../helpers/task-context.js';
 import { KcarunError } from '../../../src/core/errors.js';
 

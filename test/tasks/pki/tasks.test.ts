@@ -66,6 +66,8 @@ describe('ca-generate', () => {
     expect((await stat(stateDir)).mode & 0o777).toBe(0o700);
     expect((await stat(join(stateDir, 'artifacts/ca'))).mode & 0o777).toBe(0o700);
     const certBefore = await readFile(join(stateDir, 'artifacts/ca/etcd-ca.crt'), 'utf8');
+    // The CA it replaces, as read from the host: kubeconfig-ca's oldCa in the offline playbook.
+    expect(await certPublicKey(join(stateDir, 'artifacts/ca/etcd-ca-old.crt'))).toBe(await certPublicKey(join(pki, 'etcd/ca.crt')));
 
     const second = await caGenerateTask.run(await ctxFor(params));
     expect(second.changed).toBe(false);

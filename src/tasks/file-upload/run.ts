@@ -1,20 +1,14 @@
 import { createHash } from 'node:crypto';
 import { KcarunError } from '../../core/errors.js';
 import { shellQuote } from '../../core/shell.js';
-import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
-import type { FileStat } from '../../transport/types.js';
-import type { FileFetchParams } from '../file-fetch/schema.js';
-import type { FileUploadParams } from '../file-upload/schema.js';
-import { parseMode } from './remote-schemas.js';
-import { saveBackup } from './backup.js';
 import { statAndRead } from '../../transport/stat-and-read.js';
+import type { FileStat } from '../../transport/types.js';
+import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
+import { saveBackup } from '../shared/backup.js';
+import { looksLikePrivateKey, parseMode } from '../shared/file-mode.js';
+import type { FileUploadParams } from './schema.js';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-
-/** Key material is never left readable by others, even when the playbook forgets `mode`. */
-export function looksLikePrivateKey(name: string, data: Buffer): boolean {
-  return /(^|[-_.])key(\.pem)?$/i.test(name) || /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(data.subarray(0, 4096).toString('latin1'));
-}
 
 async function uploadSource(ctx: TaskContext<FileUploadParams>): Promise<{ data: Buffer; label: string }> {
   const p = ctx.params;
@@ -110,22 +104,4 @@ export async function planFileUpload(ctx: TaskContext<FileUploadParams>): Promis
   const before = await remoteState(ctx);
   const changes = plannedChanges(p, data, wantedMode(p, data, before), before);
   return changes.length === 0 ? { changed: false, summary: `${p.dest} up to date` } : { changed: true, summary: `would write ${p.dest} from ${label} (${changes.join(', ')})` };
-}
-
-export async function runFileFetch(ctx: TaskContext<FileFetchParams>): Promise<TaskOutcome> {
-  const p = ctx.params;
-  const { st, content: data } = await statAndRead(ctx.transport, p.src, p.become);
-  if (st === null || data === null) {
-    if (p.missingOk) return { changed: false, summary: `${p.src} does not exist`, output: { src: p.src, exists: false } };
-    throw new KcarunError('E_TASK', `${p.src} does not exist`, { host: ctx.host.name });
-  }
-  const previous = await ctx.state.readArtifact(p.artifact);
-  const mode = parseMode(p.mode) ?? (looksLikePrivateKey(p.src, data) ? 0o600 : 0o644);
-  const path = await ctx.state.writeArtifact(p.artifact, data, { mode });
-  const changed = previous === null || !previous.equals(data);
-  return {
-    changed,
-    summary: `${p.src} -> ${p.artifact}`,
-    output: { src: p.src, exists: true, artifact: p.artifact, localPath: path, sha256: sha256(data), size: data.length },
-  };
 }

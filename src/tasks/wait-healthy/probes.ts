@@ -6,12 +6,14 @@
  * to leave it. Only `kube` runs from the operator machine, through our HTTPS client and the
  * kubeconfig read from the host, because it needs the API's JSON and not one exit code.
  */
+import { stderrTail } from '../../core/errors.js';
 import { shellJoin, shellQuote } from '../../core/shell.js';
 import type { Transport } from '../../transport/types.js';
-import type { CommandProbe, EtcdProbe, HttpsProbe, KubeProbe, Probe, TcpProbe, TlsProbe } from './health-schemas.js';
-import { DEFAULT_KUBECONFIG } from './health-schemas.js';
-import { checkEtcdCluster, stderrTail } from './etcdctl.js';
-import { kubeClientFromHost } from './kube-api-client.js';
+import type { CommandProbe, EtcdProbe, HttpsProbe, KubeProbe, Probe, TcpProbe, TlsProbe } from './schema.js';
+import { DEFAULT_KUBECONFIG } from '../shared/schemas.js';
+import { checkEtcdCluster, etcdctlStderr } from '../shared/etcdctl.js';
+import { kubeClientFromHost } from '../shared/kube-api-client.js';
+import { checkKubeNodes } from '../shared/kube-nodes.js';
 
 export interface ProbeEnv {
   transport: Transport;
@@ -66,7 +68,7 @@ function httpsProbe(p: HttpsProbe, env: ProbeEnv): ProbeAttempt {
   const expected = p.expectStatus ?? 200;
   return async (_streak, signal) => {
     const res = await env.transport.exec(command, { signal, become: env.become, timeoutMs: 20_000 });
-    if (res.rc !== 0) throw new Error(`curl ${p.url} failed (rc ${res.rc}): ${res.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+    if (res.rc !== 0) throw new Error(`curl ${p.url} failed (rc ${res.rc}): ${stderrTail(res.stderr, { lines: 2, separator: ' | ' })}`);
     const nl = res.stdout.lastIndexOf('\n');
     const status = Number(res.stdout.slice(nl + 1).trim());
     const body = res.stdout.slice(0, Math.max(nl, 0));
@@ -93,7 +95,7 @@ function tlsProbe(p: TlsProbe, env: ProbeEnv): ProbeAttempt {
     const served = /^\s*0 s:(.*)$/m.exec(out)?.[1]?.trim();
     const issuer = /^\s*i:(.*)$/m.exec(out)?.[1]?.trim();
     if (res.rc === 0 && verify?.[1] === '0') return;
-    const error = /verify error:num=\d+:(.*)/.exec(out)?.[1] ?? verify?.[2] ?? out.trim().split('\n').slice(-2).join(' | ');
+    const error = /verify error:num=\d+:(.*)/.exec(out)?.[1] ?? verify?.[2] ?? stderrTail(out, { lines: 2, separator: ' | ' });
     throw new Error(
       `${p.address}: served certificate does not verify against ${p.ca}: ${error}${served ? ` (served: ${served}; issuer: ${issuer ?? '?'})` : ''}`,
     );
@@ -107,53 +109,18 @@ function tcpProbe(p: TcpProbe, env: ProbeEnv): ProbeAttempt {
   const command = `timeout 5 bash -c ${shellQuote(`exec 3<>/dev/tcp/${host}/${port}`)}`;
   return async (_streak, signal) => {
     const res = await env.transport.exec(command, { signal, timeoutMs: 15_000 });
-    if (res.rc !== 0) throw new Error(`cannot connect to ${p.address}${res.rc === 124 ? ' (timed out)' : `: ${res.stderr.trim().split('\n').pop() ?? ''}`}`);
+    if (res.rc !== 0) throw new Error(`cannot connect to ${p.address}${res.rc === 124 ? ' (timed out)' : `: ${stderrTail(res.stderr, { lines: 1 })}`}`);
   };
 }
 
 function commandProbe(p: CommandProbe, env: ProbeEnv): ProbeAttempt {
   return async (_streak, signal) => {
     const res = await env.transport.exec(p.command, { signal, become: p.become ?? env.become, timeoutMs: 60_000 });
-    if (res.rc !== 0) throw new Error(`command exited ${res.rc}: ${stderrTail(res) || res.stdout.trim().split('\n').pop() || ''}`);
+    if (res.rc !== 0) throw new Error(`command exited ${res.rc}: ${etcdctlStderr(res) || stderrTail(res.stdout, { lines: 1 })}`);
     if (p.stdoutMatches !== undefined && !new RegExp(p.stdoutMatches, 'm').test(res.stdout)) {
       throw new Error(`output does not match /${p.stdoutMatches}/: ${res.stdout.trim().slice(0, 200)}`);
     }
   };
-}
-
-interface NodeObject {
-  metadata?: { name?: string };
-  status?: { conditions?: Array<{ type: string; status: string; message?: string }> };
-}
-
-interface LeaseObject {
-  metadata?: { name?: string };
-  spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number };
-}
-
-/** Every node Ready, and every node's kube-node-lease Lease renewed recently. */
-export async function checkKubeNodes(
-  client: { list<T>(path: string): Promise<T[]> },
-  options: { nodes?: string[]; maxLeaseAgeSeconds?: number; now: number },
-): Promise<string[]> {
-  const nodes = await client.list<NodeObject>('/api/v1/nodes');
-  const leases = await client.list<LeaseObject>('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases');
-  const problems: string[] = [];
-  const names = nodes.map((n) => n.metadata?.name ?? '');
-  for (const wanted of options.nodes ?? []) if (!names.includes(wanted)) problems.push(`node ${wanted} is not registered`);
-  for (const n of nodes) {
-    const name = n.metadata?.name ?? '?';
-    const ready = n.status?.conditions?.find((c) => c.type === 'Ready');
-    if (ready?.status !== 'True') problems.push(`node ${name} is not Ready${ready?.message ? ` (${ready.message})` : ''}`);
-    const lease = leases.find((l) => l.metadata?.name === name);
-    const renew = lease?.spec?.renewTime ? Date.parse(lease.spec.renewTime) : NaN;
-    const maxAge = options.maxLeaseAgeSeconds ?? lease?.spec?.leaseDurationSeconds ?? 40;
-    if (!lease) problems.push(`node ${name} has no lease in kube-node-lease`);
-    else if (!(options.now - renew <= maxAge * 1000)) {
-      problems.push(`node ${name} lease not renewed for ${Number.isNaN(renew) ? '?' : Math.round((options.now - renew) / 1000)} s (max ${maxAge} s)`);
-    }
-  }
-  return problems;
 }
 
 function kubeProbe(p: KubeProbe, env: ProbeEnv): ProbeAttempt {

@@ -1,18 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-
-/** etcd client TLS as the caller names it: pass the NEW files to prove they work. */
-export const EtcdTlsSchema = {
-  cacert: Type.String({ minLength: 1, description: 'CA bundle (path on the host) etcdctl trusts.' }),
-  cert: Type.String({ minLength: 1, description: 'Client certificate (path on the host).' }),
-  key: Type.String({ minLength: 1, description: 'Client key (path on the host).' }),
-  endpoints: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Client URLs to start from (default https://<host address>:2379); members are discovered from the member list.' })),
-};
-
-export const PollSchema = {
-  timeoutSeconds: Type.Optional(Type.Number({ minimum: 1, description: 'Give up after this long (default 120).' })),
-  intervalSeconds: Type.Optional(Type.Number({ minimum: 0.1, description: 'Between attempts (default 2).' })),
-  successes: Type.Optional(Type.Integer({ minimum: 1, description: 'Consecutive successes needed (default 3).' })),
-};
+import { EtcdTlsSchema, PollSchema } from '../shared/schemas.js';
 
 const probeName = { name: Type.Optional(Type.String({ description: 'Shown in messages (default: the kind).' })) };
 
@@ -95,9 +82,11 @@ export type CommandProbe = Static<typeof CommandProbeSchema>;
 export type KubeProbe = Static<typeof KubeProbeSchema>;
 export type Probe = Static<typeof ProbeSchema>;
 
-export const KubeconfigParam = {
-  kubeconfig: Type.Optional(Type.String({ description: 'Kubeconfig read from the host (default /etc/kubernetes/admin.conf).' })),
-  server: Type.Optional(Type.String({ description: "Overrides the kubeconfig's server URL." })),
-};
-
-export const DEFAULT_KUBECONFIG = '/etc/kubernetes/admin.conf';
+export const WaitHealthySchema = Type.Object(
+  {
+    probes: Type.Array(ProbeSchema, { minItems: 1 }),
+    ...PollSchema,
+  },
+  { additionalProperties: false },
+);
+export type WaitHealthyParams = Static<typeof WaitHealthySchema>;

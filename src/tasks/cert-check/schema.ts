@@ -1,0 +1,20 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { CertSourceSchema, TargetsSchema } from '../shared/schemas.js';
+
+export const CertCheckSchema = Type.Object(
+  {
+    ...TargetsSchema,
+    kubeconfigs: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        description:
+          "Kubeconfigs whose user's client certificate is checked too: embedded data, or the file client-certificate names (kubelet-client-current.pem, certificate and key in one file).",
+      }),
+    ),
+    bundle: Type.Optional(CertSourceSchema),
+    minDaysLeft: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+    keyMatch: Type.Optional(Type.Boolean({ default: false, description: "Compare each key's public half with its certificate (openssl on the host)." })),
+    maxClockSkewSeconds: Type.Optional(Type.Number({ minimum: 0, description: "Fail when the host's clock differs from ours by more." })),
+  },
+  { additionalProperties: false },
+);
+export type CertCheckParams = Static<typeof CertCheckSchema>;

@@ -1,0 +1,14 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { EtcdTlsSchema } from '../shared/schemas.js';
+
+export const EtcdSnapshotSchema = Type.Object(
+  {
+    ...EtcdTlsSchema,
+    remoteDir: Type.Optional(Type.String({ description: 'Folder on the host for the snapshot while it is taken (default /var/lib/kcarun/snapshots).' })),
+    keep: Type.Optional(Type.Integer({ minimum: 1, description: 'Snapshots of this host kept in the state dir (default 3).' })),
+    keepOnHost: Type.Optional(Type.Boolean({ description: 'Leave the snapshot file on the host too (default false).' })),
+    reuseWithinMinutes: Type.Optional(Type.Number({ minimum: 0, description: 'On a re-run of the same step, reuse its snapshot when younger (default 60; 0 always takes a new one).' })),
+  },
+  { additionalProperties: false },
+);
+export type EtcdSnapshotParams = Static<typeof EtcdSnapshotSchema>;

@@ -1,0 +1,112 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/**
+ * Schema fragments shared by several task types. A task type's own params live in its folder
+ * (src/tasks/<type>/schema.ts); only pieces two or more types spread into theirs are here. TypeBox
+ * only: `kcarun validate` loads every schema with the registry and must stay fast.
+ */
+
+// ---- files on a host -----------------------------------------------------------------------------
+
+/**
+ * File modes are octal strings ('0600'): a YAML 1.2 `mode: 0600` is the decimal number 600, a
+ * classic way to end up with a world-readable key, so numbers are not accepted.
+ */
+export const ModeSchema = Type.String({ pattern: '^0?[0-7]{3,4}$', description: "Octal permission bits as a quoted string, e.g. '0600'." });
+
+export const BecomeSchema = Type.Optional(Type.Boolean({ description: "Run as root through sudo (default: the inventory's `become`)." }));
+
+/** Where content comes from: a state-dir artifact, a file already on the host, or inline text. */
+export const ContentSourceSchema = Type.Union([
+  Type.Object({ artifact: Type.String({ minLength: 1, description: 'Path inside the state dir artifacts/, e.g. bundles/etcd-ca-bundle.crt.' }) }, { additionalProperties: false }),
+  Type.Object({ hostFile: Type.String({ minLength: 1, description: 'A file on the same host (read with the same `become`).' }) }, { additionalProperties: false }),
+  Type.Object({ content: Type.String({ description: 'Inline content.' }) }, { additionalProperties: false }),
+]);
+export type ContentSource = Static<typeof ContentSourceSchema>;
+
+/** A kubeconfig credential: embedded from a content source (`*-data`), or a file path reference. */
+export const KubeconfigValueSchema = Type.Union([
+  ContentSourceSchema,
+  Type.Object({ path: Type.String({ minLength: 1, description: 'Reference the file by path instead of embedding it.' }) }, { additionalProperties: false }),
+]);
+export type KubeconfigValue = Static<typeof KubeconfigValueSchema>;
+
+// ---- certificates --------------------------------------------------------------------------------
+
+/** Where a certificate (or bundle) comes from: a state-dir artifact, or a file on a host. */
+export const CertSourceSchema = Type.Union(
+  [
+    Type.Object({ artifact: Type.String({ minLength: 1, description: 'Path inside the state dir artifacts, e.g. ca/etcd-ca.crt.' }) }, { additionalProperties: false }),
+    Type.Object(
+      {
+        path: Type.String({ minLength: 1, description: 'Absolute path on the host.' }),
+        host: Type.Optional(Type.String({ description: "Inventory host to read it from (default: the task's host)." })),
+      },
+      { additionalProperties: false },
+    ),
+  ],
+  { description: 'A certificate file: { artifact } from the state dir, or { path, host? } on a host.' },
+);
+export type CertSource = Static<typeof CertSourceSchema>;
+
+export const CaNameSchema = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+  description: 'Name of a CA made by ca-generate: its files are artifacts ca/<name>.crt and ca/<name>.key.',
+});
+
+/** A certificate on the host; `key` defaults to foo.crt -> foo.key, foo.pem -> foo-key.pem. */
+export const CertPathSchema = Type.Union([
+  Type.String({ minLength: 1 }),
+  Type.Object(
+    {
+      cert: Type.String({ minLength: 1 }),
+      key: Type.Optional(Type.String({ minLength: 1 })),
+      /** cert-check only: SANs this certificate must carry. */
+      sans: Type.Optional(Type.Array(Type.String())),
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type CertPath = Static<typeof CertPathSchema>;
+
+/** kubeadm's leaf certificates, by the CA that signs them. */
+export const KubeadmSetSchema = Type.Union([Type.Literal('kubeadm-kubernetes'), Type.Literal('kubeadm-etcd'), Type.Literal('kubeadm-front-proxy')], {
+  description: "kubeadm's leaf certificates signed by one CA (files missing on a host are skipped).",
+});
+
+/** The certificate files cert-reissue and cert-check work on (see resolveTargets). */
+export const TargetsSchema = {
+  paths: Type.Optional(Type.Array(CertPathSchema, { description: 'Certificate files on the host.' })),
+  set: Type.Optional(KubeadmSetSchema),
+  pkiDir: Type.Optional(Type.String({ default: '/etc/kubernetes/pki', description: "Where `set` looks (kubeadm's pki dir)." })),
+  missing: Type.Optional(
+    Type.Union([Type.Literal('error'), Type.Literal('skip')], { default: 'error', description: 'What to do when a listed path does not exist on the host.' }),
+  ),
+};
+const Targets = Type.Object(TargetsSchema);
+export type TargetsParams = Static<typeof Targets>;
+
+// ---- etcd, health polling, the Kubernetes API --------------------------------------------------
+
+/** etcd client TLS as the caller names it: pass the NEW files to prove they work. */
+export const EtcdTlsSchema = {
+  cacert: Type.String({ minLength: 1, description: 'CA bundle (path on the host) etcdctl trusts.' }),
+  cert: Type.String({ minLength: 1, description: 'Client certificate (path on the host).' }),
+  key: Type.String({ minLength: 1, description: 'Client key (path on the host).' }),
+  endpoints: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Client URLs to start from (default https://<host address>:2379); members are discovered from the member list.' })),
+};
+
+export const PollSchema = {
+  timeoutSeconds: Type.Optional(Type.Number({ minimum: 1, description: 'Give up after this long (default 120).' })),
+  intervalSeconds: Type.Optional(Type.Number({ minimum: 0.1, description: 'Between attempts (default 2).' })),
+  successes: Type.Optional(Type.Integer({ minimum: 1, description: 'Consecutive successes needed (default 3).' })),
+};
+
+export const KubeconfigParam = {
+  kubeconfig: Type.Optional(Type.String({ description: 'Kubeconfig read from the host (default /etc/kubernetes/admin.conf).' })),
+  server: Type.Optional(Type.String({ description: "Overrides the kubeconfig's server URL." })),
+};
+const KubeconfigParams = Type.Object(KubeconfigParam);
+export type KubeconfigParams = Static<typeof KubeconfigParams>;
+
+export const DEFAULT_KUBECONFIG = '/etc/kubernetes/admin.conf';
