@@ -293,6 +293,11 @@ build_images() {
 
 main() {
   mkdir -p "$BIN" "$IMAGES" "$SRC"
+  if [ "${1:-}" != "--check" ] && ! ok_all_bins "${!want[@]}" 2>/dev/null; then
+    command -v go >/dev/null 2>&1 || { echo "build-lab-binaries: needs Go >= 1.26 (Kubernetes $KUBERNETES_VERSION's go directive) on PATH" >&2; exit 1; }
+    local gv; gv="$(go env GOVERSION)"; gv="${gv#go}"
+    [ "$(printf '%s\n1.26\n' "${gv%.*}" | sort -V | head -1)" = 1.26 ] || { echo "build-lab-binaries: Go $gv is too old (needs >= 1.26)" >&2; exit 1; }
+  fi
   if [ "${1:-}" = "--check" ]; then
     local b bad=0; for b in "${!want[@]}"; do ok_bin "$b" || { echo "missing or wrong version: $b" >&2; bad=1; }; done
     exit $bad

@@ -171,7 +171,8 @@ export async function realUp(opts: RealUpOptions): Promise<LabState> {
 
   const previous = readState(paths);
   if (previous) {
-    if (previous.nodes.some((n) => realNodeAlive(n)) || (previous.real && realNodeAlive({ holderPid: previous.real.lb.holderPid, mntNs: '', netNs: previous.real.lb.netNs }))) {
+    if (previous.layout !== 'kubeadm-real') throw new Error(`${paths.root} holds an emulated lab: down it with --purge first`);
+    if (realNodeAlive(paths, previous)) {
       throw new Error(`a lab is already up in ${paths.root}; run \`npm run lab -- down --dir ${paths.root}\` first`);
     }
     await realDown({ dir: paths.root, purge: true, log: () => undefined });
