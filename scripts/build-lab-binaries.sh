@@ -29,6 +29,9 @@ K8S_MINOR="${KUBERNETES_VERSION#v}"; K8S_MAJOR="${K8S_MINOR%%.*}"; K8S_MINOR="${
 ETCD_V="${ETCD_VERSION#v}"
 CRICTL_V="$CRI_TOOLS_VERSION"
 
+REGPID=""
+# the throwaway registry of build_images never outlives the script
+trap '[ -n "$REGPID" ] && kill "$REGPID" 2>/dev/null; true' EXIT
 log() { printf '[build-lab %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # --version checks: binary name -> the text its version output must contain
@@ -263,8 +266,7 @@ build_images() {
   # crane mutate reads from a registry: a throwaway in-memory one on loopback, ended by its pid.
   local work; work="$(mktemp -d)"
   "$BIN/crane" registry serve --address 127.0.0.1:0 > "$work/registry.log" 2>&1 &
-  local regpid=$!
-  trap 'kill "$regpid" 2>/dev/null || true' RETURN
+  REGPID=$!
   local port="" i
   for i in $(seq 1 100); do
     port="$(sed -n 's/.*serving on port \([0-9]*\).*/\1/p' "$work/registry.log")"; [ -n "$port" ] && break; sleep 0.1
@@ -284,10 +286,12 @@ build_images() {
     for b in "${bins[@]}"; do cp "$BIN/$b" "$root/usr/local/bin/$b"; done
     echo "root:x:0:0:root:/root:/sbin/nologin" > "$root/etc/passwd"; echo "root:x:0:" > "$root/etc/group"
     tar -C "$root" --owner=0 --group=0 --numeric-owner --sort=name --mtime=@0 -cf "$work/$name.layer.tar" .
-    "$BIN/crane" append -f "$work/$name.layer.tar" -t "127.0.0.1:$port/$name:$tag" >/dev/null
-    "$BIN/crane" mutate --entrypoint "$entry" --set-platform linux/amd64 -t "$ref" -o "$file.tmp" "127.0.0.1:$port/$name:$tag" >/dev/null
+    "$BIN/crane" append -f "$work/$name.layer.tar" -t "127.0.0.1:$port/$name:$tag" >/dev/null 2>"$work/crane.log" \
+      || { cat "$work/crane.log" >&2; return 1; }
+    "$BIN/crane" mutate --entrypoint "$entry" -e PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --set-platform linux/amd64 -t "$ref" -o "$file.tmp" "127.0.0.1:$port/$name:$tag" >/dev/null
     mv "$file.tmp" "$file"
   done
+  kill "$REGPID" 2>/dev/null || true; wait "$REGPID" 2>/dev/null || true; REGPID=""
   rm -rf "$work"
 }
 
