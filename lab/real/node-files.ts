@@ -25,6 +25,8 @@ export const REAL_NODE_DIR_MOUNTS = [
   '/run/containerd',
   '/run/netns',
   '/root',
+  // the controller-manager's flexvolume hostPath (DirectoryOrCreate) would otherwise be made on the machine
+  '/usr/libexec/kubernetes',
 ] as const;
 export const REAL_NODE_FILE_MOUNTS = ['/etc/hosts', '/etc/resolv.conf'] as const;
 

@@ -90,7 +90,7 @@ describe('real kubeadm lab (kubeadm-real)', () => {
     for (const n of nodes) {
       expect(n.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
       expect(n.status.nodeInfo.kubeletVersion).toBe(v.KUBERNETES_VERSION);
-      expect(n.status.nodeInfo.containerRuntimeVersion).toBe(`containerd://${v.CONTAINERD_VERSION}`);
+      expect(n.status.nodeInfo.containerRuntimeVersion).toBe(`containerd://${v.CONTAINERD_VERSION.replace(/^v/, "")}`);
     }
     const server = await kubectl(paths, ['version', '-o', 'json']);
     expect((JSON.parse(server.stdout) as { serverVersion: { gitVersion: string } }).serverVersion.gitVersion).toBe(v.KUBERNETES_VERSION);
