@@ -42,7 +42,8 @@ async function machineView(): Promise<MachineView> {
   const links = (await cmd('ip', ['-o', 'link', 'show'])).stdout.split('\n').map((l) => l.split(':')[1]?.trim() ?? '').filter(Boolean).sort();
   // this process's own mount table (the nodes' mounts live in their own namespaces)
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ').slice(3, 5).join(' ')).filter(Boolean).sort();
-  const netns = existsSync('/run/netns') ? readdirSync('/run/netns').sort() : [];
+  // named network namespaces (the lab's mount-point marker file is not one)
+  const netns = existsSync('/run/netns') ? readdirSync('/run/netns').filter((f) => !f.startsWith('.')).sort() : [];
   const cgroups = readdirSync('/sys/fs/cgroup/pids').filter((d) => d.startsWith('kcl232')).sort();
   return { sysctls, routes, links, mounts, netns, cgroups };
 }
