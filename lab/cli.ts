@@ -1,6 +1,7 @@
 /**
  * `npm run lab -- <verb>`: the lab's command line (the only file here that reads argv or exits).
  *   up [--nodes 3] [--layout kubeadm|binary] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1] [--dir DIR]
+ *   up --layout kubeadm-real [--nodes 3] [--subnet 10.231.0.0/16] [--ca-days-left 30] [--dir DIR]
  *   down [--purge] | status [--json] | inventory | traffic start [--rate N] | traffic stop
  *   verify [--json] | fault stop-sshd|start-sshd|kill-etcd|pause|resume|change-host-key NODE
  */
@@ -13,9 +14,12 @@ import { labInventory } from './commands/inventory.js';
 import { trafficStart, trafficStop } from './commands/traffic.js';
 import { labVerify } from './commands/verify.js';
 import { FAULTS, labFault, type Fault } from './commands/fault.js';
+import { realUp } from './real/up.js';
 
 const USAGE = `usage: npm run lab -- <verb> [options]   (needs root, Linux)
   up [--nodes 3] [--layout kubeadm|binary] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1]
+  up --layout kubeadm-real [--nodes 3] [--subnet 10.231.0.0/16] [--ca-days-left 30]
+                            a genuine kubeadm cluster from the pinned builds (scripts/build-lab-binaries.sh)
   down [--purge]            stop every lab process (by pid), remove mount points
   status [--json]           nodes, units, static pods
   inventory                 print the kcarun inventory for the lab
@@ -35,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
       'ca-days-left': { type: 'string' },
       'ssh-port': { type: 'string' },
       'ip-prefix': { type: 'string' },
+      subnet: { type: 'string' },
       rate: { type: 'string' },
       json: { type: 'boolean' },
       purge: { type: 'boolean' },
@@ -54,7 +59,17 @@ async function main(argv: string[]): Promise<number> {
   switch (verb) {
     case 'up': {
       const layout = values.layout ?? 'kubeadm';
-      if (layout !== 'kubeadm' && layout !== 'binary') throw new Error('--layout must be kubeadm or binary');
+      if (layout === 'kubeadm-real') {
+        await realUp({
+          dir,
+          nodes: values.nodes ? Number(values.nodes) : undefined,
+          subnet: values.subnet,
+          caDaysLeft: values['ca-days-left'] ? Number(values['ca-days-left']) : undefined,
+          until: process.env['KCARUN_REAL_UNTIL'] === 'namespaces' ? 'namespaces' : undefined,
+        });
+        return 0;
+      }
+      if (layout !== 'kubeadm' && layout !== 'binary') throw new Error('--layout must be kubeadm, binary or kubeadm-real');
       await labUp({
         dir,
         layout,

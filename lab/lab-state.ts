@@ -3,6 +3,8 @@ import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import type { LabPaths } from './lab-paths.js';
 
 export type Layout = 'kubeadm' | 'binary';
+/** Every layout `up` makes: the emulated ones and the real kubeadm cluster (lab/real/, issue 18). */
+export type AnyLayout = Layout | 'kubeadm-real';
 
 export interface NodeState {
   name: string;
@@ -13,11 +15,32 @@ export interface NodeState {
   holderPid: number;
   /** Inode of the node's mount namespace: every process in it belongs to the node. */
   mntNs: string;
+  /** Real lab: the node's network namespace inode and its cgroup (cgroupRoot of the kubelet). */
+  netNs?: string;
+  cgroupRoot?: string;
+}
+
+/** What the real lab (layout kubeadm-real) made on the machine, so that `down` can undo exactly that. */
+export interface RealLabState {
+  range: string;
+  bridge: string;
+  bridgeIp: string;
+  endpoint: string;
+  kubernetesServiceIp: string;
+  /** True when this lab added the unreachable route for its range (it stays after down). */
+  addedUnreachableRoute: boolean;
+  lb: { unsharePid: number; holderPid: number; netNs: string; ip: string; veth: string };
+  /** Host ends of the nodes' veths. */
+  veths: string[];
+  /** Machine-wide sysctls (kernel.*, vm.*) before up: the kubelet changes some; down restores them. */
+  sysctlsBefore: Record<string, string>;
+  cacheDir: string;
+  cgroupHierarchies: string[];
 }
 
 export interface LabState {
   dir: string;
-  layout: Layout;
+  layout: AnyLayout;
   nodes: NodeState[];
   sshPort: number;
   caDaysLeft: number;
@@ -32,6 +55,8 @@ export interface LabState {
   readyAt?: string;
   /** When the last `traffic start` ran. */
   trafficStartedAt?: string;
+  /** Only for layout kubeadm-real. */
+  real?: RealLabState;
 }
 
 export function readState(paths: LabPaths): LabState | undefined {

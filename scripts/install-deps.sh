@@ -17,6 +17,15 @@ command -v diff >/dev/null 2>&1 || need+=(diffutils)
 command -v useradd >/dev/null 2>&1 || need+=(passwd)       # the become tests create a sudo user
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 command -v curl >/dev/null 2>&1 || need+=(curl)   # https probes of wait-healthy run curl on the hosts
+# the real kubeadm lab (lab/real/, layout kubeadm-real): runc under containerd, the load balancer,
+# the CNI plugins (bridge, host-local), and what kubeadm's preflight looks for on a node
+command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || need+=(runc)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || need+=(containernetworking-plugins)
+command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need+=(iptables)
+command -v conntrack >/dev/null 2>&1 || [ -x /usr/sbin/conntrack ] || need+=(conntrack)
+command -v ethtool >/dev/null 2>&1 || [ -x /usr/sbin/ethtool ] || need+=(ethtool)
+command -v socat >/dev/null 2>&1 || need+=(socat)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: missing ${need[*]}; run as root or install them" >&2
@@ -27,3 +36,10 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 # Debian's postinst may start a system sshd/etcd; the tests start their own on 127.0.x.y only.
+
+# The real lab's pinned binaries and images (scripts/versions.env), built once per version set into
+# /var/cache/kcarun/<hash>/ (or $KCARUN_CACHE); a no-op when they are there and answer --version.
+# About 17 min cold on 2 cores; set KCARUN_SKIP_LAB_BUILD=1 to skip it.
+if [ "${KCARUN_SKIP_LAB_BUILD:-}" != 1 ]; then
+  PATH="$PATH:/usr/local/go/bin" bash "$(dirname "$0")/build-lab-binaries.sh"
+fi

@@ -2,6 +2,7 @@
 import { DEFAULT_LAB_DIR, LabPaths } from '../lab-paths.js';
 import { readState } from '../lab-state.js';
 import { layoutByName } from '../layouts/index.js';
+import { realInventory } from '../real/inventory.js';
 
 /** A YAML scalar: plain when safe, else JSON-quoted (JSON strings are valid YAML). */
 function scalar(v: string): string {
@@ -12,6 +13,7 @@ export function labInventory(dir = DEFAULT_LAB_DIR): string {
   const paths = new LabPaths(dir);
   const state = readState(paths);
   if (!state) throw new Error(`no lab in ${dir}: run \`npm run lab -- up\` first`);
+  if (state.layout === 'kubeadm-real') return realInventory(paths, state);
   const names = state.nodes.map((n) => n.name);
   const lines = [
     'apiVersion: kcarun/v1',

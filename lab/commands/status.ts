@@ -24,7 +24,7 @@ export function labStatus(dir = DEFAULT_LAB_DIR): { layout?: string; nodes: Node
     const np = paths.node(n.name);
     const units: Record<string, boolean> = {};
     if (existsSync(np.unitsRun)) {
-      for (const f of readdirSync(np.unitsRun).filter((x) => x.endsWith('.pid'))) units[f.slice(0, -4)] = isRunning(Number(readFileSync(join(np.unitsRun, f), 'utf8')));
+      for (const f of readdirSync(np.unitsRun).filter((x) => x.endsWith('.pid') && !x.endsWith('.supervisor.pid'))) units[f.slice(0, -4)] = isRunning(Number(readFileSync(join(np.unitsRun, f), 'utf8')));
     }
     const pods: Record<string, boolean> = {};
     for (const r of readPodRecordsIn(np.podsRun)) pods[r.pod] = isRunning(r.pid);

@@ -1,8 +1,9 @@
-import type { Layout } from '../lab-state.js';
+import type { AnyLayout } from '../lab-state.js';
 import { binaryLayout } from './binary.js';
 import { kubeadmLayout } from './kubeadm.js';
 import type { LabLayout } from './types.js';
 
-export function layoutByName(name: Layout): LabLayout {
+export function layoutByName(name: AnyLayout): LabLayout {
+  if (name === 'kubeadm-real') throw new Error('the kubeadm-real lab runs the real components: this verb is not available for it yet (lab/real/)');
   return name === 'binary' ? binaryLayout : kubeadmLayout;
 }

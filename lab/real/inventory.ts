@@ -1,0 +1,26 @@
+/**
+ * The kcarun inventory for the real lab: the nodes as a user's inventory would name them, over SSH
+ * with host keys checked, and nothing but `layout: kubeadm` (what a default kubeadm HA cluster needs).
+ */
+import type { LabPaths } from '../lab-paths.js';
+import type { LabState } from '../lab-state.js';
+
+export function realInventory(paths: LabPaths, state: LabState): string {
+  const names = state.nodes.map((n) => n.name);
+  return [
+    'apiVersion: kcarun/v1',
+    'kind: Inventory',
+    'defaults:',
+    `  ssh: { user: root, port: 22, identityFile: ${JSON.stringify(paths.userKey)}, knownHostsFile: ${JSON.stringify(paths.knownHosts)} }`,
+    '  become: false',
+    'hosts:',
+    ...state.nodes.map((n) => `  ${n.name}: { address: ${n.ip} }`),
+    'groups:',
+    `  etcd: { hosts: [${names.join(', ')}] }`,
+    `  control_plane: { hosts: [${names.join(', ')}] }`,
+    '  workers: { hosts: [] }',
+    'vars:',
+    '  layout: kubeadm',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,373 @@
+/**
+ * `up --layout kubeadm-real`: a genuine kubeadm HA cluster on this machine (issue 18). Real kubeadm
+ * init/join, kubelet, containerd + runc, and the control plane and etcd as static-pod containers, from
+ * the pinned builds in the cache folder (scripts/build-lab-binaries.sh). See docs/lab.md.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { LabPaths } from '../lab-paths.js';
+import { readState, writeState, type LabState, type NodeState, type RealLabState } from '../lab-state.js';
+import { caValidity, issueCertificate } from '../openssl.js';
+import { run, runOk, sleep } from '../exec.js';
+import { sshdConfig } from '../node-runtime.js';
+import { waitForPort } from '../net.js';
+import { MOUNT_POINT_MARKER } from '../commands/up.js';
+import { cacheBin, cacheDir, imageRefs, imageTarball, LAB_IMAGES, NODE_BINARIES, readVersions, requireArtifacts } from './artifacts.js';
+import { DEFAULT_SUBNET, makePlan, type RealPlan } from './plan.js';
+import {
+  CONTAINERD_UNIT, KUBEADM_DROPIN, KUBELET_UNIT, REAL_NODE_DIR_MOUNTS, REAL_NODE_FILE_MOUNTS, cniConfig, containerdConfig, etcHostsReal,
+  haproxyConfig, lbInitScript, realInitScript, resolvConfReal,
+} from './node-files.js';
+import { cgroupHierarchies, ensureUnreachableRoute, linkExists, makeNodeCgroups, nsOf, readSysctls } from './host.js';
+import { realDown, realNodeAlive } from './down.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export interface RealUpOptions {
+  dir: string;
+  nodes?: number;
+  subnet?: string;
+  caDaysLeft?: number;
+  log?: (line: string) => void;
+  /** Development aid: stop after the namespaces, sshd and containerd are up (no images, no kubeadm). */
+  until?: 'namespaces';
+}
+
+const NODE_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8' };
+
+/** Runs argv inside a node (mount, UTS and network namespaces), with a clean environment (no proxies). */
+export function inRealNode(holderPid: number, argv: string[], input?: string): ReturnType<typeof run> {
+  return run('nsenter', ['-t', String(holderPid), '-m', '-u', '-n', '--', ...argv], { env: NODE_ENV, input });
+}
+
+async function inRealNodeOk(n: NodeState, argv: string[]): Promise<string> {
+  const r = await inRealNode(n.holderPid, argv);
+  if (r.rc !== 0) throw new Error(`${n.name}: ${argv.join(' ')} exited ${r.rc}: ${(r.stderr || r.stdout).trim().split('\n').slice(-8).join('\n')}`);
+  return r.stdout;
+}
+
+/** The operator's kubectl (from the cache) with the lab's admin.conf, in the machine's namespace. */
+export function kubectl(paths: LabPaths, args: string[]): ReturnType<typeof run> {
+  return run(join(cacheBin(), 'kubectl'), ['--kubeconfig', adminConf(paths), '--request-timeout=10s', ...args], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/root' } });
+}
+
+export function adminConf(paths: LabPaths): string {
+  return paths.node('cp1').fs('/etc/kubernetes/admin.conf');
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | false>, everyMs = 500): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr = '';
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      lastErr = err instanceof Error ? err.message : String(err);
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`lab up: timed out after ${timeoutMs / 1000} s waiting for ${what}${lastErr ? ` (last error: ${lastErr})` : ''}`);
+}
+
+/** Starts `unshare ... bash script` detached; returns the unshare pid and, once written, the holder's. */
+async function startNamespace(unshareArgs: string[], script: string, runDir: string, logFile: string): Promise<{ unsharePid: number; holderPid: number }> {
+  mkdirSync(runDir, { recursive: true });
+  const log = openSync(logFile, 'a');
+  const child = spawn('unshare', [...unshareArgs, '--', 'bash', script], { detached: true, stdio: ['ignore', log, log], env: { ...NODE_ENV } });
+  closeSync(log);
+  child.unref();
+  const holderFile = join(runDir, 'holder.pid');
+  const holderPid = await waitFor(`namespace holder of ${script}`, 10_000, async () => {
+    if (child.exitCode !== null) throw new Error(`${script} exited ${child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-500)}`);
+    return existsSync(holderFile) && readFileSync(holderFile, 'utf8').trim() ? Number(readFileSync(holderFile, 'utf8')) : undefined;
+  }, 50);
+  return { unsharePid: child.pid!, holderPid };
+}
+
+/** A veth from the lab's bridge into the namespace of `pid`, named eth0 there, with `ip`/24. */
+async function plugIn(pid: number, hostEnd: string, bridge: string, ip: string, extra: string[][] = []): Promise<void> {
+  await runOk('ip', ['link', 'add', hostEnd, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(pid)]);
+  await runOk('ip', ['link', 'set', hostEnd, 'master', bridge]);
+  await runOk('ip', ['link', 'set', hostEnd, 'up']);
+  const ns = (args: string[]): Promise<string> => runOk('nsenter', ['-t', String(pid), '-n', '--', ...args]);
+  await ns(['ip', 'link', 'set', 'lo', 'up']);
+  await ns(['ip', 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+  await ns(['ip', 'link', 'set', 'eth0', 'up']);
+  for (const a of extra) await ns(a);
+}
+
+function caCertHash(caFile: string): Promise<string> {
+  return runOk('bash', ['-c', 'openssl x509 -pubkey -noout -in "$1" | openssl pkey -pubin -outform der | sha256sum | cut -d" " -f1', 'x', caFile]).then((s) => `sha256:${s.trim()}`);
+}
+
+function kubeadmConfigs(plan: RealPlan, node: RealPlan['nodes'][number], token: string, certificateKey: string, caHash: string): { init: string; join: string; patch: string } {
+  const v = readVersions();
+  const nodeRegistration = {
+    name: node.name,
+    criSocket: 'unix:///run/containerd/containerd.sock',
+    imagePullPolicy: 'Never',
+    // cgroup v1 on this machine (SystemVerification); the rest is documented in docs/lab.md
+    ignorePreflightErrors: ['SystemVerification'],
+    kubeletExtraArgs: [{ name: 'node-ip', value: node.ip }],
+  };
+  const patches = { directory: '/root/kubeadm/patches' };
+  const init = [
+    {
+      apiVersion: 'kubeadm.k8s.io/v1beta4',
+      kind: 'InitConfiguration',
+      bootstrapTokens: [{ token, ttl: '24h0m0s', usages: ['signing', 'authentication'], groups: ['system:bootstrappers:kubeadm:default-node-token'] }],
+      certificateKey,
+      localAPIEndpoint: { advertiseAddress: node.ip, bindPort: 6443 },
+      nodeRegistration,
+      patches,
+      skipPhases: ['addon/kube-proxy', 'addon/coredns'],
+    },
+    {
+      apiVersion: 'kubeadm.k8s.io/v1beta4',
+      kind: 'ClusterConfiguration',
+      clusterName: 'kubernetes',
+      kubernetesVersion: v.KUBERNETES_VERSION,
+      controlPlaneEndpoint: plan.endpoint,
+      imageRepository: v.IMAGE_REPOSITORY,
+      etcd: { local: { imageTag: v.ETCD_IMAGE_TAG } },
+      networking: { serviceSubnet: plan.serviceSubnet, podSubnet: plan.podSubnet, dnsDomain: 'cluster.local' },
+    },
+    {
+      apiVersion: 'kubelet.config.k8s.io/v1beta1',
+      kind: 'KubeletConfiguration',
+      cgroupDriver: 'cgroupfs',
+      failSwapOn: false,
+      failCgroupV1: false,
+    },
+  ];
+  const join = {
+    apiVersion: 'kubeadm.k8s.io/v1beta4',
+    kind: 'JoinConfiguration',
+    discovery: { bootstrapToken: { token, apiServerEndpoint: plan.endpoint, caCertHashes: [caHash] } },
+    controlPlane: { localAPIEndpoint: { advertiseAddress: node.ip, bindPort: 6443 }, certificateKey },
+    nodeRegistration,
+    patches,
+  };
+  // per node: the kubelet's own cgroup root (made beforehand in every hierarchy)
+  const patch = stringify({ cgroupRoot: node.cgroupRoot });
+  return { init: init.map((d) => stringify(d)).join('---\n'), join: stringify(join), patch };
+}
+
+export async function realUp(opts: RealUpOptions): Promise<LabState> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const t0 = Date.now();
+  const elapsed = (): string => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+  if (opts.until !== 'namespaces') requireArtifacts();
+  const paths = new LabPaths(resolve(opts.dir));
+  const plan = makePlan(opts.subnet ?? DEFAULT_SUBNET, opts.nodes ?? 3);
+  const caDaysLeft = opts.caDaysLeft ?? 30;
+  const versions = readVersions();
+  const images = opts.until === 'namespaces' ? { pause: 'registry.k8s.io/pause:3.10.2' } as ReturnType<typeof imageRefs> : imageRefs();
+
+  const previous = readState(paths);
+  if (previous) {
+    if (previous.layout !== 'kubeadm-real') throw new Error(`${paths.root} holds an emulated lab: down it with --purge first`);
+    if (realNodeAlive(paths, previous)) {
+      throw new Error(`a lab is already up in ${paths.root}; run \`npm run lab -- down --dir ${paths.root}\` first`);
+    }
+    await realDown({ dir: paths.root, purge: true, log: () => undefined });
+  }
+  if (await linkExists(plan.bridge)) throw new Error(`bridge ${plan.bridge} exists: another lab uses ${plan.range} (down it, or choose another --subnet)`);
+
+  // Network safety first: nothing of the lab's range may ever leave by the default route.
+  const addedUnreachableRoute = await ensureUnreachableRoute(plan.range);
+  const sysctlsBefore = readSysctls();
+
+  rmSync(paths.root, { recursive: true, force: true });
+  mkdirSync(paths.root, { recursive: true, mode: 0o755 });
+  writeFileSync(paths.events, '');
+
+  // SSH: the operator's key, one host key per node, known_hosts.
+  mkdirSync(paths.sshDir, { recursive: true, mode: 0o700 });
+  await runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'kcarun-lab', '-f', paths.userKey]);
+  writeFileSync(paths.authorizedKeys, readFileSync(`${paths.userKey}.pub`));
+  chmodSync(paths.authorizedKeys, 0o600);
+  const known: string[] = [];
+  for (const n of plan.nodes) {
+    const np = paths.node(n.name);
+    mkdirSync(dirname(np.hostKey), { recursive: true });
+    await runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `root@${n.name}`, '-f', np.hostKey]);
+    known.push(`${n.ip} ${readFileSync(`${np.hostKey}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ')}`);
+  }
+  writeFileSync(paths.knownHosts, `${known.join('\n')}\n`);
+
+  // The node's /usr/local/bin: the built binaries (as links) and the lab's systemctl + unit supervisor.
+  mkdirSync(paths.binDir, { recursive: true });
+  for (const b of NODE_BINARIES) symlinkSync(join(cacheBin(), b), join(paths.binDir, b));
+  for (const [file, name] of [['systemctl.sh', 'systemctl'], ['unit-supervisor.sh', 'kcarun-lab-unit-supervisor']] as const) {
+    writeFileSync(join(paths.binDir, name), readFileSync(join(here, 'files', file), 'utf8').replaceAll('@LAB_DIR@', paths.root));
+    chmodSync(join(paths.binDir, name), 0o755);
+  }
+
+  // The old CAs, backdated with openssl: kubeadm finds ca.crt/ca.key (and etcd's, front-proxy's) in
+  // /etc/kubernetes/pki of the first node and uses them instead of making its own (its "custom CA" path).
+  log(`lab: making the CAs with openssl (they expire in ${caDaysLeft} days)`);
+  const validity = caValidity(new Date(), caDaysLeft);
+  const cp1pki = paths.node('cp1').fs('/etc/kubernetes/pki');
+  mkdirSync(join(cp1pki, 'etcd'), { recursive: true });
+  mkdirSync(paths.originalCaDir, { recursive: true });
+  await Promise.all(([['ca', 'kubernetes'], ['etcd/ca', 'etcd-ca'], ['front-proxy-ca', 'front-proxy-ca']] as const).map(async ([file, cn]) => {
+    await issueCertificate({ subject: [['CN', cn]], usage: 'ca', validity, certFile: join(cp1pki, `${file}.crt`), keyFile: join(cp1pki, `${file}.key`) });
+    copyFileSync(join(cp1pki, `${file}.crt`), join(paths.originalCaDir, `${file.replace('/', '-')}.crt`));
+  }));
+  const caHash = await caCertHash(join(cp1pki, 'ca.crt'));
+  const token = `${randomBytes(3).toString('hex')}.${randomBytes(8).toString('hex')}`;
+  const certificateKey = randomBytes(32).toString('hex');
+
+  // Per-node files.
+  const hierarchies = cgroupHierarchies();
+  for (const n of plan.nodes) {
+    const np = paths.node(n.name);
+    mkdirSync(np.logs, { recursive: true });
+    mkdirSync(join(np.run, 'units'), { recursive: true });
+    for (const m of REAL_NODE_DIR_MOUNTS) mkdirSync(np.fs(m), { recursive: true });
+    chmodSync(np.fs('/root'), 0o700);
+    writeFileSync(np.fs('/etc/hosts'), etcHostsReal(plan));
+    writeFileSync(np.fs('/etc/resolv.conf'), resolvConfReal(plan));
+    writeFileSync(np.fs('/etc/systemd/system/containerd.service'), CONTAINERD_UNIT);
+    writeFileSync(np.fs('/etc/systemd/system/kubelet.service'), KUBELET_UNIT);
+    mkdirSync(np.fs('/etc/systemd/system/kubelet.service.d'), { recursive: true });
+    writeFileSync(np.fs('/etc/systemd/system/kubelet.service.d/10-kubeadm.conf'), KUBEADM_DROPIN);
+    writeFileSync(np.fs('/etc/containerd/config.toml'), containerdConfig(images.pause));
+    // both units enabled and wanted, as after `systemctl enable --now containerd kubelet`: the
+    // kubelet crash-loops every 10 s until kubeadm writes its configuration, as on a real node.
+    for (const u of ['containerd', 'kubelet']) {
+      writeFileSync(join(np.run, 'units', `${u}.want`), 'started\n');
+      writeFileSync(join(np.run, 'units', `${u}.enabled`), '');
+    }
+    const cfg = kubeadmConfigs(plan, n, token, certificateKey, caHash);
+    mkdirSync(np.fs('/root/kubeadm/patches'), { recursive: true });
+    writeFileSync(np.fs('/root/kubeadm/init.yaml'), cfg.init);
+    writeFileSync(np.fs('/root/kubeadm/join.yaml'), cfg.join);
+    writeFileSync(np.fs('/root/kubeadm/patches/kubeletconfiguration+merge.yaml'), cfg.patch);
+    writeFileSync(np.sshdConfig, sshdConfig(paths, { index: n.index, name: n.name, ip: n.ip }, 22));
+    writeFileSync(np.initScript, realInitScript({ labDir: paths.root, binDir: paths.binDir, nodeRoot: np.root, fs: (p) => np.fs(p), name: n.name, cgroupRoot: n.cgroupRoot, sshdConfig: np.sshdConfig, logs: np.logs, run: np.run }));
+    chmodSync(np.initScript, 0o755);
+    makeNodeCgroups(n.cgroupRoot, hierarchies);
+  }
+
+  // Mount points missing on the machine are created and stay (marker file), as in the emulated lab.
+  const createdMountPoints: string[] = [];
+  for (const m of [...REAL_NODE_DIR_MOUNTS]) {
+    if (!existsSync(m)) {
+      mkdirSync(m, { recursive: true });
+      createdMountPoints.push(m);
+      writeFileSync(join(m, MOUNT_POINT_MARKER), 'Mount point of the kcarun lab (lab/real/up.ts); keep it while any lab runs.\n');
+    }
+  }
+  for (const f of REAL_NODE_FILE_MOUNTS) if (!existsSync(f)) throw new Error(`${f} is missing on this machine`);
+
+  const lbDir = join(paths.root, 'lb');
+  mkdirSync(join(lbDir, 'run'), { recursive: true });
+  writeFileSync(join(lbDir, 'haproxy.cfg'), haproxyConfig(plan));
+  writeFileSync(join(lbDir, 'init.sh'), lbInitScript(join(lbDir, 'run'), join(lbDir, 'haproxy.cfg'), join(lbDir, 'haproxy.log')));
+
+  const real: RealLabState = {
+    range: plan.range,
+    bridge: plan.bridge,
+    bridgeIp: plan.bridgeIp,
+    endpoint: plan.endpoint,
+    kubernetesServiceIp: plan.kubernetesServiceIp,
+    addedUnreachableRoute,
+    lb: { unsharePid: 0, holderPid: 0, netNs: '', ip: plan.lbIp, veth: plan.lbVeth },
+    veths: plan.nodes.map((n) => n.veth),
+    sysctlsBefore,
+    cacheDir: cacheDir(),
+    cgroupHierarchies: hierarchies,
+  };
+  const state: LabState = {
+    dir: paths.root, layout: 'kubeadm-real', nodes: [], sshPort: 22, caDaysLeft, createdAt: new Date().toISOString(), createdMountPoints, hostPids: {}, seedKeys: 0, real,
+  };
+  writeState(paths, state);
+
+  log(`lab: bridge ${plan.bridge} ${plan.bridgeIp}/24, load balancer ${plan.endpoint}, ${plan.nodes.length} node namespaces`);
+  await runOk('ip', ['link', 'add', plan.bridge, 'type', 'bridge']);
+  await runOk('ip', ['addr', 'add', `${plan.bridgeIp}/24`, 'dev', plan.bridge]);
+  await runOk('ip', ['link', 'set', plan.bridge, 'up']);
+
+  const lb = await startNamespace(['--net', '--fork'], join(lbDir, 'init.sh'), join(lbDir, 'run'), join(lbDir, 'init.log'));
+  real.lb = { ...real.lb, unsharePid: lb.unsharePid, holderPid: lb.holderPid, netNs: nsOf(lb.holderPid, 'net') ?? '' };
+  writeState(paths, state);
+  await plugIn(lb.holderPid, plan.lbVeth, plan.bridge, plan.lbIp);
+  writeFileSync(join(lbDir, 'run', 'net-ready'), '');
+
+  for (const n of plan.nodes) {
+    const np = paths.node(n.name);
+    const ns = await startNamespace(['--mount', '--uts', '--net', '--fork', '--propagation', 'slave'], np.initScript, np.run, join(np.logs, 'init.log'));
+    const node: NodeState = { name: n.name, ip: n.ip, unsharePid: ns.unsharePid, holderPid: ns.holderPid, mntNs: nsOf(ns.holderPid, 'mnt') ?? '', netNs: nsOf(ns.holderPid, 'net') ?? '', cgroupRoot: n.cgroupRoot };
+    state.nodes.push(node);
+    writeState(paths, state);
+    // kubeadm's preflight wants ip_forward; it is per network namespace, so the machine's stays as it is
+    await plugIn(ns.holderPid, n.veth, plan.bridge, n.ip, [['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']]);
+    writeFileSync(join(np.run, 'net-ready'), '');
+  }
+  for (const n of state.nodes) {
+    if (!(await waitForPort(n.ip, 22, 15_000))) throw new Error(`sshd of ${n.name} does not listen on ${n.ip}:22 (see ${paths.node(n.name).logs}/sshd.log)`);
+  }
+  log(`lab: namespaces, sshd and containerd starting (${elapsed()}); importing images`);
+  await Promise.all(state.nodes.map(async (n) => {
+    await waitFor(`containerd on ${n.name}`, 60_000, async () => (await inRealNode(n.holderPid, ['ctr', 'version'])).rc === 0, 200);
+    if (opts.until === 'namespaces') return;
+    for (const name of LAB_IMAGES) await inRealNodeOk(n, ['ctr', '-n', 'k8s.io', 'images', 'import', '--platform', 'linux/amd64', imageTarball(images[name])]);
+  }));
+
+  if (opts.until === 'namespaces') return state;
+  const [first, ...others] = state.nodes;
+  log(`lab: kubeadm init on ${first!.name} (${elapsed()})`);
+  await kubeadm(paths, first!, ['init', '--config', '/root/kubeadm/init.yaml', '--upload-certs'], 'kubeadm-init.log');
+  await setUpCni(paths, first!);
+  for (const n of others) {
+    log(`lab: kubeadm join --control-plane on ${n.name} (${elapsed()})`);
+    await kubeadm(paths, n, ['join', '--config', '/root/kubeadm/join.yaml'], 'kubeadm-join.log');
+    await setUpCni(paths, n);
+  }
+  // routes between the nodes' pod ranges (no overlay): node i reaches node j's pods through node j
+  const podCidrs = await podCidrsByNode(paths);
+  for (const n of state.nodes) {
+    for (const m of state.nodes) if (m !== n) await inRealNodeOk(n, ['ip', 'route', 'replace', podCidrs[m.name]!, 'via', m.ip, 'dev', 'eth0']);
+  }
+  await waitFor(`${state.nodes.length} Ready nodes`, 180_000, async () => {
+    const r = await kubectl(paths, ['get', 'nodes', '-o', 'json']);
+    if (r.rc !== 0) throw new Error(r.stderr.trim());
+    const items = (JSON.parse(r.stdout) as { items: Array<{ status: { conditions: Array<{ type: string; status: string }> } }> }).items;
+    return items.length === state.nodes.length && items.every((i) => i.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True'));
+  }, 1000);
+  state.readyAt = new Date().toISOString();
+  writeState(paths, state);
+  log(`lab: ${state.nodes.length} kubeadm nodes Ready in ${elapsed()} (Kubernetes ${versions.KUBERNETES_VERSION}, etcd ${versions.ETCD_VERSION}); ` +
+    `kubectl: ${join(cacheBin(), 'kubectl')} --kubeconfig ${adminConf(paths)}`);
+  return state;
+}
+
+async function kubeadm(paths: LabPaths, n: NodeState, args: string[], logName: string): Promise<void> {
+  const r = await inRealNode(n.holderPid, ['kubeadm', ...args, '--v=1']);
+  writeFileSync(join(paths.node(n.name).logs, logName), `$ kubeadm ${args.join(' ')}\n${r.stdout}\n--- stderr ---\n${r.stderr}`);
+  if (r.rc !== 0) throw new Error(`${n.name}: kubeadm ${args[0]} failed (rc ${r.rc}); see ${join(paths.node(n.name).logs, logName)}:\n${r.stderr.trim().split('\n').slice(-12).join('\n')}`);
+}
+
+async function podCidrsByNode(paths: LabPaths): Promise<Record<string, string>> {
+  const r = await kubectl(paths, ['get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.spec.podCIDR}{"\\n"}{end}']);
+  const out: Record<string, string> = {};
+  for (const line of r.stdout.split('\n')) {
+    const [name, cidr] = line.trim().split(' ');
+    if (name && cidr) out[name] = cidr;
+  }
+  return out;
+}
+
+/** Waits for the controller-manager to give the node its pod range, then writes the node's CNI config. */
+async function setUpCni(paths: LabPaths, n: NodeState): Promise<void> {
+  const cidr = await waitFor(`a pod range for ${n.name}`, 120_000, async () => (await podCidrsByNode(paths))[n.name], 1000);
+  writeFileSync(paths.node(n.name).fs('/etc/cni/net.d/10-kcarun-lab.conflist'), cniConfig(cidr));
+}
+
