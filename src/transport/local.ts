@@ -20,6 +20,9 @@ export class LocalTransport implements Transport {
   ) {}
 
   exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    // Loaded while the command runs, not when it has to be killed (a kill must not wait for it).
+    const zx = options.timeoutMs !== undefined || options.signal ? loadZx() : Promise.reject(new Error('no kill needed'));
+    zx.catch(() => undefined);
     return new Promise((resolve, reject) => {
       const child = spawn('/bin/sh', ['-c', command], {
         cwd: options.cwd,
@@ -33,9 +36,11 @@ export class LocalTransport implements Transport {
       let timedOut = false;
       // zx's kill takes the whole tree: every descendant `ps` lists, then the process group (the
       // shell is detached, so it leads one), so a pipeline or a backgrounded child dies too.
+      // The shell itself dies at once; zx (loaded when the command started) follows for the rest.
       const killGroup = () => {
         const pid = child.pid;
-        if (pid) void import('zx').then(({ kill }) => kill(pid, 'SIGKILL')).catch(() => undefined);
+        child.kill('SIGKILL');
+        if (pid) void zx.then(({ kill }) => kill(pid, 'SIGKILL')).catch(() => undefined);
       };
       const timer =
         options.timeoutMs !== undefined
@@ -117,6 +122,9 @@ export class LocalTransport implements Transport {
 
   async close(): Promise<void> {}
 }
+
+let zxModule: Promise<typeof import('zx')> | undefined;
+const loadZx = (): Promise<typeof import('zx')> => (zxModule ??= import('zx'));
 
 /**
  * Writes a file so that readers see either the old or the new content: a temp file beside it,
