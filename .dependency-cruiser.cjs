@@ -2,6 +2,7 @@
  * The architecture, enforced by `npm run lint` (docs/development.md has the picture).
  * Layers, top to bottom; an arrow may only point down (or stay inside its own folder):
  *   cli.ts -> commands/ -> engine/ -> formats/ -> tasks/ -> transport/, pki/, edit/ -> core/
+ *   commands/ -> discover/ (read-only discovery) -> formats/, tasks/, transport/, pki/, edit/, core/
  * core/ imports nothing of ours; pki/, edit/ and transport/ only core/; no cycles anywhere.
  */
 const layer = (name, allowed) => ({
@@ -22,7 +23,8 @@ module.exports = {
     layer('tasks', ['core', 'transport', 'pki', 'edit']),
     layer('formats', ['core', 'tasks']),
     layer('engine', ['core', 'transport', 'tasks', 'formats']),
-    layer('commands', ['core', 'transport', 'pki', 'edit', 'tasks', 'formats', 'engine']),
+    layer('discover', ['core', 'transport', 'pki', 'edit', 'tasks', 'formats']),
+    layer('commands', ['core', 'transport', 'pki', 'edit', 'tasks', 'formats', 'engine', 'discover']),
     {
       name: 'cli-is-the-top',
       comment: 'nothing imports src/cli.ts',
@@ -34,7 +36,7 @@ module.exports = {
       name: 'tasks-use-transport',
       comment: 'tasks never talk to ssh2 or child_process directly: only src/transport/ does',
       severity: 'error',
-      from: { path: '^src/(tasks|engine|formats|pki|edit|core)/' },
+      from: { path: '^src/(tasks|engine|formats|pki|edit|core|discover)/' },
       to: { path: '(^|/)node_modules/ssh2/|^child_process$|^node:child_process$', dependencyTypes: ['npm', 'core'] },
     },
     {
@@ -48,7 +50,9 @@ module.exports = {
       name: 'no-orphans',
       comment: 'a module nothing imports is dead code (entry points excepted)',
       severity: 'error',
-      from: { orphan: true, path: '^src/', pathNot: ['^src/cli\\.ts$', '\\.d\\.ts$'] },
+      // commands/discover.ts: wired into cli.ts by the integrator (the CLI's option parsing is being
+      // rewritten in parallel); drop this exception once cli.ts imports it.
+      from: { orphan: true, path: '^src/', pathNot: ['^src/cli\\.ts$', '\\.d\\.ts$', '^src/commands/discover\\.ts$'] },
       to: {},
     },
   ],

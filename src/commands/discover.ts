@@ -1,0 +1,65 @@
+import { resolve } from 'node:path';
+import { KcarunError } from '../core/errors.js';
+import type { CommandIO } from './io.js';
+
+export interface DiscoverOptions {
+  inventory: string;
+  output: 'plain' | 'json' | 'auto';
+  /** Writes the vars the stock playbooks read here (YAML, 0600, atomically). */
+  writeVars?: string;
+  acceptNewHostKeys?: boolean;
+  now?: Date;
+}
+
+/**
+ * `kcarun discover -i INVENTORY [--output plain|json] [--write-vars FILE]`: reads every host of the
+ * inventory over SSH (host keys verified as in a run) and prints its PKI map. Read-only on the hosts.
+ * Exit 0: every host read, everything classified; 1: warnings (something unclassified, a host not
+ * read); the vars file is still written when at least one host was read and a layout was found,
+ * never when a host could not be read (the vars would be missing what it holds).
+ */
+export async function discoverCommand(options: DiscoverOptions, io: CommandIO): Promise<number> {
+  const [{ loadInventory }, { createTransportProvider }, { discover }, { renderPlain, renderVarsFile }] = await Promise.all([
+    import('../formats/inventory/load.js'),
+    import('../engine/transports.js'),
+    import('../discover/index.js'),
+    import('../discover/render.js'),
+  ]);
+  const inventory = await loadInventory(resolve(io.cwd, options.inventory));
+  const transports = createTransportProvider(inventory, { acceptNewHostKeys: options.acceptNewHostKeys ?? false, log: { info: () => {}, warn: (m) => io.stderr(`${m}\n`), debug: () => {} } });
+  try {
+    const hosts = [...inventory.hosts.values()].map((h) => ({ host: h.name, become: h.become, transport: lazy(h.name, () => transports.get(h.name)) }));
+    const result = await discover(hosts);
+    if (options.output === 'json') io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+    else io.stdout(renderPlain(result));
+    if (options.writeVars) {
+      if (result.failedHosts.length > 0) throw new KcarunError('E_UNREACHABLE', `not writing ${options.writeVars}: ${result.failedHosts.map((f) => f.host).join(', ')} could not be read`);
+      if (!result.vars['layout']) throw new KcarunError('E_TASK', `not writing ${options.writeVars}: no host runs kube-apiserver or etcd`);
+      const { writeFileAtomic } = await import('../transport/local.js');
+      await writeFileAtomic(resolve(io.cwd, options.writeVars), renderVarsFile(result, options.now ?? new Date()), 0o600);
+      io.stderr(`wrote ${options.writeVars}\n`);
+    }
+    return result.warnings.length > 0 || result.failedHosts.length > 0 ? 1 : 0;
+  } finally {
+    await transports.closeAll();
+  }
+}
+
+/** Connects on first use, so one unreachable host is reported by discover, not fatal for all. */
+function lazy(host: string, open: () => Promise<import('../transport/types.js').Transport>): import('../transport/types.js').Transport {
+  let t: Promise<import('../transport/types.js').Transport> | undefined;
+  const get = () => (t ??= open());
+  return {
+    host,
+    exec: async (c, o) => (await get()).exec(c, o),
+    readFile: async (p, o) => (await get()).readFile(p, o),
+    writeFile: async () => {
+      throw new KcarunError('E_TASK', 'discover is read-only');
+    },
+    stat: async (p, o) => (await get()).stat(p, o),
+    directFileAccess: () => false,
+    close: async () => {
+      if (t) await (await t).close();
+    },
+  };
+}

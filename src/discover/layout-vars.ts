@@ -1,0 +1,214 @@
+/**
+ * The variables the stock playbooks read (playbooks/layouts/*.yaml, `layout`, `extra_clients`),
+ * derived from what discover found. Pure. The reference host is the first one running an
+ * apiserver (else etcd): the stock layouts assume every control-plane host is laid out alike, and
+ * a path that differs on another host is a warning.
+ */
+import { posix } from 'node:path';
+import type { ComponentInstance, ComponentName, RestartMethod, SettingSource } from './components.js';
+import type { HostFacts } from './collect.js';
+import type { CaRole, MapEntry, PkiMap } from './pki-map.js';
+
+export type LayoutVars = Record<string, unknown>;
+
+const COMPONENT_VAR: Record<Exclude<ComponentName, 'kubelet'>, string> = {
+  'etcd': 'etcd',
+  'kube-apiserver': 'apiserver',
+  'kube-controller-manager': 'controller_manager',
+  'kube-scheduler': 'scheduler',
+};
+
+/** ca.crt -> ca-bundle.crt, ca-etcd.pem -> ca-etcd-bundle.pem: where kcarun puts the new+old bundle. */
+export function bundlePathFor(caPath: string): string {
+  const ext = posix.extname(caPath);
+  return `${caPath.slice(0, caPath.length - ext.length)}-bundle${ext}`;
+}
+
+const restartVar = (r: RestartMethod): Record<string, string> => (r.method === 'static-pod' ? { method: 'static-pod', container: r.container } : r.method === 'systemd' ? { method: 'systemd', unit: r.unit } : { method: 'unknown' });
+
+/**
+ * Where each component's trust settings live on the reference host (informational until set-flag
+ * edits etcd YAML config and env files too): component -> setting -> { file, kind, key }.
+ */
+function trustSettings(components: ComponentInstance[]): Record<string, Record<string, SettingSource & { value: string }>> {
+  const trust = /(^|-)(trusted-ca-file|client-ca-file|cafile|certificate-authority|root-ca-file|cluster-signing-cert-file)$/;
+  const out: Record<string, Record<string, SettingSource & { value: string }>> = {};
+  for (const c of components) {
+    for (const [name, s] of Object.entries(c.settings)) if (trust.test(name)) (out[c.name] ??= {})[name] = { ...s.source, value: s.value };
+  }
+  return out;
+}
+
+export interface VarsResult {
+  vars: LayoutVars;
+  warnings: string[];
+}
+
+/** The vars, or a warning-only result when nothing on any host ran an apiserver or etcd. */
+export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
+  const warnings: string[] = [];
+  const ref = facts.find((f) => f.components.some((c) => c.name === 'kube-apiserver')) ?? facts.find((f) => f.components.some((c) => c.name === 'etcd'));
+  if (!ref) return { vars: {}, warnings: ['no host runs kube-apiserver or etcd: no layout vars to write'] };
+  const comp = (n: ComponentName) => ref.components.find((c) => c.name === n);
+  const setting = (n: ComponentName, s: string) => comp(n)?.settings[s]?.value;
+  const caFile = (role: CaRole) => {
+    const ca = map.cas.find((c) => c.role === role);
+    if (!ca) return undefined;
+    // The file the components name for it (signing cert / trusted CA), else the first file holding it alone.
+    const preferred = {
+      kubernetes: [setting('kube-controller-manager', 'cluster-signing-cert-file'), setting('kube-apiserver', 'client-ca-file')],
+      etcd: [setting('etcd', 'trusted-ca-file'), setting('kube-apiserver', 'etcd-cafile')],
+      'front-proxy': [setting('kube-apiserver', 'requestheader-client-ca-file')],
+    }[role].filter((p): p is string => !!p);
+    return { ca, path: preferred[0] ?? ca.files.find((f) => f.host === ref.host)?.path };
+  };
+  const k8s = caFile('kubernetes');
+  const etcd = caFile('etcd');
+  const fp = caFile('front-proxy');
+  const keyOn = (c: ReturnType<typeof caFile>) => c?.ca.keys.find((k) => k.host === ref.host)?.path;
+
+  const apiserver = comp('kube-apiserver');
+  const flagsIn = (apiserver ?? comp('etcd'))!.flagsIn;
+  const layout = flagsIn === 'manifest' ? 'kubeadm' : 'binary';
+  if (flagsIn === 'process') warnings.push(`${ref.host}: the apiserver's flags are in no manifest or unit; the vars assume the binary layout`);
+
+  const vars: LayoutVars = { layout, flags_in: flagsIn === 'manifest' ? 'manifest' : 'unit' };
+  if (k8s?.path) Object.assign(vars, { k8s_ca_cert: k8s.path, k8s_ca_key: keyOn(k8s) ?? '', k8s_ca_bundle: bundlePathFor(k8s.path) });
+  if (etcd?.path) Object.assign(vars, { etcd_ca_cert: etcd.path, etcd_ca_key: keyOn(etcd) ?? '', etcd_ca_bundle: bundlePathFor(etcd.path) });
+  vars['has_front_proxy_ca'] = !!fp?.path;
+  if (fp?.path) Object.assign(vars, { front_proxy_ca_cert: fp.path, front_proxy_ca_key: keyOn(fp) ?? '', front_proxy_ca_bundle: bundlePathFor(fp.path) });
+
+  for (const [name, v] of Object.entries(COMPONENT_VAR) as [Exclude<ComponentName, 'kubelet'>, string][]) {
+    const c = comp(name);
+    if (!c) continue;
+    if (c.configFile) vars[`${v}_config`] = c.configFile;
+    vars[`${v}_restart`] = restartVar(c.restart);
+    if (c.restart.method === 'unknown') warnings.push(`${ref.host}: ${name}: restart method unknown (neither a static pod nor a systemd unit)`);
+  }
+  const kubelet = comp('kubelet');
+  if (kubelet) vars['kubelet_restart'] = restartVar(kubelet.restart);
+
+  // Leaf certificates (PEM files) by issuing CA, on the reference host; kubelet's separately.
+  const refEntries = map.entries.filter((e) => e.host === ref.host);
+  const leafFiles = refEntries.filter((e) => e.kind === 'leaf' && e.source === 'pem' && e.role !== 'extra-client' && e.role !== 'unclassified');
+  const kubeletKubeconfig = setting('kubelet', 'kubeconfig');
+  const kk = kubeletKubeconfig ? ref.kubeconfigs.get(kubeletKubeconfig) : undefined;
+  // A client file holding certificate and key (kubelet-client-current.pem) is the kubelet's own rotation: handled through kubelet.conf.
+  const combined = (path: string) => ref.files.get(path)?.toString('utf8').includes('PRIVATE KEY-----') ?? false;
+  const isKubelets = (e: MapEntry) => e.readers.length > 0 && e.readers.every((r) => r.component === 'kubelet');
+  const leaves = leafFiles.filter((e) => !combined(e.path));
+  const byCa = (id: string, kubeletOnes: boolean) => leaves.filter((e) => e.issuer === id && isKubelets(e) === kubeletOnes).map((e) => e.path).sort();
+  vars['etcd_leaf_certs'] = byCa('etcd', false);
+  vars['k8s_leaf_certs'] = byCa('kubernetes', false);
+  vars['front_proxy_leaf_certs'] = byCa('front-proxy', false);
+  vars['kubelet_leaf_certs'] = [...byCa('kubernetes', true), ...byCa('etcd', true)].sort();
+
+  // Probe credentials: a file pair a health gate can present.
+  const etcdFolders = new Set((comp('etcd') ? Object.values(comp('etcd')!.settings).map((s) => posix.dirname(s.value)) : []));
+  const etcdClients = leaves.filter((e) => e.issuer === 'etcd' && ref.keysPresent.has(keyOf(ref, e.path)));
+  const probe = etcdClients.find((e) => e.readers.length === 0 && etcdFolders.has(posix.dirname(e.path))) ?? etcdClients.find((e) => e.readers.some((r) => r.component === 'kube-apiserver')) ?? etcdClients[0];
+  if (probe) Object.assign(vars, { etcd_probe_cert: probe.path, etcd_probe_key: keyOf(ref, probe.path) });
+  const admins = (groups: string) => leaves.filter((e) => e.issuer === 'kubernetes' && new RegExp(`O=(${groups})(,|$)`).test(e.subject) && ref.keysPresent.has(keyOf(ref, e.path)));
+  const apiProbe = admins('kubeadm:cluster-admins')[0] ?? admins('system:masters')[0];
+  if (apiProbe) Object.assign(vars, { apiserver_probe_cert: apiProbe.path, apiserver_probe_key: keyOf(ref, apiProbe.path) });
+  else warnings.push(`${ref.host}: no admin client certificate file (O=kubeadm:cluster-admins or system:masters) for the apiserver health gate; set apiserver_probe_cert/key`);
+
+  // Kubeconfigs: those beside the kubelet's (the control plane's and the admins'), and the kubelet's.
+  const kubeconfigDirs = new Set([...ref.kubeconfigs.keys()].filter((k) => k !== kubeletKubeconfig).map((k) => posix.dirname(k)));
+  const cpKubeconfigs = [...ref.kubeconfigs.values()].filter((k) => k.path !== kubeletKubeconfig && kubeconfigDirs.has(posix.dirname(k.path)) && (k.clientCertEmbedded || k.clientCertFile)).map((k) => k.path).sort();
+  vars['control_plane_kubeconfigs'] = cpKubeconfigs;
+  if (kubeletKubeconfig) vars['kubelet_kubeconfig'] = kubeletKubeconfig;
+  vars['kubeconfig_ca_embedded'] = [...ref.kubeconfigs.values()].every((k) => k.caEmbedded);
+  vars['embedded_client_cert_kubeconfigs'] = cpKubeconfigs.filter((p) => ref.kubeconfigs.get(p)!.clientCertEmbedded);
+  vars['kubelet_embedded_kubeconfigs'] = kk && (kk.clientCertEmbedded || (kk.clientCertFile && kk.clientCertFile === kk.clientKeyFile)) ? [kk.path] : [];
+  if (setting('kubelet', 'config')) vars['kubelet_config'] = setting('kubelet', 'config');
+  const adminOf = (groups: string) =>
+    cpKubeconfigs.find((p) => map.entries.some((e) => e.host === ref.host && e.path === p && e.source === 'client-certificate-data' && new RegExp(`O=(${groups})(,|$)`).test(e.subject))) ??
+    cpKubeconfigs.find((p) => {
+      const f = ref.kubeconfigs.get(p)!.clientCertFile;
+      return !!f && refEntries.some((e) => e.path === f && new RegExp(`O=(${groups})(,|$)`).test(e.subject));
+    });
+  const admin = adminOf('kubeadm:cluster-admins') ?? adminOf('system:masters');
+  if (admin) vars['admin_kubeconfig'] = admin;
+
+  // Preflight: every leaf with its key and CA, on the group that holds it.
+  const caPath: Record<string, string | undefined> = { kubernetes: k8s?.path, etcd: etcd?.path, 'front-proxy': fp?.path };
+  const groupOf = (e: MapEntry) =>
+    e.readers.some((r) => r.component === 'etcd') || (e.issuer === 'etcd' && e.readers.length === 0 && etcdFolders.has(posix.dirname(e.path)))
+      ? '{{ groups.etcd }}'
+      : isKubelets(e)
+        ? '{{ groups.control_plane | concat: groups.workers }}'
+        : '{{ groups.control_plane }}';
+  vars['preflight_certificates'] = leaves
+    .filter((e) => caPath[e.issuer ?? ''])
+    .map((e) => ({ path: e.path, key: keyOf(ref, e.path), ca: caPath[e.issuer!]!, hosts: groupOf(e) }))
+    .sort((a, b) => a.path.localeCompare(b.path));
+  vars['preflight_ca_keys'] = [k8s, etcd, fp].filter((c) => c?.path && keyOn(c)).map((c) => ({ cert: c!.path!, key: keyOn(c)! }));
+
+  // Backups: /etc/kubernetes whole when things live there; other PKI and unit folders; the kubelet's config file alone.
+  const touched = new Set<string>();
+  for (const e of leaves) touched.add(posix.dirname(e.path));
+  for (const c of [k8s, etcd, fp]) if (c?.path) touched.add(posix.dirname(c.path));
+  for (const c of ref.components) if (c.configFile && c.flagsIn === 'unit') touched.add(posix.dirname(c.configFile));
+  for (const k of ref.kubeconfigs.keys()) touched.add(posix.dirname(k));
+  const backup = new Set<string>();
+  for (const d of touched) backup.add(d === '/etc/kubernetes' || d.startsWith('/etc/kubernetes/') ? '/etc/kubernetes' : d);
+  if (setting('kubelet', 'config') && !setting('kubelet', 'config')!.startsWith('/etc/kubernetes/')) backup.add(setting('kubelet', 'config')!);
+  vars['backup_paths'] = [...backup].sort();
+  vars['trust_files_to_check'] = [k8s?.path, etcd?.path, fp?.path].filter((p): p is string => !!p);
+  vars['update_cluster_info'] = layout === 'kubeadm';
+
+  vars['extra_clients'] = extraClients(map, facts);
+  vars['discovered_trust_settings'] = trustSettings(ref.components);
+
+  // Other hosts laid out differently: say so (the stock layouts take one set of paths).
+  for (const f of facts) {
+    if (f === ref) continue;
+    for (const c of f.components) {
+      const r = comp(c.name);
+      if (r && r.configFile !== c.configFile) warnings.push(`${f.host}: ${c.name}'s flags live in ${c.configFile ?? '(unknown)'}, on ${ref.host} in ${r.configFile ?? '(unknown)'}: the vars follow ${ref.host}`);
+    }
+  }
+  return { vars, warnings };
+}
+
+function keyOf(facts: HostFacts, certPath: string): string {
+  for (const c of facts.components) {
+    for (const [cert, key] of [['cert-file', 'key-file'], ['peer-cert-file', 'peer-key-file'], ['tls-cert-file', 'tls-private-key-file'], ['etcd-certfile', 'etcd-keyfile'], ['kubelet-client-certificate', 'kubelet-client-key'], ['proxy-client-cert-file', 'proxy-client-key-file']]) {
+      if (c.settings[cert!]?.value === certPath && c.settings[key!]) return c.settings[key!]!.value;
+    }
+  }
+  for (const k of facts.kubeconfigs.values()) if (k.clientCertFile === certPath && k.clientKeyFile) return k.clientKeyFile;
+  return certPath.replace(/\.(crt|cert)$/, '.key').replace(/(?<!\.key)\.pem$/, '-key.pem');
+}
+
+/**
+ * Extra clients: files outside the components' folders that chain to the Kubernetes or etcd CA and
+ * that no component reads, grouped by their folder's top (/etc/prometheus/ssl -> prometheus). The
+ * restart method is the systemd unit of that name when one exists.
+ */
+function extraClients(map: PkiMap, facts: HostFacts[]): Record<string, unknown>[] {
+  const groups = new Map<string, { host: string; name: string; entries: MapEntry[] }>();
+  for (const e of map.entries) {
+    if (e.role !== 'extra-client' || (e.issuer !== 'etcd' && e.issuer !== 'kubernetes')) continue;
+    const parts = e.path.split('/').filter(Boolean);
+    const name = parts[0] === 'etc' || parts[0] === 'opt' ? (parts[1] ?? 'extra') : posix.basename(posix.dirname(e.path));
+    const id = `${e.host}\0${name}`;
+    if (!groups.has(id)) groups.set(id, { host: e.host, name, entries: [] });
+    groups.get(id)!.entries.push(e);
+  }
+  return [...groups.values()].map((g) => {
+    const pick = (issuer: string, kind: 'ca' | 'leaf') => g.entries.find((e) => e.issuer === issuer && e.kind === kind)?.path ?? '';
+    const units = facts.find((f) => f.host === g.host)?.unitNames ?? [];
+    return {
+      name: g.name,
+      host: g.host,
+      etcd_ca: pick('etcd', 'ca'),
+      etcd_cert: pick('etcd', 'leaf'),
+      k8s_ca: pick('kubernetes', 'ca'),
+      k8s_cert: pick('kubernetes', 'leaf'),
+      // No unit of that name: a command that fails, so a run stops there rather than skip the restart silently.
+      restart: units.includes(g.name) ? { method: 'systemd', unit: g.name } : { method: 'command', command: `echo 'kcarun discover: set the restart of extra client ${g.name}' >&2; exit 1` },
+    };
+  });
+}
