@@ -5,7 +5,7 @@
  * a path that differs on another host is a warning.
  */
 import { posix } from 'node:path';
-import type { ComponentInstance, ComponentName, RestartMethod, SettingSource } from './components.js';
+import { CERT_SETTINGS, type ComponentInstance, type ComponentName, type RestartMethod, type SettingSource } from './components.js';
 import type { HostFacts } from './collect.js';
 import type { CaRole, MapEntry, PkiMap } from './pki-map.js';
 
@@ -104,7 +104,8 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
   vars['kubelet_leaf_certs'] = [...byCa('kubernetes', true), ...byCa('etcd', true)].sort();
 
   // Probe credentials: a file pair a health gate can present.
-  const etcdFolders = new Set((comp('etcd') ? Object.values(comp('etcd')!.settings).map((s) => posix.dirname(s.value)) : []));
+  // etcd's own PKI folders: where the files its certificate settings name live.
+  const etcdFolders = new Set(CERT_SETTINGS.etcd.map((s) => setting('etcd', s)).filter((v): v is string => !!v).map((v) => posix.dirname(v)));
   const etcdClients = leaves.filter((e) => e.issuer === 'etcd' && ref.keysPresent.has(keyOf(ref, e.path)));
   const probe = etcdClients.find((e) => e.readers.length === 0 && etcdFolders.has(posix.dirname(e.path))) ?? etcdClients.find((e) => e.readers.some((r) => r.component === 'kube-apiserver')) ?? etcdClients[0];
   if (probe) Object.assign(vars, { etcd_probe_cert: probe.path, etcd_probe_key: keyOf(ref, probe.path) });
@@ -149,7 +150,8 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
   const touched = new Set<string>();
   for (const e of leaves) touched.add(posix.dirname(e.path));
   for (const c of [k8s, etcd, fp]) if (c?.path) touched.add(posix.dirname(c.path));
-  for (const c of ref.components) if (c.configFile && c.flagsIn === 'unit') touched.add(posix.dirname(c.configFile));
+  // Units whose flags the stages edit (the kubelet's settings are in its config file and kubeconfig instead).
+  for (const c of ref.components) if (c.configFile && c.flagsIn === 'unit' && c.name !== 'kubelet') touched.add(posix.dirname(c.configFile));
   for (const k of ref.kubeconfigs.keys()) touched.add(posix.dirname(k));
   const backup = new Set<string>();
   for (const d of touched) backup.add(d === '/etc/kubernetes' || d.startsWith('/etc/kubernetes/') ? '/etc/kubernetes' : d);

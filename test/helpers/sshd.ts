@@ -49,6 +49,12 @@ export interface SshdOptions {
   identityFile?: string;
   /** Extra sshd_config lines, placed first (they win). A `SetEnv` here replaces the default `SetEnv SHLVL=1`. */
   extraConfig?: string[];
+  /**
+   * Run sshd in a private mount + UTS namespace (`unshare --mount --uts`), like a lab node: these
+   * bash lines run there first (bind mounts over /etc/kubernetes..., background processes that
+   * then belong to sshd and are stopped with it), then sshd is exec'd under the same pid.
+   */
+  namespaceScript?: string;
 }
 
 let addressCounter = 0;
@@ -117,7 +123,9 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHarness>
     ];
     const configFile = join(dir, 'sshd_config');
     await writeFile(configFile, `${config.join('\n')}\n`);
-    const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = options.namespaceScript
+      ? spawn('unshare', ['--mount', '--uts', '--propagation', 'private', '--', 'bash', '-c', `set -e\n${options.namespaceScript}\nexec /usr/sbin/sshd -D -e -f "$0"`, configFile], { stdio: ['ignore', 'ignore', 'pipe'] })
+      : spawn('/usr/sbin/sshd', ['-D', '-e', '-f', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     try {
