@@ -338,8 +338,9 @@ export function resolveComponent(proc: ProcessInfo, files: HostConfigFiles): Com
       settings['config-file'] = configSetting;
       if (text === undefined) warnings.push(`etcd: config file ${configPath} cannot be read`);
       else Object.assign(settings, etcdConfigSettings(text, configPath));
-      const ignored = [...flags.keys()].filter((f) => f !== 'config-file').length + Object.keys(proc.env).filter((k) => k.startsWith('ETCD_') && k !== 'ETCD_CONFIG_FILE').length;
-      precedence = `config file ${configPath} (etcd ignores its ${ignored} other flags and ETCD_* variables when one is given)`;
+      const ignoredFlags = [...flags.keys()].filter((f) => f !== 'config-file').length;
+      const ignoredEnv = Object.keys(proc.env).filter((k) => k.startsWith('ETCD_') && k !== 'ETCD_CONFIG_FILE').length;
+      precedence = `config file ${configPath} (etcd then ignores flags and ETCD_* variables: ${ignoredFlags} flag(s), ${ignoredEnv} variable(s) ignored)`;
     } else {
       for (const [k, v] of Object.entries(proc.env)) {
         const flag = etcdEnvToFlag(k);
