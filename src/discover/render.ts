@@ -2,6 +2,7 @@
 import { stringify } from 'yaml';
 import { displayPath, formatTable } from '../pki/report.js';
 import type { DiscoverResult } from './index.js';
+import type { MapEntry } from './pki-map.js';
 
 export function renderPlain(r: DiscoverResult): string {
   const out: string[] = [];
@@ -30,19 +31,31 @@ export function renderPlain(r: DiscoverResult): string {
     indent(
       formatTable(
         ['HOST', 'FILE', 'SUBJECT', 'ISSUER', 'ROLE', 'READ BY (setting @ file)'],
-        r.map.entries.map((e) => [
+        [...r.map.entries].sort((a, b) => a.host.localeCompare(b.host) || ROLE_ORDER.indexOf(a.role) - ROLE_ORDER.indexOf(b.role) || a.path.localeCompare(b.path)).map((e) => [
           e.host,
           displayPath(e),
           e.kind === 'ca' ? `${e.subject} [CA]` : e.subject,
           e.issuer ?? '?',
           e.role,
-          e.readers.map((x) => `${x.component} ${x.setting}${x.where.file ? ` @ ${x.where.file}` : ''}`).join('; ') || '-',
+          readersText(e.readers),
         ]),
       ),
     ),
   );
   if (r.warnings.length) out.push(`Warnings\n${r.warnings.map((w) => `  - ${w}`).join('\n')}\n`);
   return out.join('\n');
+}
+
+const ROLE_ORDER = ['component', 'layout', 'extra-client', 'unclassified'];
+
+/** `etcd --cert-file --peer-cert-file @ /etc/systemd/system/etcd.service; kube-apiserver ...`: one group per component and file. */
+function readersText(readers: MapEntry['readers']): string {
+  const groups = new Map<string, string[]>();
+  for (const x of readers) {
+    const k = `${x.component}\0${x.where.file ?? '(command line only)'}`;
+    groups.set(k, [...(groups.get(k) ?? []), x.setting]);
+  }
+  return [...groups].map(([k, settings]) => `${k.split('\0')[0]} ${settings.join(' ')} @ ${k.split('\0')[1]}`).join('; ') || '-';
 }
 
 const indent = (s: string) => s.replace(/^(?=.)/gm, '  ');

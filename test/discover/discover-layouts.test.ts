@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { discoverCommand } from '../../src/commands/discover.js';
 import type { CommandIO } from '../../src/commands/io.js';
+import { validateCommand } from '../../src/commands/validate.js';
 import { shellJoin, shellQuote } from '../../src/core/shell.js';
 import { manifestContainers, unitExecStart } from '../../src/discover/components.js';
 import { labInventory } from '../../lab/commands/inventory.js';
@@ -98,6 +99,7 @@ async function startNode(layout: Layout, extra?: (fs: (p: string) => string, dir
       'groups:',
       `  etcd: { hosts: [${NODE.name}] }`,
       `  control_plane: { hosts: [${NODE.name}] }`,
+      '  workers: { hosts: [] }',
       '',
     ].join('\n'),
   );
@@ -201,6 +203,13 @@ describe.each([
     expect(Object.keys(written).filter((k) => !(k in expected))).toEqual(['discovered_trust_settings']);
   });
 
+  it('gives vars the stock rotate-ca validates with (-e @vars.yaml, an inventory without layout vars)', async () => {
+    const v = io(node.dir);
+    const code = await validateCommand({ playbook: join(process.cwd(), 'playbooks', 'rotate-ca.yaml'), inventory: node.inventoryFile, extraVars: [`@${varsFile}`] }, v);
+    expect(v.out.join('')).toMatch(/rotate-ca.yaml: valid \(rotate-ca /);
+    expect(code).toBe(0);
+  });
+
   it('maps each certificate to its CA by signature, and to the processes and settings that read it', () => {
     const entries = result.json.map.entries;
     if (layout === 'kubeadm') {
@@ -237,6 +246,19 @@ describe.each([
   it('changes nothing on the host', () => {
     expect(Object.keys(after).length).toBeGreaterThan(20);
     expect(after).toEqual(before);
+  });
+
+  it('refuses a host whose key is not known, as a run does, and writes no vars', async () => {
+    const emptyKnownHosts = join(node.dir, 'known_hosts.empty');
+    await writeFile(emptyKnownHosts, '');
+    const inv = join(node.dir, 'unknown-key.yaml');
+    await writeFile(inv, (await readFile(node.inventoryFile, 'utf8')).replace(node.sshd.knownHostsFile, emptyKnownHosts));
+    const out = io(node.dir);
+    const refused = join(node.dir, 'refused-vars.yaml');
+    await expect(discoverCommand({ inventory: inv, output: 'json', writeVars: refused }, out)).rejects.toMatchObject({ code: 'E_UNREACHABLE', message: expect.stringContaining('cp1 could not be read') });
+    const printed = JSON.parse(out.out.join('')) as { failedHosts: { host: string; message: string }[] };
+    expect(printed.failedHosts).toEqual([{ host: 'cp1', message: expect.stringMatching(/host key/i) }]);
+    await expect(lstat(refused)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('prints the same map as a table', async () => {
