@@ -57,6 +57,12 @@ describe.sequential('architecture rules (npm run lint)', () => {
     expect(r.out).toMatch(/transport-layer: src\/transport\/zz-lint-probe\.ts → src\/engine\/state-dir\.ts/);
   });
 
+  it('fail when discover (read-only discovery) reaches for the engine', async () => {
+    const r = await cruise({ 'src/discover/zz-lint-probe.ts': "export { openStateDir } from '../engine/state-dir.js';\n" });
+    expect(r.code).not.toBe(0);
+    expect(r.out).toMatch(/discover-layer: src\/discover\/zz-lint-probe\.ts → src\/engine\/state-dir\.ts/);
+  });
+
   it('fail on an import cycle inside one folder', async () => {
     const r = await cruise({
       'src/edit/zz-a.ts': "import { b } from './zz-b.js';\nexport const a = (): number => b() + 1;\n",
