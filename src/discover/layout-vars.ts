@@ -112,14 +112,14 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
   const admins = (groups: string) => leaves.filter((e) => e.issuer === 'kubernetes' && new RegExp(`O=(${groups})(,|$)`).test(e.subject) && ref.keysPresent.has(keyOf(ref, e.path)));
   const apiProbe = admins('kubeadm:cluster-admins')[0] ?? admins('system:masters')[0];
   if (apiProbe) Object.assign(vars, { apiserver_probe_cert: apiProbe.path, apiserver_probe_key: keyOf(ref, apiProbe.path) });
-  else warnings.push(`${ref.host}: no admin client certificate file (O=kubeadm:cluster-admins or system:masters) for the apiserver health gate; set apiserver_probe_cert/key`);
+  else if (apiserver) warnings.push(`${ref.host}: no admin client certificate file (O=kubeadm:cluster-admins or system:masters) for the apiserver health gate; set apiserver_probe_cert/key`);
 
   // Kubeconfigs: those beside the kubelet's (the control plane's and the admins'), and the kubelet's.
   const kubeconfigDirs = new Set([...ref.kubeconfigs.keys()].filter((k) => k !== kubeletKubeconfig).map((k) => posix.dirname(k)));
   const cpKubeconfigs = [...ref.kubeconfigs.values()].filter((k) => k.path !== kubeletKubeconfig && kubeconfigDirs.has(posix.dirname(k.path)) && (k.clientCertEmbedded || k.clientCertFile)).map((k) => k.path).sort();
   vars['control_plane_kubeconfigs'] = cpKubeconfigs;
   if (kubeletKubeconfig) vars['kubelet_kubeconfig'] = kubeletKubeconfig;
-  vars['kubeconfig_ca_embedded'] = [...ref.kubeconfigs.values()].every((k) => k.caEmbedded);
+  if (ref.kubeconfigs.size > 0) vars['kubeconfig_ca_embedded'] = [...ref.kubeconfigs.values()].every((k) => k.caEmbedded);
   vars['embedded_client_cert_kubeconfigs'] = cpKubeconfigs.filter((p) => ref.kubeconfigs.get(p)!.clientCertEmbedded);
   vars['kubelet_embedded_kubeconfigs'] = kk && (kk.clientCertEmbedded || (kk.clientCertFile && kk.clientCertFile === kk.clientKeyFile)) ? [kk.path] : [];
   if (setting('kubelet', 'config')) vars['kubelet_config'] = setting('kubelet', 'config');
@@ -160,6 +160,14 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
   vars['trust_files_to_check'] = [k8s?.path, etcd?.path, fp?.path].filter((p): p is string => !!p);
   vars['update_cluster_info'] = layout === 'kubeadm';
 
+  // The stock stages change trust with set-flag (manifest or unit ExecStart) and the kubelet's config
+  // file; a setting that lives elsewhere (etcd YAML config, an environment file) they cannot edit yet.
+  for (const [component, settings] of Object.entries(trustSettings(ref.components))) {
+    for (const [name, s] of Object.entries(settings)) {
+      if (s.kind === 'manifest-flag' || s.kind === 'unit-flag' || s.kind === 'kubelet-config') continue;
+      warnings.push(`${ref.host}: ${component} ${name} lives in ${s.file ?? 'the process environment'} (${s.kind} ${s.key}); the stock stages edit manifest and unit flags only: change it in place or with a stage of your own`);
+    }
+  }
   vars['extra_clients'] = extraClients(map, facts);
   vars['discovered_trust_settings'] = trustSettings(ref.components);
 
@@ -184,17 +192,30 @@ function keyOf(facts: HostFacts, certPath: string): string {
   return certPath.replace(/\.(crt|cert)$/, '.key').replace(/(?<!\.key)\.pem$/, '-key.pem');
 }
 
+const GENERIC_DIRS = new Set(['etc', 'opt', 'var', 'lib', 'local', 'ssl', 'pki', 'certs', 'tls', 'secrets', 'keys']);
+const COMPONENT_DIRS = new Set(['etcd', 'kubernetes', 'kubelet', 'kube']);
+
+/**
+ * An extra client's name from its folder: the first folder that names a systemd unit
+ * (/etc/prometheus/etcd -> prometheus, restarted through prometheus.service), else the deepest folder
+ * that is neither generic (ssl, pki) nor a component's (/etc/etcd/backup -> backup).
+ */
+export function extraClientName(path: string, unitNames: readonly string[]): string {
+  const parts = posix.dirname(path).split('/').filter(Boolean);
+  const withUnit = parts.find((p) => !GENERIC_DIRS.has(p) && !COMPONENT_DIRS.has(p) && unitNames.includes(p));
+  return withUnit ?? [...parts].reverse().find((p) => !GENERIC_DIRS.has(p) && !COMPONENT_DIRS.has(p)) ?? posix.basename(posix.dirname(path));
+}
+
 /**
  * Extra clients: files outside the components' folders that chain to the Kubernetes or etcd CA and
- * that no component reads, grouped by their folder's top (/etc/prometheus/ssl -> prometheus). The
- * restart method is the systemd unit of that name when one exists.
+ * that no component reads, grouped by name (extraClientName). The restart method is the systemd unit
+ * of that name when one exists.
  */
 function extraClients(map: PkiMap, facts: HostFacts[]): Record<string, unknown>[] {
   const groups = new Map<string, { host: string; name: string; entries: MapEntry[] }>();
   for (const e of map.entries) {
     if (e.role !== 'extra-client' || (e.issuer !== 'etcd' && e.issuer !== 'kubernetes')) continue;
-    const parts = e.path.split('/').filter(Boolean);
-    const name = parts[0] === 'etc' || parts[0] === 'opt' ? (parts[1] ?? 'extra') : posix.basename(posix.dirname(e.path));
+    const name = extraClientName(e.path, facts.find((f) => f.host === e.host)?.unitNames ?? []);
     const id = `${e.host}\0${name}`;
     if (!groups.has(id)) groups.set(id, { host: e.host, name, entries: [] });
     groups.get(id)!.entries.push(e);

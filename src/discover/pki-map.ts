@@ -7,7 +7,7 @@ import { posix } from 'node:path';
 import { isIssuedBy, type Certificate } from '../pki/certificate.js';
 import { keyMatchesSpki, loadPrivateKey } from '../pki/keys.js';
 import { extractCertificates } from '../tasks/shared/cert-scan.js';
-import { CERT_SETTINGS, KUBECONFIG_SETTINGS, type ComponentInstance, type ComponentName, type SettingSource } from './components.js';
+import { CERT_SETTINGS, KEY_OF, KUBECONFIG_SETTINGS, type ComponentInstance, type ComponentName, type SettingSource } from './components.js';
 import type { HostFacts } from './collect.js';
 
 export type CaRole = 'kubernetes' | 'etcd' | 'front-proxy';
@@ -54,7 +54,7 @@ export interface MapEntry {
 
 export interface HostSummary {
   host: string;
-  components: { name: ComponentName; pid: number; flagsIn: string; configFile?: string; restart: ComponentInstance['restart']; precedence: string }[];
+  components: Pick<ComponentInstance, 'name' | 'pid' | 'flagsIn' | 'configFile' | 'restart' | 'precedence' | 'settings'>[];
 }
 
 export interface PkiMap {
@@ -196,9 +196,18 @@ export function buildPkiMap(facts: HostFacts[]): PkiMap {
   return {
     cas: [...cas.values()].map(({ cert: _cert, ...rest }) => rest),
     entries,
-    hosts: facts.map((f) => ({ host: f.host, components: f.components.map((c) => ({ name: c.name, pid: c.pid, flagsIn: c.flagsIn, configFile: c.configFile, restart: c.restart, precedence: c.precedence })) })),
+    hosts: facts.map((f) => ({ host: f.host, components: f.components.map((c) => ({ name: c.name, pid: c.pid, flagsIn: c.flagsIn, configFile: c.configFile, restart: c.restart, precedence: c.precedence, settings: fileSettings(c) })) })),
     warnings: [...new Set(warnings)],
   };
+}
+
+/**
+ * The settings that name certificates, keys, kubeconfigs and config files: what the map reports per
+ * component. Other flags and variables stay out of the output (an environment may hold secrets).
+ */
+function fileSettings(c: ComponentInstance): ComponentInstance['settings'] {
+  const names = new Set([...CERT_SETTINGS[c.name], ...KUBECONFIG_SETTINGS[c.name], ...Object.values(KEY_OF), 'config-file', 'config']);
+  return Object.fromEntries(Object.entries(c.settings).filter(([n]) => names.has(n)));
 }
 
 /** The CA key path discover compares: the signing key flag beside a signing cert flag, else the conventional name. */

@@ -8,7 +8,7 @@ import { discoverCommand } from '../../src/commands/discover.js';
 import type { CommandIO } from '../../src/commands/io.js';
 import { validateCommand } from '../../src/commands/validate.js';
 import { shellJoin, shellQuote } from '../../src/core/shell.js';
-import { manifestContainers, unitExecStart } from '../../src/discover/components.js';
+import { manifestContainers, parseEnvFile, unitEnvironment, unitExecStart } from '../../src/discover/components.js';
 import { labInventory } from '../../lab/commands/inventory.js';
 import { LabPaths } from '../../lab/lab-paths.js';
 import type { Layout } from '../../lab/lab-state.js';
@@ -46,35 +46,46 @@ async function makeCas(dir: string): Promise<LabCas> {
   return { kubernetes: await make('kubernetes', 'kubernetes'), etcd: await make('etcd', 'etcd-ca'), frontProxy: await make('front-proxy', 'front-proxy-ca') };
 }
 
-async function startNode(layout: Layout, extra?: (fs: (p: string) => string, dir: string) => Promise<void>): Promise<Node> {
+/** A node laid out by a lab layout, or (`custom`) only by `extra`. */
+async function startNode(layout: Layout | 'custom', extra?: (fs: (p: string) => string, dir: string) => Promise<void>): Promise<Node> {
   const dir = await mkdtemp(join(tmpdir(), `kcarun-discover-${layout}-`));
   const paths = new LabPaths(dir);
   const nodePaths = paths.node(NODE.name);
-  const cas = await makeCas(join(dir, 'ca'));
-  await layoutByName(layout).writeNode({ paths, nodes: [NODE], node: NODE, nodePaths, cas, leafValidity: leafValidity(new Date(), caValidity(new Date(), 300)) });
+  if (layout !== 'custom') {
+    const cas = await makeCas(join(dir, 'ca'));
+    await layoutByName(layout).writeNode({ paths, nodes: [NODE], node: NODE, nodePaths, cas, leafValidity: leafValidity(new Date(), caValidity(new Date(), 300)) });
+  }
   for (const m of MOUNTS) await mkdir(nodePaths.fs(m), { recursive: true });
   if (extra) await extra((p) => nodePaths.fs(p), dir);
 
   // One stand-in process per component: `sh BIN/NAME <flags of its manifest or unit>`.
   const bin = join(dir, 'bin');
   await mkdir(bin);
-  const argvs: string[][] = [];
+  const argvs: { argv: string[]; env: Record<string, string> }[] = [];
   const manifests = join(nodePaths.fs('/etc/kubernetes/manifests'));
   for (const f of await readdir(manifests).catch(() => [])) {
-    for (const c of manifestContainers(await readFile(join(manifests, f), 'utf8'))) argvs.push(c.argv);
+    for (const c of manifestContainers(await readFile(join(manifests, f), 'utf8'))) argvs.push({ argv: c.argv, env: {} });
   }
   const units = nodePaths.fs('/etc/systemd/system');
   for (const f of await readdir(units)) {
     if (f === 'prometheus.service') continue;
-    const argv = unitExecStart({ path: f, text: await readFile(join(units, f), 'utf8') });
-    if (argv) argvs.push(argv);
+    if (!f.endsWith('.service')) continue;
+    const unit = { path: f, text: await readFile(join(units, f), 'utf8') };
+    const argv = unitExecStart(unit);
+    // As systemd does: the unit's EnvironmentFile= and Environment= make the process environment.
+    const env: Record<string, string> = {};
+    const unitEnv = unitEnvironment(unit);
+    for (const ef of unitEnv.files) Object.assign(env, parseEnvFile(await readFile(nodePaths.fs(ef.path), 'utf8').catch(() => '')));
+    for (const [k, v] of Object.entries(unitEnv.assignments)) env[k] = v.value;
+    if (argv) argvs.push({ argv, env });
   }
   const starts: string[] = [];
-  for (const [exe, ...args] of argvs) {
+  for (const { argv: [exe, ...args], env } of argvs) {
     const name = exe!.split('/').pop()!;
     await writeFile(join(bin, name), '#!/bin/sh\nsleep 900 &\nwait\n');
     await chmod(join(bin, name), 0o755);
-    starts.push(`sh ${shellJoin([join(bin, name), ...args])} </dev/null >/dev/null 2>&1 &`);
+    const envWords = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+    starts.push(`env ${shellJoin([...envWords, 'sh', join(bin, name), ...args])} </dev/null >/dev/null 2>&1 &`);
   }
   const script = [
     `hostname ${NODE.name}`,
@@ -84,8 +95,11 @@ async function startNode(layout: Layout, extra?: (fs: (p: string) => string, dir
   const sshd = await startSshd({ name: NODE.name, namespaceScript: script });
 
   // The lab's own inventory text for this layout, from a state file naming this node.
-  await writeFile(paths.state, JSON.stringify({ dir, layout, nodes: [{ name: NODE.name, ip: NODE.ip }], sshPort: sshd.port }));
-  const labVars = (parse(labInventory(dir)) as { vars: Record<string, unknown> }).vars;
+  let labVars: Record<string, unknown> = {};
+  if (layout !== 'custom') {
+    await writeFile(paths.state, JSON.stringify({ dir, layout, nodes: [{ name: NODE.name, ip: NODE.ip }], sshPort: sshd.port }));
+    labVars = (parse(labInventory(dir)) as { vars: Record<string, unknown> }).vars;
+  }
   const inventoryFile = join(dir, 'inventory.yaml');
   await writeFile(
     inventoryFile,
@@ -267,5 +281,90 @@ describe.each([
     const text = plain.out.join('');
     expect(text).toMatch(/^CAs\n/);
     expect(text).toMatch(/cp1 +\/etc\/prometheus\/ssl\/etcd-client\.crt +CN=prometheus-etcd-client +etcd +extra-client +-/);
+  });
+});
+
+/**
+ * etcd alone, as the issue's user had it: started by a unit with no flags, ETCD_CONFIG_FILE from an
+ * EnvironmentFile, a YAML config with separate server and peer certificates, and a monitoring
+ * client's files under /etc/prometheus/etcd.
+ */
+describe('kcarun discover on an etcd configured by a YAML file', () => {
+  let node: Node;
+  let json: { vars: Record<string, unknown>; warnings: string[]; map: { hosts: { components: { name: string; settings: Record<string, { value: string; source: unknown }> }[] }[]; entries: { path: string; role: string; issuer?: string; readers: unknown[] }[] } };
+  let code: number;
+  let written: Record<string, unknown>;
+
+  beforeAll(async () => {
+    node = await startNode('custom', async (fs) => {
+      const validity = caValidity(new Date(), 300);
+      const ca = { certFile: fs('/etc/etcd/pki/ca.crt'), keyFile: fs('/etc/etcd/pki/ca.key') };
+      await mkdir(fs('/etc/etcd/pki'), { recursive: true });
+      await mkdir(fs('/etc/prometheus/etcd'), { recursive: true });
+      await issueCertificate({ subject: [['CN', 'etcd-ca']], usage: 'ca', validity, ...ca });
+      const sans = { dnsNames: ['cp1'], ipAddresses: [NODE.ip] };
+      await issueCertificate({ subject: [['CN', 'cp1']], usage: 'server', validity, issuer: ca, certFile: fs('/etc/etcd/pki/server.crt'), keyFile: fs('/etc/etcd/pki/server.key'), ...sans });
+      await issueCertificate({ subject: [['CN', 'cp1']], usage: 'peer', validity, issuer: ca, certFile: fs('/etc/etcd/pki/peer.crt'), keyFile: fs('/etc/etcd/pki/peer.key'), ...sans });
+      await issueCertificate({ subject: [['CN', 'prometheus']], usage: 'client', validity, issuer: ca, certFile: fs('/etc/prometheus/etcd/client.pem'), keyFile: fs('/etc/prometheus/etcd/client-key.pem') });
+      await writeFile(fs('/etc/prometheus/etcd/ca.pem'), await readFile(ca.certFile));
+      await writeFile(fs('/etc/etcd/etcd.yaml'), [
+        'name: cp1',
+        'data-dir: /var/lib/etcd',
+        `listen-client-urls: https://${NODE.ip}:2379`,
+        'client-transport-security:',
+        '  cert-file: /etc/etcd/pki/server.crt',
+        '  key-file: /etc/etcd/pki/server.key',
+        '  trusted-ca-file: /etc/etcd/pki/ca.crt',
+        '  client-cert-auth: true',
+        'peer-transport-security:',
+        '  cert-file: /etc/etcd/pki/peer.crt',
+        '  key-file: /etc/etcd/pki/peer.key',
+        '  trusted-ca-file: /etc/etcd/pki/ca.crt',
+        '  client-cert-auth: true',
+        '',
+      ].join('\n'));
+      await writeFile(fs('/etc/etcd/etcd.env'), 'ETCD_CONFIG_FILE=/etc/etcd/etcd.yaml\n');
+      await writeFile(fs('/etc/systemd/system/etcd.service'), '[Service]\nType=notify\nEnvironmentFile=/etc/etcd/etcd.env\nExecStart=/usr/local/bin/etcd\n');
+      await writeFile(fs('/etc/systemd/system/prometheus.service'), '[Service]\nExecStart=/usr/local/bin/prometheus --config.file=/etc/prometheus/prometheus.yml\n');
+    });
+    const out = io(node.dir);
+    code = await discoverCommand({ inventory: node.inventoryFile, output: 'json', writeVars: join(node.dir, 'vars.yaml') }, out);
+    json = JSON.parse(out.out.join(''));
+    written = parse(await readFile(join(node.dir, 'vars.yaml'), 'utf8')) as Record<string, unknown>;
+  });
+  afterAll(async () => {
+    await node?.sshd.stop();
+    if (node) await rm(node.dir, { recursive: true, force: true });
+  });
+
+  it('reads the settings from the YAML keys, and the config file from the environment file that names it', () => {
+    const etcd = json.map.hosts[0]!.components.find((c) => c.name === 'etcd')!;
+    expect(etcd.settings['config-file']).toEqual({ name: 'config-file', value: '/etc/etcd/etcd.yaml', source: { kind: 'env-file', file: '/etc/etcd/etcd.env', key: 'ETCD_CONFIG_FILE' } });
+    expect(etcd.settings['peer-cert-file']).toEqual({ name: 'peer-cert-file', value: '/etc/etcd/pki/peer.crt', source: { kind: 'etcd-config', file: '/etc/etcd/etcd.yaml', key: 'peer-transport-security.cert-file' } });
+    const ca = json.map.entries.find((e) => e.path === '/etc/etcd/pki/ca.crt')!;
+    expect(ca.readers).toEqual([
+      { component: 'etcd', setting: 'client-transport-security.trusted-ca-file', where: { kind: 'etcd-config', file: '/etc/etcd/etcd.yaml', key: 'client-transport-security.trusted-ca-file' } },
+      { component: 'etcd', setting: 'peer-transport-security.trusted-ca-file', where: { kind: 'etcd-config', file: '/etc/etcd/etcd.yaml', key: 'peer-transport-security.trusted-ca-file' } },
+    ]);
+  });
+
+  it('writes the etcd vars and the monitoring client, and warns that the stock stages cannot edit YAML trust settings', () => {
+    expect(written).toMatchObject({
+      layout: 'binary',
+      flags_in: 'unit',
+      etcd_ca_cert: '/etc/etcd/pki/ca.crt',
+      etcd_ca_key: '/etc/etcd/pki/ca.key',
+      etcd_ca_bundle: '/etc/etcd/pki/ca-bundle.crt',
+      etcd_config: '/etc/systemd/system/etcd.service',
+      etcd_restart: { method: 'systemd', unit: 'etcd' },
+      etcd_leaf_certs: ['/etc/etcd/pki/peer.crt', '/etc/etcd/pki/server.crt'],
+      extra_clients: [{ name: 'prometheus', host: 'cp1', etcd_ca: '/etc/prometheus/etcd/ca.pem', etcd_cert: '/etc/prometheus/etcd/client.pem', k8s_ca: '', k8s_cert: '', restart: { method: 'systemd', unit: 'prometheus' } }],
+    });
+    expect(written).not.toHaveProperty('apiserver_config');
+    expect(json.warnings).toEqual([
+      'cp1: etcd trusted-ca-file lives in /etc/etcd/etcd.yaml (etcd-config client-transport-security.trusted-ca-file); the stock stages edit manifest and unit flags only: change it in place or with a stage of your own',
+      'cp1: etcd peer-trusted-ca-file lives in /etc/etcd/etcd.yaml (etcd-config peer-transport-security.trusted-ca-file); the stock stages edit manifest and unit flags only: change it in place or with a stage of your own',
+    ]);
+    expect(code).toBe(1);
   });
 });
