@@ -1,6 +1,22 @@
 import { resolve } from 'node:path';
 import { KcarunError } from '../core/errors.js';
+import { Command, outputOption, parseCommand } from './args.js';
 import type { CommandIO } from './io.js';
+
+/** `kcarun discover ...` with its own option table (src/cli.ts lists it in COMMANDS). */
+export async function main(argv: string[], io: CommandIO): Promise<number> {
+  const command = new Command('discover')
+    .description('read what runs on every host (read-only) and print its PKI map; --write-vars writes the vars the stock playbooks read')
+    .requiredOption('-i, --inventory <file>', 'the inventory (hosts to read)')
+    .option('--write-vars <file>', 'write the discovered vars here (YAML, 0600), for -e @file')
+    .option('--accept-new-host-keys', 'add unknown SSH host keys to known_hosts (changed keys are always refused)')
+    .addOption(outputOption());
+  type Flags = { inventory: string; writeVars?: string; acceptNewHostKeys?: boolean; output: 'auto' | 'plain' | 'json' };
+  const parsed = parseCommand<Flags>(command, argv, io);
+  if ('exit' in parsed) return parsed.exit;
+  const v = parsed.options;
+  return discoverCommand({ inventory: v.inventory, output: v.output, writeVars: v.writeVars, acceptNewHostKeys: v.acceptNewHostKeys }, io);
+}
 
 export interface DiscoverOptions {
   inventory: string;
@@ -26,7 +42,7 @@ export async function discoverCommand(options: DiscoverOptions, io: CommandIO): 
     import('../discover/render.js'),
   ]);
   const inventory = await loadInventory(resolve(io.cwd, options.inventory));
-  const transports = createTransportProvider(inventory, { acceptNewHostKeys: options.acceptNewHostKeys ?? false, log: { info: () => {}, warn: (m) => io.stderr(`${m}\n`), debug: () => {} } });
+  const transports = createTransportProvider(inventory, { acceptNewHostKeys: options.acceptNewHostKeys ?? false, env: io.env, log: { info: () => {}, warn: (m) => io.stderr(`${m}\n`), debug: () => {} } });
   try {
     const hosts = [...inventory.hosts.values()].map((h) => ({ host: h.name, become: h.become, transport: lazy(h.name, () => transports.get(h.name)) }));
     const result = await discover(hosts);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { discoverCommand } from '../../src/commands/discover.js';
+import { discoverCommand, main as discoverMain } from '../../src/commands/discover.js';
 import type { CommandIO } from '../../src/commands/io.js';
 import { validateCommand } from '../../src/commands/validate.js';
 import { shellJoin, shellQuote } from '../../src/core/shell.js';
@@ -147,6 +147,8 @@ function io(cwd: string): CommandIO & { out: string[]; err: string[] } {
     interactive: false,
     env: {},
     cwd,
+    pid: process.pid,
+    isRunning: () => false,
     confirm: async () => false,
     onInterrupt: () => () => {},
   };
@@ -277,7 +279,9 @@ describe.each([
 
   it('prints the same map as a table', async () => {
     const plain = io(node.dir);
-    await discoverCommand({ inventory: node.inventoryFile, output: 'plain' }, plain);
+    // Through the command's own option table, as `kcarun discover -i FILE --output plain` runs it.
+    expect(await discoverMain(['-i', node.inventoryFile, '--output', 'plain'], plain)).toBe(1);
+    await expect(discoverMain(['--output', 'plain'], io(node.dir))).rejects.toMatchObject({ code: 'E_USAGE' });
     const text = plain.out.join('');
     expect(text).toMatch(/^CAs\n/);
     expect(text).toMatch(/cp1 +\/etc\/prometheus\/ssl\/etcd-client\.crt +CN=prometheus-etcd-client +etcd +extra-client +-/);

@@ -14,7 +14,7 @@ import { expectCleanRotation, FAST_GATES, labSession, PLAYBOOKS, useLab } from '
 
 function quietIo(cwd: string): CommandIO & { out: string[] } {
   const out: string[] = [];
-  return { out, stdout: (s) => out.push(s), stderr: () => {}, interactive: false, env: {}, cwd, confirm: async () => false, onInterrupt: () => () => {} };
+  return { out, stdout: (s) => out.push(s), stderr: () => {}, interactive: false, env: {}, cwd, pid: process.pid, isRunning: () => false, confirm: async () => false, onInterrupt: () => () => {} };
 }
 
 describe.each([
