@@ -20,6 +20,7 @@ Usage:
   kcarun rollback -i INVENTORY [--to STAGE] [--yes]
   kcarun certs inspect FILE|DIR [--output json]
   kcarun certs expiry -i INVENTORY [--warn-days 30] [--prometheus FILE] [--path P]... [--output json]
+  kcarun discover -i INVENTORY [--output plain|json] [--write-vars FILE] [--accept-new-host-keys]
 
 Run options:
   -i, --inventory FILE      the inventory (hosts, groups, vars)
@@ -60,6 +61,7 @@ const COMMANDS: Record<string, () => Promise<{ main(argv: string[], io: CommandI
   status: () => import('./commands/status.js'),
   rollback: () => import('./commands/rollback.js'),
   certs: () => import('./commands/certs.js'),
+  discover: () => import('./commands/discover.js'),
 };
 
 export async function main(argv: string[], io: CommandIO): Promise<number> {
