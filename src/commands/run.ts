@@ -1,6 +1,7 @@
 import { EXIT, KcarunError } from '../core/errors.js';
 import { runPlaybook, type RunOptions } from '../engine/run.js';
 import { readJournal, type JournalRecord } from '../engine/journal.js';
+import { describeStageFields } from '../engine/stage-fields.js';
 import { leaderProbeTypes, taskTypes } from '../tasks/index.js';
 import { Command, Option, collect, list, outputOption, parseCommand } from './args.js';
 import type { CommandIO } from './io.js';
@@ -194,13 +195,20 @@ async function checkResumable(prepared: Prepared, stateDir: string, args: RunArg
   }
 }
 
-/** The plan shown before anything changes: stages, their hosts and tasks. */
+/**
+ * The plan shown before anything changes: stages, their hosts and tasks, with templated stage
+ * fields rendered (`serial: "{{ kubelet_batch }}"` shows the batch size it renders to).
+ */
 export function describePlan(prepared: Prepared): string {
   const lines = [`Plan: ${prepared.playbook.spec.metadata.name} ${prepared.playbook.spec.metadata.version} (state: ${prepared.stateDir})`];
-  for (const { stage, hosts } of prepared.plan) {
-    const rolling = stage.spec.serial !== undefined ? `, serial ${JSON.stringify(stage.spec.serial)}` : '';
-    const order = stage.spec.order ? `, ${stage.spec.order}` : '';
-    lines.push(`  ${stage.spec.name} on ${hosts.join(', ')}${rolling}${order}`);
+  for (const planned of prepared.plan) {
+    const { stage, hosts } = planned;
+    const fields = describeStageFields(planned, prepared);
+    const rolling = fields.serial !== undefined ? `, serial ${fields.serial}` : '';
+    const order = fields.order ? `, ${fields.order}` : '';
+    const runOnce = stage.spec.runOnce ? ', once (first host)' : '';
+    const when = fields.when ? `, when ${fields.when}` : '';
+    lines.push(`  ${stage.spec.name} on ${hosts.join(', ') || '(no host)'}${rolling}${order}${runOnce}${when}`);
     for (const task of stage.spec.tasks) lines.push(`    - ${task.name} (${task.type})`);
   }
   return `${lines.join('\n')}\n`;

@@ -5,7 +5,7 @@ import type { Reporter } from '../engine/events.js';
 import { Journal, readOnlyJournal, type JournalLike } from '../engine/journal.js';
 import { acquireLock, type RunLock } from '../engine/lock.js';
 import type { Interrupt } from '../engine/run.js';
-import { openStateDir } from '../engine/state-dir.js';
+import { openScratchStateDir, openStateDir } from '../engine/state-dir.js';
 import { createTransportProvider, type TransportProvider } from '../engine/transports.js';
 import type { Inventory } from '../formats/inventory/load.js';
 import type { CommandIO } from './io.js';
@@ -52,12 +52,17 @@ export async function withSession<T>(options: SessionOptions, io: CommandIO, wor
   const cleanups: (() => Promise<void> | void)[] = [];
   let result: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
   try {
-    const state = await openStateDir(options.stateDir, { pid: io.pid, env: io.env });
+    const realState = await openStateDir(options.stateDir, { pid: io.pid, env: io.env });
+    // A dry run makes its artifacts (new CAs, bundles, re-issued certificates) for real, in a
+    // throwaway copy of the state dir, so later steps plan against the real predicted bytes.
+    const scratch = options.dryRun ? await openScratchStateDir(realState, { pid: io.pid }) : undefined;
+    if (scratch) cleanups.push(() => scratch.dispose());
+    const state = scratch ?? realState;
     // A dry run changes nothing, so it takes no lock.
-    const lock = options.dryRun ? null : await acquireLock(state.dir, { breakLock: options.breakLock, command: options.command, pid: io.pid, isRunning: (pid) => io.isRunning(pid), now: io.now });
+    const lock = options.dryRun ? null : await acquireLock(realState.dir, { breakLock: options.breakLock, command: options.command, pid: io.pid, isRunning: (pid) => io.isRunning(pid), now: io.now });
     if (lock) cleanups.push(() => lock.release());
     const display = chooseReporter(options, io);
-    const reporter = options.report && !options.dryRun ? withRunReport(display, state.dir) : display;
+    const reporter = options.report && !options.dryRun ? withRunReport(display, realState.dir) : display;
     cleanups.push(() => reporter.close());
     const transports = createTransportProvider(options.inventory, {
       acceptNewHostKeys: options.acceptNewHostKeys,
@@ -81,8 +86,8 @@ export async function withSession<T>(options: SessionOptions, io: CommandIO, wor
     );
     if (lock?.takeoverNote) reporter.emit({ event: 'log', level: 'warn', message: lock.takeoverNote });
     const openJournal = async ({ fresh }: { fresh: boolean }): Promise<JournalLike> => {
-      if (options.dryRun) return readOnlyJournal(state.dir);
-      const journal = await Journal.open(state.dir, { fresh });
+      if (options.dryRun) return readOnlyJournal(realState.dir);
+      const journal = await Journal.open(realState.dir, { fresh });
       cleanups.push(() => journal.close());
       return journal;
     };
@@ -105,7 +110,8 @@ export async function withSession<T>(options: SessionOptions, io: CommandIO, wor
 
 function chooseReporter(options: SessionOptions, io: CommandIO): Reporter {
   if (options.output === 'json') return createJsonReporter((l) => io.stdout(l));
-  if (options.liveList && options.output === 'auto' && io.interactive) {
+  // A dry run's output is its diffs and summary: plain lines, also on a terminal.
+  if (options.liveList && !options.dryRun && options.output === 'auto' && io.interactive) {
     // Loaded only for terminals: cron and CI never pay for it.
     return lazyListrReporter(io);
   }

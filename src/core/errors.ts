@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'E_PREFLIGHT' // preflight found problems
   | 'E_INTERRUPTED' // SIGINT/SIGTERM
   | 'E_ROLLBACK' // a rollback step failed
+  | 'E_DRY_RUN' // a dry run cannot plan a step (it reads what only the run makes), or a plan tried to write
   | 'E_RUN_FAILED'; // a run failed (after rollback)
 
 /** Where in a source file something is, 1-based, as editors show it. */

@@ -39,6 +39,11 @@ export interface SshSettings {
 export interface RunState {
   /** The state directory (0700). */
   readonly dir: string;
+  /**
+   * Set in a dry run: `dir` is then a throwaway copy of the real state dir (`realDir`), removed when
+   * the dry run ends, so a task's plan may make artifacts in it for real.
+   */
+  readonly scratch?: { realDir: string };
   /** Absolute path of an artifact, e.g. artifact('ca/etcd-ca.crt') or artifact('hosts/cp1/apiserver.crt'). */
   artifactPath(relPath: string): string;
   /** Writes an artifact atomically (temp, fsync, rename); keys must pass mode 0o600. */

@@ -1,6 +1,8 @@
+import type { DryRunWorld } from './dry-run.js';
 import type { Emit } from './emit.js';
 import type { StepRecord } from './journal.js';
 import type { Registry, ScopeInput } from './scope.js';
+import type { TransportProvider } from './transports.js';
 import type { EngineInput } from './types.js';
 
 /** What the modules of one run share: its input, the journal's earlier steps, and the tallies. */
@@ -15,6 +17,11 @@ export interface RunContext {
   limitHosts: Set<string> | null;
   tally: { changed: number; failed: number; ranAnything: boolean };
   now: () => number;
+  /**
+   * A dry run: the world of its planned changes, and the transports steps use (host reads go
+   * through that world's overlay; see dry-run.ts). Absent in a real run.
+   */
+  dryRun?: { world: DryRunWorld; transports: TransportProvider };
 }
 
 export function isoAt(now: () => number): string {

@@ -8,7 +8,7 @@ export type StepStatus = 'ok' | 'changed' | 'failed' | 'skipped' | 'done-before'
 export type RunEvent =
   | { event: 'run-start'; runId: string; playbook: string; version: string; stages: string[]; dryRun: boolean; resumed: boolean }
   | { event: 'plan'; stages: { name: string; hosts: string[]; tasks: string[] }[] }
-  | { event: 'stage-start'; stage: string; hosts: string[]; batches: string[][] }
+  | { event: 'stage-start'; stage: string; hosts: string[]; batches: string[][]; leader?: { host: string | null; note?: string } }
   | { event: 'batch-start'; stage: string; batch: number; hosts: string[] }
   | { event: 'task-start'; stage: string; task: string; taskIndex: number; host: string; type: string }
   | {
@@ -26,6 +26,33 @@ export type RunEvent =
       diff?: string;
       error?: { code: string; message: string };
       ignored?: boolean;
+      /** Host files the step changed (a real run) or would change (a dry run), by path. */
+      files?: string[];
+    }
+  | {
+      /** A dry run: one change a step would make (a file, a restart, a command), with diff stats. */
+      event: 'planned-change';
+      stage: string;
+      task: string;
+      host: string;
+      kind: 'create' | 'modify' | 'mode' | 'delete' | 'restart' | 'command';
+      path?: string;
+      component?: string;
+      command?: string;
+      added?: number;
+      removed?: number;
+    }
+  | {
+      /** A dry run's last word before run-end: per host, the files that would change and the restarts per component. */
+      event: 'plan-summary';
+      complete: boolean;
+      hosts: {
+        host: string;
+        files: { path: string; kind: 'create' | 'modify' | 'mode' | 'delete' | 'transient'; steps: number; added: number; removed: number }[];
+        restarts: { component: string; count: number }[];
+        restartOrder: string[];
+        gates: number;
+      }[];
     }
   | { event: 'stage-end'; stage: string; status: 'ok' | 'failed' | 'skipped' | 'done-before'; durationMs: number; message?: string }
   | { event: 'rollback-start'; stage: string; steps: number }

@@ -3,6 +3,7 @@ import { redactSecrets } from '../core/redact.js';
 import type { PlannedStage } from '../formats/playbook/validate.js';
 import type { TaskSpec } from '../formats/playbook/schema.js';
 import { isoAt, setRegistered, type RunContext } from './context.js';
+import { placeholderOutput } from './dry-run.js';
 import { stageLogger } from './emit.js';
 import { stepKey } from './journal.js';
 import { scopeFor } from './scope.js';
@@ -33,10 +34,11 @@ export async function runStep(run: RunContext, planned: PlannedStage, task: Task
     scope,
     stepId: key,
     state: input.state,
-    transports: input.transports,
+    transports: run.dryRun?.transports ?? input.transports,
     inventoryHosts: input.inventory.hosts,
     log: stageLogger(emit, stageName, hostName),
     hardStop: input.interrupt.hardStop,
+    ...(run.dryRun ? { dryRun: { world: run.dryRun.world, stage: stageName } } : {}),
   };
   const t0 = now();
   emit({ event: 'task-start', ...typed });
@@ -50,7 +52,21 @@ export async function runStep(run: RunContext, planned: PlannedStage, task: Task
     }
     if (options.dryRun) {
       const plan = await planStep(stepInput);
-      emit({ event: 'task-end', ...typed, status: plan.changed ? 'changed' : 'ok', changed: plan.changed, durationMs: now() - t0, summary: redactSecrets(plan.summary), diff: plan.diff && redactSecrets(plan.diff) });
+      // Registered as the run would register it: later `when:`s and templates evaluate as they will.
+      if (task.register) setRegistered(run.registry, hostName, task.register, plan.output ? sanitizeOutput(plan.output) : placeholderOutput(task.name, hostName));
+      for (const f of plan.files ?? []) {
+        emit({ event: 'planned-change', ...base, host: f.host ?? hostName, kind: f.kind, path: f.path, added: f.added, removed: f.removed });
+      }
+      for (const r of plan.restarts ?? []) emit({ event: 'planned-change', ...base, kind: 'restart', component: r.component });
+      if (!plan.files?.length && !plan.restarts?.length && plan.changed) {
+        for (const command of plan.commands ?? []) emit({ event: 'planned-change', ...base, kind: 'command', command: redactSecrets(command) });
+      }
+      emit({
+        event: 'task-end', ...typed, status: plan.changed ? 'changed' : 'ok', changed: plan.changed, durationMs: now() - t0,
+        summary: redactSecrets(plan.summary), diff: plan.diff && redactSecrets(plan.diff),
+        ...(plan.files?.length ? { files: plan.files.map((f) => f.path) } : {}),
+      });
+      if (plan.changed) run.tally.changed++;
       return 'ok';
     }
     // Written before the step runs (status shows it in flight after a kill), synced with the next record.
@@ -63,7 +79,7 @@ export async function runStep(run: RunContext, planned: PlannedStage, task: Task
       t: 'step', key, ...base, status: 'ok', at: iso(), changed: outcome.changed, durationMs: now() - t0,
       register: task.register, output: outcome.output, undo: outcome.undo,
     });
-    emit({ event: 'task-end', ...typed, status: outcome.changed ? 'changed' : 'ok', changed: outcome.changed, durationMs: now() - t0, summary: outcome.summary, diff: outcome.diff });
+    emit({ event: 'task-end', ...typed, status: outcome.changed ? 'changed' : 'ok', changed: outcome.changed, durationMs: now() - t0, summary: outcome.summary, diff: outcome.diff, ...(outcome.files?.length ? { files: outcome.files } : {}) });
     return 'ok';
   } catch (e) {
     const err = e instanceof KcarunError ? e : new KcarunError('E_TASK', String((e as Error)?.message ?? e), { host: hostName }, { cause: e });
@@ -75,4 +91,9 @@ export async function runStep(run: RunContext, planned: PlannedStage, task: Task
     run.tally.failed++;
     return err;
   }
+}
+
+/** A plan's output goes where templates read it: no key material, as for a run's (see step.ts sanitize). */
+function sanitizeOutput(output: Record<string, unknown>): Record<string, unknown> {
+  return JSON.parse(redactSecrets(JSON.stringify(output))) as Record<string, unknown>;
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EXIT, KcarunError } from '../core/errors.js';
 import { resolveHostPattern } from '../formats/inventory/patterns.js';
 import { isoAt, restoreRegistry, type RunContext } from './context.js';
+import { DryRunWorld, overlayTransports } from './dry-run.js';
 import { latestSteps, type StepRecord } from './journal.js';
 import type { Registry } from './scope.js';
 import { runStage } from './stage.js';
@@ -40,6 +41,11 @@ export async function runPlaybook(input: EngineInput): Promise<RunResult> {
     tally: { changed: 0, failed: 0, ranAnything: false },
     now,
   };
+  if (options.dryRun) {
+    // A dry run plans against the hosts as its earlier steps would leave them (see dry-run.ts).
+    const world = new DryRunWorld();
+    run.dryRun = { world, transports: overlayTransports(input.transports, world) };
+  }
 
   let stages = input.plan;
   if (options.startAt) {
@@ -76,7 +82,9 @@ export async function runPlaybook(input: EngineInput): Promise<RunResult> {
   for (const planned of stages) {
     const outcome = await runStage(run, planned);
     if (outcome === 'failed') {
-      result = { status: 'failed', exitCode: EXIT.runFailed, message: `stage "${planned.stage.spec.name}" failed and was rolled back; fix the cause, then run again with --resume` };
+      result = options.dryRun
+        ? { status: 'failed', exitCode: EXIT.runFailed, message: `dry run: the run would stop at stage "${planned.stage.spec.name}" (see the error above); nothing was changed` }
+        : { status: 'failed', exitCode: EXIT.runFailed, message: `stage "${planned.stage.spec.name}" failed and was rolled back; fix the cause, then run again with --resume` };
       break;
     }
     if (outcome === 'interrupted') {
@@ -92,6 +100,9 @@ export async function runPlaybook(input: EngineInput): Promise<RunResult> {
       : changed === 0
         ? { status: 'nothing-to-do', exitCode: EXIT.ok, message: 'nothing to do: every host was already in the desired state' }
         : { status: 'succeeded', exitCode: EXIT.ok };
+  if (run.dryRun) {
+    emit({ event: 'plan-summary', complete: result.status === 'planned', hosts: run.dryRun.world.summary().hosts });
+  }
   if (!options.dryRun) {
     const endStatus = result.status === 'nothing-to-do' || result.status === 'planned' ? 'succeeded' : result.status === 'failed' ? 'rolled-back' : result.status;
     await journal.append({ t: 'end', status: endStatus, at: isoAt(now), message: result.message });

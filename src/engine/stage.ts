@@ -44,12 +44,12 @@ export async function runStage(run: RunContext, planned: PlannedStage): Promise<
     return 'done-before';
   }
 
-  let leader: string | null = null;
+  let leader: { host: string | null; note?: string } | undefined;
   if (stage.spec.order === 'leader-last' && stage.spec.leader) leader = await findLeader(run, planned, hosts);
-  hosts = orderHosts(hosts, stage.spec.order, leader);
+  hosts = orderHosts(hosts, stage.spec.order, leader?.host ?? null);
   if (stage.spec.runOnce) hosts = hosts.slice(0, 1);
   const batches = makeBatches(hosts, renderSerial(stage.spec.serial, scopeFor(scopeInput, stage, LOCAL_HOST).scope));
-  emit({ event: 'stage-start', stage: name, hosts, batches });
+  emit({ event: 'stage-start', stage: name, hosts, batches, ...(leader ? { leader } : {}) });
   if (!options.dryRun) await journal.append({ t: 'stage', stage: name, status: 'started', at: isoAt(now) });
 
   let stageFailed = false;

@@ -1,4 +1,5 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { KcarunError } from '../core/errors.js';
 import { hostname } from 'node:os';
@@ -22,13 +23,45 @@ export async function openStateDir(dir: string, options: { pid: number; env: Rea
   return new StateDir(dir, options.pid, passphrase === undefined || passphrase === '' ? undefined : passphrase);
 }
 
+/**
+ * A dry run's state dir: a throwaway copy (0700, in the system temp dir) of the real one's
+ * artifacts (less etcd snapshots and backup archives), in which the plan makes new CAs, bundles and re-issued certificates for real. The lock
+ * is still the real dir's. `dispose()` removes the copy (it may hold CA keys).
+ */
+export async function openScratchStateDir(real: RunState, options: { pid: number }): Promise<RunState & { dispose(): Promise<void> }> {
+  const realDir = real.dir;
+  const dir = await mkdtemp(join(tmpdir(), 'kcarun-dry-run-'));
+  const dispose = () => rm(dir, { recursive: true, force: true });
+  try {
+    // Snapshots and backup archives are big and no plan reads them: they stay where they are.
+    const skip = new Set(['etcd-snapshots', 'backups'].map((d) => join(realDir, 'artifacts', d)));
+    await cp(join(realDir, 'artifacts'), join(dir, 'artifacts'), { recursive: true, errorOnExist: false, force: true, filter: (src) => !skip.has(src) }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    await mkdir(join(dir, 'artifacts'), { recursive: true, mode: 0o700 });
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+  const state = new StateDir(dir, options.pid, real.caPassphrase, realDir);
+  return Object.assign(state, { dispose });
+}
+
 class StateDir implements RunState {
+  readonly scratch?: { realDir: string };
+  /** The dir whose lock counts: the real one, also for a dry run's copy. */
+  private readonly lockDir: string;
+
   constructor(
     readonly dir: string,
     /** This process: a lock it holds is not "another" holder. */
     private readonly pid: number,
     readonly caPassphrase: string | undefined,
-  ) {}
+    realDir?: string,
+  ) {
+    if (realDir !== undefined) this.scratch = { realDir };
+    this.lockDir = realDir ?? dir;
+  }
 
   artifactPath(relPath: string): string {
     // Artifact names come from playbooks; keep them inside artifacts/.
@@ -56,7 +89,7 @@ class StateDir implements RunState {
   }
 
   async otherLockHolder(): Promise<LockHolder | null> {
-    const holder = await readHolder(join(this.dir, 'lock'));
+    const holder = await readHolder(join(this.lockDir, 'lock'));
     return holder && !(holder.pid === this.pid && holder.host === hostname()) ? holder : null;
   }
 

@@ -7,6 +7,7 @@ import { redactSecrets } from '../core/redact.js';
 import type { HostInfo, RunState, TaskContext, TaskDefinition, TaskLogger, TaskOutcome, TaskPlan } from '../tasks/define.js';
 import type { Static } from '@sinclair/typebox';
 import type { TransportProvider } from './transports.js';
+import type { DryRunWorld } from './dry-run.js';
 
 export const DEFAULT_TASK_TIMEOUT_SECONDS = 600;
 
@@ -22,6 +23,8 @@ export interface StepInput {
   log: TaskLogger;
   /** Aborted on a second SIGINT: tasks in flight stop now. */
   hardStop: AbortSignal;
+  /** In a dry run: where planned changes are recorded (and later steps read them back). */
+  dryRun?: { world: DryRunWorld; stage: string };
 }
 
 /** A loop task whose `when` reads the loop variable: decided item by item. */
@@ -118,6 +121,7 @@ export async function executeStep(input: StepInput): Promise<TaskOutcome> {
   if (!items) return executeOnce(input);
   const results: Record<string, unknown>[] = [];
   const undo: LoopUndo = { loop: [] };
+  const files: string[] = [];
   let changed = 0;
   try {
     for (const [index, item] of items.entries()) {
@@ -130,6 +134,7 @@ export async function executeStep(input: StepInput): Promise<TaskOutcome> {
       results.push(outcome.output ?? {});
       if (outcome.undo !== undefined) undo.loop.push({ item, index, undo: outcome.undo });
       if (outcome.changed) changed++;
+      files.push(...(outcome.files ?? []));
     }
   } catch (err) {
     // Items already done are undone here: the journal only learns of the step once it is whole.
@@ -141,6 +146,7 @@ export async function executeStep(input: StepInput): Promise<TaskOutcome> {
     output: { results, changed: changed > 0 },
     undo: undo.loop.length ? undo : undefined,
     summary: `${items.length} item(s), ${changed} changed`,
+    ...(files.length ? { files } : {}),
   };
 }
 
@@ -171,26 +177,52 @@ async function executeOnce(input: StepInput): Promise<TaskOutcome> {
   }
 }
 
+/**
+ * The dry-run counterpart of executeStep: the task's plan, once or per `loop` item (`when` per item),
+ * with the output it would register shaped as executeStep shapes it. Each plan's files and restarts
+ * go into the dry run's world before the next item plans, so an item reads what the one before it
+ * would have written.
+ */
 export async function planStep(input: StepInput): Promise<TaskPlan> {
   const items = loopItems(input);
   if (!items) return planOnce(input);
   const plans: TaskPlan[] = [];
+  const results: Record<string, unknown>[] = [];
   for (const [index, item] of items.entries()) {
     const sub = withItem(input, item, index);
-    if (!whenIsPerItem(input.task) || shouldRun(input.task, sub.scope, input.host.name)) plans.push(await planOnce(sub));
+    if (whenIsPerItem(input.task) && !shouldRun(input.task, sub.scope, input.host.name)) {
+      results.push({ skipped: true });
+      continue;
+    }
+    const plan = await planOnce(sub);
+    plans.push(plan);
+    results.push(plan.output ?? {});
   }
+  const changed = plans.some((p) => p.changed);
   return {
-    changed: plans.some((p) => p.changed),
+    changed,
     summary: plans.map((p) => p.summary).join('; ') || 'no item to run',
     diff: plans.map((p) => p.diff).filter(Boolean).join('\n') || undefined,
     commands: plans.flatMap((p) => p.commands ?? []),
+    output: { results, changed },
+    files: plans.flatMap((p) => p.files ?? []),
+    restarts: plans.flatMap((p) => p.restarts ?? []),
+    gate: plans.map((p) => p.gate).filter(Boolean).join('; ') || undefined,
   };
 }
 
+/** One plan, under the task's timeout (a plan runs the read-only work for real: probes may hang). */
 async function planOnce(input: StepInput): Promise<TaskPlan> {
-  const ctx = await buildContext(input, input.hardStop);
-  if (!input.def.dryRun) return { changed: true, summary: `would run ${input.def.type} (no preview for this task type)` };
-  return input.def.dryRun(ctx as TaskContext<never>);
+  const timeoutMs = (input.task.timeout ?? DEFAULT_TASK_TIMEOUT_SECONDS) * 1000;
+  return withTimeout(timeoutMs, input.hardStop, async (signal) => {
+    const ctx = await buildContext(input, signal);
+    const plan: TaskPlan = input.def.dryRun
+      ? await input.def.dryRun(ctx as TaskContext<never>)
+      : { changed: true, summary: `would run ${input.def.type} (no preview for this task type)` };
+    const located = plan.files ? { ...plan, files: plan.files.map((f) => ({ ...f, host: ctx.transport.host })) } : plan;
+    input.dryRun?.world.record({ stage: input.dryRun.stage, task: input.task.name, host: input.host.name }, ctx.transport.host, located);
+    return located;
+  });
 }
 
 export async function undoStep(input: StepInput, undo: unknown): Promise<'ok' | 'nothing-to-undo'> {

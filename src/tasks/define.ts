@@ -33,14 +33,61 @@ export interface TaskOutcome {
   summary?: string;
   /** Unified diff of a changed file, for --diff and dry-run output. */
   diff?: string;
+  /** Host files this step changed (paths only): the run report lists them per host. */
+  files?: string[];
 }
 
-/** What a task would do, for --dry-run. It must not change anything on any host. */
+/**
+ * What a task would do, for --dry-run. It must not change anything on any host. In a dry run the
+ * context's state is a throwaway copy of the state dir (`state.scratch`): a task that only makes
+ * artifacts makes them there for real, so later steps plan against the real predicted bytes; and
+ * its transport reads host files as this dry run predicts them (earlier planned writes included).
+ */
 export interface TaskPlan {
   changed: boolean;
   summary: string;
   diff?: string;
   commands?: string[];
+  /**
+   * The output the step would register, as run() shapes it: real where the plan ran the read-only
+   * work, with a visible placeholder (see unknownUntilRun) where a value exists only after the run.
+   */
+  output?: Record<string, unknown>;
+  /** Host files the step would write, with their predicted content: later steps read them so. */
+  files?: PlannedFile[];
+  /** Components the step would restart. */
+  restarts?: PlannedRestart[];
+  /** A health gate the step would wait for (it is not run: it follows a planned change). */
+  gate?: string;
+}
+
+export interface PlannedFile {
+  path: string;
+  /** The host the file is on (the step's, or its delegate's): filled in by the engine. */
+  host?: string;
+  kind: 'create' | 'modify' | 'mode' | 'delete';
+  /** The predicted bytes; null when they cannot be known before the run (a command makes them). */
+  content: Buffer | null;
+  mode?: number;
+  /** Lines added and removed (text files), or certificates/keys for PEM files. */
+  added?: number;
+  removed?: number;
+}
+
+export interface PlannedRestart {
+  /** What restarts: a systemd unit, a static pod's container, or a command. */
+  component: string;
+  how: string;
+}
+
+/** A value that only the run itself can tell (a command's stdout, a backup's name): shown as is. */
+export function unknownUntilRun(what: string): string {
+  return `<unknown until the run: ${what}>`;
+}
+
+/** Whether a value is (or holds) such a placeholder. */
+export function isUnknownUntilRun(value: unknown): boolean {
+  return typeof value === 'string' && value.includes('<unknown until the run: ');
 }
 
 export interface TaskDefinition<S extends TSchema = TSchema> {

@@ -69,4 +69,10 @@ export interface Transport {
    */
   directFileAccess(options?: { become?: boolean }): boolean;
   close(): Promise<void>;
+  /**
+   * Only a dry run's view of a host has it: the bytes a planned step would write at `path` (null:
+   * known only once that step ran), or undefined when no planned step writes it. Lets a check that
+   * normally runs on the host (a key compared by the host's openssl) check the predicted file instead.
+   */
+  predicted?(path: string): Buffer | null | undefined;
 }

@@ -344,5 +344,8 @@ describe('the run report', () => {
     expect(await readFile(join(reportDir, 'report.md'), 'utf8')).toContain('| change | h1 | write |');
     const svg = await readFile(join(reportDir, 'timeline.svg'), 'utf8');
     expect(svg.match(/<rect [^>]*><title>/g)).toHaveLength(4);
+    // Readable by a person: a time axis from 0, and every gate marked where it passed.
+    expect(svg).toContain('>0 s</text>');
+    expect(svg.match(/<polygon [^>]*><title>gate passed: healthy \(gate\)/g)).toHaveLength(2);
   });
 });

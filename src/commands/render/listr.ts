@@ -1,7 +1,7 @@
 import { Listr, type ListrTaskWrapper } from 'listr2';
 import { redactSecrets } from '../../core/redact.js';
 import type { Reporter, RunEvent } from '../../engine/events.js';
-import { seconds } from './plain.js';
+import { planSummaryLines, runEndLine } from './plain.js';
 
 type Wrapper = ListrTaskWrapper<unknown, never, never>;
 
@@ -32,6 +32,8 @@ export function createListrReporter(write: (text: string) => void): Reporter {
   const stages = new Map<string, StageView>();
   let running: Promise<unknown> | undefined;
   let summary = '';
+  let planSummary: string[] = [];
+  let dryRun = false;
 
   const view = (name: string): StageView => {
     let v = stages.get(name);
@@ -88,6 +90,7 @@ export function createListrReporter(write: (text: string) => void): Reporter {
     emit(e: RunEvent) {
       switch (e.event) {
         case 'run-start':
+          dryRun = e.dryRun;
           start(e.stages, `${e.playbook} ${e.version}${e.dryRun ? ' (dry run)' : ''}${e.resumed ? ' (resumed)' : ''}`);
           break;
         case 'stage-start': {
@@ -121,8 +124,11 @@ export function createListrReporter(write: (text: string) => void): Reporter {
           for (const d of v.hostDone.values()) d.resolve();
           break;
         }
+        case 'plan-summary':
+          planSummary = planSummaryLines(e);
+          break;
         case 'run-end':
-          summary = `run ${e.status} in ${seconds(e.durationMs)}: ${e.changed} changed, ${e.failed} failed${e.message ? ` — ${e.message}` : ''}`;
+          summary = runEndLine(e, dryRun);
           // Stages never reached (a failure or an interrupt stopped the run) end as skipped.
           for (const v of stages.values()) {
             v.start.resolve({ hosts: [], skipped: true });
@@ -136,7 +142,10 @@ export function createListrReporter(write: (text: string) => void): Reporter {
     },
     async close() {
       await running;
-      if (summary) write(`${summary}\n`);
+      for (const l of planSummary) write(`${redactSecrets(l)}
+`);
+      if (summary) write(`${summary}
+`);
     },
   };
 }

@@ -1,5 +1,5 @@
 import { KcarunError } from '../../core/errors.js';
-import { defineTask } from '../define.js';
+import { defineTask, isUnknownUntilRun } from '../define.js';
 import { AssertSchema } from './schema.js';
 
 /** Fails the step when a condition is false, e.g. `that: ["etcd_version is defined"]`. */
@@ -16,9 +16,17 @@ export const assertTask = defineTask({
     }
     return { changed: false, summary: `${conditions.length} condition(s) hold` };
   },
+  // Conditions read vars only, so a dry run checks them, and fails as the run would. A condition
+  // on a value only the run knows (a placeholder) holds in the dry run; the summary names it.
   async dryRun(ctx) {
-    // Conditions read vars only, so checking them changes nothing.
     await this.run(ctx);
-    return { changed: false, summary: 'conditions hold' };
+    const conditions = typeof ctx.params.that === 'string' ? [ctx.params.that] : ctx.params.that;
+    const unknown = new Set<string>();
+    for (const condition of conditions) {
+      for (const name of condition.match(/\b[A-Za-z_][\w]*(?:\.[\w]+)+/g) ?? []) {
+        if (isUnknownUntilRun(await ctx.evaluate(name).catch(() => undefined))) unknown.add(name);
+      }
+    }
+    return { changed: false, summary: unknown.size ? `conditions hold as far as a dry run can tell (${[...unknown].join(', ')}: known only once the run has it)` : 'conditions hold' };
   },
 });

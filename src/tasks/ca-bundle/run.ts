@@ -25,6 +25,11 @@ export async function runCaBundle(ctx: TaskContext<CaBundleParams>): Promise<Tas
   };
 }
 
+/** In a dry run (scratch state) the bundle is built for real there, from the CA the dry run made. */
 export async function planCaBundle(ctx: TaskContext<CaBundleParams>): Promise<TaskPlan> {
+  if (ctx.state.scratch) {
+    const o = await runCaBundle(ctx);
+    return { changed: o.changed, summary: `would write ${o.summary}`, output: o.output };
+  }
   return { changed: true, summary: `would write ${outputPath(ctx.params)} (${ctx.params.mode ?? 'new+old'})` };
 }

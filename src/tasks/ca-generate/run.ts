@@ -117,7 +117,21 @@ function outputOf(ctx: TaskContext<CaGenerateParams>, name: string, c: Certifica
   };
 }
 
+/**
+ * In a dry run (scratch state) the CA is made for real there, so the bundles, re-issued
+ * certificates and uploads planned after it are the real predicted bytes. Otherwise (the task
+ * called on a real state dir) it only says what it would do: a plan never writes a real state dir.
+ */
 export async function planCaGenerate(ctx: TaskContext<CaGenerateParams>): Promise<TaskPlan> {
+  if (ctx.state.scratch) {
+    const o = await runCaGenerate(ctx);
+    const out = o.output as { subject: string; keyAlgorithm: string; notAfter: string };
+    return {
+      changed: o.changed,
+      summary: o.changed ? `would create CA ${ctx.params.name}: ${out.subject}, ${out.keyAlgorithm}, until ${out.notAfter}` : `would reuse CA ${ctx.params.name} (${out.subject})`,
+      output: o.output,
+    };
+  }
   const existing = await loadCa(ctx.state, ctx.params.name);
   if (existing) return { changed: false, summary: `would reuse CA ${ctx.params.name} (${existing.certificate.subjectText})` };
   return { changed: true, summary: `would create CA ${ctx.params.name} in ${ctx.state.artifactPath(caCertArtifact(ctx.params.name))}` };

@@ -11,9 +11,11 @@ export const caStatusTask = defineTask({
   description: "Reads a CA from a host and says whether it needs rotating, whether a rotation is under way, and whether its old CA is still trusted (a bundle is in place).",
   schema: CaStatusSchema,
   run: async (ctx) => (await import('./run.js')).runCaStatus(ctx),
-  // Reading a file and the state dir changes nothing, so a dry run gets the real answer.
+  // It only reads the host, so a dry run gets the real answer (read through the dry run's
+  // predictions: at finalize it sees the CA the switch would have installed) and registers it. The
+  // old CA is kept in the dry run's scratch state as the run keeps it, for ca-generate to read.
   dryRun: async (ctx) => {
-    const outcome = await (await import('./run.js')).runCaStatus(ctx, { dryRun: true });
-    return { changed: false, summary: outcome.summary ?? '' };
+    const outcome = await (await import('./run.js')).runCaStatus(ctx, { dryRun: !ctx.state.scratch });
+    return { changed: false, summary: outcome.summary ?? '', output: outcome.output };
   },
 });

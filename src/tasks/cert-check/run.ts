@@ -3,6 +3,7 @@ import { type Certificate, daysLeft } from '../../pki/certificate.js';
 import { checkCa, checkCertificate, checkClockSkew, type Problem, verifyChain } from '../../pki/checks.js';
 import { currentPairPath, expiredLegacyClientCertHint } from '../../pki/client-cert-hints.js';
 import type { CertCheckParams } from './schema.js';
+import { keyMatchesSpki, loadPrivateKey } from '../../pki/keys.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
 import { type CertificateLocation, kubeconfigClientLocation, pkiFileLocation } from '../shared/cert-location.js';
 import { publicKeyOnHost } from '../shared/key-on-host.js';
@@ -26,8 +27,17 @@ export async function runCertCheck(ctx: TaskContext<CertCheckParams>): Promise<T
   return { changed: false, summary: `${checked.length} certificate${checked.length === 1 ? '' : 's'} OK`, output: { checked } };
 }
 
-/** A check only reads, so a dry run performs it too (when its bundle exists already). */
+/**
+ * A check only reads, so a dry run performs it, and fails as the run would. In a dry run the files
+ * are read as the dry run predicts them (a post-check checks the certificates the switch would
+ * install, against the new CA it made). Called on a real state dir without the bundle artifact, it
+ * only says what it would check.
+ */
 export async function planCertCheck(ctx: TaskContext<CertCheckParams>): Promise<TaskPlan> {
+  if (ctx.state.scratch) {
+    const o = await runCertCheck(ctx);
+    return { changed: false, summary: o.summary ?? '', output: o.output };
+  }
   if (ctx.params.bundle && 'artifact' in ctx.params.bundle && !(await ctx.state.readArtifact(ctx.params.bundle.artifact))) {
     return { changed: false, summary: `would check ${resolveTargets(ctx.params).length} certificate(s) against ${ctx.params.bundle.artifact} (not built yet)` };
   }
@@ -146,6 +156,13 @@ async function kubeconfigTargets(ctx: TaskContext<CertCheckParams>, findings: Fi
  * so the private key is never read off the host.
  */
 async function checkKeyOnHost(ctx: TaskContext<CertCheckParams>, t: CertTarget, cert: Certificate): Promise<Problem[]> {
+  // A dry run: a key a planned step would write (from the state dir) is compared here, as predicted.
+  const planned = ctx.transport.predicted?.(t.key);
+  if (planned) {
+    const block = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----[\s\S]*?-----END \1-----/.exec(planned.toString('latin1'))?.[0];
+    const matches = block !== undefined && keyMatchesSpki(loadPrivateKey(block, t.key), cert.spkiDer);
+    return matches ? [] : [{ kind: 'key-mismatch', message: `does not match its key ${t.key} (as this run would write it)` }];
+  }
   const pub = await publicKeyOnHost(ctx.transport, t.key, { become: ctx.host.become });
   if (!('spki' in pub)) {
     const reason = pub.reason === 'no-openssl' ? 'openssl is not installed on the host' : `${t.key} is missing or not a key`;

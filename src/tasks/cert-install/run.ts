@@ -5,7 +5,8 @@ import { type Certificate, parseCertificates } from '../../pki/certificate.js';
 import { keyMatchesSpki, loadPrivateKey } from '../../pki/keys.js';
 import { shellQuote } from '../../core/shell.js';
 import type { CertInstallParams } from './schema.js';
-import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
+import { unknownUntilRun, type PlannedFile, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
+import { plannedFileChange } from '../shared/planned-file.js';
 import type { FileStat } from '../../transport/types.js';
 import { restoreBackup, saveBackup } from '../shared/backup.js';
 import { type PkiFileLocation, pkiFileLocation, requireCertificate, type StoredCertificate } from '../shared/cert-location.js';
@@ -110,7 +111,7 @@ export async function runCertInstall(ctx: TaskContext<CertInstallParams>): Promi
       await ctx.transport.writeFile(created, data, { mode: 0o600, owner: String(current.st.uid), group: String(current.st.gid), become });
       await pointLink(ctx, p.path, linkText, become);
       await verifyInstalled(ctx, cert, become);
-      return { changed: true, undo, summary: `${p.path} -> ${linkText} (new certificate, same key; ${current.linkTarget} kept)`, output: { ...output, file: created, how: 'symlink' } };
+      return { changed: true, undo, summary: `${p.path} -> ${linkText} (new certificate, same key; ${current.linkTarget} kept)`, output: { ...output, file: created, how: 'symlink' }, files: [p.path, ...(newKey !== undefined && p.keyPath ? [p.keyPath] : [])] };
     }
 
     // A plain file: rewritten in place (temp + fsync + rename), with a backup for the rollback.
@@ -118,7 +119,7 @@ export async function runCertInstall(ctx: TaskContext<CertInstallParams>): Promi
     const mode = current.keyBlock !== undefined ? 0o600 : current.st.mode;
     await ctx.transport.writeFile(p.path, data, { mode, owner: String(current.st.uid), group: String(current.st.gid), become });
     await verifyInstalled(ctx, cert, become);
-    return { changed: true, undo, summary: `${p.path} rewritten with the new certificate${current.keyBlock !== undefined ? ' (same file, key kept)' : ''}`, output: { ...output, file: p.path, how: 'in-place' } };
+    return { changed: true, undo, summary: `${p.path} rewritten with the new certificate${current.keyBlock !== undefined ? ' (same file, key kept)' : ''}`, output: { ...output, file: p.path, how: 'in-place' }, files: [p.path, ...(newKey !== undefined && p.keyPath ? [p.keyPath] : [])] };
   } catch (err) {
     try {
       if (undo) await rollbackCertInstall(ctx, undo);
@@ -157,15 +158,35 @@ export async function rollbackCertInstall(ctx: TaskContext<CertInstallParams>, u
   ctx.log.info(`${undo.link} -> ${undo.previousTarget} again`);
 }
 
+/**
+ * What the install would put behind `path` (the certificate, then the key the file holds now), as
+ * the run computes it: the key is checked against the new certificate here too. The content goes to
+ * the dry run's overlay only; its diff names certificates, never the key.
+ */
 export async function planCertInstall(ctx: TaskContext<CertInstallParams>): Promise<TaskPlan> {
   const p = ctx.params;
   const become = p.become ?? ctx.host.become;
   const data = await ctx.state.readArtifact(p.artifact);
   const cert = data ? parseCertificates(data)[0] : undefined;
   const current = await inspect(ctx, become);
-  if (cert && current.certificate.der.equals(cert.der)) return { changed: false, summary: `${p.path} already holds this certificate` };
+  const base = { path: p.path, combined: current.keyBlock !== undefined };
+  if (cert && current.certificate.der.equals(cert.der)) {
+    return { changed: false, summary: `${p.path} already holds this certificate`, output: { ...base, subject: cert.subjectText, notAfter: cert.notAfter.toISOString(), file: p.path, how: 'unchanged' } };
+  }
   const how = current.linkTarget !== undefined ? `a new timestamped file beside ${current.linkTarget}, then swap the link` : 'rewrite in place';
-  return { changed: true, summary: `would install ${p.artifact} into ${p.path} (${how}${current.keyBlock ? ', key kept' : ''})` };
+  const summary = `would install ${p.artifact} into ${p.path} (${how}${current.keyBlock ? ', key kept' : ''})`;
+  if (!cert) return { changed: true, summary };
+  const { data: content, newKey } = await newContent(ctx, cert, current);
+  const { file, diff } = plannedFileChange(ctx.transport.host, p.path, current.content, Buffer.from(content), current.keyBlock !== undefined ? 0o600 : current.st.mode, current.st.mode);
+  const files: PlannedFile[] = [file];
+  if (newKey !== undefined && p.keyPath) files.push({ path: p.keyPath, kind: 'modify', content: Buffer.from(newKey), mode: 0o600, added: 1, removed: 1 });
+  return {
+    changed: true,
+    summary,
+    diff,
+    files,
+    output: { ...base, subject: cert.subjectText, notAfter: cert.notAfter.toISOString(), file: current.linkTarget !== undefined ? unknownUntilRun(`the timestamped file beside ${current.linkTarget}`) : p.path, how: current.linkTarget !== undefined ? 'symlink' : 'in-place' },
+  };
 }
 
 /** kubelet-client-current.pem -> kubelet-client-2026-11-28-20-51-07.pem: the name the kubelet itself gives a renewed pair. */

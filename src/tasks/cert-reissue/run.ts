@@ -217,7 +217,21 @@ async function reissueReferencedFile(ctx: TaskContext<CertReissueParams>, ca: Ce
   return { ...done, kubeconfig, combined, keyPath: combined ? certPath : target.key };
 }
 
+/**
+ * In a dry run (scratch state) the certificates are re-issued for real there (from the CA the dry
+ * run made), so the uploads planned later diff the real new certificates; each is shown by
+ * subject, SANs, issuer and validity. Otherwise only what would be re-issued.
+ */
 export async function planCertReissue(ctx: TaskContext<CertReissueParams>): Promise<TaskPlan> {
+  if (ctx.state.scratch) {
+    const o = await runCertReissue(ctx);
+    const issuer = (await requireCa(ctx.state, ctx.params.ca)).certificate.subjectText;
+    const out = o.output as { certificates: IssuedEntry[]; certificateFiles: IssuedEntry[] };
+    const lines = [...out.certificates, ...out.certificateFiles].map(
+      (c) => `${c.path}: ${c.how === 'reused' ? 'reused' : 'new'} certificate, subject ${c.subject}${c.sans.length ? `, SANs ${c.sans.join(', ')}` : ''}, issuer ${issuer}, until ${c.notAfter}${c.keyArtifact ? ', new key' : ''}`,
+    );
+    return { changed: o.changed, summary: `would re-issue into the state dir: ${o.summary}`, diff: lines.join('\n') || undefined, output: o.output };
+  }
   const targets = resolveTargets(ctx.params);
   const lines: string[] = [];
   for (const t of targets) {

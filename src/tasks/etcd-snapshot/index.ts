@@ -13,7 +13,5 @@ export const etcdSnapshotTask = defineTask({
   description: 'Saves, verifies and copies off an etcd snapshot into the state dir; keeps the last N.',
   schema: EtcdSnapshotSchema,
   run: async (ctx) => (await import('./run.js')).runEtcdSnapshot(ctx),
-  async dryRun(ctx) {
-    return { changed: false, summary: `would save an etcd snapshot from ${ctx.host.name} into the state dir (keep ${ctx.params.keep ?? 3})` };
-  },
+  dryRun: async (ctx) => (await import('./run.js')).planEtcdSnapshot(ctx),
 });

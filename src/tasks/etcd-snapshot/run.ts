@@ -1,7 +1,7 @@
 import { KcarunError } from '../../core/errors.js';
 import { safeFileName } from '../../core/names.js';
 import { shellJoin } from '../../core/shell.js';
-import type { TaskContext, TaskOutcome } from '../define.js';
+import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
 import type { EtcdSnapshotParams } from './schema.js';
 import { etcdctlCommand, etcdEndpoints, parseEtcdJson, etcdctlStderr } from '../shared/etcdctl.js';
 import { listSnapshots, pruneSnapshots, saveSnapshot, sha256, snapshotIntact, type SnapshotRecord } from './snapshot-store.js';
@@ -57,6 +57,20 @@ export async function runEtcdSnapshot(ctx: TaskContext<EtcdSnapshotParams>): Pro
   } finally {
     if (!p.keepOnHost) await ctx.transport.exec(shellJoin(['rm', '-f', remote, `${remote}.part`]), opts).catch(() => undefined);
   }
+}
+
+/**
+ * The member the snapshot would be taken from, asked for real (`endpoint health` only reads); the
+ * snapshot itself writes a file on the host, so it is planned, its checksums unknown until then.
+ */
+export async function planEtcdSnapshot(ctx: TaskContext<EtcdSnapshotParams>): Promise<TaskPlan> {
+  const member = await firstHealthy(ctx, ctx.params);
+  const unknown = (what: string) => unknownUntilRun(`snapshot ${what}`);
+  return {
+    changed: true,
+    summary: `would save an etcd snapshot from ${member} (healthy now), verify it and copy it into the state dir (keep ${ctx.params.keep ?? 3})`,
+    output: { file: unknown('file'), sha256: unknown('sha256'), size: unknown('size'), hash: unknown('hash'), revision: unknown('revision'), totalKey: unknown('key count'), member, takenAt: unknown('time'), reused: false, pruned: [] },
+  };
 }
 
 async function firstHealthy(ctx: TaskContext<EtcdSnapshotParams>, p: EtcdSnapshotParams): Promise<string> {

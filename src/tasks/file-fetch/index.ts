@@ -9,7 +9,5 @@ export const fileFetchTask = defineTask({
   description: 'Copies a file from the host into the state dir artifacts/ (keys stored 0600).',
   schema: FileFetchSchema,
   run: async (ctx) => (await import('./run.js')).runFileFetch(ctx),
-  async dryRun(ctx) {
-    return { changed: false, summary: `would fetch ${ctx.params.src} to artifact ${ctx.params.artifact}` };
-  },
+  dryRun: async (ctx) => (await import('./run.js')).planFileFetch(ctx),
 });

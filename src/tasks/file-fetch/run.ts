@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { KcarunError } from '../../core/errors.js';
 import { statAndRead } from '../../transport/stat-and-read.js';
-import type { TaskContext, TaskOutcome } from '../define.js';
+import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
 import { looksLikePrivateKey, parseMode } from '../shared/file-mode.js';
 import type { FileFetchParams } from './schema.js';
 
@@ -23,4 +23,27 @@ export async function runFileFetch(ctx: TaskContext<FileFetchParams>): Promise<T
     summary: `${p.src} -> ${p.artifact}`,
     output: { src: p.src, exists: true, artifact: p.artifact, localPath: path, sha256: sha256(data), size: data.length },
   };
+}
+
+/**
+ * A fetch changes no host: a dry run fetches for real into its scratch state (a later step may read
+ * the artifact). A file that only an earlier step of this run makes (a backup archive) is fetched
+ * by the run; its checksum is a placeholder until then.
+ */
+export async function planFileFetch(ctx: TaskContext<FileFetchParams>): Promise<TaskPlan> {
+  const p = ctx.params;
+  if (ctx.state.scratch) {
+    try {
+      const o = await runFileFetch(ctx);
+      return { changed: o.changed, summary: `would fetch ${o.summary}`, output: o.output };
+    } catch (err) {
+      if (!(err instanceof KcarunError && err.code === 'E_DRY_RUN')) throw err;
+      return {
+        changed: true,
+        summary: `would fetch ${p.src} -> ${p.artifact} (the file is made by an earlier step of this run)`,
+        output: { src: p.src, exists: true, artifact: p.artifact, localPath: ctx.state.artifactPath(p.artifact), sha256: unknownUntilRun(`sha256 of ${p.src}`), size: unknownUntilRun(`size of ${p.src}`) },
+      };
+    }
+  }
+  return { changed: false, summary: `would fetch ${p.src} to artifact ${p.artifact}` };
 }

@@ -14,6 +14,8 @@ import { saveBackup } from '../shared/backup.js';
 import { statAndRead } from '../../transport/stat-and-read.js';
 import { describeSource, readContentSource } from '../shared/content-source.js';
 import { redactDiff } from '../shared/redact-diff.js';
+import { diffStats } from '../shared/planned-file.js';
+import { unknownUntilRun } from '../define.js';
 
 interface Computed {
   /** The file as found: its mode and owner are the ones a write keeps. */
@@ -141,12 +143,20 @@ export async function runFilePatch(ctx: TaskContext<FilePatchParams>): Promise<T
     diff: c.diff,
     summary: `${p.path}: ${c.summaries.join(', ')}`,
     output: { path: p.path, changed: true, backupFile: undo.backupFile ?? null },
+    files: [p.path],
   };
 }
 
+/** The exact diff (secrets redacted), and the patched file for the steps planned after this one. */
 export async function planFilePatch(ctx: TaskContext<FilePatchParams>): Promise<TaskPlan> {
+  const p = ctx.params;
   const c = await compute(ctx);
-  return c.changed
-    ? { changed: true, summary: `would patch ${ctx.params.path}: ${c.summaries.join(', ')}`, diff: c.diff }
-    : { changed: false, summary: `${ctx.params.path} already as wanted` };
+  if (!c.changed) return { changed: false, summary: `${p.path} already as wanted`, output: { path: p.path, changed: false } };
+  return {
+    changed: true,
+    summary: `would patch ${p.path}: ${c.summaries.join(', ')}`,
+    diff: c.diff,
+    files: [{ path: p.path, kind: c.before === null ? 'create' : 'modify', content: Buffer.from(c.after), mode: c.st?.mode ?? 0o644, ...diffStats(c.diff) }],
+    output: { path: p.path, changed: true, backupFile: unknownUntilRun(`backup of ${p.path}`) },
+  };
 }

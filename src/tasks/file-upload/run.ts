@@ -4,6 +4,7 @@ import { shellQuote } from '../../core/shell.js';
 import { statAndRead } from '../../transport/stat-and-read.js';
 import type { FileStat } from '../../transport/types.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
+import { plannedFileChange } from '../shared/planned-file.js';
 import { saveBackup } from '../shared/backup.js';
 import { looksLikePrivateKey, parseMode } from '../shared/file-mode.js';
 import type { FileUploadParams } from './schema.js';
@@ -95,13 +96,20 @@ export async function runFileUpload(ctx: TaskContext<FileUploadParams>): Promise
   // Read the checksum back: the summary claims the host has exactly these bytes.
   const after = await remoteState(ctx);
   if (after.sha256 !== output.sha256) throw new KcarunError('E_TASK', `${p.dest}: checksum after upload does not match (${after.sha256} != ${output.sha256})`, { host: ctx.host.name });
-  return { changed: true, undo, summary: `${p.dest} from ${label} (${changes.join(', ')})`, output: { ...output, changed: true } };
+  return { changed: true, undo, summary: `${p.dest} from ${label} (${changes.join(', ')})`, output: { ...output, changed: true }, files: [p.dest] };
 }
 
 export async function planFileUpload(ctx: TaskContext<FileUploadParams>): Promise<TaskPlan> {
   const p = ctx.params;
   const { data, label } = await uploadSource(ctx);
   const before = await remoteState(ctx);
-  const changes = plannedChanges(p, data, wantedMode(p, data, before), before);
-  return changes.length === 0 ? { changed: false, summary: `${p.dest} up to date` } : { changed: true, summary: `would write ${p.dest} from ${label} (${changes.join(', ')})` };
+  const mode = wantedMode(p, data, before);
+  const changes = plannedChanges(p, data, mode, before);
+  const output = { dest: p.dest, sha256: sha256(data), size: data.length, changed: changes.length > 0 };
+  if (changes.length === 0) return { changed: false, summary: `${p.dest} up to date`, output };
+  // The content as it is now (or as an earlier planned step leaves it): what the diff is against.
+  const current = before.exists ? (before.content ?? (await ctx.transport.readFile(p.dest, { become: p.become }).catch(() => null))) : null;
+  const { file, diff } = plannedFileChange(ctx.transport.host, p.dest, current, data, mode, before.mode);
+  return { changed: true, summary: `would write ${p.dest} from ${label} (${changes.join(', ')})`, diff, files: [file], output };
 }
+

@@ -1,4 +1,4 @@
-import { defineTask } from '../define.js';
+import { defineTask, unknownUntilRun } from '../define.js';
 import { KubeConfigMapPatchSchema } from './schema.js';
 
 /**
@@ -13,6 +13,12 @@ export const kubeConfigMapPatchTask = defineTask({
   run: async (ctx) => (await import('./run.js')).runConfigMapPatch(ctx),
   rollback: async (ctx, undo) => (await import('./run.js')).rollbackConfigMapPatch(ctx, undo),
   async dryRun(ctx) {
-    return { changed: true, summary: `would patch configmap ${ctx.params.namespace}/${ctx.params.name}` };
+    const keys = [...Object.keys(ctx.params.data ?? {}), ...(ctx.params.kubeconfigCa ? [`${ctx.params.kubeconfigCa.key} (CA from ${ctx.params.kubeconfigCa.caFile})`] : [])];
+    return {
+      changed: true,
+      summary: `would patch configmap ${ctx.params.namespace}/${ctx.params.name}: ${keys.join(', ')}`,
+      commands: [`patch configmap ${ctx.params.namespace}/${ctx.params.name}`],
+      output: { changedKeys: unknownUntilRun('the keys that differ') },
+    };
   },
 });

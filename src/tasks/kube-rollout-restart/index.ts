@@ -1,4 +1,4 @@
-import { defineTask } from '../define.js';
+import { defineTask, unknownUntilRun } from '../define.js';
 import { KubeRolloutRestartSchema } from './schema.js';
 
 /** `kubectl rollout restart` of every Deployment/DaemonSet in the given namespaces, then waits for the rollouts. */
@@ -8,6 +8,12 @@ export const kubeRolloutRestartTask = defineTask({
   schema: KubeRolloutRestartSchema,
   run: async (ctx) => (await import('./run.js')).runRolloutRestart(ctx),
   async dryRun(ctx) {
-    return { changed: true, summary: `would restart ${(ctx.params.kinds ?? ['deployments', 'daemonsets']).join(' and ')} in ${ctx.params.namespaces.join(', ')}` };
+    const kinds = (ctx.params.kinds ?? ['deployments', 'daemonsets']).join(' and ');
+    return {
+      changed: true,
+      summary: `would restart ${kinds} in ${ctx.params.namespaces.join(', ')}`,
+      restarts: ctx.params.namespaces.map((ns) => ({ component: `${kinds} in ${ns}`, how: 'rollout restart' })),
+      output: { restarted: unknownUntilRun('the workloads restarted'), restartedAt: unknownUntilRun('time') },
+    };
   },
 });

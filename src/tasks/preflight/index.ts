@@ -11,7 +11,9 @@ export const preflightTask = defineTask({
   description: 'Checks reachability, clocks, disk, etcd, certificates/keys/chains, CA keys, the lock and webhook CA bundles; refuses listing every problem.',
   schema: PreflightSchema,
   run: async (ctx) => (await import('./run.js')).runPreflight(ctx),
-  async dryRun() {
-    return { changed: false, summary: 'would check hosts, clocks, disk, etcd, certificates and the lock (read-only)' };
+  // Every check only reads: a dry run runs them all, and refuses as the run would.
+  dryRun: async (ctx) => {
+    const o = await (await import('./run.js')).runPreflight(ctx);
+    return { changed: false, summary: o.summary ?? '', output: o.output };
   },
 });

@@ -46,9 +46,11 @@ export async function runPreflight(ctx: TaskContext<PreflightParams>): Promise<T
   }
 
   if (p.disk?.localMinFreeMb !== undefined) {
-    const fs = await statfs(ctx.state.dir);
+    // A dry run's scratch copy lives elsewhere: the room that counts is the real state dir's.
+    const stateDir = ctx.state.scratch?.realDir ?? ctx.state.dir;
+    const fs = await statfs(stateDir);
     const freeMb = (fs.bavail * fs.bsize) / 1024 / 1024;
-    if (freeMb < p.disk.localMinFreeMb) problem('local', `state dir ${ctx.state.dir} has ${Math.floor(freeMb)} MB free, ${p.disk.localMinFreeMb} MB needed`);
+    if (freeMb < p.disk.localMinFreeMb) problem('local', `state dir ${stateDir} has ${Math.floor(freeMb)} MB free, ${p.disk.localMinFreeMb} MB needed`);
   }
 
   if (p.etcd) {
@@ -75,7 +77,7 @@ export async function runPreflight(ctx: TaskContext<PreflightParams>): Promise<T
   if (p.lock ?? true) {
     const holder = await ctx.state.otherLockHolder();
     if (holder) {
-      problem('local', `another run holds the lock ${join(ctx.state.dir, 'lock')} (pid ${holder.pid} on ${holder.host} since ${holder.startedAt}: ${holder.command})`);
+      problem('local', `another run holds the lock ${join(ctx.state.scratch?.realDir ?? ctx.state.dir, 'lock')} (pid ${holder.pid} on ${holder.host} since ${holder.startedAt}: ${holder.command})`);
     }
   }
 

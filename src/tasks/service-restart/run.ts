@@ -2,7 +2,7 @@ import { pollUntil } from '../../core/async.js';
 import { KcarunError, stderrTail } from '../../core/errors.js';
 import { shellJoin, shellQuote } from '../../core/shell.js';
 import type { ExecResult } from '../../transport/types.js';
-import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
+import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
 import type { ServiceRestartParams } from './schema.js';
 
 type Ctx = TaskContext<ServiceRestartParams>;
@@ -174,6 +174,7 @@ export async function runServiceRestart(ctx: Ctx): Promise<TaskOutcome> {
 export async function planServiceRestart(ctx: Ctx): Promise<TaskPlan> {
   const p = ctx.params;
   const commands: string[] = [];
+  const component = p.method === 'systemd' ? (p.unit ?? '?') : p.method === 'static-pod' ? (p.container ?? '?') : (p.command ?? '?');
   if (p.method === 'systemd') {
     const unit = need(ctx, p.unit, 'unit');
     if (p.daemonReload ?? true) commands.push('systemctl daemon-reload');
@@ -185,5 +186,11 @@ export async function planServiceRestart(ctx: Ctx): Promise<TaskPlan> {
     commands.push(need(ctx, p.command, 'command'));
   }
   if (p.check) commands.push(`until ${p.check}`);
-  return { changed: true, summary: `would restart: ${commands.join('; ')}`, commands };
+  return {
+    changed: true,
+    summary: `would restart: ${commands.join('; ')}`,
+    commands,
+    restarts: [{ component, how: p.method }],
+    output: { summary: unknownUntilRun(`the restart of ${component}`) },
+  };
 }

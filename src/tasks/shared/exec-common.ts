@@ -3,7 +3,7 @@ import { retry } from '../../core/async.js';
 import { KcarunError, stderrTail } from '../../core/errors.js';
 import { shellJoin, shellQuote } from '../../core/shell.js';
 import type { ExecResult } from '../../transport/types.js';
-import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
+import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
 
 /**
  * Params shared by `local-exec` and `ssh-exec`. A string `command` is a shell line whose `{{ }}`
@@ -18,6 +18,7 @@ export const ExecParamsSchema = {
   stdin: Type.Optional(Type.String()),
   expectRc: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 255 }), { minItems: 1, description: 'Exit codes that count as success (default [0]).' })),
   creates: Type.Optional(Type.String({ description: 'Skip (changed=false) when this path exists.' })),
+  removes: Type.Optional(Type.String({ description: 'The file the command removes: skip (changed=false) when it does not exist; a dry run plans its removal.' })),
   unless: Type.Optional(Type.String({ minLength: 1, 'x-shell': true, description: 'Skip (changed=false) when this command exits 0.' })),
   until: Type.Optional(
     Type.Object(
@@ -31,6 +32,12 @@ export const ExecParamsSchema = {
     ),
   ),
   changedWhen: Type.Optional(Type.String({ description: 'changed=true only when stdout matches this regular expression (default: always changed).' })),
+  readOnly: Type.Optional(
+    Type.Boolean({
+      description:
+        'The command only reads (a scan, a query): a dry run runs it for real and registers its real output, so later `when:`s decide as in the run. Default false: a dry run only shows the command.',
+    }),
+  ),
 };
 
 const ExecParams = Type.Object(ExecParamsSchema);
@@ -56,6 +63,9 @@ export async function runExec(ctx: TaskContext<ExecParams>): Promise<TaskOutcome
   const opts = { cwd: p.cwd, env: p.env, become: p.become, signal: ctx.signal };
   if (p.creates !== undefined && (await ctx.transport.stat(p.creates, { become: p.become })) !== null) {
     return { changed: false, summary: `skipped: ${p.creates} exists`, output: { skipped: true, stdout: '', stderr: '', rc: 0 } };
+  }
+  if (p.removes !== undefined && (await ctx.transport.stat(p.removes, { become: p.become })) === null) {
+    return { changed: false, summary: `skipped: ${p.removes} does not exist`, output: { skipped: true, stdout: '', stderr: '', rc: 0 } };
   }
   if (p.unless !== undefined && (await ctx.transport.exec(p.unless, opts)).rc === 0) {
     return { changed: false, summary: 'skipped: `unless` command succeeded', output: { skipped: true, stdout: '', stderr: '', rc: 0 } };
@@ -86,14 +96,34 @@ export async function runExec(ctx: TaskContext<ExecParams>): Promise<TaskOutcome
     },
   );
   checkExpectedExit(ctx.host.name, command, res, p.expectRc ?? [0]);
+  const changed = p.readOnly ? false : p.changedWhen === undefined ? true : new RegExp(p.changedWhen).test(res.stdout);
   return {
-    changed: p.changedWhen === undefined ? true : new RegExp(p.changedWhen).test(res.stdout),
+    changed,
     output: { stdout: res.stdout, stderr: res.stderr, rc: res.rc },
     summary: `rc=${res.rc}`,
+    // The files `creates:` and `removes:` name are the ones the command makes or removes.
+    ...(changed && (p.creates !== undefined || p.removes !== undefined) ? { files: [p.creates, p.removes].filter((f): f is string => f !== undefined) } : {}),
   };
 }
 
+/**
+ * A read-only command (`readOnly: true`) runs for real and registers its output. Any other is only
+ * shown; a `creates:` guard is checked (a stat), and the file it names is planned as made by the
+ * command, with content unknown until the run. Its output is a placeholder (rc: the expected one).
+ */
 export async function planExec(ctx: TaskContext<ExecParams>): Promise<TaskPlan> {
+  if (ctx.params.readOnly) {
+    const o = await runExec(ctx);
+    return { changed: false, summary: `ran (read-only): ${o.summary ?? ''}`, output: o.output };
+  }
+  const p = ctx.params;
+  const placeholder = { stdout: unknownUntilRun('stdout'), stderr: unknownUntilRun('stderr'), rc: (p.expectRc ?? [0])[0] };
+  if (p.creates !== undefined && (await ctx.transport.stat(p.creates, { become: p.become })) !== null) {
+    return { changed: false, summary: `skipped: ${p.creates} exists`, output: { skipped: true, stdout: '', stderr: '', rc: 0 } };
+  }
+  if (p.removes !== undefined && (await ctx.transport.stat(p.removes, { become: p.become })) === null) {
+    return { changed: false, summary: `skipped: ${p.removes} does not exist`, output: { skipped: true, stdout: '', stderr: '', rc: 0 } };
+  }
   const command = commandLine(ctx.params.command);
   const prefix = ctx.params.become ? 'sudo ' : '';
   const guards = [
@@ -104,6 +134,11 @@ export async function planExec(ctx: TaskContext<ExecParams>): Promise<TaskPlan> 
     changed: true,
     summary: `would run: ${prefix}${command}${guards.length ? ` (${guards.join(', ')})` : ''}`,
     commands: [`${prefix}${command}`],
+    output: placeholder,
+    files: [
+      ...(p.creates !== undefined ? [{ path: p.creates, kind: 'create' as const, content: null }] : []),
+      ...(p.removes !== undefined ? [{ path: p.removes, kind: 'delete' as const, content: null, removed: 1 }] : []),
+    ],
   };
 }
 

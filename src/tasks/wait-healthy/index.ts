@@ -1,4 +1,4 @@
-import { defineTask } from '../define.js';
+import { defineTask, unknownUntilRun } from '../define.js';
 import { WaitHealthySchema } from './schema.js';
 
 /**
@@ -11,7 +11,15 @@ export const waitHealthyTask = defineTask({
   description: 'Waits until every probe (etcd, https, tls, tcp, command, kube) is stably healthy.',
   schema: WaitHealthySchema,
   run: async (ctx) => (await import('./run.js')).runWaitHealthy(ctx),
+  // A gate follows a planned change: it is shown, not run (the cluster has not changed yet).
   async dryRun(ctx) {
-    return { changed: false, summary: `would wait for ${ctx.params.probes.map((p) => p.name ?? p.kind).join(', ')}` };
+    const { probeLabel } = await import('./probes.js');
+    const labels = ctx.params.probes.map((p) => probeLabel(p));
+    return {
+      changed: false,
+      summary: `would wait for ${labels.join(', ')}`,
+      gate: labels.join(', '),
+      output: { probes: labels.map((probe) => ({ probe, attempts: unknownUntilRun('attempts'), seconds: unknownUntilRun('seconds') })) },
+    };
   },
 });
