@@ -15,6 +15,7 @@ import { shellQuote } from './shell.js';
  *   <<EOF heredoc body      backslash before $ ` \                      `cat <<EOF\n{{ v }}\nEOF`
  *   <<'EOF' heredoc body    as is                                       `cat <<'EOF'\n{{ v }}\nEOF`
  *   # comment               as is                                       `true # {{ v }}`
+ *   $(( ... ))              a whole number only, as is                  `$(( {{ days }} * 86400 ))`
  *
  * and refuses the contexts whose quoting rules are too irregular to get right (backticks,
  * `${...}`, `$((...))`, `$'...'`, right after a backslash, inside a heredoc delimiter), and values
@@ -25,9 +26,9 @@ import { shellQuote } from './shell.js';
  * Not modelled (documented in docs/security.md): `case ... in x)` inside `$( )`, aliases, `eval`
  * and `sh -c` of a quoted string (the value is quoted once, for the outer shell).
  */
-export type QuotableContext = 'bare' | 'single' | 'double' | 'heredoc' | 'heredoc-literal' | 'comment';
+export type QuotableContext = 'bare' | 'single' | 'double' | 'heredoc' | 'heredoc-literal' | 'comment' | 'arithmetic';
 
-export type UnquotableContext = 'backtick' | 'parameter' | 'arithmetic' | 'ansi-c' | 'escaped' | 'heredoc-delimiter';
+export type UnquotableContext = 'backtick' | 'parameter' | 'ansi-c' | 'escaped' | 'heredoc-delimiter';
 
 /** A value's place in a command line: literal text the author wrote, or a value to quote. */
 export type ShellPart = string | { value: string };
@@ -42,15 +43,14 @@ export interface ContextProblem {
 const WHY: Record<UnquotableContext, string> = {
   backtick: 'inside `...` backticks, where quoting rules change with nesting; use $( ... ) instead',
   parameter: 'inside ${...}; put the value in a variable first (X={{ v }}; echo "${X:-...}") or outside the braces',
-  arithmetic: 'inside $(( ... )); assign it to a variable first (n={{ v }}; echo $((n + 1)))',
   'ansi-c': "inside $'...'; use '...' or \"...\" around it instead",
   escaped: 'right after a backslash; remove the backslash (the value is quoted for you)',
   'heredoc-delimiter': 'in a heredoc delimiter (<<{{ v }}); write the delimiter literally',
 };
 
 type Frame =
-  | { kind: 'bare' | 'subst'; depth: number }
-  | { kind: 'single' | 'double' | 'backtick' | 'param' | 'arith' | 'ansi' | 'comment' }
+  | { kind: 'bare' | 'subst' | 'arith'; depth: number }
+  | { kind: 'single' | 'double' | 'backtick' | 'param' | 'ansi' | 'comment' }
   | { kind: 'heredoc'; delimiter: string; literal: boolean; stripTabs: boolean; line: string; lineHasValue: boolean };
 
 type Heredoc = { delimiter: string; literal: boolean; stripTabs: boolean };
@@ -115,10 +115,14 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
     if (t === SLOT) {
       slotIndex++;
       const value = values[slotIndex] ?? '';
-      const blocked = stack.find((f) => f.kind === 'backtick' || f.kind === 'param' || f.kind === 'arith' || f.kind === 'ansi');
+      const blocked = stack.find((f) => f.kind === 'backtick' || f.kind === 'param' || f.kind === 'ansi');
       if (blocked) {
-        const ctx = ({ backtick: 'backtick', param: 'parameter', arith: 'arithmetic', ansi: 'ansi-c' } as const)[blocked.kind as 'backtick'];
+        const ctx = ({ backtick: 'backtick', param: 'parameter', ansi: 'ansi-c' } as const)[blocked.kind as 'backtick'];
         fail(ctx, `a value ${WHY[ctx]}`);
+        continue;
+      }
+      if (frame.kind === 'arith' && withValues && !/^-?[0-9]+$/.test(value)) {
+        fail('arithmetic', `a value inside $(( ... )) must be a whole number, not ${JSON.stringify(value.slice(0, 40))}`);
         continue;
       }
       if (withValues && value.includes('\0')) {
@@ -212,7 +216,9 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
         if (t === '}') stack.pop();
         break;
       case 'arith':
-        if (t === ')' && next === ')') {
+        if (t === '(') frame.depth++;
+        else if (t === ')' && frame.depth > 0) frame.depth--;
+        else if (t === ')' && next === ')') {
           out.push(')');
           i++;
           stack.pop();
@@ -274,7 +280,7 @@ function openDollar(tokens: Token[], i: number, stack: Frame[], out: string[], i
   if (next === '(') {
     if (tokens[i + 2] === '(') {
       out.push('(', '(');
-      stack.push({ kind: 'arith' });
+      stack.push({ kind: 'arith', depth: 0 });
       return i + 2;
     }
     out.push('(');
@@ -339,6 +345,8 @@ function contextOf(frame: Frame): QuotableContext {
     case 'double':
     case 'comment':
       return frame.kind;
+    case 'arith':
+      return 'arithmetic';
     case 'heredoc':
       return frame.literal ? 'heredoc-literal' : 'heredoc';
     default:
@@ -359,6 +367,7 @@ function quoteFor(frame: Frame, value: string): string {
       return value.replace(/[$`\\]/g, '\\$&');
     case 'heredoc-literal':
     case 'comment':
+    case 'arithmetic':
       return value;
   }
 }

@@ -47,12 +47,21 @@ const CONTEXTS: { name: string; command: string; expected: (v: string) => string
   { name: 'quoted heredoc', command: "cat <<'END'\n{{ v }}\nEND", expected: (v) => `${v}\n` },
   { name: 'heredoc with tabs', command: 'cat <<-EOF\n\t{{ v }}\n\tEOF', expected: (v) => `${v}\n` },
   { name: 'comment', command: 'printf ok # {{ v }}', expected: () => 'ok' },
+  { name: 'arithmetic (whole numbers only)', command: 'printf %s $(( {{ v }} + 0 ))', expected: (v) => String(Number(v)) },
   { name: 'assignment', command: 'X={{ v }}; printf %s "$X"', expected: (v) => v },
 ];
 
 function render(command: string, v: string): { command: string } | { error: string } {
   try {
     return renderValue({ command }, { v }, localExecTask.schema) as { command: string };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
+function renderN(command: string, n: string): { command: string } | { error: string } {
+  try {
+    return renderValue({ command }, { n }, localExecTask.schema) as { command: string };
   } catch (err) {
     return { error: (err as Error).message };
   }
@@ -70,7 +79,7 @@ describe('shell fields quote a value for the context it sits in (issue 13.1)', (
           const r = render(ctx.command, v);
           if ('error' in r) {
             // Refused only for what the context cannot carry (a heredoc's own delimiter line, a newline in a comment).
-            expect(r.error).toMatch(/heredoc early|comment/);
+            expect(r.error).toMatch(/heredoc early|comment|whole number/);
             return;
           }
           let out: string;
@@ -106,7 +115,9 @@ describe('shell fields quote a value for the context it sits in (issue 13.1)', (
   it('validate names the templates in contexts it cannot quote, with the fix', () => {
     expect(shellTemplateProblems('echo `cat {{ f }}`')).toEqual([expect.stringMatching(/^\{\{ f \}\}: inside `...` backticks.*use \$\( \.\.\. \) instead/)]);
     expect(shellTemplateProblems('echo ${X:-{{ f }}}')).toEqual([expect.stringMatching(/inside \$\{\.\.\.\}/)]);
-    expect(shellTemplateProblems('echo $(( {{ n }} + 1 ))')).toEqual([expect.stringMatching(/inside \$\(\( \.\.\. \)\)/)]);
+    // Arithmetic takes whole numbers only (checked when the value is known).
+    expect(shellTemplateProblems('echo $(( {{ n }} + 1 ))')).toEqual([]);
+    expect(renderN('echo $(( {{ n }} + 1 ))', '1)); touch x; ((1')).toEqual({ error: expect.stringMatching(/must be a whole number/) });
     expect(shellTemplateProblems("echo $'{{ f }}'")).toEqual([expect.stringMatching(/inside \$'\.\.\.'/)]);
     expect(shellTemplateProblems('echo \\{{ f }}')).toEqual([expect.stringMatching(/right after a backslash/)]);
     expect(shellTemplateProblems('cat <<{{ d }}\nx\n')).toEqual([expect.stringMatching(/heredoc delimiter/)]);
