@@ -3,6 +3,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { KcarunError } from '../core/errors.js';
 import { randomBytes } from 'node:crypto';
 import { shellQuote } from '../core/shell.js';
+import { containsRedaction } from '../core/redact.js';
 import { joinShellParts, shellSlotProblems, ShellContextError, type ShellPart } from '../core/shell-context.js';
 
 /**
@@ -131,7 +132,33 @@ const WHOLE_EXPRESSION = /^\{\{-?\s*([^{}]+?)\s*-?\}\}$/;
 /** How deep a var may refer to vars that refer to vars (a cycle stops here with an error). */
 const MAX_NESTING = 8;
 
-export function renderString(text: string, scope: Scope, options: { shell?: boolean } = {}, depth = 0): unknown {
+/**
+ * Renders one string. A value that reads a redaction mark (a registered output restored from the
+ * journal, where key material is masked) is refused: a host never gets "[REDACTED...]" for the
+ * real value. Throws E_TEMPLATE naming what to do.
+ */
+export function renderString(text: string, scope: Scope, options: { shell?: boolean } = {}): unknown {
+  return refuseRedacted(renderStringAt(text, scope, options, 0), text);
+}
+
+function refuseRedacted<T>(value: T, source: unknown): T {
+  if (hasRedaction(value) && !hasRedaction(source)) {
+    throw new KcarunError(
+      'E_TEMPLATE',
+      `a value used here held private key material, which the journal does not keep (it was redacted); run the task that registered it again (--fresh, or --start-at its stage) instead of resuming past it`,
+    );
+  }
+  return value;
+}
+
+function hasRedaction(v: unknown): boolean {
+  if (typeof v === 'string') return containsRedaction(v);
+  if (Array.isArray(v)) return v.some(hasRedaction);
+  if (v && typeof v === 'object') return Object.values(v).some(hasRedaction);
+  return false;
+}
+
+function renderStringAt(text: string, scope: Scope, options: { shell?: boolean } = {}, depth = 0): unknown {
   if (!hasTemplate(text)) return text;
   if (depth > MAX_NESTING) throw new KcarunError('E_TEMPLATE', `variables refer to each other more than ${MAX_NESTING} levels deep (a cycle?) in "${text}"`);
   let value: unknown;
@@ -149,7 +176,7 @@ export function renderString(text: string, scope: Scope, options: { shell?: bool
 }
 
 function renderNested(value: unknown, scope: Scope, depth: number): unknown {
-  if (typeof value === 'string') return renderString(value, scope, {}, depth);
+  if (typeof value === 'string') return renderStringAt(value, scope, {}, depth);
   if (Array.isArray(value)) return value.map((v) => renderNested(v, scope, depth));
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderNested(v, scope, depth)]));
   return value;
@@ -161,14 +188,14 @@ function renderNested(value: unknown, scope: Scope, depth: number): unknown {
  */
 export function renderValue(value: unknown, scope: Scope, schema?: TSchema): unknown {
   const walk = (v: unknown, schemas: TSchema[]): unknown => {
-    if (typeof v === 'string') return renderString(v, scope, { shell: schemas.some(isShellSchema) });
+    if (typeof v === 'string') return renderStringAt(v, scope, { shell: schemas.some(isShellSchema) });
     if (Array.isArray(v)) return v.map((item) => walk(item, schemas.flatMap((s) => childSchemas(s, 'items'))));
     if (v && typeof v === 'object') {
       return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, walk(item, schemas.flatMap((s) => childSchemas(s, k)))]));
     }
     return v;
   };
-  return walk(value, schema ? [schema] : []);
+  return refuseRedacted(walk(value, schema ? [schema] : []), value);
 }
 
 /**
