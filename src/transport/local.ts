@@ -4,6 +4,7 @@ import { chmod, chown, lstat, open, readlink, rename, stat as fsStat, readFile a
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { KcarunError } from '../core/errors.js';
 import { shellJoin } from '../core/shell.js';
+import { trackProcessGroup } from '../core/process-groups.js';
 import type { ExecOptions, ExecResult, FileStat, Transport, WriteFileOptions } from './types.js';
 
 /**
@@ -31,6 +32,8 @@ export class LocalTransport implements Transport {
         // Its own process group, so a timeout kills the whole pipeline, not just the shell.
         detached: true,
       });
+      // Recorded while it runs, so a run that takes over after a kill -9 of this one can stop it.
+      const untrack = child.pid ? trackProcessGroup(child.pid) : () => {};
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
       let timedOut = false;
@@ -54,10 +57,12 @@ export class LocalTransport implements Transport {
       child.stdout.on('data', (d: Buffer) => stdout.push(d));
       child.stderr.on('data', (d: Buffer) => stderr.push(d));
       child.on('error', (err) => {
+        untrack();
         clearTimeout(timer);
         reject(new KcarunError('E_TASK', `cannot start /bin/sh: ${err.message}`, { host: this.host }, { cause: err }));
       });
       child.on('close', (code, signal) => {
+        untrack();
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
         if (timedOut) {

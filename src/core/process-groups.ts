@@ -1,0 +1,67 @@
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+
+/**
+ * The process groups of local commands in flight, kept in a file of the state dir while they run.
+ * A kcarun killed with SIGKILL cannot stop its children (each local command is its own process
+ * group, so a timeout kills a whole pipeline); the next run that takes over its lock reads the
+ * file and kills the groups still alive before resuming, so a resumed step never runs beside the
+ * old one (issue 13, item 5).
+ */
+let recordFile: string | undefined;
+const live = new Set<number>();
+
+/** From now on, record process groups in `file` (the state dir's process-groups.json). */
+export function recordProcessGroupsIn(file: string | undefined): void {
+  recordFile = file;
+  flush();
+}
+
+/** A local command started as the leader of process group `pgid`; call the result when it ended. */
+export function trackProcessGroup(pgid: number): () => void {
+  live.add(pgid);
+  flush();
+  return () => {
+    live.delete(pgid);
+    flush();
+  };
+}
+
+function flush(): void {
+  if (!recordFile) return;
+  try {
+    const tmp = `${recordFile}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify({ pid: process.pid, groups: [...live] })}\n`, { mode: 0o600 });
+    renameSync(tmp, recordFile);
+  } catch {
+    // Recording is a safeguard for the next run; a full disk must not fail this command.
+  }
+}
+
+/**
+ * Kills (SIGKILL) the process groups a dead run recorded in `file` that are still alive, and
+ * returns their ids. A group id is only killed while its leader is still a process-group leader
+ * (pgid == pid in /proc), so a reused pid of an unrelated process is left alone.
+ */
+export function killRecordedGroups(file: string): number[] {
+  let groups: number[] = [];
+  try {
+    groups = (JSON.parse(readFileSync(file, 'utf8')) as { groups?: number[] }).groups ?? [];
+  } catch {
+    return [];
+  }
+  const killed: number[] = [];
+  for (const pgid of groups) {
+    if (!Number.isInteger(pgid) || pgid <= 1) continue;
+    try {
+      const stat = readFileSync(`/proc/${pgid}/stat`, 'utf8');
+      // Fields after the command name (in parentheses): state ppid pgrp ...
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) !== pgid) continue;
+      process.kill(-pgid, 'SIGKILL');
+      killed.push(pgid);
+    } catch {
+      // Gone already.
+    }
+  }
+  return killed;
+}
