@@ -130,6 +130,11 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
         continue;
       }
       const quoted = quoteFor(frame, value);
+      if (frame.kind === 'heredoc' && frame.stripTabs && withValues && (/\n\t/.test(value) || (/^\t*$/.test(frame.line) && value.startsWith('\t')))) {
+        // <<- strips the tabs that begin each line: the value would arrive without them.
+        fail('heredoc', 'a value with a tab at the start of a line would lose it in a <<- heredoc; use <<EOF');
+        continue;
+      }
       if (frame.kind === 'heredoc') {
         frame.line += quoted;
         frame.lineHasValue = true;

@@ -19,7 +19,7 @@ afterEach(async () => cleanup());
 
 const log = () => join(dir, 'effects.log');
 const effects = async () => (existsSync(log()) ? (await readFile(log(), 'utf8')).split('\n').filter(Boolean) : []);
-const waitFor = async (check: () => Promise<boolean> | boolean, ms = 15_000) => {
+const waitFor = async (check: () => Promise<boolean> | boolean, ms = 45_000) => {
   const end = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > end) throw new Error('timed out waiting');
