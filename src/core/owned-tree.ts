@@ -1,4 +1,5 @@
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { shellQuote as shellWord } from './shell.js';
 
@@ -16,7 +17,7 @@ export interface TreeProblem {
 }
 
 export async function ownedTreeProblems(root: string, options: { uid?: number; maxEntries?: number } = {}): Promise<TreeProblem[]> {
-  const uid = options.uid ?? process.getuid?.() ?? 0;
+  const uid = options.uid ?? userInfo().uid;
   const problems: TreeProblem[] = [];
   let seen = 0;
   const visit = async (path: string, isRoot: boolean): Promise<void> => {

@@ -30,38 +30,19 @@ function flush(): void {
   if (!recordFile) return;
   try {
     const tmp = `${recordFile}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify({ pid: process.pid, groups: [...live] })}\n`, { mode: 0o600 });
+    writeFileSync(tmp, `${JSON.stringify({ groups: [...live] })}\n`, { mode: 0o600 });
     renameSync(tmp, recordFile);
   } catch {
     // Recording is a safeguard for the next run; a full disk must not fail this command.
   }
 }
 
-/**
- * Kills (SIGKILL) the process groups a dead run recorded in `file` that are still alive, and
- * returns their ids. A group id is only killed while its leader is still a process-group leader
- * (pgid == pid in /proc), so a reused pid of an unrelated process is left alone.
- */
-export function killRecordedGroups(file: string): number[] {
-  let groups: number[] = [];
+/** The process groups a run recorded in `file` (none when it is missing or unreadable). */
+export function recordedGroups(file: string): number[] {
   try {
-    groups = (JSON.parse(readFileSync(file, 'utf8')) as { groups?: number[] }).groups ?? [];
+    const groups = (JSON.parse(readFileSync(file, 'utf8')) as { groups?: unknown }).groups;
+    return Array.isArray(groups) ? groups.filter((g): g is number => Number.isInteger(g) && g > 1) : [];
   } catch {
     return [];
   }
-  const killed: number[] = [];
-  for (const pgid of groups) {
-    if (!Number.isInteger(pgid) || pgid <= 1) continue;
-    try {
-      const stat = readFileSync(`/proc/${pgid}/stat`, 'utf8');
-      // Fields after the command name (in parentheses): state ppid pgrp ...
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) !== pgid) continue;
-      process.kill(-pgid, 'SIGKILL');
-      killed.push(pgid);
-    } catch {
-      // Gone already.
-    }
-  }
-  return killed;
 }

@@ -3,7 +3,7 @@ import { open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KcarunError } from '../core/errors.js';
 import type { LockHolder } from '../core/types.js';
-import { killRecordedGroups } from '../core/process-groups.js';
+import { killRecordedGroups } from '../transport/process-groups.js';
 
 /** Where a run records the process groups of its local commands in flight (src/core/process-groups.ts). */
 export const PROCESS_GROUPS_FILE = 'process-groups.json';
