@@ -24,9 +24,9 @@ describe('command-line input (issue 13.6)', () => {
     ["-e '{bad yaml'", ['-e', '{bad yaml'], /^error: -e:1:\d+: /m],
     ['-e @missing.yaml', ['-e', '@missing.yaml'], /-e @missing\.yaml: cannot read .*missing\.yaml: ENOENT/],
     ['-e with a bad key', ['-e', '1x=2'], /-e 1x=2: expected key=value, @file\.yaml or a \{mapping\}/],
-    ["--limit 'cp['", ['--limit', 'cp['], /host pattern "cp\[" is not a valid glob/],
+    ["--limit 'cp['", ['--limit', 'cp['], /host pattern "cp\[" matches no host or group/],
     ['--forks 0', ['--forks', '0'], /--forks must be a positive whole number, not "0"/],
-    ['--output yaml', ['--output', 'yaml'], /--output must be auto, plain or json, not "yaml"/],
+    ['--output yaml', ['--output', 'yaml'], /argument 'yaml' is invalid\. Allowed choices are auto, plain, json/],
   ];
   for (const [name, args, message] of cases) {
     it(`${name}: exit 2 with the reason`, async () => {
