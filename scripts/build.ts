@@ -29,7 +29,7 @@ await build({
   target: 'node20',
   sourcemap: true,
   chunkNames: 'chunks/[name]-[hash]',
-  external: ['ssh2', 'node-forge', 'listr2', 'zx'],
+  external: ['ssh2', 'node-forge', 'listr2', 'zx', 're2-wasm'],
   // The bundled CommonJS packages (yaml, ajv, liquidjs) call require() for Node's built-ins.
   banner: { js: "import { createRequire as kcarunCreateRequire } from 'node:module'; const require = kcarunCreateRequire(import.meta.url);" },
   logLevel: 'warning',

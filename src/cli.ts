@@ -8,6 +8,7 @@ import { EXIT, KcarunError, KcarunErrorList, exitCodeFor, formatError } from './
 import type { CommandIO } from './commands/io.js';
 import { usePrecompiledValidators } from './formats/schema-check.js';
 import { redactSecrets } from './core/redact.js';
+import { terminalText } from './core/terminal.js';
 
 const VERSION = '0.1.0';
 
@@ -84,8 +85,9 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
 function processIO(): CommandIO {
   const interactive = Boolean(process.stdout.isTTY && process.stdin.isTTY) && !process.env.CI;
   return {
-    stdout: (s) => process.stdout.write(s),
-    stderr: (s) => process.stderr.write(s),
+    // Every byte kcarun writes passes the redactor and the terminal escaper once, here.
+    stdout: (s) => process.stdout.write(terminalText(redactSecrets(s), { newlines: 'keep' })),
+    stderr: (s) => process.stderr.write(terminalText(redactSecrets(s), { newlines: 'keep' })),
     interactive,
     env: process.env,
     cwd: process.cwd(),

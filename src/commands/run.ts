@@ -7,6 +7,7 @@ import { Command, Option, collect, list, outputOption, parseCommand } from './ar
 import type { CommandIO } from './io.js';
 import { preparePlaybook, type Prepared } from './prepare.js';
 import { withSession, type SessionOptions } from './session.js';
+import { variablesChecksum } from '../formats/vars-checksum.js';
 
 export interface RunArgs {
   playbook: string;
@@ -105,6 +106,7 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
 
 /** `kcarun PLAYBOOK -i INVENTORY`: the whole run, from validation to the exit code. */
 export async function runCommand(args: RunArgs, io: CommandIO): Promise<number> {
+  if (args.resume && args.fresh) throw new KcarunError('E_USAGE', '--resume and --fresh contradict each other: --resume continues the last run, --fresh starts over; give one');
   const prepared = await preparePlaybook({ ...args, cwd: io.cwd });
   const options: RunOptions = {
     dryRun: args.dryRun,
@@ -165,7 +167,11 @@ export async function runCommand(args: RunArgs, io: CommandIO): Promise<number> 
  * a retry cannot silently start the procedure over from the beginning.
  */
 async function checkResumable(prepared: Prepared, stateDir: string, args: RunArgs): Promise<void> {
-  const records = await readJournal(stateDir);
+  // --fresh always starts over, even over a journal that cannot be read (Journal.open moves it aside).
+  const records: JournalRecord[] = await readJournal(stateDir).catch((err: unknown): JournalRecord[] => {
+    if (args.fresh && err instanceof KcarunError && err.code === 'E_STATE_DIR') return [];
+    throw err;
+  });
   const runs = records.filter((r): r is Extract<JournalRecord, { t: 'run' }> => r.t === 'run');
   const first = runs[0];
   const last = [...records].reverse().find((r) => r.t === 'end') as Extract<JournalRecord, { t: 'end' }> | undefined;
@@ -176,6 +182,12 @@ async function checkResumable(prepared: Prepared, stateDir: string, args: RunArg
     runs.length > 0 && (!last || records.lastIndexOf(last) < records.lastIndexOf(runs[runs.length - 1]!) || last.status === 'interrupted');
   if (args.resume) {
     if (!first) throw new KcarunError('E_RESUME', `--resume: no run to resume in ${stateDir}`);
+    if (first.varsChecksum !== undefined && first.varsChecksum !== variablesChecksum(prepared.inventory, prepared.extraVars) && !args.force) {
+      throw new KcarunError(
+        'E_RESUME',
+        `--resume: the variables (inventory or -e) differ from the run started ${first.startedAt}; resuming would mix old and new values. Give the same -e and inventory, use --force if you are sure, or --fresh to start over.`,
+      );
+    }
     if (first.checksum !== prepared.playbook.checksum && !args.force) {
       throw new KcarunError(
         'E_RESUME',

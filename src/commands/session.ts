@@ -3,7 +3,9 @@ import { KcarunError } from '../core/errors.js';
 import type { RunState } from '../core/types.js';
 import type { Reporter } from '../engine/events.js';
 import { Journal, readOnlyJournal, type JournalLike } from '../engine/journal.js';
-import { acquireLock, type RunLock } from '../engine/lock.js';
+import { acquireLock, PROCESS_GROUPS_FILE, type RunLock } from '../engine/lock.js';
+import { recordProcessGroupsIn } from '../core/process-groups.js';
+import { join } from 'node:path';
 import type { Interrupt } from '../engine/run.js';
 import { openScratchStateDir, openStateDir } from '../engine/state-dir.js';
 import { createTransportProvider, type TransportProvider } from '../engine/transports.js';
@@ -61,6 +63,11 @@ export async function withSession<T>(options: SessionOptions, io: CommandIO, wor
     // A dry run changes nothing, so it takes no lock.
     const lock = options.dryRun ? null : await acquireLock(realState.dir, { breakLock: options.breakLock, command: options.command, pid: io.pid, isRunning: (pid) => io.isRunning(pid), now: io.now });
     if (lock) cleanups.push(() => lock.release());
+    // After the lock: a run that takes it over later (this one killed) finds our local commands here.
+    if (lock) {
+      recordProcessGroupsIn(join(state.dir, PROCESS_GROUPS_FILE));
+      cleanups.push(async () => recordProcessGroupsIn(undefined));
+    }
     const display = chooseReporter(options, io);
     const reporter = options.report && !options.dryRun ? withRunReport(display, realState.dir) : display;
     cleanups.push(() => reporter.close());

@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'E_LOCKED' // another run holds the state dir's lock
   | 'E_RESUME' // the journal cannot be resumed (changed playbook, missing journal)
   | 'E_STATE' // the state dir is unreadable or inconsistent
+  | 'E_STATE_DIR' // the state dir cannot be used or trusted (not ours, others can write it, a symlink, not a directory, a corrupt journal): refused before any host is touched
   | 'E_PKI' // a certificate/key problem
   | 'E_PREFLIGHT' // preflight found problems
   | 'E_INTERRUPTED' // SIGINT/SIGTERM
@@ -96,6 +97,7 @@ export function exitCodeFor(err: unknown): number {
     case 'E_UNDEFINED_VAR':
     case 'E_TEMPLATE':
     case 'E_RESUME':
+    case 'E_STATE_DIR':
       return EXIT.invalidInput;
     case 'E_LOCKED':
       return EXIT.locked;

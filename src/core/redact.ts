@@ -25,6 +25,107 @@ export function privateKeyBlock(text: string): string | undefined {
   return BLOCK_LINE_RE.exec(text)?.[0];
 }
 
+/**
+ * The one redactor: every byte kcarun prints, logs, journals or reports passes through
+ * redactSecrets() (the terminal and JSON renderers, the CLI's stderr, the journal, the run report,
+ * diffs, error messages and their excerpts). Keys are never put there on purpose; this catches the
+ * accidental ones: a command's stderr that cat'ed a key, a diff of a file holding cert + key, a
+ * YAML error excerpt inside a PEM block, a tail cut in the middle of a key.
+ *
+ * It masks, in plain text and in JSON text (where newlines are `\n` escapes):
+ *   1. whole PEM private-key blocks (`-----BEGIN ... PRIVATE KEY-----` to its END);
+ *   2. a BEGIN with no END in view: everything after it to the end of the line's JSON string or
+ *      the text;
+ *   3. any run of base64 of 40 characters or more, or consecutive base64 lines that together make
+ *      40 or more (a key's body with neither BEGIN nor END in view, any window of it), that looks
+ *      like key material: upper- and lower-case letters, not only hex digits (so SHA-256
+ *      checksums, paths and words stay). Runs inside a complete CERTIFICATE, PUBLIC KEY, CSR or CRL
+ *      block are public and kept.
+ * Base64 of a whole PEM key (kubeconfig `client-key-data`) falls under rule 3.
+ *
+ * Redaction is for what leaves kcarun, never for data that goes to a host: a value that was
+ * redacted (a registered output read back from the journal) is refused where a task would use it
+ * (containsRedaction, checked when task params are rendered).
+ */
+export const REDACTED_KEY = '[REDACTED PRIVATE KEY]';
+export const REDACTED_RUN = '[REDACTED]';
+
+// Public PEM blocks, whole: their bodies are not secrets.
+const PUBLIC_BLOCK = /-----BEGIN (CERTIFICATE|TRUSTED CERTIFICATE|PUBLIC KEY|RSA PUBLIC KEY|CERTIFICATE REQUEST|NEW CERTIFICATE REQUEST|X509 CRL|PKCS7)-----[\s\S]*?-----END \1-----/g;
+// A base64 run, or a JSON escape (consumed whole so the `n` of `\n` is never glued to a run).
+const TOKEN = /\\[nrt"\\/]|[A-Za-z0-9+/]+=*/g;
+// What may stand between two lines of one base64 body: one line break (real or JSON-escaped),
+// indentation, a diff marker.
+const LINE_GAP = /^=*[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*[-+ ]?[ \t]*$/;
+const MIN_RUN = 40;
+
+/** Text with private key material masked (rules above); other text unchanged. */
 export function redactSecrets(text: string): string {
-  return text.replace(COMPLETE_BLOCKS, '[REDACTED PRIVATE KEY]').replace(OPEN_BLOCKS, '[REDACTED PRIVATE KEY]');
+  if (!text) return text;
+  const blocks = text.replace(COMPLETE_BLOCKS, REDACTED_KEY).replace(OPEN_BLOCKS, REDACTED_KEY);
+  return maskBase64Runs(blocks);
+}
+
+/** Whether a string holds a redaction mark (it was redacted and is not the real value any more). */
+export function containsRedaction(text: string): boolean {
+  return text.includes(REDACTED_KEY) || text.includes(REDACTED_RUN);
+}
+
+interface Run {
+  start: number;
+  end: number;
+}
+
+function maskBase64Runs(text: string): string {
+  if (text.length < MIN_RUN && !text.includes('\n')) return text;
+  const publicRanges: Run[] = [];
+  for (const m of text.matchAll(PUBLIC_BLOCK)) publicRanges.push({ start: m.index, end: m.index + m[0].length });
+  const inPublic = (i: number) => publicRanges.some((r) => i >= r.start && i < r.end);
+
+  // Chains of runs joined by single line breaks: one body seen through any window.
+  const chains: Run[][] = [];
+  let chain: Run[] = [];
+  let lastEnd = -1;
+  const close = () => {
+    if (chain.length) chains.push(chain);
+    chain = [];
+  };
+  for (const m of text.matchAll(TOKEN)) {
+    if (m[0].startsWith('\\') && m[0].length === 2) continue;
+    const run = { start: m.index, end: m.index + m[0].length };
+    if (inPublic(run.start)) {
+      close();
+      lastEnd = -1;
+      continue;
+    }
+    if (chain.length && lastEnd >= 0 && LINE_GAP.test(text.slice(lastEnd, run.start))) chain.push(run);
+    else {
+      close();
+      chain.push(run);
+    }
+    lastEnd = run.end;
+  }
+  close();
+
+  const masked: Run[] = [];
+  for (const c of chains) {
+    const body = c.map((r) => text.slice(r.start, r.end)).join('');
+    if (body.length >= MIN_RUN && looksLikeKeyMaterial(body)) masked.push(...c);
+  }
+  if (masked.length === 0) return text;
+  let out = '';
+  let at = 0;
+  for (const r of masked) {
+    out += text.slice(at, r.start) + REDACTED_RUN;
+    at = r.end;
+  }
+  return out + text.slice(at);
+}
+
+/**
+ * Random base64 has upper- and lower-case letters in any 40 characters (the chance of missing
+ * either is below 1e-9); checksums (hex), paths and ordinary words mostly do not.
+ */
+function looksLikeKeyMaterial(body: string): boolean {
+  return /[A-Z]/.test(body) && /[a-z]/.test(body) && !/^[0-9A-Fa-f]+$/.test(body);
 }

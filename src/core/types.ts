@@ -59,6 +59,12 @@ export interface RunState {
   readonly caPassphrase: string | undefined;
   /** Directory for backups of this step's host (created on demand), e.g. .kcarun/backups/<host>/. */
   backupDir(host: string): Promise<string>;
+  /**
+   * Outputs of every completed step the journals of this state dir recorded (this run's and earlier
+   * runs' in runs/): what kcarun itself made, to tell it from something placed there by hand.
+   * Absent in test doubles that keep no journal.
+   */
+  recordedStepOutputs?(): Promise<Record<string, unknown>[]>;
 }
 
 export interface TaskLogger {

@@ -1,16 +1,18 @@
 import { KcarunError } from '../core/errors.js';
+import { safeRegExp } from '../core/safe-regex.js';
 import type { EditResult } from './yaml-path.js';
 
 function compile(pattern: string, flags: string): RegExp {
   try {
-    return new RegExp(pattern, flags);
+    // RE2: linear time, so a hostile pattern cannot hang the run (src/core/safe-regex.ts).
+    return safeRegExp(pattern, flags);
   } catch (err) {
     throw new KcarunError('E_TASK', `invalid regular expression ${JSON.stringify(pattern)}: ${(err as Error).message}`);
   }
 }
 
 /**
- * Replaces every match of `pattern` (JavaScript syntax, `$1` in the replacement). Unlike sed, a
+ * Replaces every match of `pattern` (RE2 syntax: JavaScript's without lookaround; `$1` in the replacement). Unlike sed, a
  * replacement that still matches is fine: the result is compared, not the match count.
  */
 export function regexReplace(text: string, options: { pattern: string; replacement: string; flags?: string }): EditResult {

@@ -1,4 +1,4 @@
-import { Document, isMap, isScalar, isSeq, parseDocument, Scalar, type YAMLMap } from 'yaml';
+import { Document, isMap, isScalar, isSeq, parseDocument, Scalar, type YAMLMap, type Node as YamlNode } from 'yaml';
 import { KcarunError } from '../core/errors.js';
 
 /** What every editing function returns: the new text, and whether it differs from the input. */
@@ -234,8 +234,50 @@ export function setPath(text: string, path: string, value: unknown): EditResult 
   const existing: unknown = doc.getIn(concrete, true);
   if (doc.hasIn(concrete) && deepEqual(toJs(existing), value)) return { text, changed: false };
   if (isScalar(existing) && isPrimitive(value)) editor.setScalar(existing, value);
-  else editor.structuralChange((d) => d.setIn(concrete, d.createNode(value)));
+  else if (!doc.hasIn(concrete)) {
+    // A new key: inserted as text under its block map, so nothing else is re-spaced (issue 13.9).
+    const inserted = insertKey(text, doc, concrete, value);
+    if (inserted !== undefined) return { text: inserted, changed: true };
+    editor.structuralChange((d) => d.setIn(concrete, d.createNode(value)));
+  } else editor.structuralChange((d) => d.setIn(concrete, d.createNode(value)));
   return editor.result();
+}
+
+/**
+ * Adds a key that does not exist yet by inserting `key: value` lines after the last entry of the
+ * nearest existing block map on the path (creating the missing maps inside the inserted text), at
+ * that map's indentation. Everything else keeps its bytes. Undefined when the place is not a
+ * plain block map (a flow map, a list on the way, an empty map): the caller re-serialises.
+ * The result is parsed back and must equal the document with the value set, or it is not used.
+ */
+function insertKey(text: string, doc: Document, concrete: Array<string | number>, value: unknown): string | undefined {
+  let depth = concrete.length - 1;
+  while (depth > 0 && !doc.hasIn(concrete.slice(0, depth))) depth--;
+  const parent = depth === 0 ? doc.contents : doc.getIn(concrete.slice(0, depth), true);
+  const rest = concrete.slice(depth);
+  if (!isMap(parent) || parent.flow || parent.items.length === 0 || rest.some((k) => typeof k !== 'string')) return undefined;
+  const first = parent.items[0]!.key as YamlNode | null;
+  const last = parent.items[parent.items.length - 1]!;
+  const lastNode = (last.value ?? last.key) as YamlNode | null;
+  if (!first?.range || !lastNode?.range) return undefined;
+  const indent = first.range[0] - (text.lastIndexOf('\n', first.range[0] - 1) + 1);
+  if (text.slice(first.range[0] - indent, first.range[0]).trim() !== '') return undefined;
+  let nested: unknown = value;
+  for (const k of [...rest].reverse().slice(0, -1)) nested = { [k as string]: nested };
+  const snippet = new Document({ [rest[0] as string]: nested }).toString({ lineWidth: 0, indentSeq: usesIndentedSequences(text) });
+  const lines = snippet.replace(/\n$/, '').split('\n').map((l) => ' '.repeat(indent) + l).join('\n');
+  const lineEnd = text.indexOf('\n', lastNode.range[1] > 0 ? lastNode.range[1] - 1 : 0);
+  const at = lineEnd < 0 ? text.length : lineEnd + 1;
+  const out = lineEnd < 0 ? `${text}\n${lines}\n` : `${text.slice(0, at)}${lines}\n${text.slice(at)}`;
+  try {
+    const check = parseYamlDocument(out);
+    const wanted = parseYamlDocument(text);
+    wanted.setIn(concrete, wanted.createNode(value));
+    if (!deepEqual(check.toJS(), wanted.toJS())) return undefined;
+  } catch {
+    return undefined;
+  }
+  return out;
 }
 
 /** Deletes the value at `path`; absent already -> unchanged. */

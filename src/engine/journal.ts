@@ -14,7 +14,7 @@ import { redactSecrets } from '../core/redact.js';
  * step at once cost a handful of fsyncs, not 200.
  */
 export type JournalRecord =
-  | { t: 'run'; runId: string; playbook: string; name: string; version: string; checksum: string; startedAt: string; resumed: boolean; dryRun: boolean; pid: number }
+  | { t: 'run'; runId: string; playbook: string; name: string; version: string; checksum: string; varsChecksum?: string; startedAt: string; resumed: boolean; dryRun: boolean; pid: number }
   | { t: 'stage'; stage: string; status: 'started' | 'completed' | 'failed' | 'rolled-back' | 'skipped'; at: string; message?: string }
   | {
       t: 'step';
@@ -23,7 +23,8 @@ export type JournalRecord =
       task: string;
       taskIndex: number;
       host: string;
-      status: 'started' | 'ok' | 'failed' | 'skipped' | 'rolled-back' | 'rollback-failed';
+      /** interrupted: stopped by a second SIGINT while in flight; --resume runs it again. */
+      status: 'started' | 'ok' | 'failed' | 'skipped' | 'rolled-back' | 'rollback-failed' | 'interrupted';
       at: string;
       changed?: boolean;
       durationMs?: number;
@@ -59,7 +60,13 @@ export class Journal implements JournalLike {
     const path = journalPath(stateDir);
     let records: JournalRecord[] = [];
     if (options.fresh) {
-      const previous = await readJournal(stateDir);
+      const previous = await readJournal(stateDir).catch(async (err: unknown) => {
+        // --fresh always starts over: a journal that cannot be read is kept aside, not in the way.
+        if (!(err instanceof KcarunError) || err.code !== 'E_STATE_DIR') throw err;
+        await mkdir(join(stateDir, 'runs'), { recursive: true, mode: 0o700 });
+        await rename(path, join(stateDir, 'runs', `corrupt-${Date.now()}.jsonl`));
+        return [];
+      });
       if (previous.length) {
         await mkdir(join(stateDir, 'runs'), { recursive: true, mode: 0o700 });
         const run = previous.find((r) => r.t === 'run') as Extract<JournalRecord, { t: 'run' }> | undefined;
@@ -140,7 +147,12 @@ export async function readJournal(stateDir: string): Promise<JournalRecord[]> {
     } catch (err) {
       const isLast = lines.slice(i + 1).every((l) => !l.trim());
       if (isLast) break;
-      throw new KcarunError('E_STATE', `${journalPath(stateDir)}:${i + 1}: corrupt journal line`, {}, { cause: err });
+      throw new KcarunError(
+        'E_STATE_DIR',
+        `${journalPath(stateDir)}:${i + 1}: corrupt journal line (${(err as Error).message}); fix or delete that line to --resume, or start over with --fresh (the journal is then kept as runs/corrupt-*.jsonl)`,
+        {},
+        { cause: err },
+      );
     }
   }
   return records;

@@ -3,6 +3,10 @@ import { open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KcarunError } from '../core/errors.js';
 import type { LockHolder } from '../core/types.js';
+import { killRecordedGroups } from '../transport/process-groups.js';
+
+/** Where a run records the process groups of its local commands in flight (src/core/process-groups.ts). */
+export const PROCESS_GROUPS_FILE = 'process-groups.json';
 
 export type { LockHolder } from '../core/types.js';
 
@@ -56,6 +60,9 @@ export async function acquireLock(stateDir: string, options: {
       takeoverNote = `broke the lock held by pid ${holder.pid} on ${holder.host} since ${holder.startedAt}`;
     } else if (holder.host === me.host && !options.isRunning(holder.pid)) {
       takeoverNote = `took over the lock of pid ${holder.pid} (started ${holder.startedAt}), which is no longer running`;
+      // Its local commands may have outlived it: stopped before anything is resumed beside them.
+      const killed = killRecordedGroups(join(stateDir, PROCESS_GROUPS_FILE));
+      if (killed.length) takeoverNote += `; killed ${killed.length} of its commands still running (process groups ${killed.join(', ')})`;
     } else {
       const how =
         holder.host === me.host

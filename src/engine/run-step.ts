@@ -13,7 +13,7 @@ import { executeStep, planStep, shouldRun, whenIsPerItem, type StepInput } from 
  * One task on one host, checkpointed: journalled as started before it runs and as ok/failed
  * after, with its events. Returns the error when the step failed (and was not ignored).
  */
-export async function runStep(run: RunContext, planned: PlannedStage, task: TaskSpec, index: number, hostName: string): Promise<KcarunError | 'ok'> {
+export async function runStep(run: RunContext, planned: PlannedStage, task: TaskSpec, index: number, hostName: string): Promise<KcarunError | 'ok' | 'interrupted'> {
   const { input, emit, now } = run;
   const { options, journal } = input;
   const iso = () => isoAt(now);
@@ -84,6 +84,14 @@ export async function runStep(run: RunContext, planned: PlannedStage, task: Task
   } catch (e) {
     const err = e instanceof KcarunError ? e : new KcarunError('E_TASK', String((e as Error)?.message ?? e), { host: hostName }, { cause: e });
     run.tally.ranAnything = true;
+    if (input.interrupt.hardStop.aborted) {
+      // A second interrupt stopped this step (its process group killed): not a failure, no
+      // rollback; --resume runs it again (README: interrupt twice, it stops now, exit 130).
+      const stopped = { code: 'E_INTERRUPTED', message: 'interrupted while in flight' };
+      if (!options.dryRun) await journal.append({ t: 'step', key, ...base, status: 'interrupted', at: iso(), durationMs: now() - t0, error: stopped });
+      emit({ event: 'task-end', ...typed, status: 'failed', changed: false, durationMs: now() - t0, error: stopped });
+      return 'interrupted';
+    }
     const error = { code: err.code, message: redactSecrets(formatError(err)) };
     if (!options.dryRun) await journal.append({ t: 'step', key, ...base, status: 'failed', at: iso(), durationMs: now() - t0, error });
     emit({ event: 'task-end', ...typed, status: 'failed', changed: false, durationMs: now() - t0, error, ignored: task.ignoreErrors === true });

@@ -6,6 +6,7 @@ import { DryRunWorld, overlayTransports } from './dry-run.js';
 import { latestSteps, type StepRecord } from './journal.js';
 import type { Registry } from './scope.js';
 import { runStage } from './stage.js';
+import { variablesChecksum } from '../formats/vars-checksum.js';
 import type { EngineInput, RunResult } from './types.js';
 
 export type { EngineInput, Interrupt, RunOptions, RunResult } from './types.js';
@@ -71,6 +72,7 @@ export async function runPlaybook(input: EngineInput): Promise<RunResult> {
       name: input.playbook.spec.metadata.name,
       version: input.playbook.spec.metadata.version,
       checksum: input.playbook.checksum,
+      varsChecksum: variablesChecksum(input.inventory, input.extraVars),
       startedAt: new Date(started).toISOString(),
       resumed: options.resume,
       dryRun: false,

@@ -1,7 +1,8 @@
-import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, constants, cp, lstat, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { KcarunError } from '../core/errors.js';
+import { nearestRealPath, ownedTreeProblems } from '../core/owned-tree.js';
 import { hostname } from 'node:os';
 import type { LockHolder, RunState } from '../core/types.js';
 import { readHolder } from './lock.js';
@@ -17,8 +18,7 @@ import { CA_PASSPHRASE_ENV } from '../tasks/shared/pki-common.js';
  *   report/         the last run's report
  */
 export async function openStateDir(dir: string, options: { pid: number; env: Readonly<Record<string, string | undefined>> }): Promise<RunState> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await mkdir(join(dir, 'artifacts'), { recursive: true, mode: 0o700 });
+  await checkStateDir(dir);
   const passphrase = options.env[CA_PASSPHRASE_ENV];
   return new StateDir(dir, options.pid, passphrase === undefined || passphrase === '' ? undefined : passphrase);
 }
@@ -45,6 +45,56 @@ export async function openScratchStateDir(real: RunState, options: { pid: number
   }
   const state = new StateDir(dir, options.pid, real.caPassphrase, realDir);
   return Object.assign(state, { dispose });
+}
+
+/**
+ * Makes the state dir if need be and refuses one that cannot be used or trusted, before any host is
+ * touched (E_STATE_DIR, exit 2, with the fix): under /proc, /sys or /dev; a file, or under one; not
+ * writable; a journal that is not a file; and anything in it not ours alone (owned by another user,
+ * writable by group or others, a symlink; src/core/owned-tree.ts). Issue 13, items 4 and 6.
+ */
+export async function checkStateDir(dir: string): Promise<void> {
+  const refuse = (message: string, cause?: unknown): never => {
+    throw new KcarunError('E_STATE_DIR', `state dir ${dir}: ${message}`, {}, cause === undefined ? undefined : { cause });
+  };
+  const real = await nearestRealPath(dir);
+  if (/^\/(proc|sys|dev)(\/|$)/.test(real)) refuse(`is under ${real.split('/')[1] ? `/${real.split('/')[1]}` : real}, a kernel file system; use --state-dir with a normal directory`);
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') refuse('is a file, or under a file; remove it or choose another --state-dir', err);
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') refuse(`cannot be created (${code}); choose a --state-dir you can write`, err);
+    throw err;
+  }
+  if (!(await lstatOrNull(dir).then((st) => st && (st.isDirectory() || st.isSymbolicLink())))) refuse('is not a directory; remove it or choose another --state-dir');
+  try {
+    await access(dir, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    refuse(`is not writable by this user; fix: chmod u+rwx ${dir}`, err);
+  }
+  const problems = await ownedTreeProblems(dir);
+  if (problems.length) {
+    const shown = problems.slice(0, 10).map((p) => `  ${p.path} ${p.message}; fix: ${p.fix}`);
+    refuse(
+      `is not ours alone, so what it holds (CA keys, the journal) cannot be trusted:\n${shown.join('\n')}${problems.length > 10 ? `\n  ... and ${problems.length - 10} more` : ''}\n` +
+        `  (kcarun keeps its state dir owned by the user who runs it, 0700, without symlinks; see docs/security.md)`,
+    );
+  }
+  const journal = await lstatOrNull(join(dir, 'journal.jsonl'));
+  if (journal && !journal.isFile()) refuse(`${join(dir, 'journal.jsonl')} is not a file; remove it (rm -r) to start over`);
+  for (const sub of ['artifacts', 'backups', 'report', 'runs']) {
+    const st = await lstatOrNull(join(dir, sub));
+    if (st && !st.isDirectory()) refuse(`${join(dir, sub)} is not a directory; remove it`);
+  }
+  await mkdir(join(dir, 'artifacts'), { recursive: true, mode: 0o700 });
+}
+
+async function lstatOrNull(path: string) {
+  return lstat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null;
+    throw err;
+  });
 }
 
 class StateDir implements RunState {
@@ -86,6 +136,24 @@ class StateDir implements RunState {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
+  }
+
+  async recordedStepOutputs(): Promise<Record<string, unknown>[]> {
+    const outputs: Record<string, unknown>[] = [];
+    const files = [join(this.dir, 'journal.jsonl'), ...(await readdir(join(this.dir, 'runs')).catch(() => [] as string[])).map((f) => join(this.dir, 'runs', f))];
+    for (const file of files) {
+      const text = await readFile(file, 'utf8').catch(() => '');
+      for (const line of text.split('\n')) {
+        if (!line.includes('"t":"step"') || !line.includes('"status":"ok"')) continue;
+        try {
+          const r = JSON.parse(line) as { output?: Record<string, unknown> };
+          if (r.output) outputs.push(r.output);
+        } catch {
+          // A torn or corrupt line records nothing.
+        }
+      }
+    }
+    return outputs;
   }
 
   async otherLockHolder(): Promise<LockHolder | null> {

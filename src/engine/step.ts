@@ -256,12 +256,15 @@ function withHost(err: unknown, host: string): KcarunError {
   return new KcarunError('E_TASK', (err as Error)?.message ?? String(err), { host }, { cause: err });
 }
 
-/** Outputs and summaries go to the journal and the terminal: no key material, ever. */
+/**
+ * Summaries and diffs go to the terminal: no key material, ever. The output stays whole: it is what
+ * `register:` hands to later tasks, which may write it to a host (issue 13, 2d); the journal
+ * redacts it on its way to disk.
+ */
 function sanitize(outcome: TaskOutcome): TaskOutcome {
   const clean = (v: unknown): unknown => (v === undefined ? v : JSON.parse(redactSecrets(JSON.stringify(v))));
   return {
     ...outcome,
-    output: clean(outcome.output) as Record<string, unknown> | undefined,
     undo: clean(outcome.undo),
     summary: outcome.summary === undefined ? undefined : redactSecrets(outcome.summary),
     diff: outcome.diff === undefined ? undefined : redactSecrets(outcome.diff),

@@ -18,7 +18,7 @@ async function runFree(run: RunContext, planned: PlannedStage, tasks: { task: Ta
     for (const { task, index } of tasks) {
       if (run.input.interrupt.requested) return 'interrupted' as const;
       const result = await runStep(run, planned, task, index, host);
-      if (result instanceof KcarunError) return result;
+      if (result instanceof KcarunError || result === 'interrupted') return result;
     }
     return 'ok' as const;
   });

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import { KcarunError, KcarunErrorList, type SourcePosition } from '../core/errors.js';
 
 export type PathSegment = string | number;
@@ -25,11 +25,33 @@ export async function readSourceFile(file: string): Promise<SourceFile> {
   return parseSource(file, text);
 }
 
+/**
+ * Limits for every YAML file kcarun reads (playbooks, inventories, -e files), so a hostile or broken
+ * file is answered with exit 2 and a position instead of a hang, a crash or gigabytes of memory:
+ * its size (real playbooks and inventories are kilobytes; the parser's time grows faster than the
+ * size), how deep mappings and lists nest, and how many alias expansions ("billion laughs").
+ */
+export const YAML_LIMITS = { maxBytes: 1024 * 1024, maxDepth: 64, maxAliasCount: 100 } as const;
+
 /** Parses YAML text; every syntax error is reported with its position, all at once. */
 export function parseSource(file: string, text: string): SourceFile {
   const lineCounter = new LineCounter();
-  // uniqueKeys: a duplicated key is an error, not a silent override.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
+  const fail = (line: number, col: number, message: string): never => {
+    throw new KcarunError('E_YAML', message, { position: { file, line, col } });
+  };
+  if (Buffer.byteLength(text) > YAML_LIMITS.maxBytes) {
+    fail(1, 1, `the file is ${(Buffer.byteLength(text) / 1024 / 1024).toFixed(1)} MiB; kcarun reads YAML files up to ${YAML_LIMITS.maxBytes / 1024 / 1024} MiB (split it, or move data into files the tasks read)`);
+  }
+  const tooDeep = deepLine(text);
+  if (tooDeep) fail(tooDeep, 1, `nesting is deeper than ${YAML_LIMITS.maxDepth} levels`);
+  let doc: Document;
+  try {
+    // uniqueKeys: a duplicated key is an error, not a silent override.
+    doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
+  } catch (err) {
+    if (err instanceof RangeError) return fail(1, 1, `nesting is too deep to read (more than ${YAML_LIMITS.maxDepth} levels)`);
+    throw err;
+  }
   if (doc.errors.length > 0) {
     const errors = doc.errors.map((e) => {
       const { line, col } = lineCounter.linePos(e.pos[0]);
@@ -37,8 +59,45 @@ export function parseSource(file: string, text: string): SourceFile {
     });
     throw errors.length === 1 ? errors[0]! : new KcarunErrorList('E_YAML', `${file}: ${errors.length} YAML errors`, errors);
   }
-  // maxAliasCount bounds "billion laughs" documents.
-  return { file, text, doc, lineCounter, value: doc.toJS({ maxAliasCount: 100 }) };
+  let value: unknown;
+  try {
+    // maxAliasCount bounds "billion laughs" documents.
+    value = doc.toJS({ maxAliasCount: YAML_LIMITS.maxAliasCount });
+  } catch (err) {
+    if (!(err instanceof ReferenceError || err instanceof RangeError)) throw err;
+    let at: number | undefined;
+    visit(doc, { Alias: (_key, node) => ((at ??= node.range?.[0]), visit.BREAK) });
+    const { line, col } = lineCounter.linePos(at ?? 0);
+    return fail(line, col, `aliases expand too much (more than ${YAML_LIMITS.maxAliasCount} times, a "billion laughs" document?): ${(err as Error).message}`);
+  }
+  return { file, text, doc, lineCounter, value };
+}
+
+/**
+ * The first line nested deeper than the limit, by indentation (block style) or open brackets (flow
+ * style), found without parsing: the parser itself recurses per level and would overflow first.
+ */
+function deepLine(text: string): number | undefined {
+  let flow = 0;
+  let lineNo = 0;
+  const indents: number[] = [];
+  for (const line of text.split('\n')) {
+    lineNo++;
+    const content = line.trimStart();
+    if (!content || content.startsWith('#')) continue;
+    const indent = line.length - content.length;
+    while (indents.length && indents[indents.length - 1]! >= indent) indents.pop();
+    indents.push(indent);
+    // A "- key:" line opens two levels.
+    const levels = indents.length + (/^-\s+[^\s#][^#]*:(\s|$)/.test(content) ? 1 : 0);
+    for (const ch of content) {
+      if (ch === '[' || ch === '{') {
+        if (levels + ++flow > YAML_LIMITS.maxDepth) return lineNo;
+      } else if (ch === ']' || ch === '}') flow = Math.max(0, flow - 1);
+    }
+    if (levels + flow > YAML_LIMITS.maxDepth) return lineNo;
+  }
+  return undefined;
 }
 
 /**

@@ -1,7 +1,10 @@
 import { Context, Liquid, Value, toValueSync } from 'liquidjs';
 import type { TSchema } from '@sinclair/typebox';
 import { KcarunError } from '../core/errors.js';
+import { randomBytes } from 'node:crypto';
 import { shellQuote } from '../core/shell.js';
+import { containsRedaction } from '../core/redact.js';
+import { joinShellParts, shellSlotProblems, ShellContextError, type ShellPart } from '../core/shell-context.js';
 
 /**
  * `{{ ... }}` templating and `when:` expressions, on LiquidJS: Jinja-like syntax that Ansible users
@@ -22,7 +25,7 @@ const noFileSystem = {
   resolve: (_root: string, file: string) => file,
 };
 
-function createEngine(outputEscape?: (value: unknown) => string): Liquid {
+function createEngine(outputEscape?: (value: unknown) => string, options: { shell?: boolean } = {}): Liquid {
   const liquid = new Liquid({
     strictVariables: true,
     strictFilters: true,
@@ -35,7 +38,8 @@ function createEngine(outputEscape?: (value: unknown) => string): Liquid {
     relativeReference: false,
     ...(outputEscape ? { outputEscape } : {}),
   });
-  liquid.registerFilter('quote', (v: unknown) => shellQuote(stringify(v)));
+  // In a shell field every value is quoted for its context already: `| quote` there only says so.
+  liquid.registerFilter('quote', (v: unknown) => (options.shell ? stringify(v) : shellQuote(stringify(v))));
   liquid.registerFilter('b64encode', (v: unknown) => Buffer.from(stringify(v), 'utf8').toString('base64'));
   liquid.registerFilter('b64decode', (v: unknown) => Buffer.from(stringify(v), 'base64').toString('utf8'));
   liquid.registerFilter('to_json', (v: unknown) => JSON.stringify(v));
@@ -43,8 +47,74 @@ function createEngine(outputEscape?: (value: unknown) => string): Liquid {
 }
 
 const plain = createEngine();
-// Shell fields: every {{ value }} is shell-quoted unless the template says `| raw`.
-const shell = createEngine((v) => shellQuote(stringify(v)));
+
+/*
+ * Shell fields: every {{ value }} is quoted for the shell context it lands in (bare word, '...',
+ * "...", heredoc; src/core/shell-context.ts) unless the template says `| raw`. Liquid's escape hook
+ * sees only the value, not where it goes, so it leaves a marker; once the text around it is known
+ * (after {% if %} and loops) each marker is replaced by its value quoted for that place. The
+ * marker carries a per-process random tag, so no value or raw text can forge one.
+ */
+const MARK_TAG = randomBytes(6).toString('hex');
+const MARK = new RegExp(`\uE000${MARK_TAG}:([0-9]+)\uE001`, 'g');
+let shellValues: string[] = [];
+const shell = createEngine(
+  (v) => {
+    shellValues.push(stringify(v));
+    return `\uE000${MARK_TAG}:${shellValues.length - 1}\uE001`;
+  },
+  { shell: true },
+);
+
+/** A rendered shell field's text with its value markers, as literal parts and values. */
+function shellParts(text: string, values: readonly string[]): ShellPart[] {
+  const parts: ShellPart[] = [];
+  let last = 0;
+  for (const m of text.matchAll(MARK)) {
+    parts.push(text.slice(last, m.index));
+    parts.push({ value: values[Number(m[1])] ?? '' });
+    last = m.index + m[0].length;
+  }
+  parts.push(text.slice(last));
+  return parts;
+}
+
+function renderShell(text: string, scope: Scope): string {
+  const outer = shellValues;
+  shellValues = [];
+  try {
+    const rendered = shell.renderSync(parsedFor(shell, text), scope) as string;
+    return joinShellParts(shellParts(rendered, shellValues));
+  } finally {
+    shellValues = outer;
+  }
+}
+
+/**
+ * Where a shell field's templates sit in a context no value can be quoted in (backticks, ${...},
+ * after a backslash...): one message per place, with the fix. Checked by `kcarun validate`.
+ * `{% %}` tags are read as absent, so both branches of an {% if %} are checked as one text.
+ */
+export function shellTemplateProblems(text: string): string[] {
+  if (!hasTemplate(text)) return [];
+  const parts: ShellPart[] = [];
+  let last = 0;
+  const shown: string[] = [];
+  for (const m of text.matchAll(/\{\{-?([\s\S]*?)-?\}\}|\{%[\s\S]*?%\}/g)) {
+    parts.push(text.slice(last, m.index));
+    last = m.index + m[0].length;
+    // A `| raw` value is the author's own shell text, like the literal around it.
+    if (m[0].startsWith('{{') && !/\|\s*raw\s*$/.test(m[1]!.trim())) {
+      parts.push({ value: '' });
+      shown.push(m[0]);
+    }
+  }
+  parts.push(text.slice(last));
+  return shellSlotProblems(parts).map((p) => {
+    const slot = parts.slice(0, p.part).filter((x) => typeof x !== 'string').length;
+    return `${shown[slot] ?? 'a value'}: ${p.message.replace(/^a value /, '')}`;
+  });
+}
 
 function stringify(v: unknown): string {
   if (v === undefined || v === null) return '';
@@ -62,16 +132,40 @@ const WHOLE_EXPRESSION = /^\{\{-?\s*([^{}]+?)\s*-?\}\}$/;
 /** How deep a var may refer to vars that refer to vars (a cycle stops here with an error). */
 const MAX_NESTING = 8;
 
-export function renderString(text: string, scope: Scope, options: { shell?: boolean } = {}, depth = 0): unknown {
+/**
+ * Renders one string. A value that reads a redaction mark (a registered output restored from the
+ * journal, where key material is masked) is refused: a host never gets "[REDACTED...]" for the
+ * real value. Throws E_TEMPLATE naming what to do.
+ */
+export function renderString(text: string, scope: Scope, options: { shell?: boolean } = {}): unknown {
+  return refuseRedacted(renderStringAt(text, scope, options, 0), text);
+}
+
+function refuseRedacted<T>(value: T, source: unknown): T {
+  if (hasRedaction(value) && !hasRedaction(source)) {
+    throw new KcarunError(
+      'E_TEMPLATE',
+      `a value used here held private key material, which the journal does not keep (it was redacted); run the task that registered it again (--fresh, or --start-at its stage) instead of resuming past it`,
+    );
+  }
+  return value;
+}
+
+function hasRedaction(v: unknown): boolean {
+  if (typeof v === 'string') return containsRedaction(v);
+  if (Array.isArray(v)) return v.some(hasRedaction);
+  if (v && typeof v === 'object') return Object.values(v).some(hasRedaction);
+  return false;
+}
+
+function renderStringAt(text: string, scope: Scope, options: { shell?: boolean } = {}, depth = 0): unknown {
   if (!hasTemplate(text)) return text;
   if (depth > MAX_NESTING) throw new KcarunError('E_TEMPLATE', `variables refer to each other more than ${MAX_NESTING} levels deep (a cycle?) in "${text}"`);
   let value: unknown;
   try {
     const whole = WHOLE_EXPRESSION.exec(text);
-    if (!whole || options.shell) {
-      const engine = options.shell ? shell : plain;
-      return engine.renderSync(parsedFor(engine, text), scope);
-    }
+    if (options.shell) return renderShell(text, scope);
+    if (!whole) return plain.renderSync(parsedFor(plain, text), scope);
     value = evalValue(whole[1]!, scope);
   } catch (err) {
     throw templateError(err, text);
@@ -82,7 +176,7 @@ export function renderString(text: string, scope: Scope, options: { shell?: bool
 }
 
 function renderNested(value: unknown, scope: Scope, depth: number): unknown {
-  if (typeof value === 'string') return renderString(value, scope, {}, depth);
+  if (typeof value === 'string') return renderStringAt(value, scope, {}, depth);
   if (Array.isArray(value)) return value.map((v) => renderNested(v, scope, depth));
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderNested(v, scope, depth)]));
   return value;
@@ -94,14 +188,30 @@ function renderNested(value: unknown, scope: Scope, depth: number): unknown {
  */
 export function renderValue(value: unknown, scope: Scope, schema?: TSchema): unknown {
   const walk = (v: unknown, schemas: TSchema[]): unknown => {
-    if (typeof v === 'string') return renderString(v, scope, { shell: schemas.some(isShellSchema) });
+    if (typeof v === 'string') return renderStringAt(v, scope, { shell: schemas.some(isShellSchema) });
     if (Array.isArray(v)) return v.map((item) => walk(item, schemas.flatMap((s) => childSchemas(s, 'items'))));
     if (v && typeof v === 'object') {
       return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, walk(item, schemas.flatMap((s) => childSchemas(s, k)))]));
     }
     return v;
   };
-  return walk(value, schema ? [schema] : []);
+  return refuseRedacted(walk(value, schema ? [schema] : []), value);
+}
+
+/**
+ * Every shell-context problem in a task's params (see shellTemplateProblems), with the path of the
+ * string it is in, for `kcarun validate` to point at.
+ */
+export function shellFieldProblems(value: unknown, schema: TSchema): { path: (string | number)[]; message: string }[] {
+  const found: { path: (string | number)[]; message: string }[] = [];
+  const walk = (v: unknown, schemas: TSchema[], path: (string | number)[]): void => {
+    if (typeof v === 'string') {
+      if (schemas.some(isShellSchema)) for (const message of shellTemplateProblems(v)) found.push({ path, message });
+    } else if (Array.isArray(v)) v.forEach((item, i) => walk(item, schemas.flatMap((s) => childSchemas(s, 'items')), [...path, i]));
+    else if (v && typeof v === 'object') Object.entries(v).forEach(([k, item]) => walk(item, schemas.flatMap((s) => childSchemas(s, k)), [...path, k]));
+  };
+  walk(value, [schema], []);
+  return found;
 }
 
 function branches(s: TSchema): TSchema[] {
@@ -228,6 +338,7 @@ export function checkSyntax(text: string, kind: 'template' | 'expression'): void
 }
 
 function templateError(err: unknown, text: string): KcarunError {
+  if (err instanceof ShellContextError) return new KcarunError('E_TEMPLATE', `${err.message} in "${text.length > 80 ? `${text.slice(0, 77)}...` : text}"`, {}, { cause: err });
   const message = (err as Error).message.replace(/, line:\d+, col:\d+.*$/s, '');
   const code = /undefined variable/.test(message) ? 'E_UNDEFINED_VAR' : 'E_TEMPLATE';
   return new KcarunError(code, `${message} in "${text.length > 80 ? `${text.slice(0, 77)}...` : text}"`, {}, { cause: err });

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, open, rename, stat as fsStat, readFile as fsReadFile, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { chmod, chown, lstat, open, readlink, rename, stat as fsStat, readFile as fsReadFile, unlink } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { KcarunError } from '../core/errors.js';
 import { shellJoin } from '../core/shell.js';
+import { trackProcessGroup } from '../core/process-groups.js';
 import type { ExecOptions, ExecResult, FileStat, Transport, WriteFileOptions } from './types.js';
 
 /**
@@ -31,6 +32,8 @@ export class LocalTransport implements Transport {
         // Its own process group, so a timeout kills the whole pipeline, not just the shell.
         detached: true,
       });
+      // Recorded while it runs, so a run that takes over after a kill -9 of this one can stop it.
+      const untrack = child.pid ? trackProcessGroup(child.pid) : () => {};
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
       let timedOut = false;
@@ -54,10 +57,12 @@ export class LocalTransport implements Transport {
       child.stdout.on('data', (d: Buffer) => stdout.push(d));
       child.stderr.on('data', (d: Buffer) => stderr.push(d));
       child.on('error', (err) => {
+        untrack();
         clearTimeout(timer);
         reject(new KcarunError('E_TASK', `cannot start /bin/sh: ${err.message}`, { host: this.host }, { cause: err }));
       });
       child.on('close', (code, signal) => {
+        untrack();
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
         if (timedOut) {
@@ -87,7 +92,9 @@ export class LocalTransport implements Transport {
     }
   }
 
-  async writeFile(path: string, data: string | Buffer, options: WriteFileOptions = {}): Promise<void> {
+  async writeFile(linkOrPath: string, data: string | Buffer, options: WriteFileOptions = {}): Promise<void> {
+    // A symlink is written through to its target, and stays a link (docs/security.md).
+    const path = await writeTarget(linkOrPath);
     await writeFileAtomic(path, data, options.mode ?? (await this.stat(path))?.mode ?? 0o644);
     if (options.owner !== undefined || options.group !== undefined) {
       const owner = options.owner ?? '';
@@ -131,6 +138,18 @@ const loadZx = (): Promise<typeof import('zx')> => (zxModule ??= import('zx'));
  * fsync, mode set before the rename (a key is never world-readable, not even for a moment),
  * rename, then fsync of the directory so the rename survives a crash.
  */
+/** The file a write to `path` changes: `path` itself, or the final target of a symlink there (which need not exist yet). */
+export async function writeTarget(path: string): Promise<string> {
+  let current = path;
+  for (let hops = 0; hops < 40; hops++) {
+    const st = await lstat(current).catch(() => null);
+    if (!st?.isSymbolicLink()) return current;
+    const link = await readlink(current);
+    current = isAbsolute(link) ? link : join(dirname(current), link);
+  }
+  throw new KcarunError('E_TASK', `${path}: too many levels of symbolic links`);
+}
+
 export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644, uid?: number, gid?: number): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.kcarun-${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx', mode);

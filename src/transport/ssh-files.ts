@@ -149,8 +149,19 @@ export class SshFiles {
     // the requests on one handle in order): four round trips instead of eight, which is most of a
     // file write's time when a hundred hosts are written at once.
     const opened = this.sftpOp<Buffer>(`create ${tmp}`, (sftp, cb) => sftp.open(tmp, 'wx', { mode: 0o600 }, (err, h) => cb(err, h)));
-    const [existingResult, openResult] = await Promise.allSettled([this.stat(path, { become: false }), opened]);
+    // Sent with the others: a symlink at `path` is written through to its target (docs/security.md).
+    const isLink = this.sftpOp<Stats>(`lstat of ${path}`, (sftp, cb) => sftp.lstat(path, (err, st) => cb(err, st))).then((st) => st.isSymbolicLink(), () => false);
+    const [existingResult, openResult, linkResult] = await Promise.allSettled([this.stat(path, { become: false }), opened, isLink]);
     let handle = openResult.status === 'fulfilled' ? openResult.value : undefined;
+    if (linkResult.status === 'fulfilled' && linkResult.value) {
+      if (handle) {
+        const h = handle;
+        await this.sftpOp<void>('close', (sftp, cb) => sftp.close(h, (e) => cb(e))).catch(() => {});
+        await this.sftpOp<void>('unlink', (sftp, cb) => sftp.unlink(tmp, (e) => cb(e))).catch(() => {});
+      }
+      const target = await this.linkTarget(path);
+      return this.writeFileWithSftp(target, posix.join(posix.dirname(target), posix.basename(tmp)), buf, mode, ownerSpec);
+    }
     try {
       if (openResult.status === 'rejected') throw openResult.reason;
       if (existingResult.status === 'rejected') throw existingResult.reason;
@@ -184,6 +195,14 @@ export class SshFiles {
     }
   }
 
+  /** Where a symlink finally points (`readlink -f`: the last component need not exist). */
+  private async linkTarget(path: string): Promise<string> {
+    const res = await this.execText(`readlink -f -- ${shellQuote(path)}`, { become: false });
+    const target = res.stdout.trim();
+    if (res.rc !== 0 || !target.startsWith('/')) throw new KcarunError('E_TASK', `${this.host}: ${path} is a symlink whose target cannot be resolved: ${res.stderr.trim()}`, { host: this.host });
+    return target;
+  }
+
   private async writeChunks(handle: Buffer, buf: Buffer, what: string): Promise<void> {
     const chunk = 32 * 1024;
     const window = 16;
@@ -208,6 +227,8 @@ export class SshFiles {
       'set -e',
       'umask 077',
       't=$1; p=$2; m=$3; o=$4; sum=$5',
+      // A symlink is written through to its target, and stays a link (docs/security.md).
+      'if [ -L "$p" ]; then p=$(readlink -f -- "$p"); t=$(dirname -- "$p")/$(basename -- "$t"); fi',
       `trap 'rm -f -- "$t"' EXIT`,
       'cat > "$t"',
       // A cut connection ends stdin early and cat exits 0: only complete data may be renamed in.

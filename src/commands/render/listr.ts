@@ -1,5 +1,6 @@
 import { Listr, type ListrTaskWrapper } from 'listr2';
 import { redactSecrets } from '../../core/redact.js';
+import { terminalText } from '../../core/terminal.js';
 import type { Reporter, RunEvent } from '../../engine/events.js';
 import { planSummaryLines, runEndLine } from './plain.js';
 
@@ -87,7 +88,9 @@ export function createListrReporter(write: (text: string) => void): Reporter {
   };
 
   return {
-    emit(e: RunEvent) {
+    emit(raw: RunEvent) {
+      // Names, summaries, messages: one line each on the live list, escapes shown, never obeyed.
+      const e = forTerminal(raw);
       switch (e.event) {
         case 'run-start':
           dryRun = e.dryRun;
@@ -148,4 +151,12 @@ export function createListrReporter(write: (text: string) => void): Reporter {
 `);
     },
   };
+}
+
+/** Every string in an event, redacted and made safe for one terminal line. */
+function forTerminal<T>(value: T): T {
+  if (typeof value === 'string') return terminalText(redactSecrets(value)) as T;
+  if (Array.isArray(value)) return value.map(forTerminal) as T;
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, forTerminal(v)])) as T;
+  return value;
 }

@@ -1,9 +1,11 @@
 import { redactSecrets } from '../../core/redact.js';
+import { terminalText } from '../../core/terminal.js';
 import type { Reporter, RunEvent } from '../../engine/events.js';
 
 /** Line output for logs, cron and CI (stdout not a TTY, or CI=true): one line per thing that happened. */
 export function createPlainReporter(write: (text: string) => void, options: { verbose?: boolean; showDiff?: boolean } = {}): Reporter {
-  const line = (s: string) => write(`${redactSecrets(s)}\n`);
+  // Host output and playbook text may hold escapes and newlines: shown, never obeyed (core/terminal.ts).
+  const line = (s: string) => write(`${terminalText(redactSecrets(s), { newlines: 'indent' })}\n`);
   let dryRun = false;
   return {
     emit(e: RunEvent) {

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../transport/local.js';
+import { redactSecrets } from '../../core/redact.js';
 import type { Reporter, RunEvent } from '../../engine/events.js';
 
 /** Task types whose result is a health verdict: listed on their own in the report. */
@@ -72,12 +73,13 @@ async function writeReport(stateDir: string, events: (RunEvent & { t: number })[
   };
   const dir = join(stateDir, 'report');
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeFileAtomic(join(dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`, 0o600);
-  await writeFileAtomic(join(dir, 'report.md'), markdown(report), 0o600);
+  // The report leaves kcarun like its output does: through the one redactor.
+  await writeFileAtomic(join(dir, 'report.json'), redactSecrets(`${JSON.stringify(report, null, 2)}\n`), 0o600);
+  await writeFileAtomic(join(dir, 'report.md'), redactSecrets(markdown(report)), 0o600);
   const marks = ends
     .filter((e) => e.status !== 'done-before' && e.status !== 'skipped' && (e.type === 'service-restart' || e.type === 'wait-healthy' || e.type === 'kube-wait'))
     .map((e) => ({ host: e.host, t: e.t, kind: e.type === 'service-restart' ? ('restart' as const) : ('gate' as const), ok: e.status !== 'failed', label: `${e.task} (${e.stage})${e.summary ? `: ${e.summary}` : ''}${e.error ? `: ${e.error.message}` : ''}` }));
-  await writeFileAtomic(join(dir, 'timeline.svg'), timelineSvg([...spans.values()], marks, start.t, end.t), 0o600);
+  await writeFileAtomic(join(dir, 'timeline.svg'), redactSecrets(timelineSvg([...spans.values()], marks, start.t, end.t)), 0o600);
 }
 
 function markdown(r: {

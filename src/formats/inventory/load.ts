@@ -5,6 +5,7 @@ import { schemaErrors } from '../schema-check.js';
 import { InventorySchema, type InventoryGroupSpec, type InventorySpec } from '../playbook/schema.js';
 import { locate, readSourceFile, type SourceFile } from '../source.js';
 import type { HostInfo } from '../../core/types.js';
+import { inventoryHostProblems } from './host-checks.js';
 
 export interface InventoryGroup {
   name: string;
@@ -119,6 +120,7 @@ export function resolveInventory(spec: InventorySpec, source: SourceFile): Inven
     }
     resolveGroup(name, 1);
   }
+  problems.push(...inventoryHostProblems(spec, source, hosts));
   if (problems.length) throw new KcarunErrorList('E_SCHEMA', `${source.file}: ${problems.length} problem(s)`, problems);
 
   for (const group of groups.values()) {

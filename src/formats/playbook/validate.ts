@@ -6,8 +6,9 @@ import type { LoadedPlaybook, LoadedStage } from './load.js';
 import { formatPath, schemaProblems } from '../schema-check.js';
 import type { RollbackTaskSpec, TaskSpec } from './schema.js';
 import { locate, type PathSegment } from '../source.js';
-import { checkSyntax, expressionVariables, hasTemplate, templateVariables } from '../template.js';
+import { checkSyntax, expressionVariables, hasTemplate, shellFieldProblems, templateVariables } from '../template.js';
 import { BUILTIN_NAMES, hostVars } from './vars.js';
+import { regexParamProblems } from '../regex-params.js';
 
 const NONE: ReadonlySet<string> = new Set();
 
@@ -124,6 +125,8 @@ export function validatePlaybook(input: ValidationInput): { plan: PlannedStage[]
         err(['leader', 'type'], `unknown leader probe type "${stage.spec.leader.type}" (known: ${[...leaderProbes.keys()].join(', ')})`);
       } else {
         checkParams(probe.schema, stage.spec.leader.with ?? {}, ['leader', 'with'], err);
+        for (const problem of shellFieldProblems(stage.spec.leader.with ?? {}, probe.schema)) err(['leader', 'with', ...problem.path], problem.message, 'E_TEMPLATE');
+        for (const problem of regexParamProblems(stage.spec.leader.with ?? {})) err(['leader', 'with', ...problem.path], problem.message);
         checkTemplates(['leader', 'with'], stage.spec.leader.with ?? {});
       }
     }
@@ -135,6 +138,8 @@ export function validatePlaybook(input: ValidationInput): { plan: PlannedStage[]
       } else if (typeof task.with !== 'string') {
         // A `with` that is one template is checked after rendering, at run time.
         checkParams(def.schema, task.with ?? {}, [...path, 'with'], (p, m) => err(p, `task "${task.name}": ${m}`));
+        for (const problem of shellFieldProblems(task.with ?? {}, def.schema)) err([...path, 'with', ...problem.path], `task "${task.name}": ${problem.message}`, 'E_TEMPLATE');
+        for (const problem of regexParamProblems(task.with ?? {})) err([...path, 'with', ...problem.path], `task "${task.name}": ${problem.message}`);
       }
       if (task.loop !== undefined) checkTemplates([...path, 'loop'], task.loop);
       // The loop variable exists only inside this task.

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parse } from 'yaml';
 import { KcarunError } from '../../core/errors.js';
+import { parseSource } from '../source.js';
 import type { Inventory } from '../inventory/load.js';
 import { LOCAL_HOST } from '../inventory/patterns.js';
 import type { HostInfo } from '../../core/types.js';
@@ -13,16 +13,19 @@ export async function loadExtraVars(args: readonly string[], cwd: string): Promi
   for (const arg of args) {
     if (arg.startsWith('@')) {
       const file = resolve(cwd, arg.slice(1));
-      let value: unknown;
+      let text: string;
       try {
-        value = parse(await readFile(file, 'utf8'));
+        text = await readFile(file, 'utf8');
       } catch (err) {
-        throw new KcarunError('E_USAGE', `-e ${arg}: ${(err as Error).message}`, {}, { cause: err });
+        throw new KcarunError('E_USAGE', `-e ${arg}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {}, { cause: err });
       }
+      // Parsed like a playbook: errors at FILE:LINE:COL, the same size, depth and alias limits.
+      const value = parseSource(file, text).value;
       if (!isMapping(value)) throw new KcarunError('E_USAGE', `-e ${arg}: the file must hold a YAML mapping of variables`);
       Object.assign(files, value);
     } else if (arg.trimStart().startsWith('{')) {
-      const value = parse(arg) as unknown;
+      // The "file" of an inline mapping is the option itself: `-e:1:7: ...`.
+      const value = parseSource('-e', arg).value;
       if (!isMapping(value)) throw new KcarunError('E_USAGE', `-e ${arg}: not a mapping`);
       Object.assign(inline, value);
     } else {

@@ -6,6 +6,7 @@ import { discoveryTokenCaCertHash, isIntermediateCa } from '../../pki/issuer.js'
 import type { KeySpec } from '../../pki/keys.js';
 import type { CaGenerateParams } from './schema.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
+import { checkReusedCa, rememberMadeCa } from '../shared/ca-reuse.js';
 import { caCertArtifact, caKeyArtifact, oldCaArtifact, caPassphrase, describeSource, keyPem, loadCa, readSourceCertificates } from '../shared/pki-common.js';
 
 function keySpecOf(p: CaGenerateParams): KeySpec | undefined {
@@ -37,6 +38,7 @@ async function generateOrReuse(ctx: TaskContext<CaGenerateParams>): Promise<Task
   const existing = await loadCa(ctx.state, p.name);
   if (existing) {
     const c = existing.certificate;
+    await checkReusedCa(ctx.state, p.name, c, { commonName: p.commonName, keySpec: keySpecOf(p) });
     let old: Certificate[] = [];
     if (p.oldCa) {
       // Expected when resuming after the switch; a mistake when a finished rotation's state dir is reused for the next one.
@@ -76,6 +78,7 @@ async function generateOrReuse(ctx: TaskContext<CaGenerateParams>): Promise<Task
   // Key first, certificate last: the certificate's presence marks a complete CA (see loadCa).
   await ctx.state.writeArtifact(caKeyArtifact(p.name), keyPem(ca.privateKey, caPassphrase(ctx.state)), { mode: 0o600 });
   await ctx.state.writeArtifact(caCertArtifact(p.name), ca.certificate.pem, { mode: 0o644 });
+  rememberMadeCa(p.name, ca.certificate.fingerprintSha256);
   ctx.log.info(`new CA ${p.name}: ${ca.certificate.subjectText}, ${ca.certificate.keyDescription}, until ${ca.certificate.notAfter.toISOString()}`);
   warnJoinHash(ctx, ca.certificate, oldCa);
   return {

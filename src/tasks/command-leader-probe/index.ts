@@ -1,5 +1,6 @@
 import { defineLeaderProbe } from '../define.js';
 import { CommandLeaderProbeSchema } from './schema.js';
+import { safeRegExp } from '../../core/safe-regex.js';
 
 /**
  * The generic leader probe: runs a command on each host of the stage; the leader is the host whose
@@ -14,7 +15,7 @@ export const commandLeaderProbe = defineLeaderProbe({
     for (const host of ctx.hosts) {
       const transport = await ctx.transportFor(host.name);
       const res = await transport.exec(ctx.params.command, { signal: ctx.signal });
-      const matches = ctx.params.stdoutMatches === undefined || new RegExp(ctx.params.stdoutMatches, 'm').test(res.stdout);
+      const matches = ctx.params.stdoutMatches === undefined || safeRegExp(ctx.params.stdoutMatches, 'm').test(res.stdout);
       if (res.rc === 0 && matches) return host.name;
     }
     return null;

@@ -58,7 +58,9 @@ export async function restoreBackup(ctx: TaskContext<unknown>, undo: unknown): P
   if (!isFileUndo(undo)) throw new KcarunError('E_ROLLBACK', 'file undo data is malformed', { host: ctx.host.name });
   const become = undo.become;
   if (!undo.existed) {
-    const res = await ctx.transport.exec(`rm -f -- ${shellQuote(undo.path)}`, { become, signal: ctx.signal });
+    // Through a symlink the step created the link's target: that goes, the link stays (docs/security.md).
+    const q = shellQuote(undo.path);
+    const res = await ctx.transport.exec(`if [ -L ${q} ]; then rm -f -- "$(readlink -f -- ${q})"; else rm -f -- ${q}; fi`, { become, signal: ctx.signal });
     if (res.rc !== 0) throw new KcarunError('E_ROLLBACK', `cannot remove ${undo.path}: ${res.stderr.trim()}`, { host: ctx.host.name });
     ctx.log.info(`removed ${undo.path} (it did not exist before)`);
     return;

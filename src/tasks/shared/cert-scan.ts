@@ -3,6 +3,7 @@ import { shellQuote } from '../../core/shell.js';
 import type { Transport } from '../../transport/types.js';
 import { type Certificate, parseCertificates } from '../../pki/certificate.js';
 import { kubeconfigClientCert, parseKubeconfig } from '../../edit/kubeconfig.js';
+import { certificatesInFile } from '../../pki/cert-file.js';
 
 /** Where kubeadm and hand-installed clusters keep certificates and kubeconfigs. */
 export const DEFAULT_CERT_DIRS = ['/etc/kubernetes', '/etc/etcd/ssl', '/var/lib/kubelet/pki'];
@@ -40,11 +41,16 @@ export function extractCertificates(path: string, content: Buffer): FoundCertifi
   const text = content.toString('utf8');
   const found: FoundCertificate[] = [];
   const add = (field: string, certs: Certificate[]) => certs.forEach((certificate, i) => found.push({ path, source: certs.length > 1 ? `${field}#${i + 1}` : field, certificate }));
-  if (text.includes('-----BEGIN CERTIFICATE-----')) {
-    add('pem', parseCertificates(text));
+  // PEM, DER or PKCS#7; a file that holds certificates only in part throws (an error row, issue 13.7).
+  const direct = certificatesInFile(content, path);
+  if (direct.length) {
+    add(text.includes('-----BEGIN ') ? 'pem' : 'der', direct);
     return found;
   }
-  if (!/certificate-authority-data|client-certificate-data/.test(text)) return found;
+  if (!/certificate-authority-data|client-certificate-data/.test(text)) {
+    if (/\.(crt|cert|der|p7b|p7c)$/i.test(path)) throw new KcarunError('E_PKI', `${path}: no certificate found (not PEM, DER or PKCS#7)`);
+    return found;
+  }
   let kc;
   try {
     kc = parseKubeconfig(text, path);
@@ -64,7 +70,7 @@ export function defaultKeyPath(certPath: string): string {
 }
 
 /** Names that hold certificates; anything named like a key is never read. */
-const FIND_NAMES = ['*.crt', '*.pem', '*.cert', '*.conf', 'kubeconfig', '*.kubeconfig'];
+const FIND_NAMES = ['*.crt', '*.pem', '*.cert', '*.der', '*.p7b', '*.p7c', '*.conf', 'kubeconfig', '*.kubeconfig'];
 
 /**
  * Files to scan on a host: each target that is a file, and matching files under each target that

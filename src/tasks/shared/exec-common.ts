@@ -4,6 +4,7 @@ import { KcarunError, stderrTail } from '../../core/errors.js';
 import { shellJoin, shellQuote } from '../../core/shell.js';
 import type { ExecResult } from '../../transport/types.js';
 import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
+import { safeRegExp } from '../../core/safe-regex.js';
 
 /**
  * Params shared by `local-exec` and `ssh-exec`. A string `command` is a shell line whose `{{ }}`
@@ -96,7 +97,7 @@ export async function runExec(ctx: TaskContext<ExecParams>): Promise<TaskOutcome
     },
   );
   checkExpectedExit(ctx.host.name, command, res, p.expectRc ?? [0]);
-  const changed = p.readOnly ? false : p.changedWhen === undefined ? true : new RegExp(p.changedWhen).test(res.stdout);
+  const changed = p.readOnly ? false : p.changedWhen === undefined ? true : safeRegExp(p.changedWhen).test(res.stdout);
   return {
     changed,
     output: { stdout: res.stdout, stderr: res.stderr, rc: res.rc },
@@ -143,7 +144,7 @@ export async function planExec(ctx: TaskContext<ExecParams>): Promise<TaskPlan> 
 }
 
 function untilMet(until: NonNullable<ExecParams['until']>, res: ExecResult): boolean {
-  if (until.stdoutMatches !== undefined) return new RegExp(until.stdoutMatches, 'm').test(res.stdout);
+  if (until.stdoutMatches !== undefined) return safeRegExp(until.stdoutMatches, 'm').test(res.stdout);
   return res.rc === (until.rc ?? 0);
 }
 

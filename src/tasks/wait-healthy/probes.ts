@@ -14,6 +14,7 @@ import { DEFAULT_KUBECONFIG } from '../shared/schemas.js';
 import { checkEtcdCluster, etcdctlStderr } from '../shared/etcdctl.js';
 import { kubeClientFromHost } from '../shared/kube-api-client.js';
 import { checkKubeNodes } from '../shared/kube-nodes.js';
+import { safeRegExp } from '../../core/safe-regex.js';
 
 export interface ProbeEnv {
   transport: Transport;
@@ -73,7 +74,7 @@ function httpsProbe(p: HttpsProbe, env: ProbeEnv): ProbeAttempt {
     const status = Number(res.stdout.slice(nl + 1).trim());
     const body = res.stdout.slice(0, Math.max(nl, 0));
     if (status !== expected) throw new Error(`${p.url} answered HTTP ${status} (expected ${expected}): ${body.trim().slice(0, 200)}`);
-    if (p.bodyMatches !== undefined && !new RegExp(p.bodyMatches, 'm').test(body)) {
+    if (p.bodyMatches !== undefined && !safeRegExp(p.bodyMatches, 'm').test(body)) {
       throw new Error(`${p.url} body does not match /${p.bodyMatches}/: ${body.trim().slice(0, 200)}`);
     }
   };
@@ -117,7 +118,7 @@ function commandProbe(p: CommandProbe, env: ProbeEnv): ProbeAttempt {
   return async (_streak, signal) => {
     const res = await env.transport.exec(p.command, { signal, become: p.become ?? env.become, timeoutMs: 60_000 });
     if (res.rc !== 0) throw new Error(`command exited ${res.rc}: ${etcdctlStderr(res) || stderrTail(res.stdout, { lines: 1 })}`);
-    if (p.stdoutMatches !== undefined && !new RegExp(p.stdoutMatches, 'm').test(res.stdout)) {
+    if (p.stdoutMatches !== undefined && !safeRegExp(p.stdoutMatches, 'm').test(res.stdout)) {
       throw new Error(`output does not match /${p.stdoutMatches}/: ${res.stdout.trim().slice(0, 200)}`);
     }
   };

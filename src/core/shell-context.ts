@@ -1,0 +1,386 @@
+import { shellQuote } from './shell.js';
+
+/**
+ * Quoting a template value by the shell context it sits in.
+ *
+ * A command line such as `echo "value={{ v }}"` puts the value inside double quotes: the single
+ * quotes of plain shellQuote() are literal there, so `$(...)` in the value would run. This module
+ * scans the command text around each value (the literal text the author wrote; values never change
+ * the context, because each is quoted to be inert where it lands) and quotes the value for the
+ * context it finds:
+ *
+ *   bare word, `$( ... )`   'value' (shellQuote)                      `echo {{ v }}`
+ *   '...'                   ' closed, \' , reopened: a'\''b            `echo 'v={{ v }}'`
+ *   "..."                   backslash before $ ` " \                    `echo "v={{ v }}"`
+ *   <<EOF heredoc body      backslash before $ ` \                      `cat <<EOF\n{{ v }}\nEOF`
+ *   <<'EOF' heredoc body    as is                                       `cat <<'EOF'\n{{ v }}\nEOF`
+ *   # comment               as is                                       `true # {{ v }}`
+ *   $(( ... ))              a whole number only, as is                  `$(( {{ days }} * 86400 ))`
+ *
+ * and refuses the contexts whose quoting rules are too irregular to get right (backticks,
+ * `${...}`, `$((...))`, `$'...'`, right after a backslash, inside a heredoc delimiter), and values
+ * that cannot be put anywhere safely: a NUL byte (a command line cannot hold one), a newline in a
+ * comment, a line in a heredoc body that equals its delimiter (it would end the heredoc early).
+ * Rules: POSIX.1-2017 Shell Command Language, 2.2 Quoting and 2.7.4 Here-Document.
+ *
+ * Not modelled (documented in docs/security.md): `case ... in x)` inside `$( )`, aliases, `eval`
+ * and `sh -c` of a quoted string (the value is quoted once, for the outer shell).
+ */
+export type QuotableContext = 'bare' | 'single' | 'double' | 'heredoc' | 'heredoc-literal' | 'comment' | 'arithmetic';
+
+export type UnquotableContext = 'backtick' | 'parameter' | 'ansi-c' | 'escaped' | 'heredoc-delimiter';
+
+/** A value's place in a command line: literal text the author wrote, or a value to quote. */
+export type ShellPart = string | { value: string };
+
+export interface ContextProblem {
+  /** Index of the value part the problem is about. */
+  part: number;
+  context: QuotableContext | UnquotableContext;
+  message: string;
+}
+
+const WHY: Record<UnquotableContext, string> = {
+  backtick: 'inside `...` backticks, where quoting rules change with nesting; use $( ... ) instead',
+  parameter: 'inside ${...}; put the value in a variable first (X={{ v }}; echo "${X:-...}") or outside the braces',
+  'ansi-c': "inside $'...'; use '...' or \"...\" around it instead",
+  escaped: 'right after a backslash; remove the backslash (the value is quoted for you)',
+  'heredoc-delimiter': 'in a heredoc delimiter (<<{{ v }}); write the delimiter literally',
+};
+
+type Frame =
+  | { kind: 'bare' | 'subst' | 'arith'; depth: number }
+  | { kind: 'single' | 'double' | 'backtick' | 'param' | 'ansi' | 'comment' }
+  | { kind: 'heredoc'; delimiter: string; literal: boolean; stripTabs: boolean; line: string; lineHasValue: boolean };
+
+type Heredoc = { delimiter: string; literal: boolean; stripTabs: boolean };
+
+const SLOT = Symbol('slot');
+type Token = string | typeof SLOT;
+
+const WORD_BREAK = new Set([' ', '\t', '\n', ';', '&', '|', '(', ')', '<', '>']);
+
+/**
+ * Joins literal parts and values into one command line, each value quoted for its context.
+ * Throws ShellContextError (with every problem) when a value sits where it cannot be quoted, or
+ * holds something its context cannot carry.
+ */
+export function joinShellParts(parts: readonly ShellPart[]): string {
+  const { text, problems } = scanShellParts(parts, true);
+  if (problems.length) throw new ShellContextError(problems);
+  return text;
+}
+
+/**
+ * The problems of a command line's value slots, by their place alone (no values yet): what
+ * `kcarun validate` reports for a shell field. Each value part's `value` is ignored.
+ */
+export function shellSlotProblems(parts: readonly ShellPart[]): ContextProblem[] {
+  return scanShellParts(parts, false).problems;
+}
+
+export class ShellContextError extends Error {
+  override readonly name = 'ShellContextError';
+  constructor(readonly problems: ContextProblem[]) {
+    super(problems.map((p) => p.message).join('; '));
+  }
+}
+
+function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { text: string; problems: ContextProblem[] } {
+  const tokens: Token[] = [];
+  const values: string[] = [];
+  for (const part of parts) {
+    if (typeof part === 'string') for (const ch of part) tokens.push(ch);
+    else {
+      tokens.push(SLOT);
+      values.push(part.value);
+    }
+  }
+  const problems: ContextProblem[] = [];
+  const out: string[] = [];
+  const stack: Frame[] = [{ kind: 'bare', depth: 0 }];
+  const pending: Heredoc[] = [];
+  let slotIndex = -1;
+  // Start of a word: a `#` there starts a comment.
+  let wordStart = true;
+  const top = () => stack[stack.length - 1]!;
+  const at = (i: number) => tokens[i];
+
+  const fail = (context: QuotableContext | UnquotableContext, message: string) => problems.push({ part: partIndex(parts, slotIndex), context, message });
+
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    const frame = top();
+
+    if (t === SLOT) {
+      slotIndex++;
+      const value = values[slotIndex] ?? '';
+      const blocked = stack.find((f) => f.kind === 'backtick' || f.kind === 'param' || f.kind === 'ansi');
+      if (blocked) {
+        const ctx = ({ backtick: 'backtick', param: 'parameter', ansi: 'ansi-c' } as const)[blocked.kind as 'backtick'];
+        fail(ctx, `a value ${WHY[ctx]}`);
+        continue;
+      }
+      if (frame.kind === 'arith' && withValues && !/^-?[0-9]+$/.test(value)) {
+        fail('arithmetic', `a value inside $(( ... )) must be a whole number, not ${JSON.stringify(value.slice(0, 40))}`);
+        continue;
+      }
+      if (withValues && value.includes('\0')) {
+        fail(contextOf(frame), 'a value holds a NUL byte, which no command line can carry');
+        continue;
+      }
+      const quoted = quoteFor(frame, value);
+      if (frame.kind === 'heredoc' && frame.stripTabs && withValues && (/\n\t/.test(value) || (/^\t*$/.test(frame.line) && value.startsWith('\t')))) {
+        // <<- strips the tabs that begin each line: the value would arrive without them.
+        fail('heredoc', 'a value with a tab at the start of a line would lose it in a <<- heredoc; use <<EOF');
+        continue;
+      }
+      if (frame.kind === 'heredoc') {
+        frame.line += quoted;
+        frame.lineHasValue = true;
+        const lines = frame.line.split('\n');
+        frame.line = lines.pop()!;
+        if (withValues && lines.some((l) => endsHeredoc(frame, l))) fail('heredoc', `a value holds the line "${frame.delimiter}", which would end the heredoc early`);
+      } else if (frame.kind === 'comment' && withValues && value.includes('\n')) {
+        fail('comment', 'a value with a newline in a # comment would end the comment; move it out of the comment');
+        continue;
+      }
+      out.push(quoted);
+      wordStart = false;
+      continue;
+    }
+
+    out.push(t);
+    const next = at(i + 1);
+    switch (frame.kind) {
+      case 'bare':
+      case 'subst': {
+        if (t === '\\') {
+          if (next === SLOT) {
+            slotIndex++;
+            fail('escaped', `a value ${WHY.escaped}`);
+            i++;
+            continue;
+          }
+          if (next !== undefined) out.push(next);
+          i++;
+          wordStart = false;
+          continue;
+        }
+        if (t === "'") stack.push({ kind: 'single' });
+        else if (t === '"') stack.push({ kind: 'double' });
+        else if (t === '`') stack.push({ kind: 'backtick' });
+        else if (t === '$') i = openDollar(tokens, i, stack, out);
+        else if (t === '#' && wordStart) stack.push({ kind: 'comment' });
+        else if (t === '(' && frame.kind === 'subst') frame.depth++;
+        else if (t === ')' && frame.kind === 'subst') {
+          if (frame.depth === 0) stack.pop();
+          else frame.depth--;
+        } else if (t === '<' && next === '<') {
+          if (at(i + 2) === '<') {
+            // A here-string (<<<): an ordinary word follows.
+            out.push('<', '<');
+            i += 2;
+          } else {
+            const parsed = readHeredocStart(tokens, i + 2);
+            out.push('<', ...parsed.text);
+            i = parsed.end - 1;
+            if (parsed.slot) {
+              slotIndex++;
+              fail('heredoc-delimiter', `a value ${WHY['heredoc-delimiter']}`);
+            } else pending.push(parsed.heredoc);
+          }
+        } else if (t === '\n' && pending.length) {
+          const h = pending.shift()!;
+          stack.push({ kind: 'heredoc', ...h, line: '', lineHasValue: false });
+        }
+        wordStart = WORD_BREAK.has(t);
+        continue;
+      }
+      case 'single':
+        if (t === "'") stack.pop();
+        break;
+      case 'double':
+        if (t === '\\') {
+          if (next === SLOT) {
+            slotIndex++;
+            fail('escaped', `a value ${WHY.escaped}`);
+          } else if (next !== undefined) out.push(next);
+          i++;
+        } else if (t === '"') stack.pop();
+        else if (t === '`') stack.push({ kind: 'backtick' });
+        else if (t === '$') i = openDollar(tokens, i, stack, out, true);
+        break;
+      case 'backtick':
+        if (t === '\\' && next !== undefined && next !== SLOT) {
+          out.push(next);
+          i++;
+        } else if (t === '`') stack.pop();
+        break;
+      case 'param':
+        if (t === '}') stack.pop();
+        break;
+      case 'arith':
+        if (t === '(') frame.depth++;
+        else if (t === ')' && frame.depth > 0) frame.depth--;
+        else if (t === ')' && next === ')') {
+          out.push(')');
+          i++;
+          stack.pop();
+        }
+        break;
+      case 'ansi':
+        if (t === '\\' && next !== undefined && next !== SLOT) {
+          out.push(next);
+          i++;
+        } else if (t === "'") stack.pop();
+        break;
+      case 'comment':
+        if (t === '\n') {
+          stack.pop();
+          wordStart = true;
+          // A heredoc started on the commented line still begins here.
+          if (pending.length) stack.push({ kind: 'heredoc', ...pending.shift()!, line: '', lineHasValue: false });
+          continue;
+        }
+        break;
+      case 'heredoc': {
+        if (t === '\n') {
+          if (endsHeredoc(frame, frame.line)) {
+            if (frame.lineHasValue && withValues) fail('heredoc', `a value completes the line "${frame.delimiter}", which would end the heredoc early`);
+            stack.pop();
+            if (pending.length) stack.push({ kind: 'heredoc', ...pending.shift()!, line: '', lineHasValue: false });
+          } else {
+            frame.line = '';
+            frame.lineHasValue = false;
+          }
+          continue;
+        }
+        frame.line += t;
+        if (!frame.literal) {
+          if (t === '\\') {
+            if (next === SLOT) {
+              slotIndex++;
+              fail('escaped', `a value ${WHY.escaped}`);
+            } else if (next !== undefined) {
+              out.push(next);
+              frame.line += next;
+            }
+            i++;
+          } else if (t === '`') stack.push({ kind: 'backtick' });
+          else if (t === '$') i = openDollar(tokens, i, stack, out, true);
+        }
+        break;
+      }
+    }
+    wordStart = false;
+  }
+  // A heredoc whose terminator never came: its last line may still be the one that ends it.
+  return { text: out.join(''), problems };
+}
+
+/** After a `$` at `i`: pushes the frame it opens, returns the index of the last token consumed. */
+function openDollar(tokens: Token[], i: number, stack: Frame[], out: string[], inDouble = false): number {
+  const next = tokens[i + 1];
+  if (next === '(') {
+    if (tokens[i + 2] === '(') {
+      out.push('(', '(');
+      stack.push({ kind: 'arith', depth: 0 });
+      return i + 2;
+    }
+    out.push('(');
+    stack.push({ kind: 'subst', depth: 0 });
+    return i + 1;
+  }
+  if (next === '{') {
+    out.push('{');
+    stack.push({ kind: 'param' });
+    return i + 1;
+  }
+  if (next === "'" && !inDouble) {
+    out.push("'");
+    stack.push({ kind: 'ansi' });
+    return i + 1;
+  }
+  return i;
+}
+
+/** `<<[-] WORD`: the delimiter (quotes removed; any quoting makes the body literal). */
+function readHeredocStart(tokens: Token[], start: number): { heredoc: Heredoc; text: string[]; end: number; slot: boolean } {
+  const text: string[] = [];
+  let i = start;
+  let stripTabs = false;
+  if (tokens[i] === '-') {
+    stripTabs = true;
+    text.push('-');
+    i++;
+  }
+  while (tokens[i] === ' ' || tokens[i] === '\t') text.push(tokens[i++] as string);
+  let delimiter = '';
+  let literal = false;
+  let quote: string | undefined;
+  for (; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (t === SLOT) return { heredoc: { delimiter, literal, stripTabs }, text, end: i + 1, slot: true };
+    if (quote) {
+      text.push(t);
+      if (t === quote) quote = undefined;
+      else delimiter += t;
+      continue;
+    }
+    if (WORD_BREAK.has(t)) break;
+    text.push(t);
+    if (t === "'" || t === '"') {
+      quote = t;
+      literal = true;
+    } else if (t === '\\') {
+      literal = true;
+    } else delimiter += t;
+  }
+  return { heredoc: { delimiter, literal, stripTabs }, text, end: i, slot: false };
+}
+
+function endsHeredoc(frame: Extract<Frame, { kind: 'heredoc' }>, line: string): boolean {
+  return (frame.stripTabs ? line.replace(/^\t+/, '') : line) === frame.delimiter;
+}
+
+function contextOf(frame: Frame): QuotableContext {
+  switch (frame.kind) {
+    case 'single':
+    case 'double':
+    case 'comment':
+      return frame.kind;
+    case 'arith':
+      return 'arithmetic';
+    case 'heredoc':
+      return frame.literal ? 'heredoc-literal' : 'heredoc';
+    default:
+      return 'bare';
+  }
+}
+
+/** The value as text that reads back as exactly the value in that context. */
+function quoteFor(frame: Frame, value: string): string {
+  switch (contextOf(frame)) {
+    case 'bare':
+      return shellQuote(value);
+    case 'single':
+      return value.replace(/'/g, `'\\''`);
+    case 'double':
+      return value.replace(/[$`"\\]/g, '\\$&');
+    case 'heredoc':
+      return value.replace(/[$`\\]/g, '\\$&');
+    case 'heredoc-literal':
+    case 'comment':
+    case 'arithmetic':
+      return value;
+  }
+}
+
+function partIndex(parts: readonly ShellPart[], slot: number): number {
+  let seen = -1;
+  for (const [i, p] of parts.entries()) {
+    if (typeof p !== 'string' && ++seen === slot) return i;
+  }
+  return -1;
+}

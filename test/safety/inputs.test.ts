@@ -1,0 +1,54 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { makeTempDir } from '../helpers/task-context.js';
+import { writeLocalInventory, writePlaybook } from './fixture.js';
+
+/* Issue 13, item 6: command-line input answered with exit 2 and a location, no stack trace. */
+let dir: string;
+let cleanup: () => Promise<void>;
+let inv: string;
+let pb: string;
+beforeEach(async () => {
+  ({ dir, cleanup } = await makeTempDir('kcarun-inputs-'));
+  inv = await writeLocalInventory(dir);
+  pb = await writePlaybook(dir, 'p.yaml', '  - name: s\n    hosts: h1\n    tasks: [{ name: t, type: assert, with: { that: "true" } }]\n');
+});
+afterEach(async () => cleanup());
+
+const noTrace = (s: string) => expect(s).not.toMatch(/internal error|\n\s+at /);
+
+describe('command-line input (issue 13.6)', () => {
+  const cases: [string, string[], RegExp][] = [
+    ["-e '{bad yaml'", ['-e', '{bad yaml'], /^error: -e:1:\d+: /m],
+    ['-e @missing.yaml', ['-e', '@missing.yaml'], /-e @missing\.yaml: cannot read .*missing\.yaml: ENOENT/],
+    ['-e with a bad key', ['-e', '1x=2'], /-e 1x=2: expected key=value, @file\.yaml or a \{mapping\}/],
+    ["--limit 'cp['", ['--limit', 'cp['], /host pattern "cp\[" matches no host or group/],
+    ['--forks 0', ['--forks', '0'], /--forks must be a positive whole number, not "0"/],
+    ['--output yaml', ['--output', 'yaml'], /argument 'yaml' is invalid\. Allowed choices are auto, plain, json/],
+  ];
+  for (const [name, args, message] of cases) {
+    it(`${name}: exit 2 with the reason`, async () => {
+      const res = await runCli([pb, '-i', inv, '--dry-run', ...args], { cwd: dir });
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(message);
+      noTrace(res.stderr);
+    });
+  }
+
+  it('a 10 MB playbook is refused by the documented size limit, at once', async () => {
+    const big = join(dir, 'big.yaml');
+    await writeFile(big, `apiVersion: kcarun/v1\nkind: Playbook\nmetadata: { name: x, version: 1.0.0 }\nvars:\n  data: "${'x'.repeat(10 * 1024 * 1024)}"\nstages: []\n`);
+    const res = await runCli(['validate', big], { cwd: dir });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(`${big}:1:1: the file is 10.0 MiB; kcarun reads YAML files up to 1 MiB`);
+  });
+
+  it('a catastrophic-backtracking changedWhen runs in linear time (RE2), well inside the task timeout', async () => {
+    const re = await writePlaybook(dir, 're.yaml', `  - name: s\n    hosts: h1\n    tasks:\n      - { name: t, type: local-exec, timeout: 20, with: { command: "printf ${'a'.repeat(34)}!", changedWhen: "(a+)+$" } }\n`);
+    const res = await runCli([re, '-i', inv, '--yes'], { cwd: dir });
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(res.stdout).toContain('t ... ok');
+  });
+});

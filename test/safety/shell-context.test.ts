@@ -1,0 +1,127 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { renderValue, shellTemplateProblems } from '../../src/formats/template.js';
+import { localExecTask } from '../../src/tasks/local-exec/index.js';
+
+/*
+ * Issue 13, item 1: a template value in a shell field is quoted for the context it sits in. Random
+ * strings made of every shell metacharacter (and attempts to run `touch MARKER`) are put into every
+ * context a command can give them, run through a real `sh -c`, and: the marker never appears, and
+ * the value arrives byte for byte where the context can carry it.
+ */
+const dir = mkdtempSync(join(tmpdir(), 'kcarun-shell-ctx-'));
+const marker = join(dir, 'pwned');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const META = [...`'"\`$\\;&|<>(){}[]*?!#~=%^ \t\n`, '$(', '${', '$((', "$'", '\\\n', 'EOF', '\nEOF\n', '*/'];
+const ATTACKS = [
+  `$(touch ${marker})`,
+  `\`touch ${marker}\``,
+  `'; touch ${marker}; '`,
+  `"; touch ${marker}; "`,
+  `\ntouch ${marker}\n`,
+  `\nEOF\ntouch ${marker}\ncat <<EOF\n`,
+  `\nEND\ntouch ${marker}\n`,
+  `'$(touch ${marker})'`,
+  `"$(touch ${marker})"`,
+  `\\"; touch ${marker} #`,
+  `\\'; touch ${marker} #`,
+];
+const hostile = fc.array(fc.oneof(fc.constantFrom(...META), fc.constantFrom(...ATTACKS), fc.string({ maxLength: 4 }), fc.constantFrom('a', 'Z', '0', 'é', '✓')), { maxLength: 12 }).map((xs) => xs.join('').replace(/\0/g, ''));
+
+/** Each context a command line can give a value, and what printf must print when it arrives intact. */
+const CONTEXTS: { name: string; command: string; expected: (v: string) => string }[] = [
+  { name: 'bare', command: "printf '[%s]' {{ v }}", expected: (v) => `[${v}]` },
+  { name: 'bare inside a word', command: 'printf %s x={{ v }}', expected: (v) => `x=${v}` },
+  { name: 'single quotes', command: "printf %s 'v={{ v }}.'", expected: (v) => `v=${v}.` },
+  { name: 'double quotes', command: 'printf %s "v={{ v }}."', expected: (v) => `v=${v}.` },
+  { name: 'double quotes twice', command: 'printf %s "{{ v }}" "-{{ v }}"', expected: (v) => `${v}-${v}` },
+  { name: 'command substitution in double quotes', command: 'printf %s "$(printf %s {{ v }})"', expected: (v) => v.replace(/\n+$/, '') },
+  { name: 'single quotes inside $( ) inside double quotes', command: `printf %s "$(printf %s '{{ v }}')"`, expected: (v) => v.replace(/\n+$/, '') },
+  { name: 'heredoc', command: 'cat <<EOF\n{{ v }}\nEOF', expected: (v) => `${v}\n` },
+  { name: 'heredoc, line prefix', command: 'cat <<EOF\nv={{ v }}\nEOF', expected: (v) => `v=${v}\n` },
+  { name: 'quoted heredoc', command: "cat <<'END'\n{{ v }}\nEND", expected: (v) => `${v}\n` },
+  { name: 'heredoc with tabs', command: 'cat <<-EOF\n\t{{ v }}\n\tEOF', expected: (v) => `${v}\n` },
+  { name: 'comment', command: 'printf ok # {{ v }}', expected: () => 'ok' },
+  { name: 'arithmetic (whole numbers only)', command: 'printf %s $(( {{ v }} + 0 ))', expected: (v) => String(Number(v)) },
+  { name: 'assignment', command: 'X={{ v }}; printf %s "$X"', expected: (v) => v },
+];
+
+function render(command: string, v: string): { command: string } | { error: string } {
+  try {
+    return renderValue({ command }, { v }, localExecTask.schema) as { command: string };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
+function renderN(command: string, n: string): { command: string } | { error: string } {
+  try {
+    return renderValue({ command }, { n }, localExecTask.schema) as { command: string };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
+function sh(command: string): string {
+  return execFileSync('/bin/sh', ['-c', command], { encoding: 'utf8', cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+describe('shell fields quote a value for the context it sits in (issue 13.1)', () => {
+  for (const ctx of CONTEXTS) {
+    it(`${ctx.name}: no value runs a command, and a value that can be carried arrives intact`, () => {
+      fc.assert(
+        fc.property(hostile, (v) => {
+          const r = render(ctx.command, v);
+          if ('error' in r) {
+            // Refused only for what the context cannot carry (a heredoc's own delimiter line, a newline in a comment).
+            expect(r.error).toMatch(/heredoc early|comment|whole number|<<- heredoc/);
+            return;
+          }
+          let out: string;
+          try {
+            out = sh(r.command);
+          } finally {
+            expect(existsSync(marker), `ran: ${JSON.stringify(r.command)}`).toBe(false);
+          }
+          expect(out).toBe(ctx.expected(v));
+        }),
+        { numRuns: 80 },
+      );
+    });
+  }
+
+  it('the issue case: "value={{ v }}" inside double quotes with $(touch) and backticks', () => {
+    for (const v of [`$(touch ${marker})`, `\`touch ${marker}\``]) {
+      const r = render('echo "value={{ v }}"', v) as { command: string };
+      expect(sh(r.command)).toBe(`value=${v}\n`);
+      expect(existsSync(marker)).toBe(false);
+    }
+  });
+
+  it('refuses a value whose line would end the heredoc it is in', () => {
+    expect(render('cat <<EOF\n{{ v }}\nEOF', `x\nEOF\ntouch ${marker}`)).toEqual({ error: expect.stringMatching(/holds the line "EOF", which would end the heredoc early/) });
+    expect(render('cat <<EOF\n{{ v }}OF\nEOF', 'E')).toEqual({ error: expect.stringMatching(/completes the line "EOF"/) });
+  });
+
+  it('refuses a NUL byte, which no command line can carry', () => {
+    expect(render('printf %s {{ v }}', 'a\0b')).toEqual({ error: expect.stringMatching(/NUL byte/) });
+  });
+
+  it('validate names the templates in contexts it cannot quote, with the fix', () => {
+    expect(shellTemplateProblems('echo `cat {{ f }}`')).toEqual([expect.stringMatching(/^\{\{ f \}\}: inside `...` backticks.*use \$\( \.\.\. \) instead/)]);
+    expect(shellTemplateProblems('echo ${X:-{{ f }}}')).toEqual([expect.stringMatching(/inside \$\{\.\.\.\}/)]);
+    // Arithmetic takes whole numbers only (checked when the value is known).
+    expect(shellTemplateProblems('echo $(( {{ n }} + 1 ))')).toEqual([]);
+    expect(renderN('echo $(( {{ n }} + 1 ))', '1)); touch x; ((1')).toEqual({ error: expect.stringMatching(/must be a whole number/) });
+    expect(shellTemplateProblems("echo $'{{ f }}'")).toEqual([expect.stringMatching(/inside \$'\.\.\.'/)]);
+    expect(shellTemplateProblems('echo \\{{ f }}')).toEqual([expect.stringMatching(/right after a backslash/)]);
+    expect(shellTemplateProblems('cat <<{{ d }}\nx\n')).toEqual([expect.stringMatching(/heredoc delimiter/)]);
+    // Quotable contexts and raw values pass.
+    expect(shellTemplateProblems('echo "{{ a }}" \'{{ b }}\' {{ c }} $(echo {{ d }}) `echo {{ e | raw }}`')).toEqual([]);
+  });
+});
