@@ -141,6 +141,8 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
         const lines = frame.line.split('\n');
         frame.line = lines.pop()!;
         if (withValues && lines.some((l) => endsHeredoc(frame, l))) fail('heredoc', `a value holds the line "${frame.delimiter}", which would end the heredoc early`);
+        else if (withValues && [...lines, frame.line].some((l) => dashMangles(frame, l)))
+          fail('heredoc', `a value has a line that starts like the delimiter "${frame.delimiter}" followed by a non-ASCII character, which dash (Debian's /bin/sh) corrupts in a heredoc; pass the value in a variable or a file instead`);
       } else if (frame.kind === 'comment' && withValues && value.includes('\n')) {
         fail('comment', 'a value with a newline in a # comment would end the comment; move it out of the comment');
         continue;
@@ -342,6 +344,20 @@ function readHeredocStart(tokens: Token[], start: number): { heredoc: Heredoc; t
 
 function endsHeredoc(frame: Extract<Frame, { kind: 'heredoc' }>, line: string): boolean {
   return (frame.stripTabs ? line.replace(/^\t+/, '') : line) === frame.delimiter;
+}
+
+/**
+ * dash 0.5.12 (Debian's /bin/sh) drops the first byte of a multibyte character that follows a heredoc
+ * line's match of a prefix of the delimiter ("Eé" under <<EOF arrives as "E\xa9"): found by the
+ * shell-context property test (issue 13). Not an injection, but a value that does not arrive intact.
+ */
+function dashMangles(frame: Extract<Frame, { kind: 'heredoc' }>, line: string): boolean {
+  const l = frame.stripTabs ? line.replace(/^\t+/, '') : line;
+  for (let k = 1; k <= frame.delimiter.length && k < l.length; k++) {
+    if (l[k - 1] !== frame.delimiter[k - 1]) return false;
+    if (l.charCodeAt(k) >= 0x80) return true;
+  }
+  return false;
 }
 
 function contextOf(frame: Frame): QuotableContext {

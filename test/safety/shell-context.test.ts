@@ -79,7 +79,7 @@ describe('shell fields quote a value for the context it sits in (issue 13.1)', (
           const r = render(ctx.command, v);
           if ('error' in r) {
             // Refused only for what the context cannot carry (a heredoc's own delimiter line, a newline in a comment).
-            expect(r.error).toMatch(/heredoc early|comment|whole number|<<- heredoc/);
+            expect(r.error).toMatch(/heredoc early|comment|whole number|<<- heredoc|corrupts in a heredoc/);
             return;
           }
           let out: string;
@@ -101,6 +101,16 @@ describe('shell fields quote a value for the context it sits in (issue 13.1)', (
       expect(sh(r.command)).toBe(`value=${v}\n`);
       expect(existsSync(marker)).toBe(false);
     }
+  });
+
+  it('refuses a value dash would corrupt in a heredoc (the property test\'s counterexample: a line "Eé" under <<EOF)', () => {
+    // dash 0.5.12 prints "E\xa9" for that line: the value would not arrive intact, so it is refused.
+    const v = `"\nEND\ntouch ${marker}\nEé`;
+    expect(render('cat <<EOF\nv={{ v }}\nEOF', v)).toEqual({ error: expect.stringMatching(/starts like the delimiter "EOF".*corrupts in a heredoc/) });
+    // The same characters elsewhere in a line arrive intact, and run nothing.
+    const ok = render('cat <<EOF\nv={{ v }}\nEOF', `"\nEND\ntouch ${marker}\nXé`) as { command: string };
+    expect(sh(ok.command)).toBe(`v="\nEND\ntouch ${marker}\nXé\n`);
+    expect(existsSync(marker)).toBe(false);
   });
 
   it('refuses a value whose line would end the heredoc it is in', () => {
