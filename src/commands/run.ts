@@ -197,7 +197,11 @@ async function checkResumable(prepared: Prepared, stateDir: string, args: RunArg
 /** The plan shown before anything changes: stages, their hosts and tasks. */
 export function describePlan(prepared: Prepared): string {
   const lines = [`Plan: ${prepared.playbook.spec.metadata.name} ${prepared.playbook.spec.metadata.version} (state: ${prepared.stateDir})`];
-  for (const { stage, hosts } of prepared.plan) {
+  for (const { stage, hosts, skipped } of prepared.plan) {
+    if (skipped) {
+      lines.push(`  ${stage.spec.name}: skipped (${skipped})`);
+      continue;
+    }
     const rolling = stage.spec.serial !== undefined ? `, serial ${JSON.stringify(stage.spec.serial)}` : '';
     const order = stage.spec.order ? `, ${stage.spec.order}` : '';
     lines.push(`  ${stage.spec.name} on ${hosts.join(', ')}${rolling}${order}`);

@@ -29,6 +29,19 @@ describe('the stock playbooks', () => {
   });
 });
 
+describe('the stock etcd rotation on an etcd-only cluster (test/fixtures/inventories/etcd-only.yaml)', () => {
+  it('validates: every control-plane and worker stage is skipped with its reason, every etcd stage is planned', async () => {
+    const prepared = await preparePlaybook({ playbook: 'playbooks/rotate-etcd-ca.yaml', inventory: 'test/fixtures/inventories/etcd-only.yaml', extraVars: [], cwd: root });
+    const skipped = prepared.plan.filter((p) => p.skipped).map((p) => `${p.stage.spec.name}: ${p.skipped}`);
+    expect(skipped).toHaveLength(18);
+    expect(skipped).toContain('trust-etcd-apiserver: hosts "control_plane" selects no host');
+    expect(skipped).toContain('trust-kubelets: hosts "control_plane:workers" selects no host');
+    const planned = Object.fromEntries(prepared.plan.filter((p) => !p.skipped).map((p) => [p.stage.spec.name, p.hosts]));
+    for (const stage of ['trust-etcd', 'switch-etcd', 'finalize-etcd']) expect(planned[stage]).toEqual(['e1', 'e2', 'e3']);
+    expect(planned['backup']).toEqual(['e1', 'e2', 'e3']);
+  });
+});
+
 describe('the customisation examples in docs/', () => {
   it('docs/examples/my-rotate.yaml with docs/examples/env/prod.yaml validates and keeps its own stage first', async () => {
     const prepared = await preparePlaybook({
