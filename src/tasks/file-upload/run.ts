@@ -81,9 +81,10 @@ export async function runFileUpload(ctx: TaskContext<FileUploadParams>): Promise
   const p = ctx.params;
   const { data, label } = await uploadSource(ctx);
   const before = await remoteState(ctx);
+  const output = { dest: p.dest, sha256: sha256(data), size: data.length };
+  if (p.onlyIfExists && !before.exists) return { changed: false, summary: `${p.dest} absent: not created (onlyIfExists)`, output: { ...output, changed: false, absent: true } };
   const mode = wantedMode(p, data, before);
   const changes = plannedChanges(p, data, mode, before);
-  const output = { dest: p.dest, sha256: sha256(data), size: data.length };
   if (changes.length === 0) return { changed: false, summary: `${p.dest} up to date`, output: { ...output, changed: false } };
   const { st, content: original } = !before.exists
     ? { st: null, content: null }
@@ -102,6 +103,7 @@ export async function planFileUpload(ctx: TaskContext<FileUploadParams>): Promis
   const p = ctx.params;
   const { data, label } = await uploadSource(ctx);
   const before = await remoteState(ctx);
+  if (p.onlyIfExists && !before.exists) return { changed: false, summary: `${p.dest} absent: would not be created (onlyIfExists)` };
   const changes = plannedChanges(p, data, wantedMode(p, data, before), before);
   return changes.length === 0 ? { changed: false, summary: `${p.dest} up to date` } : { changed: true, summary: `would write ${p.dest} from ${label} (${changes.join(', ')})` };
 }

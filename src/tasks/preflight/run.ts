@@ -156,9 +156,11 @@ async function checkCaKey(
   caPassphrase: string | undefined,
 ): Promise<void> {
   try {
+    const pub = await publicKeyOnHost(t, k.key, { signal, passphrase: caPassphrase });
+    // optional: this host signs nothing with the key; only a key that is there must match.
+    if (!('spki' in pub) && pub.reason === 'missing' && k.optional) return;
     const certPem = await readOrNull(t, k.cert);
     if (certPem === null) return problem(host, `CA certificate ${k.cert} is missing`);
-    const pub = await publicKeyOnHost(t, k.key, { signal, passphrase: caPassphrase });
     if (!('spki' in pub)) {
       if (pub.reason === 'missing') return problem(host, `CA key ${k.key} is missing (needed to sign on this host)`);
       return problem(host, `${k.key}: ${pub.detail}`);

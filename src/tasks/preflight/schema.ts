@@ -34,7 +34,15 @@ export const PreflightSchema = Type.Object(
     ),
     caKeys: Type.Optional(
       Type.Array(
-        Type.Object({ cert: Type.String({ minLength: 1 }), key: Type.String({ minLength: 1 }), hosts: hostsField }, { additionalProperties: false }),
+        Type.Object(
+          {
+            cert: Type.String({ minLength: 1 }),
+            key: Type.String({ minLength: 1 }),
+            hosts: hostsField,
+            optional: Type.Optional(Type.Boolean({ description: 'A host without the key is no problem (nothing signs with it there); a key that is present must still match.' })),
+          },
+          { additionalProperties: false },
+        ),
         { description: 'CA certificates whose keys must be present (and match) where signing happens.' },
       ),
     ),
