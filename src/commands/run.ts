@@ -214,7 +214,11 @@ async function checkResumable(prepared: Prepared, stateDir: string, args: RunArg
 export function describePlan(prepared: Prepared): string {
   const lines = [`Plan: ${prepared.playbook.spec.metadata.name} ${prepared.playbook.spec.metadata.version} (state: ${prepared.stateDir})`];
   for (const planned of prepared.plan) {
-    const { stage, hosts } = planned;
+    const { stage, hosts, skipped } = planned;
+    if (skipped) {
+      lines.push(`  ${stage.spec.name}: skipped (${skipped})`);
+      continue;
+    }
     const fields = describeStageFields(planned, prepared);
     const rolling = fields.serial !== undefined ? `, serial ${fields.serial}` : '';
     const order = fields.order ? `, ${fields.order}` : '';

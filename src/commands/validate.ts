@@ -18,6 +18,8 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
 export async function validateCommand(args: { playbook: string; inventory?: string; extraVars: string[] }, io: CommandIO): Promise<number> {
   const prepared = await preparePlaybook({ ...args, cwd: io.cwd });
   const tasks = prepared.plan.reduce((n, s) => n + s.stage.spec.tasks.length, 0);
-  io.stdout(`${args.playbook}: valid (${prepared.playbook.spec.metadata.name} ${prepared.playbook.spec.metadata.version}, ${prepared.plan.length} stages, ${tasks} tasks)\n`);
+  const skipped = prepared.plan.filter((s) => s.skipped);
+  io.stdout(`${args.playbook}: valid (${prepared.playbook.spec.metadata.name} ${prepared.playbook.spec.metadata.version}, ${prepared.plan.length} stages, ${tasks} tasks${skipped.length ? `, ${skipped.length} stages skipped` : ''})\n`);
+  for (const s of skipped) io.stdout(`  skipped: ${s.stage.spec.name} (${s.skipped})\n`);
   return 0;
 }

@@ -34,7 +34,7 @@ export async function runStage(run: RunContext, planned: PlannedStage): Promise<
   );
   if (!whenHolds || hosts.length === 0 || tasks.length === 0) {
     emit({ event: 'stage-start', stage: name, hosts, batches: [] });
-    end('skipped', !whenHolds ? 'condition is false' : hosts.length === 0 ? 'no host selected' : 'no task selected by tags');
+    end('skipped', planned.skipped ?? (!whenHolds ? 'condition is false' : hosts.length === 0 ? 'no host selected' : 'no task selected by tags'));
     return 'skipped';
   }
   const doneBefore = (status: string | undefined) => status === 'ok' || status === 'skipped';

@@ -25,6 +25,12 @@ export interface ReissueOptions {
    * the old issuer, not the new one).
    */
   chain?: readonly Certificate[];
+  /**
+   * A new validity: the certificate ends this many days from now (NotBefore is still backdated).
+   * Default: the old certificate's length (NotAfter - NotBefore), counted from the backdated
+   * NotBefore. Either way it never ends after the CA.
+   */
+  validityDays?: number;
 }
 
 export interface ReissuedCertificate {
@@ -64,7 +70,10 @@ export async function reissueLeafCertificate(leaf: Certificate, ca: CertificateA
   }
   const lifetime = leaf.notAfter.getTime() - leaf.notBefore.getTime();
   const notBefore = new Date(now.getTime() - (options.backdateMinutes ?? DEFAULT_BACKDATE_MINUTES) * 60_000);
-  let notAfter = new Date(notBefore.getTime() + lifetime);
+  if (options.validityDays !== undefined && !(Number.isInteger(options.validityDays) && options.validityDays >= 1)) {
+    throw new KcarunError('E_PKI', `validityDays must be a whole number of days, at least 1 (got ${options.validityDays})`);
+  }
+  let notAfter = options.validityDays !== undefined ? new Date(now.getTime() + options.validityDays * 86_400_000) : new Date(notBefore.getTime() + lifetime);
   if (notAfter > ca.certificate.notAfter) {
     notAfter = ca.certificate.notAfter;
     warnings.push(`${leaf.subjectText}: validity shortened to end with the CA on ${notAfter.toISOString()}`);

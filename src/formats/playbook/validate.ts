@@ -6,8 +6,8 @@ import type { LoadedPlaybook, LoadedStage } from './load.js';
 import { formatPath, schemaProblems } from '../schema-check.js';
 import type { RollbackTaskSpec, TaskSpec } from './schema.js';
 import { locate, type PathSegment } from '../source.js';
-import { checkSyntax, expressionVariables, hasTemplate, shellFieldProblems, templateVariables } from '../template.js';
-import { BUILTIN_NAMES, hostVars } from './vars.js';
+import { checkSyntax, evaluate, expressionVariables, hasTemplate, isTrue, shellFieldProblems, templateVariables } from '../template.js';
+import { BUILTIN_NAMES, builtinScope, hostVars } from './vars.js';
 import { regexParamProblems } from '../regex-params.js';
 
 const NONE: ReadonlySet<string> = new Set();
@@ -16,6 +16,12 @@ export interface PlannedStage {
   stage: LoadedStage;
   /** Host names the stage runs on, in inventory order (`['local']` for the operator machine). */
   hosts: string[];
+  /**
+   * Why the stage will not run, when that is known before any host is contacted: its hosts select
+   * nobody (an empty group), or its `when` reads only variables and is false. Such a stage is
+   * still checked, and the run reports it skipped with the same reason.
+   */
+  skipped?: string;
 }
 
 export interface ValidationInput {
@@ -51,9 +57,12 @@ export function validatePlaybook(input: ValidationInput): { plan: PlannedStage[]
     } else stageNames.set(stage.spec.name, stage);
 
     let hosts: string[] = [];
+    let skipped: string | undefined;
     try {
+      // An empty group is a layout without that role (etcd alone, no workers): the stage does not
+      // apply. An unknown name still throws: a typo must not turn a stage into a no-op.
       hosts = resolveHostPattern(inventory, stage.spec.hosts);
-      if (hosts.length === 0) err(['hosts'], `hosts "${String(stage.spec.hosts)}" selects no host`);
+      if (hosts.length === 0) skipped = `hosts "${String(stage.spec.hosts)}" selects no host`;
     } catch (e) {
       err(['hosts'], (e as Error).message);
     }
@@ -108,6 +117,7 @@ export function validatePlaybook(input: ValidationInput): { plan: PlannedStage[]
     };
 
     if (stage.spec.when) checkExpression(['when'], stage.spec.when);
+    skipped ??= staticallyFalseCondition(stage, registered, input);
     for (const w of stage.importWhen) {
       try {
         checkNames(['name'], expressionVariables(w));
@@ -153,9 +163,39 @@ export function validatePlaybook(input: ValidationInput): { plan: PlannedStage[]
       if (task.register) registered.add(task.register);
     }
     for (const [j, rb] of (stage.spec.rollback ?? []).entries()) checkTask(rb, ['rollback', j]);
-    plan.push({ stage, hosts });
+    plan.push(skipped ? { stage, hosts, skipped } : { stage, hosts });
   }
   return errors.length ? { errors } : { plan };
+}
+
+/**
+ * The stage's `when` (and its imports' `when`s) evaluated before the run, when they read nothing a
+ * task registers and nothing host-specific: `'condition is false: ...'`, else undefined (the run
+ * decides). An expression that cannot be evaluated here is left to the run.
+ */
+function staticallyFalseCondition(stage: LoadedStage, registered: ReadonlySet<string>, input: ValidationInput): string | undefined {
+  const conditions = [...stage.importWhen, ...(stage.spec.when ? [stage.spec.when] : [])];
+  if (conditions.length === 0) return undefined;
+  const scope: Record<string, unknown> = {
+    ...hostVars(input.inventory, LOCAL_HOST, {
+      playbook: input.playbook.vars,
+      imports: stage.importVars,
+      stage: stage.spec.vars,
+      extraFiles: input.extraVars.files,
+      extraInline: input.extraVars.inline,
+    }),
+    ...builtinScope(input.inventory, null),
+  };
+  for (const condition of conditions) {
+    try {
+      const names = expressionVariables(condition);
+      if (names.some((n) => registered.has(n) || n === 'host' || n === 'run' || !(n in scope))) continue;
+      if (!isTrue(evaluate(condition, scope))) return `condition is false: ${condition}`;
+    } catch {
+      // Left to the run, which reports it with the host and the values.
+    }
+  }
+  return undefined;
 }
 
 /**

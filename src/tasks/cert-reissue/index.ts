@@ -7,7 +7,7 @@ import { CertReissueSchema } from './schema.js';
  */
 export const certReissueTask = defineTask({
   type: 'cert-reissue',
-  description: "Re-issues a host's certificates from a new CA, preserving subject, SANs, usages and validity length.",
+  description: "Re-issues a host's certificates from a new CA, preserving subject, SANs, usages and validity length (or a new validityDays).",
   schema: CertReissueSchema,
   run: async (ctx) => (await import('./run.js')).runCertReissue(ctx),
   dryRun: async (ctx) => (await import('./run.js')).planCertReissue(ctx),

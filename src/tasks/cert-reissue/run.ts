@@ -75,7 +75,7 @@ export async function runCertReissue(ctx: TaskContext<CertReissueParams>): Promi
       issued.push(reused);
       continue;
     }
-    const result = await reissueLeafCertificate(leaf, ca, { keyPolicy: policy, backdateMinutes: p.backdateMinutes, chain });
+    const result = await reissueLeafCertificate(leaf, ca, { keyPolicy: policy, backdateMinutes: p.backdateMinutes, validityDays: p.validityDays, chain });
     for (const w of result.warnings) ctx.log.warn(`${target.cert}: ${w}`);
     issued.push(await store(ctx, target, result.certificate, result.privateKey ? keyPem(result.privateKey) : undefined, 'reissued', result.chain));
   }
@@ -131,6 +131,9 @@ async function reuseExisting(ctx: TaskContext<CertReissueParams>, ca: Certificat
   if (ctx.params.renew && existing.notAfter.getTime() <= leaf.notAfter.getTime()) return null;
   const sanList = (c: Certificate) => c.subjectAltNames.map(formatSubjectAltName).join(',');
   if (!existing.subjectDer.equals(leaf.subjectDer) || sanList(existing) !== sanList(leaf)) return null;
+  // A resumed run asking for a validity reuses only a certificate made with it (within a day).
+  const days = ctx.params.validityDays;
+  if (days !== undefined && Math.abs(existing.notAfter.getTime() - existing.notBefore.getTime() - days * 86_400_000) > 86_400_000 + (ctx.params.backdateMinutes ?? 60) * 60_000) return null;
   let keyArtifact: string | undefined;
   if (policy === 'rotate') {
     keyArtifact = hostArtifact(ctx.host.name, target.key);
@@ -187,7 +190,7 @@ function entry(target: CertTarget, artifact: string, keyArtifact: string | undef
 async function reissueOne(ctx: TaskContext<CertReissueParams>, ca: CertificateAuthority, target: CertTarget, leaf: Certificate, policy: KeyPolicy, what: string): Promise<IssuedEntry> {
   const reused = await reuseExisting(ctx, ca, target, leaf, policy);
   if (reused) return reused;
-  const result = await reissueLeafCertificate(leaf, ca, { keyPolicy: policy, backdateMinutes: ctx.params.backdateMinutes });
+  const result = await reissueLeafCertificate(leaf, ca, { keyPolicy: policy, backdateMinutes: ctx.params.backdateMinutes, validityDays: ctx.params.validityDays });
   for (const w of result.warnings) ctx.log.warn(`${what}: ${w}`);
   return store(ctx, target, result.certificate, result.privateKey ? keyPem(result.privateKey) : undefined, 'reissued');
 }

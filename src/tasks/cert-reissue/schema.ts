@@ -46,6 +46,14 @@ export const CertReissueSchema = Type.Object(
     ),
     generate: Type.Optional(Type.Array(GenerateSchema)),
     backdateMinutes: Type.Optional(Type.Integer({ minimum: 0, default: 60 })),
+    validityDays: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 3650,
+        description:
+          'New validity of the re-issued certificates: they end this many days from now (e.g. 365). Default: each keeps its old length (NotAfter - NotBefore). Never beyond the CA (shortened, with a warning).',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

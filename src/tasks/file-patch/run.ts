@@ -5,7 +5,10 @@ import { removeManifestFlag, setManifestFlag } from '../../edit/manifest-flag.js
 import { regexReplace, replaceLine } from '../../edit/text-replace.js';
 import { removeUnitFlag, setUnitFlag } from '../../edit/unit-file.js';
 import { unifiedDiff } from '../../edit/unified-diff.js';
-import { deletePath, setPath } from '../../edit/yaml-path.js';
+import { deletePath, setPath, type EditResult } from '../../edit/yaml-path.js';
+import { etcdConfigKey, removeEtcdConfigSetting, setEtcdConfigSetting } from '../../edit/etcd-config.js';
+import { envVariableName, removeEnvFileSetting, setEnvFileSetting } from '../../edit/env-file.js';
+import { kubeletConfigField, removeKubeletConfigSetting, setKubeletConfigSetting } from '../../edit/kubelet-config.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
 import type { FileStat } from '../../transport/types.js';
 import type { FileEdit, FilePatchParams } from './schema.js';
@@ -32,6 +35,53 @@ async function kubeconfigValue(ctx: TaskContext<FilePatchParams>, v: KubeconfigV
   return { data: await readContentSource(ctx, v, ctx.params.become) };
 }
 
+type FlagEdit = Extract<FileEdit, { op: 'set-flag' | 'remove-flag' }>;
+
+/** How the report names a setting: as written in that kind of file. */
+function settingLabel(edit: FlagEdit): string {
+  switch (edit.in) {
+    case 'manifest':
+    case 'unit':
+      return edit.flag.replace(/^-*/, '--');
+    case 'etcd-config':
+      return etcdConfigKey(edit.flag);
+    case 'env-file':
+      return envVariableName(edit);
+    case 'kubelet-config':
+      return kubeletConfigField(edit.flag);
+  }
+}
+
+function setSetting(text: string, edit: Extract<FileEdit, { op: 'set-flag' }>): EditResult {
+  switch (edit.in) {
+    case 'manifest':
+      return setManifestFlag(text, { flag: edit.flag, value: edit.value, container: edit.container });
+    case 'unit':
+      return setUnitFlag(text, { flag: edit.flag, value: edit.value });
+    case 'etcd-config':
+      return setEtcdConfigSetting(text, edit);
+    case 'env-file':
+      return setEnvFileSetting(text, edit);
+    case 'kubelet-config':
+      return setKubeletConfigSetting(text, edit);
+  }
+}
+
+function removeSetting(text: string, edit: Extract<FileEdit, { op: 'remove-flag' }>): EditResult {
+  switch (edit.in) {
+    case 'manifest':
+      return removeManifestFlag(text, { flag: edit.flag, container: edit.container });
+    case 'unit':
+      return removeUnitFlag(text, { flag: edit.flag });
+    case 'etcd-config':
+      return removeEtcdConfigSetting(text, edit);
+    case 'env-file':
+      return removeEnvFileSetting(text, edit);
+    case 'kubelet-config':
+      return removeKubeletConfigSetting(text, edit);
+  }
+}
+
 async function applyEdit(ctx: TaskContext<FilePatchParams>, text: string, edit: FileEdit): Promise<{ text: string; changed: boolean; what: string }> {
   const file = ctx.params.path;
   switch (edit.op) {
@@ -39,14 +89,10 @@ async function applyEdit(ctx: TaskContext<FilePatchParams>, text: string, edit: 
       return { ...setPath(text, edit.path, edit.value), what: `set ${edit.path}` };
     case 'delete-path':
       return { ...deletePath(text, edit.path), what: `delete ${edit.path}` };
-    case 'set-flag': {
-      const r = edit.in === 'manifest' ? setManifestFlag(text, { flag: edit.flag, value: edit.value, container: edit.container }) : setUnitFlag(text, { flag: edit.flag, value: edit.value });
-      return { ...r, what: `${edit.flag.replace(/^-*/, '--')}=${edit.value}` };
-    }
-    case 'remove-flag': {
-      const r = edit.in === 'manifest' ? removeManifestFlag(text, { flag: edit.flag, container: edit.container }) : removeUnitFlag(text, { flag: edit.flag });
-      return { ...r, what: `remove ${edit.flag.replace(/^-*/, '--')}` };
-    }
+    case 'set-flag':
+      return { ...setSetting(text, edit), what: `${settingLabel(edit)}=${edit.value}` };
+    case 'remove-flag':
+      return { ...removeSetting(text, edit), what: `remove ${settingLabel(edit)}` };
     case 'kubeconfig-ca': {
       const only = edit.oldCa && edit.cluster === undefined ? await clustersTrusting(ctx, text, await readContentSource(ctx, edit.oldCa, ctx.params.become)) : undefined;
       const r = setKubeconfigClusterCA(text, {

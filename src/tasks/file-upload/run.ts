@@ -82,9 +82,10 @@ export async function runFileUpload(ctx: TaskContext<FileUploadParams>): Promise
   const p = ctx.params;
   const { data, label } = await uploadSource(ctx);
   const before = await remoteState(ctx);
+  const output = { dest: p.dest, sha256: sha256(data), size: data.length };
+  if (p.onlyIfExists && !before.exists) return { changed: false, summary: `${p.dest} absent: not created (onlyIfExists)`, output: { ...output, changed: false, absent: true } };
   const mode = wantedMode(p, data, before);
   const changes = plannedChanges(p, data, mode, before);
-  const output = { dest: p.dest, sha256: sha256(data), size: data.length };
   if (changes.length === 0) return { changed: false, summary: `${p.dest} up to date`, output: { ...output, changed: false } };
   const { st, content: original } = !before.exists
     ? { st: null, content: null }
@@ -103,13 +104,14 @@ export async function planFileUpload(ctx: TaskContext<FileUploadParams>): Promis
   const p = ctx.params;
   const { data, label } = await uploadSource(ctx);
   const before = await remoteState(ctx);
+  const output = { dest: p.dest, sha256: sha256(data), size: data.length };
+  if (p.onlyIfExists && !before.exists) return { changed: false, summary: `${p.dest} absent: would not be created (onlyIfExists)`, output: { ...output, changed: false, absent: true } };
   const mode = wantedMode(p, data, before);
   const changes = plannedChanges(p, data, mode, before);
-  const output = { dest: p.dest, sha256: sha256(data), size: data.length, changed: changes.length > 0 };
-  if (changes.length === 0) return { changed: false, summary: `${p.dest} up to date`, output };
+  if (changes.length === 0) return { changed: false, summary: `${p.dest} up to date`, output: { ...output, changed: false } };
   // The content as it is now (or as an earlier planned step leaves it): what the diff is against.
   const current = before.exists ? (before.content ?? (await ctx.transport.readFile(p.dest, { become: p.become }).catch(() => null))) : null;
   const { file, diff } = plannedFileChange(ctx.transport.host, p.dest, current, data, mode, before.mode);
-  return { changed: true, summary: `would write ${p.dest} from ${label} (${changes.join(', ')})`, diff, files: [file], output };
+  return { changed: true, summary: `would write ${p.dest} from ${label} (${changes.join(', ')})`, diff, files: [file], output: { ...output, changed: true } };
 }
 

@@ -9,6 +9,12 @@ export const FileUploadSchema = Type.Object(
     mode: Type.Optional(ModeSchema),
     owner: Type.Optional(Type.String({ minLength: 1 })),
     group: Type.Optional(Type.String({ minLength: 1 })),
+    onlyIfExists: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description: 'Replace the destination only where it already exists; elsewhere write nothing (changed=false). A new CA key goes only to the hosts that held the old one.',
+      }),
+    ),
     become: BecomeSchema,
   },
   { additionalProperties: false },

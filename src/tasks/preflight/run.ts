@@ -4,6 +4,11 @@ import { KcarunError, KcarunErrorList } from '../../core/errors.js';
 import { checkCertificate, checkClockSkew } from '../../pki/checks.js';
 import { parseCertificates, parseSingleCertificate, type Certificate } from '../../pki/certificate.js';
 import { shellJoin } from '../../core/shell.js';
+import { getEnvFileSetting } from '../../edit/env-file.js';
+import { getEtcdConfigSetting } from '../../edit/etcd-config.js';
+import { getKubeletConfigSetting } from '../../edit/kubelet-config.js';
+import { getManifestFlag } from '../../edit/manifest-flag.js';
+import { getUnitFlag } from '../../edit/unit-file.js';
 import type { TaskContext, TaskOutcome } from '../define.js';
 import type { Transport } from '../../transport/types.js';
 import { DEFAULT_KUBECONFIG } from '../shared/schemas.js';
@@ -43,6 +48,7 @@ export async function runPreflight(ctx: TaskContext<PreflightParams>): Promise<T
     if (p.disk) await checkDisk(t, name, p.disk.path, p.disk.minFreeMb, problem, ctx.signal);
     for (const c of p.certificates ?? []) if (applies(c.hosts, name)) await checkCertFile(t, name, c, problem, ctx.signal);
     for (const k of p.caKeys ?? []) if (applies(k.hosts, name)) await checkCaKey(t, name, k, problem, ctx.signal, ctx.state.caPassphrase);
+    for (const r of p.refuseFlags ?? []) if (applies(r.hosts, name)) await checkRefusedFlags(t, name, r, problem);
   }
 
   if (p.disk?.localMinFreeMb !== undefined) {
@@ -148,6 +154,36 @@ async function checkCertFile(t: Transport, host: string, c: NonNullable<Prefligh
   }
 }
 
+type RefuseFlags = NonNullable<PreflightParams['refuseFlags']>[number];
+
+/** The value a setting has in the file, as the component would read it; undefined when unset. */
+function settingValue(text: string, where: RefuseFlags['in'], flag: string): unknown {
+  switch (where) {
+    case 'manifest':
+      return getManifestFlag(text, { flag });
+    case 'unit':
+      return getUnitFlag(text, { flag });
+    case 'etcd-config':
+      return getEtcdConfigSetting(text, flag);
+    case 'env-file':
+      return getEnvFileSetting(text, { flag });
+    case 'kubelet-config':
+      return getKubeletConfigSetting(text, flag);
+  }
+}
+
+async function checkRefusedFlags(t: Transport, host: string, r: RefuseFlags, problem: Report): Promise<void> {
+  try {
+    const data = await readOrNull(t, r.path);
+    if (data === null) return;
+    const text = data.toString('utf8');
+    const set = r.flags.filter((f) => settingValue(text, r.in, f) !== undefined).map((f) => `${f.replace(/^-*/, '--')}=${String(settingValue(text, r.in, f))}`);
+    if (set.length) problem(host, `${r.path} sets ${set.join(', ')}${r.why ? `: ${r.why}` : ''}`);
+  } catch (err) {
+    problem(host, `${r.path}: ${(err as Error).message}`);
+  }
+}
+
 /** A CA key where signing happens: present and matching its certificate, compared on the host. */
 async function checkCaKey(
   t: Transport,
@@ -158,9 +194,11 @@ async function checkCaKey(
   caPassphrase: string | undefined,
 ): Promise<void> {
   try {
+    const pub = await publicKeyOnHost(t, k.key, { signal, passphrase: caPassphrase });
+    // optional: this host signs nothing with the key; only a key that is there must match.
+    if (!('spki' in pub) && pub.reason === 'missing' && k.optional) return;
     const certPem = await readOrNull(t, k.cert);
     if (certPem === null) return problem(host, `CA certificate ${k.cert} is missing`);
-    const pub = await publicKeyOnHost(t, k.key, { signal, passphrase: caPassphrase });
     if (!('spki' in pub)) {
       if (pub.reason === 'missing') return problem(host, `CA key ${k.key} is missing (needed to sign on this host)`);
       return problem(host, `${k.key}: ${pub.detail}`);

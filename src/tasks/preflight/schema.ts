@@ -34,8 +34,33 @@ export const PreflightSchema = Type.Object(
     ),
     caKeys: Type.Optional(
       Type.Array(
-        Type.Object({ cert: Type.String({ minLength: 1 }), key: Type.String({ minLength: 1 }), hosts: hostsField }, { additionalProperties: false }),
+        Type.Object(
+          {
+            cert: Type.String({ minLength: 1 }),
+            key: Type.String({ minLength: 1 }),
+            hosts: hostsField,
+            optional: Type.Optional(Type.Boolean({ description: 'A host without the key is no problem (nothing signs with it there); a key that is present must still match.' })),
+          },
+          { additionalProperties: false },
+        ),
         { description: 'CA certificates whose keys must be present (and match) where signing happens.' },
+      ),
+    ),
+    refuseFlags: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            path: Type.String({ minLength: 1, description: 'The file holding the settings (a manifest, a unit, a config file); absent -> nothing to check.' }),
+            in: Type.Union([Type.Literal('manifest'), Type.Literal('unit'), Type.Literal('etcd-config'), Type.Literal('env-file'), Type.Literal('kubelet-config')], {
+              description: "Where the settings live, as file-patch's set-flag `in`.",
+            }),
+            flags: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Settings that must not be set (flag spelling).' }),
+            hosts: hostsField,
+            why: Type.Optional(Type.String({ description: 'What to do about it; shown with the problem.' })),
+          },
+          { additionalProperties: false },
+        ),
+        { description: 'Settings the playbook does not handle: refuse, naming them, when a host sets any.' },
       ),
     ),
     lock: Type.Optional(Type.Boolean({ description: 'Refuse when another run holds the state dir lock (default true).' })),
