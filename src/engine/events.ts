@@ -7,7 +7,6 @@ export type StepStatus = 'ok' | 'changed' | 'failed' | 'skipped' | 'done-before'
 
 export type RunEvent =
   | { event: 'run-start'; runId: string; playbook: string; version: string; stages: string[]; dryRun: boolean; resumed: boolean }
-  | { event: 'plan'; stages: { name: string; hosts: string[]; tasks: string[] }[] }
   | { event: 'stage-start'; stage: string; hosts: string[]; batches: string[][]; leader?: { host: string | null; note?: string } }
   | { event: 'batch-start'; stage: string; batch: number; hosts: string[] }
   | { event: 'task-start'; stage: string; task: string; taskIndex: number; host: string; type: string }

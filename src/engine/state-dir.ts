@@ -2,6 +2,7 @@ import { access, constants, cp, lstat, mkdir, mkdtemp, readFile, readdir, rm } f
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { KcarunError } from '../core/errors.js';
+import { safeFileName } from '../core/names.js';
 import { nearestRealPath, ownedTreeProblems } from '../core/owned-tree.js';
 import { hostname } from 'node:os';
 import type { LockHolder, RunState } from '../core/types.js';
@@ -162,7 +163,7 @@ class StateDir implements RunState {
   }
 
   async backupDir(host: string): Promise<string> {
-    const dir = join(this.dir, 'backups', host.replace(/[^A-Za-z0-9_.-]/g, '_'));
+    const dir = join(this.dir, 'backups', safeFileName(host));
     await mkdir(dir, { recursive: true, mode: 0o700 });
     return dir;
   }

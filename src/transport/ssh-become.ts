@@ -1,4 +1,4 @@
-import { KcarunError } from '../core/errors.js';
+import { KcarunError, stderrTail } from '../core/errors.js';
 import { shellQuote } from '../core/shell.js';
 import type { HostInfo } from '../core/types.js';
 import type { SshTarget } from './ssh-config.js';
@@ -77,7 +77,7 @@ export class SshBecome {
         if (check.rc === 0) return 'password';
         throw new KcarunError(
           'E_AUTH',
-          `${this.host}: sudo refused ${this.target.user} with the password from ${this.info.becomePasswordEnv}: ${check.stderr.toString('utf8').trim().split('\n').slice(-2).join(' ')}`,
+          `${this.host}: sudo refused ${this.target.user} with the password from ${this.info.becomePasswordEnv}: ${stderrTail(check.stderr.toString('utf8'), { lines: 2, separator: ' ' })}`,
           { host: this.host },
         );
       })();
