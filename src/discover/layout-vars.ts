@@ -144,7 +144,12 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
     .filter((e) => caPath[e.issuer ?? ''])
     .map((e) => ({ path: e.path, key: keyOf(ref, e.path), ca: caPath[e.issuer!]!, hosts: groupOf(e) }))
     .sort((a, b) => a.path.localeCompare(b.path));
-  vars['preflight_ca_keys'] = [k8s, etcd, fp].filter((c) => c?.path && keyOn(c)).map((c) => ({ cert: c!.path!, key: keyOn(c)! }));
+  // As the stock layouts say it: the Kubernetes CA key is needed where the controller-manager signs (the
+  // control plane); the etcd and front-proxy CA keys sign nothing during a rotation, so they are checked
+  // where present and only the hosts that hold them get the new key (issue 15).
+  vars['preflight_ca_keys'] = [k8s, etcd, fp]
+    .filter((c) => c?.path && keyOn(c))
+    .map((c) => (c === k8s ? { cert: c!.path!, key: keyOn(c)!, hosts: '{{ groups.control_plane }}' } : { cert: c!.path!, key: keyOn(c)!, optional: true }));
 
   // Backups: /etc/kubernetes whole when things live there; other PKI and unit folders; the kubelet's config file alone.
   const touched = new Set<string>();
