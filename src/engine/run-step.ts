@@ -52,8 +52,10 @@ export async function runStep(run: RunContext, planned: PlannedStage, task: Task
     }
     if (options.dryRun) {
       const plan = await planStep(stepInput);
-      // Registered as the run would register it: later `when:`s and templates evaluate as they will.
-      if (task.register) setRegistered(run.registry, hostName, task.register, plan.output ? sanitizeOutput(plan.output) : placeholderOutput(task.name, hostName));
+      // Registered as the run would register it (whole, in memory; only what leaves kcarun is
+      // redacted): later `when:`s and templates evaluate as they will. Redacting here made the
+      // redactor's base64 rule mask mixed-case paths, which templates then refused (issue 13).
+      if (task.register) setRegistered(run.registry, hostName, task.register, plan.output ?? placeholderOutput(task.name, hostName));
       for (const f of plan.files ?? []) {
         emit({ event: 'planned-change', ...base, host: f.host ?? hostName, kind: f.kind, path: f.path, added: f.added, removed: f.removed });
       }
@@ -99,9 +101,4 @@ export async function runStep(run: RunContext, planned: PlannedStage, task: Task
     run.tally.failed++;
     return err;
   }
-}
-
-/** A plan's output goes where templates read it: no key material, as for a run's (see step.ts sanitize). */
-function sanitizeOutput(output: Record<string, unknown>): Record<string, unknown> {
-  return JSON.parse(redactSecrets(JSON.stringify(output))) as Record<string, unknown>;
 }

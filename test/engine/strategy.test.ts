@@ -14,7 +14,7 @@ beforeEach(async () => {
     `apiVersion: kcarun/v1
 kind: Inventory
 hosts:
-  slow: { connection: local, vars: { pause: 1 } }
+  slow: { connection: local, vars: { pause: 3 } }   # margin for a loaded machine: fast spawns 3 shells meanwhile
   fast: { connection: local, vars: { pause: 0 } }
 `,
   );
