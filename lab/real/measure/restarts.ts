@@ -8,6 +8,7 @@
  *   npx tsx lab/real/measure/restarts.ts --dir /tmp/kcarun-measure [--methods crictl-stop,move-out,annotation]
  *     [--nodes cp1,cp2,cp3] [--components kube-scheduler,kube-controller-manager,kube-apiserver,etcd]
  *     [--attempts 3] [--out-seconds 0] [--json-out FILE]
+ *   npx tsx lab/real/measure/restarts.ts --render FILE.json   # the markdown table of docs/restarts.md
  *
  * The lab must be up (`npm run lab -- up --layout kubeadm-real --nodes 3 --dir DIR`). Method i runs
  * on node i of --nodes (one node per method, so one method's back-off never leaks into another's).
@@ -282,7 +283,25 @@ async function measureOne(lab: Lab, node: NodeInfo, method: Method, component: C
   return result;
 }
 
+/** The markdown table of docs/restarts.md, from a JSON file this script wrote. */
+export function renderMarkdown(rows: AttemptResult[]): string {
+  const f = (x: number | null): string => (x === null ? '—' : x.toFixed(1));
+  const lines = ['| method | component | node | attempt | serve s | unavailable s | old exit s | exit→new start s | overlap s | new attempt | pod UID changed | collateral restarts | mirror pod |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    const coll = Object.entries(r.collateral).map(([k, v]) => `${k}×${v}`).join(', ') || '—';
+    const mp = r.mirrorPod ? `${r.mirrorPod.configHashMatches ? 'hash ok' : 'hash stale'}, restarts ${r.mirrorPod.restartCount ?? '?'}` : '—';
+    lines.push(`| ${r.method} | ${r.component} | ${r.node} | ${r.attempt} | ${f(r.serveSeconds)} | ${f(r.unavailableSeconds)} | ${f(r.oldExitSeconds)} | ${f(r.exitToStartSeconds)} | ${f(r.overlapSeconds)} | ${r.newAttempt ?? '—'} | ${r.podUidChanged ?? '—'} | ${coll} | ${mp}${r.error ? ` ERROR ${r.error}` : ''} |`);
+  }
+  return lines.join('\n');
+}
+
 async function main(argv: string[]): Promise<void> {
+  const render = arg(argv, 'render', '');
+  if (render) {
+    process.stdout.write(`${renderMarkdown((JSON.parse(readFileSync(render, 'utf8')) as { rows: AttemptResult[] }).rows)}\n`);
+    return;
+  }
   const dir = arg(argv, 'dir', '/tmp/kcarun-measure');
   const methods = arg(argv, 'methods', 'crictl-stop,move-out,annotation').split(',') as Method[];
   const nodeNames = arg(argv, 'nodes', 'cp1,cp2,cp3').split(',');
