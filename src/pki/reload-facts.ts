@@ -59,7 +59,7 @@ export const reloadFacts: readonly ReloadFact[] = [
     source: `${K8S_MOD}/pkg/kubelet/client/kubelet_client.go:114-124 (CAFile, ReloadTLSFiles); ${CLIENT_GO}/transport/transport.go:216-221, ${CLIENT_GO}/transport/ca_rotation.go:82-150 (re-read at most every 5 min, on a request); ${CLIENT_GO}/features/known_features.go:115-116 (ClientsAllowCARotation beta, on by default since 1.36)`,
     note: 'client-go re-reads a CA *file* at most every 5 minutes, at the first request after that; embedded CA data never' },
   // kube-controller-manager
-  { component: 'kube-controller-manager', versions: K8S, setting: '--cluster-signing-cert-file/--cluster-signing-key-file', reload: 'live', withinSeconds: 10, evidence: 'test',
+  { component: 'kube-controller-manager', versions: K8S, setting: '--cluster-signing-cert-file/--cluster-signing-key-file', reload: 'live', withinSeconds: 30, evidence: 'test',
     source: `${K8S_MOD}/pkg/controller/certificates/signer/ca_provider.go:32; ${APISERVER_MOD}/pkg/server/dynamiccertificates/dynamic_serving_content.go:131-185` },
   { component: 'kube-controller-manager', versions: K8S, setting: '--root-ca-file', reload: 'restart', withinSeconds: 25, evidence: 'test',
     source: `${K8S_MOD}/cmd/kube-controller-manager/app/certificates.go:388, ${K8S_MOD}/cmd/kube-controller-manager/app/service_accounts.go:61, ${K8S_MOD}/cmd/kube-controller-manager/app/controllermanager.go:808-812 (os.ReadFile when the controller starts)` },

@@ -110,7 +110,7 @@ describe('reload facts: etcd 3.6 and kube-apiserver 1.37 (real binaries, loopbac
     expect((await asAdmin(2, '/api/v1/namespaces/default')).status).toBe(401);
     replaceFile(pki.p('client-ca.crt'), pki.read('ca1.crt') + pki.read('ca2.crt'));
     const s = await secondsUntil(async () => (await asAdmin(2, '/api/v1/namespaces/default')).status === 200, f.withinSeconds!);
-    measured[f.setting] = s;
+    measured[`${f.component} ${f.setting}`] = s;
     expect(s === null ? 'restart' : 'live').toBe(f.reload);
   });
 
@@ -124,7 +124,7 @@ describe('reload facts: etcd 3.6 and kube-apiserver 1.37 (real binaries, loopbac
     expect((await viaProxy(2)).status).toBe(401);
     replaceFile(pki.p('requestheader-ca.crt'), pki.read('fp1.crt') + pki.read('fp2.crt'));
     const s = await secondsUntil(async () => (await viaProxy(2)).status === 200, f.withinSeconds!);
-    measured[f.setting] = s;
+    measured[`${f.component} ${f.setting}`] = s;
     expect(s === null ? 'restart' : 'live').toBe(f.reload);
   });
 
@@ -137,7 +137,7 @@ describe('reload facts: etcd 3.6 and kube-apiserver 1.37 (real binaries, loopbac
     replaceFile(pki.p('apiserver.key'), pki.read('apiserver2.key'));
     replaceFile(pki.p('apiserver.crt'), pki.read('apiserver2.crt'));
     const s = await secondsUntil(async () => (await trustingOnly(2)).status === 200, f.withinSeconds!);
-    measured[f.setting] = s;
+    measured[`${f.component} ${f.setting}`] = s;
     expect(s === null ? 'restart' : 'live').toBe(f.reload);
   });
 
@@ -156,7 +156,7 @@ describe('reload facts: etcd 3.6 and kube-apiserver 1.37 (real binaries, loopbac
     expect(await withToken()).toBe(401);
     replaceFile(pki.p('sa.pub'), pki.read('sa1.pub') + pki.read('sa2.pub'));
     const s = await secondsUntil(async () => (await withToken()) !== 401, f.withinSeconds!, 1000);
-    measured[f.setting] = s;
+    measured[`${f.component} ${f.setting}`] = s;
     expect(s === null ? 'restart' : 'live').toBe(f.reload);
   }, 60_000);
 
@@ -169,7 +169,7 @@ describe('reload facts: etcd 3.6 and kube-apiserver 1.37 (real binaries, loopbac
     replaceFile(pki.p('etcd-server.key'), pki.read('etcd-server2.key'));
     replaceFile(pki.p('etcd-server.crt'), pki.read('etcd-server2.crt'));
     const s = await secondsUntil(() => etcdHealthy('eca2.crt', 'etcd-client1.crt', 'etcd-client1.key'), f.withinSeconds!);
-    measured[f.setting] = s;
+    measured[`${f.component} ${f.setting}`] = s;
     expect(s === null ? 'restart' : 'live').toBe(f.reload);
   });
 
@@ -182,7 +182,7 @@ describe('reload facts: etcd 3.6 and kube-apiserver 1.37 (real binaries, loopbac
     replaceFile(pki.p('etcd-peer.key'), pki.read('etcd-peer2.key'));
     replaceFile(pki.p('etcd-peer.crt'), pki.read('etcd-peer2.crt'));
     const s = await secondsUntil(() => peerVersion('eca2.crt'), f.withinSeconds!);
-    measured[f.setting] = s;
+    measured[`${f.component} ${f.setting}`] = s;
     expect(s === null ? 'restart' : 'live').toBe(f.reload);
   });
 
@@ -200,8 +200,8 @@ describe('reload facts: etcd 3.6 and kube-apiserver 1.37 (real binaries, loopbac
       secondsUntil(() => etcdHealthy('eca-bundle.crt', 'etcd-client2.crt', 'etcd-client2.key'), client.withinSeconds!, 1000),
       secondsUntil(peerWithNewCert, peer.withinSeconds!, 1000),
     ]);
-    measured[client.setting] = sc;
-    measured[peer.setting] = sp;
+    measured[`etcd ${client.setting}`] = sc;
+    measured[`etcd ${peer.setting}`] = sp;
     expect(sc === null ? 'restart' : 'live').toBe(client.reload);
     expect(sp === null ? 'restart' : 'live').toBe(peer.reload);
     expect(now() - t0).toBeGreaterThanOrEqual(Math.min(client.withinSeconds!, peer.withinSeconds!) - 1);
@@ -215,7 +215,7 @@ describe('reload facts: etcd 3.6 and kube-apiserver 1.37 (real binaries, loopbac
     // The file on disk has held the bundle since the etcd --cert-file test; the apiserver had to dial
     // etcd again after etcd's restart and met the new-CA serving certificate.
     const s = await secondsUntil(apiReady, f.withinSeconds!, 1000);
-    measured[f.setting] = s;
+    measured[`${f.component} ${f.setting}`] = s;
     expect(s === null ? 'restart' : 'live').toBe(f.reload);
     // A restart reads it: the apiserver is ready again, and the service-account key file too.
     await apiserver.restart();
@@ -234,7 +234,7 @@ describe('reload facts: etcd 3.6 and kube-apiserver 1.37 (real binaries, loopbac
     await waitFor('etcd healthy (new CA only)', () => etcdHealthy('eca2.crt', 'etcd-client2.crt', 'etcd-client2.key'), 60, [etcd]);
     expect(await etcdHealthy('eca-bundle.crt', 'etcd-client1.crt', 'etcd-client1.key')).toBe(false);
     const s = await secondsUntil(apiReady, f.withinSeconds!, 1000);
-    measured[f.setting] = s;
+    measured[`${f.component} ${f.setting}`] = s;
     expect(s === null ? 'restart' : 'live').toBe(f.reload);
     expect(readFileSync(pki.p('apiserver-etcd-client.crt'), 'utf8')).toBe(pki.read('etcd-client2.crt'));
   }, 180_000);

@@ -23,6 +23,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
@@ -59,6 +60,8 @@ export interface AttemptResult {
   /** other static pods on the node that got a new container during the attempt (collateral restarts) */
   collateral: Record<string, number>;
   mirrorPod: { configHashMatches: boolean; restartCount: number | null; waitingReason: string | null } | null;
+  /** the machine's 1-minute load average when the attempt started (2 cores: above ~4 the timings stretch) */
+  load1?: number;
   error?: string;
 }
 
@@ -104,7 +107,12 @@ class Lab {
   }
 
   async inspectTimes(node: NodeInfo, id: string): Promise<{ startedAt: number | null; finishedAt: number | null }> {
-    const out = await this.ssh(node, `crictl -r unix:///run/containerd/containerd.sock inspect ${id} 2>/dev/null`);
+    let out: string;
+    try {
+      out = await this.ssh(node, `crictl -r unix:///run/containerd/containerd.sock inspect ${id} 2>/dev/null`);
+    } catch {
+      return { startedAt: null, finishedAt: null }; // removed already (the kubelet deletes a replaced static pod's containers)
+    }
     const st = (JSON.parse(out) as { status: { startedAt?: string; finishedAt?: string } }).status;
     const t = (s?: string): number | null => {
       if (!s || s.startsWith('0001-')) return null;
@@ -216,6 +224,7 @@ async function measureOne(lab: Lab, node: NodeInfo, method: Method, component: C
   const result: AttemptResult = {
     method, component, node: node.name, attempt, serveSeconds: null, unavailableSeconds: null, oldExitSeconds: null,
     exitToStartSeconds: null, overlapSeconds: null, containersCreated: 0, newAttempt: null, podUidChanged: null, collateral: {}, mirrorPod: null,
+    load1: Math.round(loadavg()[0]! * 10) / 10,
   };
   const probing = startProbing(probe, component === 'etcd' ? 250 : 200);
   await sleep(1000);
@@ -286,12 +295,12 @@ async function measureOne(lab: Lab, node: NodeInfo, method: Method, component: C
 /** The markdown table of docs/restarts.md, from a JSON file this script wrote. */
 export function renderMarkdown(rows: AttemptResult[]): string {
   const f = (x: number | null): string => (x === null ? '—' : x.toFixed(1));
-  const lines = ['| method | component | node | attempt | serve s | unavailable s | old exit s | exit→new start s | overlap s | new attempt | pod UID changed | collateral restarts | mirror pod |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
+  const lines = ['| method | component | node | attempt | serve s | unavailable s | old exit s | exit→new start s | overlap s | new attempt | pod UID changed | collateral restarts | mirror pod | load |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {
     const coll = Object.entries(r.collateral).map(([k, v]) => `${k}×${v}`).join(', ') || '—';
     const mp = r.mirrorPod ? `${r.mirrorPod.configHashMatches ? 'hash ok' : 'hash stale'}, restarts ${r.mirrorPod.restartCount ?? '?'}` : '—';
-    lines.push(`| ${r.method} | ${r.component} | ${r.node} | ${r.attempt} | ${f(r.serveSeconds)} | ${f(r.unavailableSeconds)} | ${f(r.oldExitSeconds)} | ${f(r.exitToStartSeconds)} | ${f(r.overlapSeconds)} | ${r.newAttempt ?? '—'} | ${r.podUidChanged ?? '—'} | ${coll} | ${mp}${r.error ? ` ERROR ${r.error}` : ''} |`);
+    lines.push(`| ${r.method} | ${r.component} | ${r.node} | ${r.attempt} | ${f(r.serveSeconds)} | ${f(r.unavailableSeconds)} | ${f(r.oldExitSeconds)} | ${f(r.exitToStartSeconds)} | ${f(r.overlapSeconds)} | ${r.newAttempt ?? '—'} | ${r.podUidChanged ?? '—'} | ${coll} | ${mp}${r.error ? ` ERROR ${r.error.split('\n')[0]!.slice(0, 90)}` : ''} | ${r.load1 ?? '—'} |`);
   }
   return lines.join('\n');
 }
