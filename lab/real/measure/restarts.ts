@@ -8,6 +8,7 @@
  *   npx tsx lab/real/measure/restarts.ts --dir /tmp/kcarun-measure [--methods crictl-stop,move-out,annotation]
  *     [--nodes cp1,cp2,cp3] [--components kube-scheduler,kube-controller-manager,kube-apiserver,etcd]
  *     [--attempts 3] [--out-seconds 0] [--json-out FILE]
+ *   npx tsx lab/real/measure/restarts.ts --dir D --nodes cp1 --sequence crictl-stop,annotation,crictl-stop,annotation [--components ...]
  *   npx tsx lab/real/measure/restarts.ts --render FILE.json   # the markdown table of docs/restarts.md
  *
  * The lab must be up (`npm run lab -- up --layout kubeadm-real --nodes 3 --dir DIR`). Method i runs
@@ -323,7 +324,28 @@ async function main(argv: string[]): Promise<void> {
   const all = lab.nodes();
   const rows: AttemptResult[] = [];
   const startedAt = new Date().toISOString();
-  for (const [i, method] of methods.entries()) {
+  const sequence = arg(argv, 'sequence', '');
+  if (sequence) {
+    // One node, each component restarted by the given methods in turn (e.g. alternating crictl-stop
+    // and annotation, to see whether a new pod UID really starts the back-off afresh).
+    const node = all.find((n) => n.name === nodeNames[0]);
+    if (!node) throw new Error(`no node ${nodeNames[0]} in ${dir}/state.json`);
+    for (const component of components) {
+      for (const [i, method] of (sequence.split(',') as Method[]).entries()) {
+        let r: AttemptResult;
+        try {
+          r = await measureOne(lab, node, method, component, i + 1, outSeconds, timeoutS);
+        } catch (e) {
+          r = { method, component, node: node.name, attempt: i + 1, serveSeconds: null, unavailableSeconds: null, oldExitSeconds: null, exitToStartSeconds: null,
+            overlapSeconds: null, containersCreated: 0, newAttempt: null, podUidChanged: null, collateral: {}, mirrorPod: null, error: String(e) };
+        }
+        rows.push(r);
+        process.stderr.write(`${JSON.stringify(r)}\n`);
+        if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ startedAt, outSeconds, sequence, rows }, null, 1));
+      }
+    }
+  }
+  for (const [i, method] of (sequence ? [] : methods).entries()) {
     const node = all.find((n) => n.name === (nodeNames[i] ?? nodeNames[0]));
     if (!node) throw new Error(`no node ${nodeNames[i]} in ${dir}/state.json`);
     for (const component of components) {
