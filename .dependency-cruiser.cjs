@@ -50,7 +50,9 @@ module.exports = {
       name: 'no-orphans',
       comment: 'a module nothing imports is dead code (entry points excepted)',
       severity: 'error',
-      from: { orphan: true, path: '^src/', pathNot: ['^src/cli\\.ts$', '\\.d\\.ts$'] },
+      // src/pki/reload-facts.ts: data proven by test/facts/ against the real binaries (issue 19); no stage
+      // reads it yet (docs/restarts.md says which restarts it would let the stock stages skip).
+      from: { orphan: true, path: '^src/', pathNot: ['^src/cli\\.ts$', '\\.d\\.ts$', '^src/pki/reload-facts\\.ts$'] },
       to: {},
     },
   ],
