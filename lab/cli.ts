@@ -69,7 +69,7 @@ async function main(argv: string[]): Promise<number> {
         });
         return 0;
       }
-      if (layout !== 'kubeadm' && layout !== 'binary') throw new Error('--layout must be kubeadm, binary or kubeadm-real');
+      if (layout !== 'kubeadm' && layout !== 'binary' && layout !== 'etcd-only' && layout !== 'kubespray') throw new Error('--layout must be kubeadm, binary, etcd-only, kubespray or kubeadm-real');
       await labUp({
         dir,
         layout,
