@@ -43,7 +43,7 @@ describe('the stock etcd rotation on an etcd-only cluster (test/fixtures/invento
 });
 
 describe('CA private keys in the stock rotation', () => {
-  it.each(['kubeadm', 'binary'])('every upload of a new CA key replaces an existing key only (onlyIfExists), never creates one (layout %s)', async (layout) => {
+  it.each(['kubeadm', 'binary', 'kubespray'])('every upload of a new CA key replaces an existing key only (onlyIfExists), never creates one (layout %s)', async (layout) => {
     const prepared = await preparePlaybook({ playbook: 'playbooks/rotate-ca.yaml', inventory: 'inventory.example.yaml', extraVars: [`layout=${layout}`], cwd: root });
     const keyUploads = prepared.plan.flatMap((p) =>
       p.stage.spec.tasks
