@@ -179,7 +179,12 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
     .filter((e) => caPath[e.issuer ?? ''])
     .map((e) => ({ path: e.path, key: keyOf(ref, e.path), ca: caPath[e.issuer!]!, hosts: groupOf(e) }))
     .sort((a, b) => a.path.localeCompare(b.path));
-  vars['preflight_ca_keys'] = [k8s, etcd, fp].filter((c) => c?.path && keyOn(c)).map((c) => ({ cert: c!.path!, key: keyOn(c)! }));
+  // As the stock layouts: the Kubernetes CA key is required where the controller-manager signs; the
+  // etcd and front-proxy keys sign nothing during a rotation, checked where present.
+  vars['preflight_ca_keys'] = [
+    ...(k8s?.path && keyOn(k8s) ? [{ cert: k8s.path, key: keyOn(k8s)!, hosts: '{{ groups.control_plane }}' }] : []),
+    ...[etcd, fp].filter((c) => c?.path && keyOn(c)).map((c) => ({ cert: c!.path!, key: keyOn(c)!, optional: true })),
+  ];
 
   // Backups: /etc/kubernetes whole when things live there; other PKI and unit folders; the kubelet's config file alone.
   const touched = new Set<string>();
