@@ -7,5 +7,6 @@ import type { LabLayout } from './types.js';
 export function layoutByName(name: AnyLayout): LabLayout {
   if (name === 'kubeadm-real') throw new Error('the kubeadm-real lab runs the real components: this verb is not available for it yet (lab/real/)');
   if (name === 'etcd-only') return etcdOnlyLayout;
+  if (name === 'kubespray') throw new Error('the kubespray lab layout (lab/layouts/kubespray.ts) is not built yet');
   return name === 'binary' ? binaryLayout : kubeadmLayout;
 }
