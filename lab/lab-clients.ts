@@ -11,6 +11,16 @@ import type { LabLayout } from './layouts/types.js';
 import type { NodeState } from './lab-state.js';
 
 export function etcdClientFor(paths: LabPaths, layout: LabLayout, node: NodeState, endpoints: string[], retryMs = 4000): EtcdClient {
+  const only = layout.etcdOnly;
+  if (only) {
+    // etcd alone: the monitoring client's files, wherever that client runs.
+    const cp = paths.node(only.node);
+    return new EtcdClient(endpoints, () => ({
+      ca: readFileSync(cp.fs(only.client.ca), 'utf8'),
+      cert: readFileSync(cp.fs(only.client.cert), 'utf8'),
+      key: readFileSync(cp.fs(only.client.key), 'utf8'),
+    }), { retryMs, logFailures: false });
+  }
   const np = paths.node(node.name);
   return new EtcdClient(endpoints, () => {
     // The files the apiserver's flags name now (a rotation may point them at new files).

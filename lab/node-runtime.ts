@@ -41,9 +41,9 @@ export function sshdConfig(paths: LabPaths, node: LabNode, port: number): string
   ].join('\n');
 }
 
-export function initScript(paths: LabPaths, node: LabNode, port: number): string {
+export function initScript(paths: LabPaths, node: LabNode, port: number, extraMounts: readonly string[] = []): string {
   const np = paths.node(node.name);
-  const binds = NODE_DIR_MOUNTS.map((m) => `mount --bind ${q(np.fs(m))} ${q(m)}`);
+  const binds = [...NODE_DIR_MOUNTS, ...extraMounts].map((m) => `mount --bind ${q(np.fs(m))} ${q(m)}`);
   return `#!/bin/bash
 # Init of lab node ${node.name} (runs inside its own mount + UTS namespace).
 set -euo pipefail

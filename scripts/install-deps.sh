@@ -17,6 +17,7 @@ command -v diff >/dev/null 2>&1 || need+=(diffutils)
 command -v useradd >/dev/null 2>&1 || need+=(passwd)       # the become tests create a sudo user
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 command -v curl >/dev/null 2>&1 || need+=(curl)   # https probes of wait-healthy run curl on the hosts
+command -v rsvg-convert >/dev/null 2>&1 || need+=(librsvg2-bin)   # test/discover/svg.test.ts renders the PKI map picture
 # the real kubeadm lab (lab/real/, layout kubeadm-real): runc under containerd, the load balancer,
 # the CNI plugins (bridge, host-local), and what kubeadm's preflight looks for on a node
 command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || need+=(runc)

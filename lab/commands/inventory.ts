@@ -25,7 +25,7 @@ export function labInventory(dir = DEFAULT_LAB_DIR): string {
     ...state.nodes.map((n) => `  ${n.name}: { address: ${n.ip}, vars: { node_ip: ${n.ip} } }`),
     'groups:',
     `  etcd: { hosts: [${names.join(', ')}] }`,
-    `  control_plane: { hosts: [${names.join(', ')}] }`,
+    `  control_plane: { hosts: [${state.layout === 'etcd-only' ? '' : names.join(', ')}] }`,
     '  workers: { hosts: [] }',
     'vars:',
   ];
@@ -36,7 +36,12 @@ export function labInventory(dir = DEFAULT_LAB_DIR): string {
   // The lab's Prometheus is an outside client of etcd and the kubelets, with its own CA files and
   // client certificates: the rotation must make it trust the new CAs (phase A) and switch its certs.
   const ssl = vars['prometheus_ssl_dir'];
-  if (typeof ssl === 'string' && typeof vars['prometheus_host'] === 'string') {
+  if (typeof ssl === 'string' && typeof vars['prometheus_host'] === 'string' && state.layout === 'etcd-only') {
+    lines.push(
+      '  extra_clients:',
+      `    - { name: prometheus, host: ${scalar(vars['prometheus_host'])}, etcd_ca: ${ssl}/etcd-ca.crt, etcd_cert: ${ssl}/etcd-client.crt, k8s_ca: "", k8s_cert: "", restart: { method: systemd, unit: prometheus } }`,
+    );
+  } else if (typeof ssl === 'string' && typeof vars['prometheus_host'] === 'string') {
     lines.push(
       '  extra_clients:',
       `    - { name: prometheus, host: ${scalar(vars['prometheus_host'])}, etcd_ca: ${ssl}/etcd-ca.crt, etcd_cert: ${ssl}/etcd-client.crt, k8s_ca: ${ssl}/kubernetes-ca.crt, k8s_cert: ${ssl}/kubelet-client.crt, restart: { method: systemd, unit: prometheus } }`,

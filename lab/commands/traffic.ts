@@ -28,6 +28,7 @@ export async function trafficStart(opts: { dir?: string; rate?: number } = {}): 
       adminKubeconfig: layout.adminKubeconfig,
       kubeletKubeconfig: layout.kubeletKubeconfig,
       frontProxy: layout.frontProxyClient !== undefined,
+      etcdOnly: layout.etcdOnly ? { fsRoot: paths.node(layout.etcdOnly.node).fs('/'), ...layout.etcdOnly.client } : undefined,
     })),
   };
   writeFileSync(join(paths.trafficDir, 'plan.json'), JSON.stringify(plan, null, 2));

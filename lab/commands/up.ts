@@ -110,20 +110,20 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
   const leafV = leafValidity(new Date(), caValidity(new Date(), caDaysLeft));
   await pool(3, nodes.map((node) => async () => {
     const np = paths.node(node.name);
-    for (const m of NODE_DIR_MOUNTS) mkdirSync(np.fs(m), { recursive: true });
+    for (const m of [...NODE_DIR_MOUNTS, ...(layout.extraMounts ?? [])]) mkdirSync(np.fs(m), { recursive: true });
     cpSync('/etc/ssl/certs', np.fs('/etc/ssl/certs'), { recursive: true, verbatimSymlinks: true });
     chmodSync(np.fs('/root'), 0o700);
     writeFileSync(np.fs('/etc/hosts'), etcHosts(nodes));
     await layout.writeNode({ paths, nodes, node, nodePaths: np, cas, leafValidity: leafV });
     writeFileSync(np.sshdConfig, sshdConfig(paths, node, sshPort));
-    writeExecutable(np.initScript, initScript(paths, node, sshPort));
+    writeExecutable(np.initScript, initScript(paths, node, sshPort, layout.extraMounts));
   }));
 
   // Bind mounts need their mount points on the host. Linux detaches every namespace's mounts on a
   // directory that is removed, so the mount points stay (with a marker file that makes rmdir fail):
   // one lab's `down` must never pull the floor from under another lab that is still up.
   const createdMountPoints: string[] = [];
-  for (const m of NODE_DIR_MOUNTS) {
+  for (const m of [...NODE_DIR_MOUNTS, ...(layout.extraMounts ?? [])]) {
     if (!existsSync(m)) {
       mkdirSync(m, { recursive: true });
       createdMountPoints.push(m);
@@ -152,11 +152,20 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
     }));
   }
 
+  for (const argv of layout.startCommands ?? []) {
+    log(`lab: ${argv.join(' ')} on every node`);
+    await Promise.all(state.nodes.map(async (n) => {
+      const r = await inNode(n, argv);
+      if (r.rc !== 0) throw new Error(`${n.name}: ${argv.join(' ')} failed (rc ${r.rc}): ${r.stderr.trim()} ${r.stdout.trim()}`);
+    }));
+  }
+
   const endpoints = state.nodes.map((n) => `https://${n.ip}:2379`);
   await waitFor('etcd on every node', 40_000, async () => {
     for (const n of state.nodes) await etcdClientFor(paths, layout, n, [`https://${n.ip}:2379`], 0).put('/kcarun-lab/health', n.name);
     return true;
   });
+  if (layout.etcdOnly) return finishEtcdOnly(paths, layout, state, endpoints, { t0, count, dir: opts.dir, log });
   await waitFor('kube-apiserver /readyz on every node', 30_000, async () => {
     for (const n of state.nodes) {
       const r = await adminRequest(paths, layout, n, '/readyz');
@@ -211,5 +220,24 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
   state.readyAt = new Date().toISOString();
   writeState(paths, state);
   log(`lab: ${count} ${layout.name} nodes up in ${((Date.now() - t0) / 1000).toFixed(1)} s (${paths.root}); inventory: npm run lab -- inventory${opts.dir ? ` --dir ${opts.dir}` : ''}`);
+  return state;
+}
+
+/** etcd alone: seed the keys, start the monitoring client, and record the lab as ready. */
+async function finishEtcdOnly(paths: LabPaths, layout: ReturnType<typeof layoutByName>, state: LabState, endpoints: string[], o: { t0: number; count: number; dir?: string; log: (l: string) => void }): Promise<LabState> {
+  const etcd = etcdClientFor(paths, layout, state.nodes[0]!, endpoints);
+  // One at a time, each retried: a busy machine can hold a put past the client's 2 s timeout.
+  for (let i = 0; i < SEED_KEYS; i++) {
+    await waitFor(`seed key ${i}`, 30_000, async () => {
+      await etcd.put(`/kcarun-lab/seed/${String(i).padStart(4, '0')}`, seedValue(i));
+      return true;
+    });
+  }
+  const prometheusNode = state.nodes.find((n) => n.name === layout.etcdOnly?.node) ?? state.nodes[0]!;
+  const r = await inNode(prometheusNode, ['systemctl', 'start', 'prometheus']);
+  if (r.rc !== 0) throw new Error(`${prometheusNode.name}: systemctl start prometheus failed: ${r.stderr.trim()}`);
+  state.readyAt = new Date().toISOString();
+  writeState(paths, state);
+  o.log(`lab: ${o.count} ${layout.name} nodes up in ${((Date.now() - o.t0) / 1000).toFixed(1)} s (${paths.root}); inventory: npm run lab -- inventory${o.dir ? ` --dir ${o.dir}` : ''}`);
   return state;
 }

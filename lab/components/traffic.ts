@@ -21,6 +21,8 @@ export interface TrafficPlanNode {
   kubeletKubeconfig: string;
   /** Whether to send requests through the front proxy (the apiserver's --proxy-client-* files). */
   frontProxy: boolean;
+  /** etcd alone: the etcd client files (node paths under `fsRoot`) instead of the apiserver's; no apiserver requests. */
+  etcdOnly?: { fsRoot: string; ca: string; cert: string; key: string };
 }
 
 export interface TrafficPlan {
@@ -43,12 +45,17 @@ export interface TrafficCounters {
 
 interface NodeTls {
   etcd: { ca: string; cert: string; key: string };
-  admin: TlsClient;
-  kubelet: TlsClient;
+  admin?: TlsClient;
+  kubelet?: TlsClient;
   frontProxy?: { ca: string; cert: string; key: string };
 }
 
 function loadNodeTls(n: TrafficPlanNode): NodeTls {
+  if (n.etcdOnly) {
+    const e = n.etcdOnly;
+    const readIn = (p: string): string => readFileSync(join(e.fsRoot, p), 'utf8');
+    return { etcd: { ca: readIn(e.ca), cert: readIn(e.cert), key: readIn(e.key) } };
+  }
   const resolve = (p: string): string => join(n.fsRoot, p);
   const read = (p: string): string => readFileSync(resolve(p), 'utf8');
   const files = apiserverClientFiles(n.apiserverConfig, resolve);
@@ -73,7 +80,7 @@ export async function trafficMain(argv: string[]): Promise<void> {
     for (const n of plan.nodes) {
       try {
         const t = loadNodeTls(n);
-        const pairs = [t.etcd, t.admin, t.kubelet, ...(t.frontProxy ? [t.frontProxy] : [])];
+        const pairs = [t.etcd, ...(t.admin ? [t.admin] : []), ...(t.kubelet ? [t.kubelet] : []), ...(t.frontProxy ? [t.frontProxy] : [])];
         // A certificate whose key is not written yet: keep the previous pair until the write completes.
         if (tls.has(n.name) && !pairs.every((p) => pairMatches(p.cert, p.key))) continue;
         tls.set(n.name, t);
@@ -170,17 +177,17 @@ export async function trafficMain(argv: string[]): Promise<void> {
       const name = `traffic-${seq % 20}`;
       await withFallback(i, async (n, t) => {
         const base = `https://${n.ip}:6443/api/v1/namespaces/default/configmaps/${name}`;
-        ok('PUT configmap', await tlsRequest(base, t.admin, { method: 'PUT', body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', data: { seq: String(seq) } }) }));
-        ok('GET configmap', await tlsRequest(base, t.admin));
+        ok('PUT configmap', await tlsRequest(base, t.admin!, { method: 'PUT', body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', data: { seq: String(seq) } }) }));
+        ok('GET configmap', await tlsRequest(base, t.admin!));
       });
     }),
     (i) => count(`apiserver-kubelet:${plan.nodes[i]!.name}`, async () => {
       const me = plan.nodes[i]!.name;
-      await withFallback(i, async (n, t) => ok('GET node', await tlsRequest(`https://${n.ip}:6443/api/v1/nodes/${me}`, t.kubelet)));
+      await withFallback(i, async (n, t) => ok('GET node', await tlsRequest(`https://${n.ip}:6443/api/v1/nodes/${me}`, t.kubelet!)));
     }),
     (i) => count(`apiserver-to-kubelet:${plan.nodes[i]!.name}`, async () => {
       const me = plan.nodes[i]!.name;
-      await withFallback(i, async (n, t) => ok('GET node proxy', await tlsRequest(`https://${n.ip}:6443/api/v1/nodes/${me}/proxy/healthz`, t.admin)));
+      await withFallback(i, async (n, t) => ok('GET node proxy', await tlsRequest(`https://${n.ip}:6443/api/v1/nodes/${me}/proxy/healthz`, t.admin!)));
     }),
     (i) => {
       if (!plan.nodes[i]!.frontProxy) return Promise.resolve();
@@ -188,11 +195,13 @@ export async function trafficMain(argv: string[]): Promise<void> {
       return count(`apiserver-front-proxy:${plan.nodes[i]!.name}`, async () => {
         await withFallback(i, async (n, t) => {
           const fp = t.frontProxy!;
-          ok('GET via front proxy', await tlsRequest(`https://${n.ip}:6443/api/v1/namespaces/default/configmaps/kube-root-ca.crt`, { ca: t.admin.ca, cert: fp.cert, key: fp.key }, { headers: { 'X-Remote-User': 'lab-aggregated-api' } }));
+          ok('GET via front proxy', await tlsRequest(`https://${n.ip}:6443/api/v1/namespaces/default/configmaps/kube-root-ca.crt`, { ca: t.admin!.ca, cert: fp.cert, key: fp.key }, { headers: { 'X-Remote-User': 'lab-aggregated-api' } }));
         });
       });
     },
   ];
+  // etcd alone: only the etcd writes and reads.
+  if (plan.nodes.some((n) => n.etcdOnly)) ops.splice(1);
 
   let tick = 0;
   const interval = 1000 / Math.max(0.1, plan.ratePerSecond);

@@ -48,4 +48,13 @@ export interface LabLayout {
   kubeletKubeconfig: string;
   /** Front-proxy client files, when the layout has a front-proxy CA. */
   frontProxyClient?: ClientFiles & { requestheaderCa: string };
+  /**
+   * etcd alone (no Kubernetes): the lab's etcd clients (traffic, verify, up's health check) use these
+   * files on this node instead of the apiserver's, and every apiserver step is left out.
+   */
+  etcdOnly?: { node: string; client: ClientFiles };
+  /** Node paths bind-mounted from the node's folder besides NODE_DIR_MOUNTS (e.g. /etc/init.d). */
+  extraMounts?: string[];
+  /** Commands run in every node after startUnits, in order, at `up` (e.g. an init script's start). */
+  startCommands?: string[][];
 }

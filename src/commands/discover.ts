@@ -9,13 +9,14 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     .description('read what runs on every host (read-only) and print its PKI map; --write-vars writes the vars the stock playbooks read')
     .requiredOption('-i, --inventory <file>', 'the inventory (hosts to read)')
     .option('--write-vars <file>', 'write the discovered vars here (YAML, 0600), for -e @file')
+    .option('--svg <file>', 'also draw the PKI map as a picture (SVG) into this file')
     .option('--accept-new-host-keys', 'add unknown SSH host keys to known_hosts (changed keys are always refused)')
     .addOption(outputOption());
-  type Flags = { inventory: string; writeVars?: string; acceptNewHostKeys?: boolean; output: 'auto' | 'plain' | 'json' };
+  type Flags = { inventory: string; writeVars?: string; svg?: string; acceptNewHostKeys?: boolean; output: 'auto' | 'plain' | 'json' };
   const parsed = parseCommand<Flags>(command, argv, io);
   if ('exit' in parsed) return parsed.exit;
   const v = parsed.options;
-  return discoverCommand({ inventory: v.inventory, output: v.output, writeVars: v.writeVars, acceptNewHostKeys: v.acceptNewHostKeys }, io);
+  return discoverCommand({ inventory: v.inventory, output: v.output, writeVars: v.writeVars, svg: v.svg, acceptNewHostKeys: v.acceptNewHostKeys }, io);
 }
 
 export interface DiscoverOptions {
@@ -23,12 +24,14 @@ export interface DiscoverOptions {
   output: 'plain' | 'json' | 'auto';
   /** Writes the vars the stock playbooks read here (YAML, 0600, atomically). */
   writeVars?: string;
+  /** Writes the PKI map as an SVG picture here (src/discover/svg.ts). */
+  svg?: string;
   acceptNewHostKeys?: boolean;
   now?: Date;
 }
 
 /**
- * `kcarun discover -i INVENTORY [--output plain|json] [--write-vars FILE]`: reads every host of the
+ * `kcarun discover -i INVENTORY [--output plain|json] [--write-vars FILE] [--svg FILE]`: reads every host of the
  * inventory over SSH (host keys verified as in a run) and prints its PKI map. Read-only on the hosts.
  * Exit 0: every host read, everything classified; 1: warnings (something unclassified, a host not
  * read); the vars file is still written when at least one host was read and a layout was found,
@@ -48,6 +51,11 @@ export async function discoverCommand(options: DiscoverOptions, io: CommandIO): 
     const result = await discover(hosts);
     if (options.output === 'json') io.stdout(`${JSON.stringify(result, null, 2)}\n`);
     else io.stdout(renderPlain(result));
+    if (options.svg) {
+      const [{ renderSvg }, { writeFileAtomic }] = await Promise.all([import('../discover/svg.js'), import('../transport/local.js')]);
+      await writeFileAtomic(resolve(io.cwd, options.svg), renderSvg(result), 0o644);
+      io.stderr(`wrote ${options.svg}\n`);
+    }
     if (options.writeVars) {
       if (result.failedHosts.length > 0) throw new KcarunError('E_UNREACHABLE', `not writing ${options.writeVars}: ${result.failedHosts.map((f) => f.host).join(', ')} could not be read`);
       if (!result.vars['layout']) throw new KcarunError('E_TASK', `not writing ${options.writeVars}: no host runs kube-apiserver or etcd`);

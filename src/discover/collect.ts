@@ -65,6 +65,7 @@ for f in $(grep -l -a -E '${COMPONENTS.join('|')}' /proc/[0-9]*/cmdline 2>/dev/n
   printf 'P\\t%s\\t%s\\t%s\\t%s\\n' "\${d#/proc/}" "$c" "$(base64 -w0 < "$d/environ" 2>/dev/null)" "$(base64 -w0 < "$d/cgroup" 2>/dev/null)"
 done
 for f in ${UNIT_DIRS.map((d) => `${shellQuote(d)}/*.service ${shellQuote(d)}/*.service.d/*.conf`).join(' ')}; do [ -f "$f" ] && printf 'U\\t%s\\n' "$f"; done
+for f in /etc/init.d/*; do [ -f "$f" ] && printf 'I\\t%s\\n' "$f"; done
 for f in ${shellQuote(MANIFEST_DIR)}/*.yaml ${shellQuote(MANIFEST_DIR)}/*.yml ${shellQuote(MANIFEST_DIR)}/*.json; do [ -f "$f" ] && printf 'M\\t%s\\n' "$f"; done
 true`;
 
@@ -78,6 +79,7 @@ export async function collectHost(transport: Transport, options: { become?: bool
   const processes: ProcessInfo[] = [];
   const unitPaths: string[] = [];
   const manifestPaths: string[] = [];
+  const initPaths: string[] = [];
   for (const line of listing.stdout.split('\n')) {
     const [tag, ...rest] = line.split('\t');
     if (tag === 'P' && rest.length >= 2) {
@@ -89,6 +91,7 @@ export async function collectHost(transport: Transport, options: { become?: bool
       processes.push({ pid: Number(rest[0]), argv: nulSplit(rest[1] ?? '').filter(Boolean), env, cgroup: Buffer.from(rest[3] ?? '', 'base64').toString('utf8') });
     } else if (tag === 'U' && rest[0]) unitPaths.push(rest[0]);
     else if (tag === 'M' && rest[0]) manifestPaths.push(rest[0]);
+    else if (tag === 'I' && rest[0]) initPaths.push(rest[0]);
   }
 
   const text = new Map<string, string | undefined>();
@@ -129,7 +132,12 @@ export async function collectHost(transport: Transport, options: { become?: bool
   }
   for (const u of units) for (const m of `${u.text}\n${(u.dropIns ?? []).map((d) => d.text).join('\n')}`.matchAll(/^[ \t]*EnvironmentFile[ \t]*=[ \t]*-?(\S+)/gm)) prefetch.add(m[1]!);
   for (const p of prefetch) await readText(p);
-  const configFiles: HostConfigFiles = { manifests, units, read: (p) => text.get(p) };
+  const initScripts = [];
+  for (const p of initPaths.filter((q) => /etcd|kube/.test(posix.basename(q)))) {
+    const t = await readText(p);
+    if (t !== undefined) initScripts.push({ path: p, text: t });
+  }
+  const configFiles: HostConfigFiles = { manifests, units, initScripts, read: (p) => text.get(p) };
 
   const components: ComponentInstance[] = [];
   for (const p of processes) {

@@ -33,15 +33,23 @@ export interface Setting {
   source: SettingSource;
 }
 
-export type RestartMethod = { method: 'static-pod'; container: string } | { method: 'systemd'; unit: string } | { method: 'unknown' };
+export type RestartMethod =
+  | { method: 'static-pod'; container: string }
+  | { method: 'systemd'; unit: string }
+  /** An init script (OpenRC/SysV /etc/init.d/NAME) or another command of the host's own. */
+  | { method: 'command'; command: string }
+  | { method: 'unknown' };
 
 export interface ComponentInstance {
   name: ComponentName;
   pid: number;
   argv: string[];
-  /** Where its flags live; `process` when neither a manifest nor a unit matched. */
-  flagsIn: 'manifest' | 'unit' | 'process';
-  /** The manifest or unit file that holds the flags. */
+  /**
+   * Where its flags live; `init-script` when an /etc/init.d script starts it with them (not edited by
+   * kcarun: its settings must then live in a config or environment file); `process` when nothing matched.
+   */
+  flagsIn: 'manifest' | 'unit' | 'init-script' | 'process';
+  /** The manifest, unit file or init script that holds the flags. */
   configFile?: string;
   restart: RestartMethod;
   /** Effective settings by flag name, each with its source (see resolve* for the precedence). */
@@ -228,6 +236,8 @@ export function kubeletConfigSettings(text: string, file: string): Record<string
 export interface HostConfigFiles {
   manifests: { path: string; text: string }[];
   units: UnitFile[];
+  /** OpenRC/SysV init scripts (/etc/init.d/*) whose name mentions a component. */
+  initScripts?: { path: string; text: string }[];
   /** Reads a file the component names (config files, environment files); undefined when missing. */
   read(path: string): string | undefined;
 }
@@ -288,6 +298,13 @@ export function resolveComponent(proc: ProcessInfo, files: HostConfigFiles): Com
     unit = exactUnit.unit;
     configFile = unit.path;
     restart = { method: 'systemd', unit: unitName(unit) };
+  } else if (initScriptFor(name, flags, files.initScripts ?? [])) {
+    // An init script that starts this binary with these very flag values (e.g. its --config-file):
+    // it, not a distribution's unit for the same binary that is not what runs, restarts the component.
+    const script = initScriptFor(name, flags, files.initScripts ?? [])!;
+    flagsIn = 'init-script';
+    configFile = script.path;
+    restart = { method: 'command', command: `${script.path} restart` };
   } else if (manifestHits.length === 1 || unitHits.length === 1) {
     const m = manifestHits[0];
     if (m) {
@@ -307,6 +324,9 @@ export function resolveComponent(proc: ProcessInfo, files: HostConfigFiles): Com
   }
 
   const flagKind: SettingSource['kind'] = flagsIn === 'manifest' ? 'manifest-flag' : flagsIn === 'unit' ? 'unit-flag' : 'process-flag';
+  if (flagsIn === 'init-script' && [...flags.keys()].some((f) => f !== 'config-file')) {
+    warnings.push(`${name} (pid ${proc.pid}): started by ${configFile} with flags kcarun does not edit there; settings in a config or environment file can be changed, the others only by hand`);
+  }
   const settings: Record<string, Setting> = {};
   for (const [flag, value] of flags) settings[flag] = { name: flag, value, source: { kind: flagKind, file: configFile, key: `--${flag}` } };
   let precedence = 'flags';
@@ -363,6 +383,16 @@ export function resolveComponent(proc: ProcessInfo, files: HostConfigFiles): Com
     }
   }
   return { name, pid: proc.pid, argv: proc.argv, flagsIn, configFile, restart, settings, precedence, warnings };
+}
+
+/**
+ * The init script that starts `name` with the given flags: its text names the binary and every flag
+ * value the process got (so a distribution's generic script for the same binary does not match).
+ */
+export function initScriptFor(name: ComponentName, flags: Map<string, string>, scripts: readonly { path: string; text: string }[]): { path: string; text: string } | undefined {
+  const values = [...flags.values()].filter((v) => v !== 'true' && v !== 'false');
+  if (values.length === 0) return undefined;
+  return scripts.find((s) => new RegExp(`(^|[/\\s"'=])${name}([\\s"']|$)`, 'm').test(s.text) && values.every((v) => s.text.includes(v)));
 }
 
 /** Settings whose value names a certificate, trust file or kubeconfig (read and classified). */

@@ -6,7 +6,7 @@
  */
 import { posix } from 'node:path';
 import { CERT_SETTINGS, type ComponentInstance, type ComponentName, type RestartMethod, type SettingSource } from './components.js';
-import type { HostFacts } from './collect.js';
+import { defaultKeyOf, type HostFacts } from './collect.js';
 import type { CaRole, MapEntry, PkiMap } from './pki-map.js';
 
 export type LayoutVars = Record<string, unknown>;
@@ -24,7 +24,24 @@ export function bundlePathFor(caPath: string): string {
   return `${caPath.slice(0, caPath.length - ext.length)}-bundle${ext}`;
 }
 
-const restartVar = (r: RestartMethod): Record<string, string> => (r.method === 'static-pod' ? { method: 'static-pod', container: r.container } : r.method === 'systemd' ? { method: 'systemd', unit: r.unit } : { method: 'unknown' });
+const restartVar = (r: RestartMethod): Record<string, string> =>
+  r.method === 'static-pod' ? { method: 'static-pod', container: r.container } : r.method === 'systemd' ? { method: 'systemd', unit: r.unit } : r.method === 'command' ? { method: 'command', command: r.command } : { method: 'unknown' };
+
+/** The set-flag `in:` target for a setting's source kind; undefined where set-flag cannot edit it. */
+const SET_FLAG_IN: Partial<Record<SettingSource['kind'], string>> = {
+  'manifest-flag': 'manifest',
+  'unit-flag': 'unit',
+  'etcd-config': 'etcd-config',
+  'env-file': 'env-file',
+  'kubelet-config': 'kubelet-config',
+};
+
+/** Per component: the trust setting whose file and kind say where the stock stages edit it, and the vars that carry it. */
+const TRUST_TARGET: { component: Exclude<ComponentName, 'kubelet'>; setting: string; inVar: string; fileVar: string }[] = [
+  { component: 'etcd', setting: 'trusted-ca-file', inVar: 'etcd_trust_in', fileVar: 'etcd_config' },
+  { component: 'kube-apiserver', setting: 'client-ca-file', inVar: 'apiserver_flags_in', fileVar: 'apiserver_config' },
+  { component: 'kube-controller-manager', setting: 'root-ca-file', inVar: 'controller_manager_flags_in', fileVar: 'controller_manager_config' },
+];
 
 /**
  * Where each component's trust settings live on the reference host (informational until set-flag
@@ -51,6 +68,8 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
   if (!ref) return { vars: {}, warnings: ['no host runs kube-apiserver or etcd: no layout vars to write'] };
   const comp = (n: ComponentName) => ref.components.find((c) => c.name === n);
   const setting = (n: ComponentName, s: string) => comp(n)?.settings[s]?.value;
+  // A trust file holding several CAs is a bundle (mid-rotation, or by design): never the CA file itself.
+  const isBundle = (p: string) => (ref.files.get(p)?.toString('utf8').match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0) > 1;
   const caFile = (role: CaRole) => {
     const ca = map.cas.find((c) => c.role === role);
     if (!ca) return undefined;
@@ -59,31 +78,47 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
       kubernetes: [setting('kube-controller-manager', 'cluster-signing-cert-file'), setting('kube-apiserver', 'client-ca-file')],
       etcd: [setting('etcd', 'trusted-ca-file'), setting('kube-apiserver', 'etcd-cafile')],
       'front-proxy': [setting('kube-apiserver', 'requestheader-client-ca-file')],
-    }[role].filter((p): p is string => !!p);
-    return { ca, path: preferred[0] ?? ca.files.find((f) => f.host === ref.host)?.path };
+    }[role].filter((p): p is string => !!p && !isBundle(p));
+    return { ca, path: preferred[0] ?? ca.files.find((f) => f.host === ref.host && !isBundle(f.path))?.path };
   };
   const k8s = caFile('kubernetes');
   const etcd = caFile('etcd');
   const fp = caFile('front-proxy');
   const keyOn = (c: ReturnType<typeof caFile>) => c?.ca.keys.find((k) => k.host === ref.host)?.path;
+  // Where the new CA's key would go: the key found, else the usual name beside the CA (foo.crt -> foo.key).
+  // The switch stages upload it only where such a file already exists (onlyIfExists), so on hosts that
+  // never held the key nothing is written.
+  const keyPathOf = (c: NonNullable<ReturnType<typeof caFile>>) => keyOn(c) ?? defaultKeyOf(c.path!);
 
   const apiserver = comp('kube-apiserver');
   const flagsIn = (apiserver ?? comp('etcd'))!.flagsIn;
   const layout = flagsIn === 'manifest' ? 'kubeadm' : 'binary';
-  if (flagsIn === 'process') warnings.push(`${ref.host}: the apiserver's flags are in no manifest or unit; the vars assume the binary layout`);
+  if (apiserver && flagsIn === 'process') warnings.push(`${ref.host}: the apiserver's flags are in no manifest or unit; the vars assume the binary layout`);
 
   const vars: LayoutVars = { layout, flags_in: flagsIn === 'manifest' ? 'manifest' : 'unit' };
-  if (k8s?.path) Object.assign(vars, { k8s_ca_cert: k8s.path, k8s_ca_key: keyOn(k8s) ?? '', k8s_ca_bundle: bundlePathFor(k8s.path) });
-  if (etcd?.path) Object.assign(vars, { etcd_ca_cert: etcd.path, etcd_ca_key: keyOn(etcd) ?? '', etcd_ca_bundle: bundlePathFor(etcd.path) });
+  if (k8s?.path) Object.assign(vars, { k8s_ca_cert: k8s.path, k8s_ca_key: keyPathOf(k8s), k8s_ca_bundle: bundlePathFor(k8s.path) });
+  if (etcd?.path) Object.assign(vars, { etcd_ca_cert: etcd.path, etcd_ca_key: keyPathOf(etcd), etcd_ca_bundle: bundlePathFor(etcd.path) });
   vars['has_front_proxy_ca'] = !!fp?.path;
-  if (fp?.path) Object.assign(vars, { front_proxy_ca_cert: fp.path, front_proxy_ca_key: keyOn(fp) ?? '', front_proxy_ca_bundle: bundlePathFor(fp.path) });
+  if (fp?.path) Object.assign(vars, { front_proxy_ca_cert: fp.path, front_proxy_ca_key: keyPathOf(fp), front_proxy_ca_bundle: bundlePathFor(fp.path) });
 
   for (const [name, v] of Object.entries(COMPONENT_VAR) as [Exclude<ComponentName, 'kubelet'>, string][]) {
     const c = comp(name);
     if (!c) continue;
-    if (c.configFile) vars[`${v}_config`] = c.configFile;
+    if (c.configFile && c.flagsIn !== 'init-script') vars[`${v}_config`] = c.configFile;
     vars[`${v}_restart`] = restartVar(c.restart);
-    if (c.restart.method === 'unknown') warnings.push(`${ref.host}: ${name}: restart method unknown (neither a static pod nor a systemd unit)`);
+    if (c.restart.method === 'unknown') warnings.push(`${ref.host}: ${name}: restart method unknown (neither a static pod, a systemd unit nor an init script)`);
+  }
+  // Where the trust settings live decides what the stock stages edit: a config or environment file
+  // (etcd --config-file, /etc/etcd.env) rather than the manifest or unit, when that is where they are.
+  for (const t of TRUST_TARGET) {
+    const s = comp(t.component)?.settings[t.setting];
+    if (!s) continue;
+    const target = SET_FLAG_IN[s.source.kind];
+    if (!target || !s.source.file) continue;
+    if (target !== (flagsIn === 'manifest' ? 'manifest' : 'unit') || s.source.file !== vars[t.fileVar]) {
+      vars[t.inVar] = target;
+      vars[t.fileVar] = s.source.file;
+    }
   }
   const kubelet = comp('kubelet');
   if (kubelet) vars['kubelet_restart'] = restartVar(kubelet.restart);
@@ -144,12 +179,12 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
     .filter((e) => caPath[e.issuer ?? ''])
     .map((e) => ({ path: e.path, key: keyOf(ref, e.path), ca: caPath[e.issuer!]!, hosts: groupOf(e) }))
     .sort((a, b) => a.path.localeCompare(b.path));
-  // As the stock layouts say it: the Kubernetes CA key is needed where the controller-manager signs (the
-  // control plane); the etcd and front-proxy CA keys sign nothing during a rotation, so they are checked
-  // where present and only the hosts that hold them get the new key (issue 15).
-  vars['preflight_ca_keys'] = [k8s, etcd, fp]
-    .filter((c) => c?.path && keyOn(c))
-    .map((c) => (c === k8s ? { cert: c!.path!, key: keyOn(c)!, hosts: '{{ groups.control_plane }}' } : { cert: c!.path!, key: keyOn(c)!, optional: true }));
+  // As the stock layouts: the Kubernetes CA key is required where the controller-manager signs; the
+  // etcd and front-proxy keys sign nothing during a rotation, checked where present.
+  vars['preflight_ca_keys'] = [
+    ...(k8s?.path && keyOn(k8s) ? [{ cert: k8s.path, key: keyOn(k8s)!, hosts: '{{ groups.control_plane }}' }] : []),
+    ...[etcd, fp].filter((c) => c?.path && keyOn(c)).map((c) => ({ cert: c!.path!, key: keyOn(c)!, optional: true })),
+  ];
 
   // Backups: /etc/kubernetes whole when things live there; other PKI and unit folders; the kubelet's config file alone.
   const touched = new Set<string>();
@@ -161,16 +196,22 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
   const backup = new Set<string>();
   for (const d of touched) backup.add(d === '/etc/kubernetes' || d.startsWith('/etc/kubernetes/') ? '/etc/kubernetes' : d);
   if (setting('kubelet', 'config') && !setting('kubelet', 'config')!.startsWith('/etc/kubernetes/')) backup.add(setting('kubelet', 'config')!);
+  // Config and environment files the trust edits go to (the file itself: /etc/etcd.env's folder is /etc).
+  for (const t of TRUST_TARGET) {
+    const f = vars[t.fileVar];
+    if (typeof f === 'string' && ![...backup].some((d) => f === d || f.startsWith(`${d}/`))) backup.add(f);
+  }
   vars['backup_paths'] = [...backup].sort();
   vars['trust_files_to_check'] = [k8s?.path, etcd?.path, fp?.path].filter((p): p is string => !!p);
   vars['update_cluster_info'] = layout === 'kubeadm';
 
-  // The stock stages change trust with set-flag (manifest or unit ExecStart) and the kubelet's config
-  // file; a setting that lives elsewhere (etcd YAML config, an environment file) they cannot edit yet.
+  // The stock stages change trust with set-flag: in a manifest, a unit's ExecStart, an etcd YAML
+  // config, an environment file or a KubeletConfiguration. Elsewhere (a unit's Environment= line, a
+  // variable of unknown origin, a flag only on the command line) they cannot edit it.
   for (const [component, settings] of Object.entries(trustSettings(ref.components))) {
     for (const [name, s] of Object.entries(settings)) {
-      if (s.kind === 'manifest-flag' || s.kind === 'unit-flag' || s.kind === 'kubelet-config') continue;
-      warnings.push(`${ref.host}: ${component} ${name} lives in ${s.file ?? 'the process environment'} (${s.kind} ${s.key}); the stock stages edit manifest and unit flags only: change it in place or with a stage of your own`);
+      if (SET_FLAG_IN[s.kind] && s.file) continue;
+      warnings.push(`${ref.host}: ${component} ${name} lives in ${s.file ?? 'the process environment'} (${s.kind} ${s.key}); the stock stages cannot edit it there: change it in place or with a stage of your own`);
     }
   }
   vars['extra_clients'] = extraClients(map, facts);

@@ -21,7 +21,7 @@ export function renderPlain(r: DiscoverResult): string {
       formatTable(
         ['HOST', 'COMPONENT', 'PID', 'FLAGS IN', 'RESTART', 'PRECEDENCE'],
         r.map.hosts.flatMap((h) =>
-          h.components.map((c) => [h.host, c.name, String(c.pid), c.configFile ?? c.flagsIn, c.restart.method === 'static-pod' ? `static-pod ${c.restart.container}` : c.restart.method === 'systemd' ? `systemd ${c.restart.unit}` : 'unknown', c.precedence]),
+          h.components.map((c) => [h.host, c.name, String(c.pid), c.configFile ?? c.flagsIn, restartText(c.restart), c.precedence]),
         ),
       ),
     ),
@@ -44,6 +44,11 @@ export function renderPlain(r: DiscoverResult): string {
   );
   if (r.warnings.length) out.push(`Warnings\n${r.warnings.map((w) => `  - ${w}`).join('\n')}\n`);
   return out.join('\n');
+}
+
+/** `static-pod etcd`, `systemd kubelet`, `command /etc/init.d/etcd restart`, `unknown`. */
+export function restartText(r: DiscoverResult['map']['hosts'][number]['components'][number]['restart']): string {
+  return r.method === 'static-pod' ? `static-pod ${r.container}` : r.method === 'systemd' ? `systemd ${r.unit}` : r.method === 'command' ? `command ${r.command}` : 'unknown';
 }
 
 const ROLE_ORDER = ['component', 'layout', 'extra-client', 'unclassified'];

@@ -11,6 +11,7 @@ import { etcdLeaderProbe } from './etcd-leader-probe/index.js';
 import { etcdSnapshotTask } from './etcd-snapshot/index.js';
 import { fileFetchTask } from './file-fetch/index.js';
 import { filePatchTask } from './file-patch/index.js';
+import { flagReadTask } from './flag-read/index.js';
 import { fileUploadTask } from './file-upload/index.js';
 import { kubeConfigMapPatchTask } from './kube-configmap-patch/index.js';
 import { kubeRolloutRestartTask } from './kube-rollout-restart/index.js';
@@ -36,6 +37,7 @@ export const taskTypes: ReadonlyMap<string, TaskDefinition> = new Map(
     filePatchTask,
     fileUploadTask,
     fileFetchTask,
+    flagReadTask,
     serviceRestartTask,
     caGenerateTask,
     caStatusTask,

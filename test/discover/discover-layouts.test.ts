@@ -352,23 +352,21 @@ describe('kcarun discover on an etcd configured by a YAML file', () => {
     ]);
   });
 
-  it('writes the etcd vars and the monitoring client, and warns that the stock stages cannot edit YAML trust settings', () => {
+  it('writes the etcd vars (trust edited in the YAML config file) and the monitoring client, without a warning', () => {
     expect(written).toMatchObject({
       layout: 'binary',
       flags_in: 'unit',
       etcd_ca_cert: '/etc/etcd/pki/ca.crt',
       etcd_ca_key: '/etc/etcd/pki/ca.key',
       etcd_ca_bundle: '/etc/etcd/pki/ca-bundle.crt',
-      etcd_config: '/etc/systemd/system/etcd.service',
+      etcd_config: '/etc/etcd/etcd.yaml',
+      etcd_trust_in: 'etcd-config',
       etcd_restart: { method: 'systemd', unit: 'etcd' },
       etcd_leaf_certs: ['/etc/etcd/pki/peer.crt', '/etc/etcd/pki/server.crt'],
       extra_clients: [{ name: 'prometheus', host: 'cp1', etcd_ca: '/etc/prometheus/etcd/ca.pem', etcd_cert: '/etc/prometheus/etcd/client.pem', k8s_ca: '', k8s_cert: '', restart: { method: 'systemd', unit: 'prometheus' } }],
     });
     expect(written).not.toHaveProperty('apiserver_config');
-    expect(json.warnings).toEqual([
-      'cp1: etcd trusted-ca-file lives in /etc/etcd/etcd.yaml (etcd-config client-transport-security.trusted-ca-file); the stock stages edit manifest and unit flags only: change it in place or with a stage of your own',
-      'cp1: etcd peer-trusted-ca-file lives in /etc/etcd/etcd.yaml (etcd-config peer-transport-security.trusted-ca-file); the stock stages edit manifest and unit flags only: change it in place or with a stage of your own',
-    ]);
-    expect(code).toBe(1);
+    expect(json.warnings).toEqual([]);
+    expect(code).toBe(0);
   });
 });

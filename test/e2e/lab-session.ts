@@ -11,6 +11,7 @@ import { labInventory } from '../../lab/commands/inventory.js';
 import { trafficStart, trafficStop } from '../../lab/commands/traffic.js';
 import { labUp } from '../../lab/commands/up.js';
 import { labVerify } from '../../lab/commands/verify.js';
+import type { Layout } from '../../lab/lab-state.js';
 import { expect } from 'vitest';
 import { runCli, startCli, type CliResult } from '../helpers/cli.js';
 
@@ -32,7 +33,7 @@ export interface LabSession {
   trafficStop(): Promise<void>;
 }
 
-export function labSession(options: { name: string; ipPrefix: string; layout: 'kubeadm' | 'binary'; nodes: number }): LabSession {
+export function labSession(options: { name: string; ipPrefix: string; layout: Layout; nodes: number }): LabSession {
   const work = mkdtempSync(join(tmpdir(), `kcarun-e2e-${options.name}-`));
   const dir = join(work, 'lab');
   const inventory = join(work, 'inventory.yaml');

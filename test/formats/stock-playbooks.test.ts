@@ -33,7 +33,7 @@ describe('the stock etcd rotation on an etcd-only cluster (test/fixtures/invento
   it('validates: every control-plane and worker stage is skipped with its reason, every etcd stage is planned', async () => {
     const prepared = await preparePlaybook({ playbook: 'playbooks/rotate-etcd-ca.yaml', inventory: 'test/fixtures/inventories/etcd-only.yaml', extraVars: [], cwd: root });
     const skipped = prepared.plan.filter((p) => p.skipped).map((p) => `${p.stage.spec.name}: ${p.skipped}`);
-    expect(skipped).toHaveLength(18);
+    expect(skipped).toHaveLength(19);
     expect(skipped).toContain('trust-etcd-apiserver: hosts "control_plane" selects no host');
     expect(skipped).toContain('trust-kubelets: hosts "control_plane:workers" selects no host');
     const planned = Object.fromEntries(prepared.plan.filter((p) => !p.skipped).map((p) => [p.stage.spec.name, p.hosts]));
@@ -43,14 +43,14 @@ describe('the stock etcd rotation on an etcd-only cluster (test/fixtures/invento
 });
 
 describe('CA private keys in the stock rotation', () => {
-  it.each(['kubeadm', 'binary'])('every upload of a new CA key replaces an existing key only (onlyIfExists), never creates one (layout %s)', async (layout) => {
+  it.each(['kubeadm', 'binary', 'kubespray'])('every upload of a new CA key replaces an existing key only (onlyIfExists), never creates one (layout %s)', async (layout) => {
     const prepared = await preparePlaybook({ playbook: 'playbooks/rotate-ca.yaml', inventory: 'inventory.example.yaml', extraVars: [`layout=${layout}`], cwd: root });
     const keyUploads = prepared.plan.flatMap((p) =>
       p.stage.spec.tasks
         .filter((t) => t.type === 'file-upload' && typeof t.with === 'object' && /(^|\/)[a-z-]*ca\.key$/.test(String((t.with as Record<string, unknown>)['artifact'])))
         .map((t) => ({ stage: p.stage.spec.name, task: t.name, with: t.with as Record<string, unknown> })),
     );
-    expect(keyUploads.map((u) => u.stage).sort()).toEqual(['switch-control-plane', 'switch-etcd', 'switch-signing']);
+    expect(keyUploads.map((u) => u.stage).sort()).toEqual(['switch-control-plane', 'switch-etcd', 'switch-signers', 'switch-signing']);
     for (const u of keyUploads) expect(u.with['onlyIfExists'], `${u.stage}: ${u.task}`).toBe(true);
     // Preflight demands the Kubernetes CA key only where the controller-manager signs.
     const layoutVars = (await import('yaml')).parse(readFileSync(join(root, 'playbooks', 'layouts', `${layout}.yaml`), 'utf8')) as { preflight_ca_keys: Array<Record<string, unknown>> };

@@ -4,15 +4,11 @@ import { KcarunError, KcarunErrorList } from '../../core/errors.js';
 import { checkCertificate, checkClockSkew } from '../../pki/checks.js';
 import { parseCertificates, parseSingleCertificate, type Certificate } from '../../pki/certificate.js';
 import { shellJoin } from '../../core/shell.js';
-import { getEnvFileSetting } from '../../edit/env-file.js';
-import { getEtcdConfigSetting } from '../../edit/etcd-config.js';
-import { getKubeletConfigSetting } from '../../edit/kubelet-config.js';
-import { getManifestFlag } from '../../edit/manifest-flag.js';
-import { getUnitFlag } from '../../edit/unit-file.js';
 import type { TaskContext, TaskOutcome } from '../define.js';
 import type { Transport } from '../../transport/types.js';
 import { DEFAULT_KUBECONFIG } from '../shared/schemas.js';
 import type { PreflightParams } from './schema.js';
+import { settingValue } from '../shared/setting-value.js';
 import { kubeClientFromHost } from '../shared/kube-api-client.js';
 import { checkEtcdCluster } from '../shared/etcdctl.js';
 import { publicKeyOnHost } from '../shared/key-on-host.js';
@@ -155,22 +151,6 @@ async function checkCertFile(t: Transport, host: string, c: NonNullable<Prefligh
 }
 
 type RefuseFlags = NonNullable<PreflightParams['refuseFlags']>[number];
-
-/** The value a setting has in the file, as the component would read it; undefined when unset. */
-function settingValue(text: string, where: RefuseFlags['in'], flag: string): unknown {
-  switch (where) {
-    case 'manifest':
-      return getManifestFlag(text, { flag });
-    case 'unit':
-      return getUnitFlag(text, { flag });
-    case 'etcd-config':
-      return getEtcdConfigSetting(text, flag);
-    case 'env-file':
-      return getEnvFileSetting(text, { flag });
-    case 'kubelet-config':
-      return getKubeletConfigSetting(text, flag);
-  }
-}
 
 async function checkRefusedFlags(t: Transport, host: string, r: RefuseFlags, problem: Report): Promise<void> {
   try {

@@ -1,7 +1,8 @@
 /**
- * Per-signer controller-manager flags: the stock preflight (stage preflight-signers, the flag list
- * from playbooks/defaults.yaml) refuses a Kubernetes CA rotation while any is set, naming them;
- * checked over a real sshd on a static pod manifest and on a systemd unit.
+ * preflight refuseFlags, with the per-signer controller-manager flags of playbooks/defaults.yaml as
+ * the example (the stock rotation now switches them, stages/signers.yaml; a playbook of one's own can
+ * still refuse them): refused while any is set, naming them; checked over a real sshd on a static
+ * pod manifest and on a systemd unit.
  */
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -14,7 +15,8 @@ import { startRemoteEnv, type RemoteEnv } from './remote-env.js';
 
 type Params = Parameters<typeof preflightTask.run>[0]['params'];
 const root = join(import.meta.dirname, '..', '..', '..');
-const perSignerFlags = (parse(readFileSync(join(root, 'playbooks', 'defaults.yaml'), 'utf8')) as { per_signer_flags: string[] }).per_signer_flags;
+const defaults = parse(readFileSync(join(root, 'playbooks', 'defaults.yaml'), 'utf8')) as { per_signer_cert_flags: string[]; per_signer_key_flags: string[] };
+const perSignerFlags = [...defaults.per_signer_cert_flags, ...defaults.per_signer_key_flags];
 
 const manifest = (extra: string[]) => `apiVersion: v1
 kind: Pod
