@@ -120,7 +120,7 @@ describe('wait-healthy: the probes of a gate run at once, in rounds', () => {
     expect(e.message).toMatch(/^cp1: probe [ab] not healthy within 2 s \(2 consecutive successes needed, \d+ attempts\); last error: https:\/\/127\.0\.0\.1:\d+\/readyz answered HTTP 503 \(expected 200\): not ready$/);
     expect(a.seen.length).toBe(b.seen.length);
     const rounds = a.seen.map((s, i) => [s.status, b.seen[i]!.status] as const);
-    const lastBad = rounds.findLast(([x, y]) => x !== 200 || y !== 200)!;
+    const lastBad = rounds.filter(([x, y]) => x !== 200 || y !== 200).at(-1)!;
     expect(e.message.startsWith(`cp1: probe ${lastBad[0] !== 200 ? 'a' : 'b'} not healthy`)).toBe(true);
   });
 
