@@ -64,6 +64,14 @@ gate() {
     sleep "$GATE_INTERVAL"
   done
 }
+# all_of "check args" "check args"...: one round of several checks; all must pass (arguments hold no spaces)
+all_of() {
+  local c
+  for c in "$@"; do
+    # shellcheck disable=SC2086
+    $c || { echo "failed: $c"; return 1; }
+  done
+}
 etcdctl_on() { # node cacert args...
   local node=$1 ca=$2
   shift 2
@@ -71,8 +79,9 @@ etcdctl_on() { # node cacert args...
 }
 # every member healthy, all agree on one leader
 etcd_ok() {
-  etcdctl_on "$1" "$2" endpoint health --cluster >/dev/null &&
-    etcdctl_on "$1" "$2" endpoint status --cluster -w json | jq -e '[.[].Status.leader] | (unique | length == 1) and (.[0] != 0) and (length == '"${#NODE_LIST[@]}"')' >/dev/null
+  local health
+  health=$(etcdctl_on "$1" "$2" endpoint health --cluster 2>&1) || { echo "$health"; return 1; }
+  etcdctl_on "$1" "$2" endpoint status --cluster -w json | jq -e '[.[].Status.leader] | (unique | length == 1) and (.[0] != 0) and (length == '"${#NODE_LIST[@]}"')' >/dev/null
 }
 # the served chain verifies against CA for the node's IP
 tls_ok() { # node port ca [client cert key]
@@ -220,7 +229,7 @@ admin_creds
 
 log "backup: etcd snapshot on $FIRST, /etc/kubernetes and the kubelet's files on every node"
 STAMP=$(date -u +%Y%m%dT%H%M%S)
-etcdctl_on "$FIRST" "$P/etcd/ca.crt" snapshot save "/var/backups/etcd-$STAMP.db" >/dev/null
+etcdctl_on "$FIRST" "$P/etcd/ca.crt" snapshot save "/var/backups/etcd-$STAMP.db" >/dev/null 2>&1 || die "etcd snapshot failed"
 etcdctl_on "$FIRST" "$P/etcd/ca.crt" snapshot status "/var/backups/etcd-$STAMP.db" -w json | jq -e '.totalKey > 0' >/dev/null || die "the etcd snapshot is empty"
 for n in $(names); do on "$n" "umask 077; tar czf /var/backups/pre-rotation-$STAMP.tgz /etc/kubernetes /var/lib/kubelet/config.yaml /var/lib/kubelet/pki /etc/prometheus 2>/dev/null || tar czf /var/backups/pre-rotation-$STAMP.tgz /etc/kubernetes /var/lib/kubelet/config.yaml /var/lib/kubelet/pki"; done
 
@@ -292,8 +301,7 @@ for n in $(etcd_order "$ETCD_BUNDLE"); do
   for c in server peer healthcheck-client; do reissue "$n" "$P/etcd/$c.crt" "$P/etcd/$c.key" etcd; done
   reissue "$n" "$P/apiserver-etcd-client.crt" "$P/apiserver-etcd-client.key" etcd
   restart_pod "$n" etcd
-  gate "$n etcd on the new certificates" etcd_ok "$n" "$ETCD_BUNDLE"
-  gate "$n etcd serves a new-CA certificate" tls_ok "$n" 2379 "$P/etcd/ca.crt" "$P/etcd/healthcheck-client.crt" "$P/etcd/healthcheck-client.key"
+  gate "$n etcd on the new certificates, serving a new-CA certificate" all_of "etcd_ok $n $ETCD_BUNDLE" "tls_ok $n 2379 $P/etcd/ca.crt $P/etcd/healthcheck-client.crt $P/etcd/healthcheck-client.key"
 done
 log "switch: control-plane certificates"
 for n in $(names); do
@@ -304,8 +312,7 @@ for n in $(names); do
   reissue "$n" "$P/front-proxy-client.crt" "$P/front-proxy-client.key" fp
   for k in $KUBECONFIGS; do kubeconfig_cert "$n" "/etc/kubernetes/$k"; done
   restart_pod "$n" kube-apiserver
-  gate "$n apiserver ready" readyz_ok "$n" "$K8S_BUNDLE"
-  gate "$n apiserver serves a new-CA certificate" tls_ok "$n" 6443 "$P/ca.crt"
+  gate "$n apiserver ready, serving a new-CA certificate" all_of "readyz_ok $n $K8S_BUNDLE" "tls_ok $n 6443 $P/ca.crt"
   restart_pod "$n" kube-controller-manager
   restart_pod "$n" kube-scheduler
 done
@@ -315,8 +322,7 @@ for n in $(names); do
   reissue "$n" /var/lib/kubelet/pki/kubelet.crt /var/lib/kubelet/pki/kubelet.key k8s
   kubelet_client_cert "$n"
   restart_kubelet "$n"
-  gate "$n node Ready" node_ok "$n"
-  gate "$n kubelet serves a new-CA certificate" tls_ok "$n" 10250 "$P/ca.crt"
+  gate "$n node Ready, kubelet serving a new-CA certificate" all_of "node_ok $n" "tls_ok $n 10250 $P/ca.crt"
 done
 log "switch: prometheus client certificates"
 reissue "$FIRST" /etc/prometheus/ssl/etcd-client.crt /etc/prometheus/ssl/etcd-client.key etcd
