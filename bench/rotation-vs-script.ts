@@ -7,6 +7,7 @@
  * traffic's failed requests, and the lab's verdict (every certificate on the new CAs, data intact)
  * — a run that did not rotate does not count.
  */
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -14,9 +15,9 @@ import { join } from 'node:path';
 import { labDown } from '../lab/commands/down.js';
 import { labInventory } from '../lab/commands/inventory.js';
 import { trafficStart, trafficStop } from '../lab/commands/traffic.js';
-import { labUp } from '../lab/commands/up.js';
 import { labVerify } from '../lab/commands/verify.js';
 import { LabPaths } from '../lab/lab-paths.js';
+import { readState } from '../lab/lab-state.js';
 import { timed } from './measure.js';
 import { rotationFromFile, type RotationResult } from './rotation.js';
 
@@ -41,6 +42,28 @@ export interface ToolRun {
   kcarun?: RotationResult;
   loadBefore: number[];
   loadAfter: number[];
+}
+
+/**
+ * `lab up` in a child process, tried twice: on this shared machine (load 30-100) a lab client
+ * request of `up` can time out outside any awaited promise and end the process; the benchmark
+ * must survive that and start from a clean lab.
+ */
+async function labUpChild(dir: string, ipPrefix: string, log: (s: string) => void): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    let stderr = '';
+    const code = await new Promise<number>((resolve) => {
+      const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'lab/cli.ts'), 'up', '--dir', dir, '--nodes', '3', '--layout', 'kubeadm', '--ca-days-left', '30', '--ip-prefix', ipPrefix], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.once('close', (c) => resolve(c ?? 1));
+    });
+    if (code === 0) return;
+    log(`lab up failed (attempt ${attempt}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    await labDown({ dir, purge: true, log: () => undefined });
+    if (attempt === 2) throw new Error(`lab up failed twice: ${stderr.trim().split('\n').pop()}`);
+  }
 }
 
 /** Every (node, component, container id | main pid) the lab records, sampled until stopped. */
@@ -119,7 +142,8 @@ export async function rotationVsScript(options: {
     const paths = new LabPaths(dir);
     try {
       options.log(`rotation (${tool}): lab up on ${options.ipPrefix}.x (load ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
-      const state = await labUp({ dir, nodes: 3, layout: 'kubeadm', caDaysLeft: 30, ipPrefix: options.ipPrefix, log: () => undefined });
+      await labUpChild(dir, options.ipPrefix, options.log);
+      const state = readState(paths)!;
       const inventory = join(work, 'inventory.yaml');
       writeFileSync(inventory, labInventory(dir));
       await trafficStart({ dir });
