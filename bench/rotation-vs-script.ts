@@ -45,7 +45,7 @@ export interface ToolRun {
 }
 
 /**
- * `lab up` in a child process, tried twice: on this shared machine (load 30-100) a lab client
+ * `lab up` in a child process, tried up to 4 times: on this shared machine (load 30-100) a lab client
  * request of `up` can time out outside any awaited promise and end the process; the benchmark
  * must survive that and start from a clean lab.
  */
@@ -62,7 +62,7 @@ async function labUpChild(dir: string, ipPrefix: string, log: (s: string) => voi
     if (code === 0) return;
     log(`lab up failed (attempt ${attempt}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
     await labDown({ dir, purge: true, log: () => undefined });
-    if (attempt === 2) throw new Error(`lab up failed twice: ${stderr.trim().split('\n').pop()}`);
+    if (attempt === 4) throw new Error(`lab up failed 4 times: ${stderr.trim().split('\n').pop()}`);
   }
 }
 

@@ -3,7 +3,8 @@
  * a certificate made with the openssl CLI): the probes of one gate run at once in each round, and
  * the gate is stable only after N rounds in a row in which every probe passed together.
  * No timings are asserted: concurrency is read from the servers' own request records (each round's
- * requests overlap), and the rounds from the number of requests each server saw.
+ * requests overlap: each server holds its answer until its partner got the same round's request),
+ * and the rounds from the number of requests each server saw.
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -25,25 +26,28 @@ interface Seen {
   status: number;
 }
 
-/** An HTTPS endpoint that answers each request after `holdMs` with the status its script gives for that request (1-based). */
+/**
+ * An HTTPS endpoint that answers each request with the status its script gives for that request
+ * (1-based). Paired with a partner, it holds its n-th answer until the partner has received its own
+ * n-th request (at most 5 s): probes run at once always overlap then, however late one of them
+ * starts on a busy machine, while probes run one after another never do (the first is answered at
+ * the 5 s limit, before the second is sent).
+ */
 class Endpoint {
   readonly seen: Seen[] = [];
+  partner?: Endpoint;
   private server!: Server;
-  constructor(
-    private readonly script: (n: number) => number,
-    private readonly holdMs = 150,
-  ) {}
+  constructor(private readonly script: (n: number) => number) {}
   async start(cert: Buffer, key: Buffer): Promise<void> {
-    this.server = createServer({ cert, key }, (_req, res) => {
+    this.server = createServer({ cert, key }, async (_req, res) => {
       const start = performance.now();
       const n = this.seen.length + 1;
       const status = this.script(n);
       const record: Seen = { start, end: Number.NaN, status };
       this.seen.push(record);
-      setTimeout(() => {
-        record.end = performance.now();
-        res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'not ready');
-      }, this.holdMs);
+      for (let waited = 0; this.partner && this.partner.seen.length < n && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+      record.end = performance.now();
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'not ready');
     });
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
   }
@@ -94,14 +98,16 @@ describe('wait-healthy: the probes of a gate run at once, in rounds', () => {
   it('asks every probe in every round, concurrently, and is stable after N rounds in which all passed', async () => {
     const early = await endpoint(() => 200);
     const late = await endpoint((n) => (n <= 2 ? 503 : 200)); // becomes healthy in the third round
+    early.partner = late;
+    late.partner = early;
     const res = await gate({ intervalSeconds: 0.05, timeoutSeconds: 60, successes: 2, probes: [https(early, 'early'), https(late, 'late')] });
 
     // Rounds 1-2 fail (late answers 503), rounds 3-4 pass together: 4 rounds, each server asked once per round.
     expect(late.seen.map((s) => s.status)).toEqual([503, 503, 200, 200]);
     expect(early.seen.map((s) => s.status)).toEqual([200, 200, 200, 200]);
     expect(res.output).toMatchObject({ rounds: 4, probes: [{ probe: 'early', attempts: 4 }, { probe: 'late', attempts: 4 }] });
-    // Run one after another, the probes of a round could not overlap; here every round's two requests do,
-    // so a gate lasts about as long as its slowest probe, not the sum of them.
+    // Run one after another, the probes of a round could not overlap (see Endpoint); here every round's two
+    // requests do, so a gate lasts about as long as its slowest probe, not the sum of them.
     for (let i = 0; i < 4; i++) expect(overlap(early.seen[i]!, late.seen[i]!), `round ${i + 1}`).toBe(true);
     // Healthy-from is the start of each probe's last run of successes: the late one from round 3 on.
     const probes = (res.output as { probes: Array<{ healthyAfterSeconds: number }> }).probes;
