@@ -65,7 +65,7 @@ export function kcarunPlaybook(): string {
           { name: 'mkdir', type: 'ssh-exec', with: { command: 'mkdir -p {{ base }}/{{ inventory_hostname }}/data' } },
           { name: 'upload 0600', type: 'file-upload', with: { dest: '{{ base }}/{{ inventory_hostname }}/data/secret.key', content: '{{ payload }}', mode: '0600' } },
           { name: 'patch flag', type: 'file-patch', with: { path: '{{ base }}/{{ inventory_hostname }}/app.conf', edits: [{ op: 'line', match: '^flag=', line: 'flag=on' }] } },
-          { name: 'read back', type: 'ssh-exec', with: { command: "grep '^flag=on$' {{ base }}/{{ inventory_hostname }}/app.conf", changedWhen: '(?!)' } },
+          { name: 'read back', type: 'ssh-exec', with: { command: "grep '^flag=on$' {{ base }}/{{ inventory_hostname }}/app.conf", changedWhen: '[^\\s\\S]' } },
           { name: 'fetch', type: 'file-fetch', with: { src: '{{ base }}/{{ inventory_hostname }}/app.conf', artifact: 'hosts/{{ inventory_hostname }}/app.conf' } },
         ],
       },

@@ -12,6 +12,11 @@
  *   --rotation-events FILE  instead, read the events of an earlier `kcarun rotate-ca ... --output json`
  *                           (or a run journal)
  *   --rotation-playbook F   the playbook that produced them (default playbooks/rotate-ca.yaml)
+ *   --only rotation         just kcarun's rotate-ca against bench/script/rotate-ca.sh, each on a fresh
+ *                           3-node lab under traffic (bench/rotation-vs-script.ts); the last line is
+ *                           {"rotation": {kcarun_s, script_s, kcarun_restarts, script_restarts,
+ *                           kcarun_failures, script_failures}}
+ *   --ip-prefix 127.X.Y     the labs' addresses for --only rotation (default 127.0.9)
  * Run as root (sshd on loopback, apt-get for missing tools: bench/install-deps.sh).
  */
 import { execFile, spawn } from 'node:child_process';
@@ -20,7 +25,9 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { fanoutAt, type FanoutRow, type RunSample } from './fanout.js';
+import { parse as parseYaml } from 'yaml';
 import { measureDemoRotation, rotationFromFile, type RotationResult } from './rotation.js';
+import { rotationVsScript } from './rotation-vs-script.js';
 import { startupBench, type StartupResult } from './startup.js';
 import { linePlot } from './svg.js';
 import { summaryMarkdown, type BenchSummary } from './summary.js';
@@ -43,6 +50,8 @@ const { values: o } = parseArgs({
     'no-rotation': { type: 'boolean' },
     'rotation-events': { type: 'string' },
     'rotation-playbook': { type: 'string' },
+    only: { type: 'string' },
+    'ip-prefix': { type: 'string' },
   },
 });
 const quick = o.quick ?? false;
@@ -58,7 +67,42 @@ async function tool(cmd: string, args: string[]): Promise<string> {
   return (await run(cmd, args).catch((e: { stdout?: string; stderr?: string }) => ({ stdout: e.stdout ?? e.stderr ?? '' }))).stdout.trim().split('\n')[0] ?? '';
 }
 
+/** kcarun against the careful script (issue 19): both with the gate timing of playbooks/defaults.yaml. */
+async function onlyRotation(): Promise<void> {
+  await mkdir(RESULTS, { recursive: true });
+  const defaults = parseYaml(await readFile(join(ROOT, 'playbooks/defaults.yaml'), 'utf8')) as Record<string, number>;
+  const gate = { successes: defaults.gate_successes ?? 3, intervalSeconds: defaults.gate_interval_seconds ?? 2, timeoutSeconds: defaults.gate_timeout_seconds ?? 180 };
+  const started = new Date();
+  const loadBefore = loadNow();
+  log(`kcarun bench --only rotation ${started.toISOString()} load ${loadBefore.join(' ')}; gates: ${JSON.stringify(gate)}`);
+  const r = await rotationVsScript({ ipPrefix: o['ip-prefix'] ?? '127.0.9', gate, outDir: RESULTS, log });
+  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', node: process.version };
+  await writeFile(
+    join(RESULTS, 'rotation-vs-script.json'),
+    `${JSON.stringify({ date: started.toISOString(), machine, loadavg: { before: loadBefore, after: loadNow() }, gate, kcarun: { ...r.kcarun, kcarun: undefined }, script: r.script }, null, 2)}\n`,
+  );
+  const line = {
+    rotation: {
+      kcarun_s: r.kcarun.wall_s,
+      script_s: r.script.wall_s,
+      kcarun_restarts: r.kcarun.restarts,
+      script_restarts: r.script.restarts,
+      kcarun_failures: r.kcarun.failures,
+      script_failures: r.script.failures,
+    },
+  };
+  if (r.kcarun.exitCode !== 0 || r.script.exitCode !== 0 || !r.kcarun.allCertsOnNewCA || !r.script.allCertsOnNewCA) {
+    log(`rotation: a run failed or did not rotate (kcarun exit ${r.kcarun.exitCode}, on new CAs ${r.kcarun.allCertsOnNewCA}; script exit ${r.script.exitCode}, on new CAs ${r.script.allCertsOnNewCA})`);
+    process.exitCode = 1;
+  }
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
 async function main(): Promise<void> {
+  if (o.only !== undefined) {
+    if (o.only !== 'rotation') throw new Error(`--only ${o.only}: only "rotation" is known`);
+    return onlyRotation();
+  }
   await new Promise<void>((resolve, reject) => {
     const c = spawn('sh', [join(HERE, 'install-deps.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
     c.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`bench/install-deps.sh exited ${code}`))));

@@ -175,7 +175,9 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
   });
 
   log('lab: seeding the cluster');
-  const etcd = etcdClientFor(paths, layout, state.nodes[0]!, endpoints);
+  // 50 puts at once through one client: on a loaded 2-core machine some take longer than the client's
+  // default 4 s of retries (seen at load 30-100), which failed the whole `up`; 30 s is still a bound.
+  const etcd = etcdClientFor(paths, layout, state.nodes[0]!, endpoints, 30_000);
   await Promise.all(Array.from({ length: SEED_KEYS }, (_, i) => etcd.put(`/kcarun-lab/seed/${String(i).padStart(4, '0')}`, seedValue(i))));
   const first = state.nodes[0]!;
   const put = async (path: string, body: unknown): Promise<void> => {

@@ -128,10 +128,27 @@ export interface PollFailure {
 class DeadlineCutOff extends Error {}
 
 /**
+ * What an attempt throws to say which probe failed, when one attempt checks several (a gate's
+ * round runs all its probes at once): the E_TIMEOUT message then names that probe instead of
+ * `what.probe`, and a probe whose own `timeoutSeconds` is shorter than the wait's ends the wait at
+ * its own timeout when it is still failing then.
+ */
+export class ProbeFailure extends Error {
+  constructor(
+    readonly probe: string,
+    message: string,
+    readonly timeoutSeconds?: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
  * Calls `attempt` every interval until it succeeds `successes` times in a row, or the timeout
  * passes. A failure resets the streak. `attempt` throws to fail; its message is kept as the last
- * error and ends up in the E_TIMEOUT message with the host and the probe name. An attempt still
- * running at the deadline is cut off (its signal aborts, so the transport kills its command).
+ * error and ends up in the E_TIMEOUT message with the host and the probe name (a `ProbeFailure`
+ * names its own probe). An attempt still running at the deadline is cut off (its signal aborts, so
+ * the transport kills its command).
  */
 export async function pollUntilStable(
   what: PollFailure,
@@ -145,9 +162,13 @@ export async function pollUntilStable(
   let streak = 0;
   let attempts = 0;
   let lastError = '';
+  let lastProbe = what.probe;
   for (;;) {
     if (signal?.aborted) throw signal.reason;
     attempts++;
+    // When the attempt that just failed belongs to a probe with a shorter timeout, that is the one to meet.
+    let giveUpAt = deadline;
+    let timeoutSeconds = options.timeoutSeconds;
     try {
       const allowed = Math.max(deadline - now(), (options.minAttemptSeconds ?? 15) * 1000);
       await withDeadline(allowed, (sig) => attempt(streak, sig), {
@@ -162,13 +183,20 @@ export async function pollUntilStable(
       const message = err instanceof Error ? err.message : String(err);
       // A cut-off attempt says less than the failure before it: keep that one and add the note.
       lastError = err instanceof DeadlineCutOff && lastError ? `${lastError} (then ${message})` : message;
+      if (err instanceof ProbeFailure) {
+        lastProbe = err.probe;
+        if (err.timeoutSeconds !== undefined && err.timeoutSeconds < options.timeoutSeconds) {
+          timeoutSeconds = err.timeoutSeconds;
+          giveUpAt = start + err.timeoutSeconds * 1000;
+        }
+      }
     }
-    if (now() + options.intervalSeconds * 1000 > deadline) {
+    if (now() + options.intervalSeconds * 1000 > giveUpAt) {
       const tail = lastError ? `last error: ${lastError}` : `only ${streak} of ${options.successes} consecutive successes`;
       throw new KcarunError(
         'E_TIMEOUT',
-        `${what.host}: probe ${what.probe} not healthy within ${options.timeoutSeconds} s (${options.successes} consecutive successes needed, ${attempts} attempts); ${tail}`,
-        { host: what.host, probe: what.probe, lastError },
+        `${what.host}: probe ${lastProbe} not healthy within ${timeoutSeconds} s (${options.successes} consecutive successes needed, ${attempts} attempts); ${tail}`,
+        { host: what.host, probe: lastProbe, lastError },
       );
     }
     await sleep(options.intervalSeconds * 1000, signal);

@@ -2,9 +2,9 @@ import { defineTask, unknownUntilRun } from '../define.js';
 import { WaitHealthySchema } from './schema.js';
 
 /**
- * The gate after each restart: every probe must succeed `successes` times in a row within its
- * timeout. Probes run one after another on this step's host (see ./probes.ts for why on the host);
- * the failure names the host, the probe and the last error.
+ * The gate after each restart: all probes run at once in each round, and `successes` rounds in a
+ * row in which every probe passed make the component stably healthy (see ./run.ts; ./probes.ts for
+ * why probes run on the host); the failure names the host, the probe that failed last and its error.
  */
 export const waitHealthyTask = defineTask({
   type: 'wait-healthy',

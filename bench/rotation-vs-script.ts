@@ -1,0 +1,217 @@
+/**
+ * kcarun's full rotate-ca against a careful hand-written shell script of the same procedure
+ * (bench/script/rotate-ca.sh), side by side in one run, each on a fresh 3-node kubeadm lab with the
+ * same parameters and the lab's counted traffic running (issue 19). Per tool: wall time (GNU time),
+ * the restarts that really happened (read from the lab's own process records: every static-pod
+ * container id and unit main pid each node's kubelet/systemctl wrote, sampled every 250 ms), the
+ * traffic's failed requests, and the lab's verdict (every certificate on the new CAs, data intact)
+ * — a run that did not rotate does not count.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { labDown } from '../lab/commands/down.js';
+import { labInventory } from '../lab/commands/inventory.js';
+import { trafficStart, trafficStop } from '../lab/commands/traffic.js';
+import { labVerify } from '../lab/commands/verify.js';
+import { LabPaths } from '../lab/lab-paths.js';
+import { readState } from '../lab/lab-state.js';
+import { timed } from './measure.js';
+import { rotationFromFile, type RotationResult } from './rotation.js';
+
+const ROOT = join(import.meta.dirname, '..');
+
+export interface ToolRun {
+  tool: 'kcarun' | 'script';
+  exitCode: number;
+  wall_s: number;
+  cpu_s: number;
+  peak_rss_mb: number;
+  restarts: number;
+  restartsByComponent: Record<string, number>;
+  requests: number;
+  failures: number;
+  componentErrors: number;
+  allCertsOnNewCA: boolean;
+  dataIntact: boolean;
+  leavesOnOldCa: string[];
+  /** Where the time went: kcarun's task types (from its events), the script's phases (from its log). */
+  breakdown: Array<{ what: string; seconds: number }>;
+  kcarun?: RotationResult;
+  loadBefore: number[];
+  loadAfter: number[];
+}
+
+/**
+ * `lab up` in a child process, tried up to 4 times: on this shared machine (load 30-100) a lab client
+ * request of `up` can time out outside any awaited promise and end the process; the benchmark
+ * must survive that and start from a clean lab.
+ */
+async function labUpChild(dir: string, ipPrefix: string, log: (s: string) => void): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    let stderr = '';
+    const code = await new Promise<number>((resolve) => {
+      const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'lab/cli.ts'), 'up', '--dir', dir, '--nodes', '3', '--layout', 'kubeadm', '--ca-days-left', '30', '--ip-prefix', ipPrefix], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.once('close', (c) => resolve(c ?? 1));
+    });
+    if (code === 0) return;
+    log(`lab up failed (attempt ${attempt}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    await labDown({ dir, purge: true, log: () => undefined });
+    if (attempt === 4) throw new Error(`lab up failed 4 times: ${stderr.trim().split('\n').pop()}`);
+  }
+}
+
+/** Every (node, component, container id | main pid) the lab records, sampled until stopped. */
+function watchRestarts(paths: LabPaths, nodes: string[]): { stop: () => Record<string, number> } {
+  const seen = new Map<string, Set<string>>();
+  const sample = () => {
+    for (const node of nodes) {
+      const n = paths.node(node);
+      const note = (component: string, id: string) => {
+        const key = component;
+        if (!seen.has(key)) seen.set(key, new Set());
+        seen.get(key)!.add(`${node}/${id}`);
+      };
+      for (const f of safeList(n.podsRun)) {
+        try {
+          const r = JSON.parse(readFileSync(join(n.podsRun, f), 'utf8')) as { container: string; id: string };
+          note(r.container, r.id);
+        } catch {
+          // being rewritten: the next sample reads it
+        }
+      }
+      for (const f of safeList(n.unitsRun)) {
+        try {
+          note(f.replace(/\.service\.pid$/, ''), readFileSync(join(n.unitsRun, f), 'utf8').trim());
+        } catch {
+          // the unit is between stop and start
+        }
+      }
+    }
+  };
+  sample();
+  const initial = new Map([...seen].map(([k, v]) => [k, v.size]));
+  const timer = setInterval(sample, 250);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      const out: Record<string, number> = {};
+      for (const [k, v] of seen) out[k] = v.size - (initial.get(k) ?? 0);
+      return out;
+    },
+  };
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** The script's phases: the time between one log header and the next. */
+function scriptPhases(output: string): Array<{ what: string; seconds: number }> {
+  const marks: Array<{ t: number; what: string }> = [];
+  for (const line of output.split('\n')) {
+    const m = /^(\d\d):(\d\d):(\d\d) rotate-ca: (?! {2}ok:)(.*)$/.exec(line);
+    if (m) marks.push({ t: Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]), what: m[4]!.replace(/ \(.*$/, '') });
+  }
+  const phases: Array<{ what: string; seconds: number }> = [];
+  for (let i = 0; i + 1 < marks.length; i++) phases.push({ what: marks[i]!.what, seconds: (marks[i + 1]!.t - marks[i]!.t + 86400) % 86400 });
+  return phases;
+}
+
+export async function rotationVsScript(options: {
+  ipPrefix: string;
+  gate: { successes: number; intervalSeconds: number; timeoutSeconds: number };
+  /** Where each tool's output (kcarun's JSON events, the script's log) is kept. */
+  outDir: string;
+  log: (s: string) => void;
+}): Promise<{ kcarun: ToolRun; script: ToolRun }> {
+  const runs: Partial<Record<'kcarun' | 'script', ToolRun>> = {};
+  for (const tool of ['kcarun', 'script'] as const) {
+    const work = await mkdtemp(join(tmpdir(), `kcarun-bench-${tool}-`));
+    const dir = join(work, 'lab');
+    const paths = new LabPaths(dir);
+    try {
+      options.log(`rotation (${tool}): lab up on ${options.ipPrefix}.x (load ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
+      await labUpChild(dir, options.ipPrefix, options.log);
+      const state = readState(paths)!;
+      const inventory = join(work, 'inventory.yaml');
+      writeFileSync(inventory, labInventory(dir));
+      await trafficStart({ dir });
+      const loadBefore = loadavg();
+      const watcher = watchRestarts(paths, state.nodes.map((n) => n.name));
+      const out = join(work, `${tool}.out`);
+      options.log(`rotation (${tool}): rotating (load ${loadBefore.map((x) => x.toFixed(1)).join(' ')})`);
+      const measured =
+        tool === 'kcarun'
+          ? await timed(process.execPath, [join(ROOT, 'dist/cli.js'), join(ROOT, 'playbooks/rotate-ca.yaml'), '-i', inventory, '--yes', '--output', 'json'], { cwd: work, stdoutFile: out })
+          : await timed('bash', [join(ROOT, 'bench/script/rotate-ca.sh')], {
+              cwd: work,
+              stdoutFile: out,
+              env: {
+                ...process.env,
+                NODES: state.nodes.map((n) => `${n.name}=${n.ip}`).join(' '),
+                SSH_KEY: paths.userKey,
+                KNOWN_HOSTS: paths.knownHosts,
+                GATE_SUCCESSES: String(options.gate.successes),
+                GATE_INTERVAL: String(options.gate.intervalSeconds),
+                GATE_TIMEOUT: String(options.gate.timeoutSeconds),
+              },
+            });
+      const restartsByComponent = watcher.stop();
+      const loadAfter = loadavg();
+      // A few more seconds of traffic on the rotated cluster before counting, as the demo does.
+      await new Promise((r) => setTimeout(r, 3000));
+      const verify = await labVerify(dir);
+      await trafficStop({ dir });
+      const text = readFileSync(out, 'utf8');
+      writeFileSync(join(options.outDir, `rotation-${tool}.out`), text);
+      let kcarun: RotationResult | undefined;
+      let breakdown: ToolRun['breakdown'];
+      if (tool === 'kcarun') {
+        kcarun = await rotationFromFile(out, join(ROOT, 'playbooks/rotate-ca.yaml')).catch(() => undefined);
+        breakdown = Object.entries(kcarun?.byType ?? {})
+          .map(([what, v]) => ({ what: `${what} (${v.count}, summed)`, seconds: +v.summed_s.toFixed(1) }))
+          .sort((a, b) => b.seconds - a.seconds);
+      } else breakdown = scriptPhases(text);
+      const run: ToolRun = {
+        tool,
+        exitCode: measured.exitCode,
+        wall_s: measured.wallSeconds,
+        cpu_s: measured.cpuSeconds,
+        peak_rss_mb: Math.round(measured.peakRssMb),
+        restarts: Object.values(restartsByComponent).reduce((a, b) => a + b, 0),
+        restartsByComponent,
+        requests: verify.requests,
+        failures: verify.failures,
+        componentErrors: verify.componentErrors,
+        allCertsOnNewCA: verify.allCertsOnNewCA,
+        dataIntact: verify.dataIntact,
+        leavesOnOldCa: verify.leavesOnOldCa,
+        breakdown,
+        kcarun,
+        loadBefore,
+        loadAfter,
+      };
+      runs[tool] = run;
+      options.log(
+        `rotation (${tool}): exit ${run.exitCode}, ${run.wall_s} s, ${run.restarts} restarts ${JSON.stringify(restartsByComponent)}, ` +
+          `${run.requests} requests / ${run.failures} failures, all certificates on the new CAs: ${run.allCertsOnNewCA}, data intact: ${run.dataIntact}`,
+      );
+      if (measured.exitCode !== 0) options.log(`rotation (${tool}) output tail:\n${text.trim().split('\n').slice(-15).join('\n')}`);
+    } finally {
+      await labDown({ dir, purge: true, log: () => undefined });
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+  return { kcarun: runs.kcarun!, script: runs.script! };
+}

@@ -1,0 +1,381 @@
+#!/usr/bin/env bash
+# Rotate the etcd, Kubernetes and front-proxy CAs of a kubeadm control plane by hand, without
+# downtime: the procedure a careful platform engineer writes once (trust -> switch -> finalize, one
+# member at a time, a health check after every restart). The benchmark's yardstick for kcarun
+# (bench/rotation-vs-script.ts); written for the emulated 3-node kubeadm lab (docs/lab.md), whose
+# inventory gives everything it needs:
+#
+#   NODES="cp1=127.0.9.1 cp2=127.0.9.2 cp3=127.0.9.3" SSH_KEY=D/ssh/id_ed25519 \
+#   KNOWN_HOSTS=D/ssh/known_hosts bash bench/script/rotate-ca.sh
+#
+# Gates (same defaults as kcarun's playbooks/defaults.yaml): GATE_SUCCESSES checks in a row,
+# GATE_INTERVAL seconds apart, GATE_TIMEOUT seconds at most. Keys are reused: every new leaf is
+# signed over a request made on the host from the existing key, so private keys of leaves never
+# leave their host (the new CA keys are made here and copied where the old CA keys were).
+# Needs ssh, openssl, jq, curl here; etcdctl, openssl, crictl, curl on the nodes.
+set -euo pipefail
+
+read -r -a NODE_LIST <<<"${NODES:?NODES=\"cp1=IP cp2=IP ...\"}"
+: "${SSH_KEY:?}" "${KNOWN_HOSTS:?}"
+GATE_SUCCESSES=${GATE_SUCCESSES:-3}
+GATE_INTERVAL=${GATE_INTERVAL:-2}
+GATE_TIMEOUT=${GATE_TIMEOUT:-180}
+P=/etc/kubernetes/pki
+M=/etc/kubernetes/manifests
+ETCD_BUNDLE=$P/etcd/ca-bundle.crt
+K8S_BUNDLE=$P/ca-bundle.crt
+FP_BUNDLE=$P/front-proxy-ca-bundle.crt
+KUBECONFIGS="admin.conf super-admin.conf controller-manager.conf scheduler.conf"
+W=$(mktemp -d /tmp/rotate-ca.XXXXXX)
+chmod 700 "$W"
+cleanup() {
+  for n in "${NODE_LIST[@]}"; do ssh -o ControlPath="$W/ssh-${n%%=*}" -O exit x 2>/dev/null || true; done
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+log() { printf '%s rotate-ca: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+names() { for n in "${NODE_LIST[@]}"; do echo "${n%%=*}"; done; }
+ip_of() { for n in "${NODE_LIST[@]}"; do [ "${n%%=*}" = "$1" ] && { echo "${n#*=}"; return; }; done; die "unknown node $1"; }
+
+# One SSH connection per node, reused (ControlMaster), host keys checked.
+on() {
+  local node=$1
+  shift
+  ssh -i "$SSH_KEY" -o UserKnownHostsFile="$KNOWN_HOSTS" -o StrictHostKeyChecking=yes -o BatchMode=yes \
+    -o ControlMaster=auto -o ControlPath="$W/ssh-$node" -o ControlPersist=600 -o LogLevel=ERROR "root@$(ip_of "$node")" "$@"
+}
+# put NODE PATH MODE < content: written beside, then renamed (a reader never sees half a file).
+put() { on "$1" "umask 077; cat > '$2.new' && chmod $3 '$2.new' && mv -f '$2.new' '$2'"; }
+
+# ---- gates: the check must pass GATE_SUCCESSES times in a row ----
+gate() {
+  local what=$1 ok=0 start=$SECONDS out=''
+  shift
+  while :; do
+    if out=$("$@" 2>&1); then
+      ok=$((ok + 1))
+      [ "$ok" -ge "$GATE_SUCCESSES" ] && { log "  ok: $what"; return 0; }
+    else
+      ok=0
+    fi
+    [ $((SECONDS - start)) -ge "$GATE_TIMEOUT" ] && die "$what: not healthy within ${GATE_TIMEOUT}s: $(tail -n 2 <<<"$out")"
+    sleep "$GATE_INTERVAL"
+  done
+}
+# all_of "check args" "check args"...: one round of several checks; all must pass (arguments hold no spaces)
+all_of() {
+  local c
+  for c in "$@"; do
+    # shellcheck disable=SC2086
+    $c || { echo "failed: $c"; return 1; }
+  done
+}
+etcdctl_on() { # node cacert args...
+  local node=$1 ca=$2
+  shift 2
+  on "$node" "ETCDCTL_API=3 etcdctl --endpoints=https://$(ip_of "$node"):2379 --cacert=$ca --cert=$P/etcd/healthcheck-client.crt --key=$P/etcd/healthcheck-client.key $*"
+}
+# every member healthy, all agree on one leader
+etcd_ok() {
+  local health
+  health=$(etcdctl_on "$1" "$2" endpoint health --cluster 2>&1) || { echo "$health"; return 1; }
+  etcdctl_on "$1" "$2" endpoint status --cluster -w json | jq -e '[.[].Status.leader] | (unique | length == 1) and (.[0] != 0) and (length == '"${#NODE_LIST[@]}"')' >/dev/null
+}
+# the served chain verifies against CA for the node's IP
+tls_ok() { # node port ca [client cert key]
+  local ip
+  ip=$(ip_of "$1")
+  on "$1" "timeout 10 openssl s_client -connect $ip:$2 -CAfile $3 -verify_return_error -verify_ip $ip ${4:+-cert $4 -key $5} </dev/null 2>&1" | grep -q 'Verify return code: 0 (ok)'
+}
+readyz_ok() { # node cacert
+  [ "$(on "$1" "curl -sS --max-time 10 --cacert $2 --cert $P/apiserver-kubelet-client.crt --key $P/apiserver-kubelet-client.key https://$(ip_of "$1"):6443/readyz")" = ok ]
+}
+
+# ---- the API, as admin, from here (credentials from cp1's admin.conf, refreshed after the switch) ----
+FIRST=$(names | head -1)
+admin_creds() {
+  on "$FIRST" "cat /etc/kubernetes/admin.conf" >"$W/admin.conf"
+  awk '/client-certificate-data:/ {print $2}' "$W/admin.conf" | base64 -d >"$W/admin.crt"
+  awk '/client-key-data:/ {print $2}' "$W/admin.conf" | base64 -d >"$W/admin.key"
+}
+api() { # method path [merge patch]
+  local body=()
+  [ $# -ge 3 ] && body=(-H 'Content-Type: application/merge-patch+json' --data "$3")
+  curl -sS --fail-with-body --max-time 15 --cacert "$W/api-ca.crt" --cert "$W/admin.crt" --key "$W/admin.key" \
+    -X "$1" "${body[@]}" "https://$(ip_of "$FIRST"):6443$2"
+}
+node_ok() { # node: Ready and its lease renewed within 40 s
+  local ready renew
+  ready=$(api GET "/api/v1/nodes/$1" | jq -r '.status.conditions[] | select(.type=="Ready") | .status')
+  renew=$(api GET "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/$1" | jq -r '.spec.renewTime')
+  [ "$ready" = True ] && [ $(($(date +%s) - $(date -d "$renew" +%s))) -le 40 ]
+}
+root_ca_is() { # file: kube-root-ca.crt equals it in every namespace
+  local want ns
+  want=$(cat "$1")
+  for ns in $(api GET /api/v1/namespaces | jq -r '.items[].metadata.name'); do
+    [ "$(api GET "/api/v1/namespaces/$ns/configmaps/kube-root-ca.crt" | jq -r '.data["ca.crt"]' | sed '/^$/d')" = "$(sed '/^$/d' <<<"$want")" ] || return 1
+  done
+}
+rollout_restart() { # restart coredns and kube-proxy so they read the new ca.crt, and wait for it
+  local at kn
+  at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  for kn in deployments/coredns daemonsets/kube-proxy; do
+    api PATCH "/apis/apps/v1/namespaces/kube-system/$kn" '{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"'"$at"'"}}}}}' >/dev/null
+  done
+  rolled() {
+    local d
+    d=$(api GET /apis/apps/v1/namespaces/kube-system/deployments/coredns)
+    jq -e '.status.observedGeneration >= .metadata.generation and .status.updatedReplicas == .spec.replicas and .status.availableReplicas == .spec.replicas and .status.replicas == .spec.replicas' <<<"$d" >/dev/null || return 1
+    d=$(api GET /apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy)
+    jq -e '.status.observedGeneration >= .metadata.generation and .status.updatedNumberScheduled == .status.desiredNumberScheduled and .status.numberAvailable == .status.desiredNumberScheduled' <<<"$d" >/dev/null
+  }
+  gate "coredns and kube-proxy restarted" rolled
+}
+cluster_info_ca() { # file: kube-public/cluster-info's kubeconfig trusts exactly it
+  local cm kc
+  cm=$(api GET /api/v1/namespaces/kube-public/configmaps/cluster-info)
+  kc=$(jq -r '.data.kubeconfig' <<<"$cm" | sed "s|certificate-authority-data: .*|certificate-authority-data: $(base64 -w0 <"$1")|")
+  api PATCH /api/v1/namespaces/kube-public/configmaps/cluster-info "$(jq -n --arg k "$kc" '{data: {kubeconfig: $k}}')" >/dev/null
+}
+
+# ---- restarts ----
+container() { on "$1" "crictl ps --name $2 -q" | head -1; }
+wait_new_container() { # node name old-id
+  local t=$SECONDS id
+  while id=$(container "$1" "$2"); [ -z "$id" ] || [ "$id" = "$3" ]; do
+    [ $((SECONDS - t)) -ge 300 ] && die "$2 on $1 did not come back"
+    sleep 1
+  done
+}
+restart_pod() { # node name: files changed, the manifest did not
+  local old
+  old=$(container "$1" "$2")
+  on "$1" "crictl stop $old >/dev/null"
+  wait_new_container "$1" "$2" "$old"
+}
+# set_flags NODE COMPONENT flag=value...: edit the static pod manifest; the kubelet replaces the pod.
+set_flags() {
+  local node=$1 c=$2 old kv script=''
+  shift 2
+  for kv in "$@"; do script+="s|^\\( *- --${kv%%=*}=\\).*|\\1${kv#*=}|;"; done
+  old=$(container "$node" "$c")
+  on "$node" "sed -i '$script' $M/$c.yaml"
+  for kv in "$@"; do on "$node" "grep -q -- '--$kv\$' $M/$c.yaml" || die "$node: --$kv not set in $M/$c.yaml"; done
+  wait_new_container "$node" "$c" "$old"
+}
+restart_kubelet() { on "$1" "systemctl restart kubelet"; }
+
+# ---- order: etcd leader last; controller-manager lease holder last ----
+etcd_order() {
+  local leader_name
+  leader_name=$(etcdctl_on "$FIRST" "$1" endpoint status --cluster -w json | jq -r '.[] | select(.Status.header.member_id == .Status.leader) | .Endpoint' | sed 's|https://||; s|:2379||')
+  for n in $(names); do [ "$(ip_of "$n")" != "$leader_name" ] && echo "$n"; done
+  for n in $(names); do [ "$(ip_of "$n")" = "$leader_name" ] && echo "$n"; done
+  return 0
+}
+cm_order() {
+  local holder
+  holder=$(api GET /apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager | jq -r '.spec.holderIdentity' | cut -d_ -f1)
+  for n in $(names); do [ "$n" != "$holder" ] && echo "$n"; done
+  for n in $(names); do [ "$n" = "$holder" ] && echo "$n"; done
+  return 0
+}
+
+# ---- certificates ----
+# reissue NODE CERT KEY CA: a new certificate for the key on the host, same subject and extensions.
+reissue() {
+  on "$1" "openssl x509 -x509toreq -in $2 -signkey $3 -copy_extensions copyall 2>/dev/null" >"$W/req.csr"
+  sign "$4"
+  put "$1" "$2" 644 <"$W/new.crt"
+}
+sign() {
+  openssl x509 -req -in "$W/req.csr" -CA "$W/$1.crt" -CAkey "$W/$1.key" -set_serial "0x$(openssl rand -hex 16)" -days 365 \
+    -copy_extensions copyall -extfile <(printf 'authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n') -out "$W/new.crt" 2>/dev/null
+  openssl verify -CAfile "$W/$1.crt" "$W/new.crt" >/dev/null || die "the new certificate does not verify"
+}
+# kubeconfig_cert NODE FILE: its embedded client certificate re-signed by the new Kubernetes CA.
+kubeconfig_cert() {
+  on "$1" "[ -f $2 ]" || return 0
+  on "$1" "set -e; d=\$(mktemp -d); trap 'rm -rf \$d' EXIT; awk '/client-certificate-data:/ {print \$2}' $2 | base64 -d > \$d/c; awk '/client-key-data:/ {print \$2}' $2 | base64 -d > \$d/k; openssl x509 -x509toreq -in \$d/c -signkey \$d/k -copy_extensions copyall 2>/dev/null" >"$W/req.csr"
+  sign k8s
+  on "$1" "sed -i 's|^\\( *client-certificate-data:\\).*|\\1 $(base64 -w0 <"$W/new.crt")|' $2"
+}
+kubeconfig_ca() { # NODE FILE CA-FILE(here)
+  on "$1" "[ -f $2 ]" || return 0
+  on "$1" "sed -i 's|^\\( *certificate-authority-data:\\).*|\\1 $(base64 -w0 <"$3")|' $2"
+}
+# The kubelet's client pair: a new kubelet-client-<time>.pem (new certificate, same key), link swapped.
+kubelet_client_cert() {
+  local d=/var/lib/kubelet/pki ts
+  ts=$(date -u +%Y-%m-%d-%H-%M-%S)
+  on "$1" "openssl x509 -x509toreq -in $d/kubelet-client-current.pem -signkey $d/kubelet-client-current.pem -copy_extensions copyall 2>/dev/null" >"$W/req.csr"
+  sign k8s
+  on "$1" "set -e; umask 077; { cat; awk '/-----BEGIN .*PRIVATE KEY-----/,/-----END .*PRIVATE KEY-----/' $d/kubelet-client-current.pem; } > $d/kubelet-client-$ts.pem; ln -s kubelet-client-$ts.pem $d/.kcl-new; mv -T $d/.kcl-new $d/kubelet-client-current.pem" <"$W/new.crt"
+}
+
+T0=$SECONDS
+log "preflight: every node answers, etcd healthy, the apiservers ready"
+for n in $(names); do on "$n" true || die "$n unreachable"; done
+on "$FIRST" "cat $P/ca.crt" >"$W/k8s-old.crt"
+on "$FIRST" "cat $P/etcd/ca.crt" >"$W/etcd-old.crt"
+on "$FIRST" "cat $P/front-proxy-ca.crt" >"$W/fp-old.crt"
+cp "$W/k8s-old.crt" "$W/api-ca.crt"
+etcd_ok "$FIRST" "$P/etcd/ca.crt" || die "etcd is not healthy"
+for n in $(names); do readyz_ok "$n" "$P/ca.crt" || die "$n: apiserver not ready"; done
+admin_creds
+
+log "backup: etcd snapshot on $FIRST, /etc/kubernetes and the kubelet's files on every node"
+STAMP=$(date -u +%Y%m%dT%H%M%S)
+etcdctl_on "$FIRST" "$P/etcd/ca.crt" snapshot save "/var/backups/etcd-$STAMP.db" >/dev/null 2>&1 || die "etcd snapshot failed"
+etcdctl_on "$FIRST" "$P/etcd/ca.crt" snapshot status "/var/backups/etcd-$STAMP.db" -w json | jq -e '.totalKey > 0' >/dev/null || die "the etcd snapshot is empty"
+for n in $(names); do on "$n" "umask 077; tar czf /var/backups/pre-rotation-$STAMP.tgz /etc/kubernetes /var/lib/kubelet/config.yaml /var/lib/kubelet/pki /etc/prometheus 2>/dev/null || tar czf /var/backups/pre-rotation-$STAMP.tgz /etc/kubernetes /var/lib/kubelet/config.yaml /var/lib/kubelet/pki"; done
+
+log "prepare: new CAs, bundles (new + old) on every node"
+newca() { # name CN
+  openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -subj "/CN=$2" -keyout "$W/$1.key" -out "$W/$1.crt" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign 2>/dev/null
+  cat "$W/$1.crt" "$W/$1-old.crt" >"$W/$1-bundle.crt"
+}
+newca k8s "kubernetes-$STAMP"
+newca etcd "etcd-ca-$STAMP"
+newca fp "front-proxy-ca-$STAMP"
+cp "$W/k8s-bundle.crt" "$W/api-ca.crt"
+for n in $(names); do
+  put "$n" "$K8S_BUNDLE" 644 <"$W/k8s-bundle.crt"
+  put "$n" "$ETCD_BUNDLE" 644 <"$W/etcd-bundle.crt"
+  put "$n" "$FP_BUNDLE" 644 <"$W/fp-bundle.crt"
+done
+
+# ===== Phase A: trust old + new =====
+log "trust: etcd members (leader last)"
+for n in $(etcd_order "$ETCD_BUNDLE"); do
+  set_flags "$n" etcd "trusted-ca-file=$ETCD_BUNDLE" "peer-trusted-ca-file=$ETCD_BUNDLE"
+  gate "$n etcd" etcd_ok "$n" "$ETCD_BUNDLE"
+done
+log "trust: apiservers' etcd client"
+for n in $(names); do
+  set_flags "$n" kube-apiserver "etcd-cafile=$ETCD_BUNDLE"
+  gate "$n apiserver ready" readyz_ok "$n" "$K8S_BUNDLE"
+done
+log "trust: prometheus on $FIRST"
+on "$FIRST" "cp $ETCD_BUNDLE /etc/prometheus/ssl/etcd-ca.crt.new && mv -f /etc/prometheus/ssl/etcd-ca.crt.new /etc/prometheus/ssl/etcd-ca.crt && cp $K8S_BUNDLE /etc/prometheus/ssl/kubernetes-ca.crt.new && mv -f /etc/prometheus/ssl/kubernetes-ca.crt.new /etc/prometheus/ssl/kubernetes-ca.crt && systemctl restart prometheus"
+log "trust: controller-managers (lease holder last)"
+for n in $(cm_order); do
+  set_flags "$n" kube-controller-manager "root-ca-file=$K8S_BUNDLE" "client-ca-file=$K8S_BUNDLE" "requestheader-client-ca-file=$FP_BUNDLE"
+done
+gate "kube-root-ca.crt = bundle everywhere" root_ca_is "$W/k8s-bundle.crt"
+rollout_restart
+log "trust: apiservers' clients"
+for n in $(names); do
+  set_flags "$n" kube-apiserver "client-ca-file=$K8S_BUNDLE" "kubelet-certificate-authority=$K8S_BUNDLE" "requestheader-client-ca-file=$FP_BUNDLE"
+  gate "$n apiserver ready" readyz_ok "$n" "$K8S_BUNDLE"
+done
+log "trust: control-plane kubeconfigs"
+for n in $(names); do
+  for k in $KUBECONFIGS; do kubeconfig_ca "$n" "/etc/kubernetes/$k" "$W/k8s-bundle.crt"; done
+  restart_pod "$n" kube-controller-manager
+  restart_pod "$n" kube-scheduler
+done
+log "trust: kubelets"
+for n in $(names); do
+  kubeconfig_ca "$n" /etc/kubernetes/kubelet.conf "$W/k8s-bundle.crt"
+  on "$n" "sed -i 's|^\\( *clientCAFile:\\).*|\\1 $K8S_BUNDLE|' /var/lib/kubelet/config.yaml"
+  restart_kubelet "$n"
+  gate "$n node Ready" node_ok "$n"
+done
+
+# ===== Phase B: switch to certificates from the new CAs =====
+log "switch: controller-managers sign with the new CA (lease holder last)"
+for n in $(cm_order); do
+  on "$n" "[ -f $P/ca.key ]" && put "$n" "$P/ca.key" 600 <"$W/k8s.key"
+  put "$n" "$P/ca.crt" 644 <"$W/k8s.crt"
+  restart_pod "$n" kube-controller-manager
+done
+log "switch: etcd certificates (leader last)"
+for n in $(etcd_order "$ETCD_BUNDLE"); do
+  on "$n" "[ -f $P/etcd/ca.key ]" && put "$n" "$P/etcd/ca.key" 600 <"$W/etcd.key"
+  put "$n" "$P/etcd/ca.crt" 644 <"$W/etcd.crt"
+  for c in server peer healthcheck-client; do reissue "$n" "$P/etcd/$c.crt" "$P/etcd/$c.key" etcd; done
+  reissue "$n" "$P/apiserver-etcd-client.crt" "$P/apiserver-etcd-client.key" etcd
+  restart_pod "$n" etcd
+  gate "$n etcd on the new certificates, serving a new-CA certificate" all_of "etcd_ok $n $ETCD_BUNDLE" "tls_ok $n 2379 $P/etcd/ca.crt $P/etcd/healthcheck-client.crt $P/etcd/healthcheck-client.key"
+done
+log "switch: control-plane certificates"
+for n in $(names); do
+  on "$n" "[ -f $P/front-proxy-ca.key ]" && put "$n" "$P/front-proxy-ca.key" 600 <"$W/fp.key"
+  put "$n" "$P/front-proxy-ca.crt" 644 <"$W/fp.crt"
+  reissue "$n" "$P/apiserver.crt" "$P/apiserver.key" k8s
+  reissue "$n" "$P/apiserver-kubelet-client.crt" "$P/apiserver-kubelet-client.key" k8s
+  reissue "$n" "$P/front-proxy-client.crt" "$P/front-proxy-client.key" fp
+  for k in $KUBECONFIGS; do kubeconfig_cert "$n" "/etc/kubernetes/$k"; done
+  restart_pod "$n" kube-apiserver
+  gate "$n apiserver ready, serving a new-CA certificate" all_of "readyz_ok $n $K8S_BUNDLE" "tls_ok $n 6443 $P/ca.crt"
+  restart_pod "$n" kube-controller-manager
+  restart_pod "$n" kube-scheduler
+done
+admin_creds
+log "switch: kubelets"
+for n in $(names); do
+  reissue "$n" /var/lib/kubelet/pki/kubelet.crt /var/lib/kubelet/pki/kubelet.key k8s
+  kubelet_client_cert "$n"
+  restart_kubelet "$n"
+  gate "$n node Ready, kubelet serving a new-CA certificate" all_of "node_ok $n" "tls_ok $n 10250 $P/ca.crt"
+done
+log "switch: prometheus client certificates"
+reissue "$FIRST" /etc/prometheus/ssl/etcd-client.crt /etc/prometheus/ssl/etcd-client.key etcd
+reissue "$FIRST" /etc/prometheus/ssl/kubelet-client.crt /etc/prometheus/ssl/kubelet-client.key k8s
+on "$FIRST" "systemctl restart prometheus"
+log "switch: cluster-info (new CA first)"
+cluster_info_ca "$W/k8s-bundle.crt"
+
+# ===== Phase C: finalize: the old CAs go =====
+log "finalize: apiservers' etcd client trusts the new etcd CA only"
+for n in $(names); do
+  set_flags "$n" kube-apiserver "etcd-cafile=$P/etcd/ca.crt"
+  gate "$n apiserver ready" readyz_ok "$n" "$P/ca.crt"
+done
+log "finalize: etcd trusts the new etcd CA only (leader last)"
+for n in $(etcd_order "$P/etcd/ca.crt"); do
+  set_flags "$n" etcd "trusted-ca-file=$P/etcd/ca.crt" "peer-trusted-ca-file=$P/etcd/ca.crt"
+  gate "$n etcd" etcd_ok "$n" "$P/etcd/ca.crt"
+done
+log "finalize: prometheus"
+on "$FIRST" "cp $P/etcd/ca.crt /etc/prometheus/ssl/etcd-ca.crt.new && mv -f /etc/prometheus/ssl/etcd-ca.crt.new /etc/prometheus/ssl/etcd-ca.crt && cp $P/ca.crt /etc/prometheus/ssl/kubernetes-ca.crt.new && mv -f /etc/prometheus/ssl/kubernetes-ca.crt.new /etc/prometheus/ssl/kubernetes-ca.crt && systemctl restart prometheus"
+log "finalize: controller-managers (lease holder last)"
+for n in $(cm_order); do
+  set_flags "$n" kube-controller-manager "root-ca-file=$P/ca.crt" "client-ca-file=$P/ca.crt" "requestheader-client-ca-file=$P/front-proxy-ca.crt"
+done
+cp "$W/k8s.crt" "$W/api-ca.crt"
+gate "kube-root-ca.crt = new CA everywhere" root_ca_is "$W/k8s.crt"
+rollout_restart
+log "finalize: apiservers"
+for n in $(names); do
+  set_flags "$n" kube-apiserver "client-ca-file=$P/ca.crt" "kubelet-certificate-authority=$P/ca.crt" "requestheader-client-ca-file=$P/front-proxy-ca.crt"
+  gate "$n apiserver ready" readyz_ok "$n" "$P/ca.crt"
+done
+log "finalize: control-plane kubeconfigs"
+for n in $(names); do
+  for k in $KUBECONFIGS; do kubeconfig_ca "$n" "/etc/kubernetes/$k" "$W/k8s.crt"; done
+  restart_pod "$n" kube-controller-manager
+  restart_pod "$n" kube-scheduler
+done
+log "finalize: kubelets"
+for n in $(names); do
+  kubeconfig_ca "$n" /etc/kubernetes/kubelet.conf "$W/k8s.crt"
+  on "$n" "sed -i 's|^\\( *clientCAFile:\\).*|\\1 $P/ca.crt|' /var/lib/kubelet/config.yaml"
+  restart_kubelet "$n"
+  gate "$n node Ready" node_ok "$n"
+done
+cluster_info_ca "$W/k8s.crt"
+for n in $(names); do on "$n" "rm -f $K8S_BUNDLE $ETCD_BUNDLE $FP_BUNDLE"; done
+
+log "post-check: every leaf on its new CA"
+for n in $(names); do
+  for c in etcd/server etcd/peer etcd/healthcheck-client apiserver-etcd-client; do on "$n" "openssl verify -CAfile $P/etcd/ca.crt $P/$c.crt" >/dev/null || die "$n: $c.crt"; done
+  for c in apiserver apiserver-kubelet-client; do on "$n" "openssl verify -CAfile $P/ca.crt $P/$c.crt" >/dev/null || die "$n: $c.crt"; done
+  on "$n" "openssl verify -CAfile $P/front-proxy-ca.crt $P/front-proxy-client.crt && openssl verify -CAfile $P/ca.crt /var/lib/kubelet/pki/kubelet.crt /var/lib/kubelet/pki/kubelet-client-current.pem" >/dev/null || die "$n: front-proxy or kubelet certificates"
+done
+log "done in $((SECONDS - T0)) s"
