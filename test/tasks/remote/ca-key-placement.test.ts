@@ -6,25 +6,16 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fileUploadTask } from '../../../src/tasks/file-upload/index.js';
 import { preflightTask } from '../../../src/tasks/preflight/index.js';
-import { startRemoteEnv, type RemoteEnv } from './remote-env.js';
+import { useRemoteEnv } from './remote-env.js';
 
 type UploadParams = Parameters<typeof fileUploadTask.run>[0]['params'];
 type PreflightParams = Parameters<typeof preflightTask.run>[0]['params'];
 
 describe('CA keys only where the old key was', () => {
-  let env: RemoteEnv;
-  beforeAll(async () => {
-    env = await startRemoteEnv();
-  });
-  afterAll(async () => {
-    await env?.stop();
-  });
-  beforeEach(async () => {
-    await env.fresh();
-  });
+  const env = useRemoteEnv();
 
   const newKey = async (): Promise<void> => {
     const ctx = await env.ctx({});

@@ -4,12 +4,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { schemaProblems } from '../../../src/formats/schema-check.js';
 import { caGenerateTask } from '../../../src/tasks/ca-generate/index.js';
 import { certReissueTask } from '../../../src/tasks/cert-reissue/index.js';
 import { opensslCa, opensslLeaf } from '../../pki/openssl.js';
-import { startRemoteEnv, type RemoteEnv } from './remote-env.js';
+import { useRemoteEnv } from './remote-env.js';
 
 type Params = Parameters<typeof certReissueTask.run>[0]['params'];
 
@@ -22,16 +22,7 @@ function opensslDates(cert: string): { notBefore: Date; notAfter: Date } {
 const DAY = 86_400_000;
 
 describe('cert-reissue validityDays, over a real sshd', () => {
-  let env: RemoteEnv;
-  beforeAll(async () => {
-    env = await startRemoteEnv();
-  });
-  afterAll(async () => {
-    await env?.stop();
-  });
-  beforeEach(async () => {
-    await env.fresh();
-  });
+  const env = useRemoteEnv();
 
   const setup = async (): Promise<string> => {
     const ca = await opensslCa(env.remoteDir, 'ca', '/CN=old-etcd-ca', 'ec');

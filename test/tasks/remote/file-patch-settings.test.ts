@@ -8,9 +8,9 @@ import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { filePatchTask } from '../../../src/tasks/file-patch/index.js';
-import { startRemoteEnv, type RemoteEnv } from './remote-env.js';
+import { useRemoteEnv } from './remote-env.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../../edit/fixtures/${name}`, import.meta.url), 'utf8');
 type Params = Parameters<typeof filePatchTask.run>[0]['params'];
@@ -58,16 +58,7 @@ function makePki(dir: string): void {
 }
 
 describe('file-patch set-flag in an etcd config file, an environment file and a KubeletConfiguration, over SSH', () => {
-  let env: RemoteEnv;
-  beforeAll(async () => {
-    env = await startRemoteEnv();
-  });
-  afterAll(async () => {
-    await env?.stop();
-  });
-  beforeEach(async () => {
-    await env.fresh();
-  });
+  const env = useRemoteEnv();
   const run = async (params: Params) => filePatchTask.run(await env.ctx(params));
 
   it('etcd-config: flag spellings land on etcd keys (one line each in the diff), and a real etcd then trusts a new-CA client', async () => {

@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fileFetchTask } from '../../../src/tasks/file-fetch/index.js';
 import { fileUploadTask } from '../../../src/tasks/file-upload/index.js';
-import { startRemoteEnv, type RemoteEnv } from './remote-env.js';
+import { useRemoteEnv } from './remote-env.js';
 
 type UploadParams = Parameters<typeof fileUploadTask.run>[0]['params'];
 type FetchParams = Parameters<typeof fileFetchTask.run>[0]['params'];
@@ -12,16 +12,7 @@ type FetchParams = Parameters<typeof fileFetchTask.run>[0]['params'];
 const ownerOf = (path: string) => execFileSync('stat', ['-c', '%a %U:%G', path], { encoding: 'utf8' }).trim();
 
 describe('file-upload and file-fetch over SSH', () => {
-  let env: RemoteEnv;
-  beforeAll(async () => {
-    env = await startRemoteEnv();
-  });
-  afterAll(async () => {
-    await env?.stop();
-  });
-  beforeEach(async () => {
-    await env.fresh();
-  });
+  const env = useRemoteEnv();
 
   it('uploads a key artifact as 0600, skips when the checksum matches, and undoes to the old file', async () => {
     const dest = join(env.remoteDir, 'apiserver.key');

@@ -7,9 +7,9 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { flagReadTask } from '../../../src/tasks/flag-read/index.js';
-import { startRemoteEnv, type RemoteEnv } from './remote-env.js';
+import { useRemoteEnv } from './remote-env.js';
 
 type Params = Parameters<typeof flagReadTask.run>[0]['params'];
 const certFlags = ['kubelet-client', 'kubelet-serving', 'kube-apiserver-client', 'legacy-unknown'].map((s) => `cluster-signing-${s}-cert-file`);
@@ -20,16 +20,7 @@ function makeCa(dir: string, name: string, cn: string): string {
 }
 
 describe('flag-read', () => {
-  let env: RemoteEnv;
-  beforeAll(async () => {
-    env = await startRemoteEnv();
-  });
-  afterAll(async () => {
-    await env?.stop();
-  });
-  beforeEach(async () => {
-    await env.fresh();
-  });
+  const env = useRemoteEnv();
 
   it('registers the per-signer files a manifest names, leaving out the main CA file; a unit too', async () => {
     const d = env.remoteDir;

@@ -7,11 +7,11 @@
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { KcarunErrorList } from '../../../src/core/errors.js';
 import { preflightTask } from '../../../src/tasks/preflight/index.js';
-import { startRemoteEnv, type RemoteEnv } from './remote-env.js';
+import { useRemoteEnv } from './remote-env.js';
 
 type Params = Parameters<typeof preflightTask.run>[0]['params'];
 const root = join(import.meta.dirname, '..', '..', '..');
@@ -34,16 +34,7 @@ ${extra.map((f) => `    - ${f}`).join('\n')}
 `;
 
 describe('preflight refuses per-signer controller-manager flags', () => {
-  let env: RemoteEnv;
-  beforeAll(async () => {
-    env = await startRemoteEnv();
-  });
-  afterAll(async () => {
-    await env?.stop();
-  });
-  beforeEach(async () => {
-    await env.fresh();
-  });
+  const env = useRemoteEnv();
   const check = async (path: string, where: 'manifest' | 'unit') =>
     preflightTask.run(await env.ctx<Params>({ hosts: [env.host.name], lock: false, refuseFlags: [{ path, in: where, flags: perSignerFlags, why: 'not switched by the stock rotation' }] }));
 

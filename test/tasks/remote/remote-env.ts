@@ -1,3 +1,4 @@
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,4 +60,28 @@ export async function startRemoteEnv(options: SshdOptions & { env?: NodeJS.Proce
   };
   await env.fresh();
   return env;
+}
+
+/**
+ * The lifecycle every test file over the real sshd repeats: one env for the file (started in
+ * beforeAll, stopped in afterAll), fresh folders before each test. Returns a view of that env,
+ * usable once beforeAll has run.
+ */
+export function useRemoteEnv(options?: SshdOptions & { env?: NodeJS.ProcessEnv }): RemoteEnv {
+  let env: RemoteEnv | undefined;
+  beforeAll(async () => {
+    env = await startRemoteEnv(options);
+  });
+  afterAll(async () => {
+    await env?.stop();
+  });
+  beforeEach(async () => {
+    await env!.fresh();
+  });
+  return new Proxy({} as RemoteEnv, {
+    get: (_t, key) => {
+      if (!env) throw new Error('useRemoteEnv: the env is started in beforeAll; read it inside a test');
+      return Reflect.get(env, key);
+    },
+  });
 }
