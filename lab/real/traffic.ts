@@ -129,14 +129,33 @@ export async function realTrafficMain(dir: string, onStop: (fn: () => void) => v
     writeFileSync(join(dir, 'counters.json.tmp'), JSON.stringify(counters));
     renameSync(join(dir, 'counters.json.tmp'), join(dir, 'counters.json'));
   };
+  // The ConfigMaps the traffic updates exist first (PUT only updates); made through the load balancer.
+  const first = plan.targets[0]!;
+  for (let i = 0; i < CONFIGMAPS; i++) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `kcarun-traffic-${i}`, namespace: 'default' }, data: { value: 'created' } });
+        const r = await kubeRequest(`${first.url}/api/v1/namespaces/default/configmaps`, creds.get(first.name)!, { method: 'POST', body });
+        if (r.status === 201 || r.status === 409) break;
+        throw new Error(`HTTP ${r.status} ${r.body.slice(0, 200)}`);
+      } catch (err) {
+        if (attempt >= 20) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+  const seqs = new Map<string, number>();
   let seq = 0;
   let inFlight = 0;
   const one = async (t: RealTrafficPlan['targets'][number]): Promise<void> => {
     const c = creds.get(t.name);
     const by = (counters.byTarget[t.name] ??= { requests: 0, failures: 0 });
     const n = seq++;
+    // Each target alternates PUT and GET on its own count (targets are visited in a fixed order).
+    const k = seqs.get(t.name) ?? 0;
+    seqs.set(t.name, k + 1);
     const i = n % CONFIGMAPS;
-    const put = n % 2 === 0;
+    const put = k % 2 === 0;
     const value = `${t.name}-${n}-${Date.now()}`;
     const started = new Date().toISOString();
     counters.requests++;
@@ -146,8 +165,7 @@ export async function realTrafficMain(dir: string, onStop: (fn: () => void) => v
       if (!c) throw new Error('no credentials');
       const body = put ? JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `kcarun-traffic-${i}`, namespace: 'default' }, data: { value } }) : undefined;
       const r = await kubeRequest(`${t.url}${cmPath(i)}`, c, { method: put ? 'PUT' : 'GET', body });
-      // A ConfigMap not written yet is a 404 on GET: still an answer from a working apiserver.
-      if (!(r.status >= 200 && r.status < 300) && !(r.status === 404 && !put)) throw new Error(`HTTP ${r.status} ${r.body.slice(0, 200)}`);
+      if (!(r.status >= 200 && r.status < 300)) throw new Error(`HTTP ${r.status} ${r.body.slice(0, 200)}`);
       if (put && t.name === 'lb') counters.lastWrites[`kcarun-traffic-${i}`] = value;
       const w = open.get(t.name);
       if (w) {
