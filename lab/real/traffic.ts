@@ -92,6 +92,27 @@ export function kubeRequest(url: string, creds: Creds, opts: { method?: string; 
   });
 }
 
+/**
+ * The spans during which a target's requests failed: maximal runs of failed requests in the order they
+ * started, each from the first failed request's start to the start of the next request that succeeded
+ * (`to` null and `seconds` up to the last failure while it still fails).
+ */
+export function unavailabilityWindows(target: string, samples: ReadonlyArray<{ t: number; ok: boolean }>): UnavailabilityWindow[] {
+  const sorted = [...samples].sort((a, b) => a.t - b.t);
+  const out: UnavailabilityWindow[] = [];
+  let open: { from: number; last: number; failures: number } | undefined;
+  for (const s of sorted) {
+    if (!s.ok) {
+      open = open ? { ...open, last: s.t, failures: open.failures + 1 } : { from: s.t, last: s.t, failures: 1 };
+    } else if (open) {
+      out.push({ target, from: new Date(open.from).toISOString(), to: new Date(s.t).toISOString(), seconds: (s.t - open.from) / 1000, failures: open.failures });
+      open = undefined;
+    }
+  }
+  if (open) out.push({ target, from: new Date(open.from).toISOString(), to: null, seconds: (open.last - open.from) / 1000, failures: open.failures });
+  return out;
+}
+
 /** The plan for a lab: the load balancer with cp1's admin.conf, and each apiserver with its node's. */
 export function realTrafficPlan(paths: LabPaths, state: LabState, intervalMs = 250): RealTrafficPlan {
   if (!state.real) throw new Error('not a kubeadm-real lab');
@@ -123,8 +144,12 @@ export async function realTrafficMain(dir: string, onStop: (fn: () => void) => v
     }
   };
   refresh();
-  const open = new Map<string, UnavailabilityWindow>();
+  // Every request's start time and outcome per target; the windows are computed from them in start
+  // order (requests overlap: a slow success must not close a window that later requests opened).
+  const samples = new Map<string, Array<{ t: number; ok: boolean }>>();
   const flush = (): void => {
+    counters.windows = [];
+    for (const [target, list] of samples) counters.windows.push(...unavailabilityWindows(target, list));
     counters.updatedAt = new Date().toISOString();
     writeFileSync(join(dir, 'counters.json.tmp'), JSON.stringify(counters));
     renameSync(join(dir, 'counters.json.tmp'), join(dir, 'counters.json'));
@@ -157,7 +182,13 @@ export async function realTrafficMain(dir: string, onStop: (fn: () => void) => v
     const i = n % CONFIGMAPS;
     const put = k % 2 === 0;
     const value = `${t.name}-${n}-${Date.now()}`;
-    const started = new Date().toISOString();
+    const startedMs = Date.now();
+    const started = new Date(startedMs).toISOString();
+    const record = (ok: boolean): void => {
+      let list = samples.get(t.name);
+      if (!list) samples.set(t.name, (list = []));
+      list.push({ t: startedMs, ok });
+    };
     counters.requests++;
     by.requests++;
     inFlight++;
@@ -167,23 +198,11 @@ export async function realTrafficMain(dir: string, onStop: (fn: () => void) => v
       const r = await kubeRequest(`${t.url}${cmPath(i)}`, c, { method: put ? 'PUT' : 'GET', body });
       if (!(r.status >= 200 && r.status < 300)) throw new Error(`HTTP ${r.status} ${r.body.slice(0, 200)}`);
       if (put && t.name === 'lb') counters.lastWrites[`kcarun-traffic-${i}`] = value;
-      const w = open.get(t.name);
-      if (w) {
-        w.to = new Date().toISOString();
-        w.seconds = (Date.parse(w.to) - Date.parse(w.from)) / 1000;
-        open.delete(t.name);
-      }
+      record(true);
     } catch (err) {
       counters.failures++;
       by.failures++;
-      let w = open.get(t.name);
-      if (!w) {
-        w = { target: t.name, from: started, to: null, seconds: 0, failures: 0 };
-        open.set(t.name, w);
-        counters.windows.push(w);
-      }
-      w.failures++;
-      w.seconds = (Date.now() - Date.parse(w.from)) / 1000;
+      record(false);
       appendFileSync(join(dir, 'failures.jsonl'), `${JSON.stringify({ ts: started, target: t.name, method: put ? 'PUT' : 'GET', error: (err as Error).message.slice(0, 300) })}\n`);
     } finally {
       inFlight--;
