@@ -9,11 +9,42 @@ import { componentCommand } from '../components-bundle.js';
 import { isOwnProcess, isRunning, terminate } from '../processes.js';
 import type { TrafficPlan } from '../components/traffic.js';
 import { sleep } from '../exec.js';
+import { realTrafficPlan } from '../real/traffic.js';
+import { fileURLToPath } from 'node:url';
+import { dirname, resolve } from 'node:path';
+
+/** The real lab's generator script: a host process recognised by this path on its command line. */
+const REAL_TRAFFIC_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../real/traffic-main.ts');
+const TSX_CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../node_modules/tsx/dist/cli.mjs');
+
+/** `traffic start` on a kubeadm-real lab: the generator of lab/real/traffic.ts, detached. */
+async function realTrafficStart(paths: LabPaths, intervalMs: number): Promise<number> {
+  const state = readState(paths)!;
+  if (isOwnProcess(state.hostPids['traffic'], REAL_TRAFFIC_MAIN)) throw new Error('traffic is already running; `traffic stop` first');
+  rmSync(paths.trafficDir, { recursive: true, force: true });
+  mkdirSync(paths.trafficDir, { recursive: true });
+  writeFileSync(join(paths.trafficDir, 'plan.json'), JSON.stringify(realTrafficPlan(paths, state, intervalMs), null, 2));
+  writeFileSync(join(paths.trafficDir, 'failures.jsonl'), '');
+  const log = openSync(join(paths.trafficDir, 'traffic.log'), 'a');
+  const child = spawn(process.execPath, [TSX_CLI, REAL_TRAFFIC_MAIN, '--dir', paths.trafficDir], { detached: true, stdio: ['ignore', log, log] });
+  closeSync(log);
+  child.unref();
+  state.hostPids['traffic'] = child.pid!;
+  state.trafficStartedAt = new Date().toISOString();
+  writeState(paths, state);
+  await sleep(1500);
+  if (!isRunning(child.pid)) throw new Error(`traffic generator exited at once (see ${paths.trafficDir}/traffic.log)`);
+  return child.pid!;
+}
 
 export async function trafficStart(opts: { dir?: string; rate?: number } = {}): Promise<number> {
   const paths = new LabPaths(opts.dir ?? DEFAULT_LAB_DIR);
   const state = readState(paths);
   if (!state) throw new Error(`no lab in ${paths.root}`);
+  // The real lab: `rate` requests per second over all targets (the load balancer and each node),
+  // default one per target per second: every request is a new TLS handshake with the real apiserver,
+  // and 16/s kept the 2 cores of this machine busy enough to time requests out on their own.
+  if (state.layout === 'kubeadm-real') return realTrafficStart(paths, Math.max(20, Math.round((1000 * (state.nodes.length + 1)) / (opts.rate ?? state.nodes.length + 1))));
   if (isOwnProcess(state.hostPids['traffic'], paths.componentsBundle)) throw new Error('traffic is already running; `traffic stop` first');
   const layout = layoutByName(state.layout);
   rmSync(paths.trafficDir, { recursive: true, force: true });
@@ -52,7 +83,8 @@ export async function trafficStop(opts: { dir?: string } = {}): Promise<void> {
   const pid = state?.hostPids['traffic'];
   if (!state || !pid) return;
   // The generator flushes its counters on SIGTERM after in-flight requests finish.
-  await terminate(() => (isOwnProcess(pid, paths.componentsBundle) ? [pid] : []), 8000);
+  const marker = state.layout === 'kubeadm-real' ? REAL_TRAFFIC_MAIN : paths.componentsBundle;
+  await terminate(() => (isOwnProcess(pid, marker) ? [pid] : []), 15_000);
   delete state.hostPids['traffic'];
   writeState(paths, state);
 }

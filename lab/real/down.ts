@@ -78,6 +78,11 @@ export async function realDown(opts: { dir: string; purge?: boolean; log?: (l: s
   if (state?.real) {
     const real = state.real;
     const hier = real.cgroupHierarchies;
+    // The traffic generator (a host process running lab/real/traffic-main.ts), first.
+    const traffic = state.hostPids['traffic'];
+    const trafficPids = (): number[] => (isOwnProcess(traffic, 'real/traffic-main.ts') ? [traffic!] : []);
+    stopped += trafficPids().length;
+    await terminate(trafficPids, 15_000);
     await Promise.all(state.nodes.map(async (node) => {
       const pidsNow = (): number[] => realNodePids(node, hier, paths.node(node.name).initScript);
       stopped += pidsNow().length;

@@ -206,6 +206,9 @@ defaults
   timeout connect 3s
   timeout client 1h
   timeout server 1h
+  # As kubeadm's HA guide (docs/ha-considerations.md) sets it: a connection refused by a server that
+  # is going away is retried once, on another server.
+  option redispatch
   retries 1
 
 frontend apiserver

@@ -119,3 +119,25 @@ export function checkClockSkew(hostNow: Date, localNow: Date, toleranceSeconds: 
   if (Math.abs(skew) <= toleranceSeconds) return [];
   return [{ kind: 'clock-skew', message: `clock is ${skew > 0 ? 'ahead' : 'behind'} by ${Math.round(Math.abs(skew))} s (tolerance ${toleranceSeconds} s)` }];
 }
+
+/**
+ * Whether a certificate was made outside the cluster's CAs by the program that serves it: it is
+ * self-signed, or signed by a CA certificate that travels in the same file (or TLS chain) and is none
+ * of `clusterCas`. That is the kubelet's own serving certificate when serverTLSBootstrap is off: the
+ * kubelet writes /var/lib/kubelet/pki/kubelet.crt as [leaf "CN=<node>@<ts>", its CA
+ * "CN=<node>-ca@<ts>"] (k8s.io/client-go/util/cert GenerateSelfSignedCertKey, called by the kubelet's
+ * server setup when tlsCertFile is unset). Such a certificate is outside a CA rotation: nothing of the
+ * cluster issued it, so nothing is re-issued or checked against the cluster CA.
+ *
+ * `chain` is the file's (or the served chain's) certificates, leaf first; `clusterCas` every CA of the
+ * rotation (old and new). Returns false for a certificate that any cluster CA issued (also when the
+ * file carries that CA along, a full-chain file) and for one issued by a foreign CA not in the file.
+ */
+export function isSelfIssuedOutsideCluster(chain: readonly Certificate[], clusterCas: readonly Certificate[]): boolean {
+  const leaf = chain[0];
+  if (!leaf) return false;
+  if (clusterCas.some((ca) => isIssuedBy(leaf, ca))) return false;
+  const own = [leaf, ...chain.slice(1).filter((c) => c.isCa)];
+  const known = new Set(clusterCas.map((c) => c.fingerprintSha256));
+  return own.some((ca) => !known.has(ca.fingerprintSha256) && isIssuedBy(leaf, ca));
+}

@@ -1,6 +1,6 @@
 import { KcarunError, KcarunErrorList } from '../../core/errors.js';
 import { type Certificate, daysLeft } from '../../pki/certificate.js';
-import { checkCa, checkCertificate, checkClockSkew, type Problem, verifyChain } from '../../pki/checks.js';
+import { checkCa, checkCertificate, checkClockSkew, isSelfIssuedOutsideCluster, type Problem, verifyChain } from '../../pki/checks.js';
 import { currentPairPath, expiredLegacyClientCertHint } from '../../pki/client-cert-hints.js';
 import type { CertCheckParams } from './schema.js';
 import { keyMatchesSpki, loadPrivateKey } from '../../pki/keys.js';
@@ -68,6 +68,7 @@ async function collect(ctx: TaskContext<CertCheckParams>): Promise<{ findings: F
     for (const ca of bundle) for (const problem of checkCa(ca, now)) findings.push({ path: label, problem });
   }
 
+  const clusterCas = p.skipSelfSigned ? [...(bundle ?? []), ...(p.otherCas ? await readSourceCertificates(ctx, p.otherCas) : [])] : [];
   const targets: CheckTarget[] = resolveTargets(p).map((t) => ({ ...t, location: pkiFileLocation(ctx.transport, become, t) }));
   targets.push(...(await kubeconfigTargets(ctx, findings)));
   if (targets.length === 0 && !p.bundle && p.maxClockSkewSeconds === undefined && p.kubeconfigs === undefined) {
@@ -86,6 +87,11 @@ async function collect(ctx: TaskContext<CertCheckParams>): Promise<{ findings: F
     const cert = found.certificate;
     if (!cert) {
       findings.push({ path: t.cert, problem: { kind: 'untrusted', message: 'holds no PEM certificate' } });
+      continue;
+    }
+    if (p.skipSelfSigned && isSelfIssuedOutsideCluster([cert, ...found.chain], clusterCas)) {
+      ctx.log.info(`${t.cert} is self-signed ("${cert.subjectText}", issued by "${cert.issuerText}"): outside the rotation`);
+      checked.push({ path: t.cert, subject: cert.subjectText, issuer: cert.issuerText, notAfter: cert.notAfter.toISOString(), daysLeft: daysLeft(cert, now), chainsTo: null, selfSigned: true, ok: true });
       continue;
     }
     const problems = checkCertificate(cert, { now, bundle, minDaysLeft: p.minDaysLeft, requiredSans: t.sans });

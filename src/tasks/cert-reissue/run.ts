@@ -9,7 +9,8 @@ import { type KeyPolicy, reissueLeafCertificate } from '../../pki/reissue.js';
 import type { CertReissueParams, GenerateEntry } from './schema.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
 import { type CertificateLocation, kubeconfigClientLocation, pkiFileLocation, requireCertificate } from '../shared/cert-location.js';
-import { type CertTarget, defaultKeyPath, hostArtifact, keyPem, requireCa, resolveTargets } from '../shared/pki-common.js';
+import { type CertTarget, defaultKeyPath, hostArtifact, keyPem, oldCaArtifact, requireCa, resolveTargets } from '../shared/pki-common.js';
+import { isSelfIssuedOutsideCluster } from '../../pki/checks.js';
 
 /** One written (or reused) certificate, as registered output: artifact paths only, never key bytes. */
 interface IssuedEntry {
@@ -35,8 +36,13 @@ export async function runCertReissue(ctx: TaskContext<CertReissueParams>): Promi
   const become = ctx.host.become;
   const issued: IssuedEntry[] = [];
   const skipped: string[] = [];
+  /** Certificates the serving program made itself (skipSelfSigned), left out of the rotation. */
+  const selfSigned: string[] = [];
   const generateFor = new Map((p.generate ?? []).map((g) => [g.cert, g]));
   const targets = resolveTargets(p);
+  // The rotation's CAs (new, and the old one when prepare kept it): a certificate none of them issued
+  // but that carries its own issuer is the server's own (skipSelfSigned).
+  const clusterCas = p.skipSelfSigned ? [ca.certificate, ...parseCertificates((await ctx.state.readArtifact(oldCaArtifact(p.ca))) ?? '')] : [];
   for (const g of p.generate ?? []) {
     if (!targets.some((t) => t.cert === g.cert)) targets.push({ cert: g.cert, key: g.key ?? defaultKeyPath(g.cert), sans: [], optional: false });
   }
@@ -70,6 +76,12 @@ export async function runCertReissue(ctx: TaskContext<CertReissueParams>): Promi
     // Certificates after the leaf (intermediates) are kept when the same CA signs again; see reissueLeafCertificate.
     const leaf = requireCertificate(host, location, found);
     const chain = found.chain;
+    if (p.skipSelfSigned && isSelfIssuedOutsideCluster([leaf, ...chain], clusterCas)) {
+      ctx.log.warn(`${target.cert} is self-signed ("${leaf.subjectText}", issued by "${leaf.issuerText}"): outside the rotation, not re-issued`);
+      skipped.push(target.cert);
+      selfSigned.push(target.cert);
+      continue;
+    }
     const reused = await reuseExisting(ctx, ca, target, leaf, policy);
     if (reused) {
       issued.push(reused);
@@ -105,13 +117,14 @@ export async function runCertReissue(ctx: TaskContext<CertReissueParams>): Promi
   const fresh = all.filter((i) => i.how !== 'reused').length;
   return {
     changed: fresh > 0,
-    summary: `${fresh} re-issued, ${all.length - fresh} reused${skipped.length ? `, ${skipped.length} absent` : ''} (${policy})`,
+    summary: `${fresh} re-issued, ${all.length - fresh} reused${skipped.length > selfSigned.length ? `, ${skipped.length - selfSigned.length} absent` : ''}${selfSigned.length ? `, ${selfSigned.length} self-signed (outside the rotation: ${selfSigned.join(', ')})` : ''} (${policy})`,
     // certificateFiles: client certificates a kubeconfig references by path, installed with cert-install
     // (not a kubeconfig edit); kept apart so loops over `certificates` stay as they were.
     output: {
       certificates: issued as unknown as Record<string, unknown>[],
       certificateFiles: files as unknown as Record<string, unknown>[],
       skipped,
+      selfSigned,
       keyPolicy: policy,
     },
   };

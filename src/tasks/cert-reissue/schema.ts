@@ -44,6 +44,12 @@ export const CertReissueSchema = Type.Object(
           "Renewal from the same CA: a certificate already in the state dir is reused only if it is newer than the host's (a resumed run), never the host's own expiring certificate.",
       }),
     ),
+    skipSelfSigned: Type.Optional(
+      Type.Boolean({
+        description:
+          "A certificate that neither the new CA nor the old one (ca/<ca>-old.crt) issued, but that is self-signed or signed by a CA in its own file (the kubelet's kubelet.crt without serverTLSBootstrap), is outside the rotation: not re-issued, listed under `selfSigned` (and `skipped`).",
+      }),
+    ),
     generate: Type.Optional(Type.Array(GenerateSchema)),
     backdateMinutes: Type.Optional(Type.Integer({ minimum: 0, default: 60 })),
     validityDays: Type.Optional(

@@ -3,7 +3,7 @@ import { safeFileName } from '../../core/names.js';
 import { shellJoin } from '../../core/shell.js';
 import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
 import type { EtcdSnapshotParams } from './schema.js';
-import { etcdctlCommand, etcdEndpoints, parseEtcdJson, etcdctlStderr } from '../shared/etcdctl.js';
+import { etcdctlCommand, etcdEndpoints, etcdctlStderr, etcdToolCommand, parseToolJson } from '../shared/etcdctl.js';
 import { listSnapshots, pruneSnapshots, saveSnapshot, sha256, snapshotIntact, type SnapshotRecord } from './snapshot-store.js';
 
 const fail = (host: string, message: string, extra: Record<string, unknown> = {}): KcarunError =>
@@ -28,16 +28,19 @@ export async function runEtcdSnapshot(ctx: TaskContext<EtcdSnapshotParams>): Pro
   const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${safeFileName(ctx.stepId)}`;
   const remoteDir = p.remoteDir ?? '/var/lib/kcarun/snapshots';
   const remote = `${remoteDir}/${name}.db`;
+  // Where etcdctl runs decides where it can write: on the host, the snapshot goes straight to `remote`;
+  // inside the etcd container (a kubeadm node), to the data dir both see, then it is moved out.
+  const onHost = (await ctx.transport.exec('command -v etcdctl >/dev/null 2>&1', opts)).rc === 0;
+  const taken = onHost ? remote : `${p.containerDataDir ?? '/var/lib/etcd'}/.kcarun-snapshot-${name}.db`;
   try {
     const mk = await ctx.transport.exec(`umask 077 && mkdir -p ${shellJoin([remoteDir])}`, opts);
     if (mk.rc !== 0) throw fail(host, `cannot create ${remoteDir}: ${mk.stderr.trim()}`);
-    const save = await ctx.transport.exec(`umask 077 && ${etcdctlCommand(tls, ctx.host.address, ['snapshot', 'save', remote])}`, opts);
+    const save = await ctx.transport.exec(`umask 077 && ${etcdctlCommand(tls, ctx.host.address, ['snapshot', 'save', taken])}`, opts);
     if (save.rc !== 0) throw fail(host, `snapshot save from ${member} failed (rc ${save.rc}): ${etcdctlStderr(save)}`, { exitCode: save.rc });
-    const status = await ctx.transport.exec(`ETCDCTL_API=3 ${shellJoin(['etcdctl', 'snapshot', 'status', remote, '-w', 'json'])}`, opts);
-    if (status.rc !== 0) throw fail(host, `snapshot status says ${remote} is unreadable (rc ${status.rc}): ${etcdctlStderr(status)}`);
-    const st = parseEtcdJson(status.stdout) as { hash?: number; revision?: number; totalKey?: number; totalSize?: number };
-    if (!st.totalKey || !st.totalSize || st.revision === undefined || st.hash === undefined) {
-      throw fail(host, `snapshot ${remote} is empty or unverifiable: ${status.stdout.trim()}`);
+    const st = await snapshotStatus(ctx, taken, opts);
+    if (taken !== remote) {
+      const mv = await ctx.transport.exec(`mv -f -- ${shellJoin([taken, remote])}`, opts);
+      if (mv.rc !== 0) throw fail(host, `cannot move ${taken} to ${remote}: ${mv.stderr.trim()}`);
     }
     const sum = await ctx.transport.exec(shellJoin(['sha256sum', remote]), opts);
     const remoteSha = /^([0-9a-f]{64})\s/.exec(sum.stdout)?.[1];
@@ -55,8 +58,41 @@ export async function runEtcdSnapshot(ctx: TaskContext<EtcdSnapshotParams>): Pro
     ctx.log.info(`snapshot of ${member}: revision ${st.revision}, ${st.totalKey} keys, ${data.length} bytes, sha256 ${localSha.slice(0, 12)}`);
     return outcome(record, true, pruned);
   } finally {
-    if (!p.keepOnHost) await ctx.transport.exec(shellJoin(['rm', '-f', remote, `${remote}.part`]), opts).catch(() => undefined);
+    const leftovers = [remote, `${remote}.part`, ...(taken !== remote ? [taken, `${taken}.part`] : [])];
+    if (!p.keepOnHost) await ctx.transport.exec(shellJoin(['rm', '-f', ...leftovers]), opts).catch(() => undefined);
+    else if (taken !== remote) await ctx.transport.exec(shellJoin(['rm', '-f', taken, `${taken}.part`]), opts).catch(() => undefined);
   }
+}
+
+interface SnapshotStatus {
+  hash: number;
+  revision: number;
+  totalKey: number;
+  totalSize: number;
+}
+
+/**
+ * `snapshot status` of a saved file, verified: etcdutl since etcd 3.5 (in 3.6 etcdctl no longer has
+ * the command and prints its help), etcdctl for older etcd; wherever the host has them
+ * (etcdToolCommand). Throws naming what came back when neither gives a complete JSON status.
+ */
+async function snapshotStatus(ctx: TaskContext<EtcdSnapshotParams>, file: string, opts: { signal: AbortSignal; become: boolean; timeoutMs: number }): Promise<SnapshotStatus> {
+  const errors: string[] = [];
+  for (const tool of ['etcdutl', 'etcdctl'] as const) {
+    const res = await ctx.transport.exec(etcdToolCommand(tool, ['snapshot', 'status', file, '-w', 'json']), opts);
+    let st: Partial<SnapshotStatus>;
+    try {
+      st = parseToolJson(`${tool} snapshot status`, res) as Partial<SnapshotStatus>;
+    } catch (err) {
+      errors.push(`${(err as Error).message}${res.rc !== 0 ? ` ${etcdctlStderr(res, 1)}` : ''}`);
+      continue;
+    }
+    if (!st.totalKey || !st.totalSize || st.revision === undefined || st.hash === undefined) {
+      throw fail(ctx.host.name, `snapshot ${file} is empty or unverifiable (${tool}): ${res.stdout.trim()}`);
+    }
+    return st as SnapshotStatus;
+  }
+  throw fail(ctx.host.name, `cannot verify snapshot ${file}: ${errors.join('; ')}`);
 }
 
 /**

@@ -5,6 +5,12 @@ export const EtcdSnapshotSchema = Type.Object(
   {
     ...EtcdTlsSchema,
     remoteDir: Type.Optional(Type.String({ description: 'Folder on the host for the snapshot while it is taken (default /var/lib/kcarun/snapshots).' })),
+    containerDataDir: Type.Optional(
+      Type.String({
+        description:
+          "Where the snapshot is written when etcdctl runs inside the etcd container (no etcdctl on the host, as on a kubeadm node): a folder the container and the host see at the same path (default /var/lib/etcd, kubeadm's etcd-data hostPath volume); it is moved to remoteDir at once.",
+      }),
+    ),
     keep: Type.Optional(Type.Integer({ minimum: 1, description: 'Snapshots of this host kept in the state dir (default 3).' })),
     keepOnHost: Type.Optional(Type.Boolean({ description: 'Leave the snapshot file on the host too (default false).' })),
     reuseWithinMinutes: Type.Optional(Type.Number({ minimum: 0, description: 'On a re-run of the same step, reuse its snapshot when younger (default 60; 0 always takes a new one).' })),

@@ -1,14 +1,14 @@
 import { KcarunError } from '../../core/errors.js';
 import { parseKubeconfig, setKubeconfigClusterCA, setKubeconfigUserCredentials, type Embedded } from '../../edit/kubeconfig.js';
 import { parseCertificates } from '../../pki/certificate.js';
-import { removeManifestFlag, setManifestFlag } from '../../edit/manifest-flag.js';
+import { getManifestFlag, removeManifestFlag, setManifestFlag } from '../../edit/manifest-flag.js';
 import { regexReplace, replaceLine } from '../../edit/text-replace.js';
-import { removeUnitFlag, setUnitFlag } from '../../edit/unit-file.js';
+import { getUnitFlag, removeUnitFlag, setUnitFlag } from '../../edit/unit-file.js';
 import { unifiedDiff } from '../../edit/unified-diff.js';
 import { deletePath, setPath, type EditResult } from '../../edit/yaml-path.js';
-import { etcdConfigKey, removeEtcdConfigSetting, setEtcdConfigSetting } from '../../edit/etcd-config.js';
-import { envVariableName, removeEnvFileSetting, setEnvFileSetting } from '../../edit/env-file.js';
-import { kubeletConfigField, removeKubeletConfigSetting, setKubeletConfigSetting } from '../../edit/kubelet-config.js';
+import { etcdConfigKey, getEtcdConfigSetting, removeEtcdConfigSetting, setEtcdConfigSetting } from '../../edit/etcd-config.js';
+import { envVariableName, getEnvFileSetting, removeEnvFileSetting, setEnvFileSetting } from '../../edit/env-file.js';
+import { getKubeletConfigSetting, kubeletConfigField, removeKubeletConfigSetting, setKubeletConfigSetting } from '../../edit/kubelet-config.js';
 import type { TaskContext, TaskOutcome, TaskPlan } from '../define.js';
 import type { FileStat } from '../../transport/types.js';
 import type { FileEdit, FilePatchParams } from './schema.js';
@@ -67,6 +67,22 @@ function setSetting(text: string, edit: Extract<FileEdit, { op: 'set-flag' }>): 
   }
 }
 
+/** Whether the file sets the flag at all (the value as the component reads it, or undefined). */
+function settingIsSet(text: string, edit: Extract<FileEdit, { op: 'set-flag' }>): boolean {
+  switch (edit.in) {
+    case 'manifest':
+      return getManifestFlag(text, { flag: edit.flag, container: edit.container }) !== undefined;
+    case 'unit':
+      return getUnitFlag(text, { flag: edit.flag }) !== undefined;
+    case 'etcd-config':
+      return getEtcdConfigSetting(text, edit.flag) !== undefined;
+    case 'env-file':
+      return getEnvFileSetting(text, edit) !== undefined;
+    case 'kubelet-config':
+      return getKubeletConfigSetting(text, edit.flag) !== undefined;
+  }
+}
+
 function removeSetting(text: string, edit: Extract<FileEdit, { op: 'remove-flag' }>): EditResult {
   switch (edit.in) {
     case 'manifest':
@@ -90,6 +106,7 @@ async function applyEdit(ctx: TaskContext<FilePatchParams>, text: string, edit: 
     case 'delete-path':
       return { ...deletePath(text, edit.path), what: `delete ${edit.path}` };
     case 'set-flag':
+      if (edit.onlyIfSet && !settingIsSet(text, edit)) return { text, changed: false, what: `${settingLabel(edit)} is unset: left unset` };
       return { ...setSetting(text, edit), what: `${settingLabel(edit)}=${edit.value}` };
     case 'remove-flag':
       return { ...removeSetting(text, edit), what: `remove ${settingLabel(edit)}` };
@@ -147,12 +164,13 @@ async function clustersTrusting(ctx: TaskContext<FilePatchParams>, text: string,
   return trusting;
 }
 
-/** Reads the file, applies every edit in memory, and diffs; writes nothing. */
-async function compute(ctx: TaskContext<FilePatchParams>): Promise<Computed> {
+/** Reads the file, applies every edit in memory, and diffs; writes nothing. Null: absent, and `missing: skip`. */
+async function compute(ctx: TaskContext<FilePatchParams>): Promise<Computed | null> {
   const p = ctx.params;
   const { st, content } = await statAndRead(ctx.transport, p.path, p.become);
   let before: string | null = null;
   if (content === null) {
+    if (!p.createIfMissing && p.missing === 'skip') return null;
     if (!p.createIfMissing) throw new KcarunError('E_TASK', `${p.path} does not exist (set createIfMissing to start from an empty file)`, { host: ctx.host.name });
   } else {
     before = content.toString('utf8');
@@ -176,9 +194,15 @@ async function compute(ctx: TaskContext<FilePatchParams>): Promise<Computed> {
   return { st, before, after: text, changed, diff, summaries };
 }
 
+const absentSummary = (path: string): string => `${path} does not exist on this host: skipped (missing: skip)`;
+
 export async function runFilePatch(ctx: TaskContext<FilePatchParams>): Promise<TaskOutcome> {
   const p = ctx.params;
   const c = await compute(ctx);
+  if (c === null) {
+    ctx.log.warn(absentSummary(p.path));
+    return { changed: false, summary: absentSummary(p.path), output: { path: p.path, changed: false, absent: true } };
+  }
   if (!c.changed) return { changed: false, summary: `${p.path} already as wanted`, output: { path: p.path, changed: false } };
   const undo = await saveBackup(ctx, p.path, c.before === null ? null : Buffer.from(c.before), c.st, p.become);
   await ctx.transport.writeFile(p.path, c.after, { become: p.become, mode: c.st?.mode ?? 0o644 });
@@ -197,6 +221,7 @@ export async function runFilePatch(ctx: TaskContext<FilePatchParams>): Promise<T
 export async function planFilePatch(ctx: TaskContext<FilePatchParams>): Promise<TaskPlan> {
   const p = ctx.params;
   const c = await compute(ctx);
+  if (c === null) return { changed: false, summary: absentSummary(p.path), output: { path: p.path, changed: false, absent: true } };
   if (!c.changed) return { changed: false, summary: `${p.path} already as wanted`, output: { path: p.path, changed: false } };
   return {
     changed: true,

@@ -18,7 +18,20 @@ export const FileEditSchema = Type.Union([
     { additionalProperties: false },
   ),
   Type.Object({ op: Type.Literal('delete-path'), path: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
-  Type.Object({ op: Type.Literal('set-flag'), ...FlagTarget, value: Type.String() }, { additionalProperties: false }),
+  Type.Object(
+    {
+      op: Type.Literal('set-flag'),
+      ...FlagTarget,
+      value: Type.String(),
+      onlyIfSet: Type.Optional(
+        Type.Boolean({
+          description:
+            'Change the setting only where the file already sets it; an unset one stays unset. E.g. the apiserver\'s --kubelet-certificate-authority: kubeadm leaves it unset (kubelets serve self-signed certificates), and setting it would make the apiserver refuse them.',
+        }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
   Type.Object({ op: Type.Literal('remove-flag'), ...FlagTarget }, { additionalProperties: false }),
   Type.Object(
     {
@@ -60,6 +73,13 @@ export const FilePatchSchema = Type.Object(
     edits: Type.Array(FileEditSchema, { minItems: 1 }),
     become: BecomeSchema,
     createIfMissing: Type.Optional(Type.Boolean({ default: false, description: 'Treat a missing file as empty (regex/line edits).' })),
+    missing: Type.Optional(
+      Type.Union([Type.Literal('error'), Type.Literal('skip')], {
+        default: 'error',
+        description:
+          "A file absent on this host: `error` fails the step; `skip` leaves the host alone and says so (a layout's file that only some nodes have, e.g. kubeadm >= 1.29 writes super-admin.conf on the node where `kubeadm init` ran only).",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

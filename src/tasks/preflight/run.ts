@@ -1,7 +1,7 @@
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KcarunError, KcarunErrorList } from '../../core/errors.js';
-import { checkCertificate, checkClockSkew } from '../../pki/checks.js';
+import { checkCertificate, checkClockSkew, isSelfIssuedOutsideCluster } from '../../pki/checks.js';
 import { parseCertificates, parseSingleCertificate, type Certificate } from '../../pki/certificate.js';
 import { shellJoin } from '../../core/shell.js';
 import type { TaskContext, TaskOutcome } from '../define.js';
@@ -42,7 +42,7 @@ export async function runPreflight(ctx: TaskContext<PreflightParams>): Promise<T
 
   for (const [name, t] of reachable) {
     if (p.disk) await checkDisk(t, name, p.disk.path, p.disk.minFreeMb, problem, ctx.signal);
-    for (const c of p.certificates ?? []) if (applies(c.hosts, name)) await checkCertFile(t, name, c, problem, ctx.signal);
+    for (const c of p.certificates ?? []) if (applies(c.hosts, name)) await checkCertFile(t, name, c, problem, ctx.signal, (w) => warnings.push(w));
     for (const k of p.caKeys ?? []) if (applies(k.hosts, name)) await checkCaKey(t, name, k, problem, ctx.signal, ctx.state.caPassphrase);
     for (const r of p.refuseFlags ?? []) if (applies(r.hosts, name)) await checkRefusedFlags(t, name, r, problem);
   }
@@ -120,7 +120,14 @@ async function readOrNull(t: Transport, path: string): Promise<Buffer | null> {
  * A certificate chains to its CA file and, with `key`, matches it. The key is compared ON the host
  * (publicKeyOnHost): preflight reads certificates, never private keys (docs/pki.md).
  */
-async function checkCertFile(t: Transport, host: string, c: NonNullable<PreflightParams['certificates']>[number], problem: Report, signal: AbortSignal): Promise<void> {
+async function checkCertFile(
+  t: Transport,
+  host: string,
+  c: NonNullable<PreflightParams['certificates']>[number],
+  problem: Report,
+  signal: AbortSignal,
+  note: (message: string) => void,
+): Promise<void> {
   try {
     const pem = await readOrNull(t, c.path);
     if (pem === null) {
@@ -132,6 +139,10 @@ async function checkCertFile(t: Transport, host: string, c: NonNullable<Prefligh
     if (caPem === null) return problem(host, `${c.path}: its CA file ${c.ca} is missing`);
     const bundle: Certificate[] = parseCertificates(caPem);
     if (bundle.length === 0) return problem(host, `${c.path}: ${c.ca} holds no certificate`);
+    if (c.skipSelfSigned && isSelfIssuedOutsideCluster(parseCertificates(pem), bundle)) {
+      note(`${host}: ${c.path} is self-signed ("${cert.subjectText}", issued by "${cert.issuerText}"): outside the rotation, left as it is`);
+      return;
+    }
     let keyMatches = true;
     if (c.key) {
       const pub = await publicKeyOnHost(t, c.key, { signal });

@@ -27,6 +27,12 @@ export const PreflightSchema = Type.Object(
             ca: Type.String({ minLength: 1, description: 'CA (bundle) on the host it must chain to.' }),
             hosts: hostsField,
             optional: Type.Optional(Type.Boolean({ description: 'A missing file is no problem.' })),
+            skipSelfSigned: Type.Optional(
+              Type.Boolean({
+                description:
+                  'A certificate made by the program that serves it (self-signed, or signed by a CA in the same file that is not `ca`: the kubelet\'s kubelet.crt without serverTLSBootstrap) is outside the rotation: a warning, not a problem.',
+              }),
+            ),
           },
           { additionalProperties: false },
         ),

@@ -1,9 +1,10 @@
-import { pollUntil } from '../../core/async.js';
+import { pollUntil, sleep } from '../../core/async.js';
 import { KcarunError, stderrTail } from '../../core/errors.js';
 import { shellJoin, shellQuote } from '../../core/shell.js';
 import type { ExecResult } from '../../transport/types.js';
 import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
 import type { ServiceRestartParams } from './schema.js';
+import { setPath } from '../../edit/yaml-path.js';
 
 type Ctx = TaskContext<ServiceRestartParams>;
 
@@ -71,15 +72,29 @@ async function restartSystemd(ctx: Ctx): Promise<string> {
 
 // ---- static pods (kubelet) ----
 
+/**
+ * The running containers of `name` (`crictl ps --name NAME -q`). crictl gives up on a runtime that
+ * does not answer within its 2 s connect timeout (seen on a loaded node: "validate CRI v1 runtime API
+ * ... context deadline exceeded"), so a failed call is tried again, 3 times 1 s apart, before it fails.
+ */
 async function containerIds(ctx: Ctx, name: string): Promise<string[]> {
-  const r = await sh(ctx, `crictl ps --name ${shellQuote(name)} -q`);
-  if (r.rc !== 0) throw new KcarunError('E_REMOTE_EXIT', `crictl ps failed (rc=${r.rc}): ${r.stderr.trim()}`, { host: ctx.host.name, exitCode: r.rc });
-  return r.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+  let r: ExecResult | undefined;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (attempt > 0) await sleep(1000, ctx.signal);
+    r = await sh(ctx, `crictl ps --name ${shellQuote(name)} -q`);
+    if (r.rc === 0) return r.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+  }
+  throw new KcarunError('E_REMOTE_EXIT', `crictl ps failed 3 times (rc=${r!.rc}): ${stderrTail(r!.stderr, { lines: 2, separator: ' | ' })}`, { host: ctx.host.name, exitCode: r!.rc });
 }
 
 async function waitForNewContainer(ctx: Ctx, name: string, old: string[]): Promise<string> {
   return waitFor<string>(ctx, `a new ${name} container`, async () => {
-    const ids = await containerIds(ctx, name);
+    let ids: string[];
+    try {
+      ids = await containerIds(ctx, name);
+    } catch (err) {
+      return { state: (err as Error).message }; // the runtime is slow to answer: keep polling until the deadline
+    }
     const fresh = ids.find((id) => !old.includes(id));
     return fresh ? { done: fresh } : { state: ids.length ? `still ${ids.join(',')}` : 'no container running' };
   });
@@ -118,16 +133,76 @@ async function kubeletWillReplace(ctx: Ctx, name: string, ids: string[]): Promis
   return mtime !== null && created !== null && mtime > created;
 }
 
+/** The annotation whose new value makes the kubelet see a new static pod (strategy `annotation`). */
+export const RESTART_ANNOTATION = 'kcarun.io/restarted-at';
+
+/**
+ * Strategy `annotation`: the manifest gets a new `kcarun.io/restarted-at` value in its pod metadata,
+ * written atomically (a dot-named temp file beside it, renamed over it: the kubelet ignores dot files).
+ * The kubelet derives a static pod's UID from the manifest's content (pkg/kubelet/config/common.go,
+ * applyDefaults -> generatePodName/hash), so the pod is a new one: the old pod is stopped gracefully
+ * and the new one starts at once, without the CrashLoop back-off a container of the same pod gets
+ * when it is restarted again within 10 minutes (crictl stop: 10, 20, 40 s ...), and the manifest is
+ * never absent (moving it out and back leaves no control plane if kcarun dies in between, and keeps
+ * the old UID, so the back-off stays). Returns the new value.
+ */
+async function annotateManifest(ctx: Ctx, manifest: string, now: Date): Promise<string> {
+  const st = await ctx.transport.stat(manifest, { become: ctx.params.become });
+  if (!st) throw new KcarunError('E_TASK', `${manifest} does not exist: no static pod to restart`, { host: ctx.host.name, path: manifest });
+  const text = (await ctx.transport.readFile(manifest, { become: ctx.params.become })).toString('utf8');
+  const value = now.toISOString();
+  const edited = setPath(text, `metadata.annotations["${RESTART_ANNOTATION}"]`, value);
+  await ctx.transport.writeFile(manifest, edited.text, { become: ctx.params.become, mode: st.mode });
+  return value;
+}
+
+/**
+ * The restart attempt of the running container (`crictl ps -o json` .metadata.attempt): 0 is the
+ * pod's first container, whose first restart the kubelet does at once; from 1 on, it waits its
+ * CrashLoop back-off (10 s, doubling, kept for 10 minutes). Null when crictl cannot tell.
+ */
+async function containerAttempt(ctx: Ctx, id: string): Promise<number | null> {
+  const r = await sh(ctx, `crictl ps --id ${shellQuote(id)} -o json`);
+  if (r.rc !== 0) return null;
+  try {
+    const attempt = (JSON.parse(r.stdout) as { containers?: Array<{ metadata?: { attempt?: number } }> }).containers?.[0]?.metadata?.attempt;
+    return typeof attempt === 'number' ? attempt : 0;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Strategy `auto`: `crictl stop` (SIGTERM, then SIGKILL after stopTimeoutSeconds) while the running
+ * container is its pod's first (no back-off: the kubelet restarts it at once, same pod, so nothing
+ * else changes), else the annotation (a new pod, no back-off). Measured on the lab's kubelet 1.37:
+ * a new pod UID makes the kubelet delete and re-create the mirror pod through the node's own
+ * apiserver before starting the container (kubelet.go SyncPod), which stalls ~35 s when that
+ * apiserver cannot reach its etcd (kubeadm's stacked etcd restarting); the back-off from the second
+ * restart on costs 10, 20, 40 s.
+ */
+async function chooseStrategy(ctx: Ctx, old: string[]): Promise<'crictl-stop' | 'annotation'> {
+  if (old.length === 0) return 'crictl-stop';
+  const attempt = await containerAttempt(ctx, old[0]!);
+  return attempt === 0 ? 'crictl-stop' : 'annotation';
+}
+
 async function restartStaticPod(ctx: Ctx): Promise<string> {
   const name = need(ctx, ctx.params.container, 'container');
+  const manifest = ctx.params.manifest ?? `/etc/kubernetes/manifests/${name}.yaml`;
   const old = await containerIds(ctx, name);
-  if ((ctx.params.strategy ?? 'crictl-stop') === 'crictl-stop') {
+  const asked = ctx.params.strategy ?? 'crictl-stop';
+  const strategy = asked === 'auto' ? await chooseStrategy(ctx, old) : asked;
+  if (strategy === 'crictl-stop' || strategy === 'annotation') {
     if (old.length === 0) ctx.log.warn(`no running ${name} container; waiting for the kubelet to start one`);
     if (await kubeletWillReplace(ctx, name, old)) {
       ctx.log.info(`${name}: the manifest changed after the container started; waiting for the kubelet to replace it`);
+    } else if (strategy === 'annotation') {
+      const value = await annotateManifest(ctx, manifest, new Date());
+      ctx.log.info(`${name}: ${manifest} annotated ${RESTART_ANNOTATION}=${value}; waiting for the kubelet to replace the pod`);
     } else {
       for (const id of old) {
-        const r = await sh(ctx, `crictl stop ${shellQuote(id)}`);
+        const r = await sh(ctx, `crictl stop --timeout ${ctx.params.stopTimeoutSeconds ?? 0} ${shellQuote(id)}`);
         // Gone already: the kubelet replaced it in the meantime, which is what we want.
         if (r.rc !== 0 && (await containerIds(ctx, name)).includes(id)) {
           throw new KcarunError('E_REMOTE_EXIT', `crictl stop ${id} failed (rc=${r.rc}): ${r.stderr.trim()}`, { host: ctx.host.name, exitCode: r.rc });
@@ -135,7 +210,6 @@ async function restartStaticPod(ctx: Ctx): Promise<string> {
       }
     }
   } else {
-    const manifest = ctx.params.manifest ?? `/etc/kubernetes/manifests/${name}.yaml`;
     // Parked outside the manifests dir (the kubelet reads every file in it).
     const parked = `${manifest.replace(/\/[^/]*$/, '')}/../.kcarun-parked-${name}.yaml`;
     await mustRun(ctx, `mv -f -- ${shellJoin([manifest, parked])}`);
@@ -150,7 +224,7 @@ async function restartStaticPod(ctx: Ctx): Promise<string> {
     }
   }
   const id = await waitForNewContainer(ctx, name, old);
-  return `${name} restarted (container ${old.join(',') || 'none'} -> ${id})`;
+  return `${name} restarted${asked === 'auto' ? ` (${strategy})` : ''} (container ${old.join(',') || 'none'} -> ${id})`;
 }
 
 export async function runServiceRestart(ctx: Ctx): Promise<TaskOutcome> {
@@ -181,7 +255,17 @@ export async function planServiceRestart(ctx: Ctx): Promise<TaskPlan> {
     commands.push(`systemctl restart ${shellQuote(unit)}`);
   } else if (p.method === 'static-pod') {
     const name = need(ctx, p.container, 'container');
-    commands.push((p.strategy ?? 'crictl-stop') === 'crictl-stop' ? `crictl stop $(crictl ps --name ${shellQuote(name)} -q)` : `move ${p.manifest ?? `/etc/kubernetes/manifests/${name}.yaml`} out and back`);
+    const manifest = p.manifest ?? `/etc/kubernetes/manifests/${name}.yaml`;
+    const strategy = p.strategy ?? 'crictl-stop';
+    commands.push(
+      strategy === 'crictl-stop'
+        ? `crictl stop $(crictl ps --name ${shellQuote(name)} -q)`
+        : strategy === 'annotation'
+          ? `set ${RESTART_ANNOTATION} in ${manifest} (the kubelet replaces the pod)`
+          : strategy === 'auto'
+            ? `crictl stop (first restart of the pod) or set ${RESTART_ANNOTATION} in ${manifest} (later ones)`
+          : `move ${manifest} out and back`,
+    );
   } else {
     commands.push(need(ctx, p.command, 'command'));
   }

@@ -10,12 +10,20 @@ export const ServiceRestartSchema = Type.Object(
     daemonReload: Type.Optional(Type.Boolean({ default: true, description: 'systemd: run daemon-reload first (the unit file may have changed).' })),
     container: Type.Optional(Type.String({ minLength: 1, description: 'static-pod: the container name (crictl ps --name), e.g. kube-apiserver.' })),
     strategy: Type.Optional(
-      Type.Union([Type.Literal('crictl-stop'), Type.Literal('move-manifest')], {
+      Type.Union([Type.Literal('crictl-stop'), Type.Literal('move-manifest'), Type.Literal('annotation'), Type.Literal('auto')], {
         default: 'crictl-stop',
-        description: 'static-pod: stop the container (the kubelet starts a new one), or move the manifest out and back.',
+        description:
+          "static-pod: `crictl-stop` stops the container (the kubelet starts a new one, after its CrashLoop back-off when the same pod restarted within 10 minutes: 10, 20, 40 s...); `move-manifest` moves the manifest out and back (same pod UID, so the back-off stays; the manifest is absent meanwhile); `annotation` sets kcarun.io/restarted-at in the manifest's pod metadata (a new pod UID: the kubelet stops the old pod gracefully and starts the new one without back-off; the manifest is never absent; but the kubelet first re-creates the mirror pod through the node's apiserver, which stalls while a stacked etcd restarts); `auto`: crictl-stop for the first restart of a pod's container (no back-off yet), annotation after. Every strategy only waits when the manifest changed after the container started (the kubelet replaces the pod by itself).",
       }),
     ),
-    manifest: Type.Optional(Type.String({ description: 'static-pod move-manifest: the manifest (default /etc/kubernetes/manifests/<container>.yaml).' })),
+    stopTimeoutSeconds: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        default: 0,
+        description: 'static-pod crictl-stop/auto: seconds between SIGTERM and SIGKILL (crictl stop --timeout; 0 kills at once). 30 is the kubelet\'s own default grace period.',
+      }),
+    ),
+    manifest: Type.Optional(Type.String({ description: 'static-pod: the manifest (default /etc/kubernetes/manifests/<container>.yaml).' })),
     command: Type.Optional(Type.String({ minLength: 1, 'x-shell': true, description: 'command: the restart command.' })),
     check: Type.Optional(Type.String({ minLength: 1, 'x-shell': true, description: 'A command that exits 0 once the component is back (polled).' })),
     timeoutSeconds: Type.Optional(Type.Number({ minimum: 1, default: 120, description: 'How long to wait for the new process/container.' })),

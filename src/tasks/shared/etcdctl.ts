@@ -31,10 +31,27 @@ export function etcdEndpoints(tls: EtcdTls, hostAddress: string): string[] {
   return tls.endpoints?.length ? tls.endpoints : [`https://${hostAddress}:2379`];
 }
 
-/** `etcdctl <args>` with ETCDCTL_API=3 and the TLS flags, every value quoted. */
+/**
+ * A shell command that runs etcd's own tool (`etcdctl`, or `etcdutl` since etcd 3.5) where the host
+ * has it: its own binary on the PATH (a hand-installed etcd), else inside the running etcd container
+ * through `crictl exec` (a kubeadm node installs no etcd tools on the host; kubeadm's documentation
+ * execs into the etcd static pod, whose image ships etcdctl and etcdutl). Paths in `args` must then be
+ * visible inside the container: kubeadm's etcd manifest mounts /etc/kubernetes/pki/etcd and
+ * /var/lib/etcd at the same paths. Exits 127 with a message naming both places when neither has it.
+ */
+export function etcdToolCommand(tool: 'etcdctl' | 'etcdutl', args: string[]): string {
+  const argv = shellJoin([tool, ...args]);
+  const missing = shellJoin([`${tool}: not on this host's PATH, and no running etcd container (crictl ps --name etcd) to run it in`]);
+  return (
+    `( if command -v ${tool} >/dev/null 2>&1; then ETCDCTL_API=3 ${argv}; ` +
+    `else c=$(crictl ps --name '^etcd$' -q 2>/dev/null | head -n 1); ` +
+    `if [ -n "$c" ]; then crictl exec "$c" ${argv}; else echo ${missing} >&2; exit 127; fi; fi )`
+  );
+}
+
+/** `etcdctl <args>` with the TLS flags, every value quoted, run where the host has etcdctl (etcdToolCommand). */
 export function etcdctlCommand(tls: EtcdTls, hostAddress: string, args: string[]): string {
-  return `ETCDCTL_API=3 ${shellJoin([
-    'etcdctl',
+  return etcdToolCommand('etcdctl', [
     `--endpoints=${etcdEndpoints(tls, hostAddress).join(',')}`,
     `--cacert=${tls.cacert}`,
     `--cert=${tls.cert}`,
@@ -42,7 +59,22 @@ export function etcdctlCommand(tls: EtcdTls, hostAddress: string, args: string[]
     '--dial-timeout=3s',
     '--command-timeout=10s',
     ...args,
-  ])}`;
+  ]);
+}
+
+/**
+ * JSON a tool printed, or an Error that says what came back instead (a tool of another version may
+ * print its help, e.g. etcd 3.6's etcdctl for `snapshot status`, which moved to etcdutl).
+ */
+export function parseToolJson(what: string, res: ExecResult): unknown {
+  const text = res.stdout.trim();
+  try {
+    if (!/^[[{]/.test(text)) throw new Error('not JSON');
+    return parseEtcdJson(text);
+  } catch {
+    const first = (text || res.stderr.trim()).split('\n')[0]?.slice(0, 160) ?? '';
+    throw new Error(`${what} printed no JSON (rc ${res.rc}): ${first || '(nothing)'}`);
+  }
 }
 
 /**
@@ -67,7 +99,7 @@ interface RawStatus {
 export async function endpointStatus(transport: Transport, tls: EtcdTls, hostAddress: string, signal?: AbortSignal): Promise<{ statuses: EtcdMemberStatus[]; errors: string }> {
   const res = await transport.exec(etcdctlCommand(tls, hostAddress, ['endpoint', 'status', '--cluster', '-w', 'json']), { signal, timeoutMs: 30_000 });
   let raw: RawStatus[] = [];
-  if (res.stdout.trim()) raw = parseEtcdJson(res.stdout) as RawStatus[];
+  if (res.stdout.trim()) raw = parseToolJson('etcdctl endpoint status', res) as RawStatus[];
   else if (res.rc !== 0) throw new Error(`etcdctl endpoint status failed (rc ${res.rc}): ${etcdctlStderr(res)}`);
   const statuses = raw.map((r) => ({
     endpoint: r.Endpoint,
@@ -83,14 +115,14 @@ export async function endpointStatus(transport: Transport, tls: EtcdTls, hostAdd
 export async function memberList(transport: Transport, tls: EtcdTls, hostAddress: string, signal?: AbortSignal): Promise<EtcdMember[]> {
   const res = await transport.exec(etcdctlCommand(tls, hostAddress, ['member', 'list', '-w', 'json']), { signal, timeoutMs: 30_000 });
   if (res.rc !== 0) throw new Error(`etcdctl member list failed (rc ${res.rc}): ${etcdctlStderr(res)}`);
-  const doc = parseEtcdJson(res.stdout) as { members?: Array<{ ID: string | number; name?: string; clientURLs?: string[]; peerURLs?: string[] }> };
+  const doc = parseToolJson('etcdctl member list', res) as { members?: Array<{ ID: string | number; name?: string; clientURLs?: string[]; peerURLs?: string[] }> };
   return (doc.members ?? []).map((m) => ({ id: String(m.ID), name: m.name ?? '', clientURLs: m.clientURLs ?? [], peerURLs: m.peerURLs ?? [] }));
 }
 
 export async function endpointHealth(transport: Transport, tls: EtcdTls, hostAddress: string, signal?: AbortSignal): Promise<Array<{ endpoint: string; health: boolean; error?: string }>> {
   const res = await transport.exec(etcdctlCommand(tls, hostAddress, ['endpoint', 'health', '--cluster', '-w', 'json']), { signal, timeoutMs: 30_000 });
   if (!res.stdout.trim()) throw new Error(`etcdctl endpoint health failed (rc ${res.rc}): ${etcdctlStderr(res)}`);
-  return parseEtcdJson(res.stdout) as Array<{ endpoint: string; health: boolean; error?: string }>;
+  return parseToolJson('etcdctl endpoint health', res) as Array<{ endpoint: string; health: boolean; error?: string }>;
 }
 
 /**

@@ -9,7 +9,9 @@
 import { stderrTail } from '../../core/errors.js';
 import { shellJoin, shellQuote } from '../../core/shell.js';
 import type { Transport } from '../../transport/types.js';
-import type { CommandProbe, EtcdProbe, HttpsProbe, KubeProbe, Probe, TcpProbe, TlsProbe } from './schema.js';
+import type { CommandProbe, EtcdProbe, HttpsProbe, KubeletProbe, KubeProbe, Probe, TcpProbe, TlsProbe } from './schema.js';
+import { parseCertificates } from '../../pki/certificate.js';
+import { isSelfIssuedOutsideCluster, verifyChain } from '../../pki/checks.js';
 import { DEFAULT_KUBECONFIG } from '../shared/schemas.js';
 import { checkEtcdCluster, etcdctlStderr } from '../shared/etcdctl.js';
 import { kubeClientFromHost } from '../shared/kube-api-client.js';
@@ -28,7 +30,7 @@ export interface ProbeEnv {
 export type ProbeAttempt = (streak: number, signal: AbortSignal) => Promise<void>;
 
 export function probeLabel(p: Probe): string {
-  return p.name ?? (p.kind === 'https' ? `https ${p.url}` : p.kind === 'tls' || p.kind === 'tcp' ? `${p.kind} ${p.address}` : p.kind);
+  return p.name ?? (p.kind === 'https' ? `https ${p.url}` : p.kind === 'tls' || p.kind === 'tcp' || p.kind === 'kubelet' ? `${p.kind} ${p.address}` : p.kind);
 }
 
 export function makeProbe(p: Probe, env: ProbeEnv): ProbeAttempt {
@@ -41,6 +43,8 @@ export function makeProbe(p: Probe, env: ProbeEnv): ProbeAttempt {
       return tlsProbe(p, env);
     case 'tcp':
       return tcpProbe(p, env);
+    case 'kubelet':
+      return kubeletProbe(p, env);
     case 'command':
       return commandProbe(p, env);
     case 'kube':
@@ -100,6 +104,33 @@ function tlsProbe(p: TlsProbe, env: ProbeEnv): ProbeAttempt {
     throw new Error(
       `${p.address}: served certificate does not verify against ${p.ca}: ${error}${served ? ` (served: ${served}; issuer: ${issuer ?? '?'})` : ''}`,
     );
+  };
+}
+
+/**
+ * What a kubelet really serves and accepts, checked from the host: (1) GET /healthz with `cert`
+ * answers 200 (the kubelet's client CA trusts that certificate's CA; 401 otherwise), (2) the served
+ * certificate chain is either issued by `ca`, or the kubelet's own self-signed one (outside the
+ * rotation: a default kubeadm kubelet without serverTLSBootstrap). The server certificate is not
+ * verified by curl (`-k`): (2) judges it, because which CA must have issued it depends on the node.
+ */
+function kubeletProbe(p: KubeletProbe, env: ProbeEnv): ProbeAttempt {
+  const url = `https://${p.address}/healthz`;
+  const curl = shellJoin(['curl', '-sS', '-k', '--max-time', '10', '--cert', p.cert, '--key', p.key, '-w', '\n%{http_code}', url]);
+  const sClient = `timeout 10 ${shellJoin(['openssl', 's_client', '-connect', p.address, '-showcerts'])} </dev/null 2>/dev/null`;
+  return async (_streak, signal) => {
+    const res = await env.transport.exec(curl, { signal, become: env.become, timeoutMs: 20_000 });
+    if (res.rc !== 0) throw new Error(`curl ${url} failed (rc ${res.rc}): ${stderrTail(res.stderr, { lines: 2, separator: ' | ' })}`);
+    const status = Number(res.stdout.slice(res.stdout.lastIndexOf('\n') + 1).trim());
+    if (status !== 200) throw new Error(`${url} answered HTTP ${status} to ${p.cert}${status === 401 ? ' (the kubelet does not trust its CA: clientCAFile not reloaded?)' : ''}`);
+    const served = parseCertificates((await env.transport.exec(sClient, { signal, become: env.become, timeoutMs: 20_000 })).stdout);
+    const leaf = served[0];
+    if (!leaf) throw new Error(`${p.address}: no certificate served (openssl s_client)`);
+    const ca = parseCertificates(await env.transport.readFile(p.ca, { become: env.become }));
+    const others = p.otherCas ? parseCertificates(await env.transport.readFile(p.otherCas, { become: env.become })) : [];
+    if (verifyChain(leaf, ca).trusted) return;
+    if (isSelfIssuedOutsideCluster(served, [...ca, ...others])) return;
+    throw new Error(`${p.address}: serves "${leaf.subjectText}" issued by "${leaf.issuerText}", which is neither from ${p.ca} nor self-signed`);
   };
 }
 

@@ -43,6 +43,24 @@ export const TlsProbeSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const KubeletProbeSchema = Type.Object(
+  {
+    kind: Type.Literal('kubelet'),
+    ...probeName,
+    address: Type.String({ minLength: 3, description: "The kubelet's server, host:port (10250)." }),
+    cert: Type.String({ minLength: 1, description: 'A client certificate the kubelet must accept (path on the host), e.g. the NEW-CA apiserver-kubelet-client.crt: GET /healthz must answer 200, not 401.' }),
+    key: Type.String({ minLength: 1 }),
+    ca: Type.String({
+      minLength: 1,
+      description:
+        "The CA (path on the host) a cluster-signed serving certificate must chain to (the new CA). A self-signed one (the kubelet's own, without serverTLSBootstrap) passes as outside the rotation; one from any other CA fails.",
+    }),
+    otherCas: Type.Optional(Type.String({ description: 'More CAs of the cluster (e.g. the old+new bundle): a serving certificate from one of them is not self-signed, and fails unless `ca` issued it.' })),
+    ...PollSchema,
+  },
+  { additionalProperties: false },
+);
+
 export const TcpProbeSchema = Type.Object(
   { kind: Type.Literal('tcp'), ...probeName, address: Type.String({ minLength: 3, description: 'host:port' }), ...PollSchema },
   { additionalProperties: false },
@@ -72,12 +90,13 @@ export const KubeProbeSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const ProbeSchema = Type.Union([EtcdProbeSchema, HttpsProbeSchema, TlsProbeSchema, TcpProbeSchema, CommandProbeSchema, KubeProbeSchema]);
+export const ProbeSchema = Type.Union([EtcdProbeSchema, HttpsProbeSchema, TlsProbeSchema, KubeletProbeSchema, TcpProbeSchema, CommandProbeSchema, KubeProbeSchema]);
 
 export type EtcdProbe = Static<typeof EtcdProbeSchema>;
 export type HttpsProbe = Static<typeof HttpsProbeSchema>;
 export type TlsProbe = Static<typeof TlsProbeSchema>;
 export type TcpProbe = Static<typeof TcpProbeSchema>;
+export type KubeletProbe = Static<typeof KubeletProbeSchema>;
 export type CommandProbe = Static<typeof CommandProbeSchema>;
 export type KubeProbe = Static<typeof KubeProbeSchema>;
 export type Probe = Static<typeof ProbeSchema>;

@@ -28,20 +28,28 @@ case "$1" in
 esac
 `;
 const CRICTL = `#!/bin/sh
-S="$EMU_STATE"
+S="$EMU_STATE"; echo "$*" >> "$S/crictl-calls"
 case "$1" in
-  ps) name=$3; [ -f "$S/pod-$name.cid" ] && cat "$S/pod-$name.cid"; exit 0 ;;
-  stop) for f in "$S"/pod-*.cid; do [ "$(cat "$f")" = "$2" ] && kill "$(cat "\${f%.cid}.pid")" && rm -f "$f" && exit 0; done; echo "container $2 not found" >&2; exit 1 ;;
+  ps) if [ "$2" = --id ]; then
+        for f in "$S"/pod-*.cid; do [ "$(cat "$f")" = "$3" ] && printf '{"containers":[{"id":"%s","metadata":{"attempt":%s}}]}' "$3" "$(cat "\${f%.cid}.attempt" 2>/dev/null || echo 0)"; done; exit 0
+      fi
+      name=$3; [ -f "$S/pod-$name.cid" ] && cat "$S/pod-$name.cid"; exit 0 ;;
+  stop) [ "$2" = --timeout ] && shift 2
+    for f in "$S"/pod-*.cid; do [ "$(cat "$f")" = "$2" ] && kill "$(cat "\${f%.cid}.pid")" && rm -f "$f" && echo restart > "\${f%.cid}.why" && exit 0; done; echo "container $2 not found" >&2; exit 1 ;;
 esac
 `;
-// The "kubelet": runs a process per manifest in $MANIFESTS, restarts it when stopped, stops it when the manifest goes.
+// The "kubelet": runs a process per manifest in $MANIFESTS, restarts it when stopped (the pod's next
+// attempt), stops it when the manifest goes, and replaces the pod (attempt 0 again) when the
+// manifest's content changes, as the real kubelet does with a new pod UID.
 const KUBELET = `#!/bin/sh
 S="$EMU_STATE"; n=0
 while :; do
-  for name in etcd kube-apiserver; do
-    m="$MANIFESTS/$name.yaml"; pidf="$S/pod-$name.pid"; cid="$S/pod-$name.cid"
+  for name in etcd kube-apiserver kube-scheduler; do
+    m="$MANIFESTS/$name.yaml"; pidf="$S/pod-$name.pid"; cid="$S/pod-$name.cid"; att="$S/pod-$name.attempt"; sum="$S/pod-$name.sum"
+    if [ -f "$m" ] && [ -f "$cid" ] && [ "$(cksum < "$m")" != "$(cat "$sum")" ]; then kill "$(cat "$pidf")" 2>/dev/null; rm -f "$cid" "$att"; fi
     if [ -f "$m" ] && ! { [ -f "$cid" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; }; then
-      sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > "$pidf"; n=$((n+1)); echo "c$n$name" > "$cid"
+      a=0; [ -f "$S/pod-$name.why" ] && a=$(( $(cat "$att" 2>/dev/null || echo 0) + 1 )); rm -f "$S/pod-$name.why"
+      sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > "$pidf"; n=$((n+1)); echo "c$n$name" > "$cid"; echo $a > "$att"; cksum < "$m" > "$sum"
     elif [ ! -f "$m" ] && [ -f "$cid" ]; then kill "$(cat "$pidf")" 2>/dev/null; rm -f "$cid"
     fi
   done
@@ -68,6 +76,7 @@ describe('service-restart', () => {
     }
     await writeFile(join(manifests, 'etcd.yaml'), 'kind: Pod\n');
     await writeFile(join(manifests, 'kube-apiserver.yaml'), 'kind: Pod\n');
+    await writeFile(join(manifests, 'kube-scheduler.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-scheduler\n  namespace: kube-system\nspec:\n  containers: []\n');
     kubelet = spawn(join(bin, 'kubelet'), [], { env: { ...process.env, EMU_STATE: state, MANIFESTS: manifests }, stdio: 'ignore' });
     env = await startRemoteEnv({ extraConfig: [`SetEnv PATH=${bin}:/usr/sbin:/usr/bin:/sbin:/bin EMU_STATE=${state} SHLVL=1`] });
   });
@@ -125,6 +134,33 @@ describe('service-restart', () => {
     const r = await run({ method: 'static-pod', container: 'kube-apiserver', strategy: 'move-manifest', manifest, pollSeconds: 0.1, check: `test -f ${manifest}` });
     expect(r.summary).toMatch(new RegExp(`^kube-apiserver restarted \\(container ${before} -> c\\d+kube-apiserver\\)$`));
     expect(await readFile(manifest, 'utf8')).toBe('kind: Pod\n');
+  });
+
+  it('static pod, annotation: a new kcarun.io/restarted-at value in the manifest makes the kubelet replace the pod', async () => {
+    const manifest = join(manifests, 'kube-scheduler.yaml');
+    const before = await waitForFile(join(state, 'pod-kube-scheduler.cid'));
+    const r = await run({ method: 'static-pod', container: 'kube-scheduler', strategy: 'annotation', manifest, pollSeconds: 0.1 });
+    const after = (await readFile(join(state, 'pod-kube-scheduler.cid'), 'utf8')).trim();
+    expect(after).not.toBe(before);
+    expect(r.summary).toBe(`kube-scheduler restarted (container ${before} -> ${after})`);
+    const text = await readFile(manifest, 'utf8');
+    expect(text).toMatch(/^metadata:\n {2}name: kube-scheduler\n {2}namespace: kube-system\n {2}annotations:\n {4}kcarun\.io\/restarted-at: \d{4}-\d\d-\d\dT[\d:.]+Z\n/m);
+    expect(text).toContain('spec:\n  containers: []\n');
+  });
+
+  it('static pod, auto: crictl stop (with the grace period) for the pod\'s first container, the annotation once it was restarted', async () => {
+    const manifest = join(manifests, 'kube-scheduler.yaml');
+    // The previous test replaced the pod: attempt 0.
+    const first = await waitForFile(join(state, 'pod-kube-scheduler.cid'));
+    const text0 = await readFile(manifest, 'utf8');
+    const r1 = await run({ method: 'static-pod', container: 'kube-scheduler', strategy: 'auto', stopTimeoutSeconds: 7, manifest, pollSeconds: 0.1 });
+    expect(r1.summary).toMatch(new RegExp(`^kube-scheduler restarted \\(crictl-stop\\) \\(container ${first} -> c\\d+kube-scheduler\\)$`));
+    expect(await readFile(manifest, 'utf8')).toBe(text0);
+    expect(await readFile(join(state, 'crictl-calls'), 'utf8')).toContain(`stop --timeout 7 ${first}`);
+    expect((await readFile(join(state, 'pod-kube-scheduler.attempt'), 'utf8')).trim()).toBe('1');
+    const r2 = await run({ method: 'static-pod', container: 'kube-scheduler', strategy: 'auto', manifest, pollSeconds: 0.1 });
+    expect(r2.summary).toMatch(/^kube-scheduler restarted \(annotation\)/);
+    expect(await readFile(manifest, 'utf8')).not.toBe(text0);
   });
 
   it('command: runs the restart command and polls the check until it passes, or times out', async () => {

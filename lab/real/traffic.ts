@@ -1,0 +1,296 @@
+/**
+ * Traffic and verify for the real lab (`--layout kubeadm-real`), run in the machine's namespace as a
+ * user's clients would:
+ *
+ * - through the load balancer (the control-plane endpoint P.0.10:6443) with cp1's admin.conf, as
+ *   kubectl and every client of an HA cluster do: these requests must never fail;
+ * - straight to each node's apiserver (NODE_IP:6443) with that node's own admin.conf: these show how
+ *   long each apiserver was unavailable (its restarts, its local etcd's restarts).
+ *
+ * Each request is one GET or PUT of a ConfigMap in `default` over a new TLS connection (no retry, no
+ * keep-alive: every connection proves the TLS setup of that moment), 10 s timeout. Credentials are
+ * re-read from the node folders every second, so the clients follow the rotation the way a user who
+ * takes the rotated admin.conf does. Any non-2xx answer, TLS or connection error, or timeout counts as
+ * a failure. Per target: requests, failures, and unavailability windows (from the first failure after
+ * a success to the next success).
+ */
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import type { LabPaths } from '../lab-paths.js';
+import type { LabState } from '../lab-state.js';
+import { checkCertificates } from '../commands/verify.js';
+
+/** What the generator is told (traffic/plan.json). */
+export interface RealTrafficPlan {
+  intervalMs: number;
+  targets: Array<{ name: string; url: string; adminConf: string }>;
+}
+
+export interface UnavailabilityWindow {
+  target: string;
+  /** ISO times of the first failed request and of the next successful one (null: still failing at the end). */
+  from: string;
+  to: string | null;
+  seconds: number;
+  failures: number;
+}
+
+export interface RealTrafficCounters {
+  startedAt: string;
+  updatedAt: string;
+  requests: number;
+  failures: number;
+  byTarget: Record<string, { requests: number; failures: number }>;
+  windows: UnavailabilityWindow[];
+  /** The last value PUT into each ConfigMap through the load balancer (verify reads them back). */
+  lastWrites: Record<string, string>;
+  dataMismatches: number;
+}
+
+interface Creds {
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+}
+
+/** client-go's reading of an admin kubeconfig with embedded data (what kubeadm writes). */
+function readAdminConf(file: string): Creds {
+  const doc = parse(readFileSync(file, 'utf8')) as { clusters: Array<{ cluster: Record<string, string> }>; users: Array<{ user: Record<string, string> }> };
+  const b = (s: string | undefined, what: string): Buffer => {
+    if (!s) throw new Error(`${file}: no ${what}`);
+    return Buffer.from(s, 'base64');
+  };
+  return {
+    ca: b(doc.clusters[0]?.cluster['certificate-authority-data'], 'certificate-authority-data'),
+    cert: b(doc.users[0]?.user['client-certificate-data'], 'client-certificate-data'),
+    key: b(doc.users[0]?.user['client-key-data'], 'client-key-data'),
+  };
+}
+
+/** One HTTPS request on a fresh connection; resolves with status and body, rejects on network/TLS errors. */
+export function kubeRequest(url: string, creds: Creds, opts: { method?: string; body?: string; timeoutMs?: number } = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, {
+      method: opts.method ?? 'GET',
+      ca: creds.ca,
+      cert: creds.cert,
+      key: creds.key,
+      agent: false,
+      timeout: opts.timeoutMs ?? 10_000,
+      headers: opts.body ? { 'content-type': 'application/json' } : {},
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`timed out after ${opts.timeoutMs ?? 10_000} ms`)));
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+/**
+ * The spans during which a target's requests failed: maximal runs of failed requests in the order they
+ * started, each from the first failed request's start to the start of the next request that succeeded
+ * (`to` null and `seconds` up to the last failure while it still fails).
+ */
+export function unavailabilityWindows(target: string, samples: ReadonlyArray<{ t: number; ok: boolean }>): UnavailabilityWindow[] {
+  const sorted = [...samples].sort((a, b) => a.t - b.t);
+  const out: UnavailabilityWindow[] = [];
+  let open: { from: number; last: number; failures: number } | undefined;
+  for (const s of sorted) {
+    if (!s.ok) {
+      open = open ? { ...open, last: s.t, failures: open.failures + 1 } : { from: s.t, last: s.t, failures: 1 };
+    } else if (open) {
+      out.push({ target, from: new Date(open.from).toISOString(), to: new Date(s.t).toISOString(), seconds: (s.t - open.from) / 1000, failures: open.failures });
+      open = undefined;
+    }
+  }
+  if (open) out.push({ target, from: new Date(open.from).toISOString(), to: null, seconds: (open.last - open.from) / 1000, failures: open.failures });
+  return out;
+}
+
+/** The plan for a lab: the load balancer with cp1's admin.conf, and each apiserver with its node's. */
+export function realTrafficPlan(paths: LabPaths, state: LabState, intervalMs = 250): RealTrafficPlan {
+  if (!state.real) throw new Error('not a kubeadm-real lab');
+  return {
+    intervalMs,
+    targets: [
+      { name: 'lb', url: `https://${state.real.endpoint}`, adminConf: paths.node(state.nodes[0]!.name).fs('/etc/kubernetes/admin.conf') },
+      ...state.nodes.map((n) => ({ name: `apiserver:${n.name}`, url: `https://${n.ip}:6443`, adminConf: paths.node(n.name).fs('/etc/kubernetes/admin.conf') })),
+    ],
+  };
+}
+
+const CONFIGMAPS = 10;
+const cmPath = (i: number): string => `/api/v1/namespaces/default/configmaps/kcarun-traffic-${i}`;
+
+/** The generator's main loop (lab/real/traffic-main.ts runs it detached); ends on SIGTERM after in-flight requests. */
+export async function realTrafficMain(dir: string, onStop: (fn: () => void) => void): Promise<void> {
+  const plan = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8')) as RealTrafficPlan;
+  const counters: RealTrafficCounters = { startedAt: new Date().toISOString(), updatedAt: '', requests: 0, failures: 0, byTarget: {}, windows: [], lastWrites: {}, dataMismatches: 0 };
+  const creds = new Map<string, Creds>();
+  const refresh = (): void => {
+    for (const t of plan.targets) {
+      try {
+        creds.set(t.name, readAdminConf(t.adminConf));
+      } catch (err) {
+        // A file caught mid-write keeps the previous credentials; say so once per second at most.
+        appendFileSync(join(dir, 'failures.jsonl'), `${JSON.stringify({ ts: new Date().toISOString(), target: `file:${t.adminConf}`, error: (err as Error).message })}\n`);
+      }
+    }
+  };
+  refresh();
+  // Every request's start time and outcome per target; the windows are computed from them in start
+  // order (requests overlap: a slow success must not close a window that later requests opened).
+  const samples = new Map<string, Array<{ t: number; ok: boolean }>>();
+  const flush = (): void => {
+    counters.windows = [];
+    for (const [target, list] of samples) counters.windows.push(...unavailabilityWindows(target, list));
+    counters.updatedAt = new Date().toISOString();
+    writeFileSync(join(dir, 'counters.json.tmp'), JSON.stringify(counters));
+    renameSync(join(dir, 'counters.json.tmp'), join(dir, 'counters.json'));
+  };
+  // The ConfigMaps the traffic updates exist first (PUT only updates); made through the load balancer.
+  const first = plan.targets[0]!;
+  for (let i = 0; i < CONFIGMAPS; i++) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `kcarun-traffic-${i}`, namespace: 'default' }, data: { value: 'created' } });
+        const r = await kubeRequest(`${first.url}/api/v1/namespaces/default/configmaps`, creds.get(first.name)!, { method: 'POST', body });
+        if (r.status === 201 || r.status === 409) break;
+        throw new Error(`HTTP ${r.status} ${r.body.slice(0, 200)}`);
+      } catch (err) {
+        if (attempt >= 20) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+  const seqs = new Map<string, number>();
+  let seq = 0;
+  let inFlight = 0;
+  const one = async (t: RealTrafficPlan['targets'][number]): Promise<void> => {
+    const c = creds.get(t.name);
+    const by = (counters.byTarget[t.name] ??= { requests: 0, failures: 0 });
+    const n = seq++;
+    // Each target alternates PUT and GET on its own count (targets are visited in a fixed order).
+    const k = seqs.get(t.name) ?? 0;
+    seqs.set(t.name, k + 1);
+    const i = n % CONFIGMAPS;
+    const put = k % 2 === 0;
+    const value = `${t.name}-${n}-${Date.now()}`;
+    const startedMs = Date.now();
+    const started = new Date(startedMs).toISOString();
+    const record = (ok: boolean): void => {
+      let list = samples.get(t.name);
+      if (!list) samples.set(t.name, (list = []));
+      list.push({ t: startedMs, ok });
+    };
+    counters.requests++;
+    by.requests++;
+    inFlight++;
+    try {
+      if (!c) throw new Error('no credentials');
+      const body = put ? JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `kcarun-traffic-${i}`, namespace: 'default' }, data: { value } }) : undefined;
+      const r = await kubeRequest(`${t.url}${cmPath(i)}`, c, { method: put ? 'PUT' : 'GET', body });
+      if (!(r.status >= 200 && r.status < 300)) throw new Error(`HTTP ${r.status} ${r.body.slice(0, 200)}`);
+      if (put && t.name === 'lb') counters.lastWrites[`kcarun-traffic-${i}`] = value;
+      record(true);
+    } catch (err) {
+      counters.failures++;
+      by.failures++;
+      record(false);
+      appendFileSync(join(dir, 'failures.jsonl'), `${JSON.stringify({ ts: started, target: t.name, method: put ? 'PUT' : 'GET', error: (err as Error).message.slice(0, 300) })}\n`);
+    } finally {
+      inFlight--;
+    }
+  };
+  const timer = setInterval(() => {
+    for (const t of plan.targets) void one(t);
+  }, plan.intervalMs);
+  const filesTimer = setInterval(refresh, 1000);
+  const flushTimer = setInterval(flush, 1000);
+  flush();
+  await new Promise<void>((resolve) => {
+    onStop(() => {
+      clearInterval(timer);
+      clearInterval(filesTimer);
+      clearInterval(flushTimer);
+      const deadline = Date.now() + 12_000;
+      const wait = (): void => {
+        if (inFlight === 0 || Date.now() > deadline) {
+          flush();
+          resolve();
+        } else setTimeout(wait, 100);
+      };
+      wait();
+    });
+  });
+}
+
+export interface RealVerifyResult {
+  requests: number;
+  failures: number;
+  /** Failures through the load balancer: what the clients of the cluster saw. */
+  lbFailures: number;
+  failuresByTarget: Record<string, number>;
+  requestsByTarget: Record<string, number>;
+  /** Per target, each span during which its requests failed. */
+  unavailability: UnavailabilityWindow[];
+  allCertsOnNewCA: boolean;
+  leavesOnOldCa: string[];
+  filesTrustingOldCa: string[];
+  dataIntact: boolean;
+  dataProblems: string[];
+  since: string;
+}
+
+/**
+ * The real lab's verify: the traffic counters; every leaf certificate and every trusted CA in each
+ * node's /etc/kubernetes and /var/lib/kubelet against the CAs the lab made (DIR/pki/original-cas; the
+ * kubelet's self-signed serving certificate is no leaf of theirs and never listed); and the data the
+ * traffic wrote through the load balancer, read back through it with cp1's current admin.conf.
+ */
+export async function realVerify(paths: LabPaths, state: LabState): Promise<RealVerifyResult> {
+  if (!state.real) throw new Error('not a kubeadm-real lab');
+  const file = join(paths.trafficDir, 'counters.json');
+  const counters = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as RealTrafficCounters) : undefined;
+  const certs = checkCertificates(paths, state);
+  const problems: string[] = [];
+  if (counters) {
+    const creds = readAdminConf(paths.node(state.nodes[0]!.name).fs('/etc/kubernetes/admin.conf'));
+    for (const [name, value] of Object.entries(counters.lastWrites)) {
+      try {
+        const r = await kubeRequest(`https://${state.real.endpoint}/api/v1/namespaces/default/configmaps/${name}`, creds);
+        const got = r.status === 200 ? (JSON.parse(r.body) as { data?: Record<string, string> }).data?.['value'] : undefined;
+        // Written through an apiserver directly after the last LB write: any traffic value is fine then.
+        if (r.status !== 200 || !got || (got !== value && !got.startsWith('apiserver:'))) problems.push(`${name}: expected ${value}, got ${r.status === 200 ? got : `HTTP ${r.status}`}`);
+      } catch (err) {
+        problems.push(`${name}: ${(err as Error).message}`);
+      }
+    }
+  }
+  const failuresByTarget: Record<string, number> = {};
+  const requestsByTarget: Record<string, number> = {};
+  for (const [t, c] of Object.entries(counters?.byTarget ?? {})) {
+    failuresByTarget[t] = c.failures;
+    requestsByTarget[t] = c.requests;
+  }
+  return {
+    requests: counters?.requests ?? 0,
+    failures: counters?.failures ?? 0,
+    lbFailures: counters?.byTarget['lb']?.failures ?? 0,
+    failuresByTarget,
+    requestsByTarget,
+    unavailability: counters?.windows ?? [],
+    allCertsOnNewCA: certs.leavesOnOldCa.length === 0,
+    leavesOnOldCa: certs.leavesOnOldCa,
+    filesTrustingOldCa: certs.filesTrustingOldCa,
+    dataIntact: problems.length === 0 && (counters?.dataMismatches ?? 0) === 0,
+    dataProblems: problems.slice(0, 20),
+    since: counters?.startedAt ?? state.readyAt ?? state.createdAt,
+  };
+}
