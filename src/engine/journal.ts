@@ -31,6 +31,8 @@ export type JournalRecord =
       register?: string;
       output?: Record<string, unknown>;
       undo?: unknown;
+      /** Host files the step changed (TaskOutcome.files); absent when it changed none or ran delegated. */
+      files?: string[];
       error?: { code: string; message: string };
     }
   | { t: 'end'; status: 'succeeded' | 'failed' | 'interrupted' | 'rolled-back'; at: string; message?: string };
@@ -163,6 +165,17 @@ export function latestSteps(records: readonly JournalRecord[]): Map<string, Step
   const steps = new Map<string, StepRecord>();
   for (const r of records) if (r.t === 'step') steps.set(r.key, r);
   return steps;
+}
+
+/**
+ * The files `host`'s completed steps of `stage` changed (TaskContext.changedInStage): each step as
+ * its latest record says, so a step rolled back since (status rolled-back) no longer counts, and
+ * one completed before a --resume does.
+ */
+export function filesChangedInStage(records: readonly JournalRecord[], stage: string, host: string): string[] {
+  const latest = new Map<string, StepRecord>();
+  for (const r of records) if (r.t === 'step' && r.stage === stage && r.host === host) latest.set(r.key, r);
+  return [...latest.values()].flatMap((r) => (r.status === 'ok' ? (r.files ?? []) : []));
 }
 
 export function stepKey(stage: string, taskIndex: number, host: string): string {

@@ -5,7 +5,7 @@ import type { TaskSpec } from '../formats/playbook/schema.js';
 import { isoAt, setRegistered, type RunContext } from './context.js';
 import { placeholderOutput } from './dry-run.js';
 import { stageLogger } from './emit.js';
-import { stepKey } from './journal.js';
+import { filesChangedInStage, stepKey } from './journal.js';
 import { scopeFor } from './scope.js';
 import { executeStep, planStep, shouldRun, whenIsPerItem, type StepInput } from './step.js';
 
@@ -39,6 +39,7 @@ export async function runStep(run: RunContext, planned: PlannedStage, task: Task
     log: stageLogger(emit, stageName, hostName),
     hardStop: input.interrupt.hardStop,
     ...(run.dryRun ? { dryRun: { world: run.dryRun.world, stage: stageName } } : {}),
+    changedInStage: options.dryRun ? [] : filesChangedInStage(journal.records, stageName, hostName),
   };
   const t0 = now();
   emit({ event: 'task-start', ...typed });
@@ -80,6 +81,8 @@ export async function runStep(run: RunContext, planned: PlannedStage, task: Task
     await journal.append({
       t: 'step', key, ...base, status: 'ok', at: iso(), changed: outcome.changed, durationMs: now() - t0,
       register: task.register, output: outcome.output, undo: outcome.undo,
+      // A delegated step's files are on another host: not this host's to act on.
+      ...(outcome.files?.length && !task.delegateTo ? { files: outcome.files } : {}),
     });
     emit({ event: 'task-end', ...typed, status: outcome.changed ? 'changed' : 'ok', changed: outcome.changed, durationMs: now() - t0, summary: outcome.summary, diff: outcome.diff, ...(outcome.files?.length ? { files: outcome.files } : {}) });
     return 'ok';

@@ -25,6 +25,8 @@ export interface StepInput {
   hardStop: AbortSignal;
   /** In a dry run: where planned changes are recorded (and later steps read them back). */
   dryRun?: { world: DryRunWorld; stage: string };
+  /** TaskContext.changedInStage; absent (rollback, dry run): none known. */
+  changedInStage?: readonly string[];
 }
 
 /** A loop task whose `when` reads the loop variable: decided item by item. */
@@ -79,6 +81,7 @@ export async function buildContext(input: StepInput, signal: AbortSignal): Promi
     log: input.log,
     signal,
     stepId: input.stepId,
+    changedInStage: input.changedInStage ?? [],
     transportFor: (name) => input.transports.get(name),
     inventoryHosts: input.inventoryHosts,
     evaluate: async (expression) => evaluate(expression, input.scope),

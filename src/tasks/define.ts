@@ -15,6 +15,13 @@ export interface TaskContext<P> {
   signal: AbortSignal;
   /** Stable id of this step: `<stage>/<task index>/<host>`, usable in backup file names. */
   stepId: string;
+  /**
+   * Paths of this host's files that its earlier steps of the current stage changed (this run's, and
+   * on --resume the journal's; steps delegated to another host excluded). A static-pod restart uses
+   * it to tell a manifest the kubelet acts on by itself from one it must restart for (issue 19).
+   * Empty in a dry run and in rollback.
+   */
+  changedInStage: readonly string[];
   /** Opens (or reuses) the transport of another inventory host, e.g. to probe all etcd members. */
   transportFor(hostName: string): Promise<Transport>;
   /** Every host of the inventory, by name. */

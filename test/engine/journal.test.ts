@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Journal, journalPath, readJournal, type StepRecord } from '../../src/engine/journal.js';
+import { filesChangedInStage, Journal, journalPath, readJournal, type StepRecord } from '../../src/engine/journal.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -45,5 +45,22 @@ describe('a step\'s "started" mark', () => {
     // What a kill -9 right now would leave: the mark is written (the page cache outlives the process).
     expect(readFileSync(journalPath(dir), 'utf8')).toContain('"status":"started"');
     await journal.close();
+  });
+});
+
+describe('filesChangedInStage (what a static-pod restart knows the kubelet acts on by itself)', () => {
+  const rec = (key: string, stage: string, host: string, status: StepRecord['status'], files?: string[]): StepRecord => ({ t: 'step', key, stage, task: 't', taskIndex: 0, host, status, at: new Date(0).toISOString(), ...(files ? { files } : {}) });
+  it("names this host's completed steps' files of this stage, as each step's latest record says", () => {
+    const m = '/etc/kubernetes/manifests/kube-apiserver.yaml';
+    const records = [
+      rec('trust-apiserver/0/cp1', 'trust-apiserver', 'cp1', 'started'),
+      rec('trust-apiserver/0/cp1', 'trust-apiserver', 'cp1', 'ok', [m]),
+      rec('trust-apiserver/0/cp2', 'trust-apiserver', 'cp2', 'ok', [m]),
+      rec('trust-etcd/0/cp1', 'trust-etcd', 'cp1', 'ok', ['/etc/kubernetes/manifests/etcd.yaml']),
+    ];
+    expect(filesChangedInStage(records, 'trust-apiserver', 'cp1')).toEqual([m]);
+    // Rolled back since: the file is as it was before the stage.
+    expect(filesChangedInStage([...records, rec('trust-apiserver/0/cp1', 'trust-apiserver', 'cp1', 'rolled-back')], 'trust-apiserver', 'cp1')).toEqual([]);
+    expect(filesChangedInStage(records, 'trust-apiserver', 'cp3')).toEqual([]);
   });
 });

@@ -27,6 +27,8 @@ export async function makeTaskContext<P>(options: {
   host?: HostInfo;
   transports?: Record<string, Transport>;
   signal?: AbortSignal;
+  /** TaskContext.changedInStage: what earlier steps of the stage changed on this host. */
+  changedInStage?: string[];
 }): Promise<TaskContext<P>> {
   const state: RunState = await openStateDir(options.stateDir, { pid: process.pid, env: process.env });
   const host = options.host ?? makeHost();
@@ -40,6 +42,7 @@ export async function makeTaskContext<P>(options: {
     log: { info: () => {}, warn: () => {}, debug: () => {} },
     signal: options.signal ?? new AbortController().signal,
     stepId: `test/0/${host.name}`,
+    changedInStage: options.changedInStage ?? [],
     transportFor: async (name) => options.transports?.[name] ?? transport,
     inventoryHosts: hosts,
     evaluate: async () => {

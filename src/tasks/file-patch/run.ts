@@ -178,6 +178,7 @@ async function compute(ctx: TaskContext<FilePatchParams>): Promise<Computed | nu
   let text = before ?? '';
   const summaries: string[] = [];
   for (const edit of p.edits) {
+    if (edit.when === false) continue;
     try {
       const r = await applyEdit(ctx, text, edit);
       if (r.changed) summaries.push(r.what);

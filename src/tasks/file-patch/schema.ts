@@ -11,16 +11,31 @@ const FlagTarget = {
   envPrefix: Type.Optional(Type.String({ pattern: '^[A-Z0-9_]*$', description: 'env-file: prefix of a variable named by its flag (default ETCD_).' })),
 };
 
+/**
+ * An edit's own condition, so the edits a run needs or not (per CA rotated) share one task and one
+ * write: a kubelet watching a static pod manifest replaces the pod at every write, so two writes
+ * a few hundred ms apart cost two restarts (issue 19, bench/results/rotation-kcarun.out).
+ */
+const EditWhen = {
+  when: Type.Optional(
+    Type.Boolean({
+      description:
+        'Apply this edit only when true; usually a template such as "{{ fp_ca.rotate }}" (rendered with the rest of `with`, so a whole-expression template gives a boolean). Absent: always.',
+    }),
+  ),
+};
+
 /** One edit; `op` says which. Edits of one task apply in order and write the file once. */
 export const FileEditSchema = Type.Union([
   Type.Object(
-    { op: Type.Literal('set-path'), path: Type.String({ minLength: 1, description: 'e.g. authentication.x509.clientCAFile or clusters[name=kubernetes].cluster.server' }), value: Type.Unknown() },
+    { op: Type.Literal('set-path'), ...EditWhen, path: Type.String({ minLength: 1, description: 'e.g. authentication.x509.clientCAFile or clusters[name=kubernetes].cluster.server' }), value: Type.Unknown() },
     { additionalProperties: false },
   ),
-  Type.Object({ op: Type.Literal('delete-path'), path: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+  Type.Object({ op: Type.Literal('delete-path'), ...EditWhen, path: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
   Type.Object(
     {
       op: Type.Literal('set-flag'),
+      ...EditWhen,
       ...FlagTarget,
       value: Type.String(),
       onlyIfSet: Type.Optional(
@@ -32,10 +47,11 @@ export const FileEditSchema = Type.Union([
     },
     { additionalProperties: false },
   ),
-  Type.Object({ op: Type.Literal('remove-flag'), ...FlagTarget }, { additionalProperties: false }),
+  Type.Object({ op: Type.Literal('remove-flag'), ...EditWhen, ...FlagTarget }, { additionalProperties: false }),
   Type.Object(
     {
       op: Type.Literal('kubeconfig-ca'),
+      ...EditWhen,
       cluster: Type.Optional(Type.String({ description: 'Cluster name (default: every cluster, or with `oldCa` every cluster that trusts it).' })),
       ca: KubeconfigValueSchema,
       oldCa: Type.Optional(
@@ -50,6 +66,7 @@ export const FileEditSchema = Type.Union([
   Type.Object(
     {
       op: Type.Literal('kubeconfig-user'),
+      ...EditWhen,
       user: Type.Optional(Type.String({ description: 'User name (default: every user).' })),
       certificate: Type.Optional(KubeconfigValueSchema),
       key: Type.Optional(KubeconfigValueSchema),
@@ -57,11 +74,11 @@ export const FileEditSchema = Type.Union([
     { additionalProperties: false },
   ),
   Type.Object(
-    { op: Type.Literal('regex'), pattern: Type.String({ minLength: 1 }), replacement: Type.String(), flags: Type.Optional(Type.String({ pattern: '^[gimsuy]*$' })) },
+    { op: Type.Literal('regex'), ...EditWhen, pattern: Type.String({ minLength: 1 }), replacement: Type.String(), flags: Type.Optional(Type.String({ pattern: '^[gimsuy]*$' })) },
     { additionalProperties: false },
   ),
   Type.Object(
-    { op: Type.Literal('line'), match: Type.String({ minLength: 1 }), line: Type.String(), appendIfMissing: Type.Optional(Type.Boolean({ default: true })) },
+    { op: Type.Literal('line'), ...EditWhen, match: Type.String({ minLength: 1 }), line: Type.String(), appendIfMissing: Type.Optional(Type.Boolean({ default: true })) },
     { additionalProperties: false },
   ),
 ]);

@@ -133,6 +133,19 @@ async function kubeletWillReplace(ctx: Ctx, name: string, ids: string[]): Promis
   return mtime !== null && created !== null && mtime > created;
 }
 
+/**
+ * Whether the kubelet already replaced the pod for a manifest this stage changed: every running
+ * container was created after the manifest's last write (both times from the host's clock). A
+ * kubelet that notices the write at once (inotify) replaces the pod before the restart step even
+ * lists containers; stopping that new container too was a second restart for nothing: 28
+ * kube-apiserver restarts for the playbook's 15 (issue 19, docs/benchmarks.md).
+ */
+async function kubeletReplacedAfter(ctx: Ctx, manifest: string, ids: string[]): Promise<boolean> {
+  if (ids.length === 0) return false;
+  const [mtime, ...created] = await Promise.all([manifestMtimeMs(ctx, manifest), ...ids.map((id) => containerCreatedMs(ctx, id))]);
+  return mtime !== null && created.every((c) => c !== null && c > mtime);
+}
+
 /** The annotation whose new value makes the kubelet see a new static pod (strategy `annotation`). */
 export const RESTART_ANNOTATION = 'kcarun.io/restarted-at';
 
@@ -191,6 +204,9 @@ async function restartStaticPod(ctx: Ctx): Promise<string> {
   const name = need(ctx, ctx.params.container, 'container');
   const manifest = ctx.params.manifest ?? `/etc/kubernetes/manifests/${name}.yaml`;
   const old = await containerIds(ctx, name);
+  if (ctx.changedInStage.includes(manifest) && (await kubeletReplacedAfter(ctx, manifest, old))) {
+    return `${name} replaced by the kubelet after this stage's manifest change (container ${old.join(',')})`;
+  }
   const asked = ctx.params.strategy ?? 'crictl-stop';
   const strategy = asked === 'auto' ? await chooseStrategy(ctx, old) : asked;
   if (strategy === 'crictl-stop' || strategy === 'annotation') {

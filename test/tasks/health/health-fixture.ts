@@ -12,7 +12,7 @@ export interface LabTasks {
   inventoryFile: string;
   transports: TransportProvider;
   logs: string[];
-  run<P>(task: TaskDefinition, host: string, params: P, options?: { stepId?: string; stateDir?: string; signal?: AbortSignal }): Promise<TaskOutcome>;
+  run<P>(task: TaskDefinition, host: string, params: P, options?: { stepId?: string; stateDir?: string; signal?: AbortSignal; changedInStage?: string[] }): Promise<TaskOutcome>;
   leader<P>(probe: LeaderProbeDefinition, hosts: string[], params: P): Promise<string | null>;
   host(name: string): HostInfo;
 }
@@ -44,6 +44,7 @@ export async function labTasks(labDir: string, workDir: string): Promise<LabTask
         log,
         signal: options.signal ?? new AbortController().signal,
         stepId: options.stepId ?? `test/0/${hostName}`,
+        changedInStage: options.changedInStage ?? [],
         transportFor: (n) => transports.get(n),
         inventoryHosts: new Map([...inventory.hosts.keys()].map((n) => [n, host(n)])),
         evaluate: async () => {

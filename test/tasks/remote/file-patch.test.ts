@@ -69,6 +69,27 @@ describe('file-patch over SSH on real kubeadm and hand-installed files', () => {
     expect((await stat(path)).ino).toBe(restoredInode);
   });
 
+  it('applies only the edits whose `when` is not false, in one write (a kubelet sees one change)', async () => {
+    const path = join(env.remoteDir, 'etcd.yaml');
+    await writeFile(path, fixture('etcd.yaml'), { mode: 0o600 });
+    const r = await run({
+      path,
+      edits: [
+        { op: 'set-flag', when: true, in: 'manifest', flag: 'trusted-ca-file', value: '/b.crt' },
+        { op: 'set-flag', when: false, in: 'manifest', flag: 'peer-trusted-ca-file', value: '/b.crt' },
+        { op: 'set-flag', in: 'manifest', flag: 'log-level', value: 'info' },
+      ],
+    });
+    expect(r.summary).toBe(`${path}: --trusted-ca-file=/b.crt, --log-level=info`);
+    const cmd = (parse(await readFile(path, 'utf8')) as { spec: { containers: Array<{ command: string[] }> } }).spec.containers[0]!.command;
+    expect(cmd).toContain('--trusted-ca-file=/b.crt');
+    expect(cmd).toContain('--peer-trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt');
+    expect(r.files).toEqual([path]);
+    // Every edit off: nothing to do, nothing written.
+    const none = await run({ path, edits: [{ op: 'set-flag', when: false, in: 'manifest', flag: 'trusted-ca-file', value: '/c.crt' }] });
+    expect(none.changed).toBe(false);
+  });
+
   it('dry-run shows a unified diff that patch(1) applies, and changes nothing', async () => {
     const path = join(env.remoteDir, 'kube-apiserver.yaml');
     await writeFile(path, fixture('kube-apiserver.yaml'));

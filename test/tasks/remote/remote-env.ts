@@ -21,7 +21,7 @@ export interface RemoteEnv {
   remoteDir: string;
   stateDir: string;
   logs: string[];
-  ctx<P>(params: P, options?: { host?: HostInfo; transport?: Transport; signal?: AbortSignal }): Promise<TaskContext<P>>;
+  ctx<P>(params: P, options?: { host?: HostInfo; transport?: Transport; signal?: AbortSignal; changedInStage?: string[] }): Promise<TaskContext<P>>;
   /** New remote and state folders for the next test (the old ones are removed). */
   fresh(): Promise<void>;
   stop(): Promise<void>;
@@ -41,8 +41,8 @@ export async function startRemoteEnv(options: SshdOptions & { env?: NodeJS.Proce
     remoteDir: '',
     stateDir: '',
     logs,
-    async ctx<P>(params: P, o: { host?: HostInfo; transport?: Transport; signal?: AbortSignal } = {}) {
-      const ctx = await makeTaskContext({ params, stateDir: env.stateDir, transport: o.transport ?? transport, host: o.host ?? sshd.host, signal: o.signal });
+    async ctx<P>(params: P, o: { host?: HostInfo; transport?: Transport; signal?: AbortSignal; changedInStage?: string[] } = {}) {
+      const ctx = await makeTaskContext({ params, stateDir: env.stateDir, transport: o.transport ?? transport, host: o.host ?? sshd.host, signal: o.signal, changedInStage: o.changedInStage });
       return { ...ctx, log };
     },
     async fresh() {

@@ -34,6 +34,7 @@ case "$1" in
         for f in "$S"/pod-*.cid; do [ "$(cat "$f")" = "$3" ] && printf '{"containers":[{"id":"%s","metadata":{"attempt":%s}}]}' "$3" "$(cat "\${f%.cid}.attempt" 2>/dev/null || echo 0)"; done; exit 0
       fi
       name=$3; [ -f "$S/pod-$name.cid" ] && cat "$S/pod-$name.cid"; exit 0 ;;
+  inspect) for f in "$S"/pod-*.cid; do [ "$(cat "$f")" = "$2" ] && printf '{"status":{"createdAt":"%s"}}' "$(cat "\${f%.cid}.created")" && exit 0; done; exit 1 ;;
   stop) [ "$2" = --timeout ] && shift 2
     for f in "$S"/pod-*.cid; do [ "$(cat "$f")" = "$2" ] && kill "$(cat "\${f%.cid}.pid")" && rm -f "$f" && echo restart > "\${f%.cid}.why" && exit 0; done; echo "container $2 not found" >&2; exit 1 ;;
 esac
@@ -49,7 +50,7 @@ while :; do
     if [ -f "$m" ] && [ -f "$cid" ] && [ "$(cksum < "$m")" != "$(cat "$sum")" ]; then kill "$(cat "$pidf")" 2>/dev/null; rm -f "$cid" "$att"; fi
     if [ -f "$m" ] && ! { [ -f "$cid" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; }; then
       a=0; [ -f "$S/pod-$name.why" ] && a=$(( $(cat "$att" 2>/dev/null || echo 0) + 1 )); rm -f "$S/pod-$name.why"
-      sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > "$pidf"; n=$((n+1)); echo "c$n$name" > "$cid"; echo $a > "$att"; cksum < "$m" > "$sum"
+      sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > "$pidf"; n=$((n+1)); date -u +%Y-%m-%dT%H:%M:%S.%NZ > "$S/pod-$name.created"; echo "c$n$name" > "$cid"; echo $a > "$att"; cksum < "$m" > "$sum"
     elif [ ! -f "$m" ] && [ -f "$cid" ]; then kill "$(cat "$pidf")" 2>/dev/null; rm -f "$cid"
     fi
   done
@@ -98,7 +99,7 @@ describe('service-restart', () => {
     await tmp?.cleanup();
   });
 
-  const run = async (params: Params) => serviceRestartTask.run(await env.ctx(params));
+  const run = async (params: Params, changedInStage: string[] = []) => serviceRestartTask.run(await env.ctx(params, { changedInStage }));
   const waitForFile = async (path: string) => {
     for (let i = 0; i < 100 && !(await readFile(path, 'utf8').catch(() => '')); i++) await new Promise((r) => setTimeout(r, 50));
     return (await readFile(path, 'utf8')).trim();
@@ -126,6 +127,29 @@ describe('service-restart', () => {
     const after = (await readFile(join(state, 'pod-etcd.cid'), 'utf8')).trim();
     expect(after).not.toBe(before);
     expect(r.summary).toBe(`etcd restarted (container ${before} -> ${after})`);
+  });
+
+  it('static pod, manifest changed earlier in the stage: a pod the kubelet already replaced is not restarted again (one restart, not two)', async () => {
+    const manifest = join(manifests, 'etcd.yaml');
+    const stops = async () => (await readFile(join(state, 'crictl-calls'), 'utf8')).split('\n').filter((l) => l.startsWith('stop')).length;
+    const replaceBySpecChange = async (content: string) => {
+      const before = await waitForFile(join(state, 'pod-etcd.cid'));
+      await writeFile(manifest, content);
+      for (let i = 0; i < 100 && (await readFile(join(state, 'pod-etcd.cid'), 'utf8').catch(() => before)).trim() === before; i++) await new Promise((r) => setTimeout(r, 50));
+      return waitForFile(join(state, 'pod-etcd.cid'));
+    };
+    // As a file-patch step of the stage would: the manifest is written, the kubelet replaces the pod at once.
+    const replaced = await replaceBySpecChange('kind: Pod\n# --trusted-ca-file=bundle\n');
+    const stopsBefore = await stops();
+    const r = await run({ method: 'static-pod', container: 'etcd', manifest, pollSeconds: 0.1 }, [manifest]);
+    expect(r.summary).toBe(`etcd replaced by the kubelet after this stage's manifest change (container ${replaced})`);
+    expect(await stops()).toBe(stopsBefore);
+    expect((await readFile(join(state, 'pod-etcd.cid'), 'utf8')).trim()).toBe(replaced);
+    // The same situation without the stage's change on record (the manifest changed long ago): a restart.
+    const again = await replaceBySpecChange('kind: Pod\n');
+    const r2 = await run({ method: 'static-pod', container: 'etcd', manifest, pollSeconds: 0.1 });
+    expect(r2.summary).toMatch(new RegExp(`^etcd restarted \\(container ${again} -> c\\d+etcd\\)$`));
+    expect(await stops()).toBe(stopsBefore + 1);
   });
 
   it('static pod: moves the manifest out and back, and the manifest is back afterwards', async () => {
