@@ -14,7 +14,7 @@
  * (scripts/install-deps.sh). Subnet: $KCARUN_REAL_SUBNET or 10.232.0.0/16. Measured here: ~20 min
  * (lab up ~2.5 min, the rotation the rest).
  */
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +23,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LabPaths } from '../../lab/lab-paths.js';
 import { labInventory } from '../../lab/commands/inventory.js';
 import { trafficStart, trafficStop } from '../../lab/commands/traffic.js';
-import { realUp, kubectl } from '../../lab/real/up.js';
+import { cacheBin } from '../../lab/real/artifacts.js';
+import { inRealNode, realUp, kubectl } from '../../lab/real/up.js';
 import { realDown } from '../../lab/real/down.js';
 import { realVerify } from '../../lab/real/traffic.js';
 import { readState, type LabState } from '../../lab/lab-state.js';
@@ -34,6 +35,18 @@ const SUBNET = process.env['KCARUN_REAL_SUBNET'] ?? '10.232.0.0/16';
 const PLAYBOOK = join(import.meta.dirname, '..', '..', 'playbooks', 'rotate-ca.yaml');
 
 /** Certificates in a PEM text. */
+/** What `kubeadm join --discovery-token-ca-cert-hash` pins: sha256 of the CA's SubjectPublicKeyInfo. */
+const caCertHash = (pem: string): string => `sha256:${createHash('sha256').update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' })).digest('hex')}`;
+
+/** `kubeadm certs check-expiration`'s names, as files under /etc/kubernetes (kubeadm's certs list). */
+const KUBEADM_CERT_FILES: Record<string, string> = {
+  ca: 'pki/ca.crt', 'etcd-ca': 'pki/etcd/ca.crt', 'front-proxy-ca': 'pki/front-proxy-ca.crt',
+  apiserver: 'pki/apiserver.crt', 'apiserver-kubelet-client': 'pki/apiserver-kubelet-client.crt', 'apiserver-etcd-client': 'pki/apiserver-etcd-client.crt',
+  'front-proxy-client': 'pki/front-proxy-client.crt', 'etcd-server': 'pki/etcd/server.crt', 'etcd-peer': 'pki/etcd/peer.crt',
+  'etcd-healthcheck-client': 'pki/etcd/healthcheck-client.crt',
+  'admin.conf': 'admin.conf', 'super-admin.conf': 'super-admin.conf', 'controller-manager.conf': 'controller-manager.conf', 'scheduler.conf': 'scheduler.conf',
+};
+
 const certsIn = (pem: string): X509Certificate[] => (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
 
 describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () => {
@@ -136,6 +149,65 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     }
   });
 
+  it('kubeadm certs check-expiration on each node agrees with kcarun certs expiry, and names the new CAs', async () => {
+    const res = await runCli(['certs', 'expiry', '-i', inventory, '--output', 'json'], { cwd: work });
+    const kcarunRows = (JSON.parse(res.stdout) as { certificates: Array<{ host: string; path: string; source: string; notAfter: string }> }).certificates;
+    for (const n of state.nodes) {
+      const r = await inRealNode(n.holderPid, [join(cacheBin(), 'kubeadm'), 'certs', 'check-expiration', '-o', 'json']);
+      expect(r.rc, `${n.name}: kubeadm certs check-expiration: ${r.stderr}`).toBe(0);
+      const info = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as { certificates: Array<{ name: string; expirationDate: string; missing: boolean }>; certificateAuthorities: Array<{ name: string; expirationDate: string; missing: boolean }> };
+      const seen = [...info.certificateAuthorities, ...info.certificates].filter((c) => !c.missing);
+      expect(seen.map((c) => c.name)).toEqual(expect.arrayContaining(['ca', 'etcd-ca', 'front-proxy-ca', 'apiserver', 'etcd-server', 'admin.conf']));
+      for (const c of seen) {
+        const file = `/etc/kubernetes/${KUBEADM_CERT_FILES[c.name] ?? '?'}`;
+        // A kubeconfig's row is its client certificate (its embedded CA has a row of its own).
+        const row = kcarunRows.find((x) => x.host === n.name && x.path === file && (!c.name.endsWith('.conf') || x.source === 'client-certificate-data'));
+        expect(row, `${n.name}: kcarun certs expiry has no row for ${file} (kubeadm's ${c.name})`).toBeDefined();
+        // kubeadm prints RFC 3339 to the second.
+        expect(Math.floor(Date.parse(row!.notAfter) / 1000), `${n.name}: ${c.name} expiry`).toBe(Math.floor(Date.parse(c.expirationDate) / 1000));
+      }
+      // The CAs kubeadm sees are the rotated ones.
+      for (const ca of ['ca', 'etcd-ca', 'front-proxy-ca']) {
+        const file = `/etc/kubernetes/${KUBEADM_CERT_FILES[ca]!}`;
+        const fp = new X509Certificate(readFileSync(fs(n.name, file))).fingerprint256.replace(/:/g, '').toLowerCase();
+        for (const old of originals.values()) expect(fp).not.toBe(old.fingerprint256.replace(/:/g, '').toLowerCase());
+      }
+    }
+  });
+
+  it('a CSR approved after the rotation is signed by the new CA (the real controller-manager signs)', async () => {
+    const key = join(work, 'csr.key');
+    const csr = join(work, 'csr.pem');
+    const made = await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=kcarun-e2e-after-rotation']);
+    expect(made.rc, made.stderr).toBe(0);
+    const manifest = join(work, 'csr.yaml');
+    writeFileSync(manifest, [
+      'apiVersion: certificates.k8s.io/v1', 'kind: CertificateSigningRequest', 'metadata:', '  name: kcarun-e2e-after-rotation', 'spec:',
+      `  request: ${readFileSync(csr).toString('base64')}`, '  signerName: kubernetes.io/kube-apiserver-client', '  expirationSeconds: 3600', '  usages: [client auth]', '',
+    ].join('\n'));
+    expect((await kubectl(paths, ['create', '-f', manifest])).rc).toBe(0);
+    const approved = await kubectl(paths, ['certificate', 'approve', 'kcarun-e2e-after-rotation']);
+    expect(approved.rc, approved.stderr).toBe(0);
+    let issued = '';
+    for (let i = 0; i < 60 && !issued; i++) {
+      issued = (await kubectl(paths, ['get', 'csr', 'kcarun-e2e-after-rotation', '-o', 'jsonpath={.status.certificate}'])).stdout.trim();
+      if (!issued) await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(issued, 'the CSR was not signed within 60 s').not.toBe('');
+    const cert = join(work, 'csr.crt');
+    writeFileSync(cert, Buffer.from(issued, 'base64'));
+    const v = await openssl(['verify', '-CAfile', fs('cp1', '/etc/kubernetes/pki/ca.crt'), cert]);
+    expect(v.rc, `${v.stdout}${v.stderr}`).toBe(0);
+  });
+
+  it('kubeadm token create --print-join-command pins the new CA', async () => {
+    const cp1 = state.nodes.find((n) => n.name === 'cp1')!;
+    const r = await inRealNode(cp1.holderPid, [join(cacheBin(), 'kubeadm'), 'token', 'create', '--print-join-command']);
+    expect(r.rc, r.stderr).toBe(0);
+    const hash = /--discovery-token-ca-cert-hash (sha256:[0-9a-f]{64})/.exec(r.stdout)?.[1];
+    expect(hash, r.stdout).toBe(caCertHash(readFileSync(fs('cp1', '/etc/kubernetes/pki/ca.crt'), 'utf8')));
+  });
+
   it('the real kubectl with the rotated admin.conf lists 3 Ready nodes', async () => {
     const r = await kubectl(paths, ['get', 'nodes', '-o', 'json']);
     expect(r.rc, r.stderr).toBe(0);
@@ -143,4 +215,17 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     expect(nodes.map((x) => x.metadata.name).sort()).toEqual(['cp1', 'cp2', 'cp3']);
     for (const node of nodes) expect(node.status.conditions.find((c) => c.type === 'Ready')?.status, node.metadata.name).toBe('True');
   });
+
+  // Last: it rewrites certificates the running components have not loaded (nothing restarts them here).
+  it('kubeadm certs renew all still works on every node (kubeadm#2027: kubeconfigs hold the new CA) and signs with the new CAs', async () => {
+    for (const n of state.nodes) {
+      const r = await inRealNode(n.holderPid, [join(cacheBin(), 'kubeadm'), 'certs', 'renew', 'all']);
+      expect(r.rc, `${n.name}: kubeadm certs renew all: ${r.stdout}${r.stderr}`).toBe(0);
+      const pki = fs(n.name, '/etc/kubernetes/pki');
+      for (const [leaf, ca] of [['apiserver.crt', 'ca.crt'], ['etcd/server.crt', 'etcd/ca.crt'], ['front-proxy-client.crt', 'front-proxy-ca.crt']]) {
+        const v = await openssl(['verify', '-CAfile', join(pki, ca!), join(pki, leaf!)]);
+        expect(v.rc, `${n.name}: ${leaf} after kubeadm renew: ${v.stdout}${v.stderr}`).toBe(0);
+      }
+    }
+  }, 300_000);
 });
