@@ -1,7 +1,9 @@
 /**
  * Emulated `crictl ps|pods|stop|inspect` over the kubelet's static pod records. `crictl stop ID`
  * kills the container; the kubelet then starts it again (new container id, attempt + 1), which is how
- * operators restart a static pod whose manifest did not change.
+ * operators restart a static pod whose manifest did not change. The flags kcarun uses are the real
+ * crictl's: `ps --name RE|--id ID [-q|-o json]` (JSON as cri-tools prints it: containers[].id,
+ * metadata.name/attempt, state, createdAt in ns), `stop [--timeout N] ID`, `inspect ID`.
  */
 import { readPodRecords, writeRecord } from './static-pods.js';
 import { isAlive, stopPid } from './procs.js';
@@ -25,7 +27,16 @@ export async function crictlMain(argv: string[]): Promise<number> {
       const all = argv.includes('-a') || argv.includes('--all');
       const quiet = argv.includes('-q') || argv.includes('--quiet');
       const name = valueOf('--name');
-      const rows = records.filter((r) => (all || isAlive(r.pid)) && (!name || new RegExp(name).test(r.container)));
+      const id = valueOf('--id');
+      const rows = records.filter((r) => (all || isAlive(r.pid)) && (!name || new RegExp(name).test(r.container)) && (!id || r.id.startsWith(id)));
+      if (valueOf('-o') === 'json' || valueOf('--output') === 'json') {
+        const containers = rows.map((r) => ({
+          id: r.id, podSandboxId: r.id.slice(13, 26), metadata: { name: r.container, attempt: r.attempt },
+          state: isAlive(r.pid) ? 'CONTAINER_RUNNING' : 'CONTAINER_EXITED', createdAt: String(BigInt(Date.parse(r.startedAt)) * 1_000_000n),
+        }));
+        console.log(JSON.stringify({ containers }, null, 2));
+        return 0;
+      }
       if (quiet) {
         for (const r of rows) console.log(r.id);
         return 0;
@@ -44,7 +55,9 @@ export async function crictlMain(argv: string[]): Promise<number> {
     case 'stop':
     case 'rm':
     case 'inspect': {
-      const ids = argv.slice(argv.indexOf(verb) + 1).filter((a) => !a.startsWith('-'));
+      // `stop --timeout N ID`: N is the flag's value, not an id.
+      const rest = argv.slice(argv.indexOf(verb) + 1);
+      const ids = rest.filter((a, i) => !a.startsWith('-') && !(i > 0 && (rest[i - 1] === '--timeout' || rest[i - 1] === '-t')));
       if (ids.length === 0) {
         console.error(`crictl ${verb}: ID cannot be empty`);
         return 1;
