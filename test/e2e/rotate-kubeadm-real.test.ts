@@ -141,7 +141,9 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
       }
       // kubelet.conf names kubelet-client-current.pem: the pair it points at now is from the new CA.
       const kpki = fs(n.name, '/var/lib/kubelet/pki');
-      const pair = join(kpki, readlinkSync(join(kpki, 'kubelet-client-current.pem')));
+      // The kubelet's own link is absolute (/var/lib/kubelet/pki/kubelet-client-<date>.pem): a node path.
+      const target = readlinkSync(join(kpki, 'kubelet-client-current.pem'));
+      const pair = target.startsWith('/') ? fs(n.name, target) : join(kpki, target);
       const r = await openssl(['verify', '-CAfile', cas.k8s, pair]);
       expect(r.rc, `${n.name}: kubelet client pair ${pair}: ${r.stdout}${r.stderr}`).toBe(0);
       // The kubelet's own self-signed serving certificate is outside the rotation: untouched.
