@@ -10,14 +10,23 @@
  * - it is faithful: the (host, path) pairs the dry run says it would change under those folders
  *   are exactly those the real rotate-ca run then changes (its report.json), on both layouts;
  * - it never speaks of rollback or --resume, and its summary names every host that changes.
+ *
+ * The rotate-ca case is also issue 15's acceptance for `kcarun discover` (one lab and one rotation
+ * per layout for both, to keep CI inside its budget): discover writes the vars from an inventory of
+ * hosts and groups alone, and the dry run and the real run use those vars and nothing else; the real
+ * run is a clean rotation under the lab's traffic (0 failed requests, 0 component errors, every
+ * certificate on the new CAs, data intact).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { LabPaths } from '../../lab/lab-paths.js';
+import { discoverCommand } from '../../src/commands/discover.js';
+import type { CommandIO } from '../../src/commands/io.js';
 import { jsonEvents } from '../helpers/cli.js';
-import { FAST_GATES, labSession, PLAYBOOKS, type LabSession } from './lab-session.js';
+import { expectCleanRotation, FAST_GATES, labSession, PLAYBOOKS, useLab, type LabSession } from './lab-session.js';
 
 const WATCHED = ['/etc/kubernetes', '/etc/etcd', '/var/lib/kubelet', '/etc/prometheus'];
 const NODES = ['cp1', 'cp2', 'cp3'];
@@ -96,17 +105,22 @@ function reportedFiles(stateDir: string): Set<string> {
   return out;
 }
 
+function quietIo(cwd: string): CommandIO & { out: string[] } {
+  const out: string[] = [];
+  return { out, stdout: (s) => out.push(s), stderr: () => {}, interactive: false, env: {}, cwd, pid: process.pid, isRunning: () => false, confirm: async () => false, onInterrupt: () => () => {} };
+}
+
 const stageStatuses = (events: Events) => Object.fromEntries(events.filter((e) => e.event === 'stage-end').map((e) => [String(e.stage), String(e.status)]));
 
 /**
  * Runs one dry run of a stock playbook and checks what every dry run promises: exit 0, a complete
  * plan, no failed stage, no talk of rollback or --resume, and nothing changed on any node.
  */
-async function dryRun(lab: LabSession, playbook: string, extra: string[] = []): Promise<Events> {
+async function dryRun(lab: LabSession, playbook: string, extra: string[] = [], inventory = lab.inventory): Promise<Events> {
   const filesBefore = watchedFiles(lab);
   const procsBefore = componentProcesses(lab);
   expect(procsBefore.size, 'the lab runs its components').toBeGreaterThan(5);
-  const res = await lab.kcarun([join(PLAYBOOKS, playbook), '-i', lab.inventory, '--dry-run', '--output', 'json', '--state-dir', join(lab.work, `dry-${playbook}`), ...FAST_GATES, ...extra]);
+  const res = await lab.kcarun([join(PLAYBOOKS, playbook), '-i', inventory, '--dry-run', '--output', 'json', '--state-dir', join(lab.work, `dry-${playbook}`), ...FAST_GATES, ...extra]);
   const events = jsonEvents(res.stdout);
   const failedSteps = events.filter((e) => e.event === 'task-end' && e.status === 'failed').map((e) => `${e.stage}/${e.host}/${e.task}: ${(e.error as { message?: string } | undefined)?.message}`);
   expect(failedSteps, `${playbook}: ${res.stderr}`).toEqual([]);
@@ -124,12 +138,7 @@ async function dryRun(lab: LabSession, playbook: string, extra: string[] = []): 
 for (const layout of ['kubeadm', 'binary'] as const) {
   describe(`--dry-run of every stock playbook on a ${layout} lab`, () => {
     const lab = labSession({ name: `dry-run-${layout}`, ipPrefix: layout === 'kubeadm' ? '127.0.61' : '127.0.62', layout, nodes: 3 });
-    beforeAll(async () => {
-      await lab.up();
-    }, 600_000);
-    afterAll(async () => {
-      await lab.down();
-    }, 120_000);
+    useLab(lab, { beforeAll, afterAll });
 
     it('check-expiry: read-only, exit 0, every host checked for real', async () => {
       const events = await dryRun(lab, 'check-expiry.yaml', ['-e', 'warn_days=1']);
@@ -166,8 +175,19 @@ for (const layout of ['kubeadm', 'binary'] as const) {
       expect(k8s['trust-etcd']).toBe('skipped');
     }, 900_000);
 
-    it('rotate-ca: the dry run plans exactly the stages and files the real run then changes', async () => {
-      const dry = await dryRun(lab, 'rotate-ca.yaml');
+    it('rotate-ca with discovered vars alone: the dry run plans exactly the stages and files the real run then changes; 0 failed requests', async () => {
+      // The lab's inventory without its `vars:` section: hosts, groups and SSH settings only.
+      const full = readFileSync(lab.inventory, 'utf8');
+      const bare = join(lab.work, 'hosts-only.yaml');
+      writeFileSync(bare, `${full.slice(0, full.indexOf('\nvars:'))}\n`);
+      const varsFile = join(lab.work, 'discovered.yaml');
+      const io = quietIo(lab.work);
+      const code = await discoverCommand({ inventory: bare, output: 'json', writeVars: varsFile }, io);
+      expect((JSON.parse(io.out.join('')) as { warnings: string[] }).warnings).toEqual([]);
+      expect(code).toBe(0);
+      expect((parse(readFileSync(varsFile, 'utf8')) as Record<string, unknown>)['layout']).toBe(layout);
+
+      const dry = await dryRun(lab, 'rotate-ca.yaml', ['-e', `@${varsFile}`], bare);
       const planned = plannedFiles(dry);
       // The etcd leader is asked live where the probe's files exist (finalize-etcd uses the CA file).
       expect(dry.some((e) => e.event === 'stage-start' && e.stage === 'finalize-etcd' && /asked live/.test(String((e.leader as { note?: string } | undefined)?.note)))).toBe(true);
@@ -175,12 +195,13 @@ for (const layout of ['kubeadm', 'binary'] as const) {
       const summary = dry.find((e) => e.event === 'plan-summary') as unknown as { hosts: { host: string; restarts: { component: string; count: number }[] }[] };
       for (const node of NODES) expect(summary.hosts.find((h) => h.host === node)?.restarts.length, node).toBeGreaterThan(0);
 
-      const real = await lab.kcarun([join(PLAYBOOKS, 'rotate-ca.yaml'), '-i', lab.inventory, '--yes', '--output', 'json', ...FAST_GATES]);
+      const real = await lab.kcarun([join(PLAYBOOKS, 'rotate-ca.yaml'), '-i', bare, '--yes', '--output', 'json', ...FAST_GATES, '-e', `@${varsFile}`]);
       expect(real.code, real.stdout.slice(-3000) + real.stderr).toBe(0);
       expect(stageStatuses(dry)).toEqual(stageStatuses(jsonEvents(real.stdout)));
       const changed = reportedFiles(join(lab.work, '.kcarun'));
       expect(changed.size).toBeGreaterThan(10);
       expect([...planned].sort()).toEqual([...changed].sort());
+      await expectCleanRotation(lab, `${layout} rotation with discovered vars, after its dry run`);
     }, 1_500_000);
   });
 }
