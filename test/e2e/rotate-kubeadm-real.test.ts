@@ -89,7 +89,9 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     const restarts: Record<string, number> = {};
     for (const e of events) {
       if (e.event !== 'task-end' || e['type'] !== 'service-restart' || e['status'] !== 'ok') continue;
-      const what = /^(\S+) restarted/.exec(String(e['summary'] ?? ''))?.[1] ?? String(e['summary']);
+      // "<name> restarted ..." (kcarun restarted it) or "<name> replaced by the kubelet ..." (after a manifest write).
+      const m = /^(\S+) (restarted|replaced by the kubelet)/.exec(String(e['summary'] ?? ''));
+      const what = m ? `${m[1]}${m[2] === 'restarted' ? '' : ' (kubelet)'}` : String(e['summary']);
       restarts[what] = (restarts[what] ?? 0) + 1;
     }
     const stages = events.filter((e) => e.event === 'stage-end' && e['status'] === 'ok').map((e) => `${e['stage']} ${Math.round(Number(e['durationMs']) / 1000)}s`);
