@@ -24,8 +24,15 @@ export function bundlePathFor(caPath: string): string {
   return `${caPath.slice(0, caPath.length - ext.length)}-bundle${ext}`;
 }
 
-const restartVar = (r: RestartMethod): Record<string, string> =>
-  r.method === 'static-pod' ? { method: 'static-pod', container: r.container } : r.method === 'systemd' ? { method: 'systemd', unit: r.unit } : r.method === 'command' ? { method: 'command', command: r.command } : { method: 'unknown' };
+/**
+ * A restart var as the stock layouts write it. Static pods restart `auto` with a grace period, as
+ * playbooks/layouts/kubeadm.yaml does (docs/restarts.md: a bare `crictl stop` is a SIGKILL; etcd gets
+ * 10 s to close its raft and WAL cleanly, the others 5 s).
+ */
+const restartVar = (r: RestartMethod): Record<string, string | number> =>
+  r.method === 'static-pod'
+    ? { method: 'static-pod', container: r.container, strategy: 'auto', stopTimeoutSeconds: r.container === 'etcd' ? 10 : 5 }
+    : r.method === 'systemd' ? { method: 'systemd', unit: r.unit } : r.method === 'command' ? { method: 'command', command: r.command } : { method: 'unknown' };
 
 /** The set-flag `in:` target for a setting's source kind; undefined where set-flag cannot edit it. */
 const SET_FLAG_IN: Partial<Record<SettingSource['kind'], string>> = {
@@ -175,9 +182,13 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
       : isKubelets(e)
         ? '{{ groups.control_plane | concat: groups.workers }}'
         : '{{ groups.control_plane }}';
+  // The serving certificate a kubelet makes for itself when none is configured (<cert-dir>/kubelet.crt,
+  // cert-dir /var/lib/kubelet/pki: pkg/kubelet/certificate, kubeadm's default): self-signed unless the
+  // cluster uses serverTLSBootstrap, and only on nodes whose kubelet made one; as the kubeadm layout.
+  const kubeletMade = (e: MapEntry) => isKubelets(e) && e.path === '/var/lib/kubelet/pki/kubelet.crt';
   vars['preflight_certificates'] = leaves
     .filter((e) => caPath[e.issuer ?? ''])
-    .map((e) => ({ path: e.path, key: keyOf(ref, e.path), ca: caPath[e.issuer!]!, hosts: groupOf(e) }))
+    .map((e) => ({ path: e.path, key: keyOf(ref, e.path), ca: caPath[e.issuer!]!, hosts: groupOf(e), ...(kubeletMade(e) ? { optional: true, skipSelfSigned: true } : {}) }))
     .sort((a, b) => a.path.localeCompare(b.path));
   // As the stock layouts: the Kubernetes CA key is required where the controller-manager signs; the
   // etcd and front-proxy keys sign nothing during a rotation, checked where present.
