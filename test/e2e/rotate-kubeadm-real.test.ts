@@ -58,7 +58,6 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
   const fs = (node: string, p: string): string => paths.node(node).fs(p);
   const originals = new Map<string, X509Certificate>();
   const kubeletServing = new Map<string, string>();
-  let traffic: Awaited<ReturnType<typeof realVerify>> | undefined;
 
   beforeAll(async () => {
     await realUp({ dir, nodes: 3, subnet: SUBNET, log: (l) => console.log(l) });
@@ -102,26 +101,21 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     await new Promise((r) => setTimeout(r, 5000));
     await trafficStop({ dir });
     const v = await realVerify(paths, state);
-    traffic = v;
     console.log(`[e2e real] traffic: ${v.requests} requests, ${v.failures} failed (through the load balancer: ${v.lbFailures}); by target ${JSON.stringify(v.requestsByTarget)} failed ${JSON.stringify(v.failuresByTarget)}`);
     for (const w of v.unavailability) console.log(`[e2e real] unavailable: ${w.target} ${w.from} -> ${w.to ?? '(end)'} ${w.seconds.toFixed(1)} s (${w.failures} failed requests)`);
     if (v.failures > 0) console.log(readFileSync(join(paths.trafficDir, 'failures.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 30).join('\n'));
     expect(v.requestsByTarget['lb'] ?? 0).toBeGreaterThan(1000);
+    // KNOWN GAP, not asserted (issue 18; docs/lab.md "kcarun on the real cluster, session 5"): on
+    // kubeadm's stacked etcd each apiserver talks to its local member only; while a member is replaced
+    // by the kubelet after a manifest change (trust-etcd, finalize-etcd: ~50 s each) a few requests the
+    // load balancer sent to that node's apiserver time out (15 of 1,252 in the session-5 run; none in
+    // switch-etcd's fast restarts). How many, and when, is printed above. Assert 0 here once it is 0:
+    //   expect(v.lbFailures).toBe(0);
+    if (v.lbFailures > 0) console.log(`[e2e real] KNOWN GAP: ${v.lbFailures} requests through the load balancer failed`);
     expect(v.dataIntact, v.dataProblems.join('; ')).toBe(true);
     expect(v.allCertsOnNewCA, v.leavesOnOldCa.join(', ')).toBe(true);
     expect(v.filesTrustingOldCa).toEqual([]);
   }, 3_600_000);
-
-  // KNOWN GAP (issue 18, docs/lab.md "kcarun on the real cluster, session 5"): on kubeadm's stacked etcd
-  // each apiserver talks to its local member only; while a member is replaced by the kubelet after a
-  // manifest change (trust-etcd, finalize-etcd: ~50 s each), a few requests the load balancer had sent
-  // to that node's apiserver time out (15 of 1,252 in the session-5 run, none in switch-etcd's fast
-  // `crictl stop` restarts). `it.fails` keeps the claim in the suite: once the rotation reaches 0,
-  // vitest reports this test as passing unexpectedly, and `fails` must be dropped.
-  it.fails('through the load balancer: 0 failed requests', () => {
-    expect(traffic, 'the rotation test did not get to its traffic counters').toBeDefined();
-    expect(traffic!.lbFailures, JSON.stringify(traffic!.unavailability.filter((w) => w.target === 'lb'))).toBe(0);
-  });
 
   it('every certificate verifies against the new CAs with openssl; the old CAs are trusted nowhere', async () => {
     for (const n of state.nodes) {
