@@ -1,13 +1,26 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The tests on the genuine kubeadm cluster (docs/lab.md "The real kubeadm lab"). They spend most of
+ * their ~25 min waiting on the real kubelet (a replaced static pod takes 40-60 s), so `npm test`
+ * (scripts/test.sh) runs them beside the rest rather than after it. They run one after the other:
+ * both use the lab subnet 10.232.0.0/16, and lab-kubeadm-real compares the machine's sysctls, routes,
+ * links and mounts before and after its lab, which the other real lab would change. Nothing in the
+ * `main` project touches those (the emulated labs live in their own mount namespaces on loopback).
+ */
+export const REAL_CLUSTER_TESTS = ['test/lab/lab-kubeadm-real.test.ts', 'test/e2e/rotate-kubeadm-real.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // The lab and SSH tests start real sshd/etcd processes: run files one at a time so they
     // do not compete for the 2 cores and the loopback addresses.
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 180_000,
     reporters: ['default'],
+    projects: [
+      { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: REAL_CLUSTER_TESTS } },
+      { extends: true, test: { name: 'real', include: REAL_CLUSTER_TESTS } },
+    ],
   },
 });
