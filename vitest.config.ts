@@ -2,8 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * The tests on the genuine kubeadm cluster (docs/lab.md "The real kubeadm lab"). They spend most of
- * their ~25 min waiting on the real kubelet (a replaced static pod takes 40-60 s), so `npm test`
- * (scripts/test.sh) runs them beside the rest rather than after it. They run one after the other:
+ * their ~25 min waiting on the real kubelet (a replaced static pod takes 40-60 s), so
+ * `npm run test:parallel` (scripts/test.sh) can run them beside the rest; `npm test` runs every file
+ * of both projects one at a time. They run one after the other:
  * both use the lab subnet 10.232.0.0/16, and lab-kubeadm-real compares the machine's sysctls, routes,
  * links and mounts before and after its lab, which the other real lab would change. Nothing in the
  * `main` project touches those (the emulated labs live in their own mount namespaces on loopback).
@@ -19,8 +20,9 @@ export default defineConfig({
     hookTimeout: 180_000,
     reporters: ['default'],
     projects: [
-      { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: REAL_CLUSTER_TESTS } },
-      { extends: true, test: { name: 'real', include: REAL_CLUSTER_TESTS } },
+      // Distinct group orders: in one `vitest run`, projects of the same group order run at the same time.
+      { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: REAL_CLUSTER_TESTS, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'real', include: REAL_CLUSTER_TESTS, sequence: { groupOrder: 1 } } },
     ],
   },
 });
