@@ -60,13 +60,17 @@ function signal(pids: number[], sig: NodeJS.Signals): void {
   }
 }
 
-/** SIGCONT (a paused node), SIGTERM, then SIGKILL whatever is left after graceMs. */
+/** SIGCONT (a paused node), SIGTERM, then SIGKILL whatever is left after graceMs (ms), for up to 10 s more. */
 export async function terminate(pidsNow: () => number[], graceMs = 4000): Promise<void> {
   signal(pidsNow(), 'SIGCONT');
   signal(pidsNow(), 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (pidsNow().length > 0 && Date.now() < deadline) await sleep(100);
-  for (let i = 0; i < 20 && pidsNow().length > 0; i++) {
+  // Up to 10 s of SIGKILL rounds: on a loaded machine (load ~10, a real lab beside the emulated
+  // ones) a process in the namespace outlived 2 s of them (test/lab/lab-kubeadm "down stops every
+  // lab process", 2026-12-01), e.g. one still in uninterruptible I/O, or a child a dying
+  // supervisor had just started.
+  for (let i = 0; i < 100 && pidsNow().length > 0; i++) {
     signal(pidsNow(), 'SIGKILL');
     await sleep(100);
   }
