@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_LAB_DIR, LabPaths } from '../lab-paths.js';
-import { readState, writeState } from '../lab-state.js';
+import { readState, writeState, type LabState } from '../lab-state.js';
 import { layoutByName } from '../layouts/index.js';
 import { componentCommand } from '../components-bundle.js';
 import { isOwnProcess, isRunning, terminate } from '../processes.js';
@@ -24,15 +24,23 @@ async function realTrafficStart(paths: LabPaths, intervalMs: number): Promise<nu
   rmSync(paths.trafficDir, { recursive: true, force: true });
   mkdirSync(paths.trafficDir, { recursive: true });
   writeFileSync(join(paths.trafficDir, 'plan.json'), JSON.stringify(realTrafficPlan(paths, state, intervalMs), null, 2));
+  return spawnGenerator(paths, state, [process.execPath, TSX_CLI, REAL_TRAFFIC_MAIN, '--dir', paths.trafficDir], process.env, 1500);
+}
+
+/**
+ * Starts a traffic generator detached (its log in the traffic dir, an empty failures.jsonl), records
+ * its pid in the lab state, and fails when it is gone after `settleMs` (ms). Returns the pid.
+ */
+async function spawnGenerator(paths: LabPaths, state: LabState, argv: string[], env: NodeJS.ProcessEnv, settleMs: number): Promise<number> {
   writeFileSync(join(paths.trafficDir, 'failures.jsonl'), '');
   const log = openSync(join(paths.trafficDir, 'traffic.log'), 'a');
-  const child = spawn(process.execPath, [TSX_CLI, REAL_TRAFFIC_MAIN, '--dir', paths.trafficDir], { detached: true, stdio: ['ignore', log, log] });
+  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log, log], env });
   closeSync(log);
   child.unref();
   state.hostPids['traffic'] = child.pid!;
   state.trafficStartedAt = new Date().toISOString();
   writeState(paths, state);
-  await sleep(1500);
+  await sleep(settleMs);
   if (!isRunning(child.pid)) throw new Error(`traffic generator exited at once (see ${paths.trafficDir}/traffic.log)`);
   return child.pid!;
 }
@@ -63,18 +71,7 @@ export async function trafficStart(opts: { dir?: string; rate?: number } = {}): 
     })),
   };
   writeFileSync(join(paths.trafficDir, 'plan.json'), JSON.stringify(plan, null, 2));
-  writeFileSync(join(paths.trafficDir, 'failures.jsonl'), '');
-  const [cmd, ...args] = componentCommand(paths, 'traffic', ['--dir', paths.trafficDir]);
-  const log = openSync(join(paths.trafficDir, 'traffic.log'), 'a');
-  const child = spawn(cmd!, args, { detached: true, stdio: ['ignore', log, log], env: { ...process.env, KCARUN_LAB_DIR: paths.root } });
-  closeSync(log);
-  child.unref();
-  state.hostPids['traffic'] = child.pid!;
-  state.trafficStartedAt = new Date().toISOString();
-  writeState(paths, state);
-  await sleep(300);
-  if (!isRunning(child.pid)) throw new Error(`traffic generator exited at once (see ${paths.trafficDir}/traffic.log)`);
-  return child.pid!;
+  return spawnGenerator(paths, state, componentCommand(paths, 'traffic', ['--dir', paths.trafficDir]), { ...process.env, KCARUN_LAB_DIR: paths.root }, 300);
 }
 
 export async function trafficStop(opts: { dir?: string } = {}): Promise<void> {
