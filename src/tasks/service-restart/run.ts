@@ -126,11 +126,21 @@ async function manifestMtimeMs(ctx: Ctx, manifest: string): Promise<number | nul
  * already restarting. So kcarun only waits then; it stops the container only when the manifest is
  * older than it (files the pod reads changed, not the manifest).
  */
-async function kubeletWillReplace(ctx: Ctx, name: string, ids: string[]): Promise<boolean> {
-  if (ids.length === 0) return false;
-  const manifest = ctx.params.manifest ?? `/etc/kubernetes/manifests/${name}.yaml`;
-  const [mtime, created] = await Promise.all([manifestMtimeMs(ctx, manifest), containerCreatedMs(ctx, ids[0]!)]);
-  return mtime !== null && created !== null && mtime > created;
+function kubeletWillReplace(t: PodTimes): boolean {
+  const created = t.createdMs[0];
+  return t.mtimeMs !== null && created !== undefined && created !== null && t.mtimeMs > created;
+}
+
+/** The manifest's last write and each running container's creation, in ms (host clock); null: unknown. */
+interface PodTimes {
+  mtimeMs: number | null;
+  createdMs: (number | null)[];
+}
+
+/** Reads PodTimes once (a stat and one `crictl inspect` per container), for both checks below. */
+async function podTimes(ctx: Ctx, manifest: string, ids: string[]): Promise<PodTimes> {
+  const [mtimeMs, ...createdMs] = await Promise.all([manifestMtimeMs(ctx, manifest), ...ids.map((id) => containerCreatedMs(ctx, id))]);
+  return { mtimeMs, createdMs };
 }
 
 /**
@@ -140,10 +150,9 @@ async function kubeletWillReplace(ctx: Ctx, name: string, ids: string[]): Promis
  * lists containers; stopping that new container too was a second restart for nothing: 28
  * kube-apiserver restarts for the playbook's 15 (issue 19, docs/benchmarks.md).
  */
-async function kubeletReplacedAfter(ctx: Ctx, manifest: string, ids: string[]): Promise<boolean> {
-  if (ids.length === 0) return false;
-  const [mtime, ...created] = await Promise.all([manifestMtimeMs(ctx, manifest), ...ids.map((id) => containerCreatedMs(ctx, id))]);
-  return mtime !== null && created.every((c) => c !== null && c > mtime);
+function kubeletReplacedAfter(t: PodTimes): boolean {
+  const mtime = t.mtimeMs;
+  return mtime !== null && t.createdMs.length > 0 && t.createdMs.every((c) => c !== null && c > mtime);
 }
 
 /** The annotation whose new value makes the kubelet see a new static pod (strategy `annotation`). */
@@ -204,14 +213,15 @@ async function restartStaticPod(ctx: Ctx): Promise<string> {
   const name = need(ctx, ctx.params.container, 'container');
   const manifest = ctx.params.manifest ?? `/etc/kubernetes/manifests/${name}.yaml`;
   const old = await containerIds(ctx, name);
-  if (ctx.changedInStage.includes(manifest) && (await kubeletReplacedAfter(ctx, manifest, old))) {
+  const times = await podTimes(ctx, manifest, old);
+  if (ctx.changedInStage.includes(manifest) && kubeletReplacedAfter(times)) {
     return `${name} replaced by the kubelet after this stage's manifest change (container ${old.join(',')})`;
   }
   const asked = ctx.params.strategy ?? 'crictl-stop';
   const strategy = asked === 'auto' ? await chooseStrategy(ctx, old) : asked;
   if (strategy === 'crictl-stop' || strategy === 'annotation') {
     if (old.length === 0) ctx.log.warn(`no running ${name} container; waiting for the kubelet to start one`);
-    if (await kubeletWillReplace(ctx, name, old)) {
+    if (kubeletWillReplace(times)) {
       ctx.log.info(`${name}: the manifest changed after the container started; waiting for the kubelet to replace it`);
     } else if (strategy === 'annotation') {
       const value = await annotateManifest(ctx, manifest, new Date());
