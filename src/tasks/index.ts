@@ -21,6 +21,7 @@ import { localExecTask } from './local-exec/index.js';
 import { preflightTask } from './preflight/index.js';
 import { serviceRestartTask } from './service-restart/index.js';
 import { sshExecTask } from './ssh-exec/index.js';
+import { staticPodHoldTask } from './static-pod-hold/index.js';
 import { waitHealthyTask } from './wait-healthy/index.js';
 
 /**
@@ -39,6 +40,7 @@ export const taskTypes: ReadonlyMap<string, TaskDefinition> = new Map(
     fileFetchTask,
     flagReadTask,
     serviceRestartTask,
+    staticPodHoldTask,
     caGenerateTask,
     caStatusTask,
     caBundleTask,

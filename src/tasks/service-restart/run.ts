@@ -1,10 +1,11 @@
-import { pollUntil, sleep } from '../../core/async.js';
+import { pollUntil } from '../../core/async.js';
 import { KcarunError, stderrTail } from '../../core/errors.js';
 import { shellJoin, shellQuote } from '../../core/shell.js';
 import type { ExecResult } from '../../transport/types.js';
 import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
 import type { ServiceRestartParams } from './schema.js';
 import { setPath } from '../../edit/yaml-path.js';
+import { runningContainerIds } from '../shared/crictl.js';
 
 type Ctx = TaskContext<ServiceRestartParams>;
 
@@ -72,20 +73,8 @@ async function restartSystemd(ctx: Ctx): Promise<string> {
 
 // ---- static pods (kubelet) ----
 
-/**
- * The running containers of `name` (`crictl ps --name NAME -q`). crictl gives up on a runtime that
- * does not answer within its 2 s connect timeout (seen on a loaded node: "validate CRI v1 runtime API
- * ... context deadline exceeded"), so a failed call is tried again, 3 times 1 s apart, before it fails.
- */
-async function containerIds(ctx: Ctx, name: string): Promise<string[]> {
-  let r: ExecResult | undefined;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    if (attempt > 0) await sleep(1000, ctx.signal);
-    r = await sh(ctx, `crictl ps --name ${shellQuote(name)} -q`);
-    if (r.rc === 0) return r.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
-  }
-  throw new KcarunError('E_REMOTE_EXIT', `crictl ps failed 3 times (rc=${r!.rc}): ${stderrTail(r!.stderr, { lines: 2, separator: ' | ' })}`, { host: ctx.host.name, exitCode: r!.rc });
-}
+/** The running containers of `name` (src/tasks/shared/crictl.ts: retried while the runtime is slow). */
+const containerIds = (ctx: Ctx, name: string): Promise<string[]> => runningContainerIds(ctx, name);
 
 async function waitForNewContainer(ctx: Ctx, name: string, old: string[]): Promise<string> {
   return waitFor<string>(ctx, `a new ${name} container`, async () => {

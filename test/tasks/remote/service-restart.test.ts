@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KcarunError } from '../../../src/core/errors.js';
 import { serviceRestartTask } from '../../../src/tasks/service-restart/index.js';
+import { staticPodHoldTask } from '../../../src/tasks/static-pod-hold/index.js';
 import { makeTempDir } from '../../helpers/task-context.js';
 import { startRemoteEnv, type RemoteEnv } from './remote-env.js';
 
@@ -185,6 +186,51 @@ describe('service-restart', () => {
     const r2 = await run({ method: 'static-pod', container: 'kube-scheduler', strategy: 'auto', manifest, pollSeconds: 0.1 });
     expect(r2.summary).toMatch(/^kube-scheduler restarted \(annotation\)/);
     expect(await readFile(manifest, 'utf8')).not.toBe(text0);
+  });
+
+  it('static-pod-hold: hold stops the pod (manifest set aside as a dot-file), is resumable, rolls back; release brings it back and is a no-op when nothing is held', async () => {
+    const manifest = join(manifests, 'kube-apiserver.yaml');
+    const held = join(manifests, '.kube-apiserver.yaml.kcarun-held');
+    const content = await readFile(manifest, 'utf8');
+    const hold = async (action: 'hold' | 'release') => staticPodHoldTask.run(await env.ctx({ action, container: 'kube-apiserver', manifest, pollSeconds: 0.1, timeoutSeconds: 20 }));
+    const cid = () => readFile(join(state, 'pod-kube-apiserver.cid'), 'utf8').then((t) => t.trim(), () => null);
+    const running = await waitForFile(join(state, 'pod-kube-apiserver.cid'));
+
+    const h = await hold('hold');
+    expect(h.changed).toBe(true);
+    expect(h.summary).toBe(`kube-apiserver held: ${manifest} set aside as ${held}, no container running`);
+    expect(await cid()).toBeNull();
+    expect(await readFile(manifest).catch(() => null)).toBeNull();
+    expect(await readFile(held, 'utf8')).toBe(content);
+    // kcarun killed after the rename, resumed: the held copy says where it stands.
+    expect((await hold('hold')).summary).toMatch(/^kube-apiserver already held: /);
+
+    const r = await hold('release');
+    expect(r.changed).toBe(true);
+    const back = await cid();
+    expect(back).not.toBeNull();
+    expect(back).not.toBe(running);
+    expect(r.summary).toBe(`kube-apiserver released: ${manifest} back, container ${back} running`);
+    expect(await readFile(manifest, 'utf8')).toBe(content);
+    expect(await readFile(held).catch(() => null)).toBeNull();
+    const again = await hold('release');
+    expect(again.changed).toBe(false);
+    expect(again.summary).toBe(`kube-apiserver was not held (container ${back} running)`);
+
+    // A completed hold is undone by the step's rollback (the stage failed later on).
+    const undo = (await hold('hold')).undo;
+    await staticPodHoldTask.rollback!(await env.ctx({ action: 'hold', container: 'kube-apiserver', manifest, pollSeconds: 0.1, timeoutSeconds: 20 }), undo);
+    expect(await readFile(manifest, 'utf8')).toBe(content);
+    expect(await cid()).not.toBeNull();
+
+    // Both files (someone restored the manifest while held): hold refuses, release keeps the manifest.
+    await writeFile(held, content);
+    const err = (await hold('hold').catch((e: unknown) => e)) as KcarunError;
+    expect(err.code).toBe('E_TASK');
+    expect(err.message).toBe(`both ${manifest} and its held copy ${held} exist: keep the one that is current and remove the other`);
+    expect((await hold('release')).changed).toBe(true);
+    expect(await readFile(held).catch(() => null)).toBeNull();
+    expect(await readFile(manifest, 'utf8')).toBe(content);
   });
 
   it('command: runs the restart command and polls the check until it passes, or times out', async () => {

@@ -1,0 +1,127 @@
+import { posix } from 'node:path';
+import { pollUntil } from '../../core/async.js';
+import { KcarunError, stderrTail } from '../../core/errors.js';
+import { shellJoin } from '../../core/shell.js';
+import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
+import { runningContainerIds } from '../shared/crictl.js';
+import type { StaticPodHoldParams } from './schema.js';
+
+type Ctx = TaskContext<StaticPodHoldParams>;
+
+/**
+ * Where a held manifest waits: a dot-file in the same folder, so the rename is atomic (one file
+ * system) and the manifest is never half-there. The kubelet reads only names not starting with '.'
+ * (k8s.io/kubernetes v1.37.2 pkg/kubelet/config/file.go:161 glob "[^.]*", file_linux.go:103).
+ */
+export function heldPath(manifest: string): string {
+  return posix.join(posix.dirname(manifest), `.${posix.basename(manifest)}.kcarun-held`);
+}
+
+const manifestOf = (p: StaticPodHoldParams): string => p.manifest ?? `/etc/kubernetes/manifests/${p.container}.yaml`;
+
+async function rename(ctx: Ctx, from: string, to: string): Promise<void> {
+  const command = `mv -T -- ${shellJoin([from, to])}`;
+  const r = await ctx.transport.exec(command, { become: ctx.params.become, signal: ctx.signal });
+  if (r.rc !== 0) {
+    const tail = stderrTail(r.stderr);
+    throw new KcarunError('E_REMOTE_EXIT', `command exited ${r.rc}: ${command}${tail ? `\n${tail}` : ''}`, { host: ctx.host.name, command, exitCode: r.rc, stderrTail: tail });
+  }
+}
+
+/** Polls the running containers of the pod until `done(ids)`; E_TIMEOUT names what was seen last. */
+async function waitForContainers(ctx: Ctx, what: string, done: (ids: string[]) => boolean): Promise<string[]> {
+  const seconds = ctx.params.timeoutSeconds ?? 120;
+  return pollUntil<string[]>(
+    async () => {
+      let ids: string[];
+      try {
+        ids = await runningContainerIds(ctx, ctx.params.container);
+      } catch (err) {
+        return { state: (err as Error).message }; // a slow runtime: keep polling until the deadline
+      }
+      return done(ids) ? { done: ids } : { state: ids.length ? `running: ${ids.join(',')}` : 'no container running' };
+    },
+    {
+      timeoutMs: seconds * 1000,
+      intervalMs: (ctx.params.pollSeconds ?? 1) * 1000,
+      signal: ctx.signal,
+      timeoutError: (last) => new KcarunError('E_TIMEOUT', `${what} did not happen within ${seconds} s (last: ${last})`, { host: ctx.host.name }),
+    },
+  );
+}
+
+/**
+ * hold: manifest -> held, then waits until no container of the pod runs; when the pod does not stop
+ * in time the manifest is put back before the error (a held control-plane component must not
+ * outlive a failed step). A resumed run finds the held copy and only waits.
+ * Errors: E_TASK when neither file exists or both do; E_TIMEOUT; E_REMOTE_EXIT.
+ */
+async function hold(ctx: Ctx, manifest: string, held: string): Promise<TaskOutcome> {
+  const { container } = ctx.params;
+  const [m, h] = await Promise.all([ctx.transport.stat(manifest, { become: ctx.params.become }), ctx.transport.stat(held, { become: ctx.params.become })]);
+  if (!m && !h) throw new KcarunError('E_TASK', `no static pod manifest ${manifest} (and no held copy ${held})`, { host: ctx.host.name, path: manifest });
+  if (m && h) throw new KcarunError('E_TASK', `both ${manifest} and its held copy ${held} exist: keep the one that is current and remove the other`, { host: ctx.host.name, path: held });
+  if (m) await rename(ctx, manifest, held);
+  try {
+    await waitForContainers(ctx, `${container} to stop after its manifest was set aside`, (ids) => ids.length === 0);
+  } catch (err) {
+    await rename(ctx, held, manifest);
+    throw err;
+  }
+  const summary = `${container} ${m ? 'held' : 'already held'}: ${manifest} set aside as ${held}, no container running`;
+  // No `files`: a hold and its release rename, the manifest's bytes stay as they were. The run
+  // report's changed files (and the dry run's planned changes, which must equal them) are content
+  // changes; the summary says what happened.
+  return { changed: true, summary, output: { summary }, undo: { manifest } };
+}
+
+/**
+ * release: held -> manifest, then waits for a running container. Safe to repeat: nothing held is
+ * "not held"; both files present means the manifest was put back already (a rollback restoring it
+ * from a backup): the manifest wins and the held copy is removed.
+ * Errors: E_TASK when neither file exists; E_TIMEOUT; E_REMOTE_EXIT.
+ */
+export async function release(ctx: Ctx, manifest: string, held: string): Promise<TaskOutcome> {
+  const { container } = ctx.params;
+  const [m, h] = await Promise.all([ctx.transport.stat(manifest, { become: ctx.params.become }), ctx.transport.stat(held, { become: ctx.params.become })]);
+  if (!m && !h) throw new KcarunError('E_TASK', `no static pod manifest ${manifest} (and no held copy ${held})`, { host: ctx.host.name, path: manifest });
+  if (h && m) {
+    ctx.log.warn(`${manifest} is back already (restored): removing the held copy ${held}`);
+    const r = await ctx.transport.exec(`rm -f -- ${shellJoin([held])}`, { become: ctx.params.become, signal: ctx.signal });
+    if (r.rc !== 0) throw new KcarunError('E_REMOTE_EXIT', `rm -f ${held} exited ${r.rc}: ${stderrTail(r.stderr)}`, { host: ctx.host.name, exitCode: r.rc });
+  } else if (h) {
+    await rename(ctx, held, manifest);
+  }
+  const ids = await waitForContainers(ctx, `a running ${container} container after its manifest came back`, (x) => x.length > 0);
+  const summary = h ? `${container} released: ${manifest} back, container ${ids.join(',')} running` : `${container} was not held (container ${ids.join(',')} running)`;
+  return { changed: Boolean(h), summary, output: { summary } };
+}
+
+export async function runStaticPodHold(ctx: Ctx): Promise<TaskOutcome> {
+  const manifest = manifestOf(ctx.params);
+  return ctx.params.action === 'hold' ? hold(ctx, manifest, heldPath(manifest)) : release(ctx, manifest, heldPath(manifest));
+}
+
+/** Undoes a completed hold: the pod is released (a completed release needs no undo). */
+export async function rollbackStaticPodHold(ctx: Ctx, undo: unknown): Promise<void> {
+  const manifest = (undo as { manifest?: string } | undefined)?.manifest;
+  if (ctx.params.action !== 'hold' || !manifest) return;
+  await release(ctx, manifest, heldPath(manifest));
+}
+
+export async function planStaticPodHold(ctx: Ctx): Promise<TaskPlan> {
+  const { action, container } = ctx.params;
+  const manifest = manifestOf(ctx.params);
+  const held = heldPath(manifest);
+  const commands =
+    action === 'hold'
+      ? [`mv -T -- ${shellJoin([manifest, held])}`, `until no running ${container} container (the kubelet stops the pod gracefully)`]
+      : [`mv -T -- ${shellJoin([held, manifest])}`, `until a ${container} container runs`];
+  return {
+    changed: true,
+    summary: action === 'hold' ? `would take ${container} out of service until it is released (${manifest} set aside)` : `would put ${container} back (${manifest} restored)`,
+    commands,
+    restarts: action === 'release' ? [{ component: container, how: 'static-pod released' }] : [],
+    output: { summary: unknownUntilRun(`the ${action} of ${container}`) },
+  };
+}
