@@ -69,6 +69,28 @@ export interface VarsResult {
 }
 
 /** The vars, or a warning-only result when nothing on any host ran an apiserver or etcd. */
+/**
+ * Whether an apiserver's --etcd-servers (comma-separated URLs) names one member only, and that one is
+ * the host's own: a loopback URL (kubeadm's https://127.0.0.1:2379) or one of the local etcd's
+ * listen/advertise client URLs (`localEtcdUrls`). False when empty or unparsable.
+ */
+export function localEtcdOnly(etcdServers: string | undefined, localEtcdUrls: string[]): boolean {
+  const hostPort = (u: string): string | null => {
+    try {
+      const url = new URL(u.trim());
+      return `${url.hostname}:${url.port || '2379'}`;
+    } catch {
+      return null;
+    }
+  };
+  const list = (etcdServers ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+  if (list.length !== 1) return false;
+  const target = hostPort(list[0]!);
+  if (!target) return false;
+  const host = target.slice(0, target.lastIndexOf(':'));
+  return host === 'localhost' || host === '[::1]' || /^127\./.test(host) || localEtcdUrls.map(hostPort).includes(target);
+}
+
 export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
   const warnings: string[] = [];
   const ref = facts.find((f) => f.components.some((c) => c.name === 'kube-apiserver')) ?? facts.find((f) => f.components.some((c) => c.name === 'etcd'));
@@ -129,6 +151,11 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
   }
   const kubelet = comp('kubelet');
   if (kubelet) vars['kubelet_restart'] = restartVar(kubelet.restart);
+  // kubeadm's stacked etcd: a static-pod apiserver whose --etcd-servers names only its host's member
+  // cannot serve while that member is replaced, so the stock etcd stages hold it out meanwhile
+  // (static-pod-hold; kubeadm phases/controlplane/manifests.go:229-236 writes https://127.0.0.1:2379).
+  const localEtcdUrls = ['listen-client-urls', 'advertise-client-urls'].flatMap((f) => (setting('etcd', f) ?? '').split(','));
+  vars['etcd_restart_holds_apiserver'] = apiserver?.restart.method === 'static-pod' && localEtcdOnly(setting('kube-apiserver', 'etcd-servers'), localEtcdUrls);
 
   // Leaf certificates (PEM files) by issuing CA, on the reference host; kubelet's separately.
   const refEntries = map.entries.filter((e) => e.host === ref.host);
