@@ -88,6 +88,12 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     // Restarts, per component, as kcarun did them (the summary names the container and how).
     const restarts: Record<string, number> = {};
     for (const e of events) {
+      if (e.event === 'task-end' && e['type'] === 'static-pod-hold' && e['status'] === 'changed') {
+        // "<name> held: ..." / "<name> released: ...": a stacked etcd member's apiserver held out meanwhile.
+        const h = /^(\S+) (held|released)/.exec(String(e['summary'] ?? ''));
+        if (h) restarts[`${h[1]} (${h[2]})`] = (restarts[`${h[1]} (${h[2]})`] ?? 0) + 1;
+        continue;
+      }
       if (e.event !== 'task-end' || e['type'] !== 'service-restart' || e['status'] !== 'changed') continue;
       // "<name> restarted ..." (kcarun restarted it) or "<name> replaced by the kubelet ..." (after a manifest write).
       const m = /^(\S+) (restarted|replaced by the kubelet)/.exec(String(e['summary'] ?? ''));
