@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface RunResult {
   stdout: string;
@@ -43,4 +44,4 @@ export async function pool<T>(limit: number, jobs: Array<() => Promise<T>>): Pro
   return results;
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { sleep };

@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheBin } from '../../lab/real/artifacts.js';
 import { reloadFacts, type ReloadFact } from '../../src/pki/reload-facts.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 export const now = (): number => Date.now() / 1000;
 
 const NEEDED = ['etcd', 'etcdctl', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];

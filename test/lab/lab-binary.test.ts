@@ -15,8 +15,8 @@ import { LabPaths } from '../../lab/lab-paths.js';
 import type { LabState } from '../../lab/lab-state.js';
 import { isRunning, pidsInMountNamespace } from '../../lab/processes.js';
 import { cmd, openssl, ssh, tempLabDir } from './lab-fixture.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('lab, binary layout', () => {
   const dir = tempLabDir('binary');

@@ -18,8 +18,8 @@ import { caValidity, issueCertificate, leafValidity, type KeyPair } from '../../
 import { adminRequest, etcdClientFor } from '../../lab/lab-clients.js';
 import { kubeadmLayout } from '../../lab/layouts/kubeadm.js';
 import { ssh, tempLabDir } from './lab-fixture.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const PKI = '/etc/kubernetes/pki';
 
 describe('lab, a correct etcd CA rotation under traffic', () => {

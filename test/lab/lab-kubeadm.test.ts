@@ -20,8 +20,8 @@ import { labFault } from '../../lab/commands/fault.js';
 import { adminRequest } from '../../lab/lab-clients.js';
 import { kubeadmLayout } from '../../lab/layouts/kubeadm.js';
 import { cmd, openssl, ssh, tempLabDir } from './lab-fixture.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('lab, kubeadm layout', () => {
   const dir = tempLabDir('kubeadm');

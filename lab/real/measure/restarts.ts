@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { cacheBin } from '../artifacts.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const run = promisify(execFile);
 
@@ -66,7 +67,6 @@ export interface AttemptResult {
   error?: string;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const now = (): number => Date.now() / 1000;
 const round = (x: number | null): number | null => (x === null ? null : Math.round(x * 10) / 10);
 

@@ -29,11 +29,11 @@ import { kubeClientFromHost, type KubeApiClient } from '../../../src/tasks/share
 import { CLI, jsonEvents, runCli } from '../../helpers/cli.js';
 import { cmd, openssl, ssh, tempLabDir } from '../../lab/lab-fixture.js';
 import { labTasks, type LabTasks } from './health-fixture.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const PREFIX = '127.0.21';
 const P = '/etc/kubernetes/pki';
 const TLS = { cacert: `${P}/etcd/ca.crt`, cert: `${P}/etcd/healthcheck-client.crt`, key: `${P}/etcd/healthcheck-client.key` };
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function failure(p: Promise<unknown>): Promise<KcarunError> {
   try {
