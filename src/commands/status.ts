@@ -10,7 +10,10 @@ export interface RunStatus {
   run: Extract<JournalRecord, { t: 'run' }> | null;
   /** running (a live lock), succeeded, failed, rolled-back, interrupted (no end record: killed), none. */
   state: 'none' | 'running' | 'succeeded' | 'failed' | 'rolled-back' | 'interrupted';
-  stages: { name: string; status: string; message?: string }[];
+  /** Per stage, its latest status; when it first started and when it last ended (ISO times, journal clock). */
+  stages: { name: string; status: string; message?: string; startedAt?: string; endedAt?: string }[];
+  /** Every step's latest status, by key (`<stage>/<task index>/<host>`): ok, failed, skipped, rolled-back, started. */
+  stepStatus: Record<string, string>;
   steps: { ok: number; failed: number; skipped: number; rolledBack: number; inFlight: string[] };
   lastError?: { key: string; code: string; message: string };
   lock: { pid: number; host: string; startedAt: string } | null;
@@ -21,11 +24,23 @@ export async function readRunStatus(stateDir: string, isRunning: (pid: number) =
   const records = await readJournal(stateDir);
   const run = (records.find((r) => r.t === 'run') as Extract<JournalRecord, { t: 'run' }> | undefined) ?? null;
   const lock = await readHolder(join(stateDir, 'lock'));
-  const stages = new Map<string, { name: string; status: string; message?: string }>();
-  for (const r of records) if (r.t === 'stage') stages.set(r.stage, { name: r.stage, status: r.status, message: r.message });
+  const stages = new Map<string, RunStatus['stages'][number]>();
+  for (const r of records) {
+    if (r.t !== 'stage') continue;
+    const before = stages.get(r.stage);
+    stages.set(r.stage, {
+      name: r.stage,
+      status: r.status,
+      message: r.message,
+      startedAt: before?.startedAt ?? (r.status === 'started' ? r.at : undefined),
+      endedAt: r.status === 'started' ? before?.endedAt : r.at,
+    });
+  }
+  const stepStatus: Record<string, string> = {};
   const steps = { ok: 0, failed: 0, skipped: 0, rolledBack: 0, inFlight: [] as string[] };
   let lastError: RunStatus['lastError'];
   for (const s of latestSteps(records).values()) {
+    stepStatus[s.key] = s.status;
     if (s.status === 'ok') steps.ok++;
     else if (s.status === 'failed') steps.failed++;
     else if (s.status === 'skipped') steps.skipped++;
@@ -41,7 +56,7 @@ export async function readRunStatus(stateDir: string, isRunning: (pid: number) =
     else if (!end) state = 'interrupted';
     else state = end.status === 'rolled-back' ? 'rolled-back' : end.status;
   }
-  return { stateDir, run, state, stages: [...stages.values()], steps, lastError, lock: lock && { pid: lock.pid, host: lock.host, startedAt: lock.startedAt } };
+  return { stateDir, run, state, stages: [...stages.values()], steps, stepStatus, lastError, lock: lock && { pid: lock.pid, host: lock.host, startedAt: lock.startedAt } };
 }
 
 /** `kcarun status -i INVENTORY [--state-dir DIR] [--output json]`: its option table, then the report. */

@@ -136,8 +136,12 @@ describe('kcarun run', () => {
     expect(res.code, res.stderr + res.stdout).toBe(0);
     expect((await effects()).filter((l) => l.startsWith('undo'))).toEqual(['undo c', 'undo b']);
     const status = await runCli(['status', '-i', inv, '--output', 'json'], { cwd: dir });
-    const stages = (JSON.parse(status.stdout) as { stages: { name: string; status: string }[] }).stages;
-    expect(Object.fromEntries(stages.map((s) => [s.name, s.status]))).toEqual({ a: 'completed', b: 'rolled-back', c: 'rolled-back' });
+    const json = JSON.parse(status.stdout) as { stages: { name: string; status: string; startedAt?: string; endedAt?: string }[]; stepStatus: Record<string, string> };
+    expect(Object.fromEntries(json.stages.map((s) => [s.name, s.status]))).toEqual({ a: 'completed', b: 'rolled-back', c: 'rolled-back' });
+    // Times from the journal: each stage started, then ended (completed or rolled back) no earlier.
+    for (const s of json.stages) expect(Date.parse(s.endedAt!), s.name).toBeGreaterThanOrEqual(Date.parse(s.startedAt!));
+    expect(Date.parse(json.stages[1]!.startedAt!)).toBeGreaterThanOrEqual(Date.parse(json.stages[0]!.endedAt!));
+    expect(json.stepStatus).toEqual({ 'a/0/h1': 'ok', 'b/0/h1': 'rolled-back', 'c/0/h1': 'rolled-back' });
   });
 
   it('retries a failing task with backoff, and fails a task that exceeds its timeout cleanly', async () => {

@@ -9,14 +9,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { discoverCommand } from '../../src/commands/discover.js';
-import type { CommandIO } from '../../src/commands/io.js';
 import { expectCleanRotation, FAST_GATES, labSession, PLAYBOOKS, useLab } from './lab-session.js';
 
-function quietIo(cwd: string): CommandIO & { out: string[] } {
-  const out: string[] = [];
-  return { out, stdout: (s) => out.push(s), stderr: () => {}, interactive: false, env: {}, cwd, pid: process.pid, isRunning: () => false, confirm: async () => false, onInterrupt: () => () => {} };
-}
 
 const lab = labSession({ name: 'etcd-only-layout', ipPrefix: '127.0.72', layout: 'etcd-only', nodes: 3 });
 
@@ -28,11 +22,10 @@ describe('etcd alone (config file, init script, monitoring client): discover, th
   it('discovers where etcd is configured, how it restarts and the monitoring client', async () => {
     const full = readFileSync(lab.inventory, 'utf8');
     writeFileSync(bare, `${full.slice(0, full.indexOf('\nvars:'))}\n`);
-    const io = quietIo(lab.work);
-    const code = await discoverCommand({ inventory: bare, output: 'json', writeVars: varsFile }, io);
-    const result = JSON.parse(io.out.join('')) as { warnings: string[] };
+    const res = await lab.kcarun(['discover', '-i', bare, '--output', 'json', '--write-vars', varsFile]);
+    expect(res.code, res.stderr).toBe(0);
+    const result = JSON.parse(res.stdout) as { warnings: string[] };
     expect(result.warnings).toEqual([]);
-    expect(code).toBe(0);
     const vars = parse(readFileSync(varsFile, 'utf8')) as Record<string, unknown>;
     expect(vars).toMatchObject({
       etcd_ca_cert: '/etc/etcd/pki/ca.crt',

@@ -23,8 +23,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { LabPaths } from '../../lab/lab-paths.js';
-import { discoverCommand } from '../../src/commands/discover.js';
-import type { CommandIO } from '../../src/commands/io.js';
 import { jsonEvents } from '../helpers/cli.js';
 import { expectCleanRotation, FAST_GATES, labSession, PLAYBOOKS, useLab, type LabSession } from './lab-session.js';
 
@@ -105,10 +103,6 @@ function reportedFiles(stateDir: string): Set<string> {
   return out;
 }
 
-function quietIo(cwd: string): CommandIO & { out: string[] } {
-  const out: string[] = [];
-  return { out, stdout: (s) => out.push(s), stderr: () => {}, interactive: false, env: {}, cwd, pid: process.pid, isRunning: () => false, confirm: async () => false, onInterrupt: () => () => {} };
-}
 
 const stageStatuses = (events: Events) => Object.fromEntries(events.filter((e) => e.event === 'stage-end').map((e) => [String(e.stage), String(e.status)]));
 
@@ -181,10 +175,9 @@ for (const layout of ['kubeadm', 'binary'] as const) {
       const bare = join(lab.work, 'hosts-only.yaml');
       writeFileSync(bare, `${full.slice(0, full.indexOf('\nvars:'))}\n`);
       const varsFile = join(lab.work, 'discovered.yaml');
-      const io = quietIo(lab.work);
-      const code = await discoverCommand({ inventory: bare, output: 'json', writeVars: varsFile }, io);
-      expect((JSON.parse(io.out.join('')) as { warnings: string[] }).warnings).toEqual([]);
-      expect(code).toBe(0);
+      const found = await lab.kcarun(['discover', '-i', bare, '--output', 'json', '--write-vars', varsFile]);
+      expect(found.code, found.stderr).toBe(0);
+      expect((JSON.parse(found.stdout) as { warnings: string[] }).warnings).toEqual([]);
       expect((parse(readFileSync(varsFile, 'utf8')) as Record<string, unknown>)['layout']).toBe(layout);
 
       const dry = await dryRun(lab, 'rotate-ca.yaml', ['-e', `@${varsFile}`], bare);

@@ -22,8 +22,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPlaybook } from '../../src/formats/playbook/load.js';
-import { readJournal } from '../../src/engine/journal.js';
-import { FAST_GATES, labSession, PLAYBOOKS, report, useLab } from './lab-session.js';
+import { FAST_GATES, labSession, PLAYBOOKS, report, runStatus, useLab } from './lab-session.js';
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'field-notes-order', 'field-notes-order.yaml');
 const NODES = ['cp1', 'cp2', 'cp3'];
@@ -64,16 +63,15 @@ const apiserverRejectsEtcd = (e: LabEvent) => e.component === 'kube-apiserver' &
 /** Prometheus's etcd scrapes refused for the same reason. */
 const prometheusRejectsEtcd = (e: LabEvent) => e.component === 'prometheus' && e.kind === 'scrape' && /job etcd -> https:\/\/[\d.]+:2379\/metrics/.test(e.message) && UNKNOWN_AUTHORITY.test(e.message);
 
-/** When the journal of a state dir says a stage started (undefined if it never did). */
+/** When `kcarun status` says a stage of a state dir started (undefined if it never did). */
 async function stageStarted(stateDir: string, stage: string): Promise<string | undefined> {
-  const r = (await readJournal(stateDir)).find((x) => x.t === 'stage' && x.stage === stage && x.status === 'started');
-  return r && r.t === 'stage' ? r.at : undefined;
+  return (await runStatus(lab, stateDir)).stages.find((s) => s.name === stage)?.startedAt;
 }
 
-/** When the journal of a state dir says a stage completed (undefined if it did not). */
+/** When `kcarun status` says a stage of a state dir completed (undefined if it did not). */
 async function stageCompleted(stateDir: string, stage: string): Promise<string | undefined> {
-  const r = (await readJournal(stateDir)).find((x) => x.t === 'stage' && x.stage === stage && x.status === 'completed');
-  return r && r.t === 'stage' ? r.at : undefined;
+  const s = (await runStatus(lab, stateDir)).stages.find((x) => x.name === stage);
+  return s?.status === 'completed' ? s.endedAt : undefined;
 }
 
 /** ISO time `ms` after `iso`. */

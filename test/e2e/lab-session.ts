@@ -60,6 +60,24 @@ export function labSession(options: { name: string; ipPrefix: string; layout: La
   };
 }
 
+/** What `kcarun status --output json` says of a state dir (the fields the e2e tests read). */
+export interface StatusJson {
+  state: string;
+  stages: { name: string; status: string; startedAt?: string; endedAt?: string }[];
+  steps: { ok: number; inFlight: string[] };
+  stepStatus: Record<string, string>;
+}
+
+/**
+ * Where a run stands, read as a user's script would: `kcarun status --state-dir D --output json`
+ * (the journal's format stays kcarun's own business). Fails the test when the command fails.
+ */
+export async function runStatus(lab: LabSession, stateDir: string): Promise<StatusJson> {
+  const res = await lab.kcarun(['status', '--state-dir', stateDir, '--output', 'json']);
+  if (res.code !== 0) throw new Error(`kcarun status exited ${res.code}: ${res.stderr}`);
+  return JSON.parse(res.stdout) as StatusJson;
+}
+
 /** One line per scenario in the test output: requests counted and failures (and what failed, if anything). */
 export function report(scenario: string, v: { requests: number; failures: number; componentErrors: number }, labDir?: string): void {
   console.log(`[e2e] ${scenario}: ${v.requests} requests, ${v.failures} failures, ${v.componentErrors} component errors`);

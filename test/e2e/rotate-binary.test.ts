@@ -7,17 +7,16 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labFault } from '../../lab/commands/fault.js';
-import { latestSteps, readJournal } from '../../src/engine/journal.js';
-import { expectCleanRotation, FAST_GATES, labSession, PLAYBOOKS, report, useLab } from './lab-session.js';
+import { expectCleanRotation, FAST_GATES, labSession, PLAYBOOKS, report, runStatus, useLab } from './lab-session.js';
 
 const lab = labSession({ name: 'binary', ipPrefix: '127.0.52', layout: 'binary', nodes: 3 });
 const rotate = (...extra: string[]) => [join(PLAYBOOKS, 'rotate-ca.yaml'), '-i', lab.inventory, '--yes', ...FAST_GATES, ...extra];
 
 /** Waits until a step has begun (started, or already done: a quick step can finish between two looks). */
 async function waitForStepBegun(key: string): Promise<void> {
-  for (let i = 0; i < 6000; i++) {
-    const step = latestSteps(await readJournal(join(lab.work, '.kcarun'))).get(key);
-    if (step?.status === 'started' || step?.status === 'ok') return;
+  for (const deadline = Date.now() + 300_000; Date.now() < deadline; ) {
+    const step = (await runStatus(lab, join(lab.work, '.kcarun'))).stepStatus[key];
+    if (step === 'started' || step === 'ok') return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`step ${key} never began`);

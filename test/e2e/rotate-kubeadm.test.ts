@@ -10,8 +10,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync, statSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { latestSteps, readJournal } from '../../src/engine/journal.js';
-import { expectCleanRotation, FAST_GATES, labSession, PLAYBOOKS, useLab } from './lab-session.js';
+import { expectCleanRotation, FAST_GATES, labSession, PLAYBOOKS, runStatus, useLab } from './lab-session.js';
 
 const lab = labSession({ name: 'kubeadm', ipPrefix: '127.0.51', layout: 'kubeadm', nodes: 3 });
 const rotate = (...extra: string[]) => [join(PLAYBOOKS, 'rotate-ca.yaml'), '-i', lab.inventory, '--yes', ...FAST_GATES, ...extra];
@@ -75,20 +74,21 @@ describe('rotate-ca on a kubeadm lab', () => {
     let seed = 7;
     const random = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
     const stateDir = join(lab.work, '.kcarun');
-    const completedSteps = async () => [...latestSteps(await readJournal(stateDir)).values()].filter((s) => s.status === 'ok').length;
+    const completedSteps = async () => (await runStatus(lab, stateDir)).steps.ok;
     for (let kill = 0; kill < 5; kill++) {
       const before = await completedSteps();
       const run = lab.start(rotate(...(kill > 0 ? ['--resume'] : [])));
       // Once this run has made progress of its own, somewhere in the next stretch: restarts, gates
       // and uploads all get hit.
-      for (let i = 0; i < 1200 && (await completedSteps()) <= before && run.child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+      const deadline = Date.now() + 120_000;
+      while (Date.now() < deadline && (await completedSteps()) <= before && run.child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
       await new Promise((r) => setTimeout(r, 3_000 + random() * 20_000));
       run.child.kill('SIGKILL');
       const res = await run.done;
       // A run that ended by itself before the kill must have succeeded; its output is the failure message.
       expect(res.signal === 'SIGKILL' || res.code === 0, `run ${kill + 1} exited ${res.code}:\n${res.stdout.slice(-6000)}\n${res.stderr.slice(-2000)}`).toBe(true);
-      const steps = [...latestSteps(await readJournal(stateDir)).values()];
-      console.log(`[e2e] kill -9 #${kill + 1}: ${steps.filter((s) => s.status === 'ok').length} steps done, in flight: ${steps.filter((s) => s.status === 'started').map((s) => s.key).join(', ') || 'none'}`);
+      const status = await runStatus(lab, stateDir);
+      console.log(`[e2e] kill -9 #${kill + 1}: ${status.steps.ok} steps done, in flight: ${status.steps.inFlight.join(', ') || 'none'}`);
       if (res.code === 0) break;
     }
     const final = await lab.kcarun(rotate('--resume'));
