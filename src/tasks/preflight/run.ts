@@ -12,6 +12,7 @@ import { settingValue } from '../shared/setting-value.js';
 import { kubeClientFromHost } from '../shared/kube-api-client.js';
 import { checkEtcdCluster } from '../shared/etcdctl.js';
 import { publicKeyOnHost } from '../shared/key-on-host.js';
+import { heldPath } from '../shared/held-manifest.js';
 
 const applies = (list: string[] | undefined, host: string): boolean => list === undefined || list.includes(host);
 
@@ -45,6 +46,11 @@ export async function runPreflight(ctx: TaskContext<PreflightParams>): Promise<T
     for (const c of p.certificates ?? []) if (applies(c.hosts, name)) await checkCertFile(t, name, c, problem, ctx.signal, (w) => warnings.push(w));
     for (const k of p.caKeys ?? []) if (applies(k.hosts, name)) await checkCaKey(t, name, k, problem, ctx.signal, ctx.state.caPassphrase);
     for (const r of p.refuseFlags ?? []) if (applies(r.hosts, name)) await checkRefusedFlags(t, name, r, problem);
+    for (const h of p.heldStaticPods ?? []) {
+      if (!applies(h.hosts, name)) continue;
+      const held = heldPath(h.manifest);
+      if (await t.stat(held)) problem(name, `${held} exists: an interrupted kcarun run holds this static pod out of service (static-pod-hold); continue that run with --resume, or put the manifest back (mv ${held} ${h.manifest}) once it is what should run`);
+    }
   }
 
   if (p.disk?.localMinFreeMb !== undefined) {

@@ -69,6 +69,18 @@ export const PreflightSchema = Type.Object(
         { description: 'Settings the playbook does not handle: refuse, naming them, when a host sets any.' },
       ),
     ),
+    heldStaticPods: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            manifest: Type.String({ minLength: 1, description: 'A static pod manifest that static-pod-hold may have set aside.' }),
+            hosts: hostsField,
+          },
+          { additionalProperties: false },
+        ),
+        { description: "Refuse when a manifest's held copy (static-pod-hold) exists: an interrupted run left that pod out of service." },
+      ),
+    ),
     lock: Type.Optional(Type.Boolean({ description: 'Refuse when another run holds the state dir lock (default true).' })),
     webhooks: Type.Optional(
       Type.Object(

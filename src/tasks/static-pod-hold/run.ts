@@ -1,21 +1,12 @@
-import { posix } from 'node:path';
 import { pollUntil } from '../../core/async.js';
 import { KcarunError, stderrTail } from '../../core/errors.js';
 import { shellJoin } from '../../core/shell.js';
 import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
 import { runningContainerIds } from '../shared/crictl.js';
+import { heldPath } from '../shared/held-manifest.js';
 import type { StaticPodHoldParams } from './schema.js';
 
 type Ctx = TaskContext<StaticPodHoldParams>;
-
-/**
- * Where a held manifest waits: a dot-file in the same folder, so the rename is atomic (one file
- * system) and the manifest is never half-there. The kubelet reads only names not starting with '.'
- * (k8s.io/kubernetes v1.37.2 pkg/kubelet/config/file.go:161 glob "[^.]*", file_linux.go:103).
- */
-export function heldPath(manifest: string): string {
-  return posix.join(posix.dirname(manifest), `.${posix.basename(manifest)}.kcarun-held`);
-}
 
 const manifestOf = (p: StaticPodHoldParams): string => p.manifest ?? `/etc/kubernetes/manifests/${p.container}.yaml`;
 
