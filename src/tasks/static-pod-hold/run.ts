@@ -72,7 +72,7 @@ async function hold(ctx: Ctx, manifest: string, held: string): Promise<TaskOutco
  * from a backup): the manifest wins and the held copy is removed.
  * Errors: E_TASK when neither file exists; E_TIMEOUT; E_REMOTE_EXIT.
  */
-export async function release(ctx: Ctx, manifest: string, held: string): Promise<TaskOutcome> {
+async function release(ctx: Ctx, manifest: string, held: string): Promise<TaskOutcome> {
   const { container } = ctx.params;
   const [m, h] = await Promise.all([ctx.transport.stat(manifest, { become: ctx.params.become }), ctx.transport.stat(held, { become: ctx.params.become })]);
   if (!m && !h) throw new KcarunError('E_TASK', `no static pod manifest ${manifest} (and no held copy ${held})`, { host: ctx.host.name, path: manifest });
