@@ -46,6 +46,11 @@ export async function runPreflight(ctx: TaskContext<PreflightParams>): Promise<T
     for (const c of p.certificates ?? []) if (applies(c.hosts, name)) await checkCertFile(t, name, c, problem, ctx.signal, (w) => warnings.push(w));
     for (const k of p.caKeys ?? []) if (applies(k.hosts, name)) await checkCaKey(t, name, k, problem, ctx.signal, ctx.state.caPassphrase);
     for (const r of p.refuseFlags ?? []) if (applies(r.hosts, name)) await checkRefusedFlags(t, name, r, problem);
+    for (const r of p.recommendFlags ?? []) {
+      if (!applies(r.hosts, name)) continue;
+      const data = await readOrNull(t, r.path).catch(() => null);
+      if (data !== null && settingValue(data.toString('utf8'), r.in, r.flag) === undefined) warnings.push(`${name}: ${r.path} does not set --${r.flag.replace(/^-*/, '')}: ${r.why}`);
+    }
     for (const h of p.heldStaticPods ?? []) {
       if (!applies(h.hosts, name)) continue;
       const held = heldPath(h.manifest);

@@ -69,6 +69,23 @@ export const PreflightSchema = Type.Object(
         { description: 'Settings the playbook does not handle: refuse, naming them, when a host sets any.' },
       ),
     ),
+    recommendFlags: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            path: Type.String({ minLength: 1, description: 'The file holding the settings; absent -> nothing to check.' }),
+            in: Type.Union([Type.Literal('manifest'), Type.Literal('unit'), Type.Literal('etcd-config'), Type.Literal('env-file'), Type.Literal('kubelet-config')], {
+              description: "Where the settings live, as file-patch's set-flag `in`.",
+            }),
+            flag: Type.String({ minLength: 1, description: 'A setting the rotation goes better with (flag spelling).' }),
+            hosts: hostsField,
+            why: Type.String({ minLength: 1, description: 'What its absence costs, and what to set; shown with the warning.' }),
+          },
+          { additionalProperties: false },
+        ),
+        { description: 'Settings whose absence is worth a warning (never a refusal).' },
+      ),
+    ),
     heldStaticPods: Type.Optional(
       Type.Array(
         Type.Object(
