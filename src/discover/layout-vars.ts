@@ -68,7 +68,6 @@ export interface VarsResult {
   warnings: string[];
 }
 
-/** The vars, or a warning-only result when nothing on any host ran an apiserver or etcd. */
 /**
  * Whether an apiserver's --etcd-servers (comma-separated URLs) names one member only, and that one is
  * the host's own: a loopback URL (kubeadm's https://127.0.0.1:2379) or one of the local etcd's
@@ -91,6 +90,7 @@ export function localEtcdOnly(etcdServers: string | undefined, localEtcdUrls: st
   return host === 'localhost' || host === '[::1]' || /^127\./.test(host) || localEtcdUrls.map(hostPort).includes(target);
 }
 
+/** The vars, or a warning-only result when nothing on any host ran an apiserver or etcd. */
 export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
   const warnings: string[] = [];
   const ref = facts.find((f) => f.components.some((c) => c.name === 'kube-apiserver')) ?? facts.find((f) => f.components.some((c) => c.name === 'etcd'));
