@@ -54,7 +54,7 @@ export async function runPreflight(ctx: TaskContext<PreflightParams>): Promise<T
     for (const h of p.heldStaticPods ?? []) {
       if (!applies(h.hosts, name)) continue;
       const held = heldPath(h.manifest);
-      if (await t.stat(held)) problem(name, `${held} exists: an interrupted kcarun run holds this static pod out of service (static-pod-hold); continue that run with --resume, or put the manifest back (mv ${held} ${h.manifest}) once it is what should run`);
+      if (await t.stat(held)) problem(name, `${held} exists: an interrupted kcarun run holds this static pod out of service (static-pod-hold); continue that run with --resume, or put the manifest back (mv ${shellJoin([held, h.manifest])}) once it is what should run`);
     }
   }
 
