@@ -1,11 +1,12 @@
 import { pollUntil } from '../../core/async.js';
-import { KcarunError, stderrTail } from '../../core/errors.js';
+import { KcarunError } from '../../core/errors.js';
 import { shellJoin, shellQuote } from '../../core/shell.js';
 import type { ExecResult } from '../../transport/types.js';
 import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
 import type { ServiceRestartParams } from './schema.js';
 import { setPath } from '../../edit/yaml-path.js';
-import { runningContainerIds } from '../shared/crictl.js';
+import { runningContainerIds, waitForContainers } from '../shared/crictl.js';
+import { mustRun } from '../shared/remote-run.js';
 
 type Ctx = TaskContext<ServiceRestartParams>;
 
@@ -16,15 +17,6 @@ function need<T>(ctx: Ctx, value: T | undefined, name: string): T {
 
 async function sh(ctx: Ctx, command: string): Promise<ExecResult> {
   return ctx.transport.exec(command, { become: ctx.params.become, signal: ctx.signal });
-}
-
-async function mustRun(ctx: Ctx, command: string): Promise<ExecResult> {
-  const res = await sh(ctx, command);
-  if (res.rc !== 0) {
-    const tail = stderrTail(res.stderr);
-    throw new KcarunError('E_REMOTE_EXIT', `command exited ${res.rc}: ${command}${tail ? `\n${tail}` : ''}`, { host: ctx.host.name, command, exitCode: res.rc, stderrTail: tail });
-  }
-  return res;
 }
 
 /** Polls `probe` until it returns a value, or fails with E_TIMEOUT describing the last state seen. */
@@ -73,20 +65,8 @@ async function restartSystemd(ctx: Ctx): Promise<string> {
 
 // ---- static pods (kubelet) ----
 
-/** The running containers of `name` (src/tasks/shared/crictl.ts: retried while the runtime is slow). */
-const containerIds = (ctx: Ctx, name: string): Promise<string[]> => runningContainerIds(ctx, name);
-
 async function waitForNewContainer(ctx: Ctx, name: string, old: string[]): Promise<string> {
-  return waitFor<string>(ctx, `a new ${name} container`, async () => {
-    let ids: string[];
-    try {
-      ids = await containerIds(ctx, name);
-    } catch (err) {
-      return { state: (err as Error).message }; // the runtime is slow to answer: keep polling until the deadline
-    }
-    const fresh = ids.find((id) => !old.includes(id));
-    return fresh ? { done: fresh } : { state: ids.length ? `still ${ids.join(',')}` : 'no container running' };
-  });
+  return waitForContainers(ctx, name, `a new ${name} container`, (ids) => ids.find((id) => !old.includes(id)));
 }
 
 /** When the running container was created (crictl inspect .status.createdAt), in ms; null when unknown. */
@@ -201,7 +181,7 @@ async function chooseStrategy(ctx: Ctx, old: string[]): Promise<'crictl-stop' | 
 async function restartStaticPod(ctx: Ctx): Promise<string> {
   const name = need(ctx, ctx.params.container, 'container');
   const manifest = ctx.params.manifest ?? `/etc/kubernetes/manifests/${name}.yaml`;
-  const old = await containerIds(ctx, name);
+  const old = await runningContainerIds(ctx, name);
   const times = await podTimes(ctx, manifest, old);
   if (ctx.changedInStage.includes(manifest) && kubeletReplacedAfter(times)) {
     return `${name} replaced by the kubelet after this stage's manifest change (container ${old.join(',')})`;
@@ -219,7 +199,7 @@ async function restartStaticPod(ctx: Ctx): Promise<string> {
       for (const id of old) {
         const r = await sh(ctx, `crictl stop --timeout ${ctx.params.stopTimeoutSeconds ?? 0} ${shellQuote(id)}`);
         // Gone already: the kubelet replaced it in the meantime, which is what we want.
-        if (r.rc !== 0 && (await containerIds(ctx, name)).includes(id)) {
+        if (r.rc !== 0 && (await runningContainerIds(ctx, name)).includes(id)) {
           throw new KcarunError('E_REMOTE_EXIT', `crictl stop ${id} failed (rc=${r.rc}): ${r.stderr.trim()}`, { host: ctx.host.name, exitCode: r.rc });
         }
       }
@@ -229,10 +209,7 @@ async function restartStaticPod(ctx: Ctx): Promise<string> {
     const parked = `${manifest.replace(/\/[^/]*$/, '')}/../.kcarun-parked-${name}.yaml`;
     await mustRun(ctx, `mv -f -- ${shellJoin([manifest, parked])}`);
     try {
-      await waitFor(ctx, `${name} to stop`, async () => {
-        const ids = await containerIds(ctx, name);
-        return ids.some((id) => old.includes(id)) ? { state: `still ${ids.join(',')}` } : { done: true };
-      });
+      await waitForContainers(ctx, name, `${name} to stop`, (ids) => (ids.some((id) => old.includes(id)) ? undefined : true));
     } finally {
       // Whatever happened, the manifest goes back: a missing manifest is a missing control plane.
       await mustRun(ctx, `mv -f -- ${shellJoin([parked, manifest])}`);

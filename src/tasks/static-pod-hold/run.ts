@@ -1,8 +1,8 @@
-import { pollUntil } from '../../core/async.js';
-import { KcarunError, stderrTail } from '../../core/errors.js';
+import { KcarunError } from '../../core/errors.js';
 import { shellJoin } from '../../core/shell.js';
 import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
-import { runningContainerIds } from '../shared/crictl.js';
+import { waitForContainers } from '../shared/crictl.js';
+import { mustRun } from '../shared/remote-run.js';
 import { heldPath } from '../shared/held-manifest.js';
 import type { StaticPodHoldParams } from './schema.js';
 
@@ -11,34 +11,7 @@ type Ctx = TaskContext<StaticPodHoldParams>;
 const manifestOf = (p: StaticPodHoldParams): string => p.manifest ?? `/etc/kubernetes/manifests/${p.container}.yaml`;
 
 async function rename(ctx: Ctx, from: string, to: string): Promise<void> {
-  const command = `mv -T -- ${shellJoin([from, to])}`;
-  const r = await ctx.transport.exec(command, { become: ctx.params.become, signal: ctx.signal });
-  if (r.rc !== 0) {
-    const tail = stderrTail(r.stderr);
-    throw new KcarunError('E_REMOTE_EXIT', `command exited ${r.rc}: ${command}${tail ? `\n${tail}` : ''}`, { host: ctx.host.name, command, exitCode: r.rc, stderrTail: tail });
-  }
-}
-
-/** Polls the running containers of the pod until `done(ids)`; E_TIMEOUT names what was seen last. */
-async function waitForContainers(ctx: Ctx, what: string, done: (ids: string[]) => boolean): Promise<string[]> {
-  const seconds = ctx.params.timeoutSeconds ?? 120;
-  return pollUntil<string[]>(
-    async () => {
-      let ids: string[];
-      try {
-        ids = await runningContainerIds(ctx, ctx.params.container);
-      } catch (err) {
-        return { state: (err as Error).message }; // a slow runtime: keep polling until the deadline
-      }
-      return done(ids) ? { done: ids } : { state: ids.length ? `running: ${ids.join(',')}` : 'no container running' };
-    },
-    {
-      timeoutMs: seconds * 1000,
-      intervalMs: (ctx.params.pollSeconds ?? 1) * 1000,
-      signal: ctx.signal,
-      timeoutError: (last) => new KcarunError('E_TIMEOUT', `${what} did not happen within ${seconds} s (last: ${last})`, { host: ctx.host.name }),
-    },
-  );
+  await mustRun(ctx, `mv -T -- ${shellJoin([from, to])}`);
 }
 
 /**
@@ -54,7 +27,7 @@ async function hold(ctx: Ctx, manifest: string, held: string): Promise<TaskOutco
   if (m && h) throw new KcarunError('E_TASK', `both ${manifest} and its held copy ${held} exist: keep the one that is current and remove the other`, { host: ctx.host.name, path: held });
   if (m) await rename(ctx, manifest, held);
   try {
-    await waitForContainers(ctx, `${container} to stop after its manifest was set aside`, (ids) => ids.length === 0);
+    await waitForContainers(ctx, container, `${container} to stop after its manifest was set aside`, (ids) => (ids.length === 0 ? true : undefined));
   } catch (err) {
     await rename(ctx, held, manifest);
     throw err;
@@ -78,12 +51,11 @@ async function release(ctx: Ctx, manifest: string, held: string): Promise<TaskOu
   if (!m && !h) throw new KcarunError('E_TASK', `no static pod manifest ${manifest} (and no held copy ${held})`, { host: ctx.host.name, path: manifest });
   if (h && m) {
     ctx.log.warn(`${manifest} is back already (restored): removing the held copy ${held}`);
-    const r = await ctx.transport.exec(`rm -f -- ${shellJoin([held])}`, { become: ctx.params.become, signal: ctx.signal });
-    if (r.rc !== 0) throw new KcarunError('E_REMOTE_EXIT', `rm -f ${held} exited ${r.rc}: ${stderrTail(r.stderr)}`, { host: ctx.host.name, exitCode: r.rc });
+    await mustRun(ctx, `rm -f -- ${shellJoin([held])}`);
   } else if (h) {
     await rename(ctx, held, manifest);
   }
-  const ids = await waitForContainers(ctx, `a running ${container} container after its manifest came back`, (x) => x.length > 0);
+  const ids = await waitForContainers(ctx, container, `a running ${container} container after its manifest came back`, (x) => (x.length > 0 ? x : undefined));
   const summary = h ? `${container} released: ${manifest} back, container ${ids.join(',')} running` : `${container} was not held (container ${ids.join(',')} running)`;
   return { changed: Boolean(h), summary, output: { summary } };
 }
