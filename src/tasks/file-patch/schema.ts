@@ -1,11 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { BecomeSchema, ContentSourceSchema, KubeconfigValueSchema } from '../shared/schemas.js';
+import { BecomeSchema, ContentSourceSchema, KubeconfigValueSchema, SettingInSchema } from '../shared/schemas.js';
 
 const FlagTarget = {
-  in: Type.Union([Type.Literal('manifest'), Type.Literal('unit'), Type.Literal('etcd-config'), Type.Literal('env-file'), Type.Literal('kubelet-config')], {
-    description:
-      "Where the setting lives. `manifest`: a static pod's container command; `unit`: a systemd unit's ExecStart; `etcd-config`: an etcd YAML config file (`--config-file`; the flag spelling maps to etcd's keys, e.g. trusted-ca-file -> client-transport-security.trusted-ca-file, or give the key path); `env-file`: an environment file (ETCD_TRUSTED_CA_FILE from trusted-ca-file, or give the variable); `kubelet-config`: a KubeletConfiguration (client-ca-file -> authentication.x509.clientCAFile, or give the field path).",
-  }),
+  in: SettingInSchema("Where the setting lives. `manifest`: a static pod's container command; `unit`: a systemd unit's ExecStart; `etcd-config`: an etcd YAML config file (`--config-file`; the flag spelling maps to etcd's keys, e.g. trusted-ca-file -> client-transport-security.trusted-ca-file, or give the key path); `env-file`: an environment file (ETCD_TRUSTED_CA_FILE from trusted-ca-file, or give the variable); `kubelet-config`: a KubeletConfiguration (client-ca-file -> authentication.x509.clientCAFile, or give the field path)."),
   flag: Type.String({ minLength: 1, description: 'The setting: a flag with or without the leading -- (trusted-ca-file), or, per `in`, a config key path or variable name.' }),
   container: Type.Optional(Type.String({ description: 'Container name in a manifest (default: the first).' })),
   envPrefix: Type.Optional(Type.String({ pattern: '^[A-Z0-9_]*$', description: 'env-file: prefix of a variable named by its flag (default ETCD_).' })),

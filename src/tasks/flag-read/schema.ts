@@ -1,12 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { BecomeSchema } from '../shared/schemas.js';
+import { BecomeSchema, SettingInSchema } from '../shared/schemas.js';
 
 export const FlagReadSchema = Type.Object(
   {
     path: Type.String({ minLength: 1, description: 'The file holding the settings (a manifest, a unit, an etcd config, an env file, a KubeletConfiguration); absent -> no setting is set.' }),
-    in: Type.Union([Type.Literal('manifest'), Type.Literal('unit'), Type.Literal('etcd-config'), Type.Literal('env-file'), Type.Literal('kubelet-config')], {
-      description: "Where the settings live, as file-patch's set-flag `in`.",
-    }),
+    in: SettingInSchema("Where the settings live, as file-patch's set-flag `in`."),
     flags: Type.Array(Type.String({ minLength: 1 }), { description: 'Settings to read (flag spelling, e.g. cluster-signing-kubelet-client-cert-file).' }),
     except: Type.Optional(Type.Array(Type.String(), { description: 'Values left out of `paths` (e.g. the CA file another task already replaces).' })),
     mustHoldOneOf: Type.Optional(

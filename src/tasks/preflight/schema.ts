@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { EtcdTlsSchema, KubeconfigParam } from '../shared/schemas.js';
+import { EtcdTlsSchema, KubeconfigParam, SettingInSchema } from '../shared/schemas.js';
 
 const hostsField = Type.Optional(Type.Array(Type.String(), { description: 'Hosts where this applies (default: every preflight host).' }));
 
@@ -57,9 +57,7 @@ export const PreflightSchema = Type.Object(
         Type.Object(
           {
             path: Type.String({ minLength: 1, description: 'The file holding the settings (a manifest, a unit, a config file); absent -> nothing to check.' }),
-            in: Type.Union([Type.Literal('manifest'), Type.Literal('unit'), Type.Literal('etcd-config'), Type.Literal('env-file'), Type.Literal('kubelet-config')], {
-              description: "Where the settings live, as file-patch's set-flag `in`.",
-            }),
+            in: SettingInSchema("Where the settings live, as file-patch's set-flag `in`."),
             flags: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Settings that must not be set (flag spelling).' }),
             hosts: hostsField,
             why: Type.Optional(Type.String({ description: 'What to do about it; shown with the problem.' })),
@@ -74,9 +72,7 @@ export const PreflightSchema = Type.Object(
         Type.Object(
           {
             path: Type.String({ minLength: 1, description: 'The file holding the settings; absent -> nothing to check.' }),
-            in: Type.Union([Type.Literal('manifest'), Type.Literal('unit'), Type.Literal('etcd-config'), Type.Literal('env-file'), Type.Literal('kubelet-config')], {
-              description: "Where the settings live, as file-patch's set-flag `in`.",
-            }),
+            in: SettingInSchema("Where the settings live, as file-patch's set-flag `in`."),
             flag: Type.String({ minLength: 1, description: 'A setting the rotation goes better with (flag spelling).' }),
             hosts: hostsField,
             why: Type.String({ minLength: 1, description: 'What its absence costs, and what to set; shown with the warning.' }),

@@ -6,6 +6,15 @@ import { Type, type Static } from '@sinclair/typebox';
  * only: `kcarun validate` loads every schema with the registry and must stay fast.
  */
 
+/**
+ * Where a component setting lives (file-patch's set-flag `in`, flag-read, preflight's flag checks):
+ * a static pod manifest, a systemd unit's ExecStart, an etcd YAML config, an environment file or a
+ * KubeletConfiguration (src/tasks/shared/setting-value.ts reads each).
+ */
+export function SettingInSchema(description: string) {
+  return Type.Union([Type.Literal('manifest'), Type.Literal('unit'), Type.Literal('etcd-config'), Type.Literal('env-file'), Type.Literal('kubelet-config')], { description });
+}
+
 // ---- files on a host -----------------------------------------------------------------------------
 
 /**
