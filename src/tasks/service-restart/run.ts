@@ -182,15 +182,17 @@ async function restartStaticPod(ctx: Ctx): Promise<string> {
   const name = need(ctx, ctx.params.container, 'container');
   const manifest = ctx.params.manifest ?? `/etc/kubernetes/manifests/${name}.yaml`;
   const old = await runningContainerIds(ctx, name);
-  const times = await podTimes(ctx, manifest, old);
-  if (ctx.changedInStage.includes(manifest) && kubeletReplacedAfter(times)) {
+  // Read on first need, once: the move-manifest strategy outside a manifest-changing stage needs none.
+  let read: Promise<PodTimes> | undefined;
+  const times = (): Promise<PodTimes> => (read ??= podTimes(ctx, manifest, old));
+  if (ctx.changedInStage.includes(manifest) && kubeletReplacedAfter(await times())) {
     return `${name} replaced by the kubelet after this stage's manifest change (container ${old.join(',')})`;
   }
   const asked = ctx.params.strategy ?? 'crictl-stop';
   const strategy = asked === 'auto' ? await chooseStrategy(ctx, old) : asked;
   if (strategy === 'crictl-stop' || strategy === 'annotation') {
     if (old.length === 0) ctx.log.warn(`no running ${name} container; waiting for the kubelet to start one`);
-    if (kubeletWillReplace(times)) {
+    if (kubeletWillReplace(await times())) {
       ctx.log.info(`${name}: the manifest changed after the container started; waiting for the kubelet to replace it`);
     } else if (strategy === 'annotation') {
       const value = await annotateManifest(ctx, manifest, new Date());
