@@ -3,13 +3,25 @@ import { EXIT, KcarunError } from '../core/errors.js';
 import { resolveHostPattern } from '../formats/inventory/patterns.js';
 import { isoAt, restoreRegistry, type RunContext } from './context.js';
 import { DryRunWorld, overlayTransports } from './dry-run.js';
-import { latestSteps, type StepRecord } from './journal.js';
+import { latestSteps, type JournalRecord, type StepRecord } from './journal.js';
 import type { Registry } from './scope.js';
 import { runStage } from './stage.js';
 import { variablesChecksum } from '../formats/vars-checksum.js';
 import type { EngineInput, RunResult } from './types.js';
 
 export type { EngineInput, Interrupt, RunOptions, RunResult } from './types.js';
+
+/**
+ * The run's id (`{{ run.id }}` in templates, the journal's and events' runId): a resumed run keeps
+ * the id of the run it continues (the journal's first run record), so names built from it — the
+ * backup archive `pre-rotation-<run id>.tgz` made by one step and fetched by the next, the offline
+ * CAs' file names — still name the same things when a kill -9 fell between those steps (CI, stop 23).
+ * A new run (and --fresh) gets a new UUID.
+ */
+function rotationId(resume: boolean, records: readonly JournalRecord[]): string {
+  const first = resume ? records.find((r): r is Extract<JournalRecord, { t: 'run' }> => r.t === 'run') : undefined;
+  return first?.runId ?? randomUUID();
+}
 
 /**
  * Runs the planned stages in order. The journal is the source of truth: every step is recorded
@@ -20,8 +32,8 @@ export type { EngineInput, Interrupt, RunOptions, RunResult } from './types.js';
 export async function runPlaybook(input: EngineInput): Promise<RunResult> {
   const now = input.now ?? Date.now;
   const started = now();
-  const runId = randomUUID();
   const { options, journal } = input;
+  const runId = rotationId(options.resume, journal.records);
   const emit: RunContext['emit'] = (e) => input.reporter.emit(e);
   const registry: Registry = new Map();
   const previous = options.resume ? latestSteps(journal.records) : new Map<string, StepRecord>();

@@ -258,6 +258,34 @@ describe('resume', () => {
     expect((await effects()).sort()).toEqual([...keys].sort());
   });
 
+  it('keeps {{ run.id }} across --resume, so a file one step names after the run is found by the next', async () => {
+    // The backup stage archives to pre-rotation-<run id>.tgz in one step and fetches it in the next;
+    // a kill between the two must not make the resumed run look for another name (CI, stop 23).
+    const inv = await localInventory(1);
+    const pb = await playbook(
+      'ids.yaml',
+      `  - name: make\n    hosts: nodes\n    tasks:\n` +
+        `      - { name: write, type: local-exec, with: { command: "echo {{ run.id }} > {{ log }}.{{ run.id }}" } }\n` +
+        `      - { name: linger, type: local-exec, with: { command: "sleep 0.5" } }\n` +
+        `  - name: use\n    hosts: nodes\n    tasks:\n` +
+        `      - { name: read, type: local-exec, with: { command: "cat {{ log }}.{{ run.id }} >> {{ log }}" } }\n`,
+    );
+    const { child, done } = startCli([pb, '-i', inv, '--yes'], { cwd: dir });
+    await waitForSteps(1);
+    child.kill('SIGINT');
+    expect((await done).code).toBe(130);
+    expect(await effects()).toEqual([]);
+    const resumed = await runCli([pb, '-i', inv, '--yes', '--resume', '--output', 'json'], { cwd: dir });
+    expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+    const [id] = await effects();
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(jsonEvents(resumed.stdout).find((e) => e.event === 'run-start')?.runId).toBe(id);
+    // A new run is a new run: --fresh gets another id.
+    const fresh = await runCli([pb, '-i', inv, '--yes', '--fresh', '--output', 'json'], { cwd: dir });
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(jsonEvents(fresh.stdout).find((e) => e.event === 'run-start')?.runId).not.toBe(id);
+  });
+
   it('refuses to resume a changed playbook unless --force', async () => {
     const { pb, inv } = await longPlaybook();
     const { child, done } = startCli([pb, '-i', inv, '--yes'], { cwd: dir });
