@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REDACTED_KEY, redactSecrets } from '../../src/core/redact.js';
+import { REDACTED_KEY, mayHoldBase64Run, maskBase64Runs, redactSecrets } from '../../src/core/redact.js';
 import { renderValue } from '../../src/formats/template.js';
 import { localExecTask } from '../../src/tasks/local-exec/index.js';
 
@@ -97,5 +97,35 @@ describe('the redactor masks private keys cut at every offset (issue 13.2)', () 
     expect(() => renderValue({ command: 'echo {{ r.stdout }}' }, { r: { stdout: `x\n${REDACTED_KEY}\n` } }, localExecTask.schema)).toThrow(/held private key material.*run the task that registered it again/);
     // Text the playbook itself writes is its own business.
     expect(renderValue({ command: 'echo "[REDACTED]"' }, {}, localExecTask.schema)).toEqual({ command: 'echo "[REDACTED]"' });
+  });
+
+  it('the cheap pre-check never skips text the full scan would mask (20,000 generated texts, plain and JSON)', () => {
+    // Texts built from what kcarun prints: base64-ish runs of every length and case, real and JSON-escaped
+    // line breaks, indentation, diff markers, padding, punctuation; compared with the full scan alone.
+    let seed = 2026;
+    const random = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    const alphabets = ['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', '0123456789abcdef', 'abcdefghijklmnopqrstuvwxyz', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'];
+    const separators = ['\n', '\\n', '\\r\\n', '\r\n', ' ', '  + ', '\n- ', '\t', '\\t', '\\"', '=', '==\n', ': ', '"', '-', ', ', '/', '\\/', '.'];
+    const run = () => {
+      const a = pick(alphabets);
+      const n = 1 + Math.floor(random() * (random() < 0.7 ? 12 : 70));
+      return Array.from({ length: n }, () => pick([...a])).join('');
+    };
+    let masked = 0;
+    let skipped = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const pieces = Array.from({ length: 1 + Math.floor(random() * 30) }, () => `${run()}${pick(separators)}`);
+      const plain = pieces.join('');
+      for (const text of [plain, JSON.stringify({ event: 'task-end', stdout: plain })]) {
+        const full = maskBase64Runs(text);
+        expect(redactSecrets(text), text).toBe(full);
+        if (full !== text) masked++;
+        if (!mayHoldBase64Run(text)) skipped++;
+      }
+    }
+    // Both sides of the pre-check were exercised.
+    expect(masked).toBeGreaterThan(1000);
+    expect(skipped).toBeGreaterThan(1000);
   });
 });
