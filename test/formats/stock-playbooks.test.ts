@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { preparePlaybook } from '../../src/commands/prepare.js';
+import { loadPlaybook } from '../../src/formats/playbook/load.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const playbooks = readdirSync(join(root, 'playbooks')).filter((f) => f.endsWith('.yaml') && f !== 'defaults.yaml');
@@ -69,5 +70,37 @@ describe('the customisation examples in docs/', () => {
     expect(prepared.plan[0]!.stage.spec.name).toBe('announce');
     expect(prepared.extraVars.files['kubelet_batch']).toBe('10%');
     expect(prepared.plan.some((p) => p.stage.spec.name === 'switch-etcd')).toBe(true);
+  });
+});
+
+describe("the stock order against the operator's field notes (test/fixtures/field-notes-order)", () => {
+  it('the stock order trusts before it switches, where the notes switch first', async () => {
+    // The runtime contrast: test/e2e/field-notes-order.test.ts shows the notes' order breaking on the
+    // lab, test/e2e/rotate-kubeadm.test.ts the stock order with zero failed requests; here, that the
+    // stock order differs from the notes' in exactly the places the e2e shows breaking.
+    const stockPb = await loadPlaybook(join(root, 'playbooks', 'rotate-ca.yaml'));
+    const notesPb = await loadPlaybook(join(root, 'test', 'fixtures', 'field-notes-order', 'field-notes-order.yaml'));
+    const stock = stockPb.stages.map((st) => st.spec.name);
+    const notes = notesPb.stages.map((st) => st.spec.name);
+    const at = (order: string[], name: string) => {
+      expect(order, name).toContain(name);
+      return order.indexOf(name);
+    };
+    /** Stages that point a component flag somewhere (a set-flag edit). */
+    const setting = (pb: typeof stockPb, flag: string) => pb.stages.filter((st) => JSON.stringify(st.spec.tasks).includes(`"flag":"${flag}"`)).map((st) => st.spec.name);
+    // Mistake 1: the apiservers trust the new etcd CA (--etcd-cafile) before etcd presents its new
+    // certificates; the notes never touch that flag.
+    expect(setting(stockPb, 'etcd-cafile').length).toBeGreaterThan(0);
+    expect(at(stock, setting(stockPb, 'etcd-cafile')[0]!)).toBeLessThan(at(stock, 'switch-etcd'));
+    expect(setting(notesPb, 'etcd-cafile')).toEqual([]);
+    // Mistake 2: Prometheus and the kubeconfigs trust the new CAs before any server switches.
+    for (const server of ['switch-etcd', 'switch-control-plane', 'switch-kubelets']) {
+      expect(at(stock, 'trust-extra-clients')).toBeLessThan(at(stock, server));
+      expect(at(stock, 'trust-kubeconfigs')).toBeLessThan(at(stock, server));
+    }
+    for (const server of ['notes-2.2-etcd-new-certificates', 'notes-4-control-plane-certificates', 'notes-4-kubelet-certificates']) {
+      expect(at(notes, 'notes-5-prometheus-last')).toBeGreaterThan(at(notes, server));
+      expect(at(notes, 'notes-5-kubeconfigs-last')).toBeGreaterThan(at(notes, server));
+    }
   });
 });
