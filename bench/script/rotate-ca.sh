@@ -249,6 +249,38 @@ for n in $(names); do
   put "$n" "$FP_BUNDLE" 644 <"$W/fp-bundle.crt"
 done
 
+# The trust steps that trust (phase A) and finalize (phase C) take alike, each given the CA files
+# the clients are to trust: on the nodes ($P/... or a bundle) and, where the content is embedded, here.
+prometheus_trust() { # etcd-ca k8s-ca (node paths)
+  on "$FIRST" "cp $1 /etc/prometheus/ssl/etcd-ca.crt.new && mv -f /etc/prometheus/ssl/etcd-ca.crt.new /etc/prometheus/ssl/etcd-ca.crt && cp $2 /etc/prometheus/ssl/kubernetes-ca.crt.new && mv -f /etc/prometheus/ssl/kubernetes-ca.crt.new /etc/prometheus/ssl/kubernetes-ca.crt && systemctl restart prometheus"
+}
+controller_managers_trust() { # k8s-ca fp-ca (node paths)
+  for n in $(cm_order); do
+    set_flags "$n" kube-controller-manager "root-ca-file=$1" "client-ca-file=$1" "requestheader-client-ca-file=$2"
+  done
+}
+apiserver_clients_trust() { # k8s-ca fp-ca (node paths)
+  for n in $(names); do
+    set_flags "$n" kube-apiserver "client-ca-file=$1" "kubelet-certificate-authority=$1" "requestheader-client-ca-file=$2"
+    gate "$n apiserver ready" readyz_ok "$n" "$1"
+  done
+}
+kubeconfigs_trust() { # k8s-ca (here)
+  for n in $(names); do
+    for k in $KUBECONFIGS; do kubeconfig_ca "$n" "/etc/kubernetes/$k" "$1"; done
+    restart_pod "$n" kube-controller-manager
+    restart_pod "$n" kube-scheduler
+  done
+}
+kubelets_trust() { # k8s-ca (here) k8s-ca (node path)
+  for n in $(names); do
+    kubeconfig_ca "$n" /etc/kubernetes/kubelet.conf "$1"
+    on "$n" "sed -i 's|^\\( *clientCAFile:\\).*|\\1 $2|' /var/lib/kubelet/config.yaml"
+    restart_kubelet "$n"
+    gate "$n node Ready" node_ok "$n"
+  done
+}
+
 # ===== Phase A: trust old + new =====
 log "trust: etcd members (leader last)"
 for n in $(etcd_order "$ETCD_BUNDLE"); do
@@ -261,31 +293,17 @@ for n in $(names); do
   gate "$n apiserver ready" readyz_ok "$n" "$K8S_BUNDLE"
 done
 log "trust: prometheus on $FIRST"
-on "$FIRST" "cp $ETCD_BUNDLE /etc/prometheus/ssl/etcd-ca.crt.new && mv -f /etc/prometheus/ssl/etcd-ca.crt.new /etc/prometheus/ssl/etcd-ca.crt && cp $K8S_BUNDLE /etc/prometheus/ssl/kubernetes-ca.crt.new && mv -f /etc/prometheus/ssl/kubernetes-ca.crt.new /etc/prometheus/ssl/kubernetes-ca.crt && systemctl restart prometheus"
+prometheus_trust "$ETCD_BUNDLE" "$K8S_BUNDLE"
 log "trust: controller-managers (lease holder last)"
-for n in $(cm_order); do
-  set_flags "$n" kube-controller-manager "root-ca-file=$K8S_BUNDLE" "client-ca-file=$K8S_BUNDLE" "requestheader-client-ca-file=$FP_BUNDLE"
-done
+controller_managers_trust "$K8S_BUNDLE" "$FP_BUNDLE"
 gate "kube-root-ca.crt = bundle everywhere" root_ca_is "$W/k8s-bundle.crt"
 rollout_restart
 log "trust: apiservers' clients"
-for n in $(names); do
-  set_flags "$n" kube-apiserver "client-ca-file=$K8S_BUNDLE" "kubelet-certificate-authority=$K8S_BUNDLE" "requestheader-client-ca-file=$FP_BUNDLE"
-  gate "$n apiserver ready" readyz_ok "$n" "$K8S_BUNDLE"
-done
+apiserver_clients_trust "$K8S_BUNDLE" "$FP_BUNDLE"
 log "trust: control-plane kubeconfigs"
-for n in $(names); do
-  for k in $KUBECONFIGS; do kubeconfig_ca "$n" "/etc/kubernetes/$k" "$W/k8s-bundle.crt"; done
-  restart_pod "$n" kube-controller-manager
-  restart_pod "$n" kube-scheduler
-done
+kubeconfigs_trust "$W/k8s-bundle.crt"
 log "trust: kubelets"
-for n in $(names); do
-  kubeconfig_ca "$n" /etc/kubernetes/kubelet.conf "$W/k8s-bundle.crt"
-  on "$n" "sed -i 's|^\\( *clientCAFile:\\).*|\\1 $K8S_BUNDLE|' /var/lib/kubelet/config.yaml"
-  restart_kubelet "$n"
-  gate "$n node Ready" node_ok "$n"
-done
+kubelets_trust "$W/k8s-bundle.crt" "$K8S_BUNDLE"
 
 # ===== Phase B: switch to certificates from the new CAs =====
 log "switch: controller-managers sign with the new CA (lease holder last)"
@@ -343,32 +361,18 @@ for n in $(etcd_order "$P/etcd/ca.crt"); do
   gate "$n etcd" etcd_ok "$n" "$P/etcd/ca.crt"
 done
 log "finalize: prometheus"
-on "$FIRST" "cp $P/etcd/ca.crt /etc/prometheus/ssl/etcd-ca.crt.new && mv -f /etc/prometheus/ssl/etcd-ca.crt.new /etc/prometheus/ssl/etcd-ca.crt && cp $P/ca.crt /etc/prometheus/ssl/kubernetes-ca.crt.new && mv -f /etc/prometheus/ssl/kubernetes-ca.crt.new /etc/prometheus/ssl/kubernetes-ca.crt && systemctl restart prometheus"
+prometheus_trust "$P/etcd/ca.crt" "$P/ca.crt"
 log "finalize: controller-managers (lease holder last)"
-for n in $(cm_order); do
-  set_flags "$n" kube-controller-manager "root-ca-file=$P/ca.crt" "client-ca-file=$P/ca.crt" "requestheader-client-ca-file=$P/front-proxy-ca.crt"
-done
+controller_managers_trust "$P/ca.crt" "$P/front-proxy-ca.crt"
 cp "$W/k8s.crt" "$W/api-ca.crt"
 gate "kube-root-ca.crt = new CA everywhere" root_ca_is "$W/k8s.crt"
 rollout_restart
 log "finalize: apiservers"
-for n in $(names); do
-  set_flags "$n" kube-apiserver "client-ca-file=$P/ca.crt" "kubelet-certificate-authority=$P/ca.crt" "requestheader-client-ca-file=$P/front-proxy-ca.crt"
-  gate "$n apiserver ready" readyz_ok "$n" "$P/ca.crt"
-done
+apiserver_clients_trust "$P/ca.crt" "$P/front-proxy-ca.crt"
 log "finalize: control-plane kubeconfigs"
-for n in $(names); do
-  for k in $KUBECONFIGS; do kubeconfig_ca "$n" "/etc/kubernetes/$k" "$W/k8s.crt"; done
-  restart_pod "$n" kube-controller-manager
-  restart_pod "$n" kube-scheduler
-done
+kubeconfigs_trust "$W/k8s.crt"
 log "finalize: kubelets"
-for n in $(names); do
-  kubeconfig_ca "$n" /etc/kubernetes/kubelet.conf "$W/k8s.crt"
-  on "$n" "sed -i 's|^\\( *clientCAFile:\\).*|\\1 $P/ca.crt|' /var/lib/kubelet/config.yaml"
-  restart_kubelet "$n"
-  gate "$n node Ready" node_ok "$n"
-done
+kubelets_trust "$W/k8s.crt" "$P/ca.crt"
 cluster_info_ca "$W/k8s.crt"
 for n in $(names); do on "$n" "rm -f $K8S_BUNDLE $ETCD_BUNDLE $FP_BUNDLE"; done
 
