@@ -25,13 +25,14 @@ interface UnitFile {
 /**
  * A unit as systemd reads it (systemd.service(5), systemd.exec(5)): ExecStart= split into words;
  * Environment= assignments; EnvironmentFile= files ("-" prefix: may be missing) read as
- * KEY=VALUE lines, later assignments winning; in ExecStart, `$VAR` becomes that variable's words
+ * KEY=VALUE lines, overriding Environment=; in ExecStart, `$VAR` becomes that variable's words
  * and `${VAR}` one word (kubespray's kubelet.service runs `kubelet $KUBELET_ARGS ...`).
  */
 export function parseUnit(text: string, readFile: (path: string) => string | undefined = readIfExists): UnitFile {
   const joined = text.replace(/\\\r?\n/g, ' ');
   let execLine = '';
   const env: Record<string, string> = {};
+  const files: string[] = [];
   let section = '';
   for (const raw of joined.split('\n')) {
     const line = raw.trim();
@@ -44,11 +45,12 @@ export function parseUnit(text: string, readFile: (path: string) => string | und
         if (eq > 0) env[w.slice(0, eq)] = w.slice(eq + 1);
       }
     }
-    if (line.startsWith('EnvironmentFile=')) {
-      const spec = line.slice('EnvironmentFile='.length).trim();
-      const text = readFile(spec.replace(/^-/, ''));
-      if (text !== undefined) Object.assign(env, parseEnvironmentFile(text));
-    }
+    if (line.startsWith('EnvironmentFile=')) files.push(line.slice('EnvironmentFile='.length).trim().replace(/^-/, ''));
+  }
+  // Settings from EnvironmentFile= override Environment= ones, later files the earlier (systemd.exec(5)).
+  for (const f of files) {
+    const text = readFile(f);
+    if (text !== undefined) Object.assign(env, parseEnvironmentFile(text));
   }
   return { execStart: expandExecStart(execLine, env), env };
 }
