@@ -289,17 +289,19 @@ function nameToken(host: string): RegExp {
 /**
  * Paths named after their host (kubespray's /etc/ssl/etcd/ssl/member-<host>.pem, admin-<host>.pem,
  * node-<host>.pem: roles/etcd/files/make-ssl-etcd.sh names them by inventory_hostname). A path of the
- * reference host that carries its name as a token is per host, unless another host holds that very
- * path too. `perHost` renders it for the host a stage runs on; `perHostOrFirst` also in a `local`
+ * reference host that carries its name as a token is per host when another host has the same path
+ * with its own name, and none has that very path. `perHost` renders it for the host a stage runs on; `perHostOrFirst` also in a `local`
  * stage (detect, preflight), where it names the first host of `group`.
  */
 function hostNamer(ref: HostFacts, map: PkiMap) {
   const token = nameToken(ref.host);
   const pathsOf = (host: string) => new Set(map.entries.filter((e) => e.host === host).map((e) => e.path));
   const others = [...new Set(map.entries.map((e) => e.host))].filter((h) => h !== ref.host);
+  // Per host only when another host has its own such file: a lone host's name (or one that is also a
+  // folder's, a host called `etcd`) is never taken for a pattern.
   const named = (path: string) => {
     token.lastIndex = 0;
-    return token.test(path) && !others.some((h) => pathsOf(h).has(path));
+    return token.test(path) && !others.some((h) => pathsOf(h).has(path)) && others.some((h) => pathsOf(h).has(path.replace(nameToken(ref.host), h)));
   };
   return {
     named,
