@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import type { LabPaths } from './lab-paths.js';
 
-export type Layout = 'kubeadm' | 'binary' | 'etcd-only' | 'kubespray'; // kubespray: reserved, not built yet
+export type Layout = 'kubeadm' | 'binary' | 'etcd-only' | 'kubespray';
 /** Every layout `up` makes: the emulated ones and the real kubeadm cluster (lab/real/, issue 18). */
 export type AnyLayout = Layout | 'kubeadm-real';
 

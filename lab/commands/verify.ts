@@ -34,7 +34,7 @@ export interface VerifyResult {
 
 const CERT_RE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 /** Folders of a node that hold the cluster's certificates (not etcd data or the system trust store). */
-const SCANNED = ['/etc/kubernetes', '/etc/etcd', '/etc/prometheus', '/var/lib/kubelet'];
+const SCANNED = ['/etc/kubernetes', '/etc/etcd', '/etc/ssl/etcd', '/etc/prometheus', '/var/lib/kubelet'];
 
 /**
  * Files a node's components read. A `<name>-current.pem` symlink (the kubelet's client pair) counts

@@ -28,7 +28,13 @@ export function apiserverClientFiles(ref: ApiserverConfigRef, resolve: (p: strin
     const c = doc.spec?.containers?.[0];
     argv = [...(c?.command ?? []), ...(c?.args ?? [])];
   } else {
-    argv = parseUnit(text).execStart;
+    argv = parseUnit(text, (p) => {
+      try {
+        return readFileSync(resolve(p), 'utf8');
+      } catch {
+        return undefined;
+      }
+    }).execStart;
   }
   const flags = parseFlags(argv);
   const need = (name: string): string => {

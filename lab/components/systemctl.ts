@@ -22,24 +22,69 @@ interface UnitFile {
   env: Record<string, string>;
 }
 
-export function parseUnit(text: string): UnitFile {
+/**
+ * A unit as systemd reads it (systemd.service(5), systemd.exec(5)): ExecStart= split into words;
+ * Environment= assignments; EnvironmentFile= files ("-" prefix: may be missing) read as
+ * KEY=VALUE lines, overriding Environment=; in ExecStart, `$VAR` becomes that variable's words
+ * and `${VAR}` one word (kubespray's kubelet.service runs `kubelet $KUBELET_ARGS ...`).
+ */
+export function parseUnit(text: string, readFile: (path: string) => string | undefined = readIfExists): UnitFile {
   const joined = text.replace(/\\\r?\n/g, ' ');
-  let execStart: string[] = [];
+  let execLine = '';
   const env: Record<string, string> = {};
+  const files: string[] = [];
   let section = '';
   for (const raw of joined.split('\n')) {
     const line = raw.trim();
     if (line.startsWith('[')) section = line;
     if (section !== '[Service]') continue;
-    if (line.startsWith('ExecStart=')) execStart = splitWords(line.slice('ExecStart='.length).replace(/^[-@+!:]+/, ''));
+    if (line.startsWith('ExecStart=')) execLine = line.slice('ExecStart='.length).replace(/^[-@+!:]+/, '');
     if (line.startsWith('Environment=')) {
       for (const w of splitWords(line.slice('Environment='.length))) {
         const eq = w.indexOf('=');
         if (eq > 0) env[w.slice(0, eq)] = w.slice(eq + 1);
       }
     }
+    if (line.startsWith('EnvironmentFile=')) files.push(line.slice('EnvironmentFile='.length).trim().replace(/^-/, ''));
   }
-  return { execStart, env };
+  // Settings from EnvironmentFile= override Environment= ones, later files the earlier (systemd.exec(5)).
+  for (const f of files) {
+    const text = readFile(f);
+    if (text !== undefined) Object.assign(env, parseEnvironmentFile(text));
+  }
+  return { execStart: expandExecStart(execLine, env), env };
+}
+
+function readIfExists(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** KEY=VALUE lines; # and ; comments; a trailing backslash joins the next line; one level of quotes removed. */
+export function parseEnvironmentFile(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const raw of text.replace(/\\\r?\n/g, ' ').split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#') || line.startsWith(';')) continue;
+    const eq = line.indexOf('=');
+    if (eq <= 0) continue;
+    const value = line.slice(eq + 1).trim();
+    env[line.slice(0, eq).trim()] = /^(["']).*\1$/s.test(value) ? value.slice(1, -1) : value;
+  }
+  return env;
+}
+
+function expandExecStart(line: string, env: Record<string, string>): string[] {
+  const words: string[] = [];
+  for (const w of splitWords(line)) {
+    const whole = /^\$(\w+)$/.exec(w);
+    if (whole) words.push(...splitWords(env[whole[1]!] ?? ''));
+    else words.push(w.replace(/\$\{(\w+)\}/g, (_, k: string) => env[k] ?? ''));
+  }
+  return words;
 }
 
 function pidOf(unit: string): number | undefined {

@@ -21,7 +21,6 @@ function kubeconfigFile(server: string, user: string, cert: string, key: string)
 export const binaryLayout: LabLayout = {
   name: 'binary',
   startUnits: ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet'],
-  apiserverEtcdClient: { ca: `${ETCD_SSL}/ca-etcd.pem`, cert: `${ETCD_SSL}/cert-etcd.pem`, key: `${ETCD_SSL}/cert-etcd-key.pem` },
   apiserverConfig: { kind: 'unit', path: '/etc/systemd/system/kube-apiserver.service' },
   adminKubeconfig: '/etc/kubernetes/admin.kubeconfig',
   kubeletKubeconfig: '/etc/kubernetes/kubelet.kubeconfig',

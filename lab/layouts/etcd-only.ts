@@ -73,7 +73,6 @@ export const etcdOnlyLayout: LabLayout = {
   startCommands: [['/etc/init.d/etcd', 'start']],
   extraMounts: ['/etc/init.d'],
   // No apiserver: these name nothing that exists; etcdOnly below is what the lab's clients use.
-  apiserverEtcdClient: { ca: `${PROM_SSL}/etcd-ca.crt`, cert: `${PROM_SSL}/etcd-client.crt`, key: `${PROM_SSL}/etcd-client.key` },
   apiserverConfig: { kind: 'unit', path: '/nonexistent' },
   adminKubeconfig: '/nonexistent',
   kubeletKubeconfig: '/nonexistent',

@@ -6,11 +6,11 @@
  * Deviations forced by sharing one network namespace are listed in docs/lab.md (no 127.0.0.1
  * listeners, explicit --bind-address, kubelet serving certs signed by the cluster CA).
  */
-import { readFile, rm } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { pool, runOk } from '../exec.js';
-import { copyIntoNode, etcdInitialCluster, issueLeaf, nodeSans, readLeaf, writeKubeletClientPair, writeNodeFile, writePrometheus, type LeafSpec } from './node-pki.js';
-import { renderKubeconfig, renderStaticPod, renderUnit } from './render.js';
+import { writeControlPlaneManifests, writeEmbeddedKubeconfigs, writeKubeletKubeconfig } from './kubeadm-control-plane.js';
+import { copyIntoNode, etcdInitialCluster, issueLeaf, nodeSans, writeNodeFile, writePrometheus, type LeafSpec } from './node-pki.js';
+import { renderStaticPod, renderUnit } from './render.js';
 import type { LabLayout, LayoutContext } from './types.js';
 
 const PKI = '/etc/kubernetes/pki';
@@ -18,7 +18,6 @@ const PKI = '/etc/kubernetes/pki';
 export const kubeadmLayout: LabLayout = {
   name: 'kubeadm',
   startUnits: ['kubelet'],
-  apiserverEtcdClient: { ca: `${PKI}/etcd/ca.crt`, cert: `${PKI}/apiserver-etcd-client.crt`, key: `${PKI}/apiserver-etcd-client.key` },
   apiserverConfig: { kind: 'manifest', path: '/etc/kubernetes/manifests/kube-apiserver.yaml' },
   adminKubeconfig: '/etc/kubernetes/admin.conf',
   kubeletKubeconfig: '/etc/kubernetes/kubelet.conf',
@@ -64,17 +63,6 @@ export const kubeadmLayout: LabLayout = {
     await runOk('openssl', ['pkey', '-in', ctx.nodePaths.fs(`${PKI}/sa.key`), '-pubout', '-out', ctx.nodePaths.fs(`${PKI}/sa.pub`)]);
 
     const k = cas.kubernetes;
-    const kubeconfigUsers: Record<string, LeafSpec> = {
-      'admin.conf': { cert: '', key: '', subject: [['O', 'kubeadm:cluster-admins'], ['CN', 'kubernetes-admin']], usage: 'client', issuer: k },
-      'super-admin.conf': { cert: '', key: '', subject: [['O', 'system:masters'], ['CN', 'kubernetes-super-admin']], usage: 'client', issuer: k },
-      'controller-manager.conf': { cert: '', key: '', subject: [['CN', 'system:kube-controller-manager']], usage: 'client', issuer: k },
-      'scheduler.conf': { cert: '', key: '', subject: [['CN', 'system:kube-scheduler']], usage: 'client', issuer: k },
-    };
-    // Kubeconfig client certs are embedded; they are generated in a scratch folder of the node first.
-    for (const [name, spec] of Object.entries(kubeconfigUsers)) {
-      spec.cert = `/tmp-gen/${name}.crt`;
-      spec.key = `/tmp-gen/${name}.key`;
-    }
     const leaves: LeafSpec[] = [
       { cert: `${PKI}/apiserver.crt`, key: `${PKI}/apiserver.key`, subject: [['CN', 'kube-apiserver']], usage: 'server', issuer: k,
         dnsNames: [node.name, 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'], ipAddresses: [node.ip, '127.0.0.1'] },
@@ -86,23 +74,10 @@ export const kubeadmLayout: LabLayout = {
       { cert: `${PKI}/etcd/healthcheck-client.crt`, key: `${PKI}/etcd/healthcheck-client.key`, subject: [['CN', 'kube-etcd-healthcheck-client']], usage: 'client', issuer: cas.etcd },
       { cert: '/var/lib/kubelet/pki/kubelet.crt', key: '/var/lib/kubelet/pki/kubelet.key', subject: [['O', 'system:nodes'], ['CN', `system:node:${node.name}`]], usage: 'server', issuer: k,
         dnsNames: [node.name], ipAddresses: [node.ip] },
-      ...Object.values(kubeconfigUsers),
     ];
     await pool(2, leaves.map((l) => () => issueLeaf(ctx, l)));
-
-    const caData = await readFile(cas.kubernetes.certFile, 'utf8');
-    for (const [name, spec] of Object.entries(kubeconfigUsers)) {
-      const { cert, key } = await readLeaf(ctx, spec);
-      const userName = spec.subject.find(([t]) => t === 'CN')![1];
-      await writeNodeFile(ctx, `/etc/kubernetes/${name}`, renderKubeconfig({
-        clusterName: 'kubernetes', server: `https://${node.ip}:6443`, userName, ca: { data: caData }, client: { certData: cert, keyData: key },
-      }), 0o600);
-    }
-    const kubeletClient = await writeKubeletClientPair(ctx, '/var/lib/kubelet/pki', { subject: [['O', 'system:nodes'], ['CN', `system:node:${node.name}`]], usage: 'client', issuer: k });
-    await writeNodeFile(ctx, '/etc/kubernetes/kubelet.conf', renderKubeconfig({
-      clusterName: 'kubernetes', server: `https://${node.ip}:6443`, userName: `system:node:${node.name}`, ca: { data: caData }, client: { certFile: kubeletClient, keyFile: kubeletClient },
-    }), 0o600);
-    await rm(ctx.nodePaths.fs('/tmp-gen'), { recursive: true, force: true });
+    await writeEmbeddedKubeconfigs(ctx, ['admin.conf', 'super-admin.conf', 'controller-manager.conf', 'scheduler.conf']);
+    await writeKubeletKubeconfig(ctx);
 
     await writeNodeFile(ctx, '/etc/kubernetes/manifests/etcd.yaml', renderStaticPod('etcd', [
       'etcd',
@@ -128,62 +103,9 @@ export const kubeadmLayout: LabLayout = {
       '--snapshot-count=10000',
       `--trusted-ca-file=${PKI}/etcd/ca.crt`,
     ], ['/var/lib/etcd', `${PKI}/etcd`]), 0o600);
-    await writeNodeFile(ctx, '/etc/kubernetes/manifests/kube-apiserver.yaml', renderStaticPod('kube-apiserver', [
-      'kube-apiserver',
-      `--advertise-address=${node.ip}`,
-      '--allow-privileged=true',
-      '--authorization-mode=Node,RBAC',
-      `--bind-address=${node.ip}`,
-      `--client-ca-file=${PKI}/ca.crt`,
-      '--enable-admission-plugins=NodeRestriction',
-      '--enable-bootstrap-token-auth=true',
-      `--etcd-cafile=${PKI}/etcd/ca.crt`,
-      `--etcd-certfile=${PKI}/apiserver-etcd-client.crt`,
-      `--etcd-keyfile=${PKI}/apiserver-etcd-client.key`,
-      `--etcd-servers=https://${node.ip}:2379`,
-      `--kubelet-certificate-authority=${PKI}/ca.crt`,
-      `--kubelet-client-certificate=${PKI}/apiserver-kubelet-client.crt`,
-      `--kubelet-client-key=${PKI}/apiserver-kubelet-client.key`,
-      '--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname',
-      `--proxy-client-cert-file=${PKI}/front-proxy-client.crt`,
-      `--proxy-client-key-file=${PKI}/front-proxy-client.key`,
-      '--requestheader-allowed-names=front-proxy-client',
-      `--requestheader-client-ca-file=${PKI}/front-proxy-ca.crt`,
-      '--requestheader-extra-headers-prefix=X-Remote-Extra-',
-      '--requestheader-group-headers=X-Remote-Group',
-      '--requestheader-username-headers=X-Remote-User',
-      '--secure-port=6443',
-      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      `--service-account-key-file=${PKI}/sa.pub`,
-      `--service-account-signing-key-file=${PKI}/sa.key`,
-      `--tls-cert-file=${PKI}/apiserver.crt`,
-      `--tls-private-key-file=${PKI}/apiserver.key`,
-    ], ['/etc/ssl/certs', PKI]), 0o600);
-    await writeNodeFile(ctx, '/etc/kubernetes/manifests/kube-controller-manager.yaml', renderStaticPod('kube-controller-manager', [
-      'kube-controller-manager',
-      '--authentication-kubeconfig=/etc/kubernetes/controller-manager.conf',
-      '--authorization-kubeconfig=/etc/kubernetes/controller-manager.conf',
-      `--bind-address=${node.ip}`,
-      `--client-ca-file=${PKI}/ca.crt`,
-      '--cluster-name=kubernetes',
-      `--cluster-signing-cert-file=${PKI}/ca.crt`,
-      `--cluster-signing-key-file=${PKI}/ca.key`,
-      '--controllers=*,bootstrapsigner,tokencleaner',
-      '--kubeconfig=/etc/kubernetes/controller-manager.conf',
-      '--leader-elect=true',
-      `--requestheader-client-ca-file=${PKI}/front-proxy-ca.crt`,
-      `--root-ca-file=${PKI}/ca.crt`,
-      `--service-account-private-key-file=${PKI}/sa.key`,
-      '--use-service-account-credentials=true',
-    ], ['/etc/ssl/certs', PKI, '/etc/kubernetes/controller-manager.conf']), 0o600);
-    await writeNodeFile(ctx, '/etc/kubernetes/manifests/kube-scheduler.yaml', renderStaticPod('kube-scheduler', [
-      'kube-scheduler',
-      '--authentication-kubeconfig=/etc/kubernetes/scheduler.conf',
-      '--authorization-kubeconfig=/etc/kubernetes/scheduler.conf',
-      `--bind-address=${node.ip}`,
-      '--kubeconfig=/etc/kubernetes/scheduler.conf',
-      '--leader-elect=true',
-    ], ['/etc/kubernetes/scheduler.conf']), 0o600);
+    await writeControlPlaneManifests(ctx, PKI, {
+      servers: `https://${node.ip}:2379`, cafile: `${PKI}/etcd/ca.crt`, certfile: `${PKI}/apiserver-etcd-client.crt`, keyfile: `${PKI}/apiserver-etcd-client.key`,
+    }, []);
 
     await writeNodeFile(ctx, '/var/lib/kubelet/config.yaml', stringify({
       apiVersion: 'kubelet.config.k8s.io/v1beta1',

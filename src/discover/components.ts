@@ -118,13 +118,29 @@ export function manifestContainers(text: string): { name: string; argv: string[]
   return (doc?.spec?.containers ?? []).map((c) => ({ name: String(c.name ?? ''), argv: [...strings(c.command), ...strings(c.args)] }));
 }
 
-/** The words of a unit's effective ExecStart (systemd quoting, `\` continuations, the last non-empty one wins). */
-export function unitExecStart(unit: UnitFile): string[] | undefined {
+/**
+ * The words of a unit's effective ExecStart (systemd quoting, `\` continuations, the last non-empty
+ * one wins). With `read`, its variables are expanded as systemd does (systemd.service(5), "Command
+ * lines"): `$VAR` alone becomes that variable's words, `${VAR}` is replaced within a word; values
+ * from Environment= and EnvironmentFile= (kubespray's kubelet.service: `kubelet $KUBELET_ARGS ...`
+ * with /etc/kubernetes/kubelet.env). An unset variable expands to nothing.
+ */
+export function unitExecStart(unit: UnitFile, read?: (path: string) => string | undefined): string[] | undefined {
   let argv: string[] | undefined;
   for (const text of [unit.text, ...(unit.dropIns ?? []).map((d) => d.text)]) {
     for (const value of directiveValues(text, 'ExecStart')) argv = value.trim() === '' ? undefined : splitSystemdWords(value.replace(/^[-@:+!]+/, ''));
   }
-  return argv;
+  if (!argv || !read || !argv.some((w) => w.includes('$'))) return argv;
+  const env: Record<string, string> = {};
+  const declared = unitEnvironment(unit);
+  // EnvironmentFile= settings override Environment= ones (systemd.exec(5)).
+  for (const [k, a] of Object.entries(declared.assignments)) env[k] = a.value;
+  for (const f of declared.files) Object.assign(env, parseEnvFile(read(f.path) ?? ''));
+  return argv.flatMap((w) => {
+    const whole = /^\$([A-Za-z_][A-Za-z0-9_]*)$/.exec(w);
+    if (whole) return splitSystemdWords(env[whole[1]!] ?? '');
+    return [w.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, k: string) => env[k] ?? '')];
+  });
 }
 
 /** EnvironmentFile= paths (a leading `-` means optional) and Environment= assignments, drop-ins included. */
@@ -146,10 +162,11 @@ export function unitEnvironment(unit: UnitFile): { files: { path: string; option
   return { files, assignments };
 }
 
-/** KEY=value lines of an environment file (systemd's and etcd's .env style; quotes removed, comments skipped). */
+/** KEY=value lines of an environment file (systemd's and etcd's .env style; quotes removed, comments skipped, `\` continues a line). */
 export function parseEnvFile(text: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const raw of text.split('\n')) {
+  // A line ending in a backslash goes on with the next one (systemd.exec(5), EnvironmentFile=).
+  for (const raw of text.replace(/\\\r?\n/g, ' ').split('\n')) {
     const line = raw.trim().replace(/^export\s+/, '');
     if (!line || line.startsWith('#') || line.startsWith(';')) continue;
     const m = /^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
@@ -282,7 +299,7 @@ export function resolveComponent(proc: ProcessInfo, files: HostConfigFiles): Com
       .map((c) => ({ path: m.path, container: c.name, flags: parseFlags(c.argv.slice(componentOfArgv(c.argv)!.argsFrom)) })),
   );
   const unitHits = files.units
-    .map((u) => ({ unit: u, argv: unitExecStart(u) }))
+    .map((u) => ({ unit: u, argv: unitExecStart(u, (p) => files.read(p)) }))
     .filter((u): u is { unit: UnitFile; argv: string[] } => !!u.argv && componentOfArgv(u.argv)?.name === name)
     .map((u) => ({ unit: u.unit, flags: parseFlags(u.argv.slice(componentOfArgv(u.argv)!.argsFrom)) }));
   const cgroupUnit = unitOfCgroup(proc.cgroup);

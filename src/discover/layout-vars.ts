@@ -121,7 +121,11 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
 
   const apiserver = comp('kube-apiserver');
   const flagsIn = (apiserver ?? comp('etcd'))!.flagsIn;
-  const layout = flagsIn === 'manifest' ? 'kubeadm' : 'binary';
+  // kubespray: kubeadm's static pods, but etcd a systemd unit configured by its environment file
+  // (/etc/etcd.env: roles/etcd/templates/etcd-host.service.j2); its profile (playbooks/layouts/kubespray.yaml)
+  // then fills what discover does not write.
+  const kubespray = flagsIn === 'manifest' && comp('etcd')?.flagsIn === 'unit' && comp('etcd')?.settings['trusted-ca-file']?.source.kind === 'env-file';
+  const layout = kubespray ? 'kubespray' : flagsIn === 'manifest' ? 'kubeadm' : 'binary';
   if (apiserver && flagsIn === 'process') warnings.push(`${ref.host}: the apiserver's flags are in no manifest or unit; the vars assume the binary layout`);
 
   const vars: LayoutVars = { layout, flags_in: flagsIn === 'manifest' ? 'manifest' : 'unit' };
@@ -166,7 +170,8 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
   const combined = (path: string) => ref.files.get(path)?.toString('utf8').includes('PRIVATE KEY-----') ?? false;
   const isKubelets = (e: MapEntry) => e.readers.length > 0 && e.readers.every((r) => r.component === 'kubelet');
   const leaves = leafFiles.filter((e) => !combined(e.path));
-  const byCa = (id: string, kubeletOnes: boolean) => leaves.filter((e) => e.issuer === id && isKubelets(e) === kubeletOnes).map((e) => e.path).sort();
+  const names = hostNamer(ref, map);
+  const byCa = (id: string, kubeletOnes: boolean) => [...new Set(leaves.filter((e) => e.issuer === id && isKubelets(e) === kubeletOnes).map((e) => names.perHost(e.path)))].sort();
   vars['etcd_leaf_certs'] = byCa('etcd', false);
   vars['k8s_leaf_certs'] = byCa('kubernetes', false);
   vars['front_proxy_leaf_certs'] = byCa('front-proxy', false);
@@ -177,10 +182,10 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
   const etcdFolders = new Set(CERT_SETTINGS.etcd.map((s) => setting('etcd', s)).filter((v): v is string => !!v).map((v) => posix.dirname(v)));
   const etcdClients = leaves.filter((e) => e.issuer === 'etcd' && ref.keysPresent.has(keyOf(ref, e.path)));
   const probe = etcdClients.find((e) => e.readers.length === 0 && etcdFolders.has(posix.dirname(e.path))) ?? etcdClients.find((e) => e.readers.some((r) => r.component === 'kube-apiserver')) ?? etcdClients[0];
-  if (probe) Object.assign(vars, { etcd_probe_cert: probe.path, etcd_probe_key: keyOf(ref, probe.path) });
+  if (probe) Object.assign(vars, { etcd_probe_cert: names.perHostOrFirst(probe.path, 'etcd'), etcd_probe_key: names.perHostOrFirst(keyOf(ref, probe.path), 'etcd') });
   const admins = (groups: string) => leaves.filter((e) => e.issuer === 'kubernetes' && new RegExp(`O=(${groups})(,|$)`).test(e.subject) && ref.keysPresent.has(keyOf(ref, e.path)));
   const apiProbe = admins('kubeadm:cluster-admins')[0] ?? admins('system:masters')[0];
-  if (apiProbe) Object.assign(vars, { apiserver_probe_cert: apiProbe.path, apiserver_probe_key: keyOf(ref, apiProbe.path) });
+  if (apiProbe) Object.assign(vars, { apiserver_probe_cert: names.perHostOrFirst(apiProbe.path, 'control_plane'), apiserver_probe_key: names.perHostOrFirst(keyOf(ref, apiProbe.path), 'control_plane') });
   else if (apiserver) warnings.push(`${ref.host}: no admin client certificate file (O=kubeadm:cluster-admins or system:masters) for the apiserver health gate; set apiserver_probe_cert/key`);
 
   // Kubeconfigs: those beside the kubelet's (the control plane's and the admins'), and the kubelet's.
@@ -213,10 +218,19 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
   // cert-dir /var/lib/kubelet/pki: pkg/kubelet/certificate, kubeadm's default): self-signed unless the
   // cluster uses serverTLSBootstrap, and only on nodes whose kubelet made one; as the kubeadm layout.
   const kubeletMade = (e: MapEntry) => isKubelets(e) && e.path === '/var/lib/kubelet/pki/kubelet.crt';
+  // Preflight renders these once, in its `local` stage: a per-host file gets one entry per host that has it.
+  const hostsWith = (path: string) => [...new Set(map.entries.filter((e) => e.path === path).map((e) => e.host))].sort();
   vars['preflight_certificates'] = leaves
     .filter((e) => caPath[e.issuer ?? ''])
-    .map((e) => ({ path: e.path, key: keyOf(ref, e.path), ca: caPath[e.issuer!]!, hosts: groupOf(e), ...(kubeletMade(e) ? { optional: true, skipSelfSigned: true } : {}) }))
-    .sort((a, b) => a.path.localeCompare(b.path));
+    .flatMap((e): Record<string, unknown>[] => {
+      const extra = kubeletMade(e) ? { optional: true, skipSelfSigned: true } : {};
+      if (!names.named(e.path)) return [{ path: e.path, key: keyOf(ref, e.path), ca: caPath[e.issuer!]!, hosts: groupOf(e), ...extra }];
+      return facts
+        .map((f) => f.host)
+        .filter((h) => hostsWith(names.forHost(e.path, h)).includes(h))
+        .map((h) => ({ path: names.forHost(e.path, h), key: names.forHost(keyOf(ref, e.path), h), ca: caPath[e.issuer!]!, hosts: [h], ...extra }));
+    })
+    .sort((a, b) => String(a['path']).localeCompare(String(b['path'])));
   // As the stock layouts: the Kubernetes CA key is required where the controller-manager signs; the
   // etcd and front-proxy keys sign nothing during a rotation, checked where present.
   vars['preflight_ca_keys'] = [
@@ -241,7 +255,8 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
   }
   vars['backup_paths'] = [...backup].sort();
   vars['trust_files_to_check'] = [k8s?.path, etcd?.path, fp?.path].filter((p): p is string => !!p);
-  vars['update_cluster_info'] = layout === 'kubeadm';
+  // kube-public/cluster-info is kubeadm's: any control plane it made (static pods) has it.
+  vars['update_cluster_info'] = flagsIn === 'manifest';
 
   // The stock stages change trust with set-flag: in a manifest, a unit's ExecStart, an etcd YAML
   // config, an environment file or a KubeletConfiguration. Elsewhere (a unit's Environment= line, a
@@ -264,6 +279,38 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
     }
   }
   return { vars, warnings };
+}
+
+/** The host's name as a token of a path (member-cp1.pem, /cp1/): not inside a longer name (cp10). */
+function nameToken(host: string): RegExp {
+  return new RegExp(`(?<![A-Za-z0-9])${host.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![A-Za-z0-9])`, 'g');
+}
+
+/**
+ * Paths named after their host (kubespray's /etc/ssl/etcd/ssl/member-<host>.pem, admin-<host>.pem,
+ * node-<host>.pem: roles/etcd/files/make-ssl-etcd.sh names them by inventory_hostname). A path of the
+ * reference host that carries its name as a token is per host when another host has the same path
+ * with its own name, and none has that very path. `perHost` renders it for the host a stage runs on; `perHostOrFirst` also in a `local`
+ * stage (detect, preflight), where it names the first host of `group`.
+ */
+function hostNamer(ref: HostFacts, map: PkiMap) {
+  const token = nameToken(ref.host);
+  const pathsOf = (host: string) => new Set(map.entries.filter((e) => e.host === host).map((e) => e.path));
+  const others = [...new Set(map.entries.map((e) => e.host))].filter((h) => h !== ref.host);
+  // Per host only when another host has its own such file: a lone host's name (or one that is also a
+  // folder's, a host called `etcd`) is never taken for a pattern.
+  const named = (path: string) => {
+    token.lastIndex = 0;
+    return token.test(path) && !others.some((h) => pathsOf(h).has(path)) && others.some((h) => pathsOf(h).has(path.replace(nameToken(ref.host), h)));
+  };
+  return {
+    named,
+    /** The path with the host's name put in, for `host` (a literal name, or a template). */
+    forHost: (path: string, host: string) => path.replace(nameToken(ref.host), host),
+    perHost: (path: string) => (named(path) ? path.replace(nameToken(ref.host), '{{ host.name }}') : path),
+    perHostOrFirst: (path: string, group: string) =>
+      named(path) ? path.replace(nameToken(ref.host), `{% if host.name == 'local' %}{{ groups.${group}[0] }}{% else %}{{ host.name }}{% endif %}`) : path,
+  };
 }
 
 function keyOf(facts: HostFacts, certPath: string): string {

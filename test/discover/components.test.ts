@@ -33,6 +33,18 @@ describe('systemd units', () => {
     const dropIn = { path: '/etc/systemd/system/etcd.service.d/10.conf', text: '[Service]\nExecStart=\nExecStart=/usr/bin/etcd "--name=a b"\n' };
     expect(unitExecStart({ path: '/etc/systemd/system/etcd.service', text: ETCD_UNIT, dropIns: [dropIn] })).toEqual(['/usr/bin/etcd', '--name=a b']);
   });
+  it("expands $VAR (its words) and ${VAR} (in place) from the unit's environment, as kubespray's kubelet.service needs", () => {
+    const unit = {
+      path: '/etc/systemd/system/kubelet.service',
+      text: '[Service]\nEnvironment=KUBELET_PORT=--port=1 KUBE_LOG_LEVEL=--v=9\nEnvironmentFile=-/etc/kubernetes/kubelet.env\nEnvironmentFile=-/etc/missing.env\nExecStart=/usr/local/bin/kubelet \\\n\t\t$KUBE_LOG_LEVEL \\\n\t\t$KUBELET_ARGS \\\n\t\t$UNSET \\\n\t\t--root-dir=${ROOT}/kubelet $KUBELET_PORT\n',
+    };
+    const env = 'KUBE_LOG_LEVEL="--v=2"\nKUBELET_ARGS="--config=/etc/kubernetes/kubelet-config.yaml \\\n--kubeconfig=/etc/kubernetes/kubelet.conf"\nROOT=/var/lib\n';
+    const read = (p: string) => (p === '/etc/kubernetes/kubelet.env' ? env : undefined);
+    // The environment file overrides Environment= (systemd.exec(5)); an unset variable gives no word.
+    expect(unitExecStart(unit, read)).toEqual(['/usr/local/bin/kubelet', '--v=2', '--config=/etc/kubernetes/kubelet-config.yaml', '--kubeconfig=/etc/kubernetes/kubelet.conf', '--root-dir=/var/lib/kubelet', '--port=1']);
+    // Without a reader the words stay as written.
+    expect(unitExecStart(unit)).toContain('$KUBELET_ARGS');
+  });
   it('lists environment files (optional ones marked) and Environment= assignments with their file', () => {
     expect(unitEnvironment({ path: '/u/etcd.service', text: ETCD_UNIT })).toEqual({
       files: [{ path: '/etc/etcd.env', optional: false }, { path: '/etc/etcd/optional.env', optional: true }],

@@ -1,0 +1,72 @@
+/**
+ * Issue 15 on the kubespray lab layout (lab/layouts/kubespray.ts): etcd as a systemd unit configured
+ * by /etc/etcd.env, its certificates in /etc/ssl/etcd/ssl named per host (member-, admin-, node-<host>),
+ * a kubeadm-made control plane in /etc/kubernetes/ssl with external etcd, the kubelet started from
+ * kubelet.env. `kcarun discover` on an inventory of hosts and groups only recognises the layout and
+ * writes the vars (per-host file names templated); the stock rotate-ca with those vars alone rotates
+ * every CA under traffic: 0 failed requests, every certificate on the new CAs, data intact, and every
+ * setting still names the file it named (the etcd environment file edited in place).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { expectCleanRotation, FAST_GATES, labSession, PLAYBOOKS, useLab } from './lab-session.js';
+
+const lab = labSession({ name: 'kubespray-layout', ipPrefix: '127.0.73', layout: 'kubespray', nodes: 3 });
+const NODES = ['cp1', 'cp2', 'cp3'];
+const fsOf = (node: string, p: string) => join(lab.dir, 'nodes', node, 'fs', p);
+const SSL = '/etc/ssl/etcd/ssl';
+
+describe('a kubespray cluster: discover, then rotate-ca with the discovered vars alone', () => {
+  useLab(lab, { beforeAll, afterAll });
+  const varsFile = join(lab.work, 'discovered.yaml');
+  const bare = join(lab.work, 'hosts-only.yaml');
+  const envBefore = new Map<string, string>();
+
+  it('recognises the kubespray layout and names each host its own etcd files', async () => {
+    const full = readFileSync(lab.inventory, 'utf8');
+    writeFileSync(bare, `${full.slice(0, full.indexOf('\nvars:'))}\n`);
+    const res = await lab.kcarun(['discover', '-i', bare, '--output', 'json', '--write-vars', varsFile]);
+    expect(res.code, res.stderr).toBe(0);
+    expect((JSON.parse(res.stdout) as { warnings: string[] }).warnings).toEqual([]);
+    const vars = parse(readFileSync(varsFile, 'utf8')) as Record<string, unknown>;
+    expect(vars).toMatchObject({
+      layout: 'kubespray',
+      etcd_ca_cert: `${SSL}/ca.pem`,
+      etcd_ca_key: `${SSL}/ca-key.pem`,
+      etcd_config: '/etc/etcd.env',
+      etcd_trust_in: 'env-file',
+      etcd_restart: { method: 'systemd', unit: 'etcd' },
+      k8s_ca_cert: '/etc/kubernetes/ssl/ca.crt',
+      apiserver_restart: { method: 'static-pod', container: 'kube-apiserver' },
+      // Every apiserver lists every member: no hold while a member restarts.
+      etcd_restart_holds_apiserver: false,
+      kubelet_config: '/etc/kubernetes/kubelet-config.yaml',
+      etcd_probe_cert: `${SSL}/admin-{% if host.name == 'local' %}{{ groups.etcd[0] }}{% else %}{{ host.name }}{% endif %}.pem`,
+      extra_clients: [{ name: 'prometheus', host: 'cp1', restart: { method: 'systemd', unit: 'prometheus' } }],
+    });
+    expect(vars['etcd_leaf_certs']).toEqual([`${SSL}/admin-{{ host.name }}.pem`, `${SSL}/member-{{ host.name }}.pem`, `${SSL}/node-{{ host.name }}.pem`]);
+    // Preflight checks each host's own member certificate.
+    const preflight = vars['preflight_certificates'] as Array<{ path: string; hosts: unknown }>;
+    for (const n of NODES) expect(preflight).toContainEqual(expect.objectContaining({ path: `${SSL}/member-${n}.pem`, hosts: [n] }));
+    for (const n of NODES) envBefore.set(n, readFileSync(fsOf(n, '/etc/etcd.env'), 'utf8'));
+  }, 120_000);
+
+  it('rotates every CA with 0 failed requests; /etc/etcd.env names the same files, now from the new etcd CA', async () => {
+    const t0 = Date.now();
+    const run = await lab.kcarun([join(PLAYBOOKS, 'rotate-ca.yaml'), '-i', bare, '--yes', ...FAST_GATES, '-e', `@${varsFile}`]);
+    expect(run.code, run.stdout.slice(-3000) + run.stderr).toBe(0);
+    console.log(`[e2e] kubespray rotate-ca with discovered vars: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    await expectCleanRotation(lab, 'kubespray rotation with discovered vars');
+    const ca = readFileSync(fsOf('cp1', `${SSL}/ca.pem`), 'utf8');
+    for (const n of NODES) {
+      // The environment file keeps its settings: trust ends on ca.pem again (now the new CA, the same
+      // on every node), the member certificate is re-issued in place.
+      expect(readFileSync(fsOf(n, '/etc/etcd.env'), 'utf8'), n).toBe(envBefore.get(n));
+      expect(readFileSync(fsOf(n, `${SSL}/ca.pem`), 'utf8'), n).toBe(ca);
+    }
+    // The monitoring client (found by discover, not named in the inventory) trusts it too.
+    expect(readFileSync(fsOf('cp1', '/etc/prometheus/ssl/etcd-ca.crt'), 'utf8')).toBe(ca);
+  }, 1_200_000);
+});
