@@ -3,8 +3,8 @@ import { defineConfig } from 'vitest/config';
 /**
  * The tests on the genuine kubeadm cluster (docs/lab.md "The real kubeadm lab"). They spend most of
  * their ~25 min waiting on the real kubelet (a replaced static pod takes 40-60 s), so
- * `npm run test:parallel` (scripts/test.sh) can run them beside the rest; `npm test` runs every file
- * of both projects one at a time. They run one after the other:
+ * `npm test` (scripts/test.sh) runs them beside the rest; `npm run test:serial` runs every file of
+ * both projects one at a time. They run one after the other:
  * both use the lab subnet 10.232.0.0/16, and lab-kubeadm-real compares the machine's sysctls, routes,
  * links and mounts before and after its lab, which the other real lab would change. Nothing in the
  * `main` project touches those (the emulated labs live in their own mount namespaces on loopback).
