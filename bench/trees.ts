@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/trees.ts [--n 50] [--rounds 5] NAME=DIR ...`: kcarun against earlier kcarun, side by
+ * `npx tsx bench/trees.ts [--n 50] [--rounds 5] [--cpu-prof DIR] NAME=DIR ...`: kcarun against earlier kcarun, side by
  * side in one run (issue 14: "no slower than the commit before the redesign"). Each DIR is a checkout
  * with its own `npm run build` done (a git worktree of the commit to compare). One sshd fleet of N
  * loopback hosts serves every tree; in each round every tree runs, in turn (ABC, then BCA, ...):
@@ -19,7 +19,9 @@ import { startFleet } from './sshd-fleet.js';
 
 const CONFIG = '# app config\nname=bench\nflag=off\nlevel=3\n';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { n: { type: 'string' }, rounds: { type: 'string' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { n: { type: 'string' }, rounds: { type: 'string' }, 'cpu-prof': { type: 'string' } } });
+// --cpu-prof DIR: each fan-out run also writes a V8 CPU profile to DIR/<tree>-<round>/ (node --cpu-prof).
+const profArgs = (tree: string, round: number): string[] => (values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(values['cpu-prof'], `${tree}-${round}`)}`] : []);
 const n = Number(values.n ?? 50);
 const rounds = Number(values.rounds ?? 5);
 const trees = positionals.map((p) => {
@@ -46,7 +48,7 @@ try {
       }
       const m = await timed(
         process.execPath,
-        [join(t.dir, 'dist/cli.js'), 'run', ws.kcarunPlaybook, '-i', ws.kcarunInventory, '--forks', String(n), '--output', 'json', '--yes', '--state-dir', join(runDir, 'state'), '-e', `base=${base}`],
+        [...profArgs(t.name, r), join(t.dir, 'dist/cli.js'), 'run', ws.kcarunPlaybook, '-i', ws.kcarunInventory, '--forks', String(n), '--output', 'json', '--yes', '--state-dir', join(runDir, 'state'), '-e', `base=${base}`],
         { stdoutFile: join(runDir, 'out.jsonl') },
       );
       if (m.exitCode !== 0) throw new Error(`${t.name}: fan-out exited ${m.exitCode} (${join(runDir, 'out.jsonl')})`);
