@@ -182,10 +182,10 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
   const etcdFolders = new Set(CERT_SETTINGS.etcd.map((s) => setting('etcd', s)).filter((v): v is string => !!v).map((v) => posix.dirname(v)));
   const etcdClients = leaves.filter((e) => e.issuer === 'etcd' && ref.keysPresent.has(keyOf(ref, e.path)));
   const probe = etcdClients.find((e) => e.readers.length === 0 && etcdFolders.has(posix.dirname(e.path))) ?? etcdClients.find((e) => e.readers.some((r) => r.component === 'kube-apiserver')) ?? etcdClients[0];
-  if (probe) Object.assign(vars, { etcd_probe_cert: names.perHostOrFirst(probe.path, 'etcd'), etcd_probe_key: names.perHostOrFirst(keyOf(ref, probe.path), 'etcd') });
+  if (probe) Object.assign(vars, { etcd_probe_cert: names.perHostOrFirst(probe.path, 'etcd'), etcd_probe_key: names.perHostOrFirst(keyOf(ref, probe.path), 'etcd', probe.path) });
   const admins = (groups: string) => leaves.filter((e) => e.issuer === 'kubernetes' && new RegExp(`O=(${groups})(,|$)`).test(e.subject) && ref.keysPresent.has(keyOf(ref, e.path)));
   const apiProbe = admins('kubeadm:cluster-admins')[0] ?? admins('system:masters')[0];
-  if (apiProbe) Object.assign(vars, { apiserver_probe_cert: names.perHostOrFirst(apiProbe.path, 'control_plane'), apiserver_probe_key: names.perHostOrFirst(keyOf(ref, apiProbe.path), 'control_plane') });
+  if (apiProbe) Object.assign(vars, { apiserver_probe_cert: names.perHostOrFirst(apiProbe.path, 'control_plane'), apiserver_probe_key: names.perHostOrFirst(keyOf(ref, apiProbe.path), 'control_plane', apiProbe.path) });
   else if (apiserver) warnings.push(`${ref.host}: no admin client certificate file (O=kubeadm:cluster-admins or system:masters) for the apiserver health gate; set apiserver_probe_cert/key`);
 
   // Kubeconfigs: those beside the kubelet's (the control plane's and the admins'), and the kubelet's.
@@ -308,8 +308,12 @@ function hostNamer(ref: HostFacts, map: PkiMap) {
     /** The path with the host's name put in, for `host` (a literal name, or a template). */
     forHost: (path: string, host: string) => path.replace(nameToken(ref.host), host),
     perHost: (path: string) => (named(path) ? path.replace(nameToken(ref.host), '{{ host.name }}') : path),
-    perHostOrFirst: (path: string, group: string) =>
-      named(path) ? path.replace(nameToken(ref.host), `{% if host.name == 'local' %}{{ groups.${group}[0] }}{% else %}{{ host.name }}{% endif %}`) : path,
+    /**
+     * `path` (a certificate, or its key: `of` is then the certificate, since only certificates are in
+     * the map) for the host a stage runs on, the first host of `group` in a `local` stage.
+     */
+    perHostOrFirst: (path: string, group: string, of = path) =>
+      named(of) ? path.replace(nameToken(ref.host), `{% if host.name == 'local' %}{{ groups.${group}[0] }}{% else %}{{ host.name }}{% endif %}`) : path,
   };
 }
 

@@ -44,6 +44,7 @@ describe('a kubespray cluster: discover, then rotate-ca with the discovered vars
       etcd_restart_holds_apiserver: false,
       kubelet_config: '/etc/kubernetes/kubelet-config.yaml',
       etcd_probe_cert: `${SSL}/admin-{% if host.name == 'local' %}{{ groups.etcd[0] }}{% else %}{{ host.name }}{% endif %}.pem`,
+      etcd_probe_key: `${SSL}/admin-{% if host.name == 'local' %}{{ groups.etcd[0] }}{% else %}{{ host.name }}{% endif %}-key.pem`,
       extra_clients: [{ name: 'prometheus', host: 'cp1', restart: { method: 'systemd', unit: 'prometheus' } }],
     });
     expect(vars['etcd_leaf_certs']).toEqual([`${SSL}/admin-{{ host.name }}.pem`, `${SSL}/member-{{ host.name }}.pem`, `${SSL}/node-{{ host.name }}.pem`]);
