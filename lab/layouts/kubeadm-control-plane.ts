@@ -5,7 +5,8 @@
  * The flags are kubeadm's (cmd/kubeadm/app/phases/controlplane/manifests.go), sorted as it sorts them.
  */
 import { readFile, rm } from 'node:fs/promises';
-import { issueLeaf, readLeaf, writeKubeletClientPair, writeNodeFile, type LeafSpec } from './node-pki.js';
+import { runOk } from '../exec.js';
+import { copyIntoNode, issueLeaf, readLeaf, writeKubeletClientPair, writeNodeFile, type LeafSpec } from './node-pki.js';
 import { renderKubeconfig, renderStaticPod } from './render.js';
 import type { LabNode, LayoutContext } from './types.js';
 
@@ -15,6 +16,32 @@ export interface EtcdClientFlags {
   cafile: string;
   certfile: string;
   keyfile: string;
+}
+
+/**
+ * What kubeadm's `certs` phase puts in its certificatesDir (`pki`) whatever the etcd: the cluster and
+ * front-proxy CAs with their keys, and the service-account key pair.
+ */
+export async function writeKubeadmCas(ctx: LayoutContext, pki: string): Promise<void> {
+  const { cas } = ctx;
+  await copyIntoNode(ctx, cas.kubernetes.certFile, `${pki}/ca.crt`, 0o644);
+  await copyIntoNode(ctx, cas.kubernetes.keyFile, `${pki}/ca.key`, 0o600);
+  await copyIntoNode(ctx, cas.frontProxy.certFile, `${pki}/front-proxy-ca.crt`, 0o644);
+  await copyIntoNode(ctx, cas.frontProxy.keyFile, `${pki}/front-proxy-ca.key`, 0o600);
+  await runOk('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', ctx.nodePaths.fs(`${pki}/sa.key`)]);
+  await runOk('openssl', ['pkey', '-in', ctx.nodePaths.fs(`${pki}/sa.key`), '-pubout', '-out', ctx.nodePaths.fs(`${pki}/sa.pub`)]);
+}
+
+/** kubeadm's apiserver serving, apiserver-kubelet-client and front-proxy-client leaves in `pki`, to issue. */
+export function kubeadmLeaves(ctx: LayoutContext, pki: string): LeafSpec[] {
+  const { node, cas } = ctx;
+  const k = cas.kubernetes;
+  return [
+    { cert: `${pki}/apiserver.crt`, key: `${pki}/apiserver.key`, subject: [['CN', 'kube-apiserver']], usage: 'server', issuer: k,
+      dnsNames: [node.name, 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'], ipAddresses: [node.ip, '127.0.0.1'] },
+    { cert: `${pki}/apiserver-kubelet-client.crt`, key: `${pki}/apiserver-kubelet-client.key`, subject: [['O', 'kubeadm:cluster-admins'], ['CN', 'kube-apiserver-kubelet-client']], usage: 'client', issuer: k },
+    { cert: `${pki}/front-proxy-client.crt`, key: `${pki}/front-proxy-client.key`, subject: [['CN', 'front-proxy-client']], usage: 'client', issuer: cas.frontProxy },
+  ];
 }
 
 /** The kubeconfigs kubeadm writes with an embedded client certificate, by file name under /etc/kubernetes. */

@@ -7,8 +7,8 @@
  * listeners, explicit --bind-address, kubelet serving certs signed by the cluster CA).
  */
 import { stringify } from 'yaml';
-import { pool, runOk } from '../exec.js';
-import { writeControlPlaneManifests, writeEmbeddedKubeconfigs, writeKubeletKubeconfig } from './kubeadm-control-plane.js';
+import { pool } from '../exec.js';
+import { kubeadmLeaves, writeControlPlaneManifests, writeEmbeddedKubeconfigs, writeKubeadmCas, writeKubeletKubeconfig } from './kubeadm-control-plane.js';
 import { copyIntoNode, etcdInitialCluster, issueLeaf, nodeSans, writeNodeFile, writePrometheus, type LeafSpec } from './node-pki.js';
 import { renderStaticPod, renderUnit } from './render.js';
 import type { LabLayout, LayoutContext } from './types.js';
@@ -53,26 +53,17 @@ export const kubeadmLayout: LabLayout = {
   async writeNode(ctx: LayoutContext): Promise<void> {
     const { node, cas, nodes } = ctx;
     const sans = nodeSans(node);
-    await copyIntoNode(ctx, cas.kubernetes.certFile, `${PKI}/ca.crt`, 0o644);
-    await copyIntoNode(ctx, cas.kubernetes.keyFile, `${PKI}/ca.key`, 0o600);
+    await writeKubeadmCas(ctx, PKI);
     await copyIntoNode(ctx, cas.etcd.certFile, `${PKI}/etcd/ca.crt`, 0o644);
     await copyIntoNode(ctx, cas.etcd.keyFile, `${PKI}/etcd/ca.key`, 0o600);
-    await copyIntoNode(ctx, cas.frontProxy.certFile, `${PKI}/front-proxy-ca.crt`, 0o644);
-    await copyIntoNode(ctx, cas.frontProxy.keyFile, `${PKI}/front-proxy-ca.key`, 0o600);
-    await runOk('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', ctx.nodePaths.fs(`${PKI}/sa.key`)]);
-    await runOk('openssl', ['pkey', '-in', ctx.nodePaths.fs(`${PKI}/sa.key`), '-pubout', '-out', ctx.nodePaths.fs(`${PKI}/sa.pub`)]);
 
-    const k = cas.kubernetes;
     const leaves: LeafSpec[] = [
-      { cert: `${PKI}/apiserver.crt`, key: `${PKI}/apiserver.key`, subject: [['CN', 'kube-apiserver']], usage: 'server', issuer: k,
-        dnsNames: [node.name, 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'], ipAddresses: [node.ip, '127.0.0.1'] },
-      { cert: `${PKI}/apiserver-kubelet-client.crt`, key: `${PKI}/apiserver-kubelet-client.key`, subject: [['O', 'kubeadm:cluster-admins'], ['CN', 'kube-apiserver-kubelet-client']], usage: 'client', issuer: k },
+      ...kubeadmLeaves(ctx, PKI),
       { cert: `${PKI}/apiserver-etcd-client.crt`, key: `${PKI}/apiserver-etcd-client.key`, subject: [['CN', 'kube-apiserver-etcd-client']], usage: 'client', issuer: cas.etcd },
-      { cert: `${PKI}/front-proxy-client.crt`, key: `${PKI}/front-proxy-client.key`, subject: [['CN', 'front-proxy-client']], usage: 'client', issuer: cas.frontProxy },
       { cert: `${PKI}/etcd/server.crt`, key: `${PKI}/etcd/server.key`, subject: [['CN', node.name]], usage: 'peer', issuer: cas.etcd, ...sans },
       { cert: `${PKI}/etcd/peer.crt`, key: `${PKI}/etcd/peer.key`, subject: [['CN', node.name]], usage: 'peer', issuer: cas.etcd, ...sans },
       { cert: `${PKI}/etcd/healthcheck-client.crt`, key: `${PKI}/etcd/healthcheck-client.key`, subject: [['CN', 'kube-etcd-healthcheck-client']], usage: 'client', issuer: cas.etcd },
-      { cert: '/var/lib/kubelet/pki/kubelet.crt', key: '/var/lib/kubelet/pki/kubelet.key', subject: [['O', 'system:nodes'], ['CN', `system:node:${node.name}`]], usage: 'server', issuer: k,
+      { cert: '/var/lib/kubelet/pki/kubelet.crt', key: '/var/lib/kubelet/pki/kubelet.key', subject: [['O', 'system:nodes'], ['CN', `system:node:${node.name}`]], usage: 'server', issuer: cas.kubernetes,
         dnsNames: [node.name], ipAddresses: [node.ip] },
     ];
     await pool(2, leaves.map((l) => () => issueLeaf(ctx, l)));

@@ -14,8 +14,8 @@
  * verify it; no CNI agent runs (the node-<host>.pem pair is read by the apiserver alone).
  */
 import { stringify } from 'yaml';
-import { pool, runOk } from '../exec.js';
-import { writeControlPlaneManifests, writeEmbeddedKubeconfigs, writeKubeletKubeconfig } from './kubeadm-control-plane.js';
+import { pool } from '../exec.js';
+import { kubeadmLeaves, writeControlPlaneManifests, writeEmbeddedKubeconfigs, writeKubeadmCas, writeKubeletKubeconfig } from './kubeadm-control-plane.js';
 import { copyIntoNode, etcdInitialCluster, issueLeaf, nodeSans, writeNodeFile, writePrometheus, type LeafSpec } from './node-pki.js';
 import { renderUnit } from './render.js';
 import type { LabLayout, LayoutContext } from './types.js';
@@ -94,27 +94,18 @@ export const kubesprayLayout: LabLayout = {
   async writeNode(ctx: LayoutContext): Promise<void> {
     const { node, cas, nodes } = ctx;
     const sans = nodeSans(node);
-    await copyIntoNode(ctx, cas.kubernetes.certFile, `${PKI}/ca.crt`, 0o644);
-    await copyIntoNode(ctx, cas.kubernetes.keyFile, `${PKI}/ca.key`, 0o600);
-    await copyIntoNode(ctx, cas.frontProxy.certFile, `${PKI}/front-proxy-ca.crt`, 0o644);
-    await copyIntoNode(ctx, cas.frontProxy.keyFile, `${PKI}/front-proxy-ca.key`, 0o600);
+    await writeKubeadmCas(ctx, PKI);
     await copyIntoNode(ctx, cas.etcd.certFile, `${ETCD_SSL}/ca.pem`, 0o644);
     await copyIntoNode(ctx, cas.etcd.keyFile, `${ETCD_SSL}/ca-key.pem`, 0o600);
-    await runOk('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', ctx.nodePaths.fs(`${PKI}/sa.key`)]);
-    await runOk('openssl', ['pkey', '-in', ctx.nodePaths.fs(`${PKI}/sa.key`), '-pubout', '-out', ctx.nodePaths.fs(`${PKI}/sa.pub`)]);
 
-    const k = cas.kubernetes;
     const etcdSans = { dnsNames: [...nodes.map((n) => n.name), 'localhost'], ipAddresses: [...nodes.map((n) => n.ip), '127.0.0.1'] };
     const leaves: LeafSpec[] = [
-      { cert: `${PKI}/apiserver.crt`, key: `${PKI}/apiserver.key`, subject: [['CN', 'kube-apiserver']], usage: 'server', issuer: k,
-        dnsNames: [node.name, 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'], ipAddresses: [node.ip, '127.0.0.1'] },
-      { cert: `${PKI}/apiserver-kubelet-client.crt`, key: `${PKI}/apiserver-kubelet-client.key`, subject: [['O', 'kubeadm:cluster-admins'], ['CN', 'kube-apiserver-kubelet-client']], usage: 'client', issuer: k },
-      { cert: `${PKI}/front-proxy-client.crt`, key: `${PKI}/front-proxy-client.key`, subject: [['CN', 'front-proxy-client']], usage: 'client', issuer: cas.frontProxy },
+      ...kubeadmLeaves(ctx, PKI),
       // kubespray's openssl.conf: every member's and node's certificate names every etcd host.
       { cert: `${ETCD_SSL}/member-${node.name}.pem`, key: `${ETCD_SSL}/member-${node.name}-key.pem`, subject: [['CN', `etcd-member-${node.name}`]], usage: 'peer', issuer: cas.etcd, ...etcdSans },
       { cert: `${ETCD_SSL}/admin-${node.name}.pem`, key: `${ETCD_SSL}/admin-${node.name}-key.pem`, subject: [['CN', `etcd-admin-${node.name}`]], usage: 'peer', issuer: cas.etcd, ...etcdSans },
       { cert: `${ETCD_SSL}/node-${node.name}.pem`, key: `${ETCD_SSL}/node-${node.name}-key.pem`, subject: [['CN', `etcd-node-${node.name}`]], usage: 'peer', issuer: cas.etcd, ...etcdSans },
-      { cert: '/var/lib/kubelet/pki/kubelet.crt', key: '/var/lib/kubelet/pki/kubelet.key', subject: [['O', 'system:nodes'], ['CN', `system:node:${node.name}`]], usage: 'server', issuer: k, ...sans },
+      { cert: '/var/lib/kubelet/pki/kubelet.crt', key: '/var/lib/kubelet/pki/kubelet.key', subject: [['O', 'system:nodes'], ['CN', `system:node:${node.name}`]], usage: 'server', issuer: cas.kubernetes, ...sans },
     ];
     await pool(2, leaves.map((l) => () => issueLeaf(ctx, l)));
     await writeEmbeddedKubeconfigs(ctx, ['admin.conf', 'controller-manager.conf', 'scheduler.conf']);
