@@ -219,7 +219,6 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
   // cluster uses serverTLSBootstrap, and only on nodes whose kubelet made one; as the kubeadm layout.
   const kubeletMade = (e: MapEntry) => isKubelets(e) && e.path === '/var/lib/kubelet/pki/kubelet.crt';
   // Preflight renders these once, in its `local` stage: a per-host file gets one entry per host that has it.
-  const hostsWith = (path: string) => [...new Set(map.entries.filter((e) => e.path === path).map((e) => e.host))].sort();
   vars['preflight_certificates'] = leaves
     .filter((e) => caPath[e.issuer ?? ''])
     .flatMap((e): Record<string, unknown>[] => {
@@ -227,7 +226,7 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
       if (!names.named(e.path)) return [{ path: e.path, key: keyOf(ref, e.path), ca: caPath[e.issuer!]!, hosts: groupOf(e), ...extra }];
       return facts
         .map((f) => f.host)
-        .filter((h) => hostsWith(names.forHost(e.path, h)).includes(h))
+        .filter((h) => names.has(h, names.forHost(e.path, h)))
         .map((h) => ({ path: names.forHost(e.path, h), key: names.forHost(keyOf(ref, e.path), h), ca: caPath[e.issuer!]!, hosts: [h], ...extra }));
     })
     .sort((a, b) => String(a['path']).localeCompare(String(b['path'])));
@@ -294,17 +293,18 @@ function nameToken(host: string): RegExp {
  * stage (detect, preflight), where it names the first host of `group`.
  */
 function hostNamer(ref: HostFacts, map: PkiMap) {
-  const token = nameToken(ref.host);
-  const pathsOf = (host: string) => new Set(map.entries.filter((e) => e.host === host).map((e) => e.path));
-  const others = [...new Set(map.entries.map((e) => e.host))].filter((h) => h !== ref.host);
+  const pathsOf = new Map<string, Set<string>>();
+  for (const e of map.entries) (pathsOf.get(e.host) ?? pathsOf.set(e.host, new Set()).get(e.host)!).add(e.path);
+  const has = (host: string, path: string) => pathsOf.get(host)?.has(path) ?? false;
+  const others = [...pathsOf.keys()].filter((h) => h !== ref.host);
   // Per host only when another host has its own such file: a lone host's name (or one that is also a
   // folder's, a host called `etcd`) is never taken for a pattern.
-  const named = (path: string) => {
-    token.lastIndex = 0;
-    return token.test(path) && !others.some((h) => pathsOf(h).has(path)) && others.some((h) => pathsOf(h).has(path.replace(nameToken(ref.host), h)));
-  };
+  const named = (path: string) =>
+    nameToken(ref.host).test(path) && !others.some((h) => has(h, path)) && others.some((h) => has(h, path.replace(nameToken(ref.host), h)));
   return {
     named,
+    /** Whether the PKI map has that certificate file on that host. */
+    has,
     /** The path with the host's name put in, for `host` (a literal name, or a template). */
     forHost: (path: string, host: string) => path.replace(nameToken(ref.host), host),
     perHost: (path: string) => (named(path) ? path.replace(nameToken(ref.host), '{{ host.name }}') : path),
