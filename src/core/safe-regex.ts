@@ -18,10 +18,33 @@ function RE2(): Re2Constructor {
   return re2;
 }
 
-/** A RegExp-like matcher (test, exec, replace, match) on RE2. Throws an Error naming the problem. */
+/**
+ * Compiled matchers by flags + pattern. Compiling in re2-wasm costs ~1.2 ms and a fresh object's
+ * first match another ~1 ms (measured on the 2-core CI machine), a reused one's ~0.03 ms; a playbook
+ * uses the same few patterns on every host (a 50-host fan-out compiled two patterns 100 times:
+ * ~0.2 s of CPU, issue 14's benchmark). Patterns come from playbooks, so the set is small; the bound
+ * only keeps a hostile one from growing memory without limit (WebAssembly memory is not returned).
+ */
+const compiled = new Map<string, RegExp>();
+const COMPILED_MAX = 512;
+
+/**
+ * A RegExp-like matcher (test, exec, replace, match) on RE2, shared by every caller with the same
+ * pattern and flags: callers use it at once, without an await in between (a `g`/`y` matcher's
+ * lastIndex is reset to 0 each time it is handed out). Throws an Error naming the problem.
+ */
 export function safeRegExp(pattern: string, flags = ''): RegExp {
   // re2-wasm works on Unicode strings only: the `u` flag is always on.
-  return new (RE2())(pattern, flags.includes('u') ? flags : `${flags}u`);
+  const f = flags.includes('u') ? flags : `${flags}u`;
+  const key = `${f}/${pattern}`;
+  let re = compiled.get(key);
+  if (re === undefined) {
+    re = new (RE2())(pattern, f);
+    if (compiled.size >= COMPILED_MAX) compiled.delete(compiled.keys().next().value!);
+    compiled.set(key, re);
+  }
+  re.lastIndex = 0;
+  return re;
 }
 
 /** Why a pattern cannot be used (RE2 refuses it), or undefined when it can. */

@@ -8,7 +8,13 @@ import { hostname } from 'node:os';
 import type { LockHolder, RunState } from '../core/types.js';
 import { readHolder } from './lock.js';
 import { writeFileAtomic } from '../transport/local.js';
-import { CA_PASSPHRASE_ENV } from '../tasks/shared/pki-common.js';
+
+/**
+ * The environment variable whose value encrypts the CA keys kcarun stores (docs/pki.md). Defined
+ * here, where it is read, not beside the PKI helpers: importing those loads node-forge (~40 ms) into
+ * every run, PKI or not.
+ */
+export const CA_PASSPHRASE_ENV = 'KCARUN_CA_PASSPHRASE';
 
 /**
  * The state directory of one inventory (default `.kcarun/` beside it), 0700:

@@ -74,21 +74,21 @@ describe('a planned file as shown', () => {
     const newPem = await readFile(fresh.cert);
     const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
 
-    const bundle = plannedFileChange('cp1', '/etc/k/ca-bundle.crt', null, Buffer.concat([newPem, oldPem]), 0o644, undefined);
+    const bundle = await plannedFileChange('cp1', '/etc/k/ca-bundle.crt', null, Buffer.concat([newPem, oldPem]), 0o644, undefined);
     expect(bundle.file).toMatchObject({ kind: 'create', added: 2, removed: 0 });
     expect(bundle.diff).toMatch(/^\+ subject CN=new-ca, issuer CN=new-ca, \d{4}-/m);
     expect(bundle.diff).toMatch(/^\+ subject CN=old-ca, issuer CN=old-ca, \d{4}-/m);
 
-    const keyFile = plannedFileChange('cp1', '/etc/k/ca.key', Buffer.from(key), Buffer.from(key.replace('A', 'B')), 0o600, 0o600);
+    const keyFile = await plannedFileChange('cp1', '/etc/k/ca.key', Buffer.from(key), Buffer.from(key.replace('A', 'B')), 0o600, 0o600);
     expect(keyFile.diff).toBe('cp1:/etc/k/ca.key: replaced private key (key material, not shown)');
 
-    const combined = plannedFileChange('cp1', '/var/lib/kubelet/pki/kubelet-client-current.pem', Buffer.concat([oldPem, Buffer.from(key)]), Buffer.concat([newPem, Buffer.from(key)]), 0o600, 0o600);
+    const combined = await plannedFileChange('cp1', '/var/lib/kubelet/pki/kubelet-client-current.pem', Buffer.concat([oldPem, Buffer.from(key)]), Buffer.concat([newPem, Buffer.from(key)]), 0o600, 0o600);
     expect(combined.diff).toMatch(/^- subject CN=old-ca/m);
     expect(combined.diff).toMatch(/^\+ subject CN=new-ca/m);
     expect(combined.diff).toContain('(the file holds a private key too: not shown)');
     for (const d of [bundle.diff, keyFile.diff, combined.diff]) expect(d).not.toMatch(/PRIVATE KEY-----|MII/);
 
-    const text = plannedFileChange('cp1', '/etc/k/admin.conf', Buffer.from('users:\n- user:\n    client-key-data: AAAA\n    token: old\n'), Buffer.from('users:\n- user:\n    client-key-data: BBBB\n    token: new\n'), 0o600, 0o600);
+    const text = await plannedFileChange('cp1', '/etc/k/admin.conf', Buffer.from('users:\n- user:\n    client-key-data: AAAA\n    token: old\n'), Buffer.from('users:\n- user:\n    client-key-data: BBBB\n    token: new\n'), 0o600, 0o600);
     expect(text.diff).not.toMatch(/AAAA|BBBB|old\n|token: new/);
     expect(text.file).toMatchObject({ kind: 'modify', added: 2, removed: 2 });
   });

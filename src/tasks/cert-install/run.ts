@@ -177,7 +177,7 @@ export async function planCertInstall(ctx: TaskContext<CertInstallParams>): Prom
   const summary = `would install ${p.artifact} into ${p.path} (${how}${current.keyBlock ? ', key kept' : ''})`;
   if (!cert) return { changed: true, summary };
   const { data: content, newKey } = await newContent(ctx, cert, current);
-  const { file, diff } = plannedFileChange(ctx.transport.host, p.path, current.content, Buffer.from(content), current.keyBlock !== undefined ? 0o600 : current.st.mode, current.st.mode);
+  const { file, diff } = await plannedFileChange(ctx.transport.host, p.path, current.content, Buffer.from(content), current.keyBlock !== undefined ? 0o600 : current.st.mode, current.st.mode);
   const files: PlannedFile[] = [file];
   if (newKey !== undefined && p.keyPath) files.push({ path: p.keyPath, kind: 'modify', content: Buffer.from(newKey), mode: 0o600, added: 1, removed: 1 });
   return {

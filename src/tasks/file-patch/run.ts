@@ -1,6 +1,5 @@
 import { KcarunError } from '../../core/errors.js';
 import { parseKubeconfig, setKubeconfigClusterCA, setKubeconfigUserCredentials, type Embedded } from '../../edit/kubeconfig.js';
-import { parseCertificates } from '../../pki/certificate.js';
 import { getManifestFlag, removeManifestFlag, setManifestFlag } from '../../edit/manifest-flag.js';
 import { regexReplace, replaceLine } from '../../edit/text-replace.js';
 import { getUnitFlag, removeUnitFlag, setUnitFlag } from '../../edit/unit-file.js';
@@ -145,6 +144,8 @@ async function applyEdit(ctx: TaskContext<FilePatchParams>, text: string, edit: 
  * certificates of `oldCa`. A file that cannot be read trusts nothing (with a warning).
  */
 async function clustersTrusting(ctx: TaskContext<FilePatchParams>, text: string, oldCa: Buffer): Promise<Set<string>> {
+  // Imported here: the PKI modules (node-forge) cost ~40 ms to load, which every other edit skips.
+  const { parseCertificates } = await import('../../pki/certificate.js');
   const old = new Set(parseCertificates(oldCa).map((c) => c.fingerprintSha256));
   if (old.size === 0) throw new KcarunError('E_PKI', `kubeconfig-ca oldCa holds no PEM certificate`, { host: ctx.host.name });
   const trusting = new Set<string>();

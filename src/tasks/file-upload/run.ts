@@ -111,7 +111,7 @@ export async function planFileUpload(ctx: TaskContext<FileUploadParams>): Promis
   if (changes.length === 0) return { changed: false, summary: `${p.dest} up to date`, output: { ...output, changed: false } };
   // The content as it is now (or as an earlier planned step leaves it): what the diff is against.
   const current = before.exists ? (before.content ?? (await ctx.transport.readFile(p.dest, { become: p.become }).catch(() => null))) : null;
-  const { file, diff } = plannedFileChange(ctx.transport.host, p.dest, current, data, mode, before.mode);
+  const { file, diff } = await plannedFileChange(ctx.transport.host, p.dest, current, data, mode, before.mode);
   return { changed: true, summary: `would write ${p.dest} from ${label} (${changes.join(', ')})`, diff, files: [file], output: { ...output, changed: true } };
 }
 

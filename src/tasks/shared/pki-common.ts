@@ -8,10 +8,7 @@ import { defaultKeyPath } from './cert-scan.js';
 import type { RunState, TaskContext } from '../define.js';
 import type { CertPath, CertSource } from './schemas.js';
 
-/** Stored CA keys are encrypted with this passphrase when it is set. */
-export const CA_PASSPHRASE_ENV = 'KCARUN_CA_PASSPHRASE';
-
-/** The passphrase for stored CA keys (from the environment the CLI was given, see RunState). */
+/** The passphrase for stored CA keys (KCARUN_CA_PASSPHRASE, read by src/engine/state-dir.ts into RunState). */
 export function caPassphrase(state: RunState): string | undefined {
   return state.caPassphrase;
 }

@@ -1,6 +1,5 @@
 import { unifiedDiff } from '../../edit/unified-diff.js';
-import { type Certificate, parseCertificates } from '../../pki/certificate.js';
-import { formatSubjectAltName } from '../../pki/extensions.js';
+import type { Certificate } from '../../pki/certificate.js';
 import { containsPrivateKey } from '../../pki/pem.js';
 import type { PlannedFile } from '../define.js';
 import { redactDiff } from './redact-diff.js';
@@ -17,15 +16,23 @@ export function diffStats(diff: string): { added: number; removed: number } {
   return { added, removed };
 }
 
-function describeCertificate(c: Certificate): string {
-  const sans = c.subjectAltNames.map(formatSubjectAltName);
-  return `subject ${c.subjectText}${sans.length ? `, SANs ${sans.join(', ')}` : ''}, issuer ${c.issuerText}, ${c.notBefore.toISOString()} .. ${c.notAfter.toISOString()}`;
-}
+type Describe = (c: Certificate) => string;
 
-function certificatesOf(data: Buffer): Certificate[] | null {
+/**
+ * The certificates a file holds (null: none, or not readable PEM), and how to describe one. The PKI
+ * modules (node-forge, ~40 ms to load) are imported only for a file that has a PEM certificate
+ * marker: a plain config's diff, the common case of file-upload and file-patch, never loads them.
+ */
+async function certificatesOf(data: Buffer): Promise<{ certs: Certificate[]; describe: Describe } | null> {
+  if (!data.includes('CERTIFICATE-----')) return null;
+  const [{ parseCertificates }, { formatSubjectAltName }] = await Promise.all([import('../../pki/certificate.js'), import('../../pki/extensions.js')]);
+  const describe: Describe = (c) => {
+    const sans = c.subjectAltNames.map(formatSubjectAltName);
+    return `subject ${c.subjectText}${sans.length ? `, SANs ${sans.join(', ')}` : ''}, issuer ${c.issuerText}, ${c.notBefore.toISOString()} .. ${c.notAfter.toISOString()}`;
+  };
   try {
     const certs = parseCertificates(data);
-    return certs.length ? certs : null;
+    return certs.length ? { certs, describe } : null;
   } catch {
     return null;
   }
@@ -36,22 +43,23 @@ function certificatesOf(data: Buffer): Certificate[] | null {
  * certificate or bundle by its certificates (subject, SANs, issuer, validity), old then new, each
  * counted as one line; any other text as a unified diff with secrets redacted.
  */
-export function plannedFileChange(
+export async function plannedFileChange(
   host: string,
   path: string,
   before: Buffer | null,
   after: Buffer,
   mode: number | undefined,
   beforeMode: number | undefined,
-): { file: PlannedFile; diff: string } {
+): Promise<{ file: PlannedFile; diff: string }> {
   const kind: PlannedFile['kind'] = before === null ? 'create' : before.equals(after) ? 'mode' : 'modify';
   const label = `${host}:${path}`;
   const file = { path, kind, content: after, mode };
   if (kind === 'mode') return { file, diff: `${label}: mode ${beforeMode?.toString(8) ?? '?'} -> ${mode?.toString(8) ?? '?'} (content unchanged)` };
   const hasKey = containsPrivateKey(after.toString('latin1')) || (before !== null && containsPrivateKey(before.toString('latin1')));
-  const newCerts = certificatesOf(after);
-  const oldCerts = before ? certificatesOf(before) : null;
-  if (newCerts && (before === null || oldCerts)) {
+  const newFound = await certificatesOf(after);
+  const oldCerts = before ? ((await certificatesOf(before))?.certs ?? null) : null;
+  if (newFound && (before === null || oldCerts)) {
+    const { certs: newCerts, describe: describeCertificate } = newFound;
     const oldFp = new Set((oldCerts ?? []).map((c) => c.fingerprintSha256));
     const newFp = new Set(newCerts.map((c) => c.fingerprintSha256));
     const lines = [
