@@ -1,7 +1,10 @@
 /**
- * kcarun's full rotate-ca against a careful hand-written shell script of the same procedure
- * (bench/script/rotate-ca.sh), side by side in one run, each on a fresh 3-node kubeadm lab with the
- * same parameters and the lab's counted traffic running (issue 19). Per tool: wall time (GNU time),
+ * kcarun's rotation against a careful hand-written shell script of the same procedure, side by side
+ * in one run, each on a fresh 3-node lab with the same parameters and the lab's counted traffic
+ * running (issue 19). Two comparisons (`Comparison`): the full rotate-ca on the kubeadm layout
+ * (bench/script/rotate-ca.sh), and the etcd CA alone on the etcd-only layout, etcd from a config
+ * file and an init script (bench/script/rotate-etcd-ca.sh; kcarun gets the vars `kcarun discover`
+ * writes, found before the clock starts, as a user runs discover once). Per tool: wall time (GNU time),
  * the restarts that really happened (read from the lab's own process records: every static-pod
  * container id and unit main pid each node's kubelet/systemctl wrote, sampled every 250 ms), the
  * traffic's failed requests, and the lab's verdict (every certificate on the new CAs, data intact)
@@ -22,6 +25,22 @@ import { timed } from './measure.js';
 import { rotationFromFile, type RotationResult } from './rotation.js';
 
 const ROOT = join(import.meta.dirname, '..');
+
+/** What is compared: the lab layout both run on, kcarun's playbook, and the script. */
+export interface Comparison {
+  layout: 'kubeadm' | 'etcd-only';
+  playbook: string;
+  script: string;
+  /** The script's log prefix (its phases are read from it). */
+  scriptName: string;
+  /** kcarun's vars come from `kcarun discover` on a hosts-only inventory instead of the lab's. */
+  discover: boolean;
+}
+
+export const COMPARISONS = {
+  'rotate-ca': { layout: 'kubeadm', playbook: 'playbooks/rotate-ca.yaml', script: 'bench/script/rotate-ca.sh', scriptName: 'rotate-ca', discover: false },
+  'etcd-ca': { layout: 'etcd-only', playbook: 'playbooks/rotate-etcd-ca.yaml', script: 'bench/script/rotate-etcd-ca.sh', scriptName: 'rotate-etcd-ca', discover: true },
+} as const satisfies Record<string, Comparison>;
 
 export interface ToolRun {
   tool: 'kcarun' | 'script';
@@ -49,11 +68,11 @@ export interface ToolRun {
  * request of `up` can time out outside any awaited promise and end the process; the benchmark
  * must survive that and start from a clean lab.
  */
-async function labUpChild(dir: string, ipPrefix: string, log: (s: string) => void): Promise<void> {
+async function labUpChild(dir: string, ipPrefix: string, layout: Comparison['layout'], log: (s: string) => void): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     let stderr = '';
     const code = await new Promise<number>((resolve) => {
-      const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'lab/cli.ts'), 'up', '--dir', dir, '--nodes', '3', '--layout', 'kubeadm', '--ca-days-left', '30', '--ip-prefix', ipPrefix], {
+      const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'lab/cli.ts'), 'up', '--dir', dir, '--nodes', '3', '--layout', layout, '--ca-days-left', '30', '--ip-prefix', ipPrefix], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -117,11 +136,12 @@ function safeList(dir: string): string[] {
 }
 
 /** The script's phases: the time between one log header and the next. */
-function scriptPhases(output: string): Array<{ what: string; seconds: number }> {
+function scriptPhases(output: string, scriptName: string): Array<{ what: string; seconds: number }> {
   const marks: Array<{ t: number; what: string }> = [];
   for (const line of output.split('\n')) {
-    const m = /^(\d\d):(\d\d):(\d\d) rotate-ca: (?! {2}ok:)(.*)$/.exec(line);
-    if (m) marks.push({ t: Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]), what: m[4]!.replace(/ \(.*$/, '') });
+    const m = /^(\d\d):(\d\d):(\d\d) ([a-z-]+): (?! {2}ok:)(.*)$/.exec(line);
+    if (m?.[4] !== scriptName) continue;
+    marks.push({ t: Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]), what: m[5]!.replace(/ \(.*$/, '') });
   }
   const phases: Array<{ what: string; seconds: number }> = [];
   for (let i = 0; i + 1 < marks.length; i++) phases.push({ what: marks[i]!.what, seconds: (marks[i + 1]!.t - marks[i]!.t + 86400) % 86400 });
@@ -129,12 +149,14 @@ function scriptPhases(output: string): Array<{ what: string; seconds: number }> 
 }
 
 export async function rotationVsScript(options: {
+  comparison: Comparison;
   ipPrefix: string;
   gate: { successes: number; intervalSeconds: number; timeoutSeconds: number };
   /** Where each tool's output (kcarun's JSON events, the script's log) is kept. */
   outDir: string;
   log: (s: string) => void;
 }): Promise<{ kcarun: ToolRun; script: ToolRun }> {
+  const cmp = options.comparison;
   const runs: Partial<Record<'kcarun' | 'script', ToolRun>> = {};
   for (const tool of ['kcarun', 'script'] as const) {
     const work = await mkdtemp(join(tmpdir(), `kcarun-bench-${tool}-`));
@@ -142,10 +164,21 @@ export async function rotationVsScript(options: {
     const paths = new LabPaths(dir);
     try {
       options.log(`rotation (${tool}): lab up on ${options.ipPrefix}.x (load ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
-      await labUpChild(dir, options.ipPrefix, options.log);
+      await labUpChild(dir, options.ipPrefix, cmp.layout, options.log);
       const state = readState(paths)!;
       const inventory = join(work, 'inventory.yaml');
-      writeFileSync(inventory, labInventory(dir));
+      const kcarunVars: string[] = [];
+      if (cmp.discover) {
+        // A hosts-only inventory (the lab's minus its vars) and what `kcarun discover` finds on it.
+        const full = labInventory(dir);
+        writeFileSync(inventory, `${full.slice(0, full.indexOf('\nvars:'))}\n`);
+        const vars = join(work, 'discovered.yaml');
+        if (tool === 'kcarun') {
+          const d = await timed(process.execPath, [join(ROOT, 'dist/cli.js'), 'discover', '-i', inventory, '--write-vars', vars], { cwd: work, stdoutFile: join(work, 'discover.out') });
+          if (d.exitCode !== 0) throw new Error(`kcarun discover exited ${d.exitCode}: ${readFileSync(join(work, 'discover.out'), 'utf8').slice(-2000)}`);
+          kcarunVars.push('-e', `@${vars}`);
+        }
+      } else writeFileSync(inventory, labInventory(dir));
       await trafficStart({ dir });
       const loadBefore = loadavg();
       const watcher = watchRestarts(paths, state.nodes.map((n) => n.name));
@@ -153,8 +186,8 @@ export async function rotationVsScript(options: {
       options.log(`rotation (${tool}): rotating (load ${loadBefore.map((x) => x.toFixed(1)).join(' ')})`);
       const measured =
         tool === 'kcarun'
-          ? await timed(process.execPath, [join(ROOT, 'dist/cli.js'), join(ROOT, 'playbooks/rotate-ca.yaml'), '-i', inventory, '--yes', '--output', 'json'], { cwd: work, stdoutFile: out })
-          : await timed('bash', [join(ROOT, 'bench/script/rotate-ca.sh')], {
+          ? await timed(process.execPath, [join(ROOT, 'dist/cli.js'), join(ROOT, cmp.playbook), '-i', inventory, ...kcarunVars, '--yes', '--output', 'json'], { cwd: work, stdoutFile: out })
+          : await timed('bash', [join(ROOT, cmp.script)], {
               cwd: work,
               stdoutFile: out,
               env: {
@@ -174,15 +207,15 @@ export async function rotationVsScript(options: {
       const verify = await labVerify(dir);
       await trafficStop({ dir });
       const text = readFileSync(out, 'utf8');
-      writeFileSync(join(options.outDir, `rotation-${tool}.out`), text);
+      writeFileSync(join(options.outDir, `${cmp.layout === 'kubeadm' ? 'rotation' : `rotation-${cmp.layout}`}-${tool}.out`), text);
       let kcarun: RotationResult | undefined;
       let breakdown: ToolRun['breakdown'];
       if (tool === 'kcarun') {
-        kcarun = await rotationFromFile(out, join(ROOT, 'playbooks/rotate-ca.yaml')).catch(() => undefined);
+        kcarun = await rotationFromFile(out, join(ROOT, cmp.playbook)).catch(() => undefined);
         breakdown = Object.entries(kcarun?.byType ?? {})
           .map(([what, v]) => ({ what: `${what} (${v.count}, summed)`, seconds: +v.summed_s.toFixed(1) }))
           .sort((a, b) => b.seconds - a.seconds);
-      } else breakdown = scriptPhases(text);
+      } else breakdown = scriptPhases(text, cmp.scriptName);
       const run: ToolRun = {
         tool,
         exitCode: measured.exitCode,

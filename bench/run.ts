@@ -16,6 +16,10 @@
  *                           3-node lab under traffic (bench/rotation-vs-script.ts); the last line is
  *                           {"rotation": {kcarun_s, script_s, kcarun_restarts, script_restarts,
  *                           kcarun_failures, script_failures}}
+ *   --only etcd-rotation    just kcarun's rotate-etcd-ca (vars from `kcarun discover`) against
+ *                           bench/script/rotate-etcd-ca.sh, each on a fresh 3-node etcd-only lab (etcd
+ *                           from a config file, an init script) under traffic; last line
+ *                           {"etcd-rotation": {...the same keys}}
  *   --ip-prefix 127.X.Y     the labs' addresses for --only rotation (default 127.0.9)
  * Run as root (sshd on loopback, apt-get for missing tools: bench/install-deps.sh).
  */
@@ -27,7 +31,7 @@ import { parseArgs, promisify } from 'node:util';
 import { fanoutAt, type FanoutRow, type RunSample } from './fanout.js';
 import { parse as parseYaml } from 'yaml';
 import { measureDemoRotation, rotationFromFile, type RotationResult } from './rotation.js';
-import { rotationVsScript } from './rotation-vs-script.js';
+import { COMPARISONS, rotationVsScript } from './rotation-vs-script.js';
 import { startupBench, type StartupResult } from './startup.js';
 import { linePlot } from './svg.js';
 import { summaryMarkdown, type BenchSummary } from './summary.js';
@@ -67,22 +71,28 @@ async function tool(cmd: string, args: string[]): Promise<string> {
   return (await run(cmd, args).catch((e: { stdout?: string; stderr?: string }) => ({ stdout: e.stdout ?? e.stderr ?? '' }))).stdout.trim().split('\n')[0] ?? '';
 }
 
-/** kcarun against the careful script (issue 19): both with the gate timing of playbooks/defaults.yaml. */
-async function onlyRotation(): Promise<void> {
+/**
+ * kcarun against the careful script (issue 19): both with the gate timing of playbooks/defaults.yaml.
+ * `which`: 'rotation' (rotate-ca on the kubeadm lab; results rotation-vs-script.json) or
+ * 'etcd-rotation' (the etcd CA on the etcd-only lab; etcd-rotation-vs-script.json). The last line
+ * printed is {"<which>": {kcarun_s, script_s, kcarun_restarts, script_restarts, kcarun_failures, script_failures}}.
+ */
+async function onlyRotation(which: 'rotation' | 'etcd-rotation'): Promise<void> {
   await mkdir(RESULTS, { recursive: true });
   const defaults = parseYaml(await readFile(join(ROOT, 'playbooks/defaults.yaml'), 'utf8')) as Record<string, number>;
   const gate = { successes: defaults.gate_successes ?? 3, intervalSeconds: defaults.gate_interval_seconds ?? 2, timeoutSeconds: defaults.gate_timeout_seconds ?? 180 };
   const started = new Date();
   const loadBefore = loadNow();
-  log(`kcarun bench --only rotation ${started.toISOString()} load ${loadBefore.join(' ')}; gates: ${JSON.stringify(gate)}`);
-  const r = await rotationVsScript({ ipPrefix: o['ip-prefix'] ?? '127.0.9', gate, outDir: RESULTS, log });
+  log(`kcarun bench --only ${which} ${started.toISOString()} load ${loadBefore.join(' ')}; gates: ${JSON.stringify(gate)}`);
+  const comparison = COMPARISONS[which === 'rotation' ? 'rotate-ca' : 'etcd-ca'];
+  const r = await rotationVsScript({ comparison, ipPrefix: o['ip-prefix'] ?? '127.0.9', gate, outDir: RESULTS, log });
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', node: process.version };
   await writeFile(
-    join(RESULTS, 'rotation-vs-script.json'),
+    join(RESULTS, `${which}-vs-script.json`),
     `${JSON.stringify({ date: started.toISOString(), machine, loadavg: { before: loadBefore, after: loadNow() }, gate, kcarun: { ...r.kcarun, kcarun: undefined }, script: r.script }, null, 2)}\n`,
   );
   const line = {
-    rotation: {
+    [which]: {
       kcarun_s: r.kcarun.wall_s,
       script_s: r.script.wall_s,
       kcarun_restarts: r.kcarun.restarts,
@@ -92,7 +102,7 @@ async function onlyRotation(): Promise<void> {
     },
   };
   if (r.kcarun.exitCode !== 0 || r.script.exitCode !== 0 || !r.kcarun.allCertsOnNewCA || !r.script.allCertsOnNewCA) {
-    log(`rotation: a run failed or did not rotate (kcarun exit ${r.kcarun.exitCode}, on new CAs ${r.kcarun.allCertsOnNewCA}; script exit ${r.script.exitCode}, on new CAs ${r.script.allCertsOnNewCA})`);
+    log(`${which}: a run failed or did not rotate (kcarun exit ${r.kcarun.exitCode}, on new CAs ${r.kcarun.allCertsOnNewCA}; script exit ${r.script.exitCode}, on new CAs ${r.script.allCertsOnNewCA})`);
     process.exitCode = 1;
   }
   process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -100,8 +110,8 @@ async function onlyRotation(): Promise<void> {
 
 async function main(): Promise<void> {
   if (o.only !== undefined) {
-    if (o.only !== 'rotation') throw new Error(`--only ${o.only}: only "rotation" is known`);
-    return onlyRotation();
+    if (o.only !== 'rotation' && o.only !== 'etcd-rotation') throw new Error(`--only ${o.only}: "rotation" or "etcd-rotation"`);
+    return onlyRotation(o.only);
   }
   await new Promise<void>((resolve, reject) => {
     const c = spawn('sh', [join(HERE, 'install-deps.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });

@@ -14,87 +14,22 @@
 # leave their host (the new CA keys are made here and copied where the old CA keys were).
 # Needs ssh, openssl, jq, curl here; etcdctl, openssl, crictl, curl on the nodes.
 set -euo pipefail
-
-read -r -a NODE_LIST <<<"${NODES:?NODES=\"cp1=IP cp2=IP ...\"}"
-: "${SSH_KEY:?}" "${KNOWN_HOSTS:?}"
-GATE_SUCCESSES=${GATE_SUCCESSES:-3}
-GATE_INTERVAL=${GATE_INTERVAL:-2}
-GATE_TIMEOUT=${GATE_TIMEOUT:-180}
+SCRIPT=rotate-ca
+# shellcheck source=common.sh
+source "$(dirname "$0")/common.sh"
 P=/etc/kubernetes/pki
 M=/etc/kubernetes/manifests
 ETCD_BUNDLE=$P/etcd/ca-bundle.crt
 K8S_BUNDLE=$P/ca-bundle.crt
 FP_BUNDLE=$P/front-proxy-ca-bundle.crt
 KUBECONFIGS="admin.conf super-admin.conf controller-manager.conf scheduler.conf"
-W=$(mktemp -d /tmp/rotate-ca.XXXXXX)
-chmod 700 "$W"
-cleanup() {
-  for n in "${NODE_LIST[@]}"; do ssh -o ControlPath="$W/ssh-${n%%=*}" -O exit x 2>/dev/null || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-
-log() { printf '%s rotate-ca: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-names() { for n in "${NODE_LIST[@]}"; do echo "${n%%=*}"; done; }
-ip_of() { for n in "${NODE_LIST[@]}"; do [ "${n%%=*}" = "$1" ] && { echo "${n#*=}"; return; }; done; die "unknown node $1"; }
-
-# One SSH connection per node, reused (ControlMaster), host keys checked.
-on() {
-  local node=$1
-  shift
-  ssh -i "$SSH_KEY" -o UserKnownHostsFile="$KNOWN_HOSTS" -o StrictHostKeyChecking=yes -o BatchMode=yes \
-    -o ControlMaster=auto -o ControlPath="$W/ssh-$node" -o ControlPersist=600 -o LogLevel=ERROR "root@$(ip_of "$node")" "$@"
-}
-# put NODE PATH MODE < content: written beside, then renamed (a reader never sees half a file).
-put() { on "$1" "umask 077; cat > '$2.new' && chmod $3 '$2.new' && mv -f '$2.new' '$2'"; }
-
-# ---- gates: the check must pass GATE_SUCCESSES times in a row ----
-gate() {
-  local what=$1 ok=0 start=$SECONDS out=''
-  shift
-  while :; do
-    if out=$("$@" 2>&1); then
-      ok=$((ok + 1))
-      [ "$ok" -ge "$GATE_SUCCESSES" ] && { log "  ok: $what"; return 0; }
-    else
-      ok=0
-    fi
-    [ $((SECONDS - start)) -ge "$GATE_TIMEOUT" ] && die "$what: not healthy within ${GATE_TIMEOUT}s: $(tail -n 2 <<<"$out")"
-    sleep "$GATE_INTERVAL"
-  done
-}
-# all_of "check args" "check args"...: one round of several checks; all must pass (arguments hold no spaces)
-all_of() {
-  local c
-  for c in "$@"; do
-    # shellcheck disable=SC2086
-    $c || { echo "failed: $c"; return 1; }
-  done
-}
-etcdctl_on() { # node cacert args...
-  local node=$1 ca=$2
-  shift 2
-  on "$node" "ETCDCTL_API=3 etcdctl --endpoints=https://$(ip_of "$node"):2379 --cacert=$ca --cert=$P/etcd/healthcheck-client.crt --key=$P/etcd/healthcheck-client.key $*"
-}
-# every member healthy, all agree on one leader
-etcd_ok() {
-  local health
-  health=$(etcdctl_on "$1" "$2" endpoint health --cluster 2>&1) || { echo "$health"; return 1; }
-  etcdctl_on "$1" "$2" endpoint status --cluster -w json | jq -e '[.[].Status.leader] | (unique | length == 1) and (.[0] != 0) and (length == '"${#NODE_LIST[@]}"')' >/dev/null
-}
-# the served chain verifies against CA for the node's IP
-tls_ok() { # node port ca [client cert key]
-  local ip
-  ip=$(ip_of "$1")
-  on "$1" "timeout 10 openssl s_client -connect $ip:$2 -CAfile $3 -verify_return_error -verify_ip $ip ${4:+-cert $4 -key $5} </dev/null 2>&1" | grep -q 'Verify return code: 0 (ok)'
-}
+ETCDCTL_CERT=$P/etcd/healthcheck-client.crt
+ETCDCTL_KEY=$P/etcd/healthcheck-client.key
 readyz_ok() { # node cacert
   [ "$(on "$1" "curl -sS --max-time 10 --cacert $2 --cert $P/apiserver-kubelet-client.crt --key $P/apiserver-kubelet-client.key https://$(ip_of "$1"):6443/readyz")" = ok ]
 }
 
 # ---- the API, as admin, from here (credentials from cp1's admin.conf, refreshed after the switch) ----
-FIRST=$(names | head -1)
 admin_creds() {
   on "$FIRST" "cat /etc/kubernetes/admin.conf" >"$W/admin.conf"
   awk '/client-certificate-data:/ {print $2}' "$W/admin.conf" | base64 -d >"$W/admin.crt"
@@ -168,14 +103,7 @@ set_flags() {
 }
 restart_kubelet() { on "$1" "systemctl restart kubelet"; }
 
-# ---- order: etcd leader last; controller-manager lease holder last ----
-etcd_order() {
-  local leader_name
-  leader_name=$(etcdctl_on "$FIRST" "$1" endpoint status --cluster -w json | jq -r '.[] | select(.Status.header.member_id == .Status.leader) | .Endpoint' | sed 's|https://||; s|:2379||')
-  for n in $(names); do [ "$(ip_of "$n")" != "$leader_name" ] && echo "$n"; done
-  for n in $(names); do [ "$(ip_of "$n")" = "$leader_name" ] && echo "$n"; done
-  return 0
-}
+# ---- order: controller-manager lease holder last (etcd leader last: etcd_order) ----
 cm_order() {
   local holder
   holder=$(api GET /apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager | jq -r '.spec.holderIdentity' | cut -d_ -f1)
@@ -185,17 +113,6 @@ cm_order() {
 }
 
 # ---- certificates ----
-# reissue NODE CERT KEY CA: a new certificate for the key on the host, same subject and extensions.
-reissue() {
-  on "$1" "openssl x509 -x509toreq -in $2 -signkey $3 -copy_extensions copyall 2>/dev/null" >"$W/req.csr"
-  sign "$4"
-  put "$1" "$2" 644 <"$W/new.crt"
-}
-sign() {
-  openssl x509 -req -in "$W/req.csr" -CA "$W/$1.crt" -CAkey "$W/$1.key" -set_serial "0x$(openssl rand -hex 16)" -days 365 \
-    -copy_extensions copyall -extfile <(printf 'authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n') -out "$W/new.crt" 2>/dev/null
-  openssl verify -CAfile "$W/$1.crt" "$W/new.crt" >/dev/null || die "the new certificate does not verify"
-}
 # kubeconfig_cert NODE FILE: its embedded client certificate re-signed by the new Kubernetes CA.
 kubeconfig_cert() {
   on "$1" "[ -f $2 ]" || return 0
@@ -234,11 +151,6 @@ etcdctl_on "$FIRST" "$P/etcd/ca.crt" snapshot status "/var/backups/etcd-$STAMP.d
 for n in $(names); do on "$n" "umask 077; tar czf /var/backups/pre-rotation-$STAMP.tgz /etc/kubernetes /var/lib/kubelet/config.yaml /var/lib/kubelet/pki /etc/prometheus 2>/dev/null || tar czf /var/backups/pre-rotation-$STAMP.tgz /etc/kubernetes /var/lib/kubelet/config.yaml /var/lib/kubelet/pki"; done
 
 log "prepare: new CAs, bundles (new + old) on every node"
-newca() { # name CN
-  openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -subj "/CN=$2" -keyout "$W/$1.key" -out "$W/$1.crt" \
-    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign 2>/dev/null
-  cat "$W/$1.crt" "$W/$1-old.crt" >"$W/$1-bundle.crt"
-}
 newca k8s "kubernetes-$STAMP"
 newca etcd "etcd-ca-$STAMP"
 newca fp "front-proxy-ca-$STAMP"
