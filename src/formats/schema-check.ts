@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv, ErrorObject, Options, ValidateFunction } from 'ajv';
 import type { TSchema } from '@sinclair/typebox';
 import { KcarunError, type SourcePosition } from '../core/errors.js';
 import type { PathSegment } from './source.js';
@@ -42,7 +43,9 @@ function validatorFor(schema: TSchema): ValidateFunction {
     if (!fn) {
       // optimize: false skips ajv's code-optimising passes: a validator compiled at run time checks a
       // handful of documents, so the passes would cost more than they save.
-      ajv ??= new Ajv({ ...AJV_OPTIONS, code: { optimize: false } });
+      // ajv itself (~80 ms of CPU to load) is required only here: with the build's validators, a
+      // run of the stock playbooks never loads it (issue 14's fan-out benchmark).
+      ajv ??= new (createRequire(import.meta.url)('ajv') as { Ajv: new (o: Options) => Ajv }).Ajv({ ...AJV_OPTIONS, code: { optimize: false } });
       fn = ajv.compile(schema);
       compiledAtRunTime++;
     }
