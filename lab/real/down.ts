@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { LabPaths } from '../lab-paths.js';
 import { readState, type LabState, type NodeState } from '../lab-state.js';
 import { isOwnProcess, isRunning, terminate } from '../processes.js';
-import { deleteLink, nsOf, pidsInCgroupTree, removeCgroupTree, restoreSysctls } from './host.js';
+import { deleteLink, MACHINE_SYSCTLS_FILE, nsOf, otherRealLabBridges, pidsInCgroupTree, removeCgroupTree, restoreSysctls } from './host.js';
 
 /**
  * The pids of a node. A namespace inode alone is not proof (Linux reuses the inode of a freed
@@ -95,7 +95,13 @@ export async function realDown(opts: { dir: string; purge?: boolean; log?: (l: s
     for (const v of [...real.veths, real.lb.veth]) await deleteLink(v);
     await deleteLink(real.bridge);
     for (const node of state.nodes) if (node.cgroupRoot) leftCgroups.push(...removeCgroupTree(node.cgroupRoot, hier));
-    restored = restoreSysctls(real.sysctlsBefore);
+    // Machine-wide values: restoring them under another real lab's kubelets would undo what those
+    // kubelets set (and rely on); the last lab down restores them.
+    const others = await otherRealLabBridges(real.bridge);
+    if (others.length === 0) {
+      restored = restoreSysctls(real.sysctlsBefore);
+      rmSync(MACHINE_SYSCTLS_FILE, { force: true });
+    } else log(`lab: sysctls left as they are: another real lab is up (${others.join(', ')})`);
   }
   if (opts.purge) rmSync(paths.root, { recursive: true, force: true });
   log(`lab: down (${stopped} processes stopped${restored.length ? `, sysctls restored: ${restored.join(' ')}` : ''}${leftCgroups.length ? `, cgroups left: ${leftCgroups.join(' ')}` : ''}${opts.purge ? `, ${paths.root} removed` : ''})`);

@@ -50,6 +50,35 @@ export function restoreSysctls(saved: Record<string, string>): string[] {
   return restored;
 }
 
+/**
+ * The sysctls as they were before the first of the real labs now up started (a machine-wide file:
+ * two real labs may be up at once on other subnets, and each one's kubelets change the same
+ * machine-wide values). Written by the first lab's `up`, read by the later ones, removed by the
+ * last lab's `down`, which alone restores them.
+ */
+export const MACHINE_SYSCTLS_FILE = '/run/kcarun-lab/sysctls-before-real-labs.json';
+
+/** The bridges of real labs that are up (their names: kcl<N>br, lab/real/plan.ts), except `except`. */
+export async function otherRealLabBridges(except: string): Promise<string[]> {
+  const out = await runOk('ip', ['-o', 'link', 'show', 'type', 'bridge']);
+  return [...out.matchAll(/^\d+:\s+(kcl\d+br)[:@]/gm)].map((m) => m[1]!).filter((b) => b !== except);
+}
+
+/** The sysctls to restore when the last real lab goes down: the machine's own, or those the first lab saved. */
+export async function sysctlsBeforeRealLabs(ownBridge: string): Promise<Record<string, string>> {
+  if ((await otherRealLabBridges(ownBridge)).length > 0 && existsSync(MACHINE_SYSCTLS_FILE)) {
+    try {
+      return JSON.parse(readFileSync(MACHINE_SYSCTLS_FILE, 'utf8')) as Record<string, string>;
+    } catch {
+      // unreadable: this lab's own reading below is the best left
+    }
+  }
+  const now = readSysctls();
+  mkdirSync('/run/kcarun-lab', { recursive: true, mode: 0o755 });
+  writeFileSync(MACHINE_SYSCTLS_FILE, `${JSON.stringify(now)}\n`);
+  return now;
+}
+
 export async function ensureUnreachableRoute(range: string): Promise<boolean> {
   const have = await runOk('ip', ['-4', 'route', 'show', 'table', 'main', 'type', 'unreachable', range]);
   if (have.trim()) return false;

@@ -22,7 +22,7 @@ import {
   CONTAINERD_UNIT, KUBEADM_DROPIN, KUBELET_UNIT, REAL_NODE_DIR_MOUNTS, REAL_NODE_FILE_MOUNTS, cniConfig, containerdConfig, etcHostsReal,
   haproxyConfig, lbInitScript, realInitScript, resolvConfReal,
 } from './node-files.js';
-import { cgroupHierarchies, ensureUnreachableRoute, linkExists, makeNodeCgroups, nsOf, readSysctls } from './host.js';
+import { cgroupHierarchies, ensureUnreachableRoute, linkExists, makeNodeCgroups, nsOf, sysctlsBeforeRealLabs } from './host.js';
 import { realDown, realNodeAlive } from './down.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -181,7 +181,8 @@ export async function realUp(opts: RealUpOptions): Promise<LabState> {
 
   // Network safety first: nothing of the lab's range may ever leave by the default route.
   const addedUnreachableRoute = await ensureUnreachableRoute(plan.range);
-  const sysctlsBefore = readSysctls();
+  // Another real lab's kubelets may have changed them already: take the values from before the first lab.
+  const sysctlsBefore = await sysctlsBeforeRealLabs(plan.bridge);
 
   rmSync(paths.root, { recursive: true, force: true });
   mkdirSync(paths.root, { recursive: true, mode: 0o755 });
