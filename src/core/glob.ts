@@ -1,4 +1,9 @@
-import picomatch from 'picomatch';
+import { createRequire } from 'node:module';
+import type picomatchType from 'picomatch';
+
+// picomatch is required on the first wildcard, not at start-up: most inventories and known_hosts
+// files have none, and every kcarun command would pay its load (issue 14's start-up benchmark).
+let picomatch: typeof picomatchType | undefined;
 
 /**
  * A test of names (host names, inventory group names) against a shell-style wildcard, by
@@ -9,6 +14,7 @@ import picomatch from 'picomatch';
  */
 export function wildcardMatcher(pattern: string, options: { nocase?: boolean; brackets?: 'class' | 'literal' } = {}): (name: string) => boolean {
   const glob = options.brackets === 'literal' ? pattern.replace(/[[\]]/g, '\\$&') : pattern;
+  picomatch ??= createRequire(import.meta.url)('picomatch') as typeof picomatchType;
   return picomatch(glob, { dot: true, nobrace: true, noextglob: true, nonegate: true, nocase: options.nocase ?? false });
 }
 
