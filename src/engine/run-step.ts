@@ -39,7 +39,7 @@ export async function runStep(run: RunContext, planned: PlannedStage, task: Task
     log: stageLogger(emit, stageName, hostName),
     hardStop: input.interrupt.hardStop,
     ...(run.dryRun ? { dryRun: { world: run.dryRun.world, stage: stageName } } : {}),
-    changedInStage: options.dryRun ? [] : filesChangedInStage(journal.records, stageName, hostName),
+    changedInStage: options.dryRun ? undefined : () => filesChangedInStage(journal.records, stageName, hostName),
   };
   const t0 = now();
   emit({ event: 'task-start', ...typed });

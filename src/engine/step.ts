@@ -25,8 +25,11 @@ export interface StepInput {
   hardStop: AbortSignal;
   /** In a dry run: where planned changes are recorded (and later steps read them back). */
   dryRun?: { world: DryRunWorld; stage: string };
-  /** TaskContext.changedInStage; absent (rollback, dry run): none known. */
-  changedInStage?: readonly string[];
+  /**
+   * TaskContext.changedInStage, computed only if the task reads it (a scan of the journal: per step
+   * it made a run quadratic in its host count); absent (rollback, dry run): none known.
+   */
+  changedInStage?: () => readonly string[];
 }
 
 /** A loop task whose `when` reads the loop variable: decided item by item. */
@@ -73,6 +76,7 @@ export async function buildContext(input: StepInput, signal: AbortSignal): Promi
   } catch (err) {
     throw withHost(err, input.host.name);
   }
+  let changedInStage: readonly string[] | undefined;
   return {
     params,
     host: input.host,
@@ -81,7 +85,9 @@ export async function buildContext(input: StepInput, signal: AbortSignal): Promi
     log: input.log,
     signal,
     stepId: input.stepId,
-    changedInStage: input.changedInStage ?? [],
+    get changedInStage() {
+      return (changedInStage ??= input.changedInStage?.() ?? []);
+    },
     transportFor: (name) => input.transports.get(name),
     inventoryHosts: input.inventoryHosts,
     evaluate: async (expression) => evaluate(expression, input.scope),
