@@ -85,7 +85,7 @@ async function labUpChild(dir: string, ipPrefix: string, layout: Comparison['lay
   }
 }
 
-/** Every (node, component, container id | main pid) the lab records, sampled until stopped. */
+/** Every (node, component, container id | main pid | init-script pid) the lab records, sampled until stopped. */
 function watchRestarts(paths: LabPaths, nodes: string[]): { stop: () => Record<string, number> } {
   const seen = new Map<string, Set<string>>();
   const sample = () => {
@@ -110,6 +110,12 @@ function watchRestarts(paths: LabPaths, nodes: string[]): { stop: () => Record<s
         } catch {
           // the unit is between stop and start
         }
+      }
+      // The etcd-only layout's members run from an init script, which keeps its pid in /etc/etcd/etcd.pid.
+      try {
+        note('etcd', readFileSync(n.fs('/etc/etcd/etcd.pid'), 'utf8').trim());
+      } catch {
+        // another layout, or between stop and start
       }
     }
   };
