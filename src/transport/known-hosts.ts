@@ -1,5 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hasWildcard, wildcardMatcher } from '../core/glob.js';
 
@@ -99,8 +99,49 @@ export function sha256Fingerprint(blob: Buffer): string {
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
+/**
+ * The lines of a known_hosts file by the host names they list plainly, and the rest (hashed names,
+ * wildcards, negations) to be tested one by one. Built once per parsed file: each connection asks
+ * about one name, and testing it against every line made a run's host checks hosts x lines
+ * (issue 14's fan-out benchmark).
+ */
+interface KnownHostsIndex {
+  byName: Map<string, number[]>;
+  others: number[];
+}
+const indexes = new WeakMap<readonly KnownHostEntry[], KnownHostsIndex>();
+
+function indexOf(entries: readonly KnownHostEntry[]): KnownHostsIndex {
+  let index = indexes.get(entries);
+  if (index) return index;
+  index = { byName: new Map(), others: [] };
+  entries.forEach((e, i) => {
+    const names = e.patterns.startsWith('|') ? null : e.patterns.split(',');
+    if (!names || names.some((n) => n.startsWith('!') || hasWildcard(n, { brackets: 'literal' }))) {
+      index!.others.push(i);
+      return;
+    }
+    for (const n of new Set(names.map((x) => x.toLowerCase()))) {
+      const list = index!.byName.get(n);
+      if (list) list.push(i);
+      else index!.byName.set(n, [i]);
+    }
+  });
+  indexes.set(entries, index);
+  return index;
+}
+
+/** The lines whose host patterns name `name`, in file order (the order ssh prefers key types in). */
+function linesFor(entries: readonly KnownHostEntry[], name: string): KnownHostEntry[] {
+  const index = indexOf(entries);
+  const plain = index.byName.get(name.toLowerCase()) ?? [];
+  const tested = index.others.filter((i) => patternsMatch(entries[i]!.patterns, name));
+  const all = tested.length === 0 ? plain : [...plain, ...tested].sort((a, b) => a - b);
+  return all.map((i) => entries[i]!);
+}
+
 export function checkHostKey(entries: readonly KnownHostEntry[], name: string, blob: Buffer): HostKeyVerdict {
-  const mine = entries.filter((e) => e.marker !== '@cert-authority' && patternsMatch(e.patterns, name));
+  const mine = linesFor(entries, name).filter((e) => e.marker !== '@cert-authority');
   if (mine.some((e) => e.marker === '@revoked' && e.key.equals(blob))) return { status: 'revoked' };
   const plain = mine.filter((e) => e.marker === undefined);
   if (plain.some((e) => e.key.equals(blob))) return { status: 'known' };
@@ -111,13 +152,27 @@ export function checkHostKey(entries: readonly KnownHostEntry[], name: string, b
 /** Key types recorded for `name`, so the client can ask the server for those first (as ssh does). */
 export function knownKeyTypes(entries: readonly KnownHostEntry[], name: string): string[] {
   return [
-    ...new Set(entries.filter((e) => e.marker === undefined && patternsMatch(e.patterns, name)).map((e) => e.keyType)),
+    ...new Set(linesFor(entries, name).filter((e) => e.marker === undefined).map((e) => e.keyType)),
   ];
 }
 
+/** Parsed files by path, reused while the file's identity, size and mtime are unchanged. */
+const parsedFiles = new Map<string, { stamp: string; entries: KnownHostEntry[] }>();
+
+/**
+ * The entries of a known_hosts file ([] when it does not exist). Every connection reads it (a key
+ * may have been added since); the parse and its index are reused while the file is unchanged
+ * (same inode, size and mtime), so a run parses it once rather than once per host.
+ */
 export async function readKnownHosts(file: string): Promise<KnownHostEntry[]> {
   try {
-    return parseKnownHosts(await readFile(file, 'utf8'));
+    const st = await stat(file);
+    const stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+    const cached = parsedFiles.get(file);
+    if (cached?.stamp === stamp) return cached.entries;
+    const entries = parseKnownHosts(await readFile(file, 'utf8'));
+    parsedFiles.set(file, { stamp, entries });
+    return entries;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;

@@ -4,7 +4,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import SSHConfig from 'ssh-config';
-import { appendKnownHost, checkHostKey, knownHostsName, parseKnownHosts, patternsMatch, readKnownHosts, sha256Fingerprint } from '../../src/transport/known-hosts.js';
+import { appendKnownHost, checkHostKey, knownHostsName, knownKeyTypes, parseKnownHosts, patternsMatch, readKnownHosts, sha256Fingerprint } from '../../src/transport/known-hosts.js';
 import { parseJumpSpec, resolveSshTarget } from '../../src/transport/ssh-config.js';
 import { makeHost } from '../helpers/task-context.js';
 
@@ -55,6 +55,45 @@ describe('known_hosts', () => {
     expect(checkHostKey(entries, 'cp1', e.blob)).toEqual({ status: 'changed', knownTypes: ['ssh-ed25519'] });
     // A CA line is no host key.
     expect(checkHostKey(entries, 'x.example', e.blob).status).toBe('unknown');
+  });
+
+  it('answers for a name from plain lists, wildcards, negations and hashed lines alike, key types in file order', async () => {
+    const a = await newKey('a');
+    const e = await newKey('e', 'ecdsa');
+    const r = await newKey('r', 'rsa');
+    // cp1 is named plainly (in a list, in another case), by a wildcard and by a hashed line; cp3 is
+    // excluded from the wildcard by negation; the types must come back in the order of the file.
+    const file = join(dir, 'hashed');
+    await writeFile(file, `cp1 ${r.line}
+`);
+    execFileSync('ssh-keygen', ['-H', '-f', file], { stdio: 'ignore' });
+    const hashedLine = (await readFile(file, 'utf8')).split('\n').find((l) => l.startsWith('|1|'))!;
+    const entries = parseKnownHosts(`cp*,!cp3 ${e.line}
+CP1,10.0.0.11 ${a.line}
+${hashedLine}
+`);
+    expect(checkHostKey(entries, 'cp1', r.blob)).toEqual({ status: 'known' });
+    expect(checkHostKey(entries, 'cp1', a.blob)).toEqual({ status: 'known' });
+    expect(checkHostKey(entries, '10.0.0.11', a.blob)).toEqual({ status: 'known' });
+    expect(checkHostKey(entries, 'cp2', e.blob)).toEqual({ status: 'known' });
+    expect(checkHostKey(entries, 'cp3', e.blob)).toEqual({ status: 'unknown' });
+    expect(knownKeyTypes(entries, 'cp1')).toEqual(['ecdsa-sha2-nistp256', 'ssh-ed25519', 'ssh-rsa']);
+    expect(checkHostKey(entries, 'cp2', a.blob)).toEqual({ status: 'changed', knownTypes: ['ecdsa-sha2-nistp256'] });
+  });
+
+  it('reads a key appended after the first read (the parse is reused only while the file is unchanged)', async () => {
+    const a = await newKey('a');
+    const b = await newKey('b');
+    const file = join(dir, 'known_hosts');
+    await writeFile(file, `cp1 ${a.line}
+`);
+    expect(checkHostKey(await readKnownHosts(file), 'cp2', b.blob).status).toBe('unknown');
+    expect(await readKnownHosts(file)).toBe(await readKnownHosts(file));
+    await appendKnownHost(file, 'cp2', b.blob);
+    expect(checkHostKey(await readKnownHosts(file), 'cp2', b.blob).status).toBe('known');
+    await writeFile(file, `cp2 ${a.line}
+`);
+    expect(checkHostKey(await readKnownHosts(file), 'cp2', b.blob)).toEqual({ status: 'changed', knownTypes: ['ssh-ed25519'] });
   });
 
   it('appends accepted keys in a format ssh-keygen -F finds, with the fingerprint ssh-keygen prints', async () => {
