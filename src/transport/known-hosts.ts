@@ -156,8 +156,12 @@ export function knownKeyTypes(entries: readonly KnownHostEntry[], name: string):
   ];
 }
 
-/** Parsed files by path, reused while the file's identity, size and mtime are unchanged. */
-const parsedFiles = new Map<string, { stamp: string; entries: KnownHostEntry[] }>();
+/**
+ * Parsed files by path, reused while the file's identity, size and mtime are unchanged. The parse is
+ * kept as a promise: a run's connections start together, and each would otherwise parse the file
+ * before the first one had stored it.
+ */
+const parsedFiles = new Map<string, { stamp: string; entries: Promise<KnownHostEntry[]> }>();
 
 /**
  * The entries of a known_hosts file ([] when it does not exist). Every connection reads it (a key
@@ -169,10 +173,12 @@ export async function readKnownHosts(file: string): Promise<KnownHostEntry[]> {
     const st = await stat(file);
     const stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
     const cached = parsedFiles.get(file);
-    if (cached?.stamp === stamp) return cached.entries;
-    const entries = parseKnownHosts(await readFile(file, 'utf8'));
+    if (cached?.stamp === stamp) return await cached.entries;
+    const entries = readFile(file, 'utf8').then(parseKnownHosts);
     parsedFiles.set(file, { stamp, entries });
-    return entries;
+    // A failed read is not kept: the next connection tries again.
+    entries.catch(() => parsedFiles.get(file)?.entries === entries && parsedFiles.delete(file));
+    return await entries;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;

@@ -89,6 +89,10 @@ ${hashedLine}
 `);
     expect(checkHostKey(await readKnownHosts(file), 'cp2', b.blob).status).toBe('unknown');
     expect(await readKnownHosts(file)).toBe(await readKnownHosts(file));
+    // A run's connections start together: they share one parse of the file, not one each.
+    await writeFile(file, `cp1 ${a.line}\n# rewritten\n`);
+    const [first, second] = await Promise.all([readKnownHosts(file), readKnownHosts(file)]);
+    expect(first).toBe(second);
     await appendKnownHost(file, 'cp2', b.blob);
     expect(checkHostKey(await readKnownHosts(file), 'cp2', b.blob).status).toBe('known');
     await writeFile(file, `cp2 ${a.line}
