@@ -111,7 +111,7 @@ interface KnownHostsIndex {
 }
 const indexes = new WeakMap<readonly KnownHostEntry[], KnownHostsIndex>();
 
-function indexOf(entries: readonly KnownHostEntry[]): KnownHostsIndex {
+function hostIndex(entries: readonly KnownHostEntry[]): KnownHostsIndex {
   let index = indexes.get(entries);
   if (index) return index;
   index = { byName: new Map(), others: [] };
@@ -133,7 +133,7 @@ function indexOf(entries: readonly KnownHostEntry[]): KnownHostsIndex {
 
 /** The lines whose host patterns name `name`, in file order (the order ssh prefers key types in). */
 function linesFor(entries: readonly KnownHostEntry[], name: string): KnownHostEntry[] {
-  const index = indexOf(entries);
+  const index = hostIndex(entries);
   const plain = index.byName.get(name.toLowerCase()) ?? [];
   const tested = index.others.filter((i) => patternsMatch(entries[i]!.patterns, name));
   const all = tested.length === 0 ? plain : [...plain, ...tested].sort((a, b) => a - b);
