@@ -186,11 +186,19 @@ export function buildPkiMap(facts: HostFacts[]): PkiMap {
     }
   }
   for (const f of facts) warnings.push(...f.warnings.map((w) => `${f.host}: ${w}`));
+  // Per-signer pairs (--cluster-signing-<signer>-cert-file): the stock switch-signers stage writes the
+  // new Kubernetes CA into those holding the cluster CA (a copy, or the CA files themselves) and
+  // refuses any other CA, so only that case is worth a warning before a run.
+  const clusterCa = [...roles].find(([, role]) => role === 'kubernetes')?.[0];
   for (const c of ['kubelet-client', 'kubelet-serving', 'kube-apiserver-client', 'legacy-unknown']) {
     for (const f of facts) {
       const kcm = f.components.find((x) => x.name === 'kube-controller-manager');
       const s = kcm?.settings[`cluster-signing-${c}-cert-file`];
-      if (s) warnings.push(`${f.host}: kube-controller-manager signs ${c} CSRs with ${s.value} (${s.source.key}); the stock stages do not switch per-signer files yet`);
+      if (!s) continue;
+      const held = byFile(f.host, s.value);
+      if (held && held.fingerprintSha256 === clusterCa) continue;
+      const what = held ? `holds ${held.subjectText}, not the cluster CA` : 'holds no readable certificate';
+      warnings.push(`${f.host}: kube-controller-manager signs ${c} CSRs with ${s.value} (${s.source.key}), which ${what}: the stock switch-signers stage refuses it (rotate that signer's CA on its own)`);
     }
   }
   return {
