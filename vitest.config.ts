@@ -2,15 +2,25 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * The tests on the genuine kubeadm cluster (docs/lab.md "The real kubeadm lab"). They spend most of
- * their ~25 min waiting on the real kubelet (a replaced static pod takes 40-60 s), so
- * `npm test` (scripts/test.sh) runs them beside the rest; `npm run test:serial` runs every file of
- * both projects one at a time. They run one after the other:
- * both use the lab subnet 10.232.0.0/16, and lab-kubeadm-real compares the machine's sysctls, routes,
- * links and mounts before and after its lab, which the other real lab would change. Nothing in the
- * `main` project touches those (the emulated labs live in their own mount namespaces on loopback).
+ * their ~30 min waiting on the real kubelet (a replaced static pod takes 40-60 s). They run one
+ * after the other: both use the lab subnet 10.232.0.0/16, and lab-kubeadm-real compares the
+ * machine's sysctls, routes, links and mounts before and after its lab, which the other real lab
+ * would change. Nothing in the other projects touches those (the emulated labs live in their own
+ * mount namespaces on loopback, the reload facts on 127.219.0.x).
  */
 export const REAL_CLUSTER_TESTS = ['test/lab/lab-kubeadm-real.test.ts', 'test/e2e/rotate-kubeadm-real.test.ts'];
 
+/**
+ * The reload facts that run the pinned Kubernetes and etcd binaries on loopback (test/facts/harness.ts
+ * `requireBinaries`); the rest of test/facts/ needs no binary and stays in `main`.
+ */
+export const BINARY_FACT_TESTS = ['test/facts/controllers.test.ts', 'test/facts/etcd-apiserver.test.ts'];
+
+/**
+ * Three projects, so that `npm test` (scripts/test.sh) can start `main` at once, while the pinned
+ * binaries are still being built, and `real` and `facts` (the only ones that need those binaries)
+ * once the build is done. `npm run test:serial` runs every file of all three, one at a time.
+ */
 export default defineConfig({
   test: {
     // The lab and SSH tests start real sshd/etcd processes: run files one at a time so they
@@ -21,8 +31,9 @@ export default defineConfig({
     reporters: ['default'],
     projects: [
       // Distinct group orders: in one `vitest run`, projects of the same group order run at the same time.
-      { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: REAL_CLUSTER_TESTS, sequence: { groupOrder: 0 } } },
-      { extends: true, test: { name: 'real', include: REAL_CLUSTER_TESTS, sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: [...REAL_CLUSTER_TESTS, ...BINARY_FACT_TESTS], sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'facts', include: BINARY_FACT_TESTS, sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'real', include: REAL_CLUSTER_TESTS, sequence: { groupOrder: 2 } } },
     ],
   },
 });

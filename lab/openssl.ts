@@ -32,6 +32,12 @@ export interface CertRequest {
   keyFile: string;
   /** rsa (default, kubeadm's choice) or ec-p256 (what the kubelet makes for its client pair), written as SEC1 "EC PRIVATE KEY". */
   keyAlgorithm?: 'rsa' | 'ec-p256';
+  /**
+   * Sign a certificate for the key already in keyFile instead of generating one (as `kubeadm certs
+   * renew` does): a renewal then changes one file, which a component that re-reads its pair per TLS
+   * handshake (etcd) can never see half-written.
+   */
+  reuseKey?: boolean;
 }
 
 const CA_CONFIG = `[ ca ]
@@ -74,13 +80,15 @@ function extensions(req: CertRequest): string {
   return lines.join('\n') + '\n';
 }
 
-/** Generates a key (RSA 2048 as kubeadm does by default, or EC P-256) and a certificate for it. */
+/** Generates a key (RSA 2048 as kubeadm does by default, or EC P-256; or reuses keyFile) and a certificate for it. */
 export async function issueCertificate(req: CertRequest): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'kcarun-lab-openssl-'));
   try {
-    if (req.keyAlgorithm === 'ec-p256') await runOk('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', req.keyFile]);
+    if (req.reuseKey) {
+      // the key stays as it is
+    } else if (req.keyAlgorithm === 'ec-p256') await runOk('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', req.keyFile]);
     else await runOk('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', req.keyFile]);
-    await chmod(req.keyFile, 0o600);
+    if (!req.reuseKey) await chmod(req.keyFile, 0o600);
     const csr = join(work, 'req.csr');
     await runOk('openssl', ['req', '-new', '-key', req.keyFile, '-subj', subjectString(req.subject), '-out', csr]);
     await writeFile(join(work, 'ca.cnf'), CA_CONFIG);
