@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { FileEditSchema } from '../file-patch/schema.js';
 import { BecomeSchema } from '../shared/schemas.js';
 
 export const StaticPodHoldSchema = Type.Object(
@@ -9,6 +10,12 @@ export const StaticPodHoldSchema = Type.Object(
     }),
     container: Type.String({ minLength: 1, description: 'The container name (crictl ps --name), e.g. kube-apiserver.' }),
     manifest: Type.Optional(Type.String({ minLength: 1, description: 'The static pod manifest (default /etc/kubernetes/manifests/<container>.yaml).' })),
+    edits: Type.Optional(
+      Type.Array(FileEditSchema, {
+        description:
+          "release only: file-patch's edits (e.g. set-flag in: manifest), applied to the manifest as it is put back, so a flag that had to change anyway takes effect in the pod's one start instead of a restart of its own (issue 19). A change of the manifest like file-patch's: backed up, undone by a rollback, planned with its diff by a dry run.",
+      }),
+    ),
     timeoutSeconds: Type.Optional(Type.Number({ minimum: 1, default: 120, description: 'How long to wait for the pod to stop (hold) or a container to run (release).' })),
     pollSeconds: Type.Optional(Type.Number({ minimum: 0.1, default: 1 })),
     become: BecomeSchema,

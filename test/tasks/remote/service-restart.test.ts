@@ -233,6 +233,59 @@ describe('service-restart', () => {
     expect(await readFile(manifest, 'utf8')).toBe(content);
   });
 
+  it('static-pod-hold release with edits: the manifest comes back with its flags changed (backed up, planned, undone); a write cut short is finished; a hold refuses edits', async () => {
+    await env.fresh();
+    const manifest = join(manifests, 'kube-apiserver.yaml');
+    const held = join(manifests, '.kube-apiserver.yaml.kcarun-held');
+    const original = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\nspec:\n  containers:\n  - name: kube-apiserver\n    command:\n    - kube-apiserver\n    - --etcd-cafile=/pki/etcd/ca.crt\n    - --etcd-servers=https://127.0.0.1:2379\n';
+    await writeFile(manifest, original);
+    const cid = () => readFile(join(state, 'pod-kube-apiserver.cid'), 'utf8').then((t) => t.trim(), () => null);
+    const edits = [{ op: 'set-flag' as const, in: 'manifest' as const, flag: 'etcd-cafile', value: '/pki/etcd/ca-bundle.crt' }];
+    const params = (action: 'hold' | 'release', withEdits: boolean) => ({ action, container: 'kube-apiserver', manifest, pollSeconds: 0.1, timeoutSeconds: 20, ...(withEdits ? { edits } : {}) });
+    const edited = original.replace('--etcd-cafile=/pki/etcd/ca.crt', '--etcd-cafile=/pki/etcd/ca-bundle.crt');
+    for (let i = 0; i < 50 && !(await cid()); i++) await new Promise((r) => setTimeout(r, 100));
+
+    // A hold refuses edits before it touches anything.
+    const refused = (await staticPodHoldTask.run(await env.ctx(params('hold', true))).catch((e: unknown) => e)) as KcarunError;
+    expect(refused.code).toBe('E_SCHEMA');
+    expect(await readFile(manifest, 'utf8')).toBe(original);
+
+    // The dry run plans the manifest's change with its diff, and changes nothing.
+    const plan = await staticPodHoldTask.dryRun!(await env.ctx(params('release', true)));
+    expect(plan.files).toEqual([expect.objectContaining({ path: manifest, kind: 'modify', content: Buffer.from(edited), added: 1, removed: 1 })]);
+    expect(plan.diff).toContain('+    - --etcd-cafile=/pki/etcd/ca-bundle.crt');
+    expect(plan.summary).toContain('with --etcd-cafile=/pki/etcd/ca-bundle.crt');
+    expect(await readFile(manifest, 'utf8')).toBe(original);
+
+    await staticPodHoldTask.run(await env.ctx(params('hold', false)));
+    expect(await cid()).toBeNull();
+    const r = await staticPodHoldTask.run(await env.ctx(params('release', true)));
+    expect(r.changed).toBe(true);
+    expect(r.files).toEqual([manifest]);
+    expect(r.diff).toContain('+    - --etcd-cafile=/pki/etcd/ca-bundle.crt');
+    expect(await readFile(manifest, 'utf8')).toBe(edited);
+    expect(await readFile(held).catch(() => null)).toBeNull();
+    const back = await cid();
+    expect(back).not.toBeNull();
+    expect(r.summary).toBe(`kube-apiserver released: ${manifest} back with --etcd-cafile=/pki/etcd/ca-bundle.crt, container ${back} running`);
+
+    // The step's rollback puts the manifest's bytes from before the step back (the kubelet restarts the pod on them).
+    await staticPodHoldTask.rollback!(await env.ctx(params('release', true)), r.undo);
+    expect(await readFile(manifest, 'utf8')).toBe(original);
+
+    // kcarun killed after writing the edited manifest, before removing the held copy: the resumed
+    // release finishes (held copy gone) and still records the change, so a rollback can undo it.
+    await staticPodHoldTask.run(await env.ctx(params('hold', false)));
+    await writeFile(manifest, edited);
+    const resumed = await staticPodHoldTask.run(await env.ctx(params('release', true)));
+    expect(resumed.changed).toBe(true);
+    expect(resumed.files).toEqual([manifest]);
+    expect(await readFile(held).catch(() => null)).toBeNull();
+    await staticPodHoldTask.rollback!(await env.ctx(params('release', true)), resumed.undo);
+    expect(await readFile(manifest, 'utf8')).toBe(original);
+    await writeFile(manifest, 'kind: Pod\n');
+  });
+
   it('command: runs the restart command and polls the check until it passes, or times out', async () => {
     const flag = join(tmp.dir, 'healthy');
     const r = await run({ method: 'command', command: `(sleep 0.5; touch ${flag}) >/dev/null 2>&1 &`, check: `test -f ${flag}`, pollSeconds: 0.1 });
