@@ -101,7 +101,7 @@ describe('rotate-ca on a 5-node kubeadm lab with per-signer controller-manager f
     } finally {
       writeFileSync(join(pki, 'apiserver.key'), original);
     }
-  }, 120_000);
+  }, 300_000);
 
   it('rotates every CA with discovered vars alone, as its dry run planned (stages and files); zero failed requests; every per-signer file holds the new CA with its matching key', async () => {
     const oldCa = readFileSync(fsOf('cp1', `${PKI}/ca.crt`), 'utf8');
