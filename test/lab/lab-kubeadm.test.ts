@@ -214,7 +214,8 @@ describe('lab, kubeadm layout', () => {
     expect(r.status).toBe(200);
     const generation = (JSON.parse(r.body) as { metadata: { generation: number } }).metadata.generation;
     expect(generation).toBeGreaterThan(1);
-    await sleep(3500);
+    // Each kubelet restarts its pod at its next sync (~1 s; longer on a loaded machine).
+    for (let i = 0; i < 60 && started() < before + 3; i++) await sleep(500);
     expect(started()).toBe(before + 3);
     // The controller-manager leader reports the rollout done once every pod runs the new template
     // (a leader lost in the previous test is replaced when its 15 s Lease expires).
