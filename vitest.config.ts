@@ -17,9 +17,9 @@ export const REAL_CLUSTER_TESTS = ['test/lab/lab-kubeadm-real.test.ts', 'test/e2
 export const BINARY_FACT_TESTS = ['test/facts/controllers.test.ts', 'test/facts/etcd-apiserver.test.ts'];
 
 /**
- * Three projects, so that `npm test` (scripts/test.sh) can start `main` at once, while the pinned
- * binaries are still being built, and `real` and `facts` (the only ones that need those binaries)
- * once the build is done. `npm run test:serial` runs every file of all three, one at a time.
+ * Three projects, which `npm test` (scripts/test.sh) runs side by side after building the pinned
+ * binaries (only `facts` and `real` need them). `npm run test:serial` runs every file of all three,
+ * one at a time.
  */
 export default defineConfig({
   test: {
