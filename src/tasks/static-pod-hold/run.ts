@@ -109,13 +109,13 @@ async function release(ctx: Ctx, manifest: string, held: string): Promise<TaskOu
     }
   }
   if (m.content && !change) {
-    // Not held (any more): the edits still apply to the manifest as it is now.
-    const now = (await statAndRead(ctx.transport, manifest, become)).content ?? m.content;
-    const e = await edited(ctx, manifest, now.toString('utf8'));
-    if (e.after !== now.toString('utf8')) {
+    // Not held (any more): the edits still apply to the manifest as read above (removing a held
+    // copy does not change it).
+    const e = await edited(ctx, manifest, m.content.toString('utf8'));
+    if (e.after !== m.content.toString('utf8')) {
       runningBefore = await waitForContainers(ctx, container, `the running ${container} container`, (x) => x);
       summaries = e.summaries;
-      change = await writeEdited(ctx, manifest, now, m.st, e);
+      change = await writeEdited(ctx, manifest, m.content, m.st, e);
     }
   }
   const ids = await waitForContainers(ctx, container, `a running ${container} container after its manifest came back`, (x) => {
