@@ -23,8 +23,9 @@ logs=$(mktemp -d -t kcarun-tests.XXXXXX)
 facts=$!
 ( npx vitest run --project real --passWithNoTests "$@" >"$logs/real" 2>&1; echo $? >"$logs/real.rc" ) &
 real=$!
-npx vitest run --project main --passWithNoTests "$@"
-main_rc=$?
+# main keeps its live reporter and a copy for the digest below.
+npx vitest run --project main --passWithNoTests "$@" 2>&1 | tee "$logs/main"
+main_rc=${PIPESTATUS[0]}
 wait "$facts" "$real"
 for part in facts real; do
   echo
@@ -33,6 +34,14 @@ for part in facts real; do
 done
 facts_rc=$(cat "$logs/facts.rc" 2>/dev/null || echo 1)
 real_rc=$(cat "$logs/real.rc" 2>/dev/null || echo 1)
+# The digest comes last because CI shows only the tail of a long log: which tests failed in each
+# project, with vitest's own failure lines (the "FAIL" headers and the first lines of each error).
+echo
+echo "===== digest ====="
+for part in main facts real; do
+  echo "--- ${part} ---"
+  sed 's/\x1b\[[0-9;]*m//g' "$logs/$part" | grep -E '^ *(FAIL|×|Test Files|Tests) |AssertionError|Error: ' | head -40
+done
 rm -rf "$logs"
 echo "main: exit ${main_rc}; facts: exit ${facts_rc}; real: exit ${real_rc}"
 [ "$main_rc" -eq 0 ] && [ "$facts_rc" -eq 0 ] && [ "$real_rc" -eq 0 ]
