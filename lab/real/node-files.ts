@@ -191,7 +191,12 @@ export function resolvConfReal(plan: RealPlan): string {
   return `# kcarun real lab: no DNS server; the machine's bridge address (nothing answers on :53)\nnameserver ${plan.bridgeIp}\n`;
 }
 
-/** haproxy as kubeadm's HA guide sets it up: TCP to every apiserver, health-checked on /readyz. */
+/**
+ * haproxy as kubeadm's HA guide (kubeadm docs/ha-considerations.md) sets it up: TCP to every
+ * apiserver, its timeouts, redispatch. Two departures, both stricter: the check asks /readyz (false
+ * while the apiserver's etcd is gone, where /healthz stays true) every 1 s with fall 2 / rise 1 (the
+ * guide: /healthz, haproxy's 2 s / 3 / 2), so a stopped apiserver leaves the pool sooner.
+ */
 export function haproxyConfig(plan: RealPlan): string {
   return `# kcarun real lab: the control-plane endpoint ${plan.endpoint}
 global
@@ -203,11 +208,16 @@ defaults
   log global
   option tcplog
   option dontlognull
-  timeout connect 3s
+  timeout connect 5s
   timeout client 1h
   timeout server 1h
-  # As kubeadm's HA guide (docs/ha-considerations.md) sets it: a connection refused by a server that
-  # is going away is retried once, on another server.
+  # As kubeadm's HA guide (docs/ha-considerations.md) sets it: a health check may take up to 10 s.
+  # Without it a check must finish within \`inter\` (1 s below); on a loaded machine the /readyz
+  # checks of every server then time out together and haproxy, with no server up, closes every new
+  # connection (measured in CI, session 9: bursts of up to 9 s of "socket disconnected before TLS").
+  timeout check 10s
+  # As the guide sets it too: a connection refused by a server that is going away is retried once,
+  # on another server.
   option redispatch
   retries 1
 
