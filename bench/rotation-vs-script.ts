@@ -68,11 +68,11 @@ export interface ToolRun {
  * request of `up` can time out outside any awaited promise and end the process; the benchmark
  * must survive that and start from a clean lab.
  */
-async function labUpChild(dir: string, ipPrefix: string, layout: Comparison['layout'], log: (s: string) => void): Promise<void> {
+export async function labUpChild(dir: string, ipPrefix: string, layout: Comparison['layout'], log: (s: string) => void, extraArgs: string[] = []): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     let stderr = '';
     const code = await new Promise<number>((resolve) => {
-      const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'lab/cli.ts'), 'up', '--dir', dir, '--nodes', '3', '--layout', layout, '--ca-days-left', '30', '--ip-prefix', ipPrefix], {
+      const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'lab/cli.ts'), 'up', '--dir', dir, '--nodes', '3', '--layout', layout, '--ca-days-left', '30', '--ip-prefix', ipPrefix, ...extraArgs], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -86,7 +86,7 @@ async function labUpChild(dir: string, ipPrefix: string, layout: Comparison['lay
 }
 
 /** Every (node, component, container id | main pid | init-script pid) the lab records, sampled until stopped. */
-function watchRestarts(paths: LabPaths, nodes: string[]): { stop: () => Record<string, number> } {
+export function watchRestarts(paths: LabPaths, nodes: string[]): { stop: () => Record<string, number> } {
   const seen = new Map<string, Set<string>>();
   const sample = () => {
     for (const node of nodes) {

@@ -20,7 +20,11 @@
  *                           bench/script/rotate-etcd-ca.sh, each on a fresh 3-node etcd-only lab (etcd
  *                           from a config file, an init script) under traffic; last line
  *                           {"etcd-rotation": {...the same keys}}
- *   --ip-prefix 127.X.Y     the labs' addresses for --only rotation (default 127.0.9)
+ *   --only scale            just the stock rotate-ca on 3 control-plane nodes + N workers, for each N of
+ *                           --workers (default 20,50,100), kubelets in batches (--kubelet-batch, default
+ *                           the playbook's 25 %) (bench/scale.ts: scale.json, scale.svg); last line
+ *                           {"scale": [{workers, wall_s, peak_rss_mb, restarts, failures, ok}], "per_worker_s"}
+ *   --ip-prefix 127.X.Y     the labs' addresses for --only rotation|scale (default 127.0.9)
  * Run as root (sshd on loopback, apt-get for missing tools: bench/install-deps.sh).
  */
 import { execFile, spawn } from 'node:child_process';
@@ -32,6 +36,7 @@ import { fanoutAt, type FanoutRow, type RunSample } from './fanout.js';
 import { parse as parseYaml } from 'yaml';
 import { measureDemoRotation, rotationFromFile, type RotationResult } from './rotation.js';
 import { COMPARISONS, rotationVsScript } from './rotation-vs-script.js';
+import { scaleBench } from './scale.js';
 import { startupBench, type StartupResult } from './startup.js';
 import { linePlot } from './svg.js';
 import { summaryMarkdown, type BenchSummary } from './summary.js';
@@ -55,6 +60,8 @@ const { values: o } = parseArgs({
     'rotation-events': { type: 'string' },
     'rotation-playbook': { type: 'string' },
     only: { type: 'string' },
+    workers: { type: 'string' },
+    'kubelet-batch': { type: 'string' },
     'ip-prefix': { type: 'string' },
   },
 });
@@ -108,9 +115,22 @@ async function onlyRotation(which: 'rotation' | 'etcd-rotation'): Promise<void> 
   process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
+/** The rotation at 3 control-plane nodes + N workers, for each N (bench/scale.ts). */
+async function onlyScale(): Promise<void> {
+  await mkdir(RESULTS, { recursive: true });
+  const workers = (o.workers ?? '20,50,100').split(',').map(Number);
+  if (workers.some((n) => !Number.isInteger(n) || n < 1 || n > 150)) throw new Error(`--workers ${o.workers}: sizes 1..150, comma-separated`);
+  log(`kcarun bench --only scale ${new Date().toISOString()} load ${loadNow().join(' ')}; workers ${workers.join(', ')}`);
+  const r = await scaleBench({ workers, ipPrefix: o['ip-prefix'] ?? '127.0.9', batch: o['kubelet-batch'], outDir: RESULTS, log });
+  if (r.rows.some((row) => !row.ok)) process.exitCode = 1;
+  const line = { scale: r.rows.map((row) => ({ workers: row.workers, wall_s: row.wall_s, peak_rss_mb: row.peak_rss_mb, restarts: row.restarts, failures: row.failures, ok: row.ok })), per_worker_s: r.perWorker === null ? null : +r.perWorker.toFixed(2) };
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
 async function main(): Promise<void> {
   if (o.only !== undefined) {
-    if (o.only !== 'rotation' && o.only !== 'etcd-rotation') throw new Error(`--only ${o.only}: "rotation" or "etcd-rotation"`);
+    if (o.only === 'scale') return onlyScale();
+    if (o.only !== 'rotation' && o.only !== 'etcd-rotation') throw new Error(`--only ${o.only}: "rotation", "etcd-rotation" or "scale"`);
     return onlyRotation(o.only);
   }
   await new Promise<void>((resolve, reject) => {

@@ -1,6 +1,6 @@
 /**
  * `npm run lab -- <verb>`: the lab's command line (the only file here that reads argv or exits).
- *   up [--nodes 3] [--layout kubeadm|binary|etcd-only|kubespray] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1] [--dir DIR]
+ *   up [--nodes 3] [--workers 0] [--layout kubeadm|binary|etcd-only|kubespray] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1] [--dir DIR]
  *   up --layout kubeadm-real [--nodes 3] [--subnet 10.231.0.0/16] [--ca-days-left 30] [--dir DIR]
  *   down [--purge] | status [--json] | inventory | traffic start [--rate N] | traffic stop
  *   verify [--json] | fault stop-sshd|start-sshd|kill-etcd|pause|resume|change-host-key NODE
@@ -17,7 +17,7 @@ import { FAULTS, labFault, type Fault } from './commands/fault.js';
 import { realUp } from './real/up.js';
 
 const USAGE = `usage: npm run lab -- <verb> [options]   (needs root, Linux)
-  up [--nodes 3] [--layout kubeadm|binary|etcd-only|kubespray] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1]
+  up [--nodes 3] [--workers 0 (kubeadm: kubelet-only nodes w1.. on PREFIX.101..)] [--layout kubeadm|binary|etcd-only|kubespray] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1]
   up --layout kubeadm-real [--nodes 3] [--subnet 10.231.0.0/16] [--ca-days-left 30]
                             a genuine kubeadm cluster from the pinned builds (scripts/build-lab-binaries.sh)
   down [--purge]            stop every lab process (by pid), remove mount points
@@ -35,6 +35,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       dir: { type: 'string' },
       nodes: { type: 'string' },
+      workers: { type: 'string' },
       layout: { type: 'string' },
       'ca-days-left': { type: 'string' },
       'ssh-port': { type: 'string' },
@@ -74,6 +75,7 @@ async function main(argv: string[]): Promise<number> {
         dir,
         layout,
         nodes: values.nodes ? Number(values.nodes) : undefined,
+        workers: values.workers ? Number(values.workers) : undefined,
         caDaysLeft: values['ca-days-left'] ? Number(values['ca-days-left']) : undefined,
         sshPort: values['ssh-port'] ? Number(values['ssh-port']) : undefined,
         ipPrefix: values['ip-prefix'],

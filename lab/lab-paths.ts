@@ -23,6 +23,17 @@ export function nodeName(index: number): string {
   return `cp${index}`;
 }
 
+/** Worker nodes (kubelet only, `up --workers N`) are w1, w2, ... */
+export function workerName(index: number): string {
+  return `w${index}`;
+}
+
+/** Worker N listens on PREFIX.(100+N): 1..150, after the control-plane nodes' 1..9. */
+export function workerIp(index: number, prefix = DEFAULT_IP_PREFIX): string {
+  if (index < 1 || index > 150) throw new Error(`worker index ${index} out of range 1..150`);
+  return nodeIp(100 + index, prefix);
+}
+
 /** Paths inside a node that get a private copy per node (bind-mounted from the node's fs/ folder). */
 export const NODE_DIR_MOUNTS = [
   '/etc/kubernetes',

@@ -41,7 +41,10 @@ export interface RealLabState {
 export interface LabState {
   dir: string;
   layout: AnyLayout;
+  /** The control-plane (or etcd-only) nodes. */
   nodes: NodeState[];
+  /** Worker nodes (kubelet only; `up --workers N`, kubeadm layout); absent in labs made before them. */
+  workers?: NodeState[];
   sshPort: number;
   caDaysLeft: number;
   createdAt: string;

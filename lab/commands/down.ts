@@ -20,7 +20,7 @@ export async function labDown(opts: { dir?: string; purge?: boolean; log?: (l: s
     const hostPids = Object.values(state.hostPids).filter((p) => isOwnProcess(p, paths.componentsBundle));
     stopped += hostPids.length;
     await terminate(() => hostPids.filter((p) => isOwnProcess(p, paths.componentsBundle)));
-    for (const node of state.nodes) {
+    for (const node of [...state.nodes, ...(state.workers ?? [])]) {
       const initScript = paths.node(node.name).initScript;
       const pidsNow = (): number[] => [...pidsInMountNamespace(node.mntNs), ...(isOwnProcess(node.unsharePid, initScript) ? [node.unsharePid] : [])];
       stopped += pidsNow().length;

@@ -22,11 +22,11 @@ export function labInventory(dir = DEFAULT_LAB_DIR): string {
     `  ssh: { user: root, port: ${state.sshPort}, identityFile: ${scalar(paths.userKey)}, knownHostsFile: ${scalar(paths.knownHosts)} }`,
     '  become: false',
     'hosts:',
-    ...state.nodes.map((n) => `  ${n.name}: { address: ${n.ip}, vars: { node_ip: ${n.ip} } }`),
+    ...[...state.nodes, ...(state.workers ?? [])].map((n) => `  ${n.name}: { address: ${n.ip}, vars: { node_ip: ${n.ip} } }`),
     'groups:',
     `  etcd: { hosts: [${names.join(', ')}] }`,
     `  control_plane: { hosts: [${state.layout === 'etcd-only' ? '' : names.join(', ')}] }`,
-    '  workers: { hosts: [] }',
+    `  workers: { hosts: [${(state.workers ?? []).map((n) => n.name).join(', ')}] }`,
     'vars:',
   ];
   const vars = layoutByName(state.layout).vars();

@@ -20,7 +20,7 @@ export function labStatus(dir = DEFAULT_LAB_DIR): { layout?: string; nodes: Node
   const paths = new LabPaths(dir);
   const state = readState(paths);
   if (!state) return { nodes: [], traffic: false };
-  const nodes = state.nodes.map((n) => {
+  const nodes = [...state.nodes, ...(state.workers ?? [])].map((n) => {
     const np = paths.node(n.name);
     const units: Record<string, boolean> = {};
     if (existsSync(np.unitsRun)) {

@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chm
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
 import { dirname, join } from 'node:path';
-import { DEFAULT_LAB_DIR, LabPaths, NODE_DIR_MOUNTS, nodeIp, nodeName } from '../lab-paths.js';
+import { DEFAULT_LAB_DIR, LabPaths, NODE_DIR_MOUNTS, nodeIp, nodeName, workerIp, workerName } from '../lab-paths.js';
 import { readState, writeState, type LabState, type Layout } from '../lab-state.js';
 import { caValidity, issueCertificate, leafValidity, type KeyPair } from '../openssl.js';
 import { pool, runOk, sleep } from '../exec.js';
@@ -24,6 +24,8 @@ import { pidsInMountNamespace } from '../processes.js';
 export interface UpOptions {
   dir?: string;
   nodes?: number;
+  /** Worker nodes (kubelet only), w1..wN on PREFIX.101..; kubeadm layout only. */
+  workers?: number;
   layout?: Layout;
   caDaysLeft?: number;
   sshPort?: number;
@@ -77,6 +79,9 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
   const sshPort = opts.sshPort ?? 22;
   const caDaysLeft = opts.caDaysLeft ?? 30;
   if (count < 1 || count > 9) throw new Error('--nodes must be 1..9');
+  const workerCount = opts.workers ?? 0;
+  if (!Number.isInteger(workerCount) || workerCount < 0 || workerCount > 150) throw new Error('--workers must be 0..150');
+  if (workerCount > 0 && !layout.writeWorker) throw new Error(`--workers: the ${layout.name} layout has no worker nodes (kubeadm has)`);
   const t0 = Date.now();
 
   const previous = readState(paths);
@@ -89,6 +94,8 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
   writeFileSync(paths.events, '');
 
   const nodes: LabNode[] = Array.from({ length: count }, (_, i) => ({ index: i + 1, name: nodeName(i + 1), ip: nodeIp(i + 1, opts.ipPrefix) }));
+  const workers: LabNode[] = Array.from({ length: workerCount }, (_, i) => ({ index: i + 1, name: workerName(i + 1), ip: workerIp(i + 1, opts.ipPrefix) }));
+  const everyNode = [...nodes, ...workers];
 
   // SSH: one user key for the operator, one host key per node, a known_hosts file for all of them.
   mkdirSync(paths.sshDir, { recursive: true, mode: 0o700 });
@@ -96,7 +103,7 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
   writeFileSync(paths.authorizedKeys, readFileSync(`${paths.userKey}.pub`));
   chmodSync(paths.authorizedKeys, 0o600);
   const knownHosts: string[] = [];
-  for (const n of nodes) {
+  for (const n of everyNode) {
     const np = paths.node(n.name);
     mkdirSync(dirname(np.hostKey), { recursive: true });
     await runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `root@${n.name}`, '-f', np.hostKey]);
@@ -105,16 +112,17 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
   }
   writeFileSync(paths.knownHosts, `${knownHosts.join('\n')}\n`);
 
-  log(`lab: making the old PKI with openssl (CAs expire in ${caDaysLeft} days) and the ${layout.name} layout for ${count} nodes`);
+  log(`lab: making the old PKI with openssl (CAs expire in ${caDaysLeft} days) and the ${layout.name} layout for ${count} nodes${workerCount ? ` and ${workerCount} workers` : ''}`);
   const [cas] = await Promise.all([makeCas(paths, caDaysLeft), buildComponents(paths)]);
   const leafV = leafValidity(new Date(), caValidity(new Date(), caDaysLeft));
-  await pool(3, nodes.map((node) => async () => {
+  await pool(3, everyNode.map((node) => async () => {
     const np = paths.node(node.name);
     for (const m of [...NODE_DIR_MOUNTS, ...(layout.extraMounts ?? [])]) mkdirSync(np.fs(m), { recursive: true });
     cpSync('/etc/ssl/certs', np.fs('/etc/ssl/certs'), { recursive: true, verbatimSymlinks: true });
     chmodSync(np.fs('/root'), 0o700);
-    writeFileSync(np.fs('/etc/hosts'), etcHosts(nodes));
-    await layout.writeNode({ paths, nodes, node, nodePaths: np, cas, leafValidity: leafV });
+    writeFileSync(np.fs('/etc/hosts'), etcHosts(everyNode));
+    const ctx = { paths, nodes, node, nodePaths: np, cas, leafValidity: leafV };
+    await (workers.includes(node) ? layout.writeWorker!(ctx) : layout.writeNode(ctx));
     writeFileSync(np.sshdConfig, sshdConfig(paths, node, sshPort));
     writeExecutable(np.initScript, initScript(paths, node, sshPort, layout.extraMounts, layout.ownEtc));
   }));
@@ -132,7 +140,7 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
       writeFileSync(join(m, MOUNT_POINT_MARKER), 'Mount point of the kcarun lab (lab/commands/up.ts); keep it while any lab runs.\n');
     }
   }
-  const state: LabState = { dir: paths.root, layout: layout.name, nodes: [], sshPort, caDaysLeft, createdAt: new Date().toISOString(), createdMountPoints, hostPids: {}, seedKeys: SEED_KEYS };
+  const state: LabState = { dir: paths.root, layout: layout.name, nodes: [], ...(workerCount ? { workers: [] } : {}), sshPort, caDaysLeft, createdAt: new Date().toISOString(), createdMountPoints, hostPids: {}, seedKeys: SEED_KEYS };
   writeState(paths, state);
 
   log('lab: starting node namespaces and sshd');
@@ -140,7 +148,11 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
     state.nodes.push(await startNode(paths, node));
     writeState(paths, state);
   }
-  for (const n of state.nodes) {
+  for (const node of workers) {
+    state.workers!.push(await startNode(paths, node));
+    writeState(paths, state);
+  }
+  for (const n of [...state.nodes, ...(state.workers ?? [])]) {
     if (!(await waitForPort(n.ip, sshPort, 10_000))) throw new Error(`sshd of ${n.name} does not listen on ${n.ip}:${sshPort} (see ${paths.node(n.name).logs}/sshd.log)`);
   }
 
@@ -218,11 +230,34 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
   const prometheusNode = state.nodes[0]!;
   const r = await inNode(prometheusNode, ['systemctl', 'start', 'prometheus']);
   if (r.rc !== 0) throw new Error(`${prometheusNode.name}: systemctl start prometheus failed: ${r.stderr.trim()}`);
+  if (state.workers?.length) await startWorkers(paths, layout, state, log);
 
   state.readyAt = new Date().toISOString();
   writeState(paths, state);
-  log(`lab: ${count} ${layout.name} nodes up in ${((Date.now() - t0) / 1000).toFixed(1)} s (${paths.root}); inventory: npm run lab -- inventory${opts.dir ? ` --dir ${opts.dir}` : ''}`);
+  log(`lab: ${count} ${layout.name} nodes${workerCount ? ` and ${workerCount} workers` : ''} up in ${((Date.now() - t0) / 1000).toFixed(1)} s (${paths.root}); inventory: npm run lab -- inventory${opts.dir ? ` --dir ${opts.dir}` : ''}`);
   return state;
+}
+
+/**
+ * Workers: their kubelets start once the control plane serves (8 at a time: each start is a node
+ * process), then every worker's Node must be Ready with a fresh Lease (the gate kcarun's kube probe uses).
+ */
+async function startWorkers(paths: LabPaths, layout: ReturnType<typeof layoutByName>, state: LabState, log: (l: string) => void): Promise<void> {
+  const workers = state.workers ?? [];
+  log(`lab: starting the kubelet on ${workers.length} workers`);
+  await pool(8, workers.map((n) => async () => {
+    const r = await inNode(n, ['systemctl', 'start', 'kubelet']);
+    if (r.rc !== 0) throw new Error(`${n.name}: systemctl start kubelet failed (rc ${r.rc}): ${r.stderr.trim()} ${r.stdout.trim()}`);
+  }));
+  const first = state.nodes[0]!;
+  await waitFor('every worker Ready with a renewed Lease', 60_000 + 500 * workers.length, async () => {
+    const r = await adminRequest(paths, layout, first, '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases');
+    if (r.status !== 200) return false;
+    const held = new Set(((JSON.parse(r.body) as { items?: { metadata?: { name?: string } }[] }).items ?? []).map((l) => l.metadata?.name));
+    const missing = workers.map((w) => w.name).filter((w) => !held.has(w));
+    if (missing.length) throw new Error(`no Lease yet for ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
+    return true;
+  });
 }
 
 /** etcd alone: seed the keys, start the monitoring client, and record the lab as ready. */

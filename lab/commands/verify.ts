@@ -86,7 +86,7 @@ export function checkCertificates(paths: LabPaths, state: LabState): { leavesOnO
   const oldCas = readdirSync(paths.originalCaDir).map((f) => new X509Certificate(readFileSync(join(paths.originalCaDir, f))));
   const leavesOnOldCa: string[] = [];
   const filesTrustingOldCa: string[] = [];
-  for (const node of state.nodes) {
+  for (const node of [...state.nodes, ...(state.workers ?? [])]) {
     const np = paths.node(node.name);
     for (const root of SCANNED) {
       for (const file of walk(np.fs(root))) {

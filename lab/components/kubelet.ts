@@ -1,7 +1,9 @@
 /**
  * Emulated kubelet: reads --config (KubeletConfiguration) and --kubeconfig like the real one; serves
  * :10250 with tlsCertFile/tlsPrivateKeyFile, trusting authentication.x509.clientCAFile; renews its node
- * Lease through the kubeconfig every second; runs the static pods of staticPodPath.
+ * Lease through the kubeconfig every second (the lab's fast cadence; a config with
+ * nodeLeaseDurationSeconds gets the real one, a quarter of it: worker nodes use 40 s, the real default,
+ * so a hundred of them renew 10 times a second in all); runs the static pods of staticPodPath.
  */
 import { parse } from 'yaml';
 import { NODE, every, errorMessage, loadKubeconfig, logEvent, parseFlags, readText, requireFlag, setComponent, tlsRequest, type TlsClient } from './common.js';
@@ -17,6 +19,8 @@ interface KubeletConfig {
   tlsCertFile?: string;
   tlsPrivateKeyFile?: string;
   authentication?: { x509?: { clientCAFile?: string } };
+  /** The real kubelet renews its Lease every quarter of this (kubelet.go, nodeLeaseRenewIntervalFraction 0.25). */
+  nodeLeaseDurationSeconds?: number;
 }
 
 export async function kubeletMain(argv: string[]): Promise<void> {
@@ -60,16 +64,18 @@ export async function kubeletMain(argv: string[]): Promise<void> {
     logEvent('error', 'kubeconfig', errorMessage(err));
   }
   let tick = 0;
-  every(1000, async () => {
+  const renewMs = config.nodeLeaseDurationSeconds ? config.nodeLeaseDurationSeconds * 250 : 1000;
+  every(renewMs, async () => {
     if (!client) return;
     try {
-      // Node status (Ready) every 10 s, the Lease every second, as the kubelet does.
+      // Node status (Ready) every 10 renewals, the Lease at every renewal (the real kubelet: status
+      // every nodeStatusReportFrequency, 5 min, or at a change).
       if (tick % 10 === 0) {
         const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE }, status: { addresses: [{ type: 'InternalIP', address: address }], conditions: [{ type: 'Ready', status: 'True' }] } };
         const r = await tlsRequest(`${client.server}/api/v1/nodes/${NODE}`, client, { method: 'PUT', body: JSON.stringify(node) });
         if (r.status >= 300) throw new Error(`node status: HTTP ${r.status} ${r.body.slice(0, 200)}`);
       }
-      const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: NODE, namespace: 'kube-node-lease' }, spec: { holderIdentity: NODE, leaseDurationSeconds: 40, renewTime: new Date().toISOString() } };
+      const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: NODE, namespace: 'kube-node-lease' }, spec: { holderIdentity: NODE, leaseDurationSeconds: config.nodeLeaseDurationSeconds ?? 40, renewTime: new Date().toISOString() } };
       const r = await tlsRequest(`${client.server}/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${NODE}`, client, { method: 'PUT', body: JSON.stringify(lease) });
       if (r.status >= 300) throw new Error(`renew node lease: HTTP ${r.status} ${r.body.slice(0, 200)}`);
       tick++;

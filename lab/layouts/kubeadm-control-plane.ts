@@ -69,12 +69,12 @@ export async function writeEmbeddedKubeconfigs(ctx: LayoutContext, names: string
 }
 
 /** kubelet.conf as kubeadm >= 1.17 writes it: the CA embedded, the client pair in kubelet-client-current.pem. */
-export async function writeKubeletKubeconfig(ctx: LayoutContext): Promise<void> {
+export async function writeKubeletKubeconfig(ctx: LayoutContext, server = `https://${ctx.node.ip}:6443`): Promise<void> {
   const { node, cas } = ctx;
   const caData = await readFile(cas.kubernetes.certFile, 'utf8');
   const kubeletClient = await writeKubeletClientPair(ctx, '/var/lib/kubelet/pki', { subject: [['O', 'system:nodes'], ['CN', `system:node:${node.name}`]], usage: 'client', issuer: cas.kubernetes });
   await writeNodeFile(ctx, '/etc/kubernetes/kubelet.conf', renderKubeconfig({
-    clusterName: 'kubernetes', server: `https://${node.ip}:6443`, userName: `system:node:${node.name}`, ca: { data: caData }, client: { certFile: kubeletClient, keyFile: kubeletClient },
+    clusterName: 'kubernetes', server, userName: `system:node:${node.name}`, ca: { data: caData }, client: { certFile: kubeletClient, keyFile: kubeletClient },
   }), 0o600);
   await rm(ctx.nodePaths.fs('/tmp-gen'), { recursive: true, force: true });
 }

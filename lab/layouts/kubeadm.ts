@@ -6,6 +6,7 @@
  * Deviations forced by sharing one network namespace are listed in docs/lab.md (no 127.0.0.1
  * listeners, explicit --bind-address, kubelet serving certs signed by the cluster CA).
  */
+import { mkdir } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { pool } from '../exec.js';
 import { kubeadmLeaves, writeControlPlaneManifests, writeEmbeddedKubeconfigs, writeKubeadmCas, writeKubeletKubeconfig } from './kubeadm-control-plane.js';
@@ -98,22 +99,7 @@ export const kubeadmLayout: LabLayout = {
       servers: `https://${node.ip}:2379`, cafile: `${PKI}/etcd/ca.crt`, certfile: `${PKI}/apiserver-etcd-client.crt`, keyfile: `${PKI}/apiserver-etcd-client.key`,
     }, []);
 
-    await writeNodeFile(ctx, '/var/lib/kubelet/config.yaml', stringify({
-      apiVersion: 'kubelet.config.k8s.io/v1beta1',
-      kind: 'KubeletConfiguration',
-      address: node.ip,
-      port: 10250,
-      authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: `${PKI}/ca.crt` } },
-      authorization: { mode: 'Webhook' },
-      cgroupDriver: 'systemd',
-      rotateCertificates: true,
-      staticPodPath: '/etc/kubernetes/manifests',
-      tlsCertFile: '/var/lib/kubelet/pki/kubelet.crt',
-      tlsPrivateKeyFile: '/var/lib/kubelet/pki/kubelet.key',
-    }));
-    await writeNodeFile(ctx, '/etc/systemd/system/kubelet.service', renderUnit('kubelet: The Kubernetes Node Agent', [
-      '/usr/local/bin/kubelet', '--config=/var/lib/kubelet/config.yaml', '--kubeconfig=/etc/kubernetes/kubelet.conf', `--node-ip=${node.ip}`,
-    ]));
+    await writeKubelet(ctx);
     if (node.index === 1) {
       await writePrometheus(ctx, cas.etcd, cas.kubernetes);
       await writeNodeFile(ctx, '/etc/systemd/system/prometheus.service', renderUnit('Prometheus', [
@@ -121,4 +107,44 @@ export const kubeadmLayout: LabLayout = {
       ]));
     }
   },
+
+  /**
+   * A worker as `kubeadm join` leaves it: /etc/kubernetes/pki/ca.crt (no key), kubelet.conf with the
+   * client pair in kubelet-client-current.pem, the kubelet's config and serving pair, an empty
+   * manifests folder. Its kubelet.conf names one control-plane node's apiserver (workers spread over
+   * them, as behind a load balancer) and it renews its Lease at the real cadence (every 10 s), so a
+   * hundred workers fit on two cores.
+   */
+  async writeWorker(ctx: LayoutContext): Promise<void> {
+    const { node, cas, nodes } = ctx;
+    await mkdir(ctx.nodePaths.fs('/etc/kubernetes/manifests'), { recursive: true });
+    await copyIntoNode(ctx, cas.kubernetes.certFile, `${PKI}/ca.crt`, 0o644);
+    await issueLeaf(ctx, { cert: '/var/lib/kubelet/pki/kubelet.crt', key: '/var/lib/kubelet/pki/kubelet.key', subject: [['O', 'system:nodes'], ['CN', `system:node:${node.name}`]], usage: 'server', issuer: cas.kubernetes,
+      dnsNames: [node.name], ipAddresses: [node.ip] });
+    const apiserver = nodes[(node.index - 1) % nodes.length]!;
+    await writeKubeletKubeconfig(ctx, `https://${apiserver.ip}:6443`);
+    await writeKubelet(ctx, { nodeLeaseDurationSeconds: 40 });
+  },
 };
+
+/** The kubelet's config (as kubeadm writes it, with the lab's cluster-CA-signed serving pair) and unit. */
+async function writeKubelet(ctx: LayoutContext, extra: Record<string, unknown> = {}): Promise<void> {
+  const { node } = ctx;
+  await writeNodeFile(ctx, '/var/lib/kubelet/config.yaml', stringify({
+    apiVersion: 'kubelet.config.k8s.io/v1beta1',
+    kind: 'KubeletConfiguration',
+    address: node.ip,
+    port: 10250,
+    authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: `${PKI}/ca.crt` } },
+    authorization: { mode: 'Webhook' },
+    cgroupDriver: 'systemd',
+    rotateCertificates: true,
+    staticPodPath: '/etc/kubernetes/manifests',
+    tlsCertFile: '/var/lib/kubelet/pki/kubelet.crt',
+    tlsPrivateKeyFile: '/var/lib/kubelet/pki/kubelet.key',
+    ...extra,
+  }));
+  await writeNodeFile(ctx, '/etc/systemd/system/kubelet.service', renderUnit('kubelet: The Kubernetes Node Agent', [
+    '/usr/local/bin/kubelet', '--config=/var/lib/kubelet/config.yaml', '--kubeconfig=/etc/kubernetes/kubelet.conf', `--node-ip=${node.ip}`,
+  ]));
+}

@@ -37,6 +37,11 @@ export interface LabLayout {
   vars(): Record<string, string | string[]>;
   /** Writes the node's PKI, kubeconfigs, manifests/units and configs into its fs folder. */
   writeNode(ctx: LayoutContext): Promise<void>;
+  /**
+   * Writes a worker node (kubelet only: the cluster CA, kubelet.conf and its client pair, the kubelet's
+   * config, serving pair and unit); `ctx.nodes` are the control-plane nodes. Layouts without it have no workers.
+   */
+  writeWorker?(ctx: LayoutContext): Promise<void>;
   /** Units to `systemctl start` on every node, in order, at `up`. */
   startUnits: string[];
   /** Where the apiserver's flags live: traffic and verify read its current etcd/proxy files there. */
