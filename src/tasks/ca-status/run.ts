@@ -11,6 +11,9 @@ import { caCertArtifact, oldCaArtifact } from '../shared/pki-common.js';
  * bundle (which still trusts the old CA) is in place.
  * The host's CA is saved as the "old" CA the first time, so bundles built later (or in a resumed
  * run, after the host's CA file was already replaced) always hold the real old CA.
+ * Errors: E_STATE when the state dir recorded an old CA that the host does not hold, and the host's
+ * CA is not the state dir's new CA either (a state dir of another cluster or rotation); E_PKI when
+ * the host's CA file holds no certificate.
  */
 export async function runCaStatus(ctx: TaskContext<CaStatusParams>, options: { dryRun?: boolean } = {}): Promise<TaskOutcome> {
   const p = ctx.params;
@@ -31,6 +34,23 @@ export async function runCaStatus(ctx: TaskContext<CaStatusParams>, options: { d
   const left = Math.floor(daysLeft(hostCa, now));
   const newCa = newPem ? parseCertificates(newPem)[0] : undefined;
   const hostHasNewCa = newCa !== undefined && newCa.fingerprintSha256 === hostCa.fingerprintSha256;
+  const recordedOld = oldPem ? parseCertificates(oldPem)[0] : undefined;
+  if (recordedOld && !hostHasNewCa && recordedOld.fingerprintSha256 !== hostCa.fingerprintSha256) {
+    // The state dir recorded another CA as this cluster's old one, and the host holds neither it nor
+    // the new one: the state dir belongs to another cluster (an inventory path reused, a lab made
+    // again), or the CA was replaced by hand since. Bundles built from it would not hold the live CA,
+    // and every component given such a bundle would reject its peers (found so: a single-member etcd
+    // that trusted the bundle of an earlier lab's CA lost every client). Refused before anything changes.
+    const dir = ctx.state.scratch?.realDir ?? ctx.state.dir;
+    throw new KcarunError(
+      'E_STATE',
+      `${host}:${p.cert} holds "${hostCa.subjectText}" (sha256 ${hostCa.fingerprintSha256.slice(0, 16)}...), but the state dir ${dir} recorded ` +
+        `"${recordedOld.subjectText}" (sha256 ${recordedOld.fingerprintSha256.slice(0, 16)}...) as this cluster's old ${p.name} and the host holds neither it nor ` +
+        `the new CA of that rotation: the state dir belongs to another cluster or rotation. Use this cluster's own state dir (--state-dir), ` +
+        `or move ${dir} aside to start over`,
+      { host },
+    );
+  }
   const bundlePresent = bundleStat !== null;
   const started = newCa !== undefined && (!hostHasNewCa || bundlePresent);
   const due = (p.force ?? false) || left < (p.rotateWithinDays ?? 365);
