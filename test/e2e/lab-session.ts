@@ -33,7 +33,7 @@ export interface LabSession {
   trafficStop(): Promise<void>;
 }
 
-export function labSession(options: { name: string; ipPrefix: string; layout: Layout; nodes: number }): LabSession {
+export function labSession(options: { name: string; ipPrefix: string; layout: Layout; nodes: number; workers?: number }): LabSession {
   const work = mkdtempSync(join(tmpdir(), `kcarun-e2e-${options.name}-`));
   const dir = join(work, 'lab');
   const inventory = join(work, 'inventory.yaml');
@@ -42,7 +42,7 @@ export function labSession(options: { name: string; ipPrefix: string; layout: La
     work,
     inventory,
     async up() {
-      await labUp({ dir, nodes: options.nodes, layout: options.layout, caDaysLeft: 30, ipPrefix: options.ipPrefix, log: () => undefined });
+      await labUp({ dir, nodes: options.nodes, workers: options.workers, layout: options.layout, caDaysLeft: 30, ipPrefix: options.ipPrefix, log: () => undefined });
       writeFileSync(inventory, labInventory(dir));
     },
     async down() {

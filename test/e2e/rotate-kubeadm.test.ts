@@ -1,7 +1,7 @@
 /**
- * The stock rotation, end to end, on a 3-node kubeadm lab (stacked etcd, kubelets in batches of
- * 67%: two, then one) with traffic running throughout. One lab and one rotation carry several
- * scenarios, to keep CI inside its budget:
+ * The stock rotation, end to end, on a 3-node kubeadm lab with 2 worker nodes (stacked etcd; kubelets
+ * in batches of 40 %: two, two, one, across control plane and workers) with traffic running throughout.
+ * One lab and one rotation carry several scenarios, to keep CI inside its budget:
  * - preflight refuses a planted cert/key mismatch without touching a host;
  * - issue 15's per-signer controller-manager flags: two signers name distinct copies of the cluster
  *   CA (signers/kubelet-client.*, signers/legacy-unknown.*), one names the cluster CA files themselves
@@ -12,6 +12,9 @@
  * - `kcarun discover` writes the vars from an inventory of hosts and groups alone (issue 15), the dry
  *   run of rotate-ca with them changes nothing (plan-check.ts), and the real run that follows runs
  *   exactly the stages and changes exactly the (host, file) pairs the dry run planned;
+ * - workers (kubelet only, as `kubeadm join` leaves them: /etc/kubernetes/pki/ca.crt and no other CA
+ *   file) get no etcd or front-proxy bundle, and their ca.crt (the kubelet's clientCAFile) becomes the
+ *   new CA (it stayed the old one until session 10: nothing but the lab's verify noticed);
  * - it ends with zero failed requests, zero component errors, every certificate on the new CAs (the
  *   kubelet's client pair behind kubelet-client-current.pem included: a new timestamped file, same
  *   key, link swapped), etcd data intact; run again, it is a no-op that says so.
@@ -29,8 +32,9 @@ import { jsonEvents } from '../helpers/cli.js';
 import { expectCleanRotation, FAST_GATES, labSession, PLAYBOOKS, useLab } from './lab-session.js';
 import { discoverVars, dryRunRotation, plannedFiles, reportedFiles, stageStatuses } from './plan-check.js';
 
-const lab = labSession({ name: 'kubeadm', ipPrefix: '127.0.51', layout: 'kubeadm', nodes: 3 });
+const lab = labSession({ name: 'kubeadm', ipPrefix: '127.0.51', layout: 'kubeadm', nodes: 3, workers: 2 });
 const NODES = ['cp1', 'cp2', 'cp3'];
+const WORKERS = ['w1', 'w2'];
 const PKI = '/etc/kubernetes/pki';
 const SIGNER_FLAGS: Record<string, { cert: string; key: string }> = {
   'kubelet-client': { cert: `${PKI}/signers/kubelet-client.crt`, key: `${PKI}/signers/kubelet-client.key` },
@@ -87,7 +91,7 @@ function setPerSignerFlags(): void {
   }
 }
 
-describe('rotate-ca on a 3-node kubeadm lab with per-signer controller-manager flags', () => {
+describe('rotate-ca on a 3-node kubeadm lab with 2 workers and per-signer controller-manager flags', () => {
   useLab(lab, { beforeAll, afterAll });
 
   it('preflight refuses a cert/key mismatch and changes no file on any host', async () => {
@@ -117,7 +121,7 @@ describe('rotate-ca on a 3-node kubeadm lab with per-signer controller-manager f
     const pairsBefore = kubeletClientPairs();
     // Issue 15's acceptance for `kcarun discover`: an inventory of hosts and groups alone.
     const { bare, varsFile } = await discoverVars(lab, 'kubeadm');
-    const batch = ['-e', 'kubelet_batch=67%'];
+    const batch = ['-e', 'kubelet_batch=40%'];
     const dry = await dryRunRotation(lab, bare, varsFile, batch);
 
     const real = await lab.kcarun([join(PLAYBOOKS, 'rotate-ca.yaml'), '-i', bare, '--yes', '--output', 'json', ...FAST_GATES, '-e', `@${varsFile}`, ...batch]);
@@ -126,7 +130,7 @@ describe('rotate-ca on a 3-node kubeadm lab with per-signer controller-manager f
     expect(stageStatuses(dry)).toEqual(stageStatuses(events));
     expect([...plannedFiles(dry)].sort()).toEqual([...reportedFiles(join(lab.work, '.kcarun'))].sort());
     const starts = events.filter((e) => e.event === 'stage-start');
-    expect(starts.filter((s) => s.stage === 'trust-kubelets').map((s) => s.batches)).toEqual([[['cp1', 'cp2'], ['cp3']]]);
+    expect(starts.filter((s) => s.stage === 'trust-kubelets').map((s) => s.batches)).toEqual([[['cp1', 'cp2'], ['cp3', 'w1'], ['w2']]]);
     expect(starts.map((s) => s.stage)).toContain('switch-signers');
     await expectCleanRotation(lab, 'kubeadm rotation with per-signer flags and discovered vars, after its dry run');
 
@@ -138,6 +142,14 @@ describe('rotate-ca on a 3-node kubeadm lab with per-signer controller-manager f
         // openssl: the key file holds the new CA's private key.
         expect(pubkey(['pkey', '-in', fsOf(node, f.key), '-pubout']), `${node} ${s} key`).toBe(pubkey(['x509', '-in', fsOf(node, f.cert), '-noout', '-pubkey']));
       }
+    }
+    // Workers: the new CA in ca.crt (the kubelet's clientCAFile since finalize-kubelets), no bundle
+    // left, no etcd or front-proxy file ever written there.
+    const newCa = readFileSync(fsOf('cp1', `${PKI}/ca.crt`), 'utf8');
+    for (const w of WORKERS) {
+      expect(readFileSync(fsOf(w, `${PKI}/ca.crt`), 'utf8'), w).toBe(newCa);
+      expect(readdirSync(fsOf(w, PKI)).sort(), w).toEqual(['ca.crt']);
+      expect(readFileSync(fsOf(w, '/var/lib/kubelet/config.yaml'), 'utf8'), w).toContain(`clientCAFile: ${PKI}/ca.crt`);
     }
     // The kubelet's client pair (kubelet.conf -> kubelet-client-current.pem): a new timestamped file
     // from the new CA with the same key, the link swapped, the old pair untouched for a rollback.

@@ -42,7 +42,9 @@ esac
 `;
 // The "kubelet": runs a process per manifest in $MANIFESTS, restarts it when stopped (the pod's next
 // attempt), stops it when the manifest goes, and replaces the pod (attempt 0 again) when the
-// manifest's content changes, as the real kubelet does with a new pod UID.
+// manifest's content changes, as the real kubelet does with a new pod UID. A new container's id file
+// is written last, by a rename: whoever sees it sees the attempt and checksum of that container (a
+// reader between the id and the attempt once read the previous attempt on a loaded machine).
 const KUBELET = `#!/bin/sh
 S="$EMU_STATE"; n=0
 while :; do
@@ -51,7 +53,7 @@ while :; do
     if [ -f "$m" ] && [ -f "$cid" ] && [ "$(cksum < "$m")" != "$(cat "$sum")" ]; then kill "$(cat "$pidf")" 2>/dev/null; rm -f "$cid" "$att"; fi
     if [ -f "$m" ] && ! { [ -f "$cid" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; }; then
       a=0; [ -f "$S/pod-$name.why" ] && a=$(( $(cat "$att" 2>/dev/null || echo 0) + 1 )); rm -f "$S/pod-$name.why"
-      sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > "$pidf"; n=$((n+1)); date -u +%Y-%m-%dT%H:%M:%S.%NZ > "$S/pod-$name.created"; echo "c$n$name" > "$cid"; echo $a > "$att"; cksum < "$m" > "$sum"
+      sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > "$pidf"; n=$((n+1)); date -u +%Y-%m-%dT%H:%M:%S.%NZ > "$S/pod-$name.created"; echo $a > "$att"; cksum < "$m" > "$sum"; echo "c$n$name" > "$cid.tmp"; mv "$cid.tmp" "$cid"
     elif [ ! -f "$m" ] && [ -f "$cid" ]; then kill "$(cat "$pidf")" 2>/dev/null; rm -f "$cid"
     fi
   done
