@@ -100,7 +100,10 @@ describe("the field notes' rotation order on a kubeadm lab, and the stock order 
     // switch was rolled back; the notes' later steps never ran.
     expect(res.code, res.stdout.slice(-3000) + res.stderr).toBe(1);
     expect(res.stdout).toMatch(/== notes-2\.2-etcd-trusts-bundle: ok/);
-    expect(res.stdout).toMatch(/etcd healthy \(all members, one leader, raft advancing\) \.\.\. failed .*probe etcd not healthy within 15 s .*raft index is not advancing/);
+    // Why the gate refused depends on the machine's load: the raft index stops (the apiservers, which
+    // reject etcd's new certificate, write nothing), or etcdctl's own calls time out first (seen at
+    // load ~40 in a CI-equivalent run). Either way the gate refuses; the rejections are asserted below.
+    expect(res.stdout).toMatch(/etcd healthy \(all members, one leader, raft advancing\) \.\.\. failed .*probe etcd not healthy within 15 s .*(raft index is not advancing|etcdctl member list failed)/);
     expect(res.stdout).toMatch(/stage "notes-2\.2-etcd-new-certificates" failed and was rolled back/);
     expect(await stageStarted(stateDir, 'notes-3.1-controller-manager-signing')).toBeUndefined();
     const switchAt = await stageStarted(stateDir, 'notes-2.2-etcd-new-certificates');
