@@ -240,7 +240,8 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
 
 /**
  * Workers: their kubelets start once the control plane serves (8 at a time: each start is a node
- * process), then every worker's Node must be Ready with a fresh Lease (the gate kcarun's kube probe uses).
+ * process), then every worker must hold its Lease in kube-node-lease (its kubelet reached an apiserver
+ * with its client certificate; kcarun's kube probe reads the same Leases).
  */
 async function startWorkers(paths: LabPaths, layout: ReturnType<typeof layoutByName>, state: LabState, log: (l: string) => void): Promise<void> {
   const workers = state.workers ?? [];
@@ -250,7 +251,7 @@ async function startWorkers(paths: LabPaths, layout: ReturnType<typeof layoutByN
     if (r.rc !== 0) throw new Error(`${n.name}: systemctl start kubelet failed (rc ${r.rc}): ${r.stderr.trim()} ${r.stdout.trim()}`);
   }));
   const first = state.nodes[0]!;
-  await waitFor('every worker Ready with a renewed Lease', 60_000 + 500 * workers.length, async () => {
+  await waitFor('a Lease of every worker', 60_000 + 500 * workers.length, async () => {
     const r = await adminRequest(paths, layout, first, '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases');
     if (r.status !== 200) return false;
     const held = new Set(((JSON.parse(r.body) as { items?: { metadata?: { name?: string } }[] }).items ?? []).map((l) => l.metadata?.name));
