@@ -42,8 +42,8 @@ export const COMPARISONS = {
   'etcd-ca': { layout: 'etcd-only', playbook: 'playbooks/rotate-etcd-ca.yaml', script: 'bench/script/rotate-etcd-ca.sh', scriptName: 'rotate-etcd-ca', discover: true },
 } as const satisfies Record<string, Comparison>;
 
-export interface ToolRun {
-  tool: 'kcarun' | 'script';
+/** What one measured rotation on a lab gives: GNU time's figures, the lab's restarts, traffic and verdict. */
+export interface MeasuredRotation {
   exitCode: number;
   wall_s: number;
   cpu_s: number;
@@ -55,12 +55,16 @@ export interface ToolRun {
   componentErrors: number;
   allCertsOnNewCA: boolean;
   dataIntact: boolean;
+  loadBefore: number[];
+  loadAfter: number[];
+}
+
+export interface ToolRun extends MeasuredRotation {
+  tool: 'kcarun' | 'script';
   leavesOnOldCa: string[];
   /** Where the time went: kcarun's task types (from its events), the script's phases (from its log). */
   breakdown: Array<{ what: string; seconds: number }>;
   kcarun?: RotationResult;
-  loadBefore: number[];
-  loadAfter: number[];
 }
 
 /**

@@ -21,30 +21,17 @@ import { labVerify } from '../lab/commands/verify.js';
 import { LabPaths } from '../lab/lab-paths.js';
 import { readState } from '../lab/lab-state.js';
 import { timed } from './measure.js';
-import { labUpChild, watchRestarts } from './rotation-vs-script.js';
+import { labUpChild, watchRestarts, type MeasuredRotation } from './rotation-vs-script.js';
 import { linePlot } from './svg.js';
 
 const ROOT = join(import.meta.dirname, '..');
 
-export interface ScaleRow {
+export interface ScaleRow extends MeasuredRotation {
   workers: number;
   nodes: number;
-  exitCode: number;
-  wall_s: number;
-  cpu_s: number;
-  peak_rss_mb: number;
   lab_up_s: number;
-  restarts: number;
-  restartsByComponent: Record<string, number>;
-  requests: number;
-  failures: number;
-  componentErrors: number;
-  allCertsOnNewCA: boolean;
-  dataIntact: boolean;
   /** Seconds per stage (kcarun's stage-end events), the kubelet stages being the ones that grow with N. */
   stages: Record<string, number>;
-  loadBefore: number[];
-  loadAfter: number[];
   ok: boolean;
 }
 
