@@ -60,10 +60,26 @@ function signal(pids: number[], sig: NodeJS.Signals): void {
   }
 }
 
-/** SIGCONT (a paused node), SIGTERM, then SIGKILL whatever is left after graceMs (ms), for up to 10 s more. */
+/**
+ * SIGCONT (a paused node), SIGTERM, then SIGKILL whatever is left after graceMs (ms), for up to 10 s
+ * more; then waits (up to 10 s) until every process it signalled has finished exiting.
+ *
+ * Why the last wait: a dying process leaves its namespaces before the kernel releases its files
+ * (do_exit runs exit_task_namespaces before exit_task_work, where the final fput closes sockets), so
+ * `pidsNow()` may already be empty while its listening sockets still exist. On a loaded machine that
+ * window was long enough for `ss` to see a lab listener after `down` returned (CI, session 10). A
+ * process that is gone or a zombie has released everything; pids are only waited on, never signalled
+ * again, so a pid reused meanwhile is never touched.
+ */
 export async function terminate(pidsNow: () => number[], graceMs = 4000): Promise<void> {
-  signal(pidsNow(), 'SIGCONT');
-  signal(pidsNow(), 'SIGTERM');
+  const signalled = new Set<number>();
+  const signalNow = (sig: NodeJS.Signals): void => {
+    const pids = pidsNow();
+    for (const pid of pids) signalled.add(pid);
+    signal(pids, sig);
+  };
+  signalNow('SIGCONT');
+  signalNow('SIGTERM');
   const deadline = Date.now() + graceMs;
   while (pidsNow().length > 0 && Date.now() < deadline) await sleep(100);
   // Up to 10 s of SIGKILL rounds: on a loaded machine (load ~10, a real lab beside the emulated
@@ -71,7 +87,8 @@ export async function terminate(pidsNow: () => number[], graceMs = 4000): Promis
   // lab process", 2026-12-01), e.g. one still in uninterruptible I/O, or a child a dying
   // supervisor had just started.
   for (let i = 0; i < 100 && pidsNow().length > 0; i++) {
-    signal(pidsNow(), 'SIGKILL');
+    signalNow('SIGKILL');
     await sleep(100);
   }
+  for (let i = 0; i < 100 && [...signalled].some((pid) => isRunning(pid)); i++) await sleep(100);
 }
