@@ -1,5 +1,6 @@
 import { EXIT, KcarunError } from '../core/errors.js';
 import { rollbackStage } from '../engine/rollback.js';
+import { DEFAULT_FORKS } from '../engine/run.js';
 import { readJournal, type JournalRecord } from '../engine/journal.js';
 import { taskTypes } from '../tasks/index.js';
 import { Command, collect, outputOption, parseCommand } from './args.js';
@@ -116,7 +117,7 @@ export async function rollbackCommand(args: RollbackArgs, io: CommandIO): Promis
       const planned = prepared.plan.find((p) => p.stage.spec.name === name);
       if (!planned) throw new KcarunError('E_STATE', `stage "${name}" is in the journal but not in the playbook`);
       const scopeInput = { playbook: prepared.playbook, inventory: prepared.inventory, extraVars: prepared.extraVars, registry: new Map(), run: { id: run.runId, stateDir, dryRun: false } };
-      const stageOk = await rollbackStage(planned, { journal, taskTypes, state, transports, inventory: prepared.inventory, interrupt }, scopeInput, (e) => reporter.emit(e), now);
+      const stageOk = await rollbackStage(planned, { journal, taskTypes, state, transports, inventory: prepared.inventory, interrupt, options: { forks: DEFAULT_FORKS } }, scopeInput, (e) => reporter.emit(e), now);
       await journal.append({ t: 'stage', stage: name, status: stageOk ? 'rolled-back' : 'failed', at: new Date(now()).toISOString(), message: stageOk ? 'rolled back by kcarun rollback' : 'rollback incomplete' });
       if (!stageOk) return EXIT.runFailed;
     }

@@ -1,5 +1,5 @@
 import { EXIT, KcarunError } from '../core/errors.js';
-import { runPlaybook, type RunOptions } from '../engine/run.js';
+import { DEFAULT_FORKS, runPlaybook, type RunOptions } from '../engine/run.js';
 import { readJournal, type JournalRecord } from '../engine/journal.js';
 import { describeStageFields } from '../engine/stage-fields.js';
 import { leaderProbeTypes, taskTypes } from '../tasks/index.js';
@@ -68,7 +68,7 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     .option('-l, --limit <pattern>', 'only these hosts (group, host, glob; comma-separated)')
     .option('-t, --tags <tags>', 'only tasks with these tags (comma-separated)')
     .option('--skip-tags <tags>', 'leave out tasks with these tags (comma-separated)')
-    .option('-f, --forks <n>', 'hosts worked on at once within a batch', '10')
+    .option('-f, --forks <n>', 'hosts worked on at once within a batch', String(DEFAULT_FORKS))
     .option('--state-dir <dir>', 'journal, artifacts, backups (default: .kcarun/ beside the inventory)')
     .addOption(outputOption())
     .option('--accept-new-host-keys', 'add unknown SSH host keys to known_hosts (changed keys are always refused)')

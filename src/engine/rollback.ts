@@ -7,7 +7,7 @@ import { stageLogger, type Emit } from './emit.js';
 import { latestSteps, type StepRecord } from './journal.js';
 import { scopeFor, type ScopeInput } from './scope.js';
 import { executeStep, shouldRun, undoStep, whenIsPerItem, type StepInput } from './step.js';
-import type { EngineInput } from './types.js';
+import type { EngineInput, RunOptions } from './types.js';
 
 /**
  * Undoes a stage: every step of it that completed (in this run or an earlier one), newest first,
@@ -17,7 +17,7 @@ import type { EngineInput } from './types.js';
  */
 export async function rollbackStage(
   planned: PlannedStage,
-  input: Pick<EngineInput, 'journal' | 'taskTypes' | 'state' | 'transports' | 'inventory' | 'interrupt'>,
+  input: Pick<EngineInput, 'journal' | 'taskTypes' | 'state' | 'transports' | 'inventory' | 'interrupt'> & { options: Pick<RunOptions, 'forks'> },
   scopeInput: ScopeInput,
   emit: Emit,
   now: () => number = Date.now,
@@ -40,7 +40,7 @@ export async function rollbackStage(
     const { host: hostInfo, scope } = scopeFor(scopeInput, planned.stage, host);
     const stepInput: StepInput = {
       task, def, host: hostInfo, scope, stepId, state: input.state, transports: input.transports,
-      inventoryHosts: input.inventory.hosts, log: stageLogger(emit, name, host), hardStop: input.interrupt.hardStop,
+      inventoryHosts: input.inventory.hosts, forks: input.options.forks, log: stageLogger(emit, name, host), hardStop: input.interrupt.hardStop,
     };
     if (declared) {
       if (!whenIsPerItem(task) && !shouldRun(task, scope, host)) return 'nothing-to-undo' as const;

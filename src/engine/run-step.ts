@@ -36,6 +36,7 @@ export async function runStep(run: RunContext, planned: PlannedStage, task: Task
     state: input.state,
     transports: run.dryRun?.transports ?? input.transports,
     inventoryHosts: input.inventory.hosts,
+    forks: options.forks,
     log: stageLogger(emit, stageName, hostName),
     hardStop: input.interrupt.hardStop,
     ...(run.dryRun ? { dryRun: { world: run.dryRun.world, stage: stageName } } : {}),

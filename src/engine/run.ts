@@ -9,6 +9,7 @@ import { runStage } from './stage.js';
 import { variablesChecksum } from '../formats/vars-checksum.js';
 import type { EngineInput, RunResult } from './types.js';
 
+export { DEFAULT_FORKS } from './types.js';
 export type { EngineInput, Interrupt, RunOptions, RunResult } from './types.js';
 
 /**

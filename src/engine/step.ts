@@ -20,6 +20,8 @@ export interface StepInput {
   state: RunState;
   transports: TransportProvider;
   inventoryHosts: ReadonlyMap<string, HostInfo>;
+  /** The run's --forks, passed on as TaskContext.forks. */
+  forks: number;
   log: TaskLogger;
   /** Aborted on a second SIGINT: tasks in flight stop now. */
   hardStop: AbortSignal;
@@ -90,6 +92,7 @@ export async function buildContext(input: StepInput, signal: AbortSignal): Promi
     },
     transportFor: (name) => input.transports.get(name),
     inventoryHosts: input.inventoryHosts,
+    forks: input.forks,
     evaluate: async (expression) => evaluate(expression, input.scope),
   };
 }

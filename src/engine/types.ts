@@ -7,6 +7,9 @@ import type { JournalLike } from './journal.js';
 import type { ScopeInput } from './scope.js';
 import type { TransportProvider } from './transports.js';
 
+/** `--forks` when not given (kcarun run; kcarun rollback, which has no such flag, always). */
+export const DEFAULT_FORKS = 10;
+
 /** The run options the CLI passes down (flags of `kcarun run`). */
 export interface RunOptions {
   dryRun: boolean;
@@ -15,6 +18,7 @@ export interface RunOptions {
   tags: string[];
   skipTags: string[];
   startAt?: string;
+  /** Hosts worked on at once within a batch (`--forks`, default DEFAULT_FORKS). */
   forks: number;
   resume: boolean;
 }

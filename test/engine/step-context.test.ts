@@ -3,6 +3,7 @@
  * of the stage changed on the host (TaskContext.changedInStage, read by service-restart to tell a
  * manifest the kubelet acts on by itself) is read from the journal only when the task asks, once.
  */
+import { DEFAULT_FORKS } from '../../src/engine/run.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStateDir } from '../../src/engine/state-dir.js';
 import { buildContext, type StepInput } from '../../src/engine/step.js';
@@ -29,6 +30,7 @@ async function input(changedInStage?: () => readonly string[]): Promise<StepInpu
     state: await openStateDir(dir, { pid: process.pid, env: {} }),
     transports,
     inventoryHosts: new Map([[host.name, host]]),
+    forks: DEFAULT_FORKS,
     log: { info: () => {}, warn: () => {}, debug: () => {} },
     hardStop: new AbortController().signal,
     ...(changedInStage ? { changedInStage } : {}),

@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { DEFAULT_FORKS } from '../../src/engine/run.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HostInfo, RunState, TaskContext, TaskDefinition } from '../../src/tasks/define.js';
@@ -45,6 +46,7 @@ export async function makeTaskContext<P>(options: {
     changedInStage: options.changedInStage ?? [],
     transportFor: async (name) => options.transports?.[name] ?? transport,
     inventoryHosts: hosts,
+    forks: DEFAULT_FORKS,
     evaluate: async () => {
       throw new Error('evaluate() is not available in makeTaskContext');
     },

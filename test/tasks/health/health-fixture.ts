@@ -1,4 +1,5 @@
 /** Calls health tasks and leader probes directly against a lab, over the real SSH transport. */
+import { DEFAULT_FORKS } from '../../../src/engine/run.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadInventory, type Inventory } from '../../../src/formats/inventory/load.js';
@@ -47,6 +48,7 @@ export async function labTasks(labDir: string, workDir: string): Promise<LabTask
         changedInStage: options.changedInStage ?? [],
         transportFor: (n) => transports.get(n),
         inventoryHosts: new Map([...inventory.hosts.keys()].map((n) => [n, host(n)])),
+        forks: DEFAULT_FORKS,
         evaluate: async () => {
           throw new Error('evaluate() is not available here');
         },
