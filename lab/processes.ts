@@ -25,6 +25,20 @@ export function pidsInMountNamespace(ns: string): number[] {
   return pids;
 }
 
+/** Running processes with `arg` as one whole argument of their command line (e.g. a lab node's init script path). */
+export function pidsWithArgument(arg: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(arg)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids.filter((p) => isRunning(p));
+}
+
 /**
  * True when pid runs and its command line contains `needle`: a recorded pid may have been reused by
  * an unrelated process after a crash, and the lab must never signal a process that is not its own.

@@ -11,8 +11,19 @@ import { kubeletMain } from './kubelet.js';
 import { prometheusMain } from './prometheus.js';
 import { systemctlMain } from './systemctl.js';
 import { trafficMain } from './traffic.js';
+import { signalReady } from './procs.js';
 
 const [name, ...args] = process.argv.slice(2);
+
+/** The long-running components; each main resolves once it has read its files and is serving. */
+const SERVICES: Record<string, (argv: string[]) => Promise<void>> = {
+  kubelet: kubeletMain,
+  'kube-apiserver': kubeApiserverMain,
+  'kube-controller-manager': kubeControllerManagerMain,
+  'kube-scheduler': kubeSchedulerMain,
+  prometheus: prometheusMain,
+  traffic: trafficMain,
+};
 
 async function main(): Promise<void> {
   switch (name) {
@@ -20,22 +31,14 @@ async function main(): Promise<void> {
       process.exit(await systemctlMain(args));
     case 'crictl':
       process.exit(await crictlMain(args));
-    case 'kubelet':
-      return kubeletMain(args);
-    case 'kube-apiserver':
-      return kubeApiserverMain(args);
-    case 'kube-controller-manager':
-      return kubeControllerManagerMain(args);
-    case 'kube-scheduler':
-      return kubeSchedulerMain(args);
-    case 'prometheus':
-      return prometheusMain(args);
-    case 'traffic':
-      return trafficMain(args);
-    default:
-      console.error(`kcarun lab: unknown component ${name ?? '(none)'}`);
-      process.exit(2);
   }
+  const service = name === undefined ? undefined : SERVICES[name];
+  if (!service) {
+    console.error(`kcarun lab: unknown component ${name ?? '(none)'}`);
+    process.exit(2);
+  }
+  await service(args);
+  signalReady();
 }
 
 main().catch((err: unknown) => {

@@ -1,12 +1,25 @@
 /** Process helpers for the emulated process managers (systemctl, the kubelet's static pod runner). */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, readFileSync, readlinkSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** The PATH a real node's services see; the lab's emulated binaries sit in /usr/local/{s,}bin. */
 export const NODE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** Starts a process in its own session, detached from the caller, output appended to logFile. */
+/**
+ * The lab's stand-in for systemd's NOTIFY_SOCKET: the emulated systemctl sets this variable to a
+ * file path, and a lab component creates that file once it has read its files and is serving
+ * (signalReady), as a Type=notify service sends READY=1.
+ */
+export const READY_FILE_ENV = 'KCARUN_LAB_READY_FILE';
+
+/** Tells the emulated systemctl this component is up (no-op when not started by it). */
+export function signalReady(): void {
+  const file = process.env[READY_FILE_ENV];
+  if (file) writeFileSync(file, `${process.pid}\n`);
+}
+
 export function spawnDetached(argv: string[], logFile: string, env: Record<string, string> = {}): number {
   mkdirSync(dirname(logFile), { recursive: true });
   const fd = openSync(logFile, 'a');
@@ -15,7 +28,8 @@ export function spawnDetached(argv: string[], logFile: string, env: Record<strin
       detached: true,
       stdio: ['ignore', fd, fd],
       cwd: '/',
-      env: { ...process.env, PATH: NODE_PATH, ...env },
+      // The ready file is this process's own (set by systemctl): a child gets one only when passed one.
+      env: { ...process.env, [READY_FILE_ENV]: undefined, PATH: NODE_PATH, ...env },
     });
     child.on('error', () => undefined);
     child.unref();

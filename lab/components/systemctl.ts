@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_DIR, NODE } from './common.js';
-import { isAlive, spawnDetached, splitWords, stopPid } from './procs.js';
+import { isAlive, READY_FILE_ENV, spawnDetached, splitWords, stopPid } from './procs.js';
 
 const UNIT_DIR = '/etc/systemd/system';
 const runDir = join(LAB_DIR, 'nodes', NODE, 'run', 'units');
@@ -109,17 +109,40 @@ async function start(unit: string): Promise<number> {
   }
   mkdirSync(runDir, { recursive: true });
   const log = join(logDir, `${unit}.log`);
-  const pid = spawnDetached(parsed.execStart, log, parsed.env);
+  const ready = join(runDir, `${unit}.ready`);
+  rmSync(ready, { force: true });
+  const labComponent = isLabComponent(parsed.execStart[0]!);
+  const pid = spawnDetached(parsed.execStart, log, { ...parsed.env, ...(labComponent ? { [READY_FILE_ENV]: ready } : {}) });
   writeFileSync(join(runDir, `${unit}.pid`), String(pid));
-  // A unit that dies at once (bad flag, missing file) fails `start`, as systemd reports a failed job.
-  await new Promise((r) => setTimeout(r, 700));
+  // A unit that dies before it is up (bad flag, missing file) fails `start`, as systemd reports a
+  // failed job. The lab's own components say when they are up, as sd_notify(READY=1) tells systemd
+  // (docs/lab.md): wait for that, or their exit, up to systemd's DefaultTimeoutStartSec (90 s). A
+  // fixed 0.7 s window failed under load (load ~46: a component that could not start had not yet
+  // exited). Other programs (etcd) get that window.
+  const deadline = Date.now() + (labComponent ? 90_000 : 700);
+  while (Date.now() < deadline && isAlive(pid) && !(labComponent && existsSync(ready))) await new Promise((r) => setTimeout(r, 50));
   if (!isAlive(pid)) {
     rmSync(join(runDir, `${unit}.pid`), { force: true });
     const tail = readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n');
     console.error(`Job for ${unit} failed because the control process exited with error code.\n${tail}`);
     return 1;
   }
+  if (labComponent && !existsSync(ready)) {
+    await stopPid(pid);
+    rmSync(join(runDir, `${unit}.pid`), { force: true });
+    console.error(`Job for ${unit} failed because a timeout was exceeded.`);
+    return 1;
+  }
   return 0;
+}
+
+/** An ExecStart program that is one of the lab's emulated binaries (its wrapper script names the bundle). */
+function isLabComponent(program: string): boolean {
+  try {
+    return readFileSync(program, 'utf8').slice(0, 512).includes('.lab-components.mjs');
+  } catch {
+    return false;
+  }
 }
 
 async function stop(unit: string): Promise<number> {
