@@ -5,28 +5,25 @@
  * inventory of hosts and groups only writes the vars; the stock rotate-etcd-ca.yaml with those vars
  * alone rotates the etcd CA under traffic (the monitoring client's files carry it).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { expectCleanRotation, FAST_GATES, labSession, PLAYBOOKS, useLab } from './lab-session.js';
+import { discoverVars } from './plan-check.js';
 
 
 const lab = labSession({ name: 'etcd-only-layout', ipPrefix: '127.0.72', layout: 'etcd-only', nodes: 3 });
 
 describe('etcd alone (config file, init script, monitoring client): discover, then rotate-etcd-ca with the discovered vars', () => {
   useLab(lab, { beforeAll, afterAll });
-  const varsFile = join(lab.work, 'discovered.yaml');
-  const bare = join(lab.work, 'hosts-only.yaml');
+  let varsFile: string;
+  let bare: string;
 
   it('discovers where etcd is configured, how it restarts and the monitoring client', async () => {
-    const full = readFileSync(lab.inventory, 'utf8');
-    writeFileSync(bare, `${full.slice(0, full.indexOf('\nvars:'))}\n`);
-    const res = await lab.kcarun(['discover', '-i', bare, '--output', 'json', '--write-vars', varsFile]);
-    expect(res.code, res.stderr).toBe(0);
-    const result = JSON.parse(res.stdout) as { warnings: string[] };
-    expect(result.warnings).toEqual([]);
-    const vars = parse(readFileSync(varsFile, 'utf8')) as Record<string, unknown>;
+    const found = await discoverVars(lab, undefined);
+    ({ bare, varsFile } = found);
+    const vars = found.vars;
     expect(vars).toMatchObject({
       etcd_ca_cert: '/etc/etcd/pki/ca.crt',
       etcd_trust_in: 'etcd-config',

@@ -9,11 +9,11 @@
  * named (the etcd environment file edited in place). (The kill -9 loop lives here rather than on a
  * lab of its own, to keep CI inside its budget; its resume logic is the same on every layout.)
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { expectCleanRotation, FAST_GATES, labSession, PLAYBOOKS, runStatus, useLab } from './lab-session.js';
+import { discoverVars } from './plan-check.js';
 
 const lab = labSession({ name: 'kubespray-layout', ipPrefix: '127.0.73', layout: 'kubespray', nodes: 3 });
 const NODES = ['cp1', 'cp2', 'cp3'];
@@ -22,17 +22,14 @@ const SSL = '/etc/ssl/etcd/ssl';
 
 describe('a kubespray cluster: discover, then rotate-ca with the discovered vars alone', () => {
   useLab(lab, { beforeAll, afterAll });
-  const varsFile = join(lab.work, 'discovered.yaml');
-  const bare = join(lab.work, 'hosts-only.yaml');
+  let varsFile: string;
+  let bare: string;
   const envBefore = new Map<string, string>();
 
   it('recognises the kubespray layout and names each host its own etcd files', async () => {
-    const full = readFileSync(lab.inventory, 'utf8');
-    writeFileSync(bare, `${full.slice(0, full.indexOf('\nvars:'))}\n`);
-    const res = await lab.kcarun(['discover', '-i', bare, '--output', 'json', '--write-vars', varsFile]);
-    expect(res.code, res.stderr).toBe(0);
-    expect((JSON.parse(res.stdout) as { warnings: string[] }).warnings).toEqual([]);
-    const vars = parse(readFileSync(varsFile, 'utf8')) as Record<string, unknown>;
+    const found = await discoverVars(lab, 'kubespray');
+    ({ bare, varsFile } = found);
+    const vars = found.vars;
     expect(vars).toMatchObject({
       layout: 'kubespray',
       etcd_ca_cert: `${SSL}/ca.pem`,
