@@ -33,6 +33,29 @@ export interface ScaleRow extends MeasuredRotation {
   /** Seconds per stage (kcarun's stage-end events), the kubelet stages being the ones that grow with N. */
   stages: Record<string, number>;
   ok: boolean;
+  /** When this size was measured (ISO): sizes measured in an earlier run keep their own date. */
+  measuredAt?: string;
+}
+
+interface ScaleFile {
+  date: string;
+  kubeletBatch: string;
+  rows: ScaleRow[];
+}
+
+/**
+ * The rows of an earlier scale.json for sizes this run does not measure, with the same kubelet
+ * batch (others are not comparable), each dated; [] when there is none.
+ */
+function earlierRows(file: string, measuring: number[], kubeletBatch: string): ScaleRow[] {
+  let earlier: ScaleFile;
+  try {
+    earlier = JSON.parse(readFileSync(file, 'utf8')) as ScaleFile;
+  } catch {
+    return [];
+  }
+  if (earlier.kubeletBatch !== kubeletBatch) return [];
+  return earlier.rows.filter((r) => !measuring.includes(r.workers)).map((r) => ({ ...r, measuredAt: r.measuredAt ?? earlier.date }));
 }
 
 /** Least-squares slope of wall time against workers: seconds per added worker. */
@@ -118,17 +141,21 @@ async function scaleAt(workers: number, o: { ipPrefix: string; batch?: string; o
 
 /**
  * `npm run bench -- --only scale [--workers 20,50,100] [--kubelet-batch 25%]`: every size in turn,
- * results rewritten after each (an interrupted run keeps the sizes done).
+ * results rewritten after each (an interrupted run keeps the sizes done). Sizes an earlier run
+ * measured with the same kubelet batch and this one does not stay in the results, with their date
+ * (one size takes 10-40 min on 2 cores: they are measured a few at a time).
  */
 export async function scaleBench(o: { workers: number[]; ipPrefix: string; batch?: string; outDir: string; log: (s: string) => void }): Promise<{ rows: ScaleRow[]; perWorker: number | null }> {
   const started = new Date();
-  const rows: ScaleRow[] = [];
+  const kubeletBatch = o.batch ?? '25% (playbooks/defaults.yaml)';
+  const rows: ScaleRow[] = earlierRows(join(o.outDir, 'scale.json'), o.workers, kubeletBatch);
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', node: process.version };
   for (const n of o.workers) {
-    rows.push(await scaleAt(n, o));
+    rows.push({ ...(await scaleAt(n, o)), measuredAt: new Date().toISOString() });
+    rows.sort((a, b) => a.workers - b.workers);
     const ok = rows.filter((r) => r.ok);
     const perWorker = perWorkerSeconds(ok);
-    writeFileSync(join(o.outDir, 'scale.json'), `${JSON.stringify({ date: started.toISOString(), machine, kubeletBatch: o.batch ?? '25% (playbooks/defaults.yaml)', perWorkerSeconds: perWorker, rows }, null, 2)}\n`);
+    writeFileSync(join(o.outDir, 'scale.json'), `${JSON.stringify({ date: started.toISOString(), machine, kubeletBatch, perWorkerSeconds: perWorker, rows }, null, 2)}\n`);
     writeFileSync(
       join(o.outDir, 'scale.svg'),
       linePlot(`rotate-ca, 3 control-plane nodes + N workers, ${started.toISOString().slice(0, 10)}`, 'workers (N)', 'seconds', [
