@@ -87,7 +87,9 @@ export function report(scenario: string, v: { requests: number; failures: number
       .filter((l) => l.includes('"level":"error"') && !l.includes('"class":"connection"'));
     console.log(errors.slice(-20).join('\n'));
     const failures = join(labDir, 'traffic', 'failures.jsonl');
-    if (existsSync(failures)) console.log(readFileSync(failures, 'utf8').split('\n').slice(-20).join('\n'));
+    // `files:<node>` lines are the generator noting a certificate it could not re-read (a file being
+    // replaced), not failed requests: they would crowd the requests that failed out of the tail.
+    if (existsSync(failures)) console.log(readFileSync(failures, 'utf8').split('\n').filter((l) => l && !l.includes('"target":"files:')).slice(-20).join('\n'));
   }
 }
 
