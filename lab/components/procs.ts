@@ -6,7 +6,6 @@ import { dirname } from 'node:path';
 /** The PATH a real node's services see; the lab's emulated binaries sit in /usr/local/{s,}bin. */
 export const NODE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** Starts a process in its own session, detached from the caller, output appended to logFile. */
 /**
  * The lab's stand-in for systemd's NOTIFY_SOCKET: the emulated systemctl sets this variable to a
  * file path, and a lab component creates that file once it has read its files and is serving
@@ -20,6 +19,7 @@ export function signalReady(): void {
   if (file) writeFileSync(file, `${process.pid}\n`);
 }
 
+/** Starts a process in its own session, detached from the caller, output appended to logFile. */
 export function spawnDetached(argv: string[], logFile: string, env: Record<string, string> = {}): number {
   mkdirSync(dirname(logFile), { recursive: true });
   const fd = openSync(logFile, 'a');

@@ -28,7 +28,7 @@ export interface TaskContext<P> {
   inventoryHosts: ReadonlyMap<string, HostInfo>;
   /**
    * The run's --forks (a whole number >= 1): how many hosts a task that itself works on several
-   * hosts (preflight, a gate over all etcd members) may work on at once, as the engine does within a batch.
+   * hosts (preflight) may work on at once, as the engine does within a batch.
    */
   forks: number;
   /** Evaluates an expression (the `when:` language) against this host's vars and registered results. */

@@ -144,7 +144,6 @@ async function checkHost(ctx: TaskContext<PreflightParams>, name: string): Promi
   return out;
 }
 
-
 async function checkDisk(t: Transport, host: string, path: string, minFreeMb: number, problem: Report, signal: AbortSignal): Promise<void> {
   const res = await t.exec(`df -Pk ${shellJoin([path])} | tail -n 1`, { signal, timeoutMs: 15_000 });
   const avail = Number(res.stdout.trim().split(/\s+/)[3]);
