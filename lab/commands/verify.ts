@@ -141,14 +141,14 @@ export async function labVerify(dir = DEFAULT_LAB_DIR): Promise<VerifyResult & {
   const state = readState(paths);
   if (!state) throw new Error(`no lab in ${dir}`);
   if (state.layout === 'kubeadm-real') {
-    // Component logs of the real components are not scanned (yet): componentErrors stays 0 there.
+    // The real components' errors: TLS and authentication errors in their own logs (real/component-logs.ts).
     const r = await realVerify(paths, state);
     return {
       ...r,
-      componentErrors: 0,
+      componentErrors: r.componentLogErrors,
       connectionErrors: 0,
       dataMismatches: 0,
-      componentErrorsByComponent: {},
+      componentErrorsByComponent: r.componentLogErrorsByComponent,
       failureWindows: r.unavailability.map((w) => ({ t: w.from, requests: 0, failures: w.failures })),
     };
   }

@@ -21,6 +21,7 @@ import { parse } from 'yaml';
 import type { LabPaths } from '../lab-paths.js';
 import type { LabState } from '../lab-state.js';
 import { checkCertificates } from '../commands/verify.js';
+import { nodeComponentErrors, type ComponentLogError } from './component-logs.js';
 
 /** What the generator is told (traffic/plan.json). */
 export interface RealTrafficPlan {
@@ -246,10 +247,16 @@ export interface RealVerifyResult {
   dataIntact: boolean;
   dataProblems: string[];
   since: string;
+  /** TLS and authentication errors in the real components' logs since `since` (component-logs.ts). */
+  componentLogErrors: number;
+  componentLogErrorsByComponent: Record<string, number>;
+  /** The first 10 such lines. */
+  componentLogSamples: ComponentLogError[];
 }
 
 /**
- * The real lab's verify: the traffic counters; every leaf certificate and every trusted CA in each
+ * The real lab's verify: the traffic counters; the TLS and authentication errors in the components'
+ * logs since the traffic started (component-logs.ts); every leaf certificate and every trusted CA in each
  * node's /etc/kubernetes and /var/lib/kubelet against the CAs the lab made (DIR/pki/original-cas; the
  * kubelet's self-signed serving certificate is no leaf of theirs and never listed); and the data the
  * traffic wrote through the load balancer, read back through it with cp1's current admin.conf.
@@ -279,6 +286,10 @@ export async function realVerify(paths: LabPaths, state: LabState): Promise<Real
     failuresByTarget[t] = c.failures;
     requestsByTarget[t] = c.requests;
   }
+  const since = counters?.startedAt ?? state.readyAt ?? state.createdAt;
+  const logErrors = state.nodes.flatMap((n) => nodeComponentErrors(n.name, paths.node(n.name).fs('/var/log/pods'), paths.node(n.name).logs, new Date(since)));
+  const componentLogErrorsByComponent: Record<string, number> = {};
+  for (const e of logErrors) componentLogErrorsByComponent[e.component] = (componentLogErrorsByComponent[e.component] ?? 0) + 1;
   return {
     requests: counters?.requests ?? 0,
     failures: counters?.failures ?? 0,
@@ -291,6 +302,9 @@ export async function realVerify(paths: LabPaths, state: LabState): Promise<Real
     filesTrustingOldCa: certs.filesTrustingOldCa,
     dataIntact: problems.length === 0 && (counters?.dataMismatches ?? 0) === 0,
     dataProblems: problems.slice(0, 20),
-    since: counters?.startedAt ?? state.readyAt ?? state.createdAt,
+    since,
+    componentLogErrors: logErrors.length,
+    componentLogErrorsByComponent,
+    componentLogSamples: logErrors.slice(0, 10),
   };
 }

@@ -110,6 +110,11 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     console.log(`[e2e real] traffic: ${v.requests} requests, ${v.failures} failed (through the load balancer: ${v.lbFailures}); by target ${JSON.stringify(v.requestsByTarget)} failed ${JSON.stringify(v.failuresByTarget)}`);
     for (const w of v.unavailability) console.log(`[e2e real] unavailable: ${w.target} ${w.from} -> ${w.to ?? '(end)'} ${w.seconds.toFixed(1)} s (${w.failures} failed requests)`);
     if (v.failures > 0) console.log(readFileSync(join(paths.trafficDir, 'failures.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 30).join('\n'));
+    // TLS and authentication errors in the real components' logs during the rotation (lab/real/
+    // component-logs.ts), printed with samples. Not asserted yet: session 11 added the scan and has
+    // not seen a full rotation's count; assert 0 once a run shows it (issue 18).
+    console.log(`[e2e real] component log TLS/auth errors: ${v.componentLogErrors} ${JSON.stringify(v.componentLogErrorsByComponent)}`);
+    for (const e of v.componentLogSamples) console.log(`[e2e real]   ${e.node} ${e.component} ${e.ts} ${e.line}`);
     expect(v.requestsByTarget['lb'] ?? 0).toBeGreaterThan(1000);
     // KNOWN GAP, not asserted (issue 18; docs/lab.md, sessions 5 and 6). The stacked-etcd cause (13-15
     // of ~1,300 failed while an apiserver's only etcd member was replaced) is gone: static-pod-hold in
