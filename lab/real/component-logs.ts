@@ -68,15 +68,27 @@ const NOT_COMPONENTS = /^(sshd|init|supervisor|kubeadm-.*)\.log$/;
 export function nodeComponentErrors(node: string, podLogs: string, unitLogs: string, since: Date): ComponentLogError[] {
   const found: ComponentLogError[] = [];
   const read = (file: string, component: string): void => {
-    // A log not written since `since` holds nothing newer (cheap on a long-lived lab).
-    if (statSync(file).mtime < since) return;
-    found.push(...tlsAuthErrors(readFileSync(file, 'utf8'), since, { node, component }));
+    try {
+      // A log not written since `since` holds nothing newer (cheap on a long-lived lab).
+      if (statSync(file).mtime < since) return;
+      found.push(...tlsAuthErrors(readFileSync(file, 'utf8'), since, { node, component }));
+    } catch {
+      // Rotated away by the kubelet between the listing and the read: its lines are in the next file.
+    }
   };
-  if (existsSync(podLogs)) {
+  const isDir = (p: string): boolean => {
+    try {
+      return statSync(p).isDirectory();
+    } catch {
+      return false;
+    }
+  };
+  if (isDir(podLogs)) {
     for (const pod of readdirSync(podLogs)) {
+      if (!isDir(join(podLogs, pod))) continue;
       for (const container of readdirSync(join(podLogs, pod))) {
         const dir = join(podLogs, pod, container);
-        if (!statSync(dir).isDirectory()) continue;
+        if (!isDir(dir)) continue;
         for (const f of readdirSync(dir)) if (/^\d+\.log$/.test(f)) read(join(dir, f), container);
       }
     }
