@@ -20,9 +20,10 @@ const applies = (list: string[] | undefined, host: string): boolean => list === 
 /**
  * Checks every host (reachable, clock, disk, certificates, CA keys, flags, held static pods), then
  * the cluster-wide things (local disk, etcd health, the run lock, webhooks). Hosts are checked
- * `ctx.forks` at a time (p-limit), each into its own buffer, so the report lists problems and
- * warnings in host order whatever order the hosts answered in: checked one after another, preflight
- * grew from 22 s to 106 s between 20 and 50 workers (bench/scale.ts, issue 19).
+ * `ctx.forks` at a time (p-limit), each into its own buffers, so the report reads as it did when
+ * they were checked one after another (which made preflight grow from 22 s to 106 s between 20 and
+ * 50 workers, bench/scale.ts, issue 19): first every host's reachability and clock, in host order,
+ * then every reachable host's files, in host order, whatever order the hosts answered in.
  * Throws KcarunErrorList (E_PREFLIGHT) naming each problem's host; changes nothing anywhere.
  */
 export async function runPreflight(ctx: TaskContext<PreflightParams>): Promise<TaskOutcome> {
@@ -35,10 +36,12 @@ export async function runPreflight(ctx: TaskContext<PreflightParams>): Promise<T
   const perHost = await Promise.all(hostNames.map((name) => slots(() => checkHost(ctx, name))));
   const reachable = new Map<string, Transport>();
   for (const [i, name] of hostNames.entries()) {
-    const r = perHost[i]!;
-    for (const m of r.problems) problem(name, m);
-    warnings.push(...r.warnings);
-    if (r.transport) reachable.set(name, r.transport);
+    for (const m of perHost[i]!.reach) problem(name, m);
+    if (perHost[i]!.transport) reachable.set(name, perHost[i]!.transport!);
+  }
+  for (const [i, name] of hostNames.entries()) {
+    for (const m of perHost[i]!.problems) problem(name, m);
+    warnings.push(...perHost[i]!.warnings);
   }
 
   if (p.disk?.localMinFreeMb !== undefined) {
@@ -101,7 +104,9 @@ type Report = (host: string, message: string) => void;
 interface HostCheck {
   /** Set when the host answered: the later cluster-wide checks ask it. */
   transport?: Transport;
-  /** Messages without the host name (the caller adds it). */
+  /** Unreachable, or its clock off: messages without the host name (the caller adds it). */
+  reach: string[];
+  /** The host's files and flags: messages without the host name. */
   problems: string[];
   /** Whole lines, host name included. */
   warnings: string[];
@@ -110,8 +115,9 @@ interface HostCheck {
 /** Every per-host check of one host, into its own buffers. */
 async function checkHost(ctx: TaskContext<PreflightParams>, name: string): Promise<HostCheck> {
   const p = ctx.params;
-  const out: HostCheck = { problems: [], warnings: [] };
+  const out: HostCheck = { reach: [], problems: [], warnings: [] };
   const problem: Report = (_host, message) => void out.problems.push(message);
+  const reachProblem: Report = (_host, message) => void out.reach.push(message);
   let t: Transport;
   try {
     t = name === ctx.host.name ? ctx.transport : await ctx.transportFor(name);
@@ -121,9 +127,9 @@ async function checkHost(ctx: TaskContext<PreflightParams>, name: string): Promi
     if (res.rc !== 0) throw new Error(`\`date\` exited ${res.rc}`);
     const hostNow = new Date(Number(res.stdout.trim()) * 1000);
     // The host read its clock somewhere between before and after: compare with the midpoint.
-    for (const pr of checkClockSkew(hostNow, new Date((before + after) / 2), (p.clockToleranceSeconds ?? 5) + (after - before) / 2000)) problem(name, pr.message);
+    for (const pr of checkClockSkew(hostNow, new Date((before + after) / 2), (p.clockToleranceSeconds ?? 5) + (after - before) / 2000)) reachProblem(name, pr.message);
   } catch (err) {
-    problem(name, `unreachable: ${(err as Error).message}`);
+    reachProblem(name, `unreachable: ${(err as Error).message}`);
     return out;
   }
   out.transport = t;

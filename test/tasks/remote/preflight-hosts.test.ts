@@ -1,7 +1,8 @@
 /**
- * preflight over many hosts (real sshd): hosts are checked --forks at a time, and the refusal lists
- * each host's problems in inventory order whichever host answered first (issue 19: checked one after
- * another, preflight took 106 s on 53 hosts).
+ * preflight over many hosts (real sshd): hosts are checked --forks at a time, and the refusal reads as
+ * when they were checked one after another, whichever host answered first: unreachable hosts first,
+ * then each host's problems in inventory order (issue 19: checked one after another, preflight took
+ * 106 s on 53 hosts).
  */
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -47,23 +48,35 @@ describe('preflight checks hosts side by side and reports them in order', () => 
     });
     const hosts = new Map(names.map((n) => [n, makeHost(n)]));
     const err = await preflightTask
-      .run({ ...ctx, host: hosts.get('h0')!, transport: slowFor('h0'), inventoryHosts: hosts, transportFor: async (n) => slowFor(n), forks })
+      .run({
+        ...ctx,
+        host: hosts.get('h0')!,
+        transport: slowFor('h0'),
+        inventoryHosts: hosts,
+        transportFor: async (n) => {
+          if (n === 'h2') throw new Error('connect ECONNREFUSED 10.0.0.2:22');
+          return slowFor(n);
+        },
+        forks,
+      })
       .catch((e: unknown) => e);
     return { err, most };
   };
 
-  it('with --forks 10: all 4 hosts at once; the problems still in host order (h0, the slowest, first)', async () => {
+  it('with --forks 10: the 3 reachable hosts at once; unreachable hosts first, then the rest in host order (h0, the slowest, first)', async () => {
     const { err, most } = await run(10);
     expect(err).toBeInstanceOf(KcarunErrorList);
-    const lines = (err as Error).message.split('\n').slice(1);
-    expect(lines.map((l) => l.trim().split(':')[0])).toEqual(names);
-    expect(lines[0]).toContain(`h0: ${join(env.remoteDir, 'h0.crt')}: missing`);
-    expect(most).toBe(4);
+    const lines = (err as Error).message.split('\n').slice(1).map((l) => l.trim());
+    expect(lines.map((l) => l.split(':')[0])).toEqual(['h2', 'h0', 'h1', 'h3']);
+    expect(lines[0]).toBe('h2: unreachable: connect ECONNREFUSED 10.0.0.2:22');
+    expect(lines[1]).toContain(`h0: ${join(env.remoteDir, 'h0.crt')}: missing`);
+    expect(most).toBe(3);
   });
 
-  it('with --forks 1: one host at a time', async () => {
+  it('with --forks 1: one host at a time, the same report', async () => {
     const { err, most } = await run(1);
     expect((err as Error).message.split('\n')[0]).toBe('preflight found 4 problem(s); nothing was changed:');
+    expect((err as Error).message.split('\n').slice(1).map((l) => l.trim().split(':')[0])).toEqual(['h2', 'h0', 'h1', 'h3']);
     expect(most).toBe(1);
   });
 });
