@@ -37,7 +37,7 @@ case "$1" in
       name=$3; [ -f "$S/pod-$name.cid" ] && cat "$S/pod-$name.cid"; exit 0 ;;
   inspect) for f in "$S"/pod-*.cid; do [ "$(cat "$f")" = "$2" ] && printf '{"status":{"createdAt":"%s"}}' "$(cat "\${f%.cid}.created")" && exit 0; done; exit 1 ;;
   stop) [ "$2" = --timeout ] && shift 2
-    for f in "$S"/pod-*.cid; do [ "$(cat "$f")" = "$2" ] && kill "$(cat "\${f%.cid}.pid")" && rm -f "$f" && echo restart > "\${f%.cid}.why" && exit 0; done; echo "container $2 not found" >&2; exit 1 ;;
+    for f in "$S"/pod-*.cid; do [ "$(cat "$f")" = "$2" ] && p=$(cat "\${f%.cid}.pid") && echo restart > "\${f%.cid}.why" && kill "$p" && exit 0; done; echo "container $2 not found" >&2; exit 1 ;;
 esac
 `;
 // The "kubelet": runs a process per manifest in $MANIFESTS, restarts it when stopped (the pod's next
@@ -45,6 +45,9 @@ esac
 // manifest's content changes, as the real kubelet does with a new pod UID. A new container's id file
 // is written last, by a rename: whoever sees it sees the attempt and checksum of that container (a
 // reader between the id and the attempt once read the previous attempt on a loaded machine).
+// `crictl stop` notes why before it kills and leaves the id file to the kubelet: when it killed,
+// removed the id, then noted why, a kubelet pass in between restarted the pod as attempt 0 (CI-
+// equivalent run, session 11, load ~30).
 const KUBELET = `#!/bin/sh
 S="$EMU_STATE"; n=0
 while :; do
