@@ -164,6 +164,18 @@ async function containerAttempt(ctx: Ctx, id: string): Promise<number | null> {
 }
 
 /**
+ * `crictl stop` of one container (`id`, shell-quoted unless `quoted`), `stopSeconds` between SIGTERM
+ * and SIGKILL. crictl bounds the StopContainer call by its global `--timeout` (default 2 s) plus the
+ * stop timeout, then fails with DeadlineExceeded while containerd is still stopping the container
+ * (k8s.io/cri-client remote_runtime.go StopContainer; on the real lab at load ~30, 2 + 5 s were not
+ * enough for kube-apiserver's graceful stop, session 11). A minute more covers the SIGKILL and the
+ * runtime's cleanup. `--timeout=` is written joined: a global flag, before the subcommand.
+ */
+function crictlStopCommand(id: string, stopSeconds: number, o: { quoted?: boolean } = {}): string {
+  return `crictl --timeout=${stopSeconds + 60}s stop --timeout ${stopSeconds} ${o.quoted ? id : shellQuote(id)}`;
+}
+
+/**
  * Strategy `auto`: `crictl stop` (SIGTERM, then SIGKILL after stopTimeoutSeconds) while the running
  * container is its pod's first (no back-off: the kubelet restarts it at once, same pod, so nothing
  * else changes), else the annotation (a new pod, no back-off). Measured on the lab's kubelet 1.37:
@@ -199,7 +211,7 @@ async function restartStaticPod(ctx: Ctx): Promise<string> {
       ctx.log.info(`${name}: ${manifest} annotated ${RESTART_ANNOTATION}=${value}; waiting for the kubelet to replace the pod`);
     } else {
       for (const id of old) {
-        const r = await sh(ctx, `crictl stop --timeout ${ctx.params.stopTimeoutSeconds ?? 0} ${shellQuote(id)}`);
+        const r = await sh(ctx, crictlStopCommand(id, ctx.params.stopTimeoutSeconds ?? 0));
         // Gone already: the kubelet replaced it in the meantime, which is what we want.
         if (r.rc !== 0 && (await runningContainerIds(ctx, name)).includes(id)) {
           throw new KcarunError('E_REMOTE_EXIT', `crictl stop ${id} failed (rc=${r.rc}): ${r.stderr.trim()}`, { host: ctx.host.name, exitCode: r.rc });
@@ -253,7 +265,7 @@ export async function planServiceRestart(ctx: Ctx): Promise<TaskPlan> {
     const strategy = p.strategy ?? 'crictl-stop';
     commands.push(
       strategy === 'crictl-stop'
-        ? `crictl stop $(crictl ps --name ${shellQuote(name)} -q)`
+        ? crictlStopCommand(`$(crictl ps --name ${shellQuote(name)} -q)`, p.stopTimeoutSeconds ?? 0, { quoted: true })
         : strategy === 'annotation'
           ? `set ${RESTART_ANNOTATION} in ${manifest} (the kubelet replaces the pod)`
           : strategy === 'auto'

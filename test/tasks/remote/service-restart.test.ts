@@ -30,6 +30,7 @@ esac
 `;
 const CRICTL = `#!/bin/sh
 S="$EMU_STATE"; echo "$*" >> "$S/crictl-calls"
+case "$1" in --timeout=*) shift ;; esac
 case "$1" in
   ps) if [ "$2" = --id ]; then
         for f in "$S"/pod-*.cid; do [ "$(cat "$f")" = "$3" ] && printf '{"containers":[{"id":"%s","metadata":{"attempt":%s}}]}' "$3" "$(cat "\${f%.cid}.attempt" 2>/dev/null || echo 0)"; done; exit 0
@@ -137,7 +138,7 @@ describe('service-restart', () => {
 
   it('static pod, manifest changed earlier in the stage: a pod the kubelet already replaced is not restarted again (one restart, not two)', async () => {
     const manifest = join(manifests, 'etcd.yaml');
-    const stops = async () => (await readFile(join(state, 'crictl-calls'), 'utf8')).split('\n').filter((l) => l.startsWith('stop')).length;
+    const stops = async () => (await readFile(join(state, 'crictl-calls'), 'utf8')).split('\n').filter((l) => /^(--timeout=\S+ )?stop /.test(l)).length;
     const replaceBySpecChange = async (content: string) => {
       const before = await waitForFile(join(state, 'pod-etcd.cid'));
       await writeFile(manifest, content);
@@ -186,7 +187,8 @@ describe('service-restart', () => {
     const r1 = await run({ method: 'static-pod', container: 'kube-scheduler', strategy: 'auto', stopTimeoutSeconds: 7, manifest, pollSeconds: 0.1 });
     expect(r1.summary).toMatch(new RegExp(`^kube-scheduler restarted \\(crictl-stop\\) \\(container ${first} -> c\\d+kube-scheduler\\)$`));
     expect(await readFile(manifest, 'utf8')).toBe(text0);
-    expect(await readFile(join(state, 'crictl-calls'), 'utf8')).toContain(`stop --timeout 7 ${first}`);
+    // crictl's own deadline (its global --timeout, default 2 s, plus the stop's) outlasts the stop.
+    expect(await readFile(join(state, 'crictl-calls'), 'utf8')).toContain(`--timeout=67s stop --timeout 7 ${first}`);
     expect((await readFile(join(state, 'pod-kube-scheduler.attempt'), 'utf8')).trim()).toBe('1');
     const r2 = await run({ method: 'static-pod', container: 'kube-scheduler', strategy: 'auto', manifest, pollSeconds: 0.1 });
     expect(r2.summary).toMatch(/^kube-scheduler restarted \(annotation\)/);
