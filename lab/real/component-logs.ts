@@ -17,7 +17,7 @@
  * A handshake that ends with EOF or a reset (a load balancer's check, a client going away during a
  * restart) is no such error and is not counted.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
 export const TLS_OR_AUTH_ERROR = /x509: |tls: failed to verify certificate|remote error: tls: |tls: bad certificate|tls: unknown certificate authority|Unable to authenticate the request|\bUnauthorized\b/;
@@ -93,7 +93,7 @@ export function nodeComponentErrors(node: string, podLogs: string, unitLogs: str
       }
     }
   }
-  if (existsSync(unitLogs)) {
+  if (isDir(unitLogs)) {
     for (const f of readdirSync(unitLogs)) if (f.endsWith('.log') && !NOT_COMPONENTS.test(f)) read(join(unitLogs, f), basename(f, '.log').replace(/\.service$/, ''));
   }
   return found;

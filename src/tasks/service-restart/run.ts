@@ -164,15 +164,15 @@ async function containerAttempt(ctx: Ctx, id: string): Promise<number | null> {
 }
 
 /**
- * `crictl stop` of one container (`id`, shell-quoted unless `quoted`), `stopSeconds` between SIGTERM
+ * `crictl stop` of the container `idArg` (a shell word the caller made: quoted id or `$(...)`), `stopSeconds` between SIGTERM
  * and SIGKILL. crictl bounds the StopContainer call by its global `--timeout` (default 2 s) plus the
  * stop timeout, then fails with DeadlineExceeded while containerd is still stopping the container
  * (k8s.io/cri-client remote_runtime.go StopContainer; on the real lab at load ~30, 2 + 5 s were not
  * enough for kube-apiserver's graceful stop, session 11). A minute more covers the SIGKILL and the
  * runtime's cleanup. `--timeout=` is written joined: a global flag, before the subcommand.
  */
-function crictlStopCommand(id: string, stopSeconds: number, o: { quoted?: boolean } = {}): string {
-  return `crictl --timeout=${stopSeconds + 60}s stop --timeout ${stopSeconds} ${o.quoted ? id : shellQuote(id)}`;
+function crictlStopCommand(idArg: string, stopSeconds: number): string {
+  return `crictl --timeout=${stopSeconds + 60}s stop --timeout ${stopSeconds} ${idArg}`;
 }
 
 /**
@@ -211,7 +211,7 @@ async function restartStaticPod(ctx: Ctx): Promise<string> {
       ctx.log.info(`${name}: ${manifest} annotated ${RESTART_ANNOTATION}=${value}; waiting for the kubelet to replace the pod`);
     } else {
       for (const id of old) {
-        const r = await sh(ctx, crictlStopCommand(id, ctx.params.stopTimeoutSeconds ?? 0));
+        const r = await sh(ctx, crictlStopCommand(shellQuote(id), ctx.params.stopTimeoutSeconds ?? 0));
         // Gone already: the kubelet replaced it in the meantime, which is what we want.
         if (r.rc !== 0 && (await runningContainerIds(ctx, name)).includes(id)) {
           throw new KcarunError('E_REMOTE_EXIT', `crictl stop ${id} failed (rc=${r.rc}): ${r.stderr.trim()}`, { host: ctx.host.name, exitCode: r.rc });
@@ -265,7 +265,7 @@ export async function planServiceRestart(ctx: Ctx): Promise<TaskPlan> {
     const strategy = p.strategy ?? 'crictl-stop';
     commands.push(
       strategy === 'crictl-stop'
-        ? crictlStopCommand(`$(crictl ps --name ${shellQuote(name)} -q)`, p.stopTimeoutSeconds ?? 0, { quoted: true })
+        ? crictlStopCommand(`$(crictl ps --name ${shellQuote(name)} -q)`, p.stopTimeoutSeconds ?? 0)
         : strategy === 'annotation'
           ? `set ${RESTART_ANNOTATION} in ${manifest} (the kubelet replaces the pod)`
           : strategy === 'auto'
