@@ -59,6 +59,6 @@ describe('rotate-ca on a binary-layout lab', () => {
     // A rolled-back stage runs again on resume, so the union is what ended up changed.
     const changed = new Set([...changedFiles(jsonEvents(failed.stdout)), ...changedFiles(jsonEvents(resumed.stdout))]);
     expect([...plannedFiles(dry)].sort()).toEqual([...changed].sort());
-    await expectCleanRotation(lab, 'binary rotation, resumed after the sshd fault');
+    await expectCleanRotation(lab, 'binary rotation, resumed after the sshd fault', [...events, ...jsonEvents(resumed.stdout)]);
   }, 1_500_000);
 });

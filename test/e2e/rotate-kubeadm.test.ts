@@ -132,7 +132,7 @@ describe('rotate-ca on a 3-node kubeadm lab with 2 workers and per-signer contro
     const starts = events.filter((e) => e.event === 'stage-start');
     expect(starts.filter((s) => s.stage === 'trust-kubelets').map((s) => s.batches)).toEqual([[['cp1', 'cp2'], ['cp3', 'w1'], ['w2']]]);
     expect(starts.map((s) => s.stage)).toContain('switch-signers');
-    await expectCleanRotation(lab, 'kubeadm rotation with per-signer flags and discovered vars, after its dry run');
+    await expectCleanRotation(lab, 'kubeadm rotation with per-signer flags and discovered vars, after its dry run', events);
 
     for (const node of NODES) {
       const newCa = readFileSync(fsOf(node, `${PKI}/ca.crt`), 'utf8');
