@@ -1,14 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * The tests on the genuine kubeadm cluster (docs/lab.md "The real kubeadm lab"). They spend most of
- * their ~30 min waiting on the real kubelet (a replaced static pod takes 40-60 s). They run one
- * after the other: both use the lab subnet 10.232.0.0/16, and lab-kubeadm-real compares the
- * machine's sysctls, routes, links and mounts before and after its lab, which the other real lab
- * would change. Nothing in the other projects touches those (the emulated labs live in their own
- * mount namespaces on loopback, the reload facts on 127.219.0.x).
+ * The tests on the genuine kubeadm cluster (docs/lab.md "The real kubeadm lab"): one file, one lab
+ * (subnet 10.232.0.0/16), which it brings up, checks, rotates and takes down, comparing the machine's
+ * sysctls, routes, links and mounts before and after. Most of its ~30 min waits on the real kubelet
+ * (a replaced static pod takes 40-60 s). Nothing in the other projects touches what it compares (the
+ * emulated labs live in their own mount namespaces on loopback, the reload facts on 127.219.0.x).
  */
-export const REAL_CLUSTER_TESTS = ['test/lab/lab-kubeadm-real.test.ts', 'test/e2e/rotate-kubeadm-real.test.ts'];
+export const REAL_CLUSTER_TESTS = ['test/e2e/rotate-kubeadm-real.test.ts'];
 
 /**
  * The reload facts that run the pinned Kubernetes and etcd binaries on loopback (test/facts/harness.ts

@@ -10,21 +10,11 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labFault } from '../../lab/commands/fault.js';
-import { jsonEvents } from '../helpers/cli.js';
-import { expectCleanRotation, FAST_GATES, labSession, PLAYBOOKS, report, runStatus, useLab } from './lab-session.js';
+import { jsonEvents, waitForEvent } from '../helpers/cli.js';
+import { expectCleanRotation, FAST_GATES, labSession, PLAYBOOKS, report, useLab } from './lab-session.js';
 import { changedFiles, discoverVars, dryRunRotation, plannedFiles, stageStatuses } from './plan-check.js';
 
 const lab = labSession({ name: 'binary', ipPrefix: '127.0.52', layout: 'binary', nodes: 3 });
-
-/** Waits until a step has begun (started, or already done: a quick step can finish between two looks). */
-async function waitForStepBegun(key: string): Promise<void> {
-  for (const deadline = Date.now() + 300_000; Date.now() < deadline; ) {
-    const step = (await runStatus(lab, join(lab.work, '.kcarun'))).stepStatus[key];
-    if (step === 'started' || step === 'ok') return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`step ${key} never began`);
-}
 
 describe('rotate-ca on a binary-layout lab', () => {
   useLab(lab, { beforeAll, afterAll });
@@ -35,7 +25,7 @@ describe('rotate-ca on a binary-layout lab', () => {
     const rotate = (...extra: string[]) => [join(PLAYBOOKS, 'rotate-ca.yaml'), '-i', bare, '--yes', '--output', 'json', ...FAST_GATES, '-e', `@${varsFile}`, ...extra];
     const run = lab.start(rotate());
     // trust-apiserver runs host after host; while cp1's apiserver restarts, cp3 becomes unreachable.
-    await waitForStepBegun('trust-apiserver/2/cp1');
+    await waitForEvent(run, (e) => e.event === 'task-start' && e['stage'] === 'trust-apiserver' && e['taskIndex'] === 2 && e['host'] === 'cp1', 600_000);
     await labFault('stop-sshd', 'cp3', lab.dir);
     const failed = await run.done;
     expect(failed.code, failed.stdout.slice(-3000)).toBe(1);

@@ -13,6 +13,10 @@
  * kcarun runs as the built CLI (`npm test` builds dist/ first), JSON output. Needs the pinned build
  * (scripts/install-deps.sh). Subnet: $KCARUN_REAL_SUBNET or 10.232.0.0/16. Measured here: ~20 min
  * (lab up ~2.5 min, the rotation the rest).
+ *
+ * The same lab first shows it is genuine (the real kubectl sees 3 Ready nodes, the components report
+ * the pinned versions, the CAs are the backdated ones) and last that `lab down` leaves the machine as
+ * it was: one real lab per CI run (each costs ~4 min of a loaded 2-core machine).
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,13 +27,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LabPaths } from '../../lab/lab-paths.js';
 import { labInventory } from '../../lab/commands/inventory.js';
 import { trafficStart, trafficStop } from '../../lab/commands/traffic.js';
-import { cacheBin } from '../../lab/real/artifacts.js';
+import { cacheBin, readVersions } from '../../lab/real/artifacts.js';
 import { inRealNode, realUp, kubectl } from '../../lab/real/up.js';
 import { realDown } from '../../lab/real/down.js';
 import { realVerify } from '../../lab/real/traffic.js';
 import { readState, type LabState } from '../../lab/lab-state.js';
 import { jsonEvents, runCli } from '../helpers/cli.js';
-import { openssl } from '../lab/lab-fixture.js';
+import { openssl, ssh } from '../lab/lab-fixture.js';
+import { machineView, tryConnect, type MachineView } from '../lab/machine-view.js';
 
 const SUBNET = process.env['KCARUN_REAL_SUBNET'] ?? '10.232.0.0/16';
 const PLAYBOOK = join(import.meta.dirname, '..', '..', 'playbooks', 'rotate-ca.yaml');
@@ -50,6 +55,9 @@ const KUBEADM_CERT_FILES: Record<string, string> = {
 const certsIn = (pem: string): X509Certificate[] => (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
 
 describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () => {
+  const pinned = readVersions();
+  let before: MachineView;
+  let upSeconds = 0;
   const work = mkdtempSync(join(tmpdir(), 'kcarun-e2e-real-'));
   const dir = join(work, 'lab');
   const paths = new LabPaths(dir);
@@ -60,7 +68,10 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
   const kubeletServing = new Map<string, string>();
 
   beforeAll(async () => {
+    before = await machineView(SUBNET);
+    const t0 = Date.now();
     await realUp({ dir, nodes: 3, subnet: SUBNET, log: (l) => console.log(l) });
+    upSeconds = (Date.now() - t0) / 1000;
     state = readState(paths)!;
     writeFileSync(inventory, labInventory(dir));
     for (const f of readdirSync(paths.originalCaDir)) originals.set(f, new X509Certificate(readFileSync(join(paths.originalCaDir, f))));
@@ -70,9 +81,56 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
 
   afterAll(async () => {
     await trafficStop({ dir }).catch(() => undefined);
-    await realDown({ dir, purge: true, log: () => undefined });
+    // The last test takes the lab down itself (and checks the machine); after an earlier failure, here.
+    if (readState(paths)?.real) await realDown({ dir, purge: true, log: () => undefined });
     rmSync(work, { recursive: true, force: true });
   }, 300_000);
+
+  it('the operator\'s kubectl (from the build cache, admin.conf, machine namespace) lists 3 Ready nodes', async () => {
+    console.log(`real lab up in ${upSeconds.toFixed(0)} s`);
+    const r = await kubectl(paths, ['get', 'nodes', '-o', 'json']);
+    expect(r.rc, r.stderr).toBe(0);
+    const nodes = (JSON.parse(r.stdout) as { items: Array<{ metadata: { name: string }; status: { conditions: Array<{ type: string; status: string }>; nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string } } }> }).items;
+    expect(nodes.map((n) => n.metadata.name).sort()).toEqual(['cp1', 'cp2', 'cp3']);
+    for (const n of nodes) {
+      expect(n.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
+      expect(n.status.nodeInfo.kubeletVersion).toBe(pinned.KUBERNETES_VERSION);
+      expect(n.status.nodeInfo.containerRuntimeVersion).toBe(`containerd://${pinned.CONTAINERD_VERSION.replace(/^v/, "")}`);
+    }
+    const server = await kubectl(paths, ['version', '-o', 'json']);
+    expect((JSON.parse(server.stdout) as { serverVersion: { gitVersion: string } }).serverVersion.gitVersion).toBe(pinned.KUBERNETES_VERSION);
+  });
+
+  it('control plane and etcd run as containers on every node and report the pinned versions', async () => {
+    for (const n of state.nodes) {
+      const ps = await ssh(paths, state, n.name, 'crictl --runtime-endpoint unix:///run/containerd/containerd.sock ps -o json');
+      expect(ps.rc, ps.stderr).toBe(0);
+      const containers = (JSON.parse(ps.stdout) as { containers: Array<{ id: string; metadata: { name: string }; state: string }> }).containers;
+      const byName = new Map(containers.filter((c) => c.state === 'CONTAINER_RUNNING').map((c) => [c.metadata.name, c.id]));
+      for (const c of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) {
+        expect(byName.has(c), `${n.name}: ${c} running`).toBe(true);
+        const ver = await ssh(paths, state, n.name, `crictl --runtime-endpoint unix:///run/containerd/containerd.sock exec ${byName.get(c)} ${c} --version`);
+        expect(ver.stdout.trim()).toBe(`Kubernetes ${pinned.KUBERNETES_VERSION}`);
+      }
+      expect(byName.has('etcd')).toBe(true);
+      const etcd = await ssh(paths, state, n.name, `crictl --runtime-endpoint unix:///run/containerd/containerd.sock exec ${byName.get('etcd')} etcd --version`);
+      expect(etcd.stdout).toMatch(/etcd Version: 3\.6\./);
+    }
+    // the etcd cluster has every node as a member
+    const members = await kubectl(paths, ['-n', 'kube-system', 'exec', 'etcd-cp1', '--', 'etcdctl', '--endpoints=https://127.0.0.1:2379', '--cacert=/etc/kubernetes/pki/etcd/ca.crt',
+      '--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt', '--key=/etc/kubernetes/pki/etcd/healthcheck-client.key', 'member', 'list']);
+    expect(members.rc, members.stderr).toBe(0);
+    expect(members.stdout.trim().split('\n')).toHaveLength(3);
+    // 16 crictl/kubectl execs into real containers: 60 s was not enough on a loaded machine (CI-equivalent run, session 10).
+  }, 300_000);
+
+  it('the CAs are the lab\'s backdated ones, close to expiry, and kubeadm signed the leaves with them', async () => {
+    const ca = await ssh(paths, state, 'cp2', 'openssl x509 -noout -enddate -subject -in /etc/kubernetes/pki/ca.crt; openssl verify -CAfile /etc/kubernetes/pki/ca.crt /etc/kubernetes/pki/apiserver.crt');
+    expect(ca.rc, ca.stderr).toBe(0);
+    const end = new Date(/notAfter=(.*)/.exec(ca.stdout)![1]!);
+    expect(end.getTime() - Date.now()).toBeLessThan(31 * 86_400_000);
+    expect(ca.stdout).toContain('apiserver.crt: OK');
+  });
 
   it('rotates every CA under traffic (exit 0, data intact, every leaf on the new CAs), each apiserver unavailability window reported', async () => {
     expect(readFileSync(inventory, 'utf8')).toMatch(/vars:\n {2}layout: kubeadm\n$/);
@@ -106,30 +164,30 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     // A little more traffic on the final state, then the counters.
     await new Promise((r) => setTimeout(r, 5000));
     await trafficStop({ dir });
-    const v = await realVerify(paths, state);
-    console.log(`[e2e real] traffic: ${v.requests} requests, ${v.failures} failed (through the load balancer: ${v.lbFailures}); by target ${JSON.stringify(v.requestsByTarget)} failed ${JSON.stringify(v.failuresByTarget)}`);
-    for (const w of v.unavailability) console.log(`[e2e real] unavailable: ${w.target} ${w.from} -> ${w.to ?? '(end)'} ${w.seconds.toFixed(1)} s (${w.failures} failed requests)`);
-    if (v.failures > 0) console.log(readFileSync(join(paths.trafficDir, 'failures.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 30).join('\n'));
+    const tv = await realVerify(paths, state);
+    console.log(`[e2e real] traffic: ${tv.requests} requests, ${tv.failures} failed (through the load balancer: ${tv.lbFailures}); by target ${JSON.stringify(tv.requestsByTarget)} failed ${JSON.stringify(tv.failuresByTarget)}`);
+    for (const w of tv.unavailability) console.log(`[e2e real] unavailable: ${w.target} ${w.from} -> ${w.to ?? '(end)'} ${w.seconds.toFixed(1)} s (${w.failures} failed requests)`);
+    if (tv.failures > 0) console.log(readFileSync(join(paths.trafficDir, 'failures.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 30).join('\n'));
     // TLS and authentication errors in the real components' logs during the rotation (lab/real/
     // component-logs.ts), printed with samples. Not asserted yet: session 11 added the scan and has
     // not seen a full rotation's count; assert 0 once a run shows it (issue 18).
-    console.log(`[e2e real] component log TLS/auth errors: ${v.componentLogErrors} ${JSON.stringify(v.componentLogErrorsByComponent)}`);
-    for (const e of v.componentLogSamples) console.log(`[e2e real]   ${e.node} ${e.component} ${e.ts} ${e.line}`);
-    expect(v.requestsByTarget['lb'] ?? 0).toBeGreaterThan(1000);
+    console.log(`[e2e real] component log TLS/auth errors: ${tv.componentLogErrors} ${JSON.stringify(tv.componentLogErrorsByComponent)}`);
+    for (const e of tv.componentLogSamples) console.log(`[e2e real]   ${e.node} ${e.component} ${e.ts} ${e.line}`);
+    expect(tv.requestsByTarget['lb'] ?? 0).toBeGreaterThan(1000);
     // KNOWN GAP, not asserted (issue 18; docs/lab.md, sessions 5 and 6). The stacked-etcd cause (13-15
     // of ~1,300 failed while an apiserver's only etcd member was replaced) is gone: static-pod-hold in
     // trust-etcd/finalize-etcd, no etcd restart in switch-etcd. Left: at most one request per run, cut
     // the instant an apiserver begins its graceful stop after a manifest change (kubeadm sets no
     // --shutdown-delay-duration, so it closes its listener before the load balancer's /readyz checks
     // notice). Every failed load-balancer request is printed; assert 0 here once it is 0:
-    //   expect(v.lbFailures).toBe(0);
-    if (v.lbFailures > 0) {
+    //   expect(tv.lbFailures).toBe(0);
+    if (tv.lbFailures > 0) {
       const lb = readFileSync(join(paths.trafficDir, 'failures.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"target":"lb"'));
-      console.log(`[e2e real] KNOWN GAP: ${v.lbFailures} requests through the load balancer failed:\n${lb.join('\n')}`);
+      console.log(`[e2e real] KNOWN GAP: ${tv.lbFailures} requests through the load balancer failed:\n${lb.join('\n')}`);
     }
-    expect(v.dataIntact, v.dataProblems.join('; ')).toBe(true);
-    expect(v.allCertsOnNewCA, v.leavesOnOldCa.join(', ')).toBe(true);
-    expect(v.filesTrustingOldCa).toEqual([]);
+    expect(tv.dataIntact, tv.dataProblems.join('; ')).toBe(true);
+    expect(tv.allCertsOnNewCA, tv.leavesOnOldCa.join(', ')).toBe(true);
+    expect(tv.filesTrustingOldCa).toEqual([]);
   }, 3_600_000);
 
   it('every certificate verifies against the new CAs with openssl; the old CAs are trusted nowhere', async () => {
@@ -253,4 +311,32 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
       }
     }
   }, 300_000);
+
+  it('lab down stops everything; the lab\'s addresses and the service IP then fail at once; the machine is as before', async () => {
+    const nsInodes = [...state.nodes.flatMap((n) => [n.mntNs, n.netNs ?? '']), state.real!.lb.netNs].filter(Boolean);
+    await realDown({ dir, log: () => undefined });
+    // no process of this machine is in any of the lab's namespaces any more
+    const stillIn = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        return nsInodes.includes(readlinkSync(`/proc/${p}/ns/net`)) || nsInodes.includes(readlinkSync(`/proc/${p}/ns/mnt`));
+      } catch {
+        return false;
+      }
+    });
+    expect(stillIn).toEqual([]);
+    for (const [host, port] of [[state.nodes[0]!.ip, 22], [state.real!.endpoint.split(':')[0]!, 6443], [state.real!.kubernetesServiceIp, 443]] as const) {
+      const r = await tryConnect(host, port);
+      expect(r.ok, `${host}:${port}`).toBe(false);
+      expect(['EHOSTUNREACH', 'ENETUNREACH'], `${host}:${port} -> ${r.code}`).toContain(r.code);
+      expect(r.ms, `${host}:${port} took ${r.ms} ms`).toBeLessThan(500);
+    }
+    const after = await machineView(SUBNET);
+    const changed = [...before.sysctls].filter(([k, val]) => after.sysctls.get(k) !== val).map(([k, val]) => `${k}: ${val} -> ${after.sysctls.get(k)}`);
+    expect(changed).toEqual([]);
+    expect(after.routes).toEqual(before.routes);
+    expect(after.links).toEqual(before.links);
+    expect(after.mounts).toEqual(before.mounts);
+    expect(after.netns).toEqual(before.netns);
+    expect(after.cgroups).toEqual(before.cgroups);
+  }, 120_000);
 });

@@ -38,3 +38,39 @@ export function jsonEvents(stdout: string): Array<Record<string, unknown> & { ev
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as Record<string, unknown> & { event: string });
 }
+
+/**
+ * Resolves with the first JSON event a running `--output json` run prints that `match` accepts, as
+ * it is printed (no polling: `kcarun status` in a 50 ms loop kept a core busy for minutes, which on
+ * CI's 2 cores slowed every other test). Rejects when the run ends first or after `timeoutMs`.
+ */
+export function waitForEvent(
+  run: { child: ChildProcess },
+  match: (e: Record<string, unknown> & { event: string }) => boolean,
+  timeoutMs: number,
+): Promise<Record<string, unknown> & { event: string }> {
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    const finish = (err: Error | undefined, e?: Record<string, unknown> & { event: string }): void => {
+      clearTimeout(timer);
+      run.child.stdout!.off('data', onData);
+      run.child.off('close', onClose);
+      if (err) reject(err);
+      else resolve(e!);
+    };
+    const onData = (d: Buffer): void => {
+      buffer += d.toString();
+      const lines = buffer.split('\n');
+      buffer = lines.pop()!;
+      for (const l of lines) {
+        if (!l.trim().startsWith('{')) continue;
+        const e = JSON.parse(l) as Record<string, unknown> & { event: string };
+        if (match(e)) return finish(undefined, e);
+      }
+    };
+    const onClose = (code: number | null): void => finish(new Error(`the run ended (exit ${code}) before the awaited event`));
+    const timer = setTimeout(() => finish(new Error(`no such event within ${timeoutMs} ms`)), timeoutMs);
+    run.child.stdout!.on('data', onData);
+    run.child.on('close', onClose);
+  });
+}
