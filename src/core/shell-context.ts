@@ -15,16 +15,22 @@ import { shellQuote } from './shell.js';
  *   <<EOF heredoc body      backslash before $ ` \                      `cat <<EOF\n{{ v }}\nEOF`
  *   <<'EOF' heredoc body    as is                                       `cat <<'EOF'\n{{ v }}\nEOF`
  *   # comment               as is                                       `true # {{ v }}`
- *   $(( ... ))              a whole number only, as is                  `$(( {{ days }} * 86400 ))`
+ *   $(( ... )), (( ... ))   a whole number only, as is                  `$(( {{ days }} * 86400 ))`
+ *   [[ ... -lt ... ]], let  a whole number only, quoted                 `[[ {{ days }} -lt 30 ]]`
  *
  * and refuses the contexts whose quoting rules are too irregular to get right (backticks,
  * `${...}`, `$((...))`, `$'...'`, right after a backslash, inside a heredoc delimiter), and values
  * that cannot be put anywhere safely: a NUL byte (a command line cannot hold one), a newline in a
  * comment, a line in a heredoc body that equals its delimiter (it would end the heredoc early).
- * Rules: POSIX.1-2017 Shell Command Language, 2.2 Quoting and 2.7.4 Here-Document.
+ * Rules: POSIX.1-2017 Shell Command Language, 2.2 Quoting and 2.7.4 Here-Document; bash's own
+ * arithmetic contexts (bash(1) ARITHMETIC EVALUATION: `(( ))`, `let`, and the operands of `[[ ]]`'s
+ * -eq/-ne/-lt/-le/-gt/-ge are evaluated as expressions, so `a[$(cmd)]` runs cmd even from inside
+ * quotes: a value there must be a whole number). A backslash-newline is removed before anything else
+ * (2.2.1), so `\` + newline + `#` still starts a comment; so does a `#` right after `$(`.
  *
  * Not modelled (documented in docs/security.md): `case ... in x)` inside `$( )`, aliases, `eval`
- * and `sh -c` of a quoted string (the value is quoted once, for the outer shell).
+ * and `sh -c` of a quoted string (the value is quoted once, for the outer shell), bash's `$[ ]` and
+ * array subscripts (`a[{{ v }}]=1`), `declare -i`.
  */
 export type QuotableContext = 'bare' | 'single' | 'double' | 'heredoc' | 'heredoc-literal' | 'comment' | 'arithmetic';
 
@@ -103,6 +109,11 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
   let slotIndex = -1;
   // Start of a word: a `#` there starts a comment.
   let wordStart = true;
+  // bash evaluates as arithmetic the operands of `[[ ]]` with -lt & co. and the words after `let`:
+  // until the `]]` / the end of that command, values must be whole numbers (bash(1) CONDITIONAL
+  // EXPRESSIONS, `let`). The frame depth they belong to, or -1.
+  let arithmeticWords = -1;
+  let arithmeticUntil: ']]' | 'end' | undefined;
   const top = () => stack[stack.length - 1]!;
   const at = (i: number) => tokens[i];
 
@@ -122,7 +133,11 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
         continue;
       }
       if (frame.kind === 'arith' && withValues && !/^-?[0-9]+$/.test(value)) {
-        fail('arithmetic', `a value inside $(( ... )) must be a whole number, not ${JSON.stringify(value.slice(0, 40))}`);
+        fail('arithmetic', `a value inside $(( ... )) or (( ... )) must be a whole number, not ${JSON.stringify(value.slice(0, 40))}`);
+        continue;
+      }
+      if (arithmeticWords >= 0 && withValues && !/^-?[0-9]+$/.test(value)) {
+        fail('arithmetic', `a value compared with -eq/-ne/-lt/-le/-gt/-ge inside [[ ]], or after let, is evaluated by bash as arithmetic (a[$(...)] would run): it must be a whole number, not ${JSON.stringify(value.slice(0, 40))}`);
         continue;
       }
       if (withValues && value.includes('\0')) {
@@ -166,14 +181,35 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
           }
           if (next !== undefined) out.push(next);
           i++;
-          wordStart = false;
+          // A backslash-newline is removed before the line is read (2.2.1): the word state is as before it.
+          if (next !== '\n') wordStart = false;
           continue;
+        }
+        if (wordStart && arithmeticWords < 0) {
+          arithmeticUntil = startsArithmeticWords(tokens, i);
+          if (arithmeticUntil) arithmeticWords = stack.length;
+        } else if (arithmeticWords === stack.length) {
+          // `[[ ]]` ends at its `]]` (its && and || are inside it); `let` at the end of its command.
+          const ends = arithmeticUntil === ']]' ? t === ']' && next === ']' : t === '\n' || t === ';' || t === '&' || t === '|';
+          if (ends) arithmeticWords = -1;
         }
         if (t === "'") stack.push({ kind: 'single' });
         else if (t === '"') stack.push({ kind: 'double' });
         else if (t === '`') stack.push({ kind: 'backtick' });
-        else if (t === '$') i = openDollar(tokens, i, stack, out);
-        else if (t === '#' && wordStart) stack.push({ kind: 'comment' });
+        else if (t === '$') {
+          i = openDollar(tokens, i, stack, out);
+          // `$(#...`: the first word of a command substitution, where `#` starts a comment.
+          if (top().kind === 'subst' && top() !== frame) {
+            wordStart = true;
+            continue;
+          }
+        } else if (t === '(' && next === '(' && wordStart) {
+          // `(( expr ))`: bash's arithmetic command, evaluated like $(( )).
+          out.push('(');
+          stack.push({ kind: 'arith', depth: 0 });
+          i++;
+          continue;
+        } else if (t === '#' && wordStart) stack.push({ kind: 'comment' });
         else if (t === '(' && frame.kind === 'subst') frame.depth++;
         else if (t === ')' && frame.kind === 'subst') {
           if (frame.depth === 0) stack.pop();
@@ -211,7 +247,13 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
           i++;
         } else if (t === '"') stack.pop();
         else if (t === '`') stack.push({ kind: 'backtick' });
-        else if (t === '$') i = openDollar(tokens, i, stack, out, true);
+        else if (t === '$') {
+          i = openDollar(tokens, i, stack, out, true);
+          if (top().kind === 'subst' && top() !== frame) {
+            wordStart = true;
+            continue;
+          }
+        }
         break;
       case 'backtick':
         if (t === '\\' && next !== undefined && next !== SLOT) {
@@ -270,7 +312,13 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
             }
             i++;
           } else if (t === '`') stack.push({ kind: 'backtick' });
-          else if (t === '$') i = openDollar(tokens, i, stack, out, true);
+          else if (t === '$') {
+            i = openDollar(tokens, i, stack, out, true);
+            if (top().kind === 'subst' && top() !== frame) {
+              wordStart = true;
+              continue;
+            }
+          }
         }
         break;
       }
@@ -279,6 +327,25 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
   }
   // A heredoc whose terminator never came: its last line may still be the one that ends it.
   return { text: out.join(''), problems };
+}
+
+const ARITHMETIC_TEST = /^\[\[[\s\S]*?\s-(eq|ne|lt|le|gt|ge)\s[\s\S]*?\]\]/;
+
+/**
+ * Whether the word at `i` starts bash arithmetic operands: `[[ ... ]]` holding -eq/-ne/-lt/-le/-gt/-ge
+ * (bash evaluates both operands as expressions), or `let`: what ends them (`]]`, or the end of
+ * the command), or undefined. Looks at the literal text up to the `]]` (a value slot counts as a word).
+ */
+function startsArithmeticWords(tokens: Token[], i: number): ']]' | 'end' | undefined {
+  if (tokens[i] === 'l' && tokens[i + 1] === 'e' && tokens[i + 2] === 't' && (tokens[i + 3] === ' ' || tokens[i + 3] === '\t')) return 'end';
+  if (tokens[i] !== '[' || tokens[i + 1] !== '[') return undefined;
+  let text = '';
+  for (let k = i; k < tokens.length && text.length < 4096; k++) {
+    const t = tokens[k]!;
+    text += t === SLOT ? 'x' : t;
+    if (text.endsWith(']]')) break;
+  }
+  return ARITHMETIC_TEST.test(text) ? ']]' : undefined;
 }
 
 /** After a `$` at `i`: pushes the frame it opens, returns the index of the last token consumed. */

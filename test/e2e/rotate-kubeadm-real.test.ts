@@ -169,17 +169,21 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     for (const w of tv.unavailability) console.log(`[e2e real] unavailable: ${w.target} ${w.from} -> ${w.to ?? '(end)'} ${w.seconds.toFixed(1)} s (${w.failures} failed requests)`);
     if (tv.failures > 0) console.log(readFileSync(join(paths.trafficDir, 'failures.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 30).join('\n'));
     // TLS and authentication errors in the real components' logs during the rotation (lab/real/
-    // component-logs.ts), printed with samples. Not asserted yet: session 11 added the scan and has
-    // not seen a full rotation's count; assert 0 once a run shows it (issue 18).
+    // component-logs.ts: x509, bad certificate, unknown authority, Unauthorized in the pods' CRI logs,
+    // kubelet's and containerd's): none (session 12: 0 at load ~40, the first full rotation scanned).
     console.log(`[e2e real] component log TLS/auth errors: ${tv.componentLogErrors} ${JSON.stringify(tv.componentLogErrorsByComponent)}`);
     for (const e of tv.componentLogSamples) console.log(`[e2e real]   ${e.node} ${e.component} ${e.ts} ${e.line}`);
+    expect(tv.componentLogErrors, JSON.stringify(tv.componentLogSamples)).toBe(0);
     expect(tv.requestsByTarget['lb'] ?? 0).toBeGreaterThan(1000);
     // KNOWN GAP, not asserted (issue 18; docs/lab.md, sessions 5 and 6). The stacked-etcd cause (13-15
     // of ~1,300 failed while an apiserver's only etcd member was replaced) is gone: static-pod-hold in
     // trust-etcd/finalize-etcd, no etcd restart in switch-etcd. Left: at most one request per run, cut
     // the instant an apiserver begins its graceful stop after a manifest change (kubeadm sets no
     // --shutdown-delay-duration, so it closes its listener before the load balancer's /readyz checks
-    // notice). Every failed load-balancer request is printed; assert 0 here once it is 0:
+    // notice). And on a machine at load ~40 (session 12, this file beside the binary e2e and a helper's
+    // build: 20 of 2,329): "etcdserver: request timed out" and 10-s client timeouts, etcd itself too
+    // slow to commit, while members restart. Every failed load-balancer request is printed; assert 0
+    // here once it is 0 on CI's machine:
     //   expect(tv.lbFailures).toBe(0);
     if (tv.lbFailures > 0) {
       const lb = readFileSync(join(paths.trafficDir, 'failures.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"target":"lb"'));

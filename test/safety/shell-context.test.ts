@@ -49,6 +49,9 @@ const CONTEXTS: { name: string; command: string; expected: (v: string) => string
   { name: 'comment', command: 'printf ok # {{ v }}', expected: () => 'ok' },
   { name: 'arithmetic (whole numbers only)', command: 'printf %s $(( {{ v }} + 0 ))', expected: (v) => String(Number(v)) },
   { name: 'assignment', command: 'X={{ v }}; printf %s "$X"', expected: (v) => v },
+  // Found by a hostile-input review (session 12): `#` right after `$(`, and after a backslash-newline, starts a comment.
+  { name: 'comment right after $(', command: 'printf ok$(#{{ v }}\n)', expected: () => 'ok' },
+  { name: 'comment after a backslash-newline', command: 'printf ok \\\n#{{ v }}\n', expected: () => 'ok' },
 ];
 
 function render(command: string, v: string): { command: string } | { error: string } {
@@ -116,6 +119,21 @@ describe('shell fields quote a value for the context it sits in (issue 13.1)', (
   it('refuses a value whose line would end the heredoc it is in', () => {
     expect(render('cat <<EOF\n{{ v }}\nEOF', `x\nEOF\ntouch ${marker}`)).toEqual({ error: expect.stringMatching(/holds the line "EOF", which would end the heredoc early/) });
     expect(render('cat <<EOF\n{{ v }}OF\nEOF', 'E')).toEqual({ error: expect.stringMatching(/completes the line "EOF"/) });
+  });
+
+  it("bash's arithmetic contexts take whole numbers only: [[ -lt ]], (( )), let (a quoted a[$(cmd)] runs cmd there)", () => {
+    const bash = (command: string): string => execFileSync('/bin/bash', ['-c', command], { encoding: 'utf8', cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const attack = `a[$(touch ${marker})]`;
+    for (const command of ['[[ {{ n }} -lt 30 ]] && echo lt', '(( {{ n }} < 30 )) && echo lt', 'let x={{ n }}+1; [ "$x" -lt 31 ] && echo lt', 'echo "$(  [[ 1 -eq 1 && {{ n }} -lt 30 ]] && echo lt)"']) {
+      expect(renderN(command, attack), command).toEqual({ error: expect.stringMatching(/whole number/) });
+      const ok = renderN(command, '29') as { command: string };
+      expect(bash(ok.command).trim(), ok.command).toBe('lt');
+    }
+    expect(existsSync(marker)).toBe(false);
+    // A string comparison inside [[ ]] is not arithmetic: any value, quoted.
+    const str = renderN('[[ {{ n }} == x ]] || echo differs', attack) as { command: string };
+    expect(bash(str.command).trim()).toBe('differs');
+    expect(existsSync(marker)).toBe(false);
   });
 
   it('refuses a NUL byte, which no command line can carry', () => {
