@@ -43,6 +43,10 @@ function createEngine(outputEscape?: (value: unknown) => string, options: { shel
   liquid.registerFilter('b64encode', (v: unknown) => Buffer.from(stringify(v), 'utf8').toString('base64'));
   liquid.registerFilter('b64decode', (v: unknown) => Buffer.from(stringify(v), 'base64').toString('utf8'));
   liquid.registerFilter('to_json', (v: unknown) => JSON.stringify(v));
+  // A list as shell words, each quoted on its own (shellQuote) and joined by spaces: the one safe way
+  // to hand a list of values to `for f in ...` or a command's arguments, as `{{ list | shell_words | raw }}`
+  // (`| raw` because the result is shell syntax: several words; each value inside it stays data).
+  liquid.registerFilter('shell_words', (v: unknown) => (Array.isArray(v) ? v : [v]).map((x) => shellQuote(stringify(x))).join(' '));
   return liquid;
 }
 

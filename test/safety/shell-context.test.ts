@@ -136,6 +136,13 @@ describe('shell fields quote a value for the context it sits in (issue 13.1)', (
     expect(existsSync(marker)).toBe(false);
   });
 
+  it('a list handed to `for` as `| shell_words | raw` stays one word per element (the stock playbooks\' backup_paths, trust_files_to_check)', () => {
+    const l = ['/etc/a b', `/x;touch ${marker};`, `$(touch ${marker})`, "it's"];
+    const r = renderValue({ command: "for f in {{ l | shell_words | raw }}; do printf '[%s]' \"$f\"; done" }, { l }, localExecTask.schema) as { command: string };
+    expect(sh(r.command)).toBe(l.map((x) => `[${x}]`).join(''));
+    expect(existsSync(marker)).toBe(false);
+  });
+
   it('refuses a NUL byte, which no command line can carry', () => {
     expect(render('printf %s {{ v }}', 'a\0b')).toEqual({ error: expect.stringMatching(/NUL byte/) });
   });
