@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KcarunError } from '../core/errors.js';
 import { redactSecrets } from '../core/redact.js';
@@ -77,6 +77,7 @@ export class Journal implements JournalLike {
     } else {
       records = await readJournal(stateDir);
     }
+    await dropTornTail(path);
     const handle = await open(path, 'a', 0o600);
     return new Journal(path, handle, records);
   }
@@ -125,6 +126,23 @@ export class Journal implements JournalLike {
     while (this.flushing) await this.flushing;
     await this.handle.close();
   }
+}
+
+/**
+ * Cuts a torn last record (a SIGKILL mid-write: the file does not end in a newline) off the file,
+ * as reading already drops it, before anything is appended: a record appended after it would be
+ * glued onto it, and that line, no longer the last, would make the journal unreadable.
+ */
+async function dropTornTail(path: string): Promise<void> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (bytes.length === 0 || bytes[bytes.length - 1] === 0x0a) return;
+  await truncate(path, bytes.lastIndexOf(0x0a) + 1);
 }
 
 export function journalPath(stateDir: string): string {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -33,6 +33,24 @@ describe('the run journal', () => {
     expect(seenOnDisk).toEqual(Array(200).fill(1));
     const records = await readJournal(dir);
     expect(records.map((r) => (r as { key: string }).key)).toEqual(Array.from({ length: 201 }, (_, i) => `s/${i}`));
+  });
+});
+
+describe('a journal torn by a kill mid-write', () => {
+  it('drops the torn record when reopened, so the next record starts its own line and the journal stays readable', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kcarun-journal-'));
+    dirs.push(dir);
+    const first = await Journal.open(dir, { fresh: true });
+    await first.append(step(1));
+    await first.close();
+    appendFileSync(journalPath(dir), '{"t":"step","key":"s/2","stage":"s","ta');
+    expect((await readJournal(dir)).length).toBe(1);
+    // --resume, `kcarun rollback`: reopen and append.
+    const again = await Journal.open(dir, { fresh: false });
+    await again.append(step(3));
+    await again.close();
+    expect((await readJournal(dir)).map((r) => (r as StepRecord).key)).toEqual(['s/1', 's/3']);
+    expect(readFileSync(journalPath(dir), 'utf8').split('\n').filter(Boolean)).toHaveLength(2);
   });
 });
 
