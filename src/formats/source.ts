@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import { KcarunError, KcarunErrorList, type SourcePosition } from '../core/errors.js';
 
@@ -15,14 +15,44 @@ export interface SourceFile {
   value: unknown;
 }
 
+/**
+ * Reads and parses a YAML file. Reads at most YAML_LIMITS.maxBytes + 1 bytes, so /dev/zero or a
+ * huge sparse file is refused at once (exit 2, FILE:1:1) instead of first filling memory; a pipe
+ * (`-i <(generate)`) is read like a file. Errors: E_USAGE when the file cannot be read, E_YAML
+ * (with a position) when it is too big or not valid YAML.
+ */
 export async function readSourceFile(file: string): Promise<SourceFile> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readAtMost(file, YAML_LIMITS.maxBytes + 1);
   } catch (err) {
     throw new KcarunError('E_USAGE', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {}, { cause: err });
   }
-  return parseSource(file, text);
+  if (bytes.length > YAML_LIMITS.maxBytes) {
+    // A regular file's size is known (a pipe's or a device's is not).
+    const size = await stat(file).then((st) => (st.isFile() ? `${(st.size / 1024 / 1024).toFixed(1)} MiB` : undefined), () => undefined);
+    throw new KcarunError('E_YAML', `the file is ${size ?? `larger than ${YAML_LIMITS.maxBytes / 1024 / 1024} MiB`}; kcarun reads YAML files up to ${YAML_LIMITS.maxBytes / 1024 / 1024} MiB (split it, or move data into files the tasks read)`, { position: { file, line: 1, col: 1 } });
+  }
+  return parseSource(file, bytes.toString('utf8'));
+}
+
+/** The first `limit` bytes of a file (all of it when shorter), read in chunks. */
+async function readAtMost(file: string, limit: number): Promise<Buffer> {
+  const handle = await open(file, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    while (total < limit) {
+      const chunk = Buffer.alloc(Math.min(65536, limit - total));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      total += bytesRead;
+    }
+    return Buffer.concat(chunks);
+  } finally {
+    await handle.close();
+  }
 }
 
 /**

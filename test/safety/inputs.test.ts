@@ -45,6 +45,12 @@ describe('command-line input (issue 13.6)', () => {
     expect(res.stderr).toContain(`${big}:1:1: the file is 10.0 MiB; kcarun reads YAML files up to 1 MiB`);
   });
 
+  it('an endless inventory (/dev/zero) is refused after the first MiB, not read until memory runs out', async () => {
+    const res = await runCli([pb, '-i', '/dev/zero', '--dry-run'], { cwd: dir });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('/dev/zero:1:1: the file is larger than 1 MiB');
+  });
+
   it('a catastrophic-backtracking changedWhen runs in linear time (RE2), well inside the task timeout', async () => {
     const re = await writePlaybook(dir, 're.yaml', `  - name: s\n    hosts: h1\n    tasks:\n      - { name: t, type: local-exec, timeout: 20, with: { command: "printf ${'a'.repeat(34)}!", changedWhen: "(a+)+$" } }\n`);
     const res = await runCli([re, '-i', inv, '--yes'], { cwd: dir });
