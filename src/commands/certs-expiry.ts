@@ -36,7 +36,9 @@ export const DEFAULT_WARN_DAYS = 30;
 /**
  * `kcarun certs expiry`: every certificate on every host, like `kubeadm certs check-expiration`
  * for the whole cluster. Uses only Transport.exec/readFile, so SSH and local hosts work alike.
- * Exit 1 when anything is under the threshold or a host/file could not be read.
+ * Exit 1 when anything is under the threshold, a host/file could not be read, or the check found
+ * nothing (a `--path` with no certificate on any host, or no certificate at all): a cron check
+ * pointed at a typo must not pass.
  */
 export async function certsExpiry(args: CertsExpiryArgs, io: { stdout: (s: string) => void }): Promise<number> {
   const [{ scanCertificates, DEFAULT_CERT_DIRS }, { certificateReport, formatTable }, { currentPairPath, expiredLegacyClientCertHint }] = await Promise.all([
@@ -75,6 +77,17 @@ export async function certsExpiry(args: CertsExpiryArgs, io: { stdout: (s: strin
     }
   }
   rows.sort((a, b) => a.notAfter.localeCompare(b.notAfter) || a.host.localeCompare(b.host) || a.path.localeCompare(b.path));
+  // A check that found nothing must not look healthy from cron: a --path that matched no
+  // certificate on any host is a typo or the wrong inventory, and so is an empty report.
+  const reachable = scanned.filter((s) => s.result).length > 0;
+  if (reachable && args.paths && args.paths.length > 0) {
+    for (const p of args.paths) {
+      const under = p.endsWith('/') ? p : `${p}/`;
+      if (!rows.some((r) => r.path === p || r.path.startsWith(under))) errors.push({ host: '(every host)', path: p, message: 'no certificate found there on any host' });
+    }
+  } else if (reachable && rows.length === 0) {
+    errors.push({ host: '(every host)', message: `no certificate found on any host in ${paths.join(', ')}` });
+  }
 
   if (args.prometheusFile) {
     const { writeFileAtomic } = await import('../transport/local.js');

@@ -167,6 +167,18 @@ describe('certs expiry', () => {
     expect(await readFile(prom, 'utf8')).toContain('kcarun_cert_expiry_scan_success{host="cp9"} 0\n');
   });
 
+  it('exits 1 when it found nothing: a --path with no certificate on any host (a typo), or an empty report', async () => {
+    const out = capture();
+    const typo = join(dir, 'no-such.pem');
+    expect(await certsExpiry({ hosts: [{ host: 'cp1', transport: new LocalTransport() }], paths: [good, typo], output: 'json' }, out.io)).toBe(1);
+    const doc = JSON.parse(out.text()) as { certificates: unknown[]; errors: Array<{ path?: string; message: string }> };
+    expect(doc.certificates.length).toBeGreaterThan(0);
+    expect(doc.errors).toEqual([{ host: '(every host)', path: typo, message: 'no certificate found there on any host' }]);
+    const empty = capture();
+    expect(await certsExpiry({ hosts: [{ host: 'cp1', transport: new LocalTransport() }], paths: [typo], output: 'table' }, empty.io)).toBe(1);
+    expect(empty.text()).toContain(`error: (every host):${typo}: no certificate found there on any host`);
+  });
+
   it('never prints the kubeconfig client key', async () => {
     const out = capture();
     await certsExpiry({ hosts: [{ host: 'cp1', transport: new LocalTransport() }], paths: [good], output: 'json' }, out.io);
