@@ -1,5 +1,6 @@
 import type { Transport } from '../transport/types.js';
 import type { CertificateReport } from '../pki/report.js';
+import { terminalText } from '../core/terminal.js';
 
 export interface CertsExpiryHost {
   host: string;
@@ -103,9 +104,9 @@ export async function certsExpiry(args: CertsExpiryArgs, io: { stdout: (s: strin
       ),
     );
     for (const r of rows.filter((x) => x.warn && x.kubeconfigs.length > 0)) {
-      io.stdout(`${r.host}: ${r.path} is the client certificate of ${r.kubeconfigs.join(', ')}${r.hint ? `: ${r.hint}` : ''}\n`);
+      io.stdout(`${terminalText(`${r.host}: ${r.path} is the client certificate of ${r.kubeconfigs.join(', ')}${r.hint ? `: ${r.hint}` : ''}`)}\n`);
     }
-    for (const e of errors) io.stdout(`error: ${e.host}${e.path ? `:${e.path}` : ''}: ${e.message}\n`);
+    for (const e of errors) io.stdout(`${terminalText(`error: ${e.host}${e.path ? `:${e.path}` : ''}: ${e.message}`)}\n`);
   }
   return rows.some((r) => r.warn) || errors.length > 0 ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { KcarunError } from '../core/errors.js';
 import { LocalTransport } from '../transport/local.js';
+import { terminalText } from '../core/terminal.js';
 
 export interface CertsInspectArgs {
   /** A certificate/bundle/kubeconfig file, or a directory scanned for them. */
@@ -92,8 +93,8 @@ export async function certsInspect(args: CertsInspectArgs, io: { stdout: (s: str
         ]),
       ),
     );
-    for (const n of notes) io.stdout(`${n}\n`);
-    for (const f of failures) io.stdout(`error: ${f.path}: ${f.message}\n`);
+    for (const n of notes) io.stdout(`${terminalText(n)}\n`);
+    for (const f of failures) io.stdout(`${terminalText(`error: ${f.path}: ${f.message}`)}\n`);
     if (rows.length === 0 && failures.length === 0) io.stdout(`no certificates found in ${args.target}\n`);
   }
   return failures.length > 0 || rows.some((r) => new Date(r.notAfter) <= now || r.keyMatch === false) ? 1 : 0;

@@ -1,6 +1,7 @@
 import { type Certificate, daysLeft } from './certificate.js';
 import { formatSubjectAltName } from './extensions.js';
 import { discoveryTokenCaCertHash, formatKeyId } from './issuer.js';
+import { terminalText } from '../core/terminal.js';
 
 /** One certificate as `certs inspect` / `certs expiry` show it (JSON-safe, no key material). */
 export interface CertificateReport {
@@ -48,7 +49,10 @@ export function certificateReport(path: string, source: string, cert: Certificat
 }
 
 /** A plain text table with a header row; columns padded to their widest cell. */
-export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+export function formatTable(header: readonly string[], rowsIn: readonly (readonly string[])[]): string {
+  // Cells hold certificate text (subjects, SANs) that anyone who made the certificate chose: one
+  // line each, control characters escaped, so a subject with a newline cannot forge a row.
+  const rows = rowsIn.map((r) => r.map((c) => terminalText(c)));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
     cells

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { terminalText } from '../../src/core/terminal.js';
 import { createPlainReporter } from '../../src/commands/render/plain.js';
+import { formatTable } from '../../src/pki/report.js';
 
 /* Issue 13, item 7: escapes from hosts and playbooks are shown, never obeyed. */
 describe('terminal output escapes control characters (issue 13.7)', () => {
@@ -17,5 +18,12 @@ describe('terminal output escapes control characters (issue 13.7)', () => {
     expect(out.split('\n').filter((l) => l.startsWith('run '))).toEqual([]);
     expect(out).not.toContain('\x1b');
     expect(out).toContain('\\x1b[2K\\r');
+  });
+
+  it('a certificate subject with a newline stays in its cell: `certs expiry`/`certs inspect` tables cannot gain a forged row', () => {
+    const forged = 'CN=x\nh9  ca.crt  CN=kubernetes  2036-01-01  3650  CA  OK';
+    const table = formatTable(['HOST', 'SUBJECT'], [['cp1', forged]]);
+    expect(table.split('\n').filter(Boolean)).toHaveLength(2);
+    expect(table).toContain('CN=x\\nh9');
   });
 });
