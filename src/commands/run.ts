@@ -119,7 +119,8 @@ export async function runCommand(args: RunArgs, io: CommandIO): Promise<number> 
   };
 
   if (!args.dryRun && !args.yes) {
-    io.stdout(describePlan(prepared));
+    // The plan is for a person at the prompt; with --output json, stdout carries JSON events only.
+    (args.output === 'json' ? io.stderr : io.stdout)(describePlan(prepared));
     if (!io.interactive) {
       throw new KcarunError('E_USAGE', 'nothing was changed: this is not an interactive terminal, so kcarun needs --yes to apply the plan above (or --dry-run to preview it)');
     }
@@ -142,7 +143,9 @@ export async function runCommand(args: RunArgs, io: CommandIO): Promise<number> 
     liveList: true,
   };
   return withSession(session, io, async ({ state, reporter, transports, interrupt, openJournal }) => {
-    if (!args.dryRun) await checkResumable(prepared, state.dir, args);
+    // A dry run of --resume refuses what the resume would refuse (no run to resume, changed
+    // variables or playbook), so its preview is the run's.
+    if (!args.dryRun || args.resume) await checkResumable(prepared, state.dir, args);
     const journal = await openJournal({ fresh: !args.resume });
     const result = await runPlaybook({
       ...prepared,

@@ -86,8 +86,22 @@ describe('per-command options', () => {
     expect(short.code, short.stderr).toBe(0);
     expect(jsonEvents(short.stdout).filter((e) => e.event === 'task-end').map((e) => [e.task, e.host])).toEqual([['hello', 'b']]);
 
-    const resume = await runCli(['pb.yaml', '-i', 'inventory.yaml', '--dry-run', '--resume', '-o', 'json'], { cwd: dir });
-    expect(resume.code, resume.stderr).toBe(0);
+    // --resume is accepted; with no run to resume, the dry run refuses as the run would (exit 2).
+    const resume = await runCli(['pb.yaml', '-i', 'inventory.yaml', '--dry-run', '--resume', '-o', 'json', '--state-dir', 'never-ran'], { cwd: dir });
+    expect(resume.code, resume.stderr).toBe(2);
+    expect(resume.stderr).toMatch(/--resume: no run to resume in/);
+    expect(resume.stdout).toBe('');
+  });
+
+  it('without --yes and without a terminal: exit 2, nothing run; with --output json the plan goes to stderr, stdout stays JSON-only (empty)', async () => {
+    const json = await runCli(['pb.yaml', '-i', 'inventory.yaml', '-o', 'json', '--state-dir', 'no-yes'], { cwd: dir });
+    expect(json.code).toBe(2);
+    expect(json.stdout).toBe('');
+    expect(json.stderr).toMatch(/^Plan: /m);
+    expect(json.stderr).toMatch(/needs --yes/);
+    const plain = await runCli(['pb.yaml', '-i', 'inventory.yaml', '-o', 'plain', '--state-dir', 'no-yes'], { cwd: dir });
+    expect(plain.code).toBe(2);
+    expect(plain.stdout).toMatch(/^Plan: /);
   });
 
   it('prints the usage (exit 2 without arguments, 0 with --help), the version, and each command its own help', async () => {
