@@ -41,7 +41,12 @@ export function privateKeyBlock(text: string): string | undefined {
  *      like key material: upper- and lower-case letters, not only hex digits (so SHA-256
  *      checksums, paths and words stay). Runs inside a complete CERTIFICATE, PUBLIC KEY, CSR or CRL
  *      block are public and kept.
- * Base64 of a whole PEM key (kubeconfig `client-key-data`) falls under rule 3.
+ *   4. the private fields of `openssl pkey|rsa|ec -text` dumps: the hex lines under
+ *      privateExponent, prime1, prime2, exponent1, exponent2, coefficient (RSA) and priv (EC,
+ *      Ed25519, X25519) (found by a hostile-input review: a command that ran `openssl pkey -text`
+ *      had put the primes in the journal).
+ * Base64 of a whole PEM key (kubeconfig `client-key-data`) falls under rule 3. Not recognised: a key
+ * dumped as bare hex (`xxd -p`) or cut into pieces shorter than 40 characters (docs/security.md).
  *
  * Redaction is for what leaves kcarun, never for data that goes to a host: a value that was
  * redacted (a registered output read back from the journal) is refused where a task would use it
@@ -60,9 +65,15 @@ const LINE_GAP = /^=*[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*[-+ ]?[ \t]*$/;
 const MIN_RUN = 40;
 
 /** Text with private key material masked (rules above); other text unchanged. */
+// Rule 4: a private field's label, then its indented hex lines (real or JSON-escaped line breaks).
+const TEXT_DUMP_FIELD = /((?:privateExponent|prime1|prime2|exponent1|exponent2|coefficient|priv):[ \t]*)(?:(?:\r?\n|\\r\\n|\\n)[ \t]+[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2})*:?[ \t]*)+/g;
+
 export function redactSecrets(text: string): string {
   if (!text) return text;
-  const blocks = text.replace(COMPLETE_BLOCKS, REDACTED_KEY).replace(OPEN_BLOCKS, REDACTED_KEY);
+  const blocks = text
+    .replace(COMPLETE_BLOCKS, REDACTED_KEY)
+    .replace(OPEN_BLOCKS, REDACTED_KEY)
+    .replace(TEXT_DUMP_FIELD, `$1 ${REDACTED_RUN}`);
   return mayHoldBase64Run(blocks) ? maskBase64Runs(blocks) : blocks;
 }
 

@@ -88,6 +88,20 @@ describe('the redactor masks private keys cut at every offset (issue 13.2)', () 
     expect(out).toBe(`${certificate}${REDACTED_KEY}\nsha256 ${sha} /etc/kubernetes/pki/apiserver-kubelet-client.crt restarted kube-apiserver`);
   });
 
+  it('masks the private fields of `openssl pkey -text` dumps (RSA primes and exponent, EC/Ed25519 priv), plain and JSON; keeps the public ones', () => {
+    for (const [kind, pem] of keys) {
+      const dump = execFileSync('openssl', ['pkey', '-text', '-noout'], { input: pem, encoding: 'utf8' });
+      // The private numbers as openssl prints them: hex pairs, each field's lines joined.
+      const fields = [...dump.matchAll(/^(privateExponent|prime1|prime2|exponent1|exponent2|coefficient|priv):\n((?:[ \t]+[0-9a-f:]+\n)+)/gm)].map((m) => m[2]!.replace(/[\s:]/g, ''));
+      expect(fields.length, kind).toBeGreaterThan(0);
+      for (const out of [redactSecrets(dump), redactSecrets(JSON.stringify({ stdout: dump }))]) {
+        const flat = out.replace(/\\n/g, '\n').replace(/[\s:]/g, '');
+        for (const f of fields) expect(flat.includes(f.slice(0, 32)), `${kind}: a private field survived`).toBe(false);
+      }
+      if (kind.startsWith('RSA')) expect(redactSecrets(dump)).toMatch(/^modulus:\n\s+00:/m);
+    }
+  });
+
   it('masks base64 of a PEM key (a kubeconfig client-key-data line)', () => {
     const line = `client-key-data: ${Buffer.from(keys.get('RSA 2048 PKCS#8')!).toString('base64')}`;
     expect(redactSecrets(line)).toBe('client-key-data: [REDACTED]');
