@@ -88,7 +88,11 @@ function renderShell(text: string, scope: Scope): string {
   shellValues = [];
   try {
     const rendered = shell.renderSync(parsedFor(shell, text), scope) as string;
-    return joinShellParts(shellParts(rendered, shellValues));
+    const joined = joinShellParts(shellParts(rendered, shellValues));
+    // A marker inside a value: {% capture %} captured marked text, which would reach the host as the
+    // marker instead of the value (and show its tag). validate refuses capture; this is the backstop.
+    if (joined.includes('\uE000')) throw new Error('{% capture %} cannot be used in a shell field: use {% assign x = ... %} with filters, or a variable');
+    return joined;
   } finally {
     shellValues = outer;
   }
@@ -114,10 +118,14 @@ export function shellTemplateProblems(text: string): string[] {
     }
   }
   parts.push(text.slice(last));
-  return shellSlotProblems(parts).map((p) => {
-    const slot = parts.slice(0, p.part).filter((x) => typeof x !== 'string').length;
-    return `${shown[slot] ?? 'a value'}: ${p.message.replace(/^a value /, '')}`;
-  });
+  const capture = /\{%-?\s*capture\b/.test(text) ? ['{% capture %}: not in a shell field (the captured text would carry quoting markers, not the value); use {% assign x = ... %} with filters'] : [];
+  return [
+    ...capture,
+    ...shellSlotProblems(parts).map((p) => {
+      const slot = parts.slice(0, p.part).filter((x) => typeof x !== 'string').length;
+      return `${shown[slot] ?? 'a value'}: ${p.message.replace(/^a value /, '')}`;
+    }),
+  ];
 }
 
 function stringify(v: unknown): string {

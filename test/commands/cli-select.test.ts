@@ -126,6 +126,11 @@ stages:
     const missing = await runCli(['validate', 'layout.yaml', '-e', 'layout=k3s'], { cwd: dir });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/layout\.yaml:5:\d+: varsFiles: cannot read .*k3s\.yaml/);
+    // A variable picks a file in layouts/; it cannot leave it for any YAML file on the machine.
+    await writeFile(join(dir, 'evil.yaml'), 'ca_path: /tmp/evil\n');
+    const escape = await runCli(['validate', 'layout.yaml', '-e', 'layout=../evil'], { cwd: dir });
+    expect(escape.code).toBe(2);
+    expect(escape.stderr).toMatch(/layout\.yaml:5:\d+: varsFiles: "layouts\/\{\{ layout \}\}\.yaml" renders to layouts\/\.\.\/evil\.yaml, outside .*layouts/);
   });
 });
 

@@ -156,6 +156,9 @@ describe('shell fields quote a value for the context it sits in (issue 13.1)', (
     expect(shellTemplateProblems("echo $'{{ f }}'")).toEqual([expect.stringMatching(/inside \$'\.\.\.'/)]);
     expect(shellTemplateProblems('echo \\{{ f }}')).toEqual([expect.stringMatching(/right after a backslash/)]);
     expect(shellTemplateProblems('cat <<{{ d }}\nx\n')).toEqual([expect.stringMatching(/heredoc delimiter/)]);
+    // {% capture %} would carry the quoting markers, not the value (hostile-input review): refused, and at run time too.
+    expect(shellTemplateProblems('{% capture f %}/tmp/{{ x }}{% endcapture %}echo {{ f }}')).toEqual([expect.stringMatching(/^\{% capture %\}: not in a shell field/)]);
+    expect(render('{% capture f %}/tmp/{{ v }}{% endcapture %}echo {{ f }}', 'x')).toEqual({ error: expect.stringMatching(/capture %\} cannot be used in a shell field/) });
     // Quotable contexts and raw values pass.
     expect(shellTemplateProblems('echo "{{ a }}" \'{{ b }}\' {{ c }} $(echo {{ d }}) `echo {{ e | raw }}`')).toEqual([]);
   });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { KcarunError, KcarunErrorList } from '../../core/errors.js';
 import { schemaErrors } from '../schema-check.js';
 import { PlaybookSchema, StagesFileSchema, type PlaybookSpec, type StageImportSpec, type StageSpec } from './schema.js';
@@ -60,11 +60,25 @@ export async function resolveVarsFiles(playbook: LoadedPlaybook, scope: Record<s
   for (const [i, name] of names.entries()) {
     const position = locate(playbook.source, ['varsFiles', i]);
     let file: string;
+    let rendered: string;
     try {
-      file = resolve(dirname(playbook.file), String(renderString(name, scope)));
+      rendered = String(renderString(name, scope));
+      file = resolve(dirname(playbook.file), rendered);
     } catch (err) {
       problems.push(new KcarunError('E_UNDEFINED_VAR', `varsFiles: ${(err as Error).message}`, { position }, { cause: err }));
       continue;
+    }
+    // A templated name picks a file in the folder its literal text names (layouts/{{ layout }}.yaml:
+    // layouts/); a value such as `../../etc/x` must not make it load any YAML file on the machine.
+    const templateAt = name.search(/\{[{%]/);
+    if (templateAt >= 0) {
+      const literal = name.slice(0, templateAt);
+      const folder = resolve(dirname(playbook.file), literal.slice(0, literal.lastIndexOf('/') + 1) || '.');
+      const inside = relative(folder, file);
+      if (!inside || inside.split(sep).includes('..') || isAbsolute(inside)) {
+        problems.push(new KcarunError('E_SCHEMA', `varsFiles: "${name}" renders to ${rendered}, outside ${folder}; a variable picks a file in that folder, it cannot leave it`, { position }));
+        continue;
+      }
     }
     let source: SourceFile;
     try {
