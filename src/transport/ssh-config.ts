@@ -86,9 +86,15 @@ export function resolveSshTarget(host: HostInfo, config: ParsedSshConfig | null)
     port,
     user,
     identityFile: identity ? expandSshPath(identity, tokens) : undefined,
-    proxyJump: jump && jump.toLowerCase() !== 'none' ? jump.split(',')[0] : undefined,
+    proxyJump: jump && jump.toLowerCase() !== 'none' ? oneHop(jump, host.name) : undefined,
     knownHostsFile: knownHosts ? expandSshPath(knownHosts, tokens) : join(homedir(), '.ssh', 'known_hosts'),
   };
+}
+
+/** A ProxyJump of one hop; a hop list (`a,b`, from ~/.ssh/config) is refused, never cut to its first hop. */
+function oneHop(jump: string, host: string): string {
+  if (jump.includes(',')) throw new Error(`${host}: ProxyJump "${jump}" lists several hops; kcarun follows one: make the first hop an inventory host with its own proxyJump to chain them`);
+  return jump;
 }
 
 /** `[user@]host[:port]` of a ProxyJump value that is not an inventory host name. */

@@ -132,6 +132,11 @@ describe('~/.ssh/config resolution', () => {
     expect(resolveSshTarget({ ...silent, address: '10.9.9.9' }, null)).toMatchObject({ address: '10.9.9.9', port: 22, user: 'root', knownHostsFile: join(homedir(), '.ssh/known_hosts') });
   });
 
+  it('refuses a ProxyJump hop list from ~/.ssh/config, naming the host, rather than silently following its first hop', () => {
+    const hops = SSHConfig.parse(['Host far', '  ProxyJump a.example,b.example'].join('\n'));
+    expect(() => resolveSshTarget({ ...makeHost('far'), address: 'far', port: 22, user: 'root' }, hops)).toThrow(/far: ProxyJump "a\.example,b\.example" lists several hops/);
+  });
+
   it('parses ProxyJump specs', () => {
     expect(parseJumpSpec('admin@bastion.example:2222')).toEqual({ user: 'admin', address: 'bastion.example', port: 2222 });
     expect(parseJumpSpec('10.0.0.1')).toEqual({ user: undefined, address: '10.0.0.1', port: undefined });

@@ -6,6 +6,8 @@ import { locate, type SourceFile } from '../source.js';
 
 /** Host and group names: what the schema's key pattern says (JSON Schema does not check keys of a record). */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/** A DNS name (RFC 1123 labels; "_" tolerated, as in many inventories) or a dotted IPv4 address. */
+const HOST_NAME_OR_IPV4 = /^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$/;
 
 /**
  * What the schema cannot see, checked before any host is contacted (issue 13, item 6): host and
@@ -30,6 +32,18 @@ export function inventoryHostProblems(spec: InventorySpec, source: SourceFile, h
     if (bracketed) problems.push(new KcarunError('E_SCHEMA', `address "${address}": write an IPv6 address without brackets (${bracketed[1]}); the port goes in \`port:\``, where));
     else if (/\s/.test(address) || address === '') problems.push(new KcarunError('E_SCHEMA', `address ${JSON.stringify(address)} holds spaces: give one host name or IP address`, where));
     else if (address.includes(':') && !isIPv6(address.replace(/%[A-Za-z0-9_.-]+$/, ''))) problems.push(new KcarunError('E_SCHEMA', `address "${address}" is not a valid IPv6 address (and a host name cannot hold ":"; the port goes in \`port:\`)`, where));
+    else if (!address.includes(':') && !HOST_NAME_OR_IPV4.test(address)) {
+      const why = address.includes('@') ? 'the user goes in `user:`' : 'a host name is letters, digits, "-", "_" and "." (RFC 1123), an IPv4 address digits and dots';
+      problems.push(new KcarunError('E_SCHEMA', `address ${JSON.stringify(address)} is not one host name or IP address: ${why}`, where));
+    }
+  }
+  // One jump host per host: kcarun does not follow an OpenSSH hop list (a,b); a chain is written
+  // as jump hosts of the inventory that have their own proxyJump.
+  for (const [name, raw] of Object.entries(spec.hosts)) {
+    const jump = raw?.ssh?.proxyJump;
+    if (typeof jump === 'string' && jump.includes(',')) {
+      problems.push(new KcarunError('E_SCHEMA', `proxyJump "${jump}" lists several hops; kcarun follows one: make the first hop an inventory host with its own proxyJump to chain them`, at(['hosts', name, 'ssh', 'proxyJump'])));
+    }
   }
   // proxyJump edges between inventory hosts; a jump spec is [user@]host[:port][,more...].
   const jumps = new Map<string, string[]>();
