@@ -77,8 +77,9 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
   const parsed = parseCommand<RunFlags>(command, argv, io);
   if ('exit' in parsed) return parsed.exit;
   const v = parsed.options;
-  const forks = Number(v.forks);
-  if (!Number.isInteger(forks) || forks < 1) throw new KcarunError('E_USAGE', `--forks must be a positive whole number, not "${v.forks}"`);
+  // Decimal digits only: Number() would also take "0x10", "1e9" and " 3".
+  const forks = /^[0-9]{1,4}$/.test(v.forks) ? Number(v.forks) : NaN;
+  if (!Number.isInteger(forks) || forks < 1) throw new KcarunError('E_USAGE', `--forks must be a whole number from 1 to 9999, not "${v.forks}"`);
   return runCommand(
     {
       playbook: parsed.args[0]!,

@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import type { LockHolder, RunState } from '../core/types.js';
 import { readHolder } from './lock.js';
 import { writeFileAtomic } from '../transport/local.js';
+import { shellQuote } from '../core/shell.js';
 
 /**
  * The environment variable whose value encrypts the CA keys kcarun stores (docs/pki.md). Defined
@@ -78,7 +79,7 @@ export async function checkStateDir(dir: string): Promise<void> {
   try {
     await access(dir, constants.W_OK | constants.X_OK);
   } catch (err) {
-    refuse(`is not writable by this user; fix: chmod u+rwx ${dir}`, err);
+    refuse(`is not writable by this user; fix: chmod u+rwx ${shellQuote(dir)}`, err);
   }
   const problems = await ownedTreeProblems(dir);
   if (problems.length) {

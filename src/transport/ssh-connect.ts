@@ -14,6 +14,7 @@ import {
   sha256Fingerprint,
 } from './known-hosts.js';
 import type { SshTarget } from './ssh-config.js';
+import { shellQuote } from '../core/shell.js';
 
 /** Everything needed to open one SSH connection (one attempt or several with backoff). */
 export interface ConnectRequest {
@@ -122,7 +123,7 @@ async function connectOnce(req: ConnectRequest): Promise<Client> {
     } else {
       hostKeyProblem = new KcarunError(
         'E_HOST_KEY',
-        `${req.hostName}: HOST KEY CHANGED for ${khName}: it offered ${type} ${fp}, which does not match ${target.knownHostsFile} (known types: ${verdict.knownTypes.join(', ')}). This may be an attack; if the host was reinstalled, remove the old entry (ssh-keygen -R '${khName}' -f ${target.knownHostsFile}) and verify the new fingerprint. --accept-new-host-keys never replaces a changed key`,
+        `${req.hostName}: HOST KEY CHANGED for ${khName}: it offered ${type} ${fp}, which does not match ${target.knownHostsFile} (known types: ${verdict.knownTypes.join(', ')}). This may be an attack; if the host was reinstalled, remove the old entry (ssh-keygen -R ${shellQuote(khName)} -f ${shellQuote(target.knownHostsFile)}) and verify the new fingerprint. --accept-new-host-keys never replaces a changed key`,
         context,
       );
     }

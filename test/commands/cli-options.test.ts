@@ -59,7 +59,7 @@ describe('per-command options', () => {
     expect(output.stderr).toMatch(/^error: kcarun status: option '-o, --output <mode>' argument 'xml' is invalid\. Allowed choices are auto, plain, json\./);
     const forks = await runCli(['pb.yaml', '-i', 'inventory.yaml', '--dry-run', '--forks', '0'], { cwd: dir });
     expect(forks.code).toBe(2);
-    expect(forks.stderr).toBe('error: --forks must be a positive whole number, not "0"\n');
+    expect(forks.stderr).toBe('error: --forks must be a whole number from 1 to 9999, not "0"\n');
     const expiry = await runCli(['certs', 'expiry'], { cwd: dir });
     expect(expiry.code).toBe(2);
     expect(expiry.stderr).toMatch(/required option '-i, --inventory <file>' not specified/);

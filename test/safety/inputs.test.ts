@@ -25,7 +25,9 @@ describe('command-line input (issue 13.6)', () => {
     ['-e @missing.yaml', ['-e', '@missing.yaml'], /-e @missing\.yaml: cannot read .*missing\.yaml: ENOENT/],
     ['-e with a bad key', ['-e', '1x=2'], /-e 1x=2: expected key=value, @file\.yaml or a \{mapping\}/],
     ["--limit 'cp['", ['--limit', 'cp['], /host pattern "cp\[" matches no host or group/],
-    ['--forks 0', ['--forks', '0'], /--forks must be a positive whole number, not "0"/],
+    ['--forks 0', ['--forks', '0'], /--forks must be a whole number from 1 to 9999, not "0"/],
+    ['--forks 0x10', ['--forks', '0x10'], /--forks must be a whole number from 1 to 9999, not "0x10"/],
+    ['--forks 1e9', ['--forks', '1e9'], /--forks must be a whole number from 1 to 9999, not "1e9"/],
     ['--output yaml', ['--output', 'yaml'], /argument 'yaml' is invalid\. Allowed choices are auto, plain, json/],
   ];
   for (const [name, args, message] of cases) {
