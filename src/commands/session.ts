@@ -54,7 +54,7 @@ export async function withSession<T>(options: SessionOptions, io: CommandIO, wor
   const cleanups: (() => Promise<void> | void)[] = [];
   let result: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
   try {
-    const realState = await openStateDir(options.stateDir, { pid: io.pid, env: io.env });
+    const realState = await openStateDir(options.stateDir, { pid: io.pid, env: io.env, readOnly: options.dryRun });
     // A dry run makes its artifacts (new CAs, bundles, re-issued certificates) for real, in a
     // throwaway copy of the state dir, so later steps plan against the real predicted bytes.
     const scratch = options.dryRun ? await openScratchStateDir(realState, { pid: io.pid }) : undefined;

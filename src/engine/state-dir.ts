@@ -25,8 +25,10 @@ export const CA_PASSPHRASE_ENV = 'KCARUN_CA_PASSPHRASE';
  *   backups/<host>/ copies of every file a task changed, for rollback
  *   report/         the last run's report
  */
-export async function openStateDir(dir: string, options: { pid: number; env: Readonly<Record<string, string | undefined>> }): Promise<RunState> {
-  await checkStateDir(dir);
+export async function openStateDir(dir: string, options: { pid: number; env: Readonly<Record<string, string | undefined>>; readOnly?: boolean }): Promise<RunState> {
+  // A dry run (readOnly) leaves a state dir that does not exist yet uncreated: it reads nothing
+  // there and plans in a throwaway copy (openScratchStateDir, which starts empty then).
+  if (!(options.readOnly && (await lstatOrNull(dir)) === null)) await checkStateDir(dir);
   const passphrase = options.env[CA_PASSPHRASE_ENV];
   return new StateDir(dir, options.pid, passphrase === undefined || passphrase === '' ? undefined : passphrase);
 }

@@ -1,4 +1,5 @@
 /** Each command owns its option table: a flag it does not have is refused (exit 2), documented ones still work. */
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -91,6 +92,10 @@ describe('per-command options', () => {
     expect(resume.code, resume.stderr).toBe(2);
     expect(resume.stderr).toMatch(/--resume: no run to resume in/);
     expect(resume.stdout).toBe('');
+    // A dry run leaves a state dir that does not exist yet uncreated (docs/playbook.md).
+    const dry = await runCli(['pb.yaml', '-i', 'inventory.yaml', '--dry-run', '--state-dir', 'dry-only'], { cwd: dir });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(existsSync(join(dir, 'dry-only'))).toBe(false);
   });
 
   it('without --yes and without a terminal: exit 2, nothing run; with --output json the plan goes to stderr, stdout stays JSON-only (empty)', async () => {
