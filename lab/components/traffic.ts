@@ -70,6 +70,14 @@ function loadNodeTls(n: TrafficPlanNode): NodeTls {
 
 const isRestarting = (err: unknown): boolean => classifyError('request', errorMessage(err)) === 'connection';
 
+/**
+ * How long one request may take: 10 s, as the real lab's client (lab/real/traffic.ts). A server
+ * that is down answers at once (refused, reset) and the request moves on to the next node; this
+ * bounds a slow one. 3 s (until session 12) failed a request at load ~40, when all three emulated
+ * apiservers were merely slow.
+ */
+const REQUEST_TIMEOUT_MS = 10_000;
+
 export async function trafficMain(argv: string[]): Promise<void> {
   const flags = parseFlags(argv);
   const dir = requireFlag(flags, 'dir');
@@ -97,6 +105,8 @@ export async function trafficMain(argv: string[]): Promise<void> {
     renameSync(join(dir, 'counters.json.tmp'), join(dir, 'counters.json'));
   };
 
+  // Requests under way: a stop waits for them (their outcome is counted) before the last flush.
+  let inFlight = 0;
   async function count(target: string, fn: () => Promise<void>): Promise<void> {
     const second = new Date().toISOString().slice(0, 19);
     let w = counters.windows[counters.windows.length - 1];
@@ -108,6 +118,7 @@ export async function trafficMain(argv: string[]): Promise<void> {
     counters.requests++;
     t.requests++;
     w.requests++;
+    inFlight++;
     try {
       await fn();
     } catch (err) {
@@ -115,6 +126,8 @@ export async function trafficMain(argv: string[]): Promise<void> {
       t.failures++;
       w.failures++;
       appendFileSync(join(dir, 'failures.jsonl'), `${JSON.stringify({ ts: new Date().toISOString(), target, error: errorMessage(err) })}\n`);
+    } finally {
+      inFlight--;
     }
   }
 
@@ -148,7 +161,7 @@ export async function trafficMain(argv: string[]): Promise<void> {
     if (r.status < 200 || r.status >= 300) throw new Error(`${what}: HTTP ${r.status} ${r.body.slice(0, 160)}`);
   };
   const etcdCall = async (ip: string, t: NodeTls, path: string, body: unknown): Promise<Record<string, unknown>> => {
-    const r = await tlsRequest(`https://${ip}:2379${path}`, t.etcd, { method: 'POST', body: JSON.stringify(body), timeoutMs: 3000 });
+    const r = await tlsRequest(`https://${ip}:2379${path}`, t.etcd, { method: 'POST', body: JSON.stringify(body), timeoutMs: REQUEST_TIMEOUT_MS });
     ok(`etcd ${ip}${path}`, r);
     return JSON.parse(r.body) as Record<string, unknown>;
   };
@@ -177,17 +190,17 @@ export async function trafficMain(argv: string[]): Promise<void> {
       const name = `traffic-${seq % 20}`;
       await withFallback(i, async (n, t) => {
         const base = `https://${n.ip}:6443/api/v1/namespaces/default/configmaps/${name}`;
-        ok('PUT configmap', await tlsRequest(base, t.admin!, { method: 'PUT', body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', data: { seq: String(seq) } }) }));
-        ok('GET configmap', await tlsRequest(base, t.admin!));
+        ok('PUT configmap', await tlsRequest(base, t.admin!, { method: 'PUT', body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', data: { seq: String(seq) } }), timeoutMs: REQUEST_TIMEOUT_MS }));
+        ok('GET configmap', await tlsRequest(base, t.admin!, { timeoutMs: REQUEST_TIMEOUT_MS }));
       });
     }),
     (i) => count(`apiserver-kubelet:${plan.nodes[i]!.name}`, async () => {
       const me = plan.nodes[i]!.name;
-      await withFallback(i, async (n, t) => ok('GET node', await tlsRequest(`https://${n.ip}:6443/api/v1/nodes/${me}`, t.kubelet!)));
+      await withFallback(i, async (n, t) => ok('GET node', await tlsRequest(`https://${n.ip}:6443/api/v1/nodes/${me}`, t.kubelet!, { timeoutMs: REQUEST_TIMEOUT_MS })));
     }),
     (i) => count(`apiserver-to-kubelet:${plan.nodes[i]!.name}`, async () => {
       const me = plan.nodes[i]!.name;
-      await withFallback(i, async (n, t) => ok('GET node proxy', await tlsRequest(`https://${n.ip}:6443/api/v1/nodes/${me}/proxy/healthz`, t.admin!)));
+      await withFallback(i, async (n, t) => ok('GET node proxy', await tlsRequest(`https://${n.ip}:6443/api/v1/nodes/${me}/proxy/healthz`, t.admin!, { timeoutMs: REQUEST_TIMEOUT_MS })));
     }),
     (i) => {
       if (!plan.nodes[i]!.frontProxy) return Promise.resolve();
@@ -195,7 +208,7 @@ export async function trafficMain(argv: string[]): Promise<void> {
       return count(`apiserver-front-proxy:${plan.nodes[i]!.name}`, async () => {
         await withFallback(i, async (n, t) => {
           const fp = t.frontProxy!;
-          ok('GET via front proxy', await tlsRequest(`https://${n.ip}:6443/api/v1/namespaces/default/configmaps/kube-root-ca.crt`, { ca: t.admin!.ca, cert: fp.cert, key: fp.key }, { headers: { 'X-Remote-User': 'lab-aggregated-api' } }));
+          ok('GET via front proxy', await tlsRequest(`https://${n.ip}:6443/api/v1/namespaces/default/configmaps/kube-root-ca.crt`, { ca: t.admin!.ca, cert: fp.cert, key: fp.key }, { headers: { 'X-Remote-User': 'lab-aggregated-api' }, timeoutMs: REQUEST_TIMEOUT_MS }));
         });
       });
     },
@@ -218,11 +231,14 @@ export async function trafficMain(argv: string[]): Promise<void> {
     clearInterval(timer);
     clearInterval(filesTimer);
     clearInterval(flushTimer);
-    // Let in-flight requests finish (they time out after 3 s at most) before the last flush.
-    setTimeout(() => {
+    // Let in-flight requests finish (each times out after REQUEST_TIMEOUT_MS at most) before the last flush.
+    const deadline = Date.now() + REQUEST_TIMEOUT_MS + 500;
+    const finish = setInterval(() => {
+      if (inFlight > 0 && Date.now() < deadline) return;
+      clearInterval(finish);
       flush();
       process.exit(0);
-    }, 3500);
+    }, 50);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
