@@ -1,6 +1,7 @@
 import { statfs } from 'node:fs/promises';
+import type { StatsFs } from 'node:fs';
 import pLimit from 'p-limit';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { KcarunError, KcarunErrorList } from '../../core/errors.js';
 import { checkCertificate, checkClockSkew, isSelfIssuedOutsideCluster } from '../../pki/checks.js';
 import { parseCertificates, parseSingleCertificate, type Certificate } from '../../pki/certificate.js';
@@ -47,7 +48,8 @@ export async function runPreflight(ctx: TaskContext<PreflightParams>): Promise<T
   if (p.disk?.localMinFreeMb !== undefined) {
     // A dry run's scratch copy lives elsewhere: the room that counts is the real state dir's.
     const stateDir = ctx.state.scratch?.realDir ?? ctx.state.dir;
-    const fs = await statfs(stateDir);
+    // A dry run does not create a state dir that is not there yet: the run would, on this file system.
+    const fs = await statfsNearest(stateDir);
     const freeMb = (fs.bavail * fs.bsize) / 1024 / 1024;
     if (freeMb < p.disk.localMinFreeMb) problem('local', `state dir ${stateDir} has ${Math.floor(freeMb)} MB free, ${p.disk.localMinFreeMb} MB needed`);
   }
@@ -270,4 +272,15 @@ async function webhookWarnings(t: Transport, w: NonNullable<PreflightParams['web
     }
   }
   return out;
+}
+
+/** statfs of `path`, or of its nearest ancestor that exists (ENOENT only). */
+async function statfsNearest(path: string): Promise<StatsFs> {
+  for (let p = path; ; p = dirname(p)) {
+    try {
+      return await statfs(p);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(p) === p) throw err;
+    }
+  }
 }
