@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EXIT, KcarunError } from '../core/errors.js';
 import type { CommandIO } from './io.js';
 
@@ -33,6 +33,15 @@ export function parseCommand<O extends object>(
   }
   return { options: command.opts() as O, args: command.args };
 }
+
+/**
+ * An option given at most once (`-i`): commander keeps the last of several silently, so
+ * `-i staging.yaml -i prod.yaml` would run against prod without a word.
+ */
+export const once = (value: string, previous: string | undefined): string => {
+  if (previous !== undefined) throw new InvalidArgumentError(`given twice (${previous}, then ${value}); give it once`);
+  return value;
+};
 
 /** -e can be given many times. */
 export const collect = (value: string, previous: string[]): string[] => [...previous, value];

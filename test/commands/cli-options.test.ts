@@ -61,6 +61,10 @@ describe('per-command options', () => {
     const forks = await runCli(['pb.yaml', '-i', 'inventory.yaml', '--dry-run', '--forks', '0'], { cwd: dir });
     expect(forks.code).toBe(2);
     expect(forks.stderr).toBe('error: --forks must be a whole number from 1 to 9999, not "0"\n');
+    // -i twice: refused, not the last one silently (hostile-input review).
+    const twice = await runCli(['pb.yaml', '-i', 'inventory.yaml', '-i', 'other.yaml', '--dry-run'], { cwd: dir });
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toMatch(/option '-i, --inventory <file>' argument 'other\.yaml' is invalid\. given twice \(inventory\.yaml, then other\.yaml\); give it once/);
     const expiry = await runCli(['certs', 'expiry'], { cwd: dir });
     expect(expiry.code).toBe(2);
     expect(expiry.stderr).toMatch(/required option '-i, --inventory <file>' not specified/);
