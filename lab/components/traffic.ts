@@ -78,6 +78,9 @@ const isRestarting = (err: unknown): boolean => classifyError('request', errorMe
  */
 const REQUEST_TIMEOUT_MS = 10_000;
 
+/** tlsRequest with the generator's timeout. */
+const request: typeof tlsRequest = (url, client, opts = {}) => tlsRequest(url, client, { timeoutMs: REQUEST_TIMEOUT_MS, ...opts });
+
 export async function trafficMain(argv: string[]): Promise<void> {
   const flags = parseFlags(argv);
   const dir = requireFlag(flags, 'dir');
@@ -161,7 +164,7 @@ export async function trafficMain(argv: string[]): Promise<void> {
     if (r.status < 200 || r.status >= 300) throw new Error(`${what}: HTTP ${r.status} ${r.body.slice(0, 160)}`);
   };
   const etcdCall = async (ip: string, t: NodeTls, path: string, body: unknown): Promise<Record<string, unknown>> => {
-    const r = await tlsRequest(`https://${ip}:2379${path}`, t.etcd, { method: 'POST', body: JSON.stringify(body), timeoutMs: REQUEST_TIMEOUT_MS });
+    const r = await request(`https://${ip}:2379${path}`, t.etcd, { method: 'POST', body: JSON.stringify(body) });
     ok(`etcd ${ip}${path}`, r);
     return JSON.parse(r.body) as Record<string, unknown>;
   };
@@ -190,17 +193,17 @@ export async function trafficMain(argv: string[]): Promise<void> {
       const name = `traffic-${seq % 20}`;
       await withFallback(i, async (n, t) => {
         const base = `https://${n.ip}:6443/api/v1/namespaces/default/configmaps/${name}`;
-        ok('PUT configmap', await tlsRequest(base, t.admin!, { method: 'PUT', body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', data: { seq: String(seq) } }), timeoutMs: REQUEST_TIMEOUT_MS }));
-        ok('GET configmap', await tlsRequest(base, t.admin!, { timeoutMs: REQUEST_TIMEOUT_MS }));
+        ok('PUT configmap', await request(base, t.admin!, { method: 'PUT', body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', data: { seq: String(seq) } }) }));
+        ok('GET configmap', await request(base, t.admin!));
       });
     }),
     (i) => count(`apiserver-kubelet:${plan.nodes[i]!.name}`, async () => {
       const me = plan.nodes[i]!.name;
-      await withFallback(i, async (n, t) => ok('GET node', await tlsRequest(`https://${n.ip}:6443/api/v1/nodes/${me}`, t.kubelet!, { timeoutMs: REQUEST_TIMEOUT_MS })));
+      await withFallback(i, async (n, t) => ok('GET node', await request(`https://${n.ip}:6443/api/v1/nodes/${me}`, t.kubelet!)));
     }),
     (i) => count(`apiserver-to-kubelet:${plan.nodes[i]!.name}`, async () => {
       const me = plan.nodes[i]!.name;
-      await withFallback(i, async (n, t) => ok('GET node proxy', await tlsRequest(`https://${n.ip}:6443/api/v1/nodes/${me}/proxy/healthz`, t.admin!, { timeoutMs: REQUEST_TIMEOUT_MS })));
+      await withFallback(i, async (n, t) => ok('GET node proxy', await request(`https://${n.ip}:6443/api/v1/nodes/${me}/proxy/healthz`, t.admin!)));
     }),
     (i) => {
       if (!plan.nodes[i]!.frontProxy) return Promise.resolve();
@@ -208,7 +211,7 @@ export async function trafficMain(argv: string[]): Promise<void> {
       return count(`apiserver-front-proxy:${plan.nodes[i]!.name}`, async () => {
         await withFallback(i, async (n, t) => {
           const fp = t.frontProxy!;
-          ok('GET via front proxy', await tlsRequest(`https://${n.ip}:6443/api/v1/namespaces/default/configmaps/kube-root-ca.crt`, { ca: t.admin!.ca, cert: fp.cert, key: fp.key }, { headers: { 'X-Remote-User': 'lab-aggregated-api' }, timeoutMs: REQUEST_TIMEOUT_MS }));
+          ok('GET via front proxy', await request(`https://${n.ip}:6443/api/v1/namespaces/default/configmaps/kube-root-ca.crt`, { ca: t.admin!.ca, cert: fp.cert, key: fp.key }, { headers: { 'X-Remote-User': 'lab-aggregated-api' } }));
         });
       });
     },

@@ -80,7 +80,7 @@ export async function certsExpiry(args: CertsExpiryArgs, io: { stdout: (s: strin
   rows.sort((a, b) => a.notAfter.localeCompare(b.notAfter) || a.host.localeCompare(b.host) || a.path.localeCompare(b.path));
   // A check that found nothing must not look healthy from cron: a --path that matched no
   // certificate on any host is a typo or the wrong inventory, and so is an empty report.
-  const reachable = scanned.filter((s) => s.result).length > 0;
+  const reachable = scanned.some((s) => s.result);
   if (reachable && args.paths && args.paths.length > 0) {
     for (const p of args.paths) {
       const under = p.endsWith('/') ? p : `${p}/`;

@@ -64,10 +64,10 @@ const TOKEN = /\\[nrt"\\/]|[A-Za-z0-9+/]+=*/g;
 const LINE_GAP = /^=*[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*[-+ ]?[ \t]*$/;
 const MIN_RUN = 40;
 
-/** Text with private key material masked (rules above); other text unchanged. */
 // Rule 4: a private field's label, then its indented hex lines (real or JSON-escaped line breaks).
 const TEXT_DUMP_FIELD = /((?:privateExponent|prime1|prime2|exponent1|exponent2|coefficient|priv):[ \t]*)(?:(?:\r?\n|\\r\\n|\\n)[ \t]+[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2})*:?[ \t]*)+/g;
 
+/** Text with private key material masked (rules above); other text unchanged. */
 export function redactSecrets(text: string): string {
   if (!text) return text;
   const blocks = text

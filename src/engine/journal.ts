@@ -74,10 +74,13 @@ export class Journal implements JournalLike {
         const run = previous.find((r) => r.t === 'run') as Extract<JournalRecord, { t: 'run' }> | undefined;
         await rename(path, join(stateDir, 'runs', `${run?.runId ?? Date.now()}.jsonl`));
       }
+      // Gone (moved to runs/) unless it held no whole record; then a torn one is cut here.
+      await dropTornTail(path, await readJournalText(path));
     } else {
-      records = await readJournal(stateDir);
+      const text = await readJournalText(path);
+      records = parseJournal(path, text ?? '');
+      await dropTornTail(path, text);
     }
-    await dropTornTail(path);
     const handle = await open(path, 'a', 0o600);
     return new Journal(path, handle, records);
   }
@@ -129,20 +132,24 @@ export class Journal implements JournalLike {
 }
 
 /**
- * Cuts a torn last record (a SIGKILL mid-write: the file does not end in a newline) off the file,
- * as reading already drops it, before anything is appended: a record appended after it would be
- * glued onto it, and that line, no longer the last, would make the journal unreadable.
+ * Cuts a torn last record (a SIGKILL mid-write: the file does not end in a newline) off the file
+ * whose text is `text` (undefined: no file), as reading already drops it, before anything is
+ * appended: a record appended after it would be glued onto it, and that line, no longer the last,
+ * would make the journal unreadable.
  */
-async function dropTornTail(path: string): Promise<void> {
-  let bytes: Buffer;
+async function dropTornTail(path: string, text: string | undefined): Promise<void> {
+  if (!text || text.endsWith('\n')) return;
+  await truncate(path, Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1)));
+}
+
+/** A journal file's text; undefined when there is none. */
+async function readJournalText(path: string): Promise<string | undefined> {
   try {
-    bytes = await readFile(path);
+    return await readFile(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  if (bytes.length === 0 || bytes[bytes.length - 1] === 0x0a) return;
-  await truncate(path, bytes.lastIndexOf(0x0a) + 1);
 }
 
 export function journalPath(stateDir: string): string {
@@ -151,13 +158,12 @@ export function journalPath(stateDir: string): string {
 
 /** Reads a journal; a torn last line (SIGKILL mid-write) is dropped, any other bad line is an error. */
 export async function readJournal(stateDir: string): Promise<JournalRecord[]> {
-  let text: string;
-  try {
-    text = await readFile(journalPath(stateDir), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
+  const path = journalPath(stateDir);
+  return parseJournal(path, (await readJournalText(path)) ?? '');
+}
+
+/** A journal's records from its text (rules: readJournal); `path` names it in errors. */
+function parseJournal(path: string, text: string): JournalRecord[] {
   const lines = text.split('\n');
   const records: JournalRecord[] = [];
   for (const [i, line] of lines.entries()) {
@@ -169,7 +175,7 @@ export async function readJournal(stateDir: string): Promise<JournalRecord[]> {
       if (isLast) break;
       throw new KcarunError(
         'E_STATE_DIR',
-        `${journalPath(stateDir)}:${i + 1}: corrupt journal line (${(err as Error).message}); fix or delete that line to --resume, or start over with --fresh (the journal is then kept as runs/corrupt-*.jsonl)`,
+        `${path}:${i + 1}: corrupt journal line (${(err as Error).message}); fix or delete that line to --resume, or start over with --fresh (the journal is then kept as runs/corrupt-*.jsonl)`,
         {},
         { cause: err },
       );
