@@ -2,6 +2,7 @@
  * `npm run lab -- <verb>`: the lab's command line (the only file here that reads argv or exits).
  *   up [--nodes 3] [--workers 0] [--layout kubeadm|binary|etcd-only|kubespray] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1] [--dir DIR]
  *   up --layout kubeadm-real [--nodes 3] [--subnet 10.231.0.0/16] [--ca-days-left 30] [--dir DIR]
+ *   add-worker (kubeadm-real: a new machine joins with the printed join command)
  *   down [--purge] | status [--json] | inventory | traffic start [--rate N] | traffic stop
  *   verify [--json] | fault stop-sshd|start-sshd|kill-etcd|pause|resume|change-host-key NODE
  */
@@ -15,11 +16,13 @@ import { trafficStart, trafficStop } from './commands/traffic.js';
 import { labVerify } from './commands/verify.js';
 import { FAULTS, labFault, type Fault } from './commands/fault.js';
 import { realUp } from './real/up.js';
+import { realJoinNewWorker } from './real/worker.js';
 
 const USAGE = `usage: npm run lab -- <verb> [options]   (needs root, Linux)
   up [--nodes 3] [--workers 0 (kubeadm: kubelet-only nodes w1.. on PREFIX.101..)] [--layout kubeadm|binary|etcd-only|kubespray] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1]
   up --layout kubeadm-real [--nodes 3] [--subnet 10.231.0.0/16] [--ca-days-left 30]
                             a genuine kubeadm cluster from the pinned builds (scripts/build-lab-binaries.sh)
+  add-worker                kubeadm-real: a new node wN joins with \`kubeadm token create --print-join-command\`
   down [--purge]            stop every lab process (by pid), remove mount points
   status [--json]           nodes, units, static pods
   inventory                 print the kcarun inventory for the lab
@@ -80,6 +83,11 @@ async function main(argv: string[]): Promise<number> {
         sshPort: values['ssh-port'] ? Number(values['ssh-port']) : undefined,
         ipPrefix: values['ip-prefix'],
       });
+      return 0;
+    }
+    case 'add-worker': {
+      const { worker } = await realJoinNewWorker({ dir });
+      console.log(`${worker.name} ${worker.ip} joined`);
       return 0;
     }
     case 'down':

@@ -43,7 +43,7 @@ export interface LabState {
   layout: AnyLayout;
   /** The control-plane (or etcd-only) nodes. */
   nodes: NodeState[];
-  /** Worker nodes (kubelet only; `up --workers N`, kubeadm layout); absent in labs made before them. */
+  /** Worker nodes (kubelet only): `up --workers N` (emulated kubeadm layout) or `add-worker` (real lab); absent in labs made before them. */
   workers?: NodeState[];
   sshPort: number;
   caDaysLeft: number;

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_LAB_DIR, LabPaths } from '../lab-paths.js';
 import { readState, type NodeState } from '../lab-state.js';
-import { isOwnProcess, isRunning, pidsInMountNamespace, terminate } from '../processes.js';
+import { isOwnProcess, pidsInMountNamespace, terminate } from '../processes.js';
 import { inNode } from '../node-runtime.js';
 import { waitForPort } from '../net.js';
 import { runOk } from '../exec.js';

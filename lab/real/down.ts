@@ -39,7 +39,7 @@ export function realNodePids(node: NodeState, hierarchies: string[], initScript:
 
 export function realNodeAlive(paths: LabPaths, state: LabState): boolean {
   const hier = state.real?.cgroupHierarchies ?? [];
-  return state.nodes.some((n) => realNodePids(n, hier, paths.node(n.name).initScript).length > 0) || lbPids(paths, state).length > 0;
+  return [...state.nodes, ...(state.workers ?? [])].some((n) => realNodePids(n, hier, paths.node(n.name).initScript).length > 0) || lbPids(paths, state).length > 0;
 }
 
 /** The load balancer: its holder is haproxy running the lab's own haproxy.cfg; its network namespace counts only then. */
@@ -83,7 +83,8 @@ export async function realDown(opts: { dir: string; purge?: boolean; log?: (l: s
     const trafficPids = (): number[] => (isOwnProcess(traffic, 'real/traffic-main.ts') ? [traffic!] : []);
     stopped += trafficPids().length;
     await terminate(trafficPids, 15_000);
-    await Promise.all(state.nodes.map(async (node) => {
+    const nodes = [...state.nodes, ...(state.workers ?? [])];
+    await Promise.all(nodes.map(async (node) => {
       const pidsNow = (): number[] => realNodePids(node, hier, paths.node(node.name).initScript);
       stopped += pidsNow().length;
       await terminate(pidsNow, 8000);
@@ -94,7 +95,7 @@ export async function realDown(opts: { dir: string; purge?: boolean; log?: (l: s
     // veths go with their namespaces; delete whatever is left, then the bridge
     for (const v of [...real.veths, real.lb.veth]) await deleteLink(v);
     await deleteLink(real.bridge);
-    for (const node of state.nodes) if (node.cgroupRoot) leftCgroups.push(...removeCgroupTree(node.cgroupRoot, hier));
+    for (const node of nodes) if (node.cgroupRoot) leftCgroups.push(...removeCgroupTree(node.cgroupRoot, hier));
     // Machine-wide values: restoring them under another real lab's kubelets would undo what those
     // kubelets set (and rely on); the last lab down restores them.
     const others = await otherRealLabBridges(real.bridge);

@@ -7,6 +7,8 @@ import type { LabState } from '../lab-state.js';
 
 export function realInventory(paths: LabPaths, state: LabState): string {
   const names = state.nodes.map((n) => n.name);
+  // workers added with `add-worker` after up (kubelet only)
+  const workers = state.workers ?? [];
   return [
     'apiVersion: kcarun/v1',
     'kind: Inventory',
@@ -14,11 +16,11 @@ export function realInventory(paths: LabPaths, state: LabState): string {
     `  ssh: { user: root, port: 22, identityFile: ${JSON.stringify(paths.userKey)}, knownHostsFile: ${JSON.stringify(paths.knownHosts)} }`,
     '  become: false',
     'hosts:',
-    ...state.nodes.map((n) => `  ${n.name}: { address: ${n.ip} }`),
+    ...[...state.nodes, ...workers].map((n) => `  ${n.name}: { address: ${n.ip} }`),
     'groups:',
     `  etcd: { hosts: [${names.join(', ')}] }`,
     `  control_plane: { hosts: [${names.join(', ')}] }`,
-    '  workers: { hosts: [] }',
+    `  workers: { hosts: [${workers.map((n) => n.name).join(', ')}] }`,
     'vars:',
     '  layout: kubeadm',
     '',

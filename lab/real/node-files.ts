@@ -182,8 +182,8 @@ export function cniConfig(podCidr: string): string {
   }, null, 2)}\n`;
 }
 
-export function etcHostsReal(plan: RealPlan): string {
-  return ['127.0.0.1 localhost', '::1 localhost ip6-localhost ip6-loopback', ...plan.nodes.map((n) => `${n.ip} ${n.name}`), `${plan.lbIp} lb`, ''].join('\n');
+export function etcHostsReal(plan: RealPlan, extra: Array<{ ip: string; name: string }> = []): string {
+  return ['127.0.0.1 localhost', '::1 localhost ip6-localhost ip6-loopback', ...[...plan.nodes, ...extra].map((n) => `${n.ip} ${n.name}`), `${plan.lbIp} lb`, ''].join('\n');
 }
 
 /** No DNS server runs in the lab; the bridge address answers nothing on :53 and is inside the lab's range. */

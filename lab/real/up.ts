@@ -17,7 +17,7 @@ import { sshdConfig } from '../node-runtime.js';
 import { waitForPort } from '../net.js';
 import { MOUNT_POINT_MARKER } from '../commands/up.js';
 import { cacheBin, cacheDir, imageRefs, imageTarball, LAB_IMAGES, NODE_BINARIES, readVersions, requireArtifacts } from './artifacts.js';
-import { DEFAULT_SUBNET, makePlan, type RealPlan } from './plan.js';
+import { DEFAULT_SUBNET, makePlan, type PlannedNode, type RealPlan } from './plan.js';
 import {
   CONTAINERD_UNIT, KUBEADM_DROPIN, KUBELET_UNIT, REAL_NODE_DIR_MOUNTS, REAL_NODE_FILE_MOUNTS, cniConfig, containerdConfig, etcHostsReal,
   haproxyConfig, lbInitScript, realInitScript, resolvConfReal,
@@ -44,7 +44,7 @@ export function inRealNode(holderPid: number, argv: string[], input?: string): R
   return run('nsenter', ['-t', String(holderPid), '-m', '-u', '-n', '--', ...argv], { env: NODE_ENV, input });
 }
 
-async function inRealNodeOk(n: NodeState, argv: string[]): Promise<string> {
+export async function inRealNodeOk(n: NodeState, argv: string[]): Promise<string> {
   const r = await inRealNode(n.holderPid, argv);
   if (r.rc !== 0) throw new Error(`${n.name}: ${argv.join(' ')} exited ${r.rc}: ${(r.stderr || r.stdout).trim().split('\n').slice(-8).join('\n')}`);
   return r.stdout;
@@ -59,7 +59,7 @@ export function adminConf(paths: LabPaths): string {
   return paths.node('cp1').fs('/etc/kubernetes/admin.conf');
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | false>, everyMs = 500): Promise<T> {
+export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | false>, everyMs = 500): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastErr = '';
   while (Date.now() < deadline) {
@@ -105,7 +105,7 @@ function caCertHash(caFile: string): Promise<string> {
   return runOk('bash', ['-c', 'openssl x509 -pubkey -noout -in "$1" | openssl pkey -pubin -outform der | sha256sum | cut -d" " -f1', 'x', caFile]).then((s) => `sha256:${s.trim()}`);
 }
 
-function kubeadmConfigs(plan: RealPlan, node: RealPlan['nodes'][number], token: string, certificateKey: string, caHash: string): { init: string; join: string; patch: string } {
+function kubeadmConfigs(plan: RealPlan, node: RealPlan['nodes'][number], token: string, certificateKey: string, caHash: string): { init: string; join: string } {
   const v = readVersions();
   const nodeRegistration = {
     name: node.name,
@@ -153,9 +153,7 @@ function kubeadmConfigs(plan: RealPlan, node: RealPlan['nodes'][number], token: 
     nodeRegistration,
     patches,
   };
-  // per node: the kubelet's own cgroup root (made beforehand in every hierarchy)
-  const patch = stringify({ cgroupRoot: node.cgroupRoot });
-  return { init: init.map((d) => stringify(d)).join('---\n'), join: stringify(join), patch };
+  return { init: init.map((d) => stringify(d)).join('---\n'), join: stringify(join) };
 }
 
 export async function realUp(opts: RealUpOptions): Promise<LabState> {
@@ -227,35 +225,7 @@ export async function realUp(opts: RealUpOptions): Promise<LabState> {
 
   // Per-node files.
   const hierarchies = cgroupHierarchies();
-  for (const n of plan.nodes) {
-    const np = paths.node(n.name);
-    mkdirSync(np.logs, { recursive: true });
-    mkdirSync(join(np.run, 'units'), { recursive: true });
-    for (const m of REAL_NODE_DIR_MOUNTS) mkdirSync(np.fs(m), { recursive: true });
-    chmodSync(np.fs('/root'), 0o700);
-    writeFileSync(np.fs('/etc/hosts'), etcHostsReal(plan));
-    writeFileSync(np.fs('/etc/resolv.conf'), resolvConfReal(plan));
-    writeFileSync(np.fs('/etc/systemd/system/containerd.service'), CONTAINERD_UNIT);
-    writeFileSync(np.fs('/etc/systemd/system/kubelet.service'), KUBELET_UNIT);
-    mkdirSync(np.fs('/etc/systemd/system/kubelet.service.d'), { recursive: true });
-    writeFileSync(np.fs('/etc/systemd/system/kubelet.service.d/10-kubeadm.conf'), KUBEADM_DROPIN);
-    writeFileSync(np.fs('/etc/containerd/config.toml'), containerdConfig(images.pause));
-    // both units enabled and wanted, as after `systemctl enable --now containerd kubelet`: the
-    // kubelet crash-loops every 10 s until kubeadm writes its configuration, as on a real node.
-    for (const u of ['containerd', 'kubelet']) {
-      writeFileSync(join(np.run, 'units', `${u}.want`), 'started\n');
-      writeFileSync(join(np.run, 'units', `${u}.enabled`), '');
-    }
-    const cfg = kubeadmConfigs(plan, n, token, certificateKey, caHash);
-    mkdirSync(np.fs('/root/kubeadm/patches'), { recursive: true });
-    writeFileSync(np.fs('/root/kubeadm/init.yaml'), cfg.init);
-    writeFileSync(np.fs('/root/kubeadm/join.yaml'), cfg.join);
-    writeFileSync(np.fs('/root/kubeadm/patches/kubeletconfiguration+merge.yaml'), cfg.patch);
-    writeFileSync(np.sshdConfig, sshdConfig(paths, { index: n.index, name: n.name, ip: n.ip }, 22));
-    writeFileSync(np.initScript, realInitScript({ labDir: paths.root, binDir: paths.binDir, nodeRoot: np.root, fs: (p) => np.fs(p), name: n.name, cgroupRoot: n.cgroupRoot, sshdConfig: np.sshdConfig, logs: np.logs, run: np.run }));
-    chmodSync(np.initScript, 0o755);
-    makeNodeCgroups(n.cgroupRoot, hierarchies);
-  }
+  for (const n of plan.nodes) writeNodeFiles(paths, n, { hosts: etcHostsReal(plan), resolv: resolvConfReal(plan), pause: images.pause, kubeadm: kubeadmConfigs(plan, n, token, certificateKey, caHash), hierarchies });
 
   // Mount points missing on the machine are created and stay (marker file), as in the emulated lab.
   const createdMountPoints: string[] = [];
@@ -302,25 +272,9 @@ export async function realUp(opts: RealUpOptions): Promise<LabState> {
   await plugIn(lb.holderPid, plan.lbVeth, plan.bridge, plan.lbIp);
   writeFileSync(join(lbDir, 'run', 'net-ready'), '');
 
-  for (const n of plan.nodes) {
-    const np = paths.node(n.name);
-    const ns = await startNamespace(['--mount', '--uts', '--net', '--fork', '--propagation', 'slave'], np.initScript, np.run, join(np.logs, 'init.log'));
-    const node: NodeState = { name: n.name, ip: n.ip, unsharePid: ns.unsharePid, holderPid: ns.holderPid, mntNs: nsOf(ns.holderPid, 'mnt') ?? '', netNs: nsOf(ns.holderPid, 'net') ?? '', cgroupRoot: n.cgroupRoot };
-    state.nodes.push(node);
-    writeState(paths, state);
-    // kubeadm's preflight wants ip_forward; it is per network namespace, so the machine's stays as it is
-    await plugIn(ns.holderPid, n.veth, plan.bridge, n.ip, [['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']]);
-    writeFileSync(join(np.run, 'net-ready'), '');
-  }
-  for (const n of state.nodes) {
-    if (!(await waitForPort(n.ip, 22, 15_000))) throw new Error(`sshd of ${n.name} does not listen on ${n.ip}:22 (see ${paths.node(n.name).logs}/sshd.log)`);
-  }
+  for (const n of plan.nodes) await startNode(paths, state, n);
   log(`lab: namespaces, sshd and containerd starting (${elapsed()}); importing images`);
-  await Promise.all(state.nodes.map(async (n) => {
-    await waitFor(`containerd on ${n.name}`, 60_000, async () => (await inRealNode(n.holderPid, ['ctr', 'version'])).rc === 0, 200);
-    if (opts.until === 'namespaces') return;
-    for (const name of LAB_IMAGES) await inRealNodeOk(n, ['ctr', '-n', 'k8s.io', 'images', 'import', '--platform', 'linux/amd64', imageTarball(images[name])]);
-  }));
+  await Promise.all(state.nodes.map((n) => nodeServicesUp(paths, n, opts.until === 'namespaces' ? [] : LAB_IMAGES.map((name) => images[name]))));
 
   if (opts.until === 'namespaces') return state;
   const [first, ...others] = state.nodes;
@@ -350,13 +304,77 @@ export async function realUp(opts: RealUpOptions): Promise<LabState> {
   return state;
 }
 
+/** What writeNodeFiles puts in a node's private folders besides the units. */
+export interface NodeFileInputs {
+  hosts: string;
+  resolv: string;
+  pause: string;
+  /** kubeadm's init/join configurations (control-plane nodes); a worker's join is typed in later. */
+  kubeadm?: { init: string; join: string };
+  hierarchies: string[];
+}
+
+/** A node's files before its namespace starts: hosts, units (enabled), containerd, kubeadm configs, sshd, init script, cgroups. */
+export function writeNodeFiles(paths: LabPaths, n: PlannedNode, f: NodeFileInputs): void {
+  const np = paths.node(n.name);
+  mkdirSync(np.logs, { recursive: true });
+  mkdirSync(join(np.run, 'units'), { recursive: true });
+  for (const m of REAL_NODE_DIR_MOUNTS) mkdirSync(np.fs(m), { recursive: true });
+  chmodSync(np.fs('/root'), 0o700);
+  writeFileSync(np.fs('/etc/hosts'), f.hosts);
+  writeFileSync(np.fs('/etc/resolv.conf'), f.resolv);
+  writeFileSync(np.fs('/etc/systemd/system/containerd.service'), CONTAINERD_UNIT);
+  writeFileSync(np.fs('/etc/systemd/system/kubelet.service'), KUBELET_UNIT);
+  mkdirSync(np.fs('/etc/systemd/system/kubelet.service.d'), { recursive: true });
+  writeFileSync(np.fs('/etc/systemd/system/kubelet.service.d/10-kubeadm.conf'), KUBEADM_DROPIN);
+  writeFileSync(np.fs('/etc/containerd/config.toml'), containerdConfig(f.pause));
+  // both units enabled and wanted, as after `systemctl enable --now containerd kubelet`: the
+  // kubelet crash-loops every 10 s until kubeadm writes its configuration, as on a real node.
+  for (const u of ['containerd', 'kubelet']) {
+    writeFileSync(join(np.run, 'units', `${u}.want`), 'started\n');
+    writeFileSync(join(np.run, 'units', `${u}.enabled`), '');
+  }
+  mkdirSync(np.fs('/root/kubeadm/patches'), { recursive: true });
+  // per node (kubeadm --patches): the kubelet's own cgroup root, made beforehand in every hierarchy
+  writeFileSync(np.fs('/root/kubeadm/patches/kubeletconfiguration+merge.yaml'), stringify({ cgroupRoot: n.cgroupRoot }));
+  if (f.kubeadm) {
+    writeFileSync(np.fs('/root/kubeadm/init.yaml'), f.kubeadm.init);
+    writeFileSync(np.fs('/root/kubeadm/join.yaml'), f.kubeadm.join);
+  }
+  writeFileSync(np.sshdConfig, sshdConfig(paths, { index: n.index, name: n.name, ip: n.ip }, 22));
+  writeFileSync(np.initScript, realInitScript({ labDir: paths.root, binDir: paths.binDir, nodeRoot: np.root, fs: (p) => np.fs(p), name: n.name, cgroupRoot: n.cgroupRoot, sshdConfig: np.sshdConfig, logs: np.logs, run: np.run }));
+  chmodSync(np.initScript, 0o755);
+  makeNodeCgroups(n.cgroupRoot, f.hierarchies);
+}
+
+/** Starts the node's namespaces and plugs it into the bridge; the node is in state.json (nodes or workers) from its first pid on. */
+export async function startNode(paths: LabPaths, state: LabState, n: PlannedNode, worker = false): Promise<NodeState> {
+  const np = paths.node(n.name);
+  const ns = await startNamespace(['--mount', '--uts', '--net', '--fork', '--propagation', 'slave'], np.initScript, np.run, join(np.logs, 'init.log'));
+  const node: NodeState = { name: n.name, ip: n.ip, unsharePid: ns.unsharePid, holderPid: ns.holderPid, mntNs: nsOf(ns.holderPid, 'mnt') ?? '', netNs: nsOf(ns.holderPid, 'net') ?? '', cgroupRoot: n.cgroupRoot };
+  if (worker) (state.workers ??= []).push(node);
+  else state.nodes.push(node);
+  writeState(paths, state);
+  // kubeadm's preflight wants ip_forward; it is per network namespace, so the machine's stays as it is
+  await plugIn(ns.holderPid, n.veth, state.real!.bridge, n.ip, [['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']]);
+  writeFileSync(join(np.run, 'net-ready'), '');
+  return node;
+}
+
+/** Waits for the node's sshd and containerd, then imports `images` (tarballs from the cache) into containerd's k8s.io namespace. */
+export async function nodeServicesUp(paths: LabPaths, n: NodeState, images: string[]): Promise<void> {
+  if (!(await waitForPort(n.ip, 22, 15_000))) throw new Error(`sshd of ${n.name} does not listen on ${n.ip}:22 (see ${paths.node(n.name).logs}/sshd.log)`);
+  await waitFor(`containerd on ${n.name}`, 60_000, async () => (await inRealNode(n.holderPid, ['ctr', 'version'])).rc === 0, 200);
+  for (const image of images) await inRealNodeOk(n, ['ctr', '-n', 'k8s.io', 'images', 'import', '--platform', 'linux/amd64', imageTarball(image)]);
+}
+
 async function kubeadm(paths: LabPaths, n: NodeState, args: string[], logName: string): Promise<void> {
   const r = await inRealNode(n.holderPid, ['kubeadm', ...args, '--v=1']);
   writeFileSync(join(paths.node(n.name).logs, logName), `$ kubeadm ${args.join(' ')}\n${r.stdout}\n--- stderr ---\n${r.stderr}`);
   if (r.rc !== 0) throw new Error(`${n.name}: kubeadm ${args[0]} failed (rc ${r.rc}); see ${join(paths.node(n.name).logs, logName)}:\n${r.stderr.trim().split('\n').slice(-12).join('\n')}`);
 }
 
-async function podCidrsByNode(paths: LabPaths): Promise<Record<string, string>> {
+export async function podCidrsByNode(paths: LabPaths): Promise<Record<string, string>> {
   const r = await kubectl(paths, ['get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.spec.podCIDR}{"\\n"}{end}']);
   const out: Record<string, string> = {};
   for (const line of r.stdout.split('\n')) {
@@ -367,7 +385,7 @@ async function podCidrsByNode(paths: LabPaths): Promise<Record<string, string>> 
 }
 
 /** Waits for the controller-manager to give the node its pod range, then writes the node's CNI config. */
-async function setUpCni(paths: LabPaths, n: NodeState): Promise<void> {
+export async function setUpCni(paths: LabPaths, n: NodeState): Promise<void> {
   const cidr = await waitFor(`a pod range for ${n.name}`, 120_000, async () => (await podCidrsByNode(paths))[n.name], 1000);
   writeFileSync(paths.node(n.name).fs('/etc/cni/net.d/10-kcarun-lab.conflist'), cniConfig(cidr));
 }

@@ -30,6 +30,7 @@ import { trafficStart, trafficStop } from '../../lab/commands/traffic.js';
 import { cacheBin, readVersions } from '../../lab/real/artifacts.js';
 import { inRealNode, realUp, kubectl } from '../../lab/real/up.js';
 import { realDown } from '../../lab/real/down.js';
+import { realJoinNewWorker } from '../../lab/real/worker.js';
 import { realVerify } from '../../lab/real/traffic.js';
 import { readState, type LabState } from '../../lab/lab-state.js';
 import { jsonEvents, runCli } from '../helpers/cli.js';
@@ -160,6 +161,9 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     }
     const stages = events.filter((e) => e.event === 'stage-end' && e['status'] === 'ok').map((e) => `${e['stage']} ${Math.round(Number(e['durationMs']) / 1000)}s`);
     console.log(`[e2e real] rotate-ca: ${seconds.toFixed(0)} s; restarts ${JSON.stringify(restarts)}; stages: ${stages.join(', ')}`);
+    // Where the time goes (issue 19): the slowest steps, with their summaries (restart strategy, gate).
+    const slowest = events.filter((e) => e.event === 'task-end').sort((a, b) => Number(b['durationMs']) - Number(a['durationMs'])).slice(0, 20);
+    for (const e of slowest) console.log(`[e2e real]   ${(Number(e['durationMs']) / 1000).toFixed(1)} s ${e['stage']} / ${e['task']} @${e['host']}: ${String(e['summary'] ?? '').slice(0, 160)}`);
 
     // A little more traffic on the final state, then the counters.
     await new Promise((r) => setTimeout(r, 5000));
@@ -303,6 +307,29 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     for (const node of nodes) expect(node.status.conditions.find((c) => c.type === 'Ready')?.status, node.metadata.name).toBe('True');
   });
 
+  it('a new worker joins with the printed join command (discovery pins the new CA) and its kubelet gets a client certificate from the new CA', async () => {
+    // As a user adds a machine after the rotation: `kubeadm token create --print-join-command` on cp1,
+    // run on the new machine (lab/real/worker.ts). kubeadm's discovery checks the CA in the
+    // cluster-info ConfigMap against the printed hash; the kubelet's TLS bootstrap gets its client
+    // certificate from the real controller-manager's CSR signer.
+    const t0 = Date.now();
+    const { joinCommand, worker } = await realJoinNewWorker({ dir, log: (l) => console.log(l) });
+    console.log(`[e2e real] ${worker.name} joined and Ready in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    const newCa = readFileSync(fs('cp1', '/etc/kubernetes/pki/ca.crt'), 'utf8');
+    expect(joinCommand).toContain(caCertHash(newCa));
+    // kubelet.conf trusts exactly the new CA (what discovery brought from cluster-info)
+    const kubeletConf = parse(readFileSync(fs(worker.name, '/etc/kubernetes/kubelet.conf'), 'utf8')) as { clusters: Array<{ cluster: Record<string, string> }> };
+    const trusted = certsIn(Buffer.from(kubeletConf.clusters[0]!.cluster['certificate-authority-data'] ?? '', 'base64').toString('utf8'));
+    expect(trusted.map((c) => c.fingerprint256)).toEqual([new X509Certificate(newCa).fingerprint256]);
+    const client = fs(worker.name, '/var/lib/kubelet/pki/kubelet-client-current.pem');
+    const v = await openssl(['verify', '-CAfile', fs('cp1', '/etc/kubernetes/pki/ca.crt'), client]);
+    expect(v.rc, `${v.stdout}${v.stderr}`).toBe(0);
+    const old = await openssl(['verify', '-CAfile', join(paths.originalCaDir, 'ca.crt'), client]);
+    expect(old.rc, 'the new worker\'s client certificate must not verify against the old CA').not.toBe(0);
+    const nodes = await kubectl(paths, ['get', 'node', worker.name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
+    expect(nodes.stdout.trim()).toBe('True');
+  }, 600_000);
+
   // Last: it rewrites certificates the running components have not loaded (nothing restarts them here).
   it('kubeadm certs renew all still works on every node (kubeadm#2027: kubeconfigs hold the new CA) and signs with the new CAs', async () => {
     for (const n of state.nodes) {
@@ -317,7 +344,8 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
   }, 300_000);
 
   it('lab down stops everything; the lab\'s addresses and the service IP then fail at once; the machine is as before', async () => {
-    const nsInodes = [...state.nodes.flatMap((n) => [n.mntNs, n.netNs ?? '']), state.real!.lb.netNs].filter(Boolean);
+    const now = readState(paths)!;
+    const nsInodes = [...[...now.nodes, ...(now.workers ?? [])].flatMap((n) => [n.mntNs, n.netNs ?? '']), state.real!.lb.netNs].filter(Boolean);
     await realDown({ dir, log: () => undefined });
     // no process of this machine is in any of the lab's namespaces any more
     const stillIn = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  cleanup, fact, https, now, Pki, Proc, replaceFile, requireBinaries, RESTART_OBSERVATION_S, secondsUntil, signJwt, tempDir, waitFor,
+  cleanup, fact, https, now, Pki, Proc, replaceFile, requireBinaries, secondsUntil, signJwt, tempDir, waitFor,
 } from './harness.js';
 
 const run = promisify(execFile);
