@@ -5,7 +5,7 @@ import type { ExecResult } from '../../transport/types.js';
 import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
 import type { ServiceRestartParams } from './schema.js';
 import { setPath } from '../../edit/yaml-path.js';
-import { runningContainerIds, waitForContainers } from '../shared/crictl.js';
+import { crictlStopCommand, drainHook, runningContainerIds, waitForContainers } from '../shared/crictl.js';
 import { mustRun } from '../shared/remote-run.js';
 
 type Ctx = TaskContext<ServiceRestartParams>;
@@ -65,8 +65,8 @@ async function restartSystemd(ctx: Ctx): Promise<string> {
 
 // ---- static pods (kubelet) ----
 
-async function waitForNewContainer(ctx: Ctx, name: string, old: string[]): Promise<string> {
-  return waitForContainers(ctx, name, `a new ${name} container`, (ids) => ids.find((id) => !old.includes(id)));
+async function waitForNewContainer(ctx: Ctx, name: string, old: string[], meanwhile?: (ids: string[]) => Promise<void>): Promise<string> {
+  return waitForContainers(ctx, name, `a new ${name} container`, (ids) => ids.find((id) => !old.includes(id)), meanwhile);
 }
 
 /** When the running container was created (crictl inspect .status.createdAt), in ms; null when unknown. */
@@ -164,18 +164,6 @@ async function containerAttempt(ctx: Ctx, id: string): Promise<number | null> {
 }
 
 /**
- * `crictl stop` of the container `idArg` (a shell word the caller made: quoted id or `$(...)`), `stopSeconds` between SIGTERM
- * and SIGKILL. crictl bounds the StopContainer call by its global `--timeout` (default 2 s) plus the
- * stop timeout, then fails with DeadlineExceeded while containerd is still stopping the container
- * (k8s.io/cri-client remote_runtime.go StopContainer; on the real lab at load ~30, 2 + 5 s were not
- * enough for kube-apiserver's graceful stop, session 11). A minute more covers the SIGKILL and the
- * runtime's cleanup. `--timeout=` is written joined: a global flag, before the subcommand.
- */
-function crictlStopCommand(idArg: string, stopSeconds: number): string {
-  return `crictl --timeout=${stopSeconds + 60}s stop --timeout ${stopSeconds} ${idArg}`;
-}
-
-/**
  * Strategy `auto`: `crictl stop` (SIGTERM, then SIGKILL after stopTimeoutSeconds) while the running
  * container is its pod's first (no back-off: the kubelet restarts it at once, same pod, so nothing
  * else changes), else the annotation (a new pod, no back-off). Measured on the lab's kubelet 1.37:
@@ -229,8 +217,14 @@ async function restartStaticPod(ctx: Ctx): Promise<string> {
       await mustRun(ctx, `mv -f -- ${shellJoin([parked, manifest])}`);
     }
   }
-  const id = await waitForNewContainer(ctx, name, old);
-  return `${name} restarted${asked === 'auto' ? ` (${strategy})` : ''} (container ${old.join(',') || 'none'} -> ${id})`;
+  // Where the kubelet stops the old container (not kcarun's crictl stop), its grace period may be
+  // shortened to the drain the component needs (drainHook).
+  let drained: number | undefined;
+  const kubeletStops = strategy !== 'crictl-stop' || (await times().then(kubeletWillReplace));
+  const hook = kubeletStops ? drainHook(ctx, { drainPort: ctx.params.drainPort, stopSeconds: ctx.params.stopTimeoutSeconds ?? 0, old, onDrained: (s) => (drained = s) }) : undefined;
+  const id = await waitForNewContainer(ctx, name, old, hook);
+  const drainNote = drained === undefined ? '' : `; stopped ${ctx.params.stopTimeoutSeconds ?? 0} s after it closed :${ctx.params.drainPort}, ${drained.toFixed(1)} s into its graceful stop`;
+  return `${name} restarted${asked === 'auto' ? ` (${strategy})` : ''} (container ${old.join(',') || 'none'} -> ${id}${drainNote})`;
 }
 
 export async function runServiceRestart(ctx: Ctx): Promise<TaskOutcome> {
@@ -274,6 +268,9 @@ export async function planServiceRestart(ctx: Ctx): Promise<TaskPlan> {
     );
   } else {
     commands.push(need(ctx, p.command, 'command'));
+  }
+  if (p.method === 'static-pod' && p.drainPort !== undefined) {
+    commands.push(`until a new ${p.container ?? '?'} container runs (an old one the kubelet stops gracefully: crictl stop --timeout ${p.stopTimeoutSeconds ?? 0} once nothing listens on :${p.drainPort})`);
   }
   if (p.check) commands.push(`until ${p.check}`);
   return {

@@ -23,6 +23,7 @@ export async function runningContainerIds(ctx: TaskContext<{ become?: boolean }>
 /**
  * Polls the running containers named `name` until `pick(ids)` returns a value (not undefined), every
  * `pollSeconds` for up to `timeoutSeconds`. A runtime too slow to answer is polled again, not fatal.
+ * `meanwhile`, when given, runs at every poll with the ids seen, before `pick` (drainHook below).
  * Errors: E_TIMEOUT "`what` did not happen within N s (last: ...)" naming the containers seen last.
  */
 export async function waitForContainers<T>(
@@ -30,6 +31,7 @@ export async function waitForContainers<T>(
   name: string,
   what: string,
   pick: (ids: string[]) => T | undefined,
+  meanwhile?: (ids: string[]) => Promise<void>,
 ): Promise<T> {
   const seconds = ctx.params.timeoutSeconds ?? 120;
   return pollUntil<T>(
@@ -40,6 +42,7 @@ export async function waitForContainers<T>(
       } catch (err) {
         return { state: (err as Error).message };
       }
+      if (meanwhile) await meanwhile(ids);
       const picked = pick(ids);
       return picked !== undefined ? { done: picked } : { state: ids.length ? `running: ${ids.join(',')}` : 'no container running' };
     },
@@ -50,4 +53,63 @@ export async function waitForContainers<T>(
       timeoutError: (last) => new KcarunError('E_TIMEOUT', `${what} did not happen within ${seconds} s (last: ${last})`, { host: ctx.host.name }),
     },
   );
+}
+
+/**
+ * `crictl stop` of the container `idArg` (a shell word the caller made: quoted id or `$(...)`), `stopSeconds` between SIGTERM
+ * and SIGKILL. crictl bounds the StopContainer call by its global `--timeout` (default 2 s) plus the
+ * stop timeout, then fails with DeadlineExceeded while containerd is still stopping the container
+ * (k8s.io/cri-client remote_runtime.go StopContainer; on the real lab at load ~30, 2 + 5 s were not
+ * enough for kube-apiserver's graceful stop, session 11). A minute more covers the SIGKILL and the
+ * runtime's cleanup. `--timeout=` is written joined: a global flag, before the subcommand.
+ */
+export function crictlStopCommand(idArg: string, stopSeconds: number): string {
+  return `crictl --timeout=${stopSeconds + 60}s stop --timeout ${stopSeconds} ${idArg}`;
+}
+
+/**
+ * Whether anything listens on TCP `port` (any address) in the host's network namespace
+ * (`ss -Hltn 'sport = :PORT'`): true, false, or null when it cannot tell (no `ss`, an error).
+ */
+export async function portListening(ctx: TaskContext<{ become?: boolean }>, port: number): Promise<boolean | null> {
+  const r = await ctx.transport.exec(`ss -Hltn ${shellQuote(`sport = :${port}`)}`, { become: ctx.params.become, signal: ctx.signal });
+  return r.rc === 0 ? r.stdout.trim() !== '' : null;
+}
+
+/**
+ * A `meanwhile` hook for waitForContainers that shortens a graceful stop the kubelet began (a hold,
+ * a changed manifest, a restart annotation) to what the component needs. The kubelet gives a
+ * stopping container its pod's grace period (30 s for kubeadm's static pods). kube-apiserver uses all
+ * of it: on SIGTERM it fails /readyz and closes its listener at once (kubeadm sets no
+ * --shutdown-delay-duration) and drains its in-flight requests, but its HTTP server's Shutdown then
+ * waits for the long-running watch connections until its 60-s ShutdownTimeout
+ * (k8s.io/apiserver@v0.37.2 pkg/server/genericapiserver.go:585-626, 716-744), so the kubelet SIGKILLs
+ * it at 30 s (measured 31.5-36 s per stop, docs/restarts.md). Once nothing listens on `drainPort` any
+ * more while one of `old` still runs (proof that the kubelet's SIGTERM arrived: kcarun never stops
+ * the container before the kubelet does, so the kubelet cannot restart the old spec), kcarun runs
+ * `crictl stop --timeout stopSeconds` on it once: stopSeconds more for in-flight requests, then
+ * SIGKILL, which the kubelet would send at the end of the grace period anyway; the watch clients
+ * reconnect to another apiserver either way. A host where `ss` cannot tell, or a port someone else
+ * also listens on, keeps the kubelet's grace period. `onDrained` gets the seconds from the hook's
+ * first poll to the stop. Undefined when `drainPort` is unset.
+ */
+export function drainHook(
+  ctx: TaskContext<{ become?: boolean }>,
+  opts: { drainPort?: number; stopSeconds: number; old: string[]; onDrained?: (seconds: number) => void },
+): ((ids: string[]) => Promise<void>) | undefined {
+  const { drainPort, old } = opts;
+  if (drainPort === undefined || old.length === 0) return undefined;
+  const t0 = Date.now();
+  let done = false;
+  return async (ids) => {
+    const stopping = ids.filter((id) => old.includes(id));
+    if (done || stopping.length === 0) return;
+    if ((await portListening(ctx, drainPort)) !== false) return;
+    done = true;
+    for (const id of stopping) {
+      // Gone in the meantime is fine: that is what the wait is for.
+      await ctx.transport.exec(crictlStopCommand(shellQuote(id), opts.stopSeconds), { become: ctx.params.become, signal: ctx.signal });
+    }
+    opts.onDrained?.((Date.now() - t0) / 1000);
+  };
 }

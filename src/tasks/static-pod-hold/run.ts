@@ -1,7 +1,7 @@
 import { KcarunError } from '../../core/errors.js';
 import { shellJoin } from '../../core/shell.js';
 import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
-import { waitForContainers } from '../shared/crictl.js';
+import { drainHook, runningContainerIds, waitForContainers } from '../shared/crictl.js';
 import { mustRun } from '../shared/remote-run.js';
 import { heldPath } from '../shared/held-manifest.js';
 import { restoreBackup, saveBackup } from '../shared/backup.js';
@@ -40,14 +40,19 @@ async function hold(ctx: Ctx, manifest: string, held: string): Promise<TaskOutco
   const [m, h] = await Promise.all([ctx.transport.stat(manifest, { become: ctx.params.become }), ctx.transport.stat(held, { become: ctx.params.become })]);
   if (!m && !h) throw new KcarunError('E_TASK', `no static pod manifest ${manifest} (and no held copy ${held})`, { host: ctx.host.name, path: manifest });
   if (m && h) throw new KcarunError('E_TASK', `both ${manifest} and its held copy ${held} exist: keep the one that is current and remove the other`, { host: ctx.host.name, path: held });
+  const old = ctx.params.drainPort === undefined ? [] : await runningContainerIds(ctx, container);
   if (m) await rename(ctx, manifest, held);
+  let drained: number | undefined;
+  const stopSeconds = ctx.params.stopTimeoutSeconds ?? 5;
   try {
-    await waitForContainers(ctx, container, `${container} to stop after its manifest was set aside`, (ids) => (ids.length === 0 ? true : undefined));
+    const hook = drainHook(ctx, { drainPort: ctx.params.drainPort, stopSeconds, old, onDrained: (s) => (drained = s) });
+    await waitForContainers(ctx, container, `${container} to stop after its manifest was set aside`, (ids) => (ids.length === 0 ? true : undefined), hook);
   } catch (err) {
     await rename(ctx, held, manifest);
     throw err;
   }
-  const summary = `${container} ${m ? 'held' : 'already held'}: ${manifest} set aside as ${held}, no container running`;
+  const drainNote = drained === undefined ? '' : ` (stopped ${stopSeconds} s after it closed :${ctx.params.drainPort}, ${drained.toFixed(1)} s into its graceful stop)`;
+  const summary = `${container} ${m ? 'held' : 'already held'}: ${manifest} set aside as ${held}, no container running${drainNote}`;
   // No `files`: a hold and its release rename, the manifest's bytes stay as they were. The run
   // report's changed files (and the dry run's planned changes, which must equal them) are content
   // changes; the summary says what happened.
@@ -158,7 +163,12 @@ export async function planStaticPodHold(ctx: Ctx): Promise<TaskPlan> {
   const held = heldPath(manifest);
   const commands =
     action === 'hold'
-      ? [`mv -T -- ${shellJoin([manifest, held])}`, `until no running ${container} container (the kubelet stops the pod gracefully)`]
+      ? [
+          `mv -T -- ${shellJoin([manifest, held])}`,
+          ctx.params.drainPort === undefined
+            ? `until no running ${container} container (the kubelet stops the pod gracefully)`
+            : `until no running ${container} container (the kubelet stops the pod gracefully; once nothing listens on :${ctx.params.drainPort}, crictl stop --timeout ${ctx.params.stopTimeoutSeconds ?? 5})`,
+        ]
       : [`mv -T -- ${shellJoin([held, manifest])}`, `until a ${container} container runs`];
   const plan: TaskPlan = {
     changed: true,

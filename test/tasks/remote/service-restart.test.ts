@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KcarunError } from '../../../src/core/errors.js';
@@ -9,6 +11,15 @@ import { makeTempDir } from '../../helpers/task-context.js';
 import { startRemoteEnv, type RemoteEnv } from './remote-env.js';
 
 type Params = Parameters<typeof serviceRestartTask.run>[0]['params'];
+
+/** A TCP port nothing listens on now (the kernel's pick for a listener on 127.0.0.1, closed again). */
+async function freePort(): Promise<number> {
+  const s = createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
 
 /**
  * There is no systemd or kubelet in the test machine, so the sshd's PATH gets two small stand-ins
@@ -61,8 +72,34 @@ while :; do
     elif [ ! -f "$m" ] && [ -f "$cid" ]; then kill "$(cat "$pidf")" 2>/dev/null; rm -f "$cid"
     fi
   done
+  # "drainer": a pod whose process behaves as kube-apiserver does on SIGTERM (it closes its listener and
+  # keeps running); the kubelet stops it as the real one does: SIGTERM, the container listed until
+  # the process exits, SIGKILL after the grace period ($GRACE s).
+  m="$MANIFESTS/drainer.yaml"; pidf="$S/pod-drainer.pid"; cid="$S/pod-drainer.cid"; term="$S/pod-drainer.term"
+  if [ -f "$m" ] && [ ! -f "$cid" ]; then
+    rm -f "$term" "$S/drainer.end"; "$NODE" "$DRAINER" "$(cat "$S/drainer.port")" "$S/drainer.end" </dev/null >/dev/null 2>&1 & echo $! > "$pidf"
+    n=$((n+1)); echo "c$n""drainer" > "$cid.tmp"; mv "$cid.tmp" "$cid"
+  elif [ ! -f "$m" ] && [ -f "$cid" ]; then
+    if ! kill -0 "$(cat "$pidf")" 2>/dev/null; then rm -f "$cid"
+    elif [ ! -f "$term" ]; then kill -TERM "$(cat "$pidf")"; date +%s > "$term"
+    elif [ $(( $(date +%s) - $(cat "$term") )) -ge "$GRACE" ]; then echo "SIGKILL at the end of the grace period" > "$S/drainer.end"; kill -9 "$(cat "$pidf")"
+    fi
+  fi
   sleep 0.1
 done
+`;
+// The drainer pod's process: listens on 127.0.0.1:PORT; the first SIGTERM closes the listener (as
+// kube-apiserver's does), a second one (crictl stop's) ends it and notes why.
+const DRAINER = `const net = require('node:net'), fs = require('node:fs');
+const [port, end] = process.argv.slice(2);
+const server = net.createServer((c) => c.destroy()).listen(Number(port), '127.0.0.1');
+let terms = 0;
+process.on('SIGTERM', () => {
+  if (++terms === 1) return server.close();
+  fs.writeFileSync(end, 'stopped by a second SIGTERM\\n');
+  process.exit(0);
+});
+setInterval(() => {}, 1000);
 `;
 
 describe('service-restart', () => {
@@ -71,6 +108,7 @@ describe('service-restart', () => {
   let kubelet: ChildProcess;
   let state: string;
   let manifests: string;
+  let drainerPort: number;
 
   beforeAll(async () => {
     tmp = await makeTempDir('kcarun-svc-');
@@ -78,6 +116,9 @@ describe('service-restart', () => {
     state = join(tmp.dir, 'state');
     manifests = join(tmp.dir, 'manifests');
     await Promise.all([mkdir(bin), mkdir(state), mkdir(manifests)]);
+    drainerPort = await freePort();
+    await writeFile(join(state, 'drainer.port'), String(drainerPort));
+    await writeFile(join(bin, 'drainer.cjs'), DRAINER);
     for (const [name, text] of [['systemctl', SYSTEMCTL], ['crictl', CRICTL], ['kubelet', KUBELET]] as const) {
       await writeFile(join(bin, name), text);
       await chmod(join(bin, name), 0o755);
@@ -85,7 +126,7 @@ describe('service-restart', () => {
     await writeFile(join(manifests, 'etcd.yaml'), 'kind: Pod\n');
     await writeFile(join(manifests, 'kube-apiserver.yaml'), 'kind: Pod\n');
     await writeFile(join(manifests, 'kube-scheduler.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-scheduler\n  namespace: kube-system\nspec:\n  containers: []\n');
-    kubelet = spawn(join(bin, 'kubelet'), [], { env: { ...process.env, EMU_STATE: state, MANIFESTS: manifests }, stdio: 'ignore' });
+    kubelet = spawn(join(bin, 'kubelet'), [], { env: { ...process.env, EMU_STATE: state, MANIFESTS: manifests, DRAINER: join(bin, 'drainer.cjs'), NODE: process.execPath, GRACE: '4' }, stdio: 'ignore' });
     env = await startRemoteEnv({ extraConfig: [`SetEnv PATH=${bin}:/usr/sbin:/usr/bin:/sbin:/bin EMU_STATE=${state} SHLVL=1`] });
   });
   afterAll(async () => {
@@ -106,6 +147,16 @@ describe('service-restart', () => {
     await tmp?.cleanup();
   });
 
+  const waitForListener = async (port: number): Promise<void> => {
+    for (let i = 0; i < 100; i++) {
+      const ok = await new Promise<boolean>((resolve) => {
+        const c = connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); }).on('error', () => resolve(false));
+      });
+      if (ok) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`nothing listens on 127.0.0.1:${port}`);
+  };
   const run = async (params: Params, changedInStage: string[] = []) => serviceRestartTask.run(await env.ctx(params, { changedInStage }));
   const waitForFile = async (path: string) => {
     for (let i = 0; i < 100 && !(await readFile(path, 'utf8').catch(() => '')); i++) await new Promise((r) => setTimeout(r, 50));
@@ -239,6 +290,48 @@ describe('service-restart', () => {
     expect(await readFile(held).catch(() => null)).toBeNull();
     expect(await readFile(manifest, 'utf8')).toBe(content);
   });
+
+  it('static-pod-hold with drainPort: once the held component closed its port (the kubelet\'s SIGTERM arrived), kcarun stops it instead of waiting out its grace period; without drainPort, or with the port still listened on, the grace period stands', async () => {
+    const manifest = join(manifests, 'drainer.yaml');
+    const end = join(state, 'drainer.end');
+    const hold = async (action: 'hold' | 'release', extra: { drainPort?: number } = {}) =>
+      staticPodHoldTask.run(await env.ctx({ action, container: 'drainer', manifest, pollSeconds: 0.2, timeoutSeconds: 30, stopTimeoutSeconds: 3, ...extra }));
+    const stops = async () => (await readFile(join(state, 'crictl-calls'), 'utf8').catch(() => '')).split('\n').filter((l) => / stop --timeout 3 c\d+drainer$/.test(l)).length;
+    await writeFile(manifest, 'kind: Pod\n');
+    await waitForFile(join(state, 'pod-drainer.cid'));
+    await waitForListener(drainerPort);
+
+    const before = await stops();
+    const h = await hold('hold', { drainPort: drainerPort });
+    expect(h.summary).toMatch(new RegExp(`^drainer held: .* no container running \\(stopped 3 s after it closed :${drainerPort}, [0-9.]+ s into its graceful stop\\)$`));
+    expect(await stops()).toBe(before + 1);
+    expect(await readFile(end, 'utf8')).toBe('stopped by a second SIGTERM\n');
+
+    // Without drainPort: the kubelet's grace period, kcarun stops nothing.
+    await hold('release');
+    await waitForListener(drainerPort);
+    const plain = await hold('hold');
+    expect(plain.summary).not.toMatch(/stopped/);
+    expect(await stops()).toBe(before + 1);
+    expect(await readFile(end, 'utf8')).toBe('SIGKILL at the end of the grace period\n');
+
+    // Another process listens on the same port (another address): kcarun cannot tell the component
+    // closed its listener, so it stops nothing and the grace period stands.
+    await hold('release');
+    await waitForListener(drainerPort);
+    const other = createServer().listen(drainerPort, '127.0.0.2');
+    await once(other, 'listening');
+    try {
+      const busy = await hold('hold', { drainPort: drainerPort });
+      expect(busy.summary).not.toMatch(/stopped/);
+      expect(await stops()).toBe(before + 1);
+      expect(await readFile(end, 'utf8')).toBe('SIGKILL at the end of the grace period\n');
+    } finally {
+      other.close();
+      await hold('release');
+    }
+    await rm(manifest);
+  }, 90_000);
 
   it('static-pod-hold release with edits: the manifest comes back with its flags changed (backed up, planned, undone); a write cut short is finished; a hold refuses edits', async () => {
     await env.fresh();
