@@ -193,6 +193,9 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
   const cpKubeconfigs = [...ref.kubeconfigs.values()].filter((k) => k.path !== kubeletKubeconfig && kubeconfigDirs.has(posix.dirname(k.path)) && (k.clientCertEmbedded || k.clientCertFile)).map((k) => k.path).sort();
   vars['control_plane_kubeconfigs'] = cpKubeconfigs;
   if (kubeletKubeconfig) vars['kubelet_kubeconfig'] = kubeletKubeconfig;
+  // The one trust-/finalize-controller-manager change with its flags (one restart for both).
+  const cmKubeconfig = setting('kube-controller-manager', 'kubeconfig');
+  if (cmKubeconfig) vars['controller_manager_kubeconfig'] = cmKubeconfig;
   if (ref.kubeconfigs.size > 0) vars['kubeconfig_ca_embedded'] = [...ref.kubeconfigs.values()].every((k) => k.caEmbedded);
   vars['embedded_client_cert_kubeconfigs'] = cpKubeconfigs.filter((p) => ref.kubeconfigs.get(p)!.clientCertEmbedded);
   vars['kubelet_embedded_kubeconfigs'] = kk && (kk.clientCertEmbedded || (kk.clientCertFile && kk.clientCertFile === kk.clientKeyFile)) ? [kk.path] : [];

@@ -221,9 +221,9 @@ async function restartStaticPod(ctx: Ctx): Promise<string> {
   // shortened to the drain the component needs (drainHook).
   let drained: number | undefined;
   const kubeletStops = strategy !== 'crictl-stop' || (await times().then(kubeletWillReplace));
-  const hook = kubeletStops ? drainHook(ctx, { drainPort: ctx.params.drainPort, stopSeconds: ctx.params.stopTimeoutSeconds ?? 0, old, onDrained: (s) => (drained = s) }) : undefined;
+  const hook = kubeletStops ? drainHook(ctx, { drainPort: ctx.params.drainPort, drainSeconds: ctx.params.stopTimeoutSeconds ?? 0, old, onDrained: (s) => (drained = s) }) : undefined;
   const id = await waitForNewContainer(ctx, name, old, hook);
-  const drainNote = drained === undefined ? '' : `; stopped ${ctx.params.stopTimeoutSeconds ?? 0} s after it closed :${ctx.params.drainPort}, ${drained.toFixed(1)} s into its graceful stop`;
+  const drainNote = drained === undefined ? '' : `; the old one stopped ${ctx.params.stopTimeoutSeconds ?? 0} s after :${ctx.params.drainPort} was closed, ${drained.toFixed(1)} s into the wait`;
   return `${name} restarted${asked === 'auto' ? ` (${strategy})` : ''} (container ${old.join(',') || 'none'} -> ${id}${drainNote})`;
 }
 
@@ -270,7 +270,7 @@ export async function planServiceRestart(ctx: Ctx): Promise<TaskPlan> {
     commands.push(need(ctx, p.command, 'command'));
   }
   if (p.method === 'static-pod' && p.drainPort !== undefined) {
-    commands.push(`until a new ${p.container ?? '?'} container runs (an old one the kubelet stops gracefully: crictl stop --timeout ${p.stopTimeoutSeconds ?? 0} once nothing listens on :${p.drainPort})`);
+    commands.push(`until a new ${p.container ?? '?'} container runs (an old one the kubelet stops gracefully: crictl stop ${p.stopTimeoutSeconds ?? 0} s after nothing listens on :${p.drainPort})`);
   }
   if (p.check) commands.push(`until ${p.check}`);
   return {

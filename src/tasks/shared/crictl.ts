@@ -86,29 +86,35 @@ export async function portListening(ctx: TaskContext<{ become?: boolean }>, port
  * (k8s.io/apiserver@v0.37.2 pkg/server/genericapiserver.go:585-626, 716-744), so the kubelet SIGKILLs
  * it at 30 s (measured 31.5-36 s per stop, docs/restarts.md). Once nothing listens on `drainPort` any
  * more while one of `old` still runs (proof that the kubelet's SIGTERM arrived: kcarun never stops
- * the container before the kubelet does, so the kubelet cannot restart the old spec), kcarun runs
- * `crictl stop --timeout stopSeconds` on it once: stopSeconds more for in-flight requests, then
- * SIGKILL, which the kubelet would send at the end of the grace period anyway; the watch clients
- * reconnect to another apiserver either way. A host where `ss` cannot tell, or a port someone else
- * also listens on, keeps the kubelet's grace period. `onDrained` gets the seconds from the hook's
- * first poll to the stop. Undefined when `drainPort` is unset.
+ * the container before the kubelet does, so the kubelet cannot restart the old spec), kcarun lets
+ * `drainSeconds` pass for the in-flight requests, then stops it once with `crictl stop --timeout 0`
+ * (SIGKILL, what the kubelet sends at the end of the grace period; not a second SIGTERM, which
+ * kube-apiserver takes as "exit now": k8s.io/apiserver pkg/server/signal.go). The watch clients
+ * reconnect to another apiserver either way. A host where `ss` cannot tell, or a port another
+ * process also listens on, keeps the kubelet's grace period. `onDrained` gets the seconds from the
+ * hook's making to the stop. Undefined when `drainPort` is unset.
  */
 export function drainHook(
   ctx: TaskContext<{ become?: boolean }>,
-  opts: { drainPort?: number; stopSeconds: number; old: string[]; onDrained?: (seconds: number) => void },
+  opts: { drainPort?: number; drainSeconds: number; old: string[]; onDrained?: (seconds: number) => void },
 ): ((ids: string[]) => Promise<void>) | undefined {
   const { drainPort, old } = opts;
   if (drainPort === undefined || old.length === 0) return undefined;
   const t0 = Date.now();
+  let closedAt: number | undefined;
   let done = false;
   return async (ids) => {
     const stopping = ids.filter((id) => old.includes(id));
     if (done || stopping.length === 0) return;
-    if ((await portListening(ctx, drainPort)) !== false) return;
+    if (closedAt === undefined) {
+      if ((await portListening(ctx, drainPort)) !== false) return;
+      closedAt = Date.now();
+    }
+    if (Date.now() - closedAt < opts.drainSeconds * 1000) return;
     done = true;
     for (const id of stopping) {
       // Gone in the meantime is fine: that is what the wait is for.
-      await ctx.transport.exec(crictlStopCommand(shellQuote(id), opts.stopSeconds), { become: ctx.params.become, signal: ctx.signal });
+      await ctx.transport.exec(crictlStopCommand(shellQuote(id), 0), { become: ctx.params.become, signal: ctx.signal });
     }
     opts.onDrained?.((Date.now() - t0) / 1000);
   };

@@ -45,13 +45,13 @@ async function hold(ctx: Ctx, manifest: string, held: string): Promise<TaskOutco
   let drained: number | undefined;
   const stopSeconds = ctx.params.stopTimeoutSeconds ?? 5;
   try {
-    const hook = drainHook(ctx, { drainPort: ctx.params.drainPort, stopSeconds, old, onDrained: (s) => (drained = s) });
+    const hook = drainHook(ctx, { drainPort: ctx.params.drainPort, drainSeconds: stopSeconds, old, onDrained: (s) => (drained = s) });
     await waitForContainers(ctx, container, `${container} to stop after its manifest was set aside`, (ids) => (ids.length === 0 ? true : undefined), hook);
   } catch (err) {
     await rename(ctx, held, manifest);
     throw err;
   }
-  const drainNote = drained === undefined ? '' : ` (stopped ${stopSeconds} s after it closed :${ctx.params.drainPort}, ${drained.toFixed(1)} s into its graceful stop)`;
+  const drainNote = drained === undefined ? '' : ` (stopped ${stopSeconds} s after :${ctx.params.drainPort} was closed, ${drained.toFixed(1)} s after the manifest was set aside)`;
   const summary = `${container} ${m ? 'held' : 'already held'}: ${manifest} set aside as ${held}, no container running${drainNote}`;
   // No `files`: a hold and its release rename, the manifest's bytes stay as they were. The run
   // report's changed files (and the dry run's planned changes, which must equal them) are content
@@ -167,7 +167,7 @@ export async function planStaticPodHold(ctx: Ctx): Promise<TaskPlan> {
           `mv -T -- ${shellJoin([manifest, held])}`,
           ctx.params.drainPort === undefined
             ? `until no running ${container} container (the kubelet stops the pod gracefully)`
-            : `until no running ${container} container (the kubelet stops the pod gracefully; once nothing listens on :${ctx.params.drainPort}, crictl stop --timeout ${ctx.params.stopTimeoutSeconds ?? 5})`,
+            : `until no running ${container} container (the kubelet stops the pod gracefully; once nothing listens on :${ctx.params.drainPort}, crictl stop ${ctx.params.stopTimeoutSeconds ?? 5} s later)`,
         ]
       : [`mv -T -- ${shellJoin([held, manifest])}`, `until a ${container} container runs`];
   const plan: TaskPlan = {
