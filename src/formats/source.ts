@@ -1,5 +1,5 @@
 import { open, stat } from 'node:fs/promises';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import { KcarunError, KcarunErrorList, type SourcePosition } from '../core/errors.js';
 
 export type PathSegment = string | number;
@@ -89,6 +89,13 @@ export function parseSource(file: string, text: string): SourceFile {
     });
     throw errors.length === 1 ? errors[0]! : new KcarunErrorList('E_YAML', `${file}: ${errors.length} YAML errors`, errors);
   }
+  // Checked before toJS, which throws the same ReferenceError for an undefined alias as for too
+  // many expansions (yaml 2.x Alias.resolve) and without saying where.
+  const unresolved = unresolvedAliases(doc).map(({ name, offset }) => {
+    const { line, col } = lineCounter.linePos(offset);
+    return new KcarunError('E_YAML', `alias *${name} names no anchor defined before it (define it with &${name} first)`, { position: { file, line, col } });
+  });
+  if (unresolved.length > 0) throw unresolved.length === 1 ? unresolved[0]! : new KcarunErrorList('E_YAML', `${file}: ${unresolved.length} YAML errors`, unresolved);
   let value: unknown;
   try {
     // maxAliasCount bounds "billion laughs" documents.
@@ -101,6 +108,24 @@ export function parseSource(file: string, text: string): SourceFile {
     return fail(line, col, `aliases expand too much (more than ${YAML_LIMITS.maxAliasCount} times, a "billion laughs" document?): ${(err as Error).message}`);
   }
   return { file, text, doc, lineCounter, value };
+}
+
+/**
+ * Every alias whose anchor is not set earlier in the document, in document order. YAML 1.2 (3.2.2.2)
+ * lets an alias refer only to the most recent preceding node with that anchor, which is the rule
+ * the yaml package's Alias.resolve applies: anchors are collected in the same visit order.
+ */
+function unresolvedAliases(doc: Document): { name: string; offset: number }[] {
+  const anchors = new Set<string>();
+  const missing: { name: string; offset: number }[] = [];
+  visit(doc, {
+    Node: (_key, node) => {
+      if (isAlias(node)) {
+        if (!anchors.has(node.source)) missing.push({ name: node.source, offset: node.range?.[0] ?? 0 });
+      } else if (node.anchor) anchors.add(node.anchor);
+    },
+  });
+  return missing;
 }
 
 /**

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveInventory } from '../../src/formats/inventory/load.js';
 import { resolveHostPattern } from '../../src/formats/inventory/patterns.js';
 import { parseSource } from '../../src/formats/source.js';
+import { KcarunError, formatError } from '../../src/core/errors.js';
 import { hostVars, loadExtraVars } from '../../src/formats/playbook/vars.js';
 import type { InventorySpec } from '../../src/formats/playbook/schema.js';
 
@@ -57,6 +58,15 @@ describe('variable precedence', () => {
   it('rejects a malformed -e', async () => {
     await expect(loadExtraVars(['novalue'], dir)).rejects.toThrow(/expected key=value/);
     await expect(loadExtraVars(['@missing.yaml'], dir)).rejects.toThrow(/missing\.yaml/);
+  });
+
+  it('names an undefined alias in -e (inline or @file) at its position, not as an alias bomb', async () => {
+    const inline = await loadExtraVars(['{x: *a}'], dir).catch((e: unknown) => e);
+    expect(inline).toBeInstanceOf(KcarunError);
+    expect(formatError(inline as KcarunError)).toBe('-e:1:5: alias *a names no anchor defined before it (define it with &a first)');
+    await writeFile(join(dir, 'vars.yaml'), 'ok: &b 1\nlater: [*b, *c]\nc: &c 2\n');
+    const file = await loadExtraVars(['@vars.yaml'], dir).catch((e: unknown) => e);
+    expect(formatError(file as KcarunError)).toBe(`${join(dir, 'vars.yaml')}:2:13: alias *c names no anchor defined before it (define it with &c first)`);
   });
 });
 

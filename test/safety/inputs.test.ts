@@ -22,6 +22,8 @@ const noTrace = (s: string) => expect(s).not.toMatch(/internal error|\n\s+at /);
 describe('command-line input (issue 13.6)', () => {
   const cases: [string, string[], RegExp][] = [
     ["-e '{bad yaml'", ['-e', '{bad yaml'], /^error: -e:1:\d+: /m],
+    // Said as what it is, not as a "billion laughs" expansion.
+    ["-e '{x: *a}'", ['-e', '{x: *a}'], /^error: -e:1:5: alias \*a names no anchor defined before it \(define it with &a first\)$/m],
     ['-e @missing.yaml', ['-e', '@missing.yaml'], /-e @missing\.yaml: cannot read .*missing\.yaml: ENOENT/],
     ['-e with a bad key', ['-e', '1x=2'], /-e 1x=2: expected key=value, @file\.yaml or a \{mapping\}/],
     ["--limit 'cp['", ['--limit', 'cp['], /host pattern "cp\[" matches no host or group/],
