@@ -7,7 +7,7 @@ import type { PathSegment } from './source.js';
 
 /**
  * The options every validator is compiled with, here and by the build (scripts/build-validators.ts).
- * strict: false lets schemas carry our own annotations (x-shell).
+ * strict: false lets schemas carry our own annotations (x-shell, x-pattern-message).
  */
 export const AJV_OPTIONS: Options = { allErrors: true, strict: false, allowUnionTypes: true };
 
@@ -69,7 +69,7 @@ export function schemaProblems(schema: TSchema, value: unknown, ignore?: (path: 
   const seen = new Set<string>();
   const problems: SchemaProblem[] = [];
   for (const e of errors) {
-    const problem = describe(e);
+    const problem = describe(e, schema);
     const key = `${problem.path.join('/')}|${problem.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
@@ -91,7 +91,7 @@ export function schemaErrors(
   );
 }
 
-function describe(e: ErrorObject): SchemaProblem {
+function describe(e: ErrorObject, schema: TSchema): SchemaProblem {
   const path = pointerToPath(e.instancePath);
   const where = path.length ? `${formatPath(path)}: ` : '';
   switch (e.keyword) {
@@ -111,6 +111,11 @@ function describe(e: ErrorObject): SchemaProblem {
       return { path, message: `${where}must be ${(e.params as { type: string | string[] }).type.toString().replace(',', ' or ')}` };
     case 'propertyNames':
       return { path, message: `${where}has an invalid key name` };
+    case 'pattern': {
+      // A pattern says little to a user ("must match pattern \"^/\""): the schema may say what it means.
+      const meaning = (schemaAt(schema, e.schemaPath) as { 'x-pattern-message'?: unknown } | undefined)?.['x-pattern-message'];
+      return { path, message: `${where}${typeof meaning === 'string' ? meaning : (e.message ?? e.keyword)}` };
+    }
     default:
       return { path, message: `${where}${e.message ?? e.keyword}` };
   }
@@ -180,6 +185,19 @@ function pruneUnionBranches(errors: ErrorObject[]): ErrorObject[] {
 /** An error about the union's own value or something inside it (not a sibling array item's). */
 function within(e: ErrorObject, union: ErrorObject): boolean {
   return e.instancePath === union.instancePath || e.instancePath.startsWith(`${union.instancePath}/`);
+}
+
+/**
+ * The schema object holding the keyword an error names (`#/properties/path/pattern` -> the `path`
+ * property's schema). Our schemas are TypeBox's, inlined, so the pointer needs no $ref resolution.
+ */
+function schemaAt(schema: TSchema, schemaPath: string): unknown {
+  let node: unknown = schema;
+  for (const segment of pointerToPath(schemaPath.replace(/^#/, '')).slice(0, -1)) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string | number, unknown>)[segment];
+  }
+  return node;
 }
 
 export function pointerToPath(pointer: string): PathSegment[] {

@@ -11,21 +11,22 @@ import type { TransportProvider } from '../../src/engine/transports.js';
 import { taskTypes } from '../../src/tasks/index.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import { makeHost, makeTempDir } from '../helpers/task-context.js';
+import { KcarunError } from '../../src/core/errors.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
 beforeEach(async () => ({ dir, cleanup } = await makeTempDir('kcarun-step-context-')));
 afterEach(async () => cleanup());
 
-async function input(changedInStage?: () => readonly string[]): Promise<StepInput> {
+async function input(changedInStage?: () => readonly string[], task: StepInput['task'] = { name: 't', type: 'local-exec', with: { command: 'true' } }, scope: Record<string, unknown> = {}): Promise<StepInput> {
   const host = makeHost('h1');
   const transport = new LocalTransport('h1');
   const transports: TransportProvider = { get: async () => transport, opened: 0, closeAll: async () => undefined };
   return {
-    task: { name: 't', type: 'local-exec', with: { command: 'true' } },
-    def: taskTypes.get('local-exec')!,
+    task,
+    def: taskTypes.get(task.type)!,
     host,
-    scope: {},
+    scope,
     stepId: 'stage/0/h1',
     state: await openStateDir(dir, { pid: process.pid, env: {} }),
     transports,
@@ -56,5 +57,31 @@ describe('a step\'s TaskContext.changedInStage', () => {
   it('is empty where nothing is known (dry run, rollback)', async () => {
     const ctx = await buildContext(await input(), new AbortController().signal);
     expect(ctx.changedInStage).toEqual([]);
+  });
+});
+
+describe('paths known only once templated are checked before the task runs', () => {
+  it('refuses a remote path that renders relative (it would depend on the SSH login folder)', async () => {
+    const task = { name: 't', type: 'file-patch', with: { path: '{{ dir }}/admin.conf', edits: [{ op: 'line', match: '^x', line: 'x' }] } };
+    const err = await buildContext(await input(undefined, task, { dir: 'etc/kubernetes' }), new AbortController().signal).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KcarunError);
+    expect((err as KcarunError).message).toBe(
+      'task "t": params after templating do not fit file-patch: path: must be an absolute path (starting with /): a relative path on a host depends on the folder the SSH login starts in',
+    );
+    expect((err as KcarunError).context.host).toBe('h1');
+  });
+
+  it('refuses an artifact path that renders outside artifacts/', async () => {
+    const task = { name: 't', type: 'file-fetch', with: { src: '/etc/hostname', artifact: '{{ up }}/x' } };
+    const err = await buildContext(await input(undefined, task, { up: '../..' }), new AbortController().signal).catch((e: unknown) => e);
+    expect((err as KcarunError).message).toBe(
+      'task "t": params after templating do not fit file-fetch: artifact: must be a path inside the state dir\'s artifacts/ folder: relative, with no ".." segment',
+    );
+  });
+
+  it('accepts the absolute and inside-artifacts paths they render to', async () => {
+    const task = { name: 't', type: 'file-fetch', with: { src: '{{ dir }}/hostname', artifact: 'hosts/{{ dir }}/x..y' } };
+    const ctx = await buildContext(await input(undefined, task, { dir: '/etc' }), new AbortController().signal);
+    expect(ctx.params).toEqual({ src: '/etc/hostname', artifact: 'hosts//etc/x..y' });
   });
 });

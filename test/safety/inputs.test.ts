@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { access, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -53,6 +53,19 @@ describe('command-line input (issue 13.6)', () => {
     const res = await runCli([pb, '-i', '/dev/zero', '--dry-run'], { cwd: dir });
     expect(res.code).toBe(2);
     expect(res.stderr).toContain('/dev/zero:1:1: the file is larger than 1 MiB');
+  });
+
+  it('a host path that is relative once templated is refused before the task changes anything', async () => {
+    const rel = await writePlaybook(dir, 'rel.yaml', '  - name: s\n    hosts: h1\n    tasks:\n      - { name: t, type: file-upload, with: { dest: "{{ where }}/f.txt", content: x } }\n', '{ where: out }');
+    const res = await runCli([rel, '-i', inv, '--yes'], { cwd: dir });
+    expect(res.code, res.stdout + res.stderr).toBe(1);
+    expect(res.stdout + res.stderr).toContain('dest: must be an absolute path (starting with /)');
+    await expect(access(join(dir, 'out'))).rejects.toThrow(/ENOENT/);
+    // Written as it is, the same path is refused by validate, at its position.
+    const literal = await writePlaybook(dir, 'lit.yaml', '  - name: s\n    hosts: h1\n    tasks:\n      - { name: t, type: file-upload, with: { dest: out/f.txt, content: x } }\n');
+    const v = await runCli(['validate', literal, '-i', inv], { cwd: dir });
+    expect(v.code).toBe(2);
+    expect(v.stderr).toContain(`${literal}:8:47: stage "s": task "t": with.dest: must be an absolute path`);
   });
 
   it('a catastrophic-backtracking changedWhen runs in linear time (RE2), well inside the task timeout', async () => {

@@ -1,11 +1,11 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { CertSourceSchema, TargetsSchema } from '../shared/schemas.js';
+import { CertSourceSchema, RemotePathSchema, TargetsSchema } from '../shared/schemas.js';
 
 export const CertCheckSchema = Type.Object(
   {
     ...TargetsSchema,
     kubeconfigs: Type.Optional(
-      Type.Array(Type.String({ minLength: 1 }), {
+      Type.Array(RemotePathSchema(), {
         description:
           "Kubeconfigs whose user's client certificate is checked too: embedded data, or the file client-certificate names (kubelet-client-current.pem, certificate and key in one file).",
       }),

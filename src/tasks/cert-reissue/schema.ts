@@ -1,6 +1,6 @@
 import { Type, type Static, type TLiteral } from '@sinclair/typebox';
 import { PROFILE_NAMES, type ProfileName } from '../../pki/profile-names.js';
-import { CaNameSchema, TargetsSchema } from '../shared/schemas.js';
+import { CaNameSchema, RemotePathSchema, TargetsSchema } from '../shared/schemas.js';
 
 export const KeyPolicySchema = Type.Union([Type.Literal('reuse'), Type.Literal('rotate')], {
   default: 'reuse',
@@ -12,8 +12,8 @@ export const ProfileSchema = Type.Union(PROFILE_NAMES.map((p) => Type.Literal(p)
 
 export const GenerateSchema = Type.Object(
   {
-    cert: Type.String({ minLength: 1 }),
-    key: Type.Optional(Type.String({ minLength: 1 })),
+    cert: RemotePathSchema(),
+    key: Type.Optional(RemotePathSchema()),
     profile: ProfileSchema,
     nodeName: Type.Optional(Type.String()),
     advertiseAddress: Type.Optional(Type.String()),
@@ -31,7 +31,7 @@ export const CertReissueSchema = Type.Object(
     ca: CaNameSchema,
     ...TargetsSchema,
     kubeconfigs: Type.Optional(
-      Type.Array(Type.String({ minLength: 1 }), {
+      Type.Array(RemotePathSchema(), {
         description:
           "Kubeconfigs whose user has a client certificate, in either style: embedded (client-certificate-data) -> hosts/<host>/<kubeconfig>.client.crt, registered under `certificates` with `kubeconfig` set, for a file-patch kubeconfig-user edit; or a file the kubeconfig names (client-certificate, e.g. kubelet-client-current.pem holding certificate and key) -> hosts/<host>/<file>, registered under `certificateFiles`, for cert-install.",
       }),

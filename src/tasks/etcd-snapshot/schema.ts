@@ -1,15 +1,15 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { EtcdTlsSchema } from '../shared/schemas.js';
+import { EtcdTlsSchema, RemotePathSchema } from '../shared/schemas.js';
 
 export const EtcdSnapshotSchema = Type.Object(
   {
     ...EtcdTlsSchema,
-    remoteDir: Type.Optional(Type.String({ description: 'Folder on the host for the snapshot while it is taken (default /var/lib/kcarun/snapshots).' })),
+    remoteDir: Type.Optional(RemotePathSchema('Folder on the host for the snapshot while it is taken (default /var/lib/kcarun/snapshots).')),
     containerDataDir: Type.Optional(
-      Type.String({
-        description:
+      RemotePathSchema(
+
           "Where the snapshot is written when etcdctl runs inside the etcd container (no etcdctl on the host, as on a kubeadm node): a folder the container and the host see at the same path (default /var/lib/etcd, kubeadm's etcd-data hostPath volume); it is moved to remoteDir at once.",
-      }),
+      ),
     ),
     keep: Type.Optional(Type.Integer({ minimum: 1, description: 'Snapshots of this host kept in the state dir (default 3).' })),
     keepOnHost: Type.Optional(Type.Boolean({ description: 'Leave the snapshot file on the host too (default false).' })),

@@ -1,10 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { BecomeSchema, ModeSchema } from '../shared/schemas.js';
+import { ArtifactPathSchema, BecomeSchema, ModeSchema, RemotePathSchema } from '../shared/schemas.js';
 
 export const FileFetchSchema = Type.Object(
   {
-    src: Type.String({ minLength: 1, description: 'Path on the host.' }),
-    artifact: Type.String({ minLength: 1, description: 'Where to store it in the state dir artifacts/, e.g. hosts/cp1/apiserver.crt.' }),
+    src: RemotePathSchema('Path on the host.'),
+    artifact: ArtifactPathSchema('Where to store it in the state dir artifacts/, e.g. hosts/cp1/apiserver.crt.'),
     mode: Type.Optional(ModeSchema),
     missingOk: Type.Optional(Type.Boolean({ default: false, description: 'A missing file is not an error (output.exists=false).' })),
     become: BecomeSchema,

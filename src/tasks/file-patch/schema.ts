@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { BecomeSchema, ContentSourceSchema, KubeconfigValueSchema, SettingInSchema } from '../shared/schemas.js';
+import { BecomeSchema, ContentSourceSchema, KubeconfigValueSchema, RemotePathSchema, SettingInSchema } from '../shared/schemas.js';
 
 const FlagTarget = {
   in: SettingInSchema("Where the setting lives. `manifest`: a static pod's container command; `unit`: a systemd unit's ExecStart; `etcd-config`: an etcd YAML config file (`--config-file`; the flag spelling maps to etcd's keys, e.g. trusted-ca-file -> client-transport-security.trusted-ca-file, or give the key path); `env-file`: an environment file (ETCD_TRUSTED_CA_FILE from trusted-ca-file, or give the variable); `kubelet-config`: a KubeletConfiguration (client-ca-file -> authentication.x509.clientCAFile, or give the field path)."),
@@ -83,7 +83,7 @@ export type FileEdit = Static<typeof FileEditSchema>;
 
 export const FilePatchSchema = Type.Object(
   {
-    path: Type.String({ minLength: 1, description: 'The file on the host.' }),
+    path: RemotePathSchema('The file on the host.'),
     edits: Type.Array(FileEditSchema, { minItems: 1 }),
     become: BecomeSchema,
     createIfMissing: Type.Optional(Type.Boolean({ default: false, description: 'Treat a missing file as empty (regex/line edits).' })),

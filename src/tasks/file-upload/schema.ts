@@ -1,10 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { BecomeSchema, ModeSchema } from '../shared/schemas.js';
+import { ArtifactPathSchema, BecomeSchema, ModeSchema, RemotePathSchema } from '../shared/schemas.js';
 
 export const FileUploadSchema = Type.Object(
   {
-    dest: Type.String({ minLength: 1, description: 'Path on the host.' }),
-    artifact: Type.Optional(Type.String({ minLength: 1, description: 'Source: a file in the state dir artifacts/.' })),
+    dest: RemotePathSchema('Path on the host.'),
+    artifact: Type.Optional(ArtifactPathSchema('Source: a file in the state dir artifacts/.')),
     content: Type.Optional(Type.String({ description: 'Source: inline content (instead of artifact).' })),
     mode: Type.Optional(ModeSchema),
     owner: Type.Optional(Type.String({ minLength: 1 })),

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { KubeconfigParam } from '../shared/schemas.js';
+import { KubeconfigParam, RemotePathSchema } from '../shared/schemas.js';
 
 export const KubeConfigMapPatchSchema = Type.Object(
   {
@@ -10,7 +10,7 @@ export const KubeConfigMapPatchSchema = Type.Object(
       Type.Object(
         {
           key: Type.String({ minLength: 1, description: 'Data key holding a kubeconfig (cluster-info: kubeconfig).' }),
-          caFile: Type.String({ minLength: 1, description: 'CA bundle on the host to embed as certificate-authority-data.' }),
+          caFile: RemotePathSchema('CA bundle on the host to embed as certificate-authority-data.'),
         },
         { additionalProperties: false },
       ),

@@ -1,12 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { KubeconfigParam, PollSchema } from '../shared/schemas.js';
+import { KubeconfigParam, PollSchema, RemotePathSchema } from '../shared/schemas.js';
 
 export const KubeWaitSchema = Type.Object(
   {
     nodesReady: Type.Optional(Type.Boolean({ description: 'Default true.' })),
     nodes: Type.Optional(Type.Array(Type.String())),
     maxLeaseAgeSeconds: Type.Optional(Type.Number({ minimum: 1 })),
-    rootCaFile: Type.Optional(Type.String({ description: 'CA bundle on the host that kube-root-ca.crt must equal in every namespace.' })),
+    rootCaFile: Type.Optional(RemotePathSchema('CA bundle on the host that kube-root-ca.crt must equal in every namespace.')),
     ...PollSchema,
     ...KubeconfigParam,
   },

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { EtcdTlsSchema, KubeconfigParam, SettingInSchema } from '../shared/schemas.js';
+import { EtcdTlsSchema, KubeconfigParam, RemotePathSchema, SettingInSchema } from '../shared/schemas.js';
 
 const hostsField = Type.Optional(Type.Array(Type.String(), { description: 'Hosts where this applies (default: every preflight host).' }));
 
@@ -10,7 +10,7 @@ export const PreflightSchema = Type.Object(
     disk: Type.Optional(
       Type.Object(
         {
-          path: Type.String({ minLength: 1, description: 'Folder on each host whose file system must have room (backups).' }),
+          path: RemotePathSchema('Folder on each host whose file system must have room (backups).'),
           minFreeMb: Type.Number({ minimum: 0 }),
           localMinFreeMb: Type.Optional(Type.Number({ minimum: 0, description: "Room needed in the state dir's file system (snapshots, backups)." })),
         },
@@ -22,9 +22,9 @@ export const PreflightSchema = Type.Object(
       Type.Array(
         Type.Object(
           {
-            path: Type.String({ minLength: 1 }),
-            key: Type.Optional(Type.String({ description: 'Its private key; must match.' })),
-            ca: Type.String({ minLength: 1, description: 'CA (bundle) on the host it must chain to.' }),
+            path: RemotePathSchema(),
+            key: Type.Optional(RemotePathSchema('Its private key; must match.')),
+            ca: RemotePathSchema('CA (bundle) on the host it must chain to.'),
             hosts: hostsField,
             optional: Type.Optional(Type.Boolean({ description: 'A missing file is no problem.' })),
             skipSelfSigned: Type.Optional(
@@ -42,8 +42,8 @@ export const PreflightSchema = Type.Object(
       Type.Array(
         Type.Object(
           {
-            cert: Type.String({ minLength: 1 }),
-            key: Type.String({ minLength: 1 }),
+            cert: RemotePathSchema(),
+            key: RemotePathSchema(),
             hosts: hostsField,
             optional: Type.Optional(Type.Boolean({ description: 'A host without the key is no problem (nothing signs with it there); a key that is present must still match.' })),
           },
@@ -56,7 +56,7 @@ export const PreflightSchema = Type.Object(
       Type.Array(
         Type.Object(
           {
-            path: Type.String({ minLength: 1, description: 'The file holding the settings (a manifest, a unit, a config file); absent -> nothing to check.' }),
+            path: RemotePathSchema('The file holding the settings (a manifest, a unit, a config file); absent -> nothing to check.'),
             in: SettingInSchema("Where the settings live, as file-patch's set-flag `in`."),
             flags: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Settings that must not be set (flag spelling).' }),
             hosts: hostsField,
@@ -71,7 +71,7 @@ export const PreflightSchema = Type.Object(
       Type.Array(
         Type.Object(
           {
-            path: Type.String({ minLength: 1, description: 'The file holding the settings; absent -> nothing to check.' }),
+            path: RemotePathSchema('The file holding the settings; absent -> nothing to check.'),
             in: SettingInSchema("Where the settings live, as file-patch's set-flag `in`."),
             flag: Type.String({ minLength: 1, description: 'A setting the rotation goes better with (flag spelling).' }),
             hosts: hostsField,
@@ -86,7 +86,7 @@ export const PreflightSchema = Type.Object(
       Type.Array(
         Type.Object(
           {
-            manifest: Type.String({ minLength: 1, description: 'A static pod manifest that static-pod-hold may have set aside.' }),
+            manifest: RemotePathSchema('A static pod manifest that static-pod-hold may have set aside.'),
             hosts: hostsField,
           },
           { additionalProperties: false },
@@ -98,7 +98,7 @@ export const PreflightSchema = Type.Object(
     webhooks: Type.Optional(
       Type.Object(
         {
-          oldCaFile: Type.String({ minLength: 1, description: 'The old cluster CA on the host: a webhook caBundle equal to it is a warning.' }),
+          oldCaFile: RemotePathSchema('The old cluster CA on the host: a webhook caBundle equal to it is a warning.'),
           host: Type.Optional(Type.String()),
           ...KubeconfigParam,
         },

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { BecomeSchema } from '../shared/schemas.js';
+import { BecomeSchema, RemotePathSchema } from '../shared/schemas.js';
 
 export const ServiceRestartSchema = Type.Object(
   {
@@ -31,7 +31,7 @@ export const ServiceRestartSchema = Type.Object(
           "static-pod: the TCP port the component listens on (kube-apiserver: 6443). Where the kubelet stops the old container gracefully (a changed manifest, `annotation`, `move-manifest`), kcarun waits until nothing listens on that port any more (the component got the kubelet's SIGTERM and closed its listener), lets stopTimeoutSeconds pass for its in-flight requests and stops it (`crictl stop --timeout 0`, the kubelet's own end-of-grace SIGKILL) instead of letting it run out its pod's grace period (kube-apiserver keeps its watch connections open until SIGKILL, 30 s). Unset: the kubelet's grace period.",
       }),
     ),
-    manifest: Type.Optional(Type.String({ description: 'static-pod: the manifest (default /etc/kubernetes/manifests/<container>.yaml).' })),
+    manifest: Type.Optional(RemotePathSchema('static-pod: the manifest (default /etc/kubernetes/manifests/<container>.yaml).')),
     command: Type.Optional(Type.String({ minLength: 1, 'x-shell': true, description: 'command: the restart command.' })),
     check: Type.Optional(Type.String({ minLength: 1, 'x-shell': true, description: 'A command that exits 0 once the component is back (polled).' })),
     timeoutSeconds: Type.Optional(Type.Number({ minimum: 1, default: 120, description: 'How long to wait for the new process/container.' })),

@@ -18,6 +18,39 @@ export function SettingInSchema(description: string) {
 // ---- files on a host -----------------------------------------------------------------------------
 
 /**
+ * A file or folder on a host. Absolute only: a relative path is resolved against the folder the SSH
+ * login (or a local command) starts in, so the same playbook would touch different files per user.
+ * A literal one is refused by `kcarun validate` at its FILE:LINE:COL; a templated one is checked by
+ * the same schema once rendered, before the task runs (engine/step.ts buildContext). `x-pattern-message`
+ * is what formats/schema-check.ts reports instead of the bare pattern.
+ */
+export function RemotePathSchema(description?: string, options: { default?: string } = {}) {
+  return Type.String({
+    minLength: 1,
+    pattern: '^/',
+    'x-pattern-message': 'must be an absolute path (starting with /): a relative path on a host depends on the folder the SSH login starts in',
+    ...(description ? { description } : {}),
+    ...options,
+  });
+}
+
+/**
+ * A file in the run's state dir artifacts/ folder: relative, and no `..` segment (not even one that
+ * a later segment would undo: a pattern cannot normalise, and no playbook needs it). The state dir
+ * refuses an escaping path again when it is used (engine/state-dir.ts artifactPath); this schema
+ * lets `kcarun validate` refuse a literal one at its FILE:LINE:COL, and a templated one before its
+ * task runs.
+ */
+export function ArtifactPathSchema(description?: string) {
+  return Type.String({
+    minLength: 1,
+    pattern: '^(?!/)(?!(?:.*/)?\\.\\.(?:/|$))',
+    'x-pattern-message': 'must be a path inside the state dir\'s artifacts/ folder: relative, with no ".." segment',
+    ...(description ? { description } : {}),
+  });
+}
+
+/**
  * File modes are octal strings ('0600'): a YAML 1.2 `mode: 0600` is the decimal number 600, a
  * classic way to end up with a world-readable key, so numbers are not accepted.
  */
@@ -27,8 +60,8 @@ export const BecomeSchema = Type.Optional(Type.Boolean({ description: "Run as ro
 
 /** Where content comes from: a state-dir artifact, a file already on the host, or inline text. */
 export const ContentSourceSchema = Type.Union([
-  Type.Object({ artifact: Type.String({ minLength: 1, description: 'Path inside the state dir artifacts/, e.g. bundles/etcd-ca-bundle.crt.' }) }, { additionalProperties: false }),
-  Type.Object({ hostFile: Type.String({ minLength: 1, description: 'A file on the same host (read with the same `become`).' }) }, { additionalProperties: false }),
+  Type.Object({ artifact: ArtifactPathSchema('Path inside the state dir artifacts/, e.g. bundles/etcd-ca-bundle.crt.') }, { additionalProperties: false }),
+  Type.Object({ hostFile: RemotePathSchema('A file on the same host (read with the same `become`).') }, { additionalProperties: false }),
   Type.Object({ content: Type.String({ description: 'Inline content.' }) }, { additionalProperties: false }),
 ]);
 export type ContentSource = Static<typeof ContentSourceSchema>;
@@ -45,10 +78,10 @@ export type KubeconfigValue = Static<typeof KubeconfigValueSchema>;
 /** Where a certificate (or bundle) comes from: a state-dir artifact, or a file on a host. */
 export const CertSourceSchema = Type.Union(
   [
-    Type.Object({ artifact: Type.String({ minLength: 1, description: 'Path inside the state dir artifacts, e.g. ca/etcd-ca.crt.' }) }, { additionalProperties: false }),
+    Type.Object({ artifact: ArtifactPathSchema('Path inside the state dir artifacts, e.g. ca/etcd-ca.crt.') }, { additionalProperties: false }),
     Type.Object(
       {
-        path: Type.String({ minLength: 1, description: 'Absolute path on the host.' }),
+        path: RemotePathSchema('Absolute path on the host.'),
         host: Type.Optional(Type.String({ description: "Inventory host to read it from (default: the task's host)." })),
       },
       { additionalProperties: false },
@@ -65,11 +98,11 @@ export const CaNameSchema = Type.String({
 
 /** A certificate on the host; `key` defaults to foo.crt -> foo.key, foo.pem -> foo-key.pem. */
 export const CertPathSchema = Type.Union([
-  Type.String({ minLength: 1 }),
+  RemotePathSchema(),
   Type.Object(
     {
-      cert: Type.String({ minLength: 1 }),
-      key: Type.Optional(Type.String({ minLength: 1 })),
+      cert: RemotePathSchema(),
+      key: Type.Optional(RemotePathSchema()),
       /** cert-check only: SANs this certificate must carry. */
       sans: Type.Optional(Type.Array(Type.String())),
     },
@@ -87,7 +120,7 @@ export const KubeadmSetSchema = Type.Union([Type.Literal('kubeadm-kubernetes'), 
 export const TargetsSchema = {
   paths: Type.Optional(Type.Array(CertPathSchema, { description: 'Certificate files on the host.' })),
   set: Type.Optional(KubeadmSetSchema),
-  pkiDir: Type.Optional(Type.String({ default: '/etc/kubernetes/pki', description: "Where `set` looks (kubeadm's pki dir)." })),
+  pkiDir: Type.Optional(RemotePathSchema("Where `set` looks (kubeadm's pki dir).", { default: '/etc/kubernetes/pki' })),
   missing: Type.Optional(
     Type.Union([Type.Literal('error'), Type.Literal('skip')], { default: 'error', description: 'What to do when a listed path does not exist on the host.' }),
   ),
@@ -99,9 +132,9 @@ export type TargetsParams = Static<typeof Targets>;
 
 /** etcd client TLS as the caller names it: pass the NEW files to prove they work. */
 export const EtcdTlsSchema = {
-  cacert: Type.String({ minLength: 1, description: 'CA bundle (path on the host) etcdctl trusts.' }),
-  cert: Type.String({ minLength: 1, description: 'Client certificate (path on the host).' }),
-  key: Type.String({ minLength: 1, description: 'Client key (path on the host).' }),
+  cacert: RemotePathSchema('CA bundle (path on the host) etcdctl trusts.'),
+  cert: RemotePathSchema('Client certificate (path on the host).'),
+  key: RemotePathSchema('Client key (path on the host).'),
   endpoints: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Client URLs to start from (default https://<host address>:2379); members are discovered from the member list.' })),
 };
 
@@ -112,7 +145,7 @@ export const PollSchema = {
 };
 
 export const KubeconfigParam = {
-  kubeconfig: Type.Optional(Type.String({ description: 'Kubeconfig read from the host (default /etc/kubernetes/admin.conf).' })),
+  kubeconfig: Type.Optional(RemotePathSchema('Kubeconfig read from the host (default /etc/kubernetes/admin.conf).')),
   server: Type.Optional(Type.String({ description: "Overrides the kubeconfig's server URL." })),
 };
 const KubeconfigParams = Type.Object(KubeconfigParam);

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { FileEditSchema } from '../file-patch/schema.js';
-import { BecomeSchema } from '../shared/schemas.js';
+import { BecomeSchema, RemotePathSchema } from '../shared/schemas.js';
 
 export const StaticPodHoldSchema = Type.Object(
   {
@@ -9,7 +9,7 @@ export const StaticPodHoldSchema = Type.Object(
         '`hold`: the manifest is renamed to a dot-file beside it (the kubelet ignores dot-files), so the kubelet stops the pod gracefully (SIGTERM, its grace period); the task waits until no container of it runs. `release`: the manifest is renamed back and the task waits for a running container. Both are idempotent (a resumed or rolled-back run finds the state and continues).',
     }),
     container: Type.String({ minLength: 1, description: 'The container name (crictl ps --name), e.g. kube-apiserver.' }),
-    manifest: Type.Optional(Type.String({ minLength: 1, description: 'The static pod manifest (default /etc/kubernetes/manifests/<container>.yaml).' })),
+    manifest: Type.Optional(RemotePathSchema('The static pod manifest (default /etc/kubernetes/manifests/<container>.yaml).')),
     edits: Type.Optional(
       Type.Array(FileEditSchema, {
         description:

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { EtcdTlsSchema, PollSchema } from '../shared/schemas.js';
+import { EtcdTlsSchema, PollSchema, RemotePathSchema } from '../shared/schemas.js';
 
 const probeName = { name: Type.Optional(Type.String({ description: 'Shown in messages (default: the kind).' })) };
 
@@ -19,9 +19,9 @@ export const HttpsProbeSchema = Type.Object(
     kind: Type.Literal('https'),
     ...probeName,
     url: Type.String({ minLength: 1 }),
-    cacert: Type.String({ minLength: 1, description: 'CA bundle (path on the host) the server must chain to.' }),
-    cert: Type.Optional(Type.String()),
-    key: Type.Optional(Type.String()),
+    cacert: RemotePathSchema('CA bundle (path on the host) the server must chain to.'),
+    cert: Type.Optional(RemotePathSchema('Client certificate (path on the host).')),
+    key: Type.Optional(RemotePathSchema('Its key (path on the host).')),
     expectStatus: Type.Optional(Type.Integer({ minimum: 100, maximum: 599, description: 'Default 200.' })),
     bodyMatches: Type.Optional(Type.String({ description: 'Regular expression the body must match.' })),
     ...PollSchema,
@@ -35,9 +35,9 @@ export const TlsProbeSchema = Type.Object(
     ...probeName,
     address: Type.String({ minLength: 3, description: 'host:port to connect to.' }),
     serverName: Type.Optional(Type.String({ description: 'SNI and the name to verify (default: the address host).' })),
-    ca: Type.String({ minLength: 1, description: 'The CA (path on the host) the served certificate must chain to.' }),
-    cert: Type.Optional(Type.String({ description: 'Client certificate, for servers that require one.' })),
-    key: Type.Optional(Type.String()),
+    ca: RemotePathSchema('The CA (path on the host) the served certificate must chain to.'),
+    cert: Type.Optional(RemotePathSchema('Client certificate (path on the host), for servers that require one.')),
+    key: Type.Optional(RemotePathSchema('Its key (path on the host).')),
     ...PollSchema,
   },
   { additionalProperties: false },
@@ -48,14 +48,12 @@ export const KubeletProbeSchema = Type.Object(
     kind: Type.Literal('kubelet'),
     ...probeName,
     address: Type.String({ minLength: 3, description: "The kubelet's server, host:port (10250)." }),
-    cert: Type.String({ minLength: 1, description: 'A client certificate the kubelet must accept (path on the host), e.g. the NEW-CA apiserver-kubelet-client.crt: GET /healthz must answer 200, not 401.' }),
-    key: Type.String({ minLength: 1 }),
-    ca: Type.String({
-      minLength: 1,
-      description:
-        "The CA (path on the host) a cluster-signed serving certificate must chain to (the new CA). A self-signed one (the kubelet's own, without serverTLSBootstrap) passes as outside the rotation; one from any other CA fails.",
-    }),
-    otherCas: Type.Optional(Type.String({ description: 'More CAs of the cluster (e.g. the old+new bundle): a serving certificate from one of them is not self-signed, and fails unless `ca` issued it.' })),
+    cert: RemotePathSchema('A client certificate the kubelet must accept (path on the host), e.g. the NEW-CA apiserver-kubelet-client.crt: GET /healthz must answer 200, not 401.'),
+    key: RemotePathSchema('Its key (path on the host).'),
+    ca: RemotePathSchema(
+      "The CA (path on the host) a cluster-signed serving certificate must chain to (the new CA). A self-signed one (the kubelet's own, without serverTLSBootstrap) passes as outside the rotation; one from any other CA fails.",
+    ),
+    otherCas: Type.Optional(RemotePathSchema('More CAs of the cluster (e.g. the old+new bundle, path on the host): a serving certificate from one of them is not self-signed, and fails unless `ca` issued it.')),
     ...PollSchema,
   },
   { additionalProperties: false },
