@@ -111,9 +111,20 @@ export async function certsExpiry(args: CertsExpiryArgs, io: { stdout: (s: strin
   return rows.some((r) => r.warn) || errors.length > 0 ? 1 : 0;
 }
 
+/**
+ * A label value of the Prometheus text exposition format. The format knows three escapes, `\\`,
+ * `\"` and `\n` (https://prometheus.io/docs/instrumenting/exposition_formats/, "Text format
+ * details"); any other backslash sequence, a `\u202e` included, is a parse error that loses the
+ * whole file. Other control characters (C0 but the newline, DEL, C1) and the bidi controls (U+061C,
+ * U+200E/F, U+202A-202E, U+2066-2069) and line/paragraph separators, which a host can put in a
+ * file name or a certificate subject to hide text or reorder what a dashboard shows, are written
+ * as the visible text `<U+XXXX>` instead: legal in a label value, and readable.
+ */
 function label(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  return value.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`)).replace(UNSAFE_IN_LABEL, (c) => `<U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}>`);
 }
+
+const UNSAFE_IN_LABEL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g;
 
 /** The textfile-collector format: one gauge per certificate, plus whether each host could be scanned. */
 export function prometheusText(rows: readonly ExpiryRow[], hosts: ReadonlyArray<{ host: string; ok: boolean }>): string {

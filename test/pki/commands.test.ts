@@ -150,6 +150,28 @@ describe('certs expiry', () => {
     expect(metrics.match(/^kcarun_cert_expiry_timestamp_seconds/gm)).toHaveLength(14);
   });
 
+  it('escapes Prometheus label values: the format\'s three escapes, and other control and bidi characters made visible', async () => {
+    // A host controls its file names and certificate subjects: nothing in them may reorder what a
+    // dashboard shows (U+202E, U+2066-2069) or hide text (C0/C1 controls). (A newline in a file name
+    // is not tried: the scan lists files one a line.)
+    const hostile = join(dir, 'hostile', 'a\u202eb\x07cd"e\\f\u2067g\x9bh\ti');
+    await mkdir(hostile, { recursive: true });
+    const ca = await createCa({ commonName: 'ca \u202e"\\\x1b[31m\u2066x\u2069\nok', keySpec: { type: 'ecdsa', curve: 'P-256' } });
+    await writeFile(join(hostile, 'ca.crt'), ca.certificate.pem);
+    const prom = join(dir, 'hostile.prom');
+    await certsExpiry({ hosts: [{ host: 'cp1', transport: new LocalTransport() }], paths: [hostile], output: 'json', prometheusFile: prom }, capture().io);
+    const metrics = await readFile(prom, 'utf8');
+    const line = metrics.split('\n').find((l) => l.startsWith('kcarun_cert_expiry_timestamp_seconds{'))!;
+    const escapedDir = join(dir, 'hostile').replace(/\\/g, '\\\\') + '/a<U+202E>b<U+0007>cd\\"e\\\\f<U+2067>g<U+009B>h<U+0009>i';
+    expect(line).toContain(`path="${escapedDir}/ca.crt"`);
+    expect(line).toMatch(/subject="CN=ca <U\+202E>\\"\\\\<U\+001B>\[31m<U\+2066>x<U\+2069>\\nok"/);
+    // Every sample line parses by the exposition format's grammar (only \\, \" and \n escapes).
+    for (const l of metrics.trimEnd().split('\n').filter((x) => !x.startsWith('#'))) {
+      expect(l).toMatch(/^[a-z_]+\{(?:[a-z_]+="(?:[^"\\\n]|\\[\\"n])*",?)+\} \d+$/);
+    }
+    expect(metrics).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/);
+  });
+
   it('exits 1 when anything is under --warn-days, and says which', async () => {
     const out = capture();
     expect(await certsExpiry({ hosts: [{ host: 'cp1', transport: new LocalTransport() }], paths: [good], warnDays: 60, output: 'json' }, out.io)).toBe(1);
