@@ -9,6 +9,8 @@ import type { CommandIO } from './commands/io.js';
 import { usePrecompiledValidators } from './formats/schema-check.js';
 import { redactSecrets } from './core/redact.js';
 import { terminalText } from './core/terminal.js';
+import { jsonOutputRequested } from './commands/args.js';
+import { jsonErrorLine } from './commands/render/json.js';
 
 const VERSION = '0.1.0';
 
@@ -127,11 +129,15 @@ async function cli(): Promise<void> {
     if (err.code !== 'EPIPE') throw err;
   });
   const io = processIO();
+  const argv = process.argv.slice(2);
   let code: number;
   try {
-    code = await main(process.argv.slice(2), io);
+    code = await main(argv, io);
   } catch (err) {
     code = exitCodeFor(err);
+    // With --output json stdout carries JSON only, and a script reading it must see the failure
+    // too, not just an exit code: the same error as one JSON line (stderr keeps the text).
+    if (jsonOutputRequested(argv)) io.stdout(jsonErrorLine(err, code));
     if (err instanceof KcarunErrorList) io.stderr(`${redactSecrets(err.message)}\n`);
     else if (err instanceof KcarunError) io.stderr(`error: ${redactSecrets(formatError(err))}\n`);
     else io.stderr(`internal error: ${redactSecrets((err as Error)?.stack ?? String(err))}\n`);

@@ -51,6 +51,25 @@ export function outputOption(): Option {
   return new Option('-o, --output <mode>', 'auto | plain | json').choices(['auto', 'plain', 'json']).default('auto');
 }
 
+/**
+ * Whether a command line asks for `--output json` (`--output json`, `--output=json`, `-o json`,
+ * `-ojson`; the last one given wins, as in commander; nothing after `--`). Read from the words
+ * themselves, not from commander, so that src/cli.ts can answer in JSON also when parsing failed
+ * before reaching the option (`--forks 0 -o json`). Not recognised: `-o` inside a group of short
+ * flags (`-yo json`).
+ */
+export function jsonOutputRequested(argv: readonly string[]): boolean {
+  let mode: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (word === '--') break;
+    if (word === '--output' || word === '-o') mode = argv[++i];
+    else if (word.startsWith('--output=')) mode = word.slice('--output='.length);
+    else if (/^-o[^-]/.test(word)) mode = word.slice(2);
+  }
+  return mode === 'json';
+}
+
 /** A comma list (`--tags a,b`) as its words. */
 export function list(s: string | undefined): string[] {
   return s ? s.split(',').map((x) => x.trim()).filter(Boolean) : [];

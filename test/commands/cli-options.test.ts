@@ -95,22 +95,59 @@ describe('per-command options', () => {
     const resume = await runCli(['pb.yaml', '-i', 'inventory.yaml', '--dry-run', '--resume', '-o', 'json', '--state-dir', 'never-ran'], { cwd: dir });
     expect(resume.code, resume.stderr).toBe(2);
     expect(resume.stderr).toMatch(/--resume: no run to resume in/);
-    expect(resume.stdout).toBe('');
+    expect(jsonEvents(resume.stdout)).toMatchObject([{ event: 'error', code: 'E_RESUME', exitCode: 2, message: expect.stringMatching(/^--resume: no run to resume in/) }]);
     // A dry run leaves a state dir that does not exist yet uncreated (docs/playbook.md).
     const dry = await runCli(['pb.yaml', '-i', 'inventory.yaml', '--dry-run', '--state-dir', 'dry-only'], { cwd: dir });
     expect(dry.code, dry.stderr).toBe(0);
     expect(existsSync(join(dir, 'dry-only'))).toBe(false);
   });
 
-  it('without --yes and without a terminal: exit 2, nothing run; with --output json the plan goes to stderr, stdout stays JSON-only (empty)', async () => {
+  it('without --yes and without a terminal: exit 2, nothing run; with --output json the plan goes to stderr, stdout stays JSON-only (the error)', async () => {
     const json = await runCli(['pb.yaml', '-i', 'inventory.yaml', '-o', 'json', '--state-dir', 'no-yes'], { cwd: dir });
     expect(json.code).toBe(2);
-    expect(json.stdout).toBe('');
+    expect(jsonEvents(json.stdout)).toMatchObject([{ event: 'error', code: 'E_USAGE', exitCode: 2, message: expect.stringMatching(/needs --yes/) }]);
     expect(json.stderr).toMatch(/^Plan: /m);
     expect(json.stderr).toMatch(/needs --yes/);
     const plain = await runCli(['pb.yaml', '-i', 'inventory.yaml', '-o', 'plain', '--state-dir', 'no-yes'], { cwd: dir });
     expect(plain.code).toBe(2);
     expect(plain.stdout).toMatch(/^Plan: /);
+  });
+
+  it('with --output json, every failure it reports is also one JSON line on stdout, with the documented exit code', async () => {
+    await writeFile(join(dir, 'bad.yaml'), 'apiVersion: kcarun/v1\nkind: Playbook\nmetadata: { name: bad, version: 1.0.0 }\nstages:\n  - name: s\n    hosts: nowhere\n    tasks: [{ name: t, type: local-exec, with: { command: "true", wat: 1 } }]\n');
+    const invalid = await runCli(['bad.yaml', '-i', 'inventory.yaml', '--dry-run', '--output', 'json'], { cwd: dir });
+    expect(invalid.code).toBe(2);
+    expect(invalid.stderr).toContain('bad.yaml:6:5: ');
+    const [error, ...more] = jsonEvents(invalid.stdout);
+    expect(more).toEqual([]);
+    expect(error).toMatchObject({ event: 'error', code: 'E_SCHEMA', exitCode: 2 });
+    expect(error!.ts).toMatch(/^\d{4}-\d\d-\d\dT/);
+    const errors = error!.errors as Array<Record<string, unknown>>;
+    expect(errors.map((e) => [e.file, e.line, e.col])).toEqual([
+      [join(dir, 'bad.yaml'), 6, 5],
+      [join(dir, 'bad.yaml'), 7, 67],
+    ]);
+    expect(errors[0]!.message).toMatch(/unknown host or group "nowhere"/);
+    expect(errors[1]!.message).toMatch(/unknown key "wat"/);
+
+    // A bad option: refused while parsing, before --output is even read (--output=json and -ojson too).
+    for (const out of [['-o', 'json'], ['--output=json'], ['-ojson']]) {
+      const forks = await runCli(['pb.yaml', '-i', 'inventory.yaml', '--forks', '0', ...out], { cwd: dir });
+      expect(forks.code).toBe(2);
+      expect(jsonEvents(forks.stdout)).toMatchObject([{ event: 'error', code: 'E_USAGE', exitCode: 2, message: '--forks must be a whole number from 1 to 9999, not "0"' }]);
+    }
+    const unknown = await runCli(['status', '-i', 'inventory.yaml', '--bogus', '-o', 'json'], { cwd: dir });
+    expect(unknown.code).toBe(2);
+    expect(jsonEvents(unknown.stdout)).toMatchObject([{ event: 'error', code: 'E_USAGE', message: expect.stringMatching(/unknown option '--bogus'/) }]);
+
+    // Without JSON, stdout stays as it was: the error is on stderr only.
+    const plain = await runCli(['bad.yaml', '-i', 'inventory.yaml', '--dry-run'], { cwd: dir });
+    expect(plain.code).toBe(2);
+    expect(plain.stdout).toBe('');
+    // -o json after `--` is an argument, not the option.
+    const arg = await runCli(['validate', 'bad.yaml', '-i', 'inventory.yaml', '--', '-o', 'json'], { cwd: dir });
+    expect(arg.code).toBe(2);
+    expect(arg.stdout).toBe('');
   });
 
   it('prints the usage (exit 2 without arguments, 0 with --help), the version, and each command its own help', async () => {
