@@ -118,6 +118,16 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
   const at = (i: number) => tokens[i];
 
   const fail = (context: QuotableContext | UnquotableContext, message: string) => problems.push({ part: partIndex(parts, slotIndex), context, message });
+  /**
+   * A `$` at `i` where it expands (a bare word, `$( )`, "...", an unquoted heredoc body): opens the
+   * frame it starts (openDollar). Returns the index of the last token consumed, and whether the next
+   * token starts a word: only after `$(`, where a command begins (so `$(#...` starts a comment).
+   */
+  const expandDollar = (i: number, inDouble: boolean): { end: number; wordStart: boolean } => {
+    const depth = stack.length;
+    const end = openDollar(tokens, i, stack, out, inDouble);
+    return { end, wordStart: stack.length > depth && top().kind === 'subst' };
+  };
 
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i]!;
@@ -197,12 +207,8 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
         else if (t === '"') stack.push({ kind: 'double' });
         else if (t === '`') stack.push({ kind: 'backtick' });
         else if (t === '$') {
-          i = openDollar(tokens, i, stack, out);
-          // `$(#...`: the first word of a command substitution, where `#` starts a comment.
-          if (top().kind === 'subst' && top() !== frame) {
-            wordStart = true;
-            continue;
-          }
+          ({ end: i, wordStart } = expandDollar(i, false));
+          continue;
         } else if (t === '(' && next === '(' && wordStart) {
           // `(( expr ))`: bash's arithmetic command, evaluated like $(( )).
           out.push('(');
@@ -248,11 +254,8 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
         } else if (t === '"') stack.pop();
         else if (t === '`') stack.push({ kind: 'backtick' });
         else if (t === '$') {
-          i = openDollar(tokens, i, stack, out, true);
-          if (top().kind === 'subst' && top() !== frame) {
-            wordStart = true;
-            continue;
-          }
+          ({ end: i, wordStart } = expandDollar(i, true));
+          continue;
         }
         break;
       case 'backtick':
@@ -313,11 +316,8 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
             i++;
           } else if (t === '`') stack.push({ kind: 'backtick' });
           else if (t === '$') {
-            i = openDollar(tokens, i, stack, out, true);
-            if (top().kind === 'subst' && top() !== frame) {
-              wordStart = true;
-              continue;
-            }
+            ({ end: i, wordStart } = expandDollar(i, true));
+            continue;
           }
         }
         break;
