@@ -16,21 +16,23 @@ import { shellQuote } from './shell.js';
  *   <<'EOF' heredoc body    as is                                       `cat <<'EOF'\n{{ v }}\nEOF`
  *   # comment               as is                                       `true # {{ v }}`
  *   $(( ... )), (( ... ))   a whole number only, as is                  `$(( {{ days }} * 86400 ))`
+ *   $[ ... ] (bash)         a whole number only, as is                  `echo $[ {{ days }} + 1 ]`
  *   [[ ... -lt ... ]], let  a whole number only, quoted                 `[[ {{ days }} -lt 30 ]]`
+ *   name[ ... ] subscript   a whole number only, quoted                 `printf -v 'a[{{ i }}]' x`
  *
  * and refuses the contexts whose quoting rules are too irregular to get right (backticks,
  * `${...}`, `$((...))`, `$'...'`, right after a backslash, inside a heredoc delimiter), and values
  * that cannot be put anywhere safely: a NUL byte (a command line cannot hold one), a newline in a
  * comment, a line in a heredoc body that equals its delimiter (it would end the heredoc early).
  * Rules: POSIX.1-2017 Shell Command Language, 2.2 Quoting and 2.7.4 Here-Document; bash's own
- * arithmetic contexts (bash(1) ARITHMETIC EVALUATION: `(( ))`, `let`, and the operands of `[[ ]]`'s
- * -eq/-ne/-lt/-le/-gt/-ge are evaluated as expressions, so `a[$(cmd)]` runs cmd even from inside
- * quotes: a value there must be a whole number). A backslash-newline is removed before anything else
+ * arithmetic contexts (bash(1) ARITHMETIC EVALUATION: `(( ))`, `$[ ]`, `let`, the operands of `[[ ]]`'s
+ * -eq/-ne/-lt/-le/-gt/-ge, and array subscripts are evaluated as expressions, so `a[$(cmd)]` runs
+ * cmd even from inside quotes: a value there must be a whole number). A backslash-newline is removed before anything else
  * (2.2.1), so `\` + newline + `#` still starts a comment; so does a `#` right after `$(`.
  *
  * Not modelled (documented in docs/security.md): `case ... in x)` inside `$( )`, aliases, `eval`
- * and `sh -c` of a quoted string (the value is quoted once, for the outer shell), bash's `$[ ]` and
- * array subscripts (`a[{{ v }}]=1`), `declare -i`.
+ * and `sh -c` of a quoted string (the value is quoted once, for the outer shell), the index of a
+ * compound array assignment (`a=([{{ v }}]=x)`), `declare -i`.
  */
 export type QuotableContext = 'bare' | 'single' | 'double' | 'heredoc' | 'heredoc-literal' | 'comment' | 'arithmetic';
 
@@ -55,7 +57,11 @@ const WHY: Record<UnquotableContext, string> = {
 };
 
 type Frame =
-  | { kind: 'bare' | 'subst' | 'arith'; depth: number }
+  | { kind: 'bare'; depth: number }
+  // `outerWord`: the word the `$(` stands in, taken up again after its `)`.
+  | { kind: 'subst'; depth: number; outerWord: string }
+  // `$(( ))` and `(( ))` end at `))`; bash's old `$[ ]` at its `]`.
+  | { kind: 'arith'; depth: number; close: '))' | ']' }
   | { kind: 'single' | 'double' | 'backtick' | 'param' | 'ansi' | 'comment' }
   | { kind: 'heredoc'; delimiter: string; literal: boolean; stripTabs: boolean; line: string; lineHasValue: boolean };
 
@@ -114,6 +120,9 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
   // EXPRESSIONS, `let`). The frame depth they belong to, or -1.
   let arithmeticWords = -1;
   let arithmeticUntil: ']]' | 'end' | undefined;
+  // The shell word being read, as written (quotes kept, a value as `0`; heredoc bodies and comments
+  // are not words): a value inside its `name[...]` is in an array subscript (see inArraySubscript).
+  let word = '';
   const top = () => stack[stack.length - 1]!;
   const at = (i: number) => tokens[i];
 
@@ -125,8 +134,11 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
    */
   const expandDollar = (i: number, inDouble: boolean): { end: number; wordStart: boolean } => {
     const depth = stack.length;
-    const end = openDollar(tokens, i, stack, out, inDouble);
-    return { end, wordStart: stack.length > depth && top().kind === 'subst' };
+    const end = openDollar(tokens, i, stack, out, inDouble, word);
+    const opensCommand = stack.length > depth && top().kind === 'subst';
+    // A command begins inside `$(`: a word of its own. Other expansions stay part of this word.
+    word = opensCommand ? '' : `${word}$`;
+    return { end, wordStart: opensCommand };
   };
 
   for (let i = 0; i < tokens.length; i++) {
@@ -143,7 +155,14 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
         continue;
       }
       if (frame.kind === 'arith' && withValues && !/^-?[0-9]+$/.test(value)) {
-        fail('arithmetic', `a value inside $(( ... )) or (( ... )) must be a whole number, not ${JSON.stringify(value.slice(0, 40))}`);
+        fail('arithmetic', `a value inside $(( ... )), (( ... )) or $[ ... ] must be a whole number, not ${JSON.stringify(value.slice(0, 40))}`);
+        continue;
+      }
+      if (frame.kind !== 'heredoc' && frame.kind !== 'comment' && inArraySubscript(word) && withValues && !/^-?[0-9]+$/.test(value)) {
+        fail(
+          'arithmetic',
+          `a value inside an array subscript (name[...]: an assignment, or a name given to printf -v, declare, [[ -v ]]...) is evaluated by bash as arithmetic even when quoted (a[$(...)] would run): it must be a whole number, not ${JSON.stringify(value.slice(0, 40))}`,
+        );
         continue;
       }
       if (arithmeticWords >= 0 && withValues && !/^-?[0-9]+$/.test(value)) {
@@ -173,6 +192,7 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
         continue;
       }
       out.push(quoted);
+      if (frame.kind !== 'heredoc' && frame.kind !== 'comment') word += '0';
       wordStart = false;
       continue;
     }
@@ -192,7 +212,10 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
           if (next !== undefined) out.push(next);
           i++;
           // A backslash-newline is removed before the line is read (2.2.1): the word state is as before it.
-          if (next !== '\n') wordStart = false;
+          if (next !== '\n') {
+            wordStart = false;
+            word += `\\${next ?? ''}`;
+          }
           continue;
         }
         if (wordStart && arithmeticWords < 0) {
@@ -212,14 +235,20 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
         } else if (t === '(' && next === '(' && wordStart) {
           // `(( expr ))`: bash's arithmetic command, evaluated like $(( )).
           out.push('(');
-          stack.push({ kind: 'arith', depth: 0 });
+          stack.push({ kind: 'arith', depth: 0, close: '))' });
           i++;
           continue;
         } else if (t === '#' && wordStart) stack.push({ kind: 'comment' });
         else if (t === '(' && frame.kind === 'subst') frame.depth++;
         else if (t === ')' && frame.kind === 'subst') {
-          if (frame.depth === 0) stack.pop();
-          else frame.depth--;
+          if (frame.depth === 0) {
+            stack.pop();
+            // `a[$(...)...`: the word the substitution stands in goes on.
+            word = `${frame.outerWord}$()`;
+            wordStart = false;
+            continue;
+          }
+          frame.depth--;
         } else if (t === '<' && next === '<') {
           if (at(i + 2) === '<') {
             // A here-string (<<<): an ordinary word follows.
@@ -239,17 +268,24 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
           stack.push({ kind: 'heredoc', ...h, line: '', lineHasValue: false });
         }
         wordStart = WORD_BREAK.has(t);
+        word = wordStart ? '' : word + t;
         continue;
       }
       case 'single':
+        word += t;
         if (t === "'") stack.pop();
         break;
       case 'double':
+        // A `$` is added by expandDollar.
+        if (t !== '$') word += t;
         if (t === '\\') {
           if (next === SLOT) {
             slotIndex++;
             fail('escaped', `a value ${WHY.escaped}`);
-          } else if (next !== undefined) out.push(next);
+          } else if (next !== undefined) {
+            out.push(next);
+            word += next;
+          }
           i++;
         } else if (t === '"') stack.pop();
         else if (t === '`') stack.push({ kind: 'backtick' });
@@ -268,7 +304,12 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
         if (t === '}') stack.pop();
         break;
       case 'arith':
-        if (t === '(') frame.depth++;
+        if (frame.close === ']') {
+          // `$[ ]`: its own brackets nest (`$[ a[1] + 2 ]`).
+          if (t === '[') frame.depth++;
+          else if (t === ']' && frame.depth > 0) frame.depth--;
+          else if (t === ']') stack.pop();
+        } else if (t === '(') frame.depth++;
         else if (t === ')' && frame.depth > 0) frame.depth--;
         else if (t === ')' && next === ')') {
           out.push(')');
@@ -286,6 +327,7 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
         if (t === '\n') {
           stack.pop();
           wordStart = true;
+          word = '';
           // A heredoc started on the commented line still begins here.
           if (pending.length) stack.push({ kind: 'heredoc', ...pending.shift()!, line: '', lineHasValue: false });
           continue;
@@ -296,6 +338,8 @@ function scanShellParts(parts: readonly ShellPart[], withValues: boolean): { tex
           if (endsHeredoc(frame, frame.line)) {
             if (frame.lineHasValue && withValues) fail('heredoc', `a value completes the line "${frame.delimiter}", which would end the heredoc early`);
             stack.pop();
+            // The next command's first word starts on the next line.
+            word = '';
             if (pending.length) stack.push({ kind: 'heredoc', ...pending.shift()!, line: '', lineHasValue: false });
           } else {
             frame.line = '';
@@ -348,17 +392,47 @@ function startsArithmeticWords(tokens: Token[], i: number): ']]' | 'end' | undef
   return ARITHMETIC_TEST.test(text) ? ']]' : undefined;
 }
 
-/** After a `$` at `i`: pushes the frame it opens, returns the index of the last token consumed. */
-function openDollar(tokens: Token[], i: number, stack: Frame[], out: string[], inDouble = false): number {
+/**
+ * Whether a value at the end of `word` (as written so far, quotes kept) is inside the subscript of
+ * `name[...]`. bash evaluates an indexed array's subscript as arithmetic wherever a word names an
+ * array element: an assignment (`a[i]=x`), and the names printf -v, declare, local, read, unset,
+ * [[ -v ]] and test -v take, after quote removal, so `printf -v 'a[{{ v }}]'` evaluates the value
+ * although it is quoted (bash(1) Arrays; an associative array's key is not arithmetic, but which
+ * kind `a` is cannot be told from the command line: both are held to whole numbers). A value
+ * after the closing `]` (`a[1]={{ v }}`) is an ordinary word.
+ */
+function inArraySubscript(word: string): boolean {
+  const unquoted = word.replace(/['"]/g, '');
+  const name = /^[A-Za-z_][A-Za-z0-9_]*\[/.exec(unquoted);
+  if (!name) return false;
+  let depth = 1;
+  for (const c of unquoted.slice(name[0].length)) {
+    if (c === '[') depth++;
+    else if (c === ']' && --depth === 0) return false;
+  }
+  return true;
+}
+
+/**
+ * After a `$` at `i`: pushes the frame it opens, returns the index of the last token consumed.
+ * `word`: the shell word the `$` is in, taken up again after a `$( )`.
+ */
+function openDollar(tokens: Token[], i: number, stack: Frame[], out: string[], inDouble: boolean, word: string): number {
   const next = tokens[i + 1];
   if (next === '(') {
     if (tokens[i + 2] === '(') {
       out.push('(', '(');
-      stack.push({ kind: 'arith', depth: 0 });
+      stack.push({ kind: 'arith', depth: 0, close: '))' });
       return i + 2;
     }
     out.push('(');
-    stack.push({ kind: 'subst', depth: 0 });
+    stack.push({ kind: 'subst', depth: 0, outerWord: word });
+    return i + 1;
+  }
+  if (next === '[') {
+    // bash's old arithmetic expansion (bash(1): "$[expression]", deprecated, still evaluated).
+    out.push('[');
+    stack.push({ kind: 'arith', depth: 0, close: ']' });
     return i + 1;
   }
   if (next === '{') {

@@ -136,6 +136,68 @@ describe('shell fields quote a value for the context it sits in (issue 13.1)', (
     expect(existsSync(marker)).toBe(false);
   });
 
+  it("bash's $[ ] and array subscripts are arithmetic too: whole numbers only, even where the value is quoted", () => {
+    const bash = (command: string): string => execFileSync('/bin/bash', ['-c', command], { encoding: 'utf8', cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const attack = `$(touch ${marker})`;
+    // Each of these runs the attack in bash 5 when the value is only quoted for its quotes.
+    const cases: [string, string][] = [
+      ['echo $[ {{ n }} + 1 ]', '30'],
+      ['echo "$[ {{ n }} + 1 ]"', '30'],
+      ['cat <<EOF\n$[ {{ n }} + 1 ]\nEOF', '30'],
+      ['echo $[ a[1] + {{ n }} + 1 ]', '30'],
+      ["a[{{ n }}]=x; echo ${a[29]}", 'x'],
+      ['a["{{ n }}"]=x; echo ${a[29]}', 'x'],
+      ['a[1+{{ n }}]=x; echo ${a[30]}', 'x'],
+      ["printf -v 'a[{{ n }}]' %s x; echo ${a[29]}", 'x'],
+      ['declare "a[{{ n }}]=x"; echo ${a[29]}', 'x'],
+      ["a[29]=x; [[ -v 'a[{{ n }}]' ]] && echo set", 'set'],
+      ['x="$(a[{{ n }}]=x; echo ${a[29]})"; echo $x', 'x'],
+    ];
+    for (const [command, expected] of cases) {
+      expect(renderN(command, attack), command).toEqual({ error: expect.stringMatching(/whole number/) });
+      const ok = renderN(command, '29') as { command: string };
+      expect(bash(ok.command).trim(), ok.command).toBe(expected);
+    }
+    expect(existsSync(marker)).toBe(false);
+    // ${a[...]} is refused whatever the value (inside ${...}).
+    expect(shellTemplateProblems('echo ${a[{{ n }}]}')).toEqual([expect.stringMatching(/inside \$\{\.\.\.\}/)]);
+    // Not a subscript: a value after the closing ], in a word not starting with a name, or beside a [ ] test.
+    for (const [command, expected] of [
+      ['a[1]={{ n }}; echo ${a[1]}', attack],
+      ['echo -[{{ n }}]', `-[${attack}]`],
+      ['[ {{ n }} = 1 ] || echo differs', 'differs'],
+    ] as const) {
+      const r = renderN(command, attack) as { command: string };
+      expect(bash(r.command).trim(), command).toBe(expected);
+    }
+    expect(existsSync(marker)).toBe(false);
+    // Which command takes the word is not modelled: a name[ word is held to whole numbers everywhere.
+    expect(renderN('echo x[{{ n }}]', attack)).toEqual({ error: expect.stringMatching(/array subscript .*whole number/) });
+  });
+
+  it("bash's arithmetic contexts, property: no value runs a command; one that is not refused is a whole number", () => {
+    const bash = (command: string): string => execFileSync('/bin/bash', ['-c', command], { encoding: 'utf8', cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const commands = ['echo $[ {{ v }} ]', 'echo "$[{{ v }}]"', 'a[{{ v }}]=1', "unset 'a[{{ v }}]'", "printf -v 'b[{{ v }}]' x", "[[ -v 'a[{{ v }}]' ]]", 'declare "a[{{ v }}]=1"'];
+    fc.assert(
+      fc.property(fc.constantFrom(...commands), hostile, (command, v) => {
+        const r = render(command, v);
+        if ('error' in r) {
+          expect(r.error).toMatch(/whole number/);
+          return;
+        }
+        expect(v).toMatch(/^-?[0-9]+$/);
+        try {
+          bash(r.command);
+        } catch {
+          // A failing command is fine (an out-of-range subscript); running the marker is not.
+        } finally {
+          expect(existsSync(marker), `ran: ${JSON.stringify(r.command)}`).toBe(false);
+        }
+      }),
+      { numRuns: 120 },
+    );
+  });
+
   it('a list handed to `for` as `| shell_words | raw` stays one word per element (the stock playbooks\' backup_paths, trust_files_to_check)', () => {
     const l = ['/etc/a b', `/x;touch ${marker};`, `$(touch ${marker})`, "it's"];
     const r = renderValue({ command: "for f in {{ l | shell_words | raw }}; do printf '[%s]' \"$f\"; done" }, { l }, localExecTask.schema) as { command: string };
