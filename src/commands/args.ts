@@ -38,10 +38,19 @@ export function parseCommand<O extends object>(
  * An option given at most once (`-i`): commander keeps the last of several silently, so
  * `-i staging.yaml -i prod.yaml` would run against prod without a word.
  */
-export const once = (value: string, previous: string | undefined): string => {
+const once = (value: string, previous: string | undefined): string => {
   if (previous !== undefined) throw new InvalidArgumentError(`given twice (${previous}, then ${value}); give it once`);
   return value;
 };
+
+/**
+ * `-i, --inventory <file>`, the one option table entry every command that reads an inventory uses:
+ * given at most once (`once`), required where the command cannot work without hosts (certs
+ * expiry, discover). `description` says what the command reads from it.
+ */
+export function inventoryOption(description: string, options: { required?: boolean } = {}): Option {
+  return new Option('-i, --inventory <file>', description).argParser(once).makeOptionMandatory(options.required ?? false);
+}
 
 /** -e can be given many times. */
 export const collect = (value: string, previous: string[]): string[] => [...previous, value];

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { KcarunError } from '../core/errors.js';
 import type { Transport } from '../transport/types.js';
-import { Command, outputOption, parseCommand, once } from './args.js';
+import { Command, inventoryOption, outputOption, parseCommand } from './args.js';
 import type { CommandIO } from './io.js';
 
 /** `kcarun certs inspect|expiry ...`: each subcommand with its own option table. */
@@ -26,7 +26,7 @@ async function inspect(argv: string[], io: CommandIO): Promise<number> {
 async function expiry(argv: string[], io: CommandIO): Promise<number> {
   const command = new Command('certs expiry')
     .description("report every host's certificates by expiry; exit 1 when one is under the threshold or a host is unreadable")
-    .requiredOption('-i, --inventory <file>', 'the inventory (hosts to read)', once)
+    .addOption(inventoryOption('the inventory (hosts to read)', { required: true }))
     .option('--warn-days <days>', 'exit 1 when a certificate expires within this many days')
     .option('--prometheus <file>', 'also write the expiry times as Prometheus metrics (textfile collector)')
     .option('--path <path>', 'a file or directory to scan (repeatable; default: the kubeadm and etcd PKI dirs)', (v: string, prev: string[] = []) => [...prev, v])

@@ -1,13 +1,13 @@
 import { resolve } from 'node:path';
 import { KcarunError } from '../core/errors.js';
-import { Command, outputOption, parseCommand, once } from './args.js';
+import { Command, inventoryOption, outputOption, parseCommand } from './args.js';
 import type { CommandIO } from './io.js';
 
 /** `kcarun discover ...` with its own option table (src/cli.ts lists it in COMMANDS). */
 export async function main(argv: string[], io: CommandIO): Promise<number> {
   const command = new Command('discover')
     .description('read what runs on every host (read-only) and print its PKI map; --write-vars writes the vars the stock playbooks read')
-    .requiredOption('-i, --inventory <file>', 'the inventory (hosts to read)', once)
+    .addOption(inventoryOption('the inventory (hosts to read)', { required: true }))
     .option('--write-vars <file>', 'write the discovered vars here (YAML, 0600), for -e @file')
     .option('--svg <file>', 'also draw the PKI map as a picture (SVG) into this file')
     .option('--accept-new-host-keys', 'add unknown SSH host keys to known_hosts (changed keys are always refused)')

@@ -3,7 +3,7 @@ import { rollbackStage } from '../engine/rollback.js';
 import { DEFAULT_FORKS } from '../engine/run.js';
 import { readJournal, type JournalRecord } from '../engine/journal.js';
 import { taskTypes } from '../tasks/index.js';
-import { Command, collect, outputOption, parseCommand, once } from './args.js';
+import { Command, collect, inventoryOption, outputOption, parseCommand } from './args.js';
 import type { CommandIO } from './io.js';
 import { preparePlaybook, stateDirFor } from './prepare.js';
 import { withSession, type SessionOptions } from './session.js';
@@ -24,7 +24,7 @@ export interface RollbackArgs {
 export async function main(argv: string[], io: CommandIO): Promise<number> {
   const command = new Command('rollback')
     .description("undo the journal's completed stages, newest first")
-    .option('-i, --inventory <file>', 'the inventory (hosts, groups, vars)', once)
+    .addOption(inventoryOption('the inventory (hosts, groups, vars)'))
     .option('--state-dir <dir>', 'the state dir (default: .kcarun/ beside the inventory)')
     .option('--to <stage>', 'undo down to this stage (inclusive); default: every completed stage')
     .option('-e, --extra-vars <vars>', 'key=value, @file.yaml or {yaml}; repeatable', collect, [])

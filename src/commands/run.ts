@@ -3,7 +3,7 @@ import { DEFAULT_FORKS, runPlaybook, type RunOptions } from '../engine/run.js';
 import { readJournal, type JournalRecord } from '../engine/journal.js';
 import { describeStageFields } from '../engine/stage-fields.js';
 import { leaderProbeTypes, taskTypes } from '../tasks/index.js';
-import { Command, Option, collect, list, outputOption, parseCommand, once } from './args.js';
+import { Command, Option, collect, inventoryOption, list, outputOption, parseCommand } from './args.js';
 import type { CommandIO } from './io.js';
 import { preparePlaybook, type Prepared } from './prepare.js';
 import { withSession, type SessionOptions } from './session.js';
@@ -56,7 +56,7 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
   const command = new Command('run')
     .description('run a playbook')
     .argument('<playbook>', 'the playbook file')
-    .option('-i, --inventory <file>', 'the inventory (hosts, groups, vars)', once)
+    .addOption(inventoryOption('the inventory (hosts, groups, vars)'))
     .option('-e, --extra-vars <vars>', 'key=value, @file.yaml or {yaml}; repeatable; highest precedence', collect, [])
     .option('--dry-run', 'show what every task would do (commands, diffs); change nothing')
     .addOption(new Option('--check', 'same as --dry-run').hideHelp())

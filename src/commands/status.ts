@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { latestSteps, readJournal, type JournalRecord } from '../engine/journal.js';
 import { readHolder } from '../engine/lock.js';
-import { Command, outputOption, parseCommand, once } from './args.js';
+import { Command, inventoryOption, outputOption, parseCommand } from './args.js';
 import type { CommandIO } from './io.js';
 import { stateDirFor } from './prepare.js';
 
@@ -63,7 +63,7 @@ export async function readRunStatus(stateDir: string, isRunning: (pid: number) =
 export async function main(argv: string[], io: CommandIO): Promise<number> {
   const command = new Command('status')
     .description('where the last run stands, from the journal alone (no host is contacted)')
-    .option('-i, --inventory <file>', 'the inventory (its state dir is .kcarun/ beside it)', once)
+    .addOption(inventoryOption('the inventory (its state dir is .kcarun/ beside it)'))
     .option('--state-dir <dir>', 'the state dir (default: .kcarun/ beside the inventory)')
     .addOption(outputOption());
   const parsed = parseCommand<{ inventory?: string; stateDir?: string; output: 'auto' | 'plain' | 'json' }>(command, argv, io);

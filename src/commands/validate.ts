@@ -1,4 +1,4 @@
-import { Command, collect, parseCommand, once } from './args.js';
+import { Command, collect, inventoryOption, parseCommand } from './args.js';
 import type { CommandIO } from './io.js';
 import { preparePlaybook } from './prepare.js';
 
@@ -7,7 +7,7 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
   const command = new Command('validate')
     .description('check a playbook (with its inventory and vars) without touching a host')
     .argument('<playbook>', 'the playbook file')
-    .option('-i, --inventory <file>', 'the inventory (hosts, groups, vars)', once)
+    .addOption(inventoryOption('the inventory (hosts, groups, vars)'))
     .option('-e, --extra-vars <vars>', 'key=value, @file.yaml or {yaml}; repeatable', collect, []);
   const parsed = parseCommand<{ inventory?: string; extraVars: string[] }>(command, argv, io);
   if ('exit' in parsed) return parsed.exit;
