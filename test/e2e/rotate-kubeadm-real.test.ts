@@ -178,7 +178,9 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     console.log(`[e2e real] component log TLS/auth errors: ${tv.componentLogErrors} ${JSON.stringify(tv.componentLogErrorsByComponent)}`);
     for (const e of tv.componentLogSamples) console.log(`[e2e real]   ${e.node} ${e.component} ${e.ts} ${e.line}`);
     expect(tv.componentLogErrors, JSON.stringify(tv.componentLogSamples)).toBe(0);
-    expect(tv.requestsByTarget['lb'] ?? 0).toBeGreaterThan(1000);
+    // The traffic ran through the whole rotation: about one request per second through the load
+    // balancer (a 10-s timeout at most per request), so at least half the rotation's seconds.
+    expect(tv.requestsByTarget['lb'] ?? 0).toBeGreaterThan(seconds / 2);
     // KNOWN GAP, not asserted (issue 18; docs/lab.md, sessions 5 and 6). The stacked-etcd cause (13-15
     // of ~1,300 failed while an apiserver's only etcd member was replaced) is gone: static-pod-hold in
     // trust-etcd/finalize-etcd, no etcd restart in switch-etcd. Left: at most one request per run, cut
@@ -321,7 +323,9 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     const kubeletConf = parse(readFileSync(fs(worker.name, '/etc/kubernetes/kubelet.conf'), 'utf8')) as { clusters: Array<{ cluster: Record<string, string> }> };
     const trusted = certsIn(Buffer.from(kubeletConf.clusters[0]!.cluster['certificate-authority-data'] ?? '', 'base64').toString('utf8'));
     expect(trusted.map((c) => c.fingerprint256)).toEqual([new X509Certificate(newCa).fingerprint256]);
-    const client = fs(worker.name, '/var/lib/kubelet/pki/kubelet-client-current.pem');
+    // a link to an absolute path inside the node (kubelet-client-<timestamp>.pem): follow it there
+    const link = readlinkSync(fs(worker.name, '/var/lib/kubelet/pki/kubelet-client-current.pem'));
+    const client = fs(worker.name, link.startsWith('/') ? link : `/var/lib/kubelet/pki/${link}`);
     const v = await openssl(['verify', '-CAfile', fs('cp1', '/etc/kubernetes/pki/ca.crt'), client]);
     expect(v.rc, `${v.stdout}${v.stderr}`).toBe(0);
     const old = await openssl(['verify', '-CAfile', join(paths.originalCaDir, 'ca.crt'), client]);
