@@ -5,7 +5,7 @@ import type { ExecResult } from '../../transport/types.js';
 import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
 import type { ServiceRestartParams } from './schema.js';
 import { setPath } from '../../edit/yaml-path.js';
-import { crictlStopCommand, drainHook, runningContainerIds, waitForContainers } from '../shared/crictl.js';
+import { crictlStopCommand, drainHook, portListening, runningContainerIds, waitForContainers } from '../shared/crictl.js';
 import { mustRun } from '../shared/remote-run.js';
 
 type Ctx = TaskContext<ServiceRestartParams>;
@@ -190,6 +190,11 @@ async function restartStaticPod(ctx: Ctx): Promise<string> {
   }
   const asked = ctx.params.strategy ?? 'crictl-stop';
   const strategy = asked === 'auto' ? await chooseStrategy(ctx, old) : asked;
+  // Where kcarun makes the kubelet stop the pod (annotation, move-manifest), the drain needs the
+  // component listening first: a closed port then means the kubelet's SIGTERM arrived, not a
+  // component still starting. (After a manifest change of an earlier step the kubelet may have
+  // closed it already; the stock stages gate every restart on readiness, so it was listening.)
+  const drainPort = ctx.params.drainPort !== undefined && strategy !== 'crictl-stop' && !kubeletWillReplace(await times()) && (await portListening(ctx, ctx.params.drainPort)) !== true ? undefined : ctx.params.drainPort;
   if (strategy === 'crictl-stop' || strategy === 'annotation') {
     if (old.length === 0) ctx.log.warn(`no running ${name} container; waiting for the kubelet to start one`);
     if (kubeletWillReplace(await times())) {
@@ -221,7 +226,7 @@ async function restartStaticPod(ctx: Ctx): Promise<string> {
   // shortened to the drain the component needs (drainHook).
   let drained: number | undefined;
   const kubeletStops = strategy !== 'crictl-stop' || (await times().then(kubeletWillReplace));
-  const hook = kubeletStops ? drainHook(ctx, { drainPort: ctx.params.drainPort, drainSeconds: ctx.params.stopTimeoutSeconds ?? 0, old, onDrained: (s) => (drained = s) }) : undefined;
+  const hook = kubeletStops ? drainHook(ctx, { drainPort, drainSeconds: ctx.params.stopTimeoutSeconds ?? 0, old, onDrained: (s) => (drained = s) }) : undefined;
   const id = await waitForNewContainer(ctx, name, old, hook);
   const drainNote = drained === undefined ? '' : `; the old one stopped ${ctx.params.stopTimeoutSeconds ?? 0} s after :${ctx.params.drainPort} was closed, ${drained.toFixed(1)} s into the wait`;
   return `${name} restarted${asked === 'auto' ? ` (${strategy})` : ''} (container ${old.join(',') || 'none'} -> ${id}${drainNote})`;

@@ -291,7 +291,7 @@ describe('service-restart', () => {
     expect(await readFile(manifest, 'utf8')).toBe(content);
   });
 
-  it('static-pod-hold with drainPort: once the held component closed its port (the kubelet\'s SIGTERM arrived), kcarun stops it instead of waiting out its grace period; without drainPort, or with the port still listened on, the grace period stands', async () => {
+  it('static-pod-hold with drainPort: once the held component closed its port (the kubelet\'s SIGTERM arrived), kcarun stops it instead of waiting out its grace period; without drainPort, with a port nothing listened on before, or with the port still listened on, the grace period stands', async () => {
     const manifest = join(manifests, 'drainer.yaml');
     const end = join(state, 'drainer.end');
     const hold = async (action: 'hold' | 'release', extra: { drainPort?: number } = {}) =>
@@ -312,6 +312,15 @@ describe('service-restart', () => {
     await waitForListener(drainerPort);
     const plain = await hold('hold');
     expect(plain.summary).not.toMatch(/stopped/);
+    expect(await stops()).toBe(before + 1);
+    expect(await readFile(end, 'utf8')).toBe('SIGKILL at the end of the grace period\n');
+
+    // A port nothing listened on before the hold (a component still starting, a wrong port): a closed
+    // port proves nothing, so kcarun stops nothing.
+    await hold('release');
+    await waitForListener(drainerPort);
+    const unused = await hold('hold', { drainPort: await freePort() });
+    expect(unused.summary).not.toMatch(/stopped/);
     expect(await stops()).toBe(before + 1);
     expect(await readFile(end, 'utf8')).toBe('SIGKILL at the end of the grace period\n');
 
