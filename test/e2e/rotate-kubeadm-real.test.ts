@@ -15,8 +15,9 @@
  * (lab up ~2.5 min, the rotation the rest).
  *
  * The same lab first shows it is genuine (the real kubectl sees 3 Ready nodes, the components report
- * the pinned versions, the CAs are the backdated ones) and last that `lab down` leaves the machine as
- * it was: one real lab per CI run (each costs ~4 min of a loaded 2-core machine).
+ * the pinned versions, the CAs are the backdated ones); after the rotation a new worker joins with
+ * the printed `kubeadm join` command (lab/real/worker.ts); last, `lab down` leaves the machine as it
+ * was: one real lab per CI run (each costs ~4 min of a loaded 2-core machine).
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
