@@ -196,7 +196,7 @@ export async function realUp(opts: RealUpOptions): Promise<LabState> {
     const np = paths.node(n.name);
     mkdirSync(dirname(np.hostKey), { recursive: true });
     await runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `root@${n.name}`, '-f', np.hostKey]);
-    known.push(`${n.ip} ${readFileSync(`${np.hostKey}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ')}`);
+    known.push(knownHostsLine(n.ip, np.hostKey));
   }
   writeFileSync(paths.knownHosts, `${known.join('\n')}\n`);
 
@@ -368,9 +368,18 @@ export async function nodeServicesUp(paths: LabPaths, n: NodeState, images: stri
   for (const image of images) await inRealNodeOk(n, ['ctr', '-n', 'k8s.io', 'images', 'import', '--platform', 'linux/amd64', imageTarball(image)]);
 }
 
-async function kubeadm(paths: LabPaths, n: NodeState, args: string[], logName: string): Promise<void> {
+/** The known_hosts line for a node's host key (`ADDRESS TYPE KEY`, the comment dropped). */
+export function knownHostsLine(ip: string, hostKey: string): string {
+  return `${ip} ${readFileSync(`${hostKey}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ')}`;
+}
+
+/**
+ * `kubeadm ARGS --v=1` inside node `n`, its output kept in the node's logs/`logName` (the command
+ * line with a `--token` value masked: a bootstrap token is a credential); throws with the last stderr lines.
+ */
+export async function kubeadm(paths: LabPaths, n: NodeState, args: string[], logName: string): Promise<void> {
   const r = await inRealNode(n.holderPid, ['kubeadm', ...args, '--v=1']);
-  writeFileSync(join(paths.node(n.name).logs, logName), `$ kubeadm ${args.join(' ')}\n${r.stdout}\n--- stderr ---\n${r.stderr}`);
+  writeFileSync(join(paths.node(n.name).logs, logName), `$ kubeadm ${args.join(' ').replace(/(--token[= ])\S+/g, '$1<masked>')}\n${r.stdout}\n--- stderr ---\n${r.stderr}`);
   if (r.rc !== 0) throw new Error(`${n.name}: kubeadm ${args[0]} failed (rc ${r.rc}); see ${join(paths.node(n.name).logs, logName)}:\n${r.stderr.trim().split('\n').slice(-12).join('\n')}`);
 }
 

@@ -14,7 +14,7 @@ import { imageRefs } from './artifacts.js';
 import { realNodeAlive } from './down.js';
 import { etcHostsReal, resolvConfReal } from './node-files.js';
 import { makePlan, workerNode } from './plan.js';
-import { inRealNode, inRealNodeOk, kubectl, nodeServicesUp, podCidrsByNode, setUpCni, startNode, waitFor, writeNodeFiles } from './up.js';
+import { inRealNodeOk, knownHostsLine, kubeadm, kubectl, nodeServicesUp, podCidrsByNode, setUpCni, startNode, waitFor, writeNodeFiles } from './up.js';
 
 /**
  * A new machine for a running real lab, as a user would provision one to join the cluster: worker
@@ -35,7 +35,7 @@ export async function realAddWorker(opts: { dir: string; log?: (line: string) =>
   log(`lab: adding worker ${n.name} (${n.ip})`);
   mkdirSync(dirname(np.hostKey), { recursive: true });
   await runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `root@${n.name}`, '-f', np.hostKey]);
-  writeFileSync(paths.knownHosts, `${readFileSync(paths.knownHosts, 'utf8')}${n.ip} ${readFileSync(`${np.hostKey}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ')}\n`);
+  writeFileSync(paths.knownHosts, `${readFileSync(paths.knownHosts, 'utf8')}${knownHostsLine(n.ip, np.hostKey)}\n`);
   const pause = imageRefs().pause;
   writeNodeFiles(paths, n, { hosts: etcHostsReal(plan, [n]), resolv: resolvConfReal(plan), pause, hierarchies: real.cgroupHierarchies });
   real.veths.push(n.veth);
@@ -71,17 +71,17 @@ export async function realWorkerJoined(opts: { dir: string; name: string }): Pro
 }
 
 /**
- * The argv to run on a new worker for the command `kubeadm token create --print-join-command`
+ * kubeadm's arguments to run on a new worker for the command `kubeadm token create --print-join-command`
  * printed (`kubeadm join HOST:PORT --token T --discovery-token-ca-cert-hash sha256:H`), plus this
  * lab's node settings a user would add on such a machine: SystemVerification ignored (cgroup v1
  * here) and the node's kubelet patch (its cgroupRoot). Errors: anything but a kubeadm join command.
  */
-export function workerJoinArgv(printed: string): string[] {
+export function workerJoinArgs(printed: string): string[] {
   const words = printed.trim().split(/\s+/);
   if (words[0] !== 'kubeadm' || words[1] !== 'join' || !words.includes('--discovery-token-ca-cert-hash')) {
     throw new Error(`not a kubeadm join command: ${printed.trim().slice(0, 200)}`);
   }
-  return [...words, '--ignore-preflight-errors=SystemVerification', '--patches', '/root/kubeadm/patches'];
+  return [...words.slice(1), '--ignore-preflight-errors=SystemVerification', '--patches', '/root/kubeadm/patches'];
 }
 
 /**
@@ -96,9 +96,7 @@ export async function realJoinNewWorker(opts: { dir: string; log?: (line: string
   const joinCommand = await inRealNodeOk(cp1, ['kubeadm', 'token', 'create', '--print-join-command']);
   const worker = await realAddWorker({ dir: opts.dir, log });
   log(`lab: kubeadm join on ${worker.name} (the command cp1 printed)`);
-  const r = await inRealNode(worker.holderPid, workerJoinArgv(joinCommand));
-  writeFileSync(`${paths.node(worker.name).logs}/kubeadm-join.log`, `$ kubeadm join ...\n${r.stdout}\n--- stderr ---\n${r.stderr}`);
-  if (r.rc !== 0) throw new Error(`${worker.name}: kubeadm join failed (rc ${r.rc}):\n${r.stderr.trim().split('\n').slice(-12).join('\n')}`);
+  await kubeadm(paths, worker, workerJoinArgs(joinCommand), 'kubeadm-join.log');
   await realWorkerJoined({ dir: opts.dir, name: worker.name });
   log(`lab: ${worker.name} joined and Ready`);
   return { joinCommand: joinCommand.trim(), worker };

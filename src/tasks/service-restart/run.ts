@@ -190,14 +190,18 @@ async function restartStaticPod(ctx: Ctx): Promise<string> {
   }
   const asked = ctx.params.strategy ?? 'crictl-stop';
   const strategy = asked === 'auto' ? await chooseStrategy(ctx, old) : asked;
-  // Where kcarun makes the kubelet stop the pod (annotation, move-manifest), the drain needs the
-  // component listening first: a closed port then means the kubelet's SIGTERM arrived, not a
-  // component still starting. (After a manifest change of an earlier step the kubelet may have
-  // closed it already; the stock stages gate every restart on readiness, so it was listening.)
-  const drainPort = ctx.params.drainPort !== undefined && strategy !== 'crictl-stop' && !kubeletWillReplace(await times()) && (await portListening(ctx, ctx.params.drainPort)) !== true ? undefined : ctx.params.drainPort;
+  const willReplace = strategy !== 'move-manifest' && kubeletWillReplace(await times());
+  // Where the kubelet stops the old container while kcarun waits for the new one (a changed
+  // manifest, the annotation), its graceful stop may be cut to the drain the component needs
+  // (drainHook). Before kcarun's own annotation the component must be listening: a closed port then
+  // means the kubelet's SIGTERM arrived, not a component still starting. (After an earlier step's
+  // manifest change the kubelet may have closed it already; the stock stages gate every restart on
+  // readiness, so it was listening.)
+  const drainPort =
+    willReplace || (strategy === 'annotation' && ctx.params.drainPort !== undefined && (await portListening(ctx, ctx.params.drainPort)) === true) ? ctx.params.drainPort : undefined;
   if (strategy === 'crictl-stop' || strategy === 'annotation') {
     if (old.length === 0) ctx.log.warn(`no running ${name} container; waiting for the kubelet to start one`);
-    if (kubeletWillReplace(await times())) {
+    if (willReplace) {
       ctx.log.info(`${name}: the manifest changed after the container started; waiting for the kubelet to replace it`);
     } else if (strategy === 'annotation') {
       const value = await annotateManifest(ctx, manifest, new Date());
@@ -222,11 +226,8 @@ async function restartStaticPod(ctx: Ctx): Promise<string> {
       await mustRun(ctx, `mv -f -- ${shellJoin([parked, manifest])}`);
     }
   }
-  // Where the kubelet stops the old container (not kcarun's crictl stop), its grace period may be
-  // shortened to the drain the component needs (drainHook).
   let drained: number | undefined;
-  const kubeletStops = strategy !== 'crictl-stop' || (await times().then(kubeletWillReplace));
-  const hook = kubeletStops ? drainHook(ctx, { drainPort, drainSeconds: ctx.params.stopTimeoutSeconds ?? 0, old, onDrained: (s) => (drained = s) }) : undefined;
+  const hook = drainHook(ctx, { drainPort, drainSeconds: ctx.params.stopTimeoutSeconds ?? 0, old, onDrained: (s) => (drained = s) });
   const id = await waitForNewContainer(ctx, name, old, hook);
   const drainNote = drained === undefined ? '' : `; the old one stopped ${ctx.params.stopTimeoutSeconds ?? 0} s after :${ctx.params.drainPort} was closed, ${drained.toFixed(1)} s into the wait`;
   return `${name} restarted${asked === 'auto' ? ` (${strategy})` : ''} (container ${old.join(',') || 'none'} -> ${id}${drainNote})`;

@@ -28,7 +28,7 @@ export const ServiceRestartSchema = Type.Object(
         minimum: 1,
         maximum: 65535,
         description:
-          "static-pod: the TCP port the component listens on (kube-apiserver: 6443). Where the kubelet stops the old container gracefully (a changed manifest, `annotation`, `move-manifest`), kcarun waits until nothing listens on that port any more (the component got the kubelet's SIGTERM and closed its listener), lets stopTimeoutSeconds pass for its in-flight requests and stops it (`crictl stop --timeout 0`, the kubelet's own end-of-grace SIGKILL) instead of letting it run out its pod's grace period (kube-apiserver keeps its watch connections open until SIGKILL, 30 s). Unset: the kubelet's grace period.",
+          "static-pod: the TCP port the component listens on (kube-apiserver: 6443). Where the kubelet stops the old container gracefully while kcarun waits for the new one (a changed manifest, `annotation`), kcarun waits until nothing listens on that port any more (the component got the kubelet's SIGTERM and closed its listener), lets stopTimeoutSeconds pass for its in-flight requests and stops it (`crictl stop --timeout 0`, the kubelet's own end-of-grace SIGKILL) instead of letting it run out its pod's grace period (kube-apiserver keeps its watch connections open until SIGKILL, 30 s). Unset: the kubelet's grace period.",
       }),
     ),
     manifest: Type.Optional(RemotePathSchema('static-pod: the manifest (default /etc/kubernetes/manifests/<container>.yaml).')),
