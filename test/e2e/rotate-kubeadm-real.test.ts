@@ -12,8 +12,9 @@
  * window during which a request straight to an apiserver failed.
  *
  * kcarun runs as the built CLI (`npm test` builds dist/ first), JSON output. Needs the pinned build
- * (scripts/install-deps.sh). Subnet: $KCARUN_REAL_SUBNET or 10.232.0.0/16. Measured here: ~20 min
- * (lab up ~2.5 min, the rotation the rest).
+ * (scripts/install-deps.sh). Subnet: $KCARUN_REAL_SUBNET or 10.232.0.0/16. Measured on a quiet
+ * machine (session 14): 1,344 s in all (lab up ~1.7 min, the rotation with its kill and resume 716 s,
+ * the wrong order 477 s, the rest ~1 min); at CI's load, about twice that.
  *
  * The same lab first shows it is genuine (the real kubectl sees 3 Ready nodes, the components report
  * the pinned versions, the CAs are the backdated ones); after the rotation a new worker joins with
