@@ -71,7 +71,7 @@ export async function measureDemoRotation(log: (s: string) => void): Promise<Rot
     const time = parseGnuTime(await readFile(`${events}.time`, 'utf8'));
     return {
       ...result,
-      source: 'the demo rotation, measured in this run (`npm run demo`: 3-node kubeadm lab with traffic, default gates)',
+      source: 'the demo rotation, measured in this run (`npm run demo -- --layout kubeadm`: the emulated 3-node kubeadm lab with traffic, default gates)',
       cpu_s: time.cpuSeconds,
       cpu_share: time.cpuSeconds / result.wall_s,
       peak_rss_mb: time.peakRssMb,

@@ -19,7 +19,7 @@
  *   kubelet's client pair behind kubelet-client-current.pem included: a new timestamped file, same
  *   key, link swapped), etcd data intact; run again, it is a no-op that says so.
  * (kill -9 and --resume: rotate-kubespray.test.ts; a lost node and a rollback: rotate-binary.test.ts.
- * A 5-node control plane was its own e2e file until session 9; it now runs as `npm run demo -- --nodes
+ * A 5-node control plane was its own e2e file until session 9; it now runs as `npm run demo -- --layout kubeadm --nodes
  * 5`, outside CI: a 5-node lab under rotation keeps 2 cores busy for ~15 min here.)
  */
 import { createHash, X509Certificate } from 'node:crypto';
