@@ -19,7 +19,8 @@
  * The same lab first shows it is genuine (the real kubectl sees 3 Ready nodes, the components report
  * the pinned versions, the CAs are the backdated ones); after the rotation a new worker joins with
  * the printed `kubeadm join` command (lab/real/worker.ts); then the operator's field notes' order
- * (test/fixtures/field-notes-order/) fails visibly on the real components and is rolled back; last,
+ * (test/fixtures/field-notes-order/) fails visibly on the real components (rolled back, or stopped
+ * at a later gate with the cluster down: both seen); last,
  * `lab down` leaves the machine as it was: one real lab per CI run (each costs ~4 min of a loaded
  * 2-core machine), so the kill -9 and the wrong order ride on it (issue 18: "combine them").
  */
