@@ -76,16 +76,22 @@ export interface UnitFile {
 
 /** Interpreters a component may run under (the lab's emulated binaries are `node bundle.mjs NAME`). */
 const INTERPRETERS = /^(node|nodejs|sh|bash|dash|python3?|env)$/;
+/** Shells: what follows their script is the script's arguments. */
+const SHELLS = /^(sh|bash|dash)$/;
 
 /**
  * The component a command line runs, and the index of its first argument: argv[0] itself, or the
  * first non-option word after an interpreter (`sh /usr/local/bin/etcd ...`, `node bundle.mjs kubelet ...`).
+ * A shell script given a component's name (`bash supervise.sh kubelet`: a supervisor or wrapper, such
+ * as the lab's stand-in for systemd) is not that component: the component it starts is a process of
+ * its own, and reading the wrapper's (empty) flags would shadow it.
  */
 export function componentOfArgv(argv: readonly string[]): { name: ComponentName; argsFrom: number } | undefined {
   for (let i = 0; i < Math.min(argv.length, 3); i++) {
     const base = posix.basename(argv[i] ?? '');
     if ((COMPONENTS as readonly string[]).includes(base)) return { name: base as ComponentName, argsFrom: i + 1 };
     if (i === 0 && !INTERPRETERS.test(base)) return undefined;
+    if (i === 1 && SHELLS.test(posix.basename(argv[0] ?? ''))) return undefined;
     if (i > 0 && (argv[i] ?? '').startsWith('-')) return undefined;
   }
   return undefined;

@@ -188,9 +188,17 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
   const probe = etcdClients.find((e) => e.readers.length === 0 && etcdFolders.has(posix.dirname(e.path))) ?? etcdClients.find((e) => e.readers.some((r) => r.component === 'kube-apiserver')) ?? etcdClients[0];
   if (probe) Object.assign(vars, { etcd_probe_cert: names.perHostOrFirst(probe.path, 'etcd'), etcd_probe_key: names.perHostOrFirst(keyOf(ref, probe.path), 'etcd', probe.path) });
   const admins = (groups: string) => leaves.filter((e) => e.issuer === 'kubernetes' && new RegExp(`O=(${groups})(,|$)`).test(e.subject) && ref.keysPresent.has(keyOf(ref, e.path)));
-  const apiProbe = admins('kubeadm:cluster-admins')[0] ?? admins('system:masters')[0];
+  // The gates present this pair to the apiserver's /readyz (any authenticated client may read it:
+  // the system:public-info-viewer ClusterRole) and to the kubelets' :10250 (where the apiserver's own
+  // kubelet client is authorized). An admin file first; else the apiserver's --kubelet-client-certificate
+  // pair, the only candidate kubeadm leaves: apiserver-kubelet-client.crt carries no O= group (kubeadm
+  // v1.37.2 cmd/kubeadm/app/phases/certs/certlist.go KubeadmCertKubeletClient; the kubelets authorize
+  // it by CN, phases/bootstraptoken/node/tlsbootstrap.go: system:kubelet-api-admin) and admin.conf
+  // embeds the admin certificate (seen on the genuine lab cluster, session 15).
+  const kubeletClient = leaves.find((e) => e.issuer === 'kubernetes' && e.path === setting('kube-apiserver', 'kubelet-client-certificate') && ref.keysPresent.has(keyOf(ref, e.path)));
+  const apiProbe = admins('kubeadm:cluster-admins')[0] ?? admins('system:masters')[0] ?? kubeletClient;
   if (apiProbe) Object.assign(vars, { apiserver_probe_cert: names.perHostOrFirst(apiProbe.path, 'control_plane'), apiserver_probe_key: names.perHostOrFirst(keyOf(ref, apiProbe.path), 'control_plane', apiProbe.path) });
-  else if (apiserver) warnings.push(`${ref.host}: no admin client certificate file (O=kubeadm:cluster-admins or system:masters) for the apiserver health gate; set apiserver_probe_cert/key`);
+  else if (apiserver) warnings.push(`${ref.host}: no client certificate file for the apiserver health gate (an admin one, O=kubeadm:cluster-admins or system:masters, or the apiserver's --kubelet-client-certificate pair); set apiserver_probe_cert/key`);
 
   // Kubeconfigs: those beside the kubelet's (the control plane's and the admins'), and the kubelet's.
   const kubeconfigDirs = new Set([...ref.kubeconfigs.keys()].filter((k) => k !== kubeletKubeconfig).map((k) => posix.dirname(k)));

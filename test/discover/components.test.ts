@@ -24,6 +24,8 @@ describe('which component a command line runs', () => {
     expect(componentOfArgv(['sh', '/usr/local/bin/kubelet', '--config=/x'])).toEqual({ name: 'kubelet', argsFrom: 2 });
     expect(componentOfArgv(['grep', '-l', 'etcd'])).toBeUndefined();
     expect(componentOfArgv(['sh', '-c', 'etcd'])).toBeUndefined();
+    // a shell script that supervises a component (the lab's systemd stand-in on the real kubeadm nodes)
+    expect(componentOfArgv(['/bin/bash', '/usr/local/bin/kcarun-lab-unit-supervisor', 'kubelet'])).toBeUndefined();
   });
 });
 

@@ -6,8 +6,8 @@
  * never speaks of rollback or --resume.
  *
  * rotate-ca's dry run, and its comparison with the real run that follows, live with that real run
- * (one lab and one rotation per layout, to keep CI inside its budget): rotate-kubeadm.test.ts and
- * rotate-binary.test.ts.
+ * (one lab and one rotation per layout, to keep CI inside its budget): rotate-kubeadm-real.test.ts
+ * (the genuine kubeadm cluster) and rotate-binary.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSession, useLab } from './lab-session.js';

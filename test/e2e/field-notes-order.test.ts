@@ -8,8 +8,9 @@
  *    authority"), client requests fail, Prometheus's etcd scrapes fail the same way, and kcarun's etcd
  *    gate refuses (nothing can write to etcd any more, so its raft index stops) and rolls the switch
  *    back, after which the cluster serves again.
- * 2. The contrast: rotate-kubeadm.test.ts runs the stock order on a lab like this one with zero
- *    failed requests and zero component errors; test/formats/stock-playbooks.test.ts checks that the
+ * 2. The contrast: rotate-kubeadm-real.test.ts runs the stock order on the genuine kubeadm cluster
+ *    with zero failed requests through the load balancer and zero component errors (and the notes'
+ *    order failing there too); test/formats/stock-playbooks.test.ts checks that the
  *    stock order differs from the notes' exactly where this file shows them breaking (it needs no lab).
  * 3. The notes' Kubernetes CA steps (三-五) on the same lab, the etcd CA left alone: kcarun finishes them
  *    (every check the notes prescribe passes), but Prometheus, updated last, fails its kubelet

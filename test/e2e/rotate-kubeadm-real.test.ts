@@ -13,11 +13,19 @@
  *
  * kcarun runs as the built CLI (`npm test` builds dist/ first), JSON output. Needs the pinned build
  * (scripts/install-deps.sh). Subnet: $KCARUN_REAL_SUBNET or 10.232.0.0/16. Measured on a quiet
- * machine (session 14): 1,344 s in all (lab up ~1.7 min, the rotation with its kill and resume 716 s,
- * the wrong order 477 s, the rest ~1 min); at CI's load, about twice that.
+ * machine (session 15): 1,527 s in all (lab up 121 s, the worker's join, discover and the dry run
+ * ~30 s, the rotation with its kill and resume 809 s, the wrong order 526 s, the rest ~40 s); at
+ * CI's load, about twice that.
  *
  * The same lab first shows it is genuine (the real kubectl sees 3 Ready nodes, the components report
- * the pinned versions, the CAs are the backdated ones); after the rotation a new worker joins with
+ * the pinned versions, the CAs are the backdated ones). Then what the emulated kubeadm e2e carried
+ * until session 15 (retired: the kubeadm rotation runs here now, on the real components): a worker
+ * joins before the rotation, so the rotation carries one (its ca.crt ends as the new CA, nothing else
+ * written there); `kcarun discover` on the hosts and groups alone recognises the layout, and the dry
+ * run with its vars changes no file and restarts no container, and plans exactly the (host, file)
+ * pairs the two real runs (killed, resumed) then change; preflight refuses a planted cert/key
+ * mismatch without changing a file; after the rotation, a run again is a no-op that says so. (The
+ * per-signer controller-manager flags moved to the kubespray e2e.) After the rotation a new worker joins with
  * the printed `kubeadm join` command (lab/real/worker.ts); then the operator's field notes' order
  * (test/fixtures/field-notes-order/) fails visibly on the real components (rolled back, or stopped
  * at a later gate with the cluster down: both seen); last,
@@ -25,7 +33,7 @@
  * 2-core machine), so the kill -9 and the wrong order ride on it (issue 18: "combine them").
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -43,6 +51,7 @@ import { readState, type LabState } from '../../lab/lab-state.js';
 import { jsonEvents, runCli, startCli, waitForEvent } from '../helpers/cli.js';
 import { openssl, ssh } from '../lab/lab-fixture.js';
 import { machineView, tryConnect, type MachineView } from '../lab/machine-view.js';
+import { changedFiles, plannedFiles, stageStatuses, type Events } from './plan-check.js';
 
 const SUBNET = process.env['KCARUN_REAL_SUBNET'] ?? '10.232.0.0/16';
 const PLAYBOOK = join(import.meta.dirname, '..', '..', 'playbooks', 'rotate-ca.yaml');
@@ -85,6 +94,34 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
   };
   const originals = new Map<string, X509Certificate>();
   const kubeletServing = new Map<string, string>();
+  /** The dry run's events (discovered vars), compared with what the real rotation then changed. */
+  let dry: Events = [];
+  /** Where the rotation may write, per node: sha256 and mode of every file, by `node:path`. */
+  const clusterFiles = (): Map<string, string> => {
+    const sums = new Map<string, string>();
+    const walk = (node: string, abs: string) => {
+      const local = fs(node, abs);
+      if (!existsSync(local)) return;
+      const st = statSync(local);
+      if (st.isFile()) {
+        sums.set(`${node}:${abs}`, `${createHash('sha256').update(readFileSync(local)).digest('hex')} ${(st.mode & 0o7777).toString(8)}`);
+        return;
+      }
+      if (st.isDirectory()) for (const name of readdirSync(local)) walk(node, `${abs}/${name}`);
+    };
+    for (const n of [...state.nodes, ...(state.workers ?? [])]) for (const p of ['/etc/kubernetes', '/var/lib/kubelet/pki', '/var/lib/kubelet/config.yaml']) walk(n.name, p);
+    return sums;
+  };
+  /** The running containers of every control-plane node (crictl over SSH; the workers run none), by `node/name` -> container id. */
+  const runningContainers = async (): Promise<Map<string, string>> => {
+    const out = new Map<string, string>();
+    for (const n of state.nodes) {
+      const ps = await ssh(paths, state, n.name, 'crictl --runtime-endpoint unix:///run/containerd/containerd.sock ps -o json');
+      expect(ps.rc, ps.stderr).toBe(0);
+      for (const c of (JSON.parse(ps.stdout) as { containers: Array<{ id: string; metadata: { name: string } }> }).containers) out.set(`${n.name}/${c.metadata.name}`, c.id);
+    }
+    return out;
+  };
 
   beforeAll(async () => {
     before = await machineView(SUBNET);
@@ -151,6 +188,74 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     expect(ca.stdout).toContain('apiserver.crt: OK');
   });
 
+  // As a user's cluster has them: a worker (kubelet only; kubeadm join leaves it /etc/kubernetes/pki/ca.crt
+  // and no other CA file) that the rotation must carry, joined before it starts; the inventory is
+  // printed again with it.
+  it('a worker joins with kubeadm join before the rotation, and the inventory names it', async () => {
+    const { worker } = await realJoinNewWorker({ dir, log: (l) => console.log(l) });
+    expect(worker.name).toBe('w1');
+    state = readState(paths)!;
+    writeFileSync(inventory, labInventory(dir));
+    expect(readFileSync(inventory, 'utf8')).toMatch(/workers: \{ hosts: \[w1\] \}/);
+    expect(readdirSync(fs('w1', '/etc/kubernetes/pki'))).toEqual(['ca.crt']);
+  }, 600_000);
+
+  // Issue 15's discover on a cluster it was not written for: the inventory's hosts and groups alone.
+  // The dry run then uses the discovered vars (as a user who ran discover once), and the real rotation
+  // below the inventory's `layout: kubeadm` alone: what the dry run plans must be what the rotation
+  // changes, so discover and the layout must agree on every file.
+  it('kcarun discover recognises the real kubeadm layout from hosts and groups alone; the dry run with its vars changes no file and no container', async () => {
+    const full = readFileSync(inventory, 'utf8');
+    const bare = join(work, 'hosts-only.yaml');
+    writeFileSync(bare, `${full.slice(0, full.indexOf('\nvars:'))}\n`);
+    const varsFile = join(work, 'discovered.yaml');
+    const found = await runCli(['discover', '-i', bare, '--output', 'json', '--write-vars', varsFile], { cwd: work });
+    expect(found.code, `${found.stderr}${found.stdout.slice(-4000)}`).toBe(0);
+    const report = JSON.parse(found.stdout) as { warnings: string[] };
+    console.log(`[e2e real] discover: warnings ${JSON.stringify(report.warnings)}`);
+    const vars = parse(readFileSync(varsFile, 'utf8')) as Record<string, unknown>;
+    expect(vars).toMatchObject({
+      layout: 'kubeadm',
+      k8s_ca_cert: '/etc/kubernetes/pki/ca.crt',
+      etcd_ca_cert: '/etc/kubernetes/pki/etcd/ca.crt',
+      apiserver_restart: { method: 'static-pod', container: 'kube-apiserver' },
+      // stacked etcd: each apiserver talks to its local member only, so it is held while that member restarts
+      etcd_restart_holds_apiserver: true,
+    });
+    expect(report.warnings).toEqual([]);
+
+    const filesBefore = clusterFiles();
+    const containersBefore = await runningContainers();
+    const res = await runCli([PLAYBOOK, '-i', bare, '-e', `@${varsFile}`, '--dry-run', '--output', 'json', '--state-dir', join(work, 'dry-state')], { cwd: work });
+    dry = jsonEvents(res.stdout);
+    const failedSteps = dry.filter((e) => e.event === 'task-end' && e['status'] === 'failed').map((e) => `${String(e['stage'])}/${String(e['host'])}/${String(e['task'])}`);
+    expect(failedSteps, res.stderr).toEqual([]);
+    expect(res.code, `${res.stdout.slice(-3000)}${res.stderr}`).toBe(0);
+    expect(dry.find((e) => e.event === 'plan-summary')).toMatchObject({ complete: true });
+    expect(dry.at(-1)).toMatchObject({ event: 'run-end', status: 'planned', exitCode: 0 });
+    expect(plannedFiles(dry).size).toBeGreaterThan(10);
+    expect(clusterFiles(), 'the dry run changed a file').toEqual(filesBefore);
+    expect(await runningContainers(), 'the dry run restarted a container').toEqual(containersBefore);
+  }, 600_000);
+
+  it('preflight refuses a cert/key mismatch and changes no file on any host', async () => {
+    // cp2's etcd healthcheck-client pair, made mismatched: a file kcarun's preflight checks and no
+    // running component reads (kubeadm's etcd liveness probe is plain HTTP on :2381), so the real
+    // cluster does not notice and the rotation below starts from a healthy cluster.
+    const keyFile = fs('cp2', '/etc/kubernetes/pki/etcd/healthcheck-client.key');
+    const original = readFileSync(keyFile);
+    writeFileSync(keyFile, readFileSync(fs('cp2', '/etc/kubernetes/pki/apiserver-etcd-client.key')));
+    try {
+      const before = clusterFiles();
+      const res = await runCli([PLAYBOOK, '-i', inventory, '--yes', '--state-dir', join(work, 'refused-state')], { cwd: work });
+      expect(res.code, res.stdout + res.stderr).toBe(1);
+      expect(res.stdout).toMatch(/cp2.*healthcheck-client\.crt.*(does not match|mismatch)/i);
+      expect(clusterFiles()).toEqual(before);
+    } finally {
+      writeFileSync(keyFile, original);
+    }
+  }, 300_000);
+
   it('rotates every CA under traffic through a kill -9 and --resume (exit 0, no completed step repeated, data intact, every leaf on the new CAs), each apiserver unavailability window reported', async () => {
     expect(readFileSync(inventory, 'utf8')).toMatch(/vars:\n {2}layout: kubeadm\n$/);
     const t0 = Date.now();
@@ -193,6 +298,9 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     console.log(`[e2e real] resumed: ${stagesDoneBefore.size} stages and ${doneBefore.size} more steps done before, ${startedAgain.size} steps run now`);
     expect(existsSync(held), `${host}: the held manifest is back`).toBe(false);
     const events = [...firstEvents, ...resumed];
+    // The two runs ran the stages the dry run planned, and changed the (host, file) pairs it planned.
+    expect(Object.keys(stageStatuses(resumed))).toEqual(Object.keys(stageStatuses(dry)));
+    expect([...plannedFiles(dry)].sort()).toEqual([...new Set([...changedFiles(firstEvents), ...changedFiles(resumed)])].sort());
 
     // Restarts, per component, as kcarun did them (the summary names the container and how).
     const restarts: Record<string, number> = {};
@@ -290,7 +398,30 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
       // The kubelet's own self-signed serving certificate is outside the rotation: untouched.
       expect(readFileSync(fs(n.name, '/var/lib/kubelet/pki/kubelet.crt'), 'utf8')).toBe(kubeletServing.get(n.name));
     }
+    // The worker joined before the rotation: the new CA alone in ca.crt (the kubelet's clientCAFile
+    // since finalize-kubelets), no bundle left, no etcd or front-proxy file ever written there; its
+    // kubelet.conf trusts the new CA alone and its client pair is from the new CA.
+    const newCa = readFileSync(fs('cp1', '/etc/kubernetes/pki/ca.crt'), 'utf8');
+    expect(readFileSync(fs('w1', '/etc/kubernetes/pki/ca.crt'), 'utf8')).toBe(newCa);
+    expect(readdirSync(fs('w1', '/etc/kubernetes/pki'))).toEqual(['ca.crt']);
+    expect(readFileSync(fs('w1', '/var/lib/kubelet/config.yaml'), 'utf8')).toMatch(/clientCAFile: \/etc\/kubernetes\/pki\/ca\.crt/);
+    const w1Conf = parse(readFileSync(fs('w1', '/etc/kubernetes/kubelet.conf'), 'utf8')) as { clusters: Array<{ cluster: Record<string, string> }> };
+    expect(certsIn(Buffer.from(w1Conf.clusters[0]!.cluster['certificate-authority-data'] ?? '', 'base64').toString()).map((c) => c.fingerprint256)).toEqual([new X509Certificate(newCa).fingerprint256]);
+    const w1Link = readlinkSync(fs('w1', '/var/lib/kubelet/pki/kubelet-client-current.pem'));
+    const w1Pair = await openssl(['verify', '-CAfile', fs('cp1', '/etc/kubernetes/pki/ca.crt'), fs('w1', w1Link.startsWith('/') ? w1Link : `/var/lib/kubelet/pki/${w1Link}`)]);
+    expect(w1Pair.rc, `w1 kubelet client pair: ${w1Pair.stdout}${w1Pair.stderr}`).toBe(0);
   });
+
+  it('run again, is a no-op that says so (read from the hosts, not the journal)', async () => {
+    const before = clusterFiles();
+    const res = await runCli([PLAYBOOK, '-i', inventory, '--yes', '--fresh'], { cwd: work });
+    expect(res.code, res.stdout.slice(-3000) + res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/etcd-ca: already rotated/);
+    expect(res.stdout).toMatch(/kubernetes-ca: already rotated/);
+    expect(res.stdout).toMatch(/nothing to do/);
+    expect(res.stdout).toMatch(/0 changed/);
+    expect(clusterFiles()).toEqual(before);
+  }, 300_000);
 
   it('kubeadm certs check-expiration on each node agrees with kcarun certs expiry, and names the new CAs', async () => {
     const res = await runCli(['certs', 'expiry', '-i', inventory, '--output', 'json'], { cwd: work });
@@ -351,11 +482,11 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     expect(hash, r.stdout).toBe(caCertHash(readFileSync(fs('cp1', '/etc/kubernetes/pki/ca.crt'), 'utf8')));
   });
 
-  it('the real kubectl with the rotated admin.conf lists 3 Ready nodes', async () => {
+  it('the real kubectl with the rotated admin.conf lists the 3 control-plane nodes and the worker, Ready', async () => {
     const r = await kubectl(paths, ['get', 'nodes', '-o', 'json']);
     expect(r.rc, r.stderr).toBe(0);
     const nodes = (JSON.parse(r.stdout) as { items: Array<{ metadata: { name: string }; status: { conditions: Array<{ type: string; status: string }> } }> }).items;
-    expect(nodes.map((x) => x.metadata.name).sort()).toEqual(['cp1', 'cp2', 'cp3']);
+    expect(nodes.map((x) => x.metadata.name).sort()).toEqual(['cp1', 'cp2', 'cp3', 'w1']);
     for (const node of nodes) expect(node.status.conditions.find((c) => c.type === 'Ready')?.status, node.metadata.name).toBe('True');
   });
 

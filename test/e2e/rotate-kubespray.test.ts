@@ -8,10 +8,21 @@
  * requests, every certificate on the new CAs, data intact, and every setting still names the file it
  * named (the etcd environment file edited in place). (The kill -9 loop lives here rather than on a
  * lab of its own, to keep CI inside its budget; its resume logic is the same on every layout.)
+ *
+ * Issue 15's per-signer controller-manager flags ride on the same lab (they were on the emulated
+ * kubeadm e2e until session 15, when the kubeadm rotation moved to the genuine cluster): two signers
+ * name distinct copies of the cluster CA (signers/kubelet-client.*, signers/legacy-unknown.*), one
+ * names the cluster CA files themselves (kube-apiserver-client), one is left to the shared pair
+ * (kubelet-serving). discover must find them without a warning, and the stock rotate-ca
+ * (stages/signers.yaml) must write the new CA and key into every file a per-signer flag names; the
+ * emulated controller-manager refuses to start on a pair that is not one certificate with its
+ * matching key, so a half-switched pair shows up as component errors.
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 import { expectCleanRotation, FAST_GATES, labSession, PLAYBOOKS, runStatus, useLab } from './lab-session.js';
 import { discoverVars } from './plan-check.js';
 
@@ -19,6 +30,30 @@ const lab = labSession({ name: 'kubespray-layout', ipPrefix: '127.0.73', layout:
 const NODES = ['cp1', 'cp2', 'cp3'];
 const fsOf = (node: string, p: string) => join(lab.dir, 'nodes', node, 'fs', p);
 const SSL = '/etc/ssl/etcd/ssl';
+/** kubespray's certificatesDir for the kubeadm-made control plane. */
+const PKI = '/etc/kubernetes/ssl';
+const SIGNER_FLAGS: Record<string, { cert: string; key: string }> = {
+  'kubelet-client': { cert: `${PKI}/signers/kubelet-client.crt`, key: `${PKI}/signers/kubelet-client.key` },
+  'legacy-unknown': { cert: `${PKI}/signers/legacy-unknown.crt`, key: `${PKI}/signers/legacy-unknown.key` },
+  'kube-apiserver-client': { cert: `${PKI}/ca.crt`, key: `${PKI}/ca.key` },
+};
+const pubkey = (args: string[]) => execFileSync('openssl', args, { encoding: 'utf8' });
+
+/** Gives every node's controller-manager per-signer flags, as an operator who split the signers would. */
+function setPerSignerFlags(): void {
+  for (const node of NODES) {
+    mkdirSync(fsOf(node, `${PKI}/signers`), { recursive: true });
+    for (const s of ['kubelet-client', 'legacy-unknown']) {
+      copyFileSync(fsOf(node, `${PKI}/ca.crt`), fsOf(node, SIGNER_FLAGS[s]!.cert));
+      copyFileSync(fsOf(node, `${PKI}/ca.key`), fsOf(node, SIGNER_FLAGS[s]!.key));
+    }
+    // The kubelet (emulated) restarts the static pod when its manifest changes.
+    const manifest = fsOf(node, '/etc/kubernetes/manifests/kube-controller-manager.yaml');
+    const doc = parse(readFileSync(manifest, 'utf8')) as { spec: { containers: Array<{ command: string[] }> } };
+    for (const [s, f] of Object.entries(SIGNER_FLAGS)) doc.spec.containers[0]!.command.push(`--cluster-signing-${s}-cert-file=${f.cert}`, `--cluster-signing-${s}-key-file=${f.key}`);
+    writeFileSync(manifest, stringify(doc));
+  }
+}
 
 describe('a kubespray cluster: discover, then rotate-ca with the discovered vars alone', () => {
   useLab(lab, { beforeAll, afterAll });
@@ -26,7 +61,12 @@ describe('a kubespray cluster: discover, then rotate-ca with the discovered vars
   let bare: string;
   const envBefore = new Map<string, string>();
 
-  it('recognises the kubespray layout and names each host its own etcd files', async () => {
+  it('recognises the kubespray layout and names each host its own etcd files, and the per-signer flags', async () => {
+    setPerSignerFlags();
+    // The controller-managers restart on their new flags: count traffic from a fresh window.
+    await new Promise((r) => setTimeout(r, 6000));
+    await lab.trafficStop();
+    await lab.trafficStart();
     const found = await discoverVars(lab, 'kubespray');
     ({ bare, varsFile } = found);
     const vars = found.vars;
@@ -91,5 +131,15 @@ describe('a kubespray cluster: discover, then rotate-ca with the discovered vars
     }
     // The monitoring client (found by discover, not named in the inventory) trusts it too.
     expect(readFileSync(fsOf('cp1', '/etc/prometheus/ssl/etcd-ca.crt'), 'utf8')).toBe(ca);
+    // Every file a per-signer flag names holds the new Kubernetes CA, and its key file the new CA's key.
+    const k8sCa = readFileSync(fsOf('cp1', `${PKI}/ca.crt`), 'utf8');
+    for (const n of NODES) {
+      expect(readFileSync(fsOf(n, `${PKI}/ca.crt`), 'utf8'), n).toBe(k8sCa);
+      for (const [s, f] of Object.entries(SIGNER_FLAGS)) {
+        expect(readFileSync(fsOf(n, f.cert), 'utf8'), `${n} ${s}`).toBe(k8sCa);
+        // openssl: the key file holds the new CA's private key.
+        expect(pubkey(['pkey', '-in', fsOf(n, f.key), '-pubout']), `${n} ${s} key`).toBe(pubkey(['x509', '-in', fsOf(n, f.cert), '-noout', '-pubkey']));
+      }
+    }
   }, 1_500_000);
 });

@@ -76,7 +76,8 @@ describe('the customisation examples in docs/', () => {
 describe("the stock order against the operator's field notes (test/fixtures/field-notes-order)", () => {
   it('the stock order trusts before it switches, where the notes switch first', async () => {
     // The runtime contrast: test/e2e/field-notes-order.test.ts shows the notes' order breaking on the
-    // lab, test/e2e/rotate-kubeadm.test.ts the stock order with zero failed requests; here, that the
+    // lab, test/e2e/rotate-kubeadm-real.test.ts the stock order with zero failed requests through the load
+    // balancer on the genuine kubeadm cluster (and the notes' order failing there too); here, that the
     // stock order differs from the notes' in exactly the places the e2e shows breaking.
     const stockPb = await loadPlaybook(join(root, 'playbooks', 'rotate-ca.yaml'));
     const notesPb = await loadPlaybook(join(root, 'test', 'fixtures', 'field-notes-order', 'field-notes-order.yaml'));
