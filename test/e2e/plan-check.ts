@@ -22,25 +22,27 @@ export type Events = ReturnType<typeof jsonEvents>;
 /** The lab's node names (cp1, cp2, ...). */
 export const labNodes = (lab: LabSession): string[] => readdirSync(join(lab.dir, 'nodes')).sort();
 
-/** sha256 and mode of every file under the watched folders of every node, by `node:path`. */
-function watchedFiles(lab: LabSession): Map<string, string> {
-  const paths = new LabPaths(lab.dir);
+/**
+ * sha256 and mode of every file at or under `roots` (node paths: folders or single files) of each
+ * node, by `node:path`: "did anything change?". Missing roots are skipped.
+ */
+export function nodeFileSums(paths: LabPaths, nodes: readonly string[], roots: readonly string[]): Map<string, string> {
   const sums = new Map<string, string>();
-  for (const node of labNodes(lab)) {
+  for (const node of nodes) {
     const walk = (abs: string) => {
       const local = paths.node(node).fs(abs);
       if (!existsSync(local)) return;
-      for (const name of readdirSync(local)) {
-        const child = `${abs}/${name}`;
-        const s = statSync(paths.node(node).fs(child));
-        if (s.isDirectory()) walk(child);
-        else if (s.isFile()) sums.set(`${node}:${child}`, `${createHash('sha256').update(readFileSync(paths.node(node).fs(child))).digest('hex')} ${(s.mode & 0o7777).toString(8)}`);
-      }
+      const s = statSync(local);
+      if (s.isDirectory()) for (const name of readdirSync(local)) walk(`${abs}/${name}`);
+      else if (s.isFile()) sums.set(`${node}:${abs}`, `${createHash('sha256').update(readFileSync(local)).digest('hex')} ${(s.mode & 0o7777).toString(8)}`);
     };
-    for (const dir of WATCHED) walk(dir);
+    for (const root of roots) walk(root);
   }
   return sums;
 }
+
+/** sha256 and mode of every file under the watched folders of every node, by `node:path`. */
+const watchedFiles = (lab: LabSession): Map<string, string> => nodeFileSums(new LabPaths(lab.dir), labNodes(lab), WATCHED);
 
 /** Start time (clock ticks since boot, /proc/PID/stat field 22) of a process; null when it is gone. */
 function startTime(pid: number): string | null {

@@ -33,7 +33,7 @@
  * 2-core machine), so the kill -9 and the wrong order ride on it (issue 18: "combine them").
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -51,7 +51,7 @@ import { readState, type LabState } from '../../lab/lab-state.js';
 import { jsonEvents, runCli, startCli, waitForEvent } from '../helpers/cli.js';
 import { openssl, ssh } from '../lab/lab-fixture.js';
 import { machineView, tryConnect, type MachineView } from '../lab/machine-view.js';
-import { changedFiles, plannedFiles, stageStatuses, type Events } from './plan-check.js';
+import { changedFiles, nodeFileSums, plannedFiles, stageStatuses, type Events } from './plan-check.js';
 
 const SUBNET = process.env['KCARUN_REAL_SUBNET'] ?? '10.232.0.0/16';
 const PLAYBOOK = join(import.meta.dirname, '..', '..', 'playbooks', 'rotate-ca.yaml');
@@ -96,22 +96,9 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
   const kubeletServing = new Map<string, string>();
   /** The dry run's events (discovered vars), compared with what the real rotation then changed. */
   let dry: Events = [];
-  /** Where the rotation may write, per node: sha256 and mode of every file, by `node:path`. */
-  const clusterFiles = (): Map<string, string> => {
-    const sums = new Map<string, string>();
-    const walk = (node: string, abs: string) => {
-      const local = fs(node, abs);
-      if (!existsSync(local)) return;
-      const st = statSync(local);
-      if (st.isFile()) {
-        sums.set(`${node}:${abs}`, `${createHash('sha256').update(readFileSync(local)).digest('hex')} ${(st.mode & 0o7777).toString(8)}`);
-        return;
-      }
-      if (st.isDirectory()) for (const name of readdirSync(local)) walk(node, `${abs}/${name}`);
-    };
-    for (const n of [...state.nodes, ...(state.workers ?? [])]) for (const p of ['/etc/kubernetes', '/var/lib/kubelet/pki', '/var/lib/kubelet/config.yaml']) walk(n.name, p);
-    return sums;
-  };
+  /** Where the rotation may write, per node (workers included): sha256 and mode of every file, by `node:path`. */
+  const clusterFiles = (): Map<string, string> =>
+    nodeFileSums(paths, [...state.nodes, ...(state.workers ?? [])].map((n) => n.name), ['/etc/kubernetes', '/var/lib/kubelet/pki', '/var/lib/kubelet/config.yaml']);
   /** The running containers of every control-plane node (crictl over SSH; the workers run none), by `node/name` -> container id. */
   const runningContainers = async (): Promise<Map<string, string>> => {
     const out = new Map<string, string>();
