@@ -33,7 +33,7 @@
  * 2-core machine), so the kill -9 and the wrong order ride on it (issue 18: "combine them").
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -124,6 +124,17 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
 
   afterAll(async () => {
     await trafficStop({ dir }).catch(() => undefined);
+    // KCARUN_E2E_ARTIFACTS=DIR keeps what a failure needs read afterwards (the lab itself is purged):
+    // each node's pod logs (etcd, kube-apiserver, ...) and unit logs (kubelet, containerd), the traffic's records.
+    const keep = process.env['KCARUN_E2E_ARTIFACTS'];
+    if (keep && state) {
+      for (const n of [...state.nodes, ...(state.workers ?? [])]) {
+        for (const [from, to] of [[paths.node(n.name).fs('/var/log/pods'), 'pods'], [paths.node(n.name).logs, 'units']] as const) {
+          if (existsSync(from)) cpSync(from, join(keep, n.name, to), { recursive: true, dereference: true });
+        }
+      }
+      if (existsSync(paths.trafficDir)) cpSync(paths.trafficDir, join(keep, 'traffic'), { recursive: true });
+    }
     // The last test takes the lab down itself (and checks the machine); after an earlier failure, here.
     if (readState(paths)?.real) await realDown({ dir, purge: true, log: () => undefined });
     rmSync(work, { recursive: true, force: true });
