@@ -126,7 +126,7 @@ describe('service-restart', () => {
     await writeFile(join(manifests, 'etcd.yaml'), 'kind: Pod\n');
     await writeFile(join(manifests, 'kube-apiserver.yaml'), 'kind: Pod\n');
     await writeFile(join(manifests, 'kube-scheduler.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-scheduler\n  namespace: kube-system\nspec:\n  containers: []\n');
-    kubelet = spawn(join(bin, 'kubelet'), [], { env: { ...process.env, EMU_STATE: state, MANIFESTS: manifests, DRAINER: join(bin, 'drainer.cjs'), NODE: process.execPath, GRACE: '4' }, stdio: 'ignore' });
+    kubelet = spawn(join(bin, 'kubelet'), [], { env: { ...process.env, EMU_STATE: state, MANIFESTS: manifests, DRAINER: join(bin, 'drainer.cjs'), NODE: process.execPath, GRACE: '8' }, stdio: 'ignore' });
     env = await startRemoteEnv({ extraConfig: [`SetEnv PATH=${bin}:/usr/sbin:/usr/bin:/sbin:/bin EMU_STATE=${state} SHLVL=1`] });
   });
   afterAll(async () => {
@@ -295,7 +295,7 @@ describe('service-restart', () => {
     const manifest = join(manifests, 'drainer.yaml');
     const end = join(state, 'drainer.end');
     const hold = async (action: 'hold' | 'release', extra: { drainPort?: number } = {}) =>
-      staticPodHoldTask.run(await env.ctx({ action, container: 'drainer', manifest, pollSeconds: 0.2, timeoutSeconds: 30, stopTimeoutSeconds: 3, ...extra }));
+      staticPodHoldTask.run(await env.ctx({ action, container: 'drainer', manifest, pollSeconds: 0.2, timeoutSeconds: 30, stopTimeoutSeconds: 2, ...extra }));
     const stops = async () => (await readFile(join(state, 'crictl-calls'), 'utf8').catch(() => '')).split('\n').filter((l) => / stop --timeout 0 c\d+drainer$/.test(l)).length;
     await writeFile(manifest, 'kind: Pod\n');
     await waitForFile(join(state, 'pod-drainer.cid'));
@@ -303,7 +303,7 @@ describe('service-restart', () => {
 
     const before = await stops();
     const h = await hold('hold', { drainPort: drainerPort });
-    expect(h.summary).toMatch(new RegExp(`^drainer held: .* no container running \\(stopped 3 s after :${drainerPort} was closed, [0-9.]+ s after the manifest was set aside\\)$`));
+    expect(h.summary).toMatch(new RegExp(`^drainer held: .* no container running \\(stopped 2 s after :${drainerPort} was closed, [0-9.]+ s after the manifest was set aside\\)$`));
     expect(await stops()).toBe(before + 1);
     expect(await readFile(end, 'utf8')).toBe('stopped by a second SIGTERM\n');
 
