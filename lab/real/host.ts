@@ -129,10 +129,21 @@ export function makeNodeCgroups(root: string, hierarchies: string[]): void {
   }
 }
 
+/**
+ * Every cgroup folder under DIR, children before parents; [] when DIR is gone. A folder removed while
+ * it is read (the kubelet or containerd removing a container's cgroup as its process ends; seen in
+ * `lab down` under CI's load) is left out, not an error.
+ */
 function cgroupDirsDepthFirst(dir: string): string[] {
-  if (!existsSync(dir)) return [];
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
   const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) out.push(...cgroupDirsDepthFirst(join(dir, e.name)));
+  for (const e of entries) if (e.isDirectory()) out.push(...cgroupDirsDepthFirst(join(dir, e.name)));
   out.push(dir);
   return out;
 }
