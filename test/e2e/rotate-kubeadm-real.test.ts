@@ -110,6 +110,23 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     return out;
   };
 
+  /**
+   * KCARUN_E2E_ARTIFACTS=DIR keeps what a failure needs read afterwards (the lab itself is purged) in
+   * DIR/LABEL: each node's pod logs (etcd, kube-apiserver, ...; the kubelet keeps a container's current
+   * and previous logs only, so they are copied when a run fails too) and unit logs (kubelet,
+   * containerd), and the traffic's records.
+   */
+  const keepArtifacts = (label: string): void => {
+    const keep = process.env['KCARUN_E2E_ARTIFACTS'];
+    if (!keep || !state) return;
+    for (const n of [...state.nodes, ...(state.workers ?? [])]) {
+      for (const [from, to] of [[paths.node(n.name).fs('/var/log/pods'), 'pods'], [paths.node(n.name).logs, 'units']] as const) {
+        if (existsSync(from)) cpSync(from, join(keep, label, n.name, to), { recursive: true, dereference: true });
+      }
+    }
+    if (existsSync(paths.trafficDir)) cpSync(paths.trafficDir, join(keep, label, 'traffic'), { recursive: true });
+  };
+
   beforeAll(async () => {
     before = await machineView(SUBNET);
     const t0 = Date.now();
@@ -124,17 +141,7 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
 
   afterAll(async () => {
     await trafficStop({ dir }).catch(() => undefined);
-    // KCARUN_E2E_ARTIFACTS=DIR keeps what a failure needs read afterwards (the lab itself is purged):
-    // each node's pod logs (etcd, kube-apiserver, ...) and unit logs (kubelet, containerd), the traffic's records.
-    const keep = process.env['KCARUN_E2E_ARTIFACTS'];
-    if (keep && state) {
-      for (const n of [...state.nodes, ...(state.workers ?? [])]) {
-        for (const [from, to] of [[paths.node(n.name).fs('/var/log/pods'), 'pods'], [paths.node(n.name).logs, 'units']] as const) {
-          if (existsSync(from)) cpSync(from, join(keep, n.name, to), { recursive: true, dereference: true });
-        }
-      }
-      if (existsSync(paths.trafficDir)) cpSync(paths.trafficDir, join(keep, 'traffic'), { recursive: true });
-    }
+    keepArtifacts('end');
     // The last test takes the lab down itself (and checks the machine); after an earlier failure, here.
     if (readState(paths)?.real) await realDown({ dir, purge: true, log: () => undefined });
     rmSync(work, { recursive: true, force: true });
@@ -280,6 +287,7 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     const resumed = jsonEvents(res.stdout);
     const end = resumed.find((e) => e.event === 'run-end');
     const failed = resumed.filter((e) => e.event === 'task-end' && e['status'] === 'failed');
+    if (res.code !== 0) keepArtifacts('rotation-failed');
     expect(res.code, `${JSON.stringify(failed.slice(0, 3))}\n${res.stderr.slice(-2000)}`).toBe(0);
     expect(end?.['status']).toBe('succeeded');
     // A completed step is never repeated; the one in flight at the kill runs again.
