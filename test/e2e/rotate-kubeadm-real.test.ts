@@ -114,17 +114,21 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
    * KCARUN_E2E_ARTIFACTS=DIR keeps what a failure needs read afterwards (the lab itself is purged) in
    * DIR/LABEL: each node's pod logs (etcd, kube-apiserver, ...; the kubelet keeps a container's current
    * and previous logs only, so they are copied when a run fails too) and unit logs (kubelet,
-   * containerd), and the traffic's records.
+   * containerd), and the traffic's records. Never throws: a copy that fails (a pod's log folder
+   * removed mid-copy) is logged, so it neither hides the failure being kept nor skips the lab's `down`.
    */
   const keepArtifacts = (label: string): void => {
     const keep = process.env['KCARUN_E2E_ARTIFACTS'];
     if (!keep || !state) return;
-    for (const n of [...state.nodes, ...(state.workers ?? [])]) {
-      for (const [from, to] of [[paths.node(n.name).fs('/var/log/pods'), 'pods'], [paths.node(n.name).logs, 'units']] as const) {
-        if (existsSync(from)) cpSync(from, join(keep, label, n.name, to), { recursive: true, dereference: true });
+    const copies: Array<[string, string]> = [[paths.trafficDir, 'traffic']];
+    for (const n of [...state.nodes, ...(state.workers ?? [])]) copies.push([paths.node(n.name).fs('/var/log/pods'), join(n.name, 'pods')], [paths.node(n.name).logs, join(n.name, 'units')]);
+    for (const [from, to] of copies) {
+      try {
+        if (existsSync(from)) cpSync(from, join(keep, label, to), { recursive: true, dereference: true });
+      } catch (err) {
+        console.log(`[e2e real] artifacts: ${from} not kept: ${(err as Error).message}`);
       }
     }
-    if (existsSync(paths.trafficDir)) cpSync(paths.trafficDir, join(keep, label, 'traffic'), { recursive: true });
   };
 
   beforeAll(async () => {

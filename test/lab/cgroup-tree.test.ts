@@ -7,18 +7,19 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { pidsInCgroupTree, removeCgroupTree } from '../../lab/real/host.js';
 
 describe('cgroup tree walk', () => {
   const h = mkdtempSync(join(tmpdir(), 'kcarun-cgroup-'));
   afterEach(() => rmSync(join(h, 'lab-n1'), { recursive: true, force: true }));
+  afterAll(() => rmSync(h, { recursive: true, force: true }));
 
   it('reads every cgroup.procs under the root, and gives nothing for a root that is gone', () => {
     mkdirSync(join(h, 'lab-n1', 'kubepods', 'pod1', 'c1'), { recursive: true });
     writeFileSync(join(h, 'lab-n1', 'cgroup.procs'), '11\n');
     writeFileSync(join(h, 'lab-n1', 'kubepods', 'pod1', 'c1', 'cgroup.procs'), '12\n13\n');
-    expect(pidsInCgroupTree('lab-n1', [h]).sort()).toEqual([11, 12, 13]);
+    expect(pidsInCgroupTree('lab-n1', [h]).sort((a, b) => a - b)).toEqual([11, 12, 13]);
     expect(pidsInCgroupTree('lab-gone', [h])).toEqual([]);
   });
 
