@@ -1,13 +1,16 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * The tests on the genuine kubeadm cluster (docs/lab.md "The real kubeadm lab"): one file, one lab
- * (subnet 10.232.0.0/16), which it brings up, checks, rotates and takes down, comparing the machine's
- * sysctls, routes, links and mounts before and after. Most of its ~30 min waits on the real kubelet
- * (a replaced static pod takes 40-60 s). Nothing in the other projects touches what it compares (the
- * emulated labs live in their own mount namespaces on loopback, the reload facts on 127.219.0.x).
+ * The tests on the real clusters (docs/lab.md "The real kubeadm lab"): the genuine kubeadm cluster
+ * (subnet 10.232.0.0/16) and the hand-installed layout on the same binaries (10.233.0.0/16). Each file
+ * brings up its lab, checks, rotates and takes it down, comparing the machine's sysctls, routes, links
+ * and mounts before and after, so the two run one after the other (fileParallelism false), never
+ * beside each other: a second real lab's kubelets change the same sysctls. Most of their time waits on
+ * the real components (a replaced static pod takes 40-60 s, a real apiserver's systemd restart ~60 s).
+ * Nothing in the other projects touches what they compare (the emulated labs live in their own mount
+ * namespaces on loopback, the reload facts on 127.219.0.x).
  */
-export const REAL_CLUSTER_TESTS = ['test/e2e/rotate-kubeadm-real.test.ts'];
+export const REAL_CLUSTER_TESTS = ['test/e2e/rotate-kubeadm-real.test.ts', 'test/e2e/rotate-binary-real.test.ts'];
 
 /**
  * The reload facts that run the pinned Kubernetes and etcd binaries on loopback (test/facts/harness.ts

@@ -1,13 +1,13 @@
 /**
  * `npm run lab -- <verb>`: the lab's command line (the only file here that reads argv or exits).
  *   up [--nodes 3] [--workers 0] [--layout kubeadm|binary|etcd-only|kubespray] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1] [--dir DIR]
- *   up --layout kubeadm-real [--nodes 3] [--subnet 10.231.0.0/16] [--ca-days-left 30] [--dir DIR]
+ *   up --layout kubeadm-real|binary-real [--nodes 3] [--subnet 10.231.0.0/16] [--ca-days-left 30] [--dir DIR]
  *   add-worker (kubeadm-real: a new machine joins with the printed join command)
- *   down [--purge] | status [--json] | inventory | traffic start [--rate N] | traffic stop
+ *   down [--purge] | status [--json] | inventory | kubeconfig | traffic start [--rate N] | traffic stop
  *   verify [--json] | fault stop-sshd|start-sshd|kill-etcd|pause|resume|change-host-key NODE
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_LAB_DIR } from './lab-paths.js';
+import { DEFAULT_LAB_DIR, LabPaths } from './lab-paths.js';
 import { labUp } from './commands/up.js';
 import { labDown } from './commands/down.js';
 import { labStatus } from './commands/status.js';
@@ -15,17 +15,19 @@ import { labInventory } from './commands/inventory.js';
 import { trafficStart, trafficStop } from './commands/traffic.js';
 import { labVerify } from './commands/verify.js';
 import { FAULTS, labFault, type Fault } from './commands/fault.js';
-import { realUp } from './real/up.js';
+import { adminConf, realUp } from './real/up.js';
 import { realJoinNewWorker } from './real/worker.js';
 
 const USAGE = `usage: npm run lab -- <verb> [options]   (needs root, Linux)
   up [--nodes 3] [--workers 0 (kubeadm: kubelet-only nodes w1.. on PREFIX.101..)] [--layout kubeadm|binary|etcd-only|kubespray] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1]
-  up --layout kubeadm-real [--nodes 3] [--subnet 10.231.0.0/16] [--ca-days-left 30]
-                            a genuine kubeadm cluster from the pinned builds (scripts/build-lab-binaries.sh)
+  up --layout kubeadm-real|binary-real [--nodes 3] [--subnet 10.231.0.0/16] [--ca-days-left 30]
+                            a genuine cluster from the pinned builds (scripts/build-lab-binaries.sh):
+                            kubeadm's, or hand-installed (the binary layout's units, real binaries)
   add-worker                kubeadm-real: a new node wN joins with \`kubeadm token create --print-join-command\`
   down [--purge]            stop every lab process (by pid), remove mount points
   status [--json]           nodes, units, static pods
   inventory                 print the kcarun inventory for the lab
+  kubeconfig                real labs: print the path of a current admin kubeconfig for kubectl here
   traffic start [--rate 20] | traffic stop
   verify [--json]           counters, component errors, allCertsOnNewCA, dataIntact
   fault <${FAULTS.join('|')}> NODE
@@ -63,9 +65,10 @@ async function main(argv: string[]): Promise<number> {
   switch (verb) {
     case 'up': {
       const layout = values.layout ?? 'kubeadm';
-      if (layout === 'kubeadm-real') {
+      if (layout === 'kubeadm-real' || layout === 'binary-real') {
         await realUp({
           dir,
+          layout: layout === 'kubeadm-real' ? 'kubeadm' : 'binary',
           nodes: values.nodes ? Number(values.nodes) : undefined,
           subnet: values.subnet,
           caDaysLeft: values['ca-days-left'] ? Number(values['ca-days-left']) : undefined,
@@ -73,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
         });
         return 0;
       }
-      if (layout !== 'kubeadm' && layout !== 'binary' && layout !== 'etcd-only' && layout !== 'kubespray') throw new Error('--layout must be kubeadm, binary, etcd-only, kubespray or kubeadm-real');
+      if (layout !== 'kubeadm' && layout !== 'binary' && layout !== 'etcd-only' && layout !== 'kubespray') throw new Error('--layout must be kubeadm, binary, etcd-only, kubespray, kubeadm-real or binary-real');
       await labUp({
         dir,
         layout,
@@ -108,6 +111,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'inventory':
       process.stdout.write(labInventory(dir));
+      return 0;
+    case 'kubeconfig':
+      // a real lab: the admin kubeconfig for kubectl on this machine, as the nodes hold it now
+      console.log(adminConf(new LabPaths(dir)));
       return 0;
     case 'traffic':
       if (arg1 === 'start') console.log(`traffic started (pid ${await trafficStart({ dir, rate: values.rate ? Number(values.rate) : undefined })})`);

@@ -1,5 +1,5 @@
 /**
- * `npm run demo [-- --layout kubeadm|binary] [-- --nodes 5] [-- --keep] [-- --events FILE]`: the main
+ * `npm run demo [-- --layout kubeadm-real|binary-real|kubeadm|binary] [-- --nodes 5] [-- --keep] [-- --events FILE]`: the main
  * job on the local lab. Brings up a 3-node lab, starts lab traffic, runs the stock rotation
  * (`kcarun playbooks/rotate-ca.yaml`) with its live output, then prints the lab's verify JSON as the
  * last line. The lab is taken down at the end unless --keep. With --events, the rotation's JSON
@@ -9,7 +9,8 @@
  * Layouts: `kubeadm-real` (the default, issue 18) is the genuine kubeadm HA cluster of lab/real/
  * (kubeadm init/join, real kubelet, containerd, control plane and etcd, haproxy in front); on a
  * machine without the pinned build it first runs scripts/build-lab-binaries.sh with its output
- * shown (~17-24 min cold on 2 cores, then cached). `kubeadm` and `binary` are the emulated labs
+ * shown (~17-24 min cold on 2 cores, then cached). `binary-real` is the hand-installed layout on the
+ * same real binaries (units, /etc/etcd/ssl, /etc/kubernetes/ssl). `kubeadm` and `binary` are the emulated labs
  * (lab/components/: minutes, no build).
  */
 import { spawn } from 'node:child_process';
@@ -42,20 +43,21 @@ async function main(): Promise<number> {
   const layout = values.layout!;
   const dir = values.dir!;
   const log = (l: string) => console.error(l);
-  if (layout !== 'kubeadm-real' && layout !== 'kubeadm' && layout !== 'binary') {
-    console.error(`demo: --layout must be kubeadm-real (the default), kubeadm or binary, not ${JSON.stringify(layout)}`);
+  if (layout !== 'kubeadm-real' && layout !== 'binary-real' && layout !== 'kubeadm' && layout !== 'binary') {
+    console.error(`demo: --layout must be kubeadm-real (the default), binary-real, kubeadm or binary, not ${JSON.stringify(layout)}`);
     return 2;
   }
   if (process.getuid?.() !== 0) {
     console.error('demo: the lab needs root (namespaces, bind mounts, sshd)');
     return 2;
   }
-  if (layout === 'kubeadm-real' && !(await realBinariesBuilt(log))) return 1;
+  const real = layout === 'kubeadm-real' || layout === 'binary-real';
+  if (real && !(await realBinariesBuilt(log))) return 1;
   await labDown({ dir, purge: true, log: () => undefined }).catch(() => undefined);
   let verifyLine = '';
   let runCode = 1;
   try {
-    if (layout === 'kubeadm-real') await realUp({ dir, nodes: Number(values.nodes), subnet: values.subnet, caDaysLeft: 30, log });
+    if (real) await realUp({ dir, layout: layout === 'binary-real' ? 'binary' : 'kubeadm', nodes: Number(values.nodes), subnet: values.subnet, caDaysLeft: 30, log });
     else await labUp({ dir, nodes: Number(values.nodes), layout, caDaysLeft: 30, ipPrefix: values['ip-prefix'], log });
     const inventory = join(dir, 'inventory.yaml');
     writeFileSync(inventory, labInventory(dir));

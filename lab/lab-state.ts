@@ -3,8 +3,17 @@ import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import type { LabPaths } from './lab-paths.js';
 
 export type Layout = 'kubeadm' | 'binary' | 'etcd-only' | 'kubespray';
-/** Every layout `up` makes: the emulated ones and the real kubeadm cluster (lab/real/, issue 18). */
-export type AnyLayout = Layout | 'kubeadm-real';
+/**
+ * Every layout `up` makes: the emulated ones, and the real clusters of lab/real/ (issue 18): kubeadm's
+ * (static pods) and the hand-installed one (the binary layout's units running the real binaries).
+ */
+export type AnyLayout = Layout | RealLayout;
+export type RealLayout = 'kubeadm-real' | 'binary-real';
+
+/** True for the layouts of lab/real/ (real components), whose state carries `real`. */
+export function isRealLayout(layout: string): layout is RealLayout {
+  return layout === 'kubeadm-real' || layout === 'binary-real';
+}
 
 export interface NodeState {
   name: string;
@@ -20,7 +29,7 @@ export interface NodeState {
   cgroupRoot?: string;
 }
 
-/** What the real lab (layout kubeadm-real) made on the machine, so that `down` can undo exactly that. */
+/** What a real lab (kubeadm-real, binary-real) made on the machine, so that `down` can undo exactly that. */
 export interface RealLabState {
   range: string;
   bridge: string;
@@ -58,7 +67,7 @@ export interface LabState {
   readyAt?: string;
   /** When the last `traffic start` ran. */
   trafficStartedAt?: string;
-  /** Only for layout kubeadm-real. */
+  /** Only for the real layouts (isRealLayout). */
   real?: RealLabState;
 }
 

@@ -92,7 +92,8 @@ export async function startNode(paths: LabPaths, node: LabNode): Promise<NodeSta
 
 /** Runs a command inside a node's namespaces, the way a process started by the node would. */
 export function inNode(state: NodeState, argv: string[]): ReturnType<typeof run> {
-  return run('nsenter', ['-t', String(state.holderPid), '-m', '-u', '--', ...argv], {
+  // a real lab's node has its own network namespace too (its address lives there)
+  return run('nsenter', ['-t', String(state.holderPid), '-m', '-u', ...(state.netNs ? ['-n'] : []), '--', ...argv], {
     env: { ...process.env, PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
   });
 }

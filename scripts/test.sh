@@ -3,7 +3,8 @@
 #   main   every test that needs no pinned binary (unit, sshd/etcd integration, the emulated labs),
 #          in the foreground with its live reporter;
 #   facts  the reload facts that run the pinned kube-apiserver/etcd binaries on loopback;
-#   real   the tests on the genuine kubeadm cluster (~30-40 min, mostly waiting on the real kubelet).
+#   real   the tests on the real clusters (kubeadm's, and the hand-installed layout's), one after the other
+#          (~50-60 min at CI's load, mostly waiting on the real components).
 # First the pinned binaries (scripts/build-lab-binaries.sh: a few seconds when cached, ~17-24 min
 # cold on 2 cores), then all three projects side by side. The build goes first, alone: the suite is
 # CPU-bound on 2 cores (one emulated lab keeps ~1 core busy), and measured beside the main project

@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { DEFAULT_LAB_DIR, LabPaths } from '../lab-paths.js';
-import { readState } from '../lab-state.js';
+import { isRealLayout, readState } from '../lab-state.js';
 import { isOwnProcess, mountNamespaceOf, pidsInMountNamespace, pidsWithArgument, terminate } from '../processes.js';
 import { realDown } from '../real/down.js';
 
@@ -13,7 +13,7 @@ export async function labDown(opts: { dir?: string; purge?: boolean; log?: (l: s
   const log = opts.log ?? ((l: string) => console.log(l));
   const paths = new LabPaths(opts.dir ?? DEFAULT_LAB_DIR);
   const state = readState(paths);
-  if (state?.layout === 'kubeadm-real') return realDown({ dir: paths.root, purge: opts.purge, log });
+  if (state && isRealLayout(state.layout)) return realDown({ dir: paths.root, purge: opts.purge, log });
   let stopped = 0;
   if (state) {
     // Host processes run the lab's components bundle; a reused pid would not.

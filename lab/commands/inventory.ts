@@ -1,6 +1,6 @@
 /** `inventory`: the kcarun inventory YAML for the lab (hosts, groups, SSH key and known_hosts, layout vars). */
 import { DEFAULT_LAB_DIR, LabPaths } from '../lab-paths.js';
-import { readState } from '../lab-state.js';
+import { isRealLayout, readState } from '../lab-state.js';
 import { layoutByName } from '../layouts/index.js';
 import { realInventory } from '../real/inventory.js';
 
@@ -13,7 +13,7 @@ export function labInventory(dir = DEFAULT_LAB_DIR): string {
   const paths = new LabPaths(dir);
   const state = readState(paths);
   if (!state) throw new Error(`no lab in ${dir}: run \`npm run lab -- up\` first`);
-  if (state.layout === 'kubeadm-real') return realInventory(paths, state);
+  if (isRealLayout(state.layout)) return realInventory(paths, state);
   const names = state.nodes.map((n) => n.name);
   const lines = [
     'apiVersion: kcarun/v1',

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_LAB_DIR, LabPaths } from '../lab-paths.js';
-import { readState, writeState, type LabState } from '../lab-state.js';
+import { isRealLayout, readState, writeState, type LabState } from '../lab-state.js';
 import { layoutByName } from '../layouts/index.js';
 import { componentCommand } from '../components-bundle.js';
 import { isOwnProcess, isRunning, terminate } from '../processes.js';
@@ -52,7 +52,7 @@ export async function trafficStart(opts: { dir?: string; rate?: number } = {}): 
   // The real lab: `rate` requests per second over all targets (the load balancer and each node),
   // default one per target per second: every request is a new TLS handshake with the real apiserver,
   // and 16/s kept the 2 cores of this machine busy enough to time requests out on their own.
-  if (state.layout === 'kubeadm-real') return realTrafficStart(paths, Math.max(20, Math.round((1000 * (state.nodes.length + 1)) / (opts.rate ?? state.nodes.length + 1))));
+  if (isRealLayout(state.layout)) return realTrafficStart(paths, Math.max(20, Math.round((1000 * (state.nodes.length + 1)) / (opts.rate ?? state.nodes.length + 1))));
   if (isOwnProcess(state.hostPids['traffic'], paths.componentsBundle)) throw new Error('traffic is already running; `traffic stop` first');
   const layout = layoutByName(state.layout);
   rmSync(paths.trafficDir, { recursive: true, force: true });
@@ -80,7 +80,7 @@ export async function trafficStop(opts: { dir?: string } = {}): Promise<void> {
   const pid = state?.hostPids['traffic'];
   if (!state || !pid) return;
   // The generator flushes its counters on SIGTERM after in-flight requests finish.
-  const marker = state.layout === 'kubeadm-real' ? REAL_TRAFFIC_MAIN : paths.componentsBundle;
+  const marker = isRealLayout(state.layout) ? REAL_TRAFFIC_MAIN : paths.componentsBundle;
   await terminate(() => (isOwnProcess(pid, marker) ? [pid] : []), 15_000);
   delete state.hostPids['traffic'];
   writeState(paths, state);

@@ -42,7 +42,7 @@ export function seedValue(i: number): string {
   return createHash('sha256').update(`kcarun-lab-seed-${i}`).digest('hex');
 }
 
-async function makeCas(paths: LabPaths, daysLeft: number): Promise<LabCas> {
+export async function makeCas(paths: LabPaths, daysLeft: number): Promise<LabCas> {
   const dir = join(paths.pkiDir, 'ca');
   mkdirSync(dir, { recursive: true });
   mkdirSync(paths.originalCaDir, { recursive: true });

@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { basename, join, relative } from 'node:path';
 import { parse } from 'yaml';
 import { DEFAULT_LAB_DIR, LabPaths } from '../lab-paths.js';
-import { readState, type LabState } from '../lab-state.js';
+import { isRealLayout, readState, type LabState } from '../lab-state.js';
 import { layoutByName } from '../layouts/index.js';
 import { etcdClientFor } from '../lab-clients.js';
 import { seedValue } from './up.js';
@@ -140,7 +140,7 @@ export async function labVerify(dir = DEFAULT_LAB_DIR): Promise<VerifyResult & {
   const paths = new LabPaths(dir);
   const state = readState(paths);
   if (!state) throw new Error(`no lab in ${dir}`);
-  if (state.layout === 'kubeadm-real') {
+  if (isRealLayout(state.layout)) {
     // The real components' errors: TLS and authentication errors in their own logs (real/component-logs.ts).
     const r = await realVerify(paths, state);
     return {

@@ -18,6 +18,12 @@ function kubeconfigFile(server: string, user: string, cert: string, key: string)
   return renderKubeconfig({ clusterName: 'kubernetes', server, userName: user, ca: { file: KCA }, client: { certFile: cert, keyFile: key } });
 }
 
+/** The first address of a service range (the kubernetes service's), e.g. 10.231.96.0/20 -> 10.231.96.1. */
+function firstServiceIp(cidr: string): string {
+  const [a, b, c, d] = cidr.split('/')[0]!.split('.').map(Number);
+  return `${a}.${b}.${c}.${d! + 1}`;
+}
+
 export const binaryLayout: LabLayout = {
   name: 'binary',
   startUnits: ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet'],
@@ -49,7 +55,7 @@ export const binaryLayout: LabLayout = {
   },
 
   async writeNode(ctx: LayoutContext): Promise<void> {
-    const { node, cas, nodes } = ctx;
+    const { node, cas, nodes, real } = ctx;
     const k = cas.kubernetes;
     const server = `https://${node.ip}:6443`;
     await copyIntoNode(ctx, cas.etcd.certFile, `${ETCD_SSL}/ca-etcd.pem`, 0o644);
@@ -61,7 +67,9 @@ export const binaryLayout: LabLayout = {
       { cert: `${ETCD_SSL}/cert-etcd.pem`, key: `${ETCD_SSL}/cert-etcd-key.pem`, subject: [['O', 'etcd'], ['CN', 'etcd']], usage: 'peer', issuer: cas.etcd,
         dnsNames: [...nodes.map((n) => n.name), 'localhost'], ipAddresses: [...nodes.map((n) => n.ip), '127.0.0.1'] },
       { cert: `${SSL}/kube-apiserver.pem`, key: `${SSL}/kube-apiserver-key.pem`, subject: [['O', 'k8s'], ['CN', 'kube-apiserver']], usage: 'peer', issuer: k,
-        dnsNames: [node.name, 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'], ipAddresses: [node.ip, '127.0.0.1'] },
+        dnsNames: [node.name, 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+        // behind a load balancer, its address too (and the kubernetes service's first IP, as the apiserver serves it)
+        ipAddresses: [node.ip, '127.0.0.1', ...(real ? [real.lbIp, firstServiceIp(real.serviceSubnet)] : [])] },
       { cert: `${SSL}/kube-controller-manager.pem`, key: `${SSL}/kube-controller-manager-key.pem`, subject: [['O', 'system:kube-controller-manager'], ['CN', 'system:kube-controller-manager']], usage: 'peer', issuer: k, ...sans },
       { cert: `${SSL}/kube-scheduler.pem`, key: `${SSL}/kube-scheduler-key.pem`, subject: [['O', 'system:kube-scheduler'], ['CN', 'system:kube-scheduler']], usage: 'peer', issuer: k, ...sans },
       { cert: `${SSL}/admin.pem`, key: `${SSL}/admin-key.pem`, subject: [['O', 'system:masters'], ['CN', 'admin']], usage: 'client', issuer: k },
@@ -74,11 +82,16 @@ export const binaryLayout: LabLayout = {
     await writeNodeFile(ctx, '/etc/kubernetes/kube-scheduler.kubeconfig', kubeconfigFile(server, 'system:kube-scheduler', `${SSL}/kube-scheduler.pem`, `${SSL}/kube-scheduler-key.pem`), 0o600);
     await writeNodeFile(ctx, '/etc/kubernetes/kubelet.kubeconfig', kubeconfigFile(server, `system:node:${node.name}`, `${SSL}/kubelet.pem`, `${SSL}/kubelet-key.pem`), 0o600);
     const sa = `${SSL}/sa`;
-    await runOk('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', ctx.nodePaths.fs(`${sa}.key`)]);
-    await runOk('openssl', ['pkey', '-in', ctx.nodePaths.fs(`${sa}.key`), '-pubout', '-out', ctx.nodePaths.fs(`${sa}.pub`)]);
+    if (real) {
+      await copyIntoNode(ctx, real.serviceAccount.key, `${sa}.key`, 0o600);
+      await copyIntoNode(ctx, real.serviceAccount.pub, `${sa}.pub`, 0o644);
+    } else {
+      await runOk('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', ctx.nodePaths.fs(`${sa}.key`)]);
+      await runOk('openssl', ['pkey', '-in', ctx.nodePaths.fs(`${sa}.key`), '-pubout', '-out', ctx.nodePaths.fs(`${sa}.pub`)]);
+    }
 
     await writeNodeFile(ctx, '/etc/systemd/system/etcd.service', renderUnit('Etcd Server', [
-      '/usr/bin/etcd',
+      `${real?.etcdBinDir ?? '/usr/bin'}/etcd`,
       `--name=${node.name}`,
       `--cert-file=${ETCD_SSL}/cert-etcd.pem`,
       `--key-file=${ETCD_SSL}/cert-etcd-key.pem`,
@@ -118,6 +131,7 @@ export const binaryLayout: LabLayout = {
       `--etcd-certfile=${ETCD_SSL}/cert-etcd.pem`,
       `--etcd-keyfile=${ETCD_SSL}/cert-etcd-key.pem`,
       `--etcd-servers=${nodes.map((n) => `https://${n.ip}:2379`).join(',')}`,
+      ...(real ? [`--service-cluster-ip-range=${real.serviceSubnet}`] : []),
     ], { after: 'etcd.service' }));
     await writeNodeFile(ctx, '/etc/systemd/system/kube-controller-manager.service', renderUnit('Kubernetes Controller Manager', [
       '/usr/local/bin/kube-controller-manager',
@@ -132,6 +146,8 @@ export const binaryLayout: LabLayout = {
       `--service-account-private-key-file=${sa}.key`,
       '--leader-elect=true',
       '--use-service-account-credentials=true',
+      // pod ranges for the nodes (the lab's CNI config takes each node's), as the hard way sets them
+      ...(real ? ['--allocate-node-cidrs=true', `--cluster-cidr=${real.podSubnet}`, '--node-cidr-mask-size=24', `--service-cluster-ip-range=${real.serviceSubnet}`] : []),
     ], { after: 'kube-apiserver.service' }));
     await writeNodeFile(ctx, '/etc/systemd/system/kube-scheduler.service', renderUnit('Kubernetes Scheduler', [
       '/usr/local/bin/kube-scheduler',
@@ -148,14 +164,17 @@ export const binaryLayout: LabLayout = {
       port: 10250,
       authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: KCA } },
       authorization: { mode: 'Webhook' },
-      cgroupDriver: 'systemd',
+      cgroupDriver: real ? 'cgroupfs' : 'systemd',
       tlsCertFile: `${SSL}/kubelet-server.pem`,
       tlsPrivateKeyFile: `${SSL}/kubelet-server-key.pem`,
+      // the real kubelet on this machine: cgroup v1, swap, its own cgroup root, the node's containerd (docs/lab.md)
+      ...(real ? { cgroupRoot: real.cgroupRoot, failCgroupV1: false, failSwapOn: false, containerRuntimeEndpoint: 'unix:///run/containerd/containerd.sock' } : {}),
     }));
     await writeNodeFile(ctx, '/etc/systemd/system/kubelet.service', renderUnit('Kubernetes Kubelet', [
       '/usr/local/bin/kubelet', '--config=/etc/kubernetes/kubelet-config.yaml', '--kubeconfig=/etc/kubernetes/kubelet.kubeconfig', `--node-ip=${node.ip}`,
     ], { after: 'kube-apiserver.service' }));
-    if (node.index === 1) {
+    // Prometheus is an emulated client (lab/components): the real lab has none
+    if (node.index === 1 && !real) {
       await writePrometheus(ctx, cas.etcd, cas.kubernetes);
       await writeNodeFile(ctx, '/etc/systemd/system/prometheus.service', renderUnit('Prometheus', [
         '/usr/local/bin/prometheus', '--config.file=/etc/prometheus/prometheus.yml',

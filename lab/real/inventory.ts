@@ -1,6 +1,7 @@
 /**
- * The kcarun inventory for the real lab: the nodes as a user's inventory would name them, over SSH
- * with host keys checked, and nothing but `layout: kubeadm` (what a default kubeadm HA cluster needs).
+ * The kcarun inventory for a real lab: the nodes as a user's inventory would name them, over SSH
+ * with host keys checked, and nothing but the layout's name: `layout: kubeadm` is all a default
+ * kubeadm HA cluster needs; a hand-installed cluster's paths come from `kcarun discover`.
  */
 import type { LabPaths } from '../lab-paths.js';
 import type { LabState } from '../lab-state.js';
@@ -22,7 +23,7 @@ export function realInventory(paths: LabPaths, state: LabState): string {
     `  control_plane: { hosts: [${names.join(', ')}] }`,
     `  workers: { hosts: [${workers.map((n) => n.name).join(', ')}] }`,
     'vars:',
-    '  layout: kubeadm',
+    `  layout: ${state.layout === 'binary-real' ? 'binary' : 'kubeadm'}`,
     '',
   ].join('\n');
 }

@@ -11,6 +11,8 @@ const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 /** Folders bound over the node's view (a private copy per node, from DIR/nodes/cpN/fs/...). */
 export const REAL_NODE_DIR_MOUNTS = [
   '/etc/kubernetes',
+  // the binary layout's etcd files (/etc/etcd/ssl); an empty folder on kubeadm's nodes
+  '/etc/etcd',
   '/etc/containerd',
   '/etc/systemd/system',
   '/etc/cni/net.d',
@@ -40,13 +42,15 @@ export interface NodeFilesInput {
   sshdConfig: string;
   logs: string;
   run: string;
+  /** Units whose supervisors the init starts (each runs when its run/units/UNIT.want says started). */
+  units: readonly string[];
 }
 
 /**
  * Runs as `unshare --mount --uts --net --fork --propagation slave -- bash init.sh`: records its pid
  * (the namespaces' holder), waits until the lab has plugged the veth in (run/net-ready), joins the
  * node's cgroup, binds the private folders, then starts sshd and the unit supervisors
- * (containerd, kubelet) and stays as the holder.
+ * (containerd and the kubelet; the binary layout's control plane and etcd too) and stays as the holder.
  */
 export function realInitScript(n: NodeFilesInput): string {
   const binds = REAL_NODE_DIR_MOUNTS.map((m) => `mount --bind ${q(n.fs(m))} ${q(m)}`);
@@ -69,7 +73,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mkdir -p /run/sshd
 /usr/sbin/sshd -D -e -f ${q(n.sshdConfig)} >> ${q(`${n.logs}/sshd.log`)} 2>&1 &
 echo $! > ${q(`${n.run}/sshd.pid`)}
-for unit in containerd kubelet; do
+for unit in ${n.units.join(' ')}; do
   kcarun-lab-unit-supervisor $unit >> ${q(`${n.logs}/supervisor.log`)} 2>&1 &
 done
 exec sleep infinity

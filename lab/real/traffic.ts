@@ -1,10 +1,11 @@
 /**
- * Traffic and verify for the real lab (`--layout kubeadm-real`), run in the machine's namespace as a
- * user's clients would:
+ * Traffic and verify for the real labs (`--layout kubeadm-real`, `binary-real`), run in the machine's
+ * namespace as a user's clients would:
  *
- * - through the load balancer (the control-plane endpoint P.0.10:6443) with cp1's admin.conf, as
- *   kubectl and every client of an HA cluster do: these requests must never fail;
- * - straight to each node's apiserver (NODE_IP:6443) with that node's own admin.conf: these show how
+ * - through the load balancer (the control-plane endpoint P.0.10:6443) with cp1's admin kubeconfig
+ *   (kubeadm's admin.conf, or the binary layout's admin.kubeconfig), as kubectl and every client of an
+ *   HA cluster do: these requests must never fail;
+ * - straight to each node's apiserver (NODE_IP:6443) with that node's own admin kubeconfig: these show how
  *   long each apiserver was unavailable (its restarts, its local etcd's restarts).
  *
  * Each request is one GET or PUT of a ConfigMap in `default` over a new TLS connection (no retry, no
@@ -17,16 +18,17 @@
 import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import type { LabPaths } from '../lab-paths.js';
 import type { LabState } from '../lab-state.js';
 import { checkCertificates } from '../commands/verify.js';
 import { nodeComponentErrors, type ComponentLogError } from './component-logs.js';
+import { nodeFsAt, readNodeKubeconfig, type Creds } from './kubeconfig.js';
 
 /** What the generator is told (traffic/plan.json). */
 export interface RealTrafficPlan {
   intervalMs: number;
-  targets: Array<{ name: string; url: string; adminConf: string }>;
+  /** `kubeconfig`: node-absolute path of the admin kubeconfig inside the node whose folder is `nodeRoot`. */
+  targets: Array<{ name: string; url: string; nodeRoot: string; kubeconfig: string }>;
 }
 
 export interface UnavailabilityWindow {
@@ -56,26 +58,6 @@ export interface RealTrafficCounters {
   /** Per ConfigMap, the values of PUTs whose outcome is unknown (no answer, or an error): they may have been committed. */
   unacknowledged: Record<string, string[]>;
   dataMismatches: number;
-}
-
-interface Creds {
-  ca: Buffer;
-  cert: Buffer;
-  key: Buffer;
-}
-
-/** client-go's reading of an admin kubeconfig with embedded data (what kubeadm writes). */
-function readAdminConf(file: string): Creds {
-  const doc = parse(readFileSync(file, 'utf8')) as { clusters: Array<{ cluster: Record<string, string> }>; users: Array<{ user: Record<string, string> }> };
-  const b = (s: string | undefined, what: string): Buffer => {
-    if (!s) throw new Error(`${file}: no ${what}`);
-    return Buffer.from(s, 'base64');
-  };
-  return {
-    ca: b(doc.clusters[0]?.cluster['certificate-authority-data'], 'certificate-authority-data'),
-    cert: b(doc.users[0]?.user['client-certificate-data'], 'client-certificate-data'),
-    key: b(doc.users[0]?.user['client-key-data'], 'client-key-data'),
-  };
 }
 
 /** One HTTPS request on a fresh connection; resolves with status and body, rejects on network/TLS errors. */
@@ -122,14 +104,19 @@ export function unavailabilityWindows(target: string, samples: ReadonlyArray<{ t
   return out;
 }
 
-/** The plan for a lab: the load balancer with cp1's admin.conf, and each apiserver with its node's. */
+/** Node-absolute path of the admin kubeconfig a real lab's nodes hold: kubeadm's admin.conf, or the binary layout's. */
+export function adminKubeconfigPath(state: LabState): string {
+  return state.layout === 'binary-real' ? '/etc/kubernetes/admin.kubeconfig' : '/etc/kubernetes/admin.conf';
+}
+
+/** The plan for a lab: the load balancer with cp1's admin kubeconfig, and each apiserver with its node's. */
 export function realTrafficPlan(paths: LabPaths, state: LabState, intervalMs = 250): RealTrafficPlan {
-  if (!state.real) throw new Error('not a kubeadm-real lab');
+  if (!state.real) throw new Error('not a real lab (kubeadm-real, binary-real)');
   return {
     intervalMs,
     targets: [
-      { name: 'lb', url: `https://${state.real.endpoint}`, adminConf: paths.node(state.nodes[0]!.name).fs('/etc/kubernetes/admin.conf') },
-      ...state.nodes.map((n) => ({ name: `apiserver:${n.name}`, url: `https://${n.ip}:6443`, adminConf: paths.node(n.name).fs('/etc/kubernetes/admin.conf') })),
+      { name: 'lb', url: `https://${state.real.endpoint}`, nodeRoot: paths.node(state.nodes[0]!.name).fs('/'), kubeconfig: adminKubeconfigPath(state) },
+      ...state.nodes.map((n) => ({ name: `apiserver:${n.name}`, url: `https://${n.ip}:6443`, nodeRoot: paths.node(n.name).fs('/'), kubeconfig: adminKubeconfigPath(state) })),
     ],
   };
 }
@@ -145,10 +132,10 @@ export async function realTrafficMain(dir: string, onStop: (fn: () => void) => v
   const refresh = (): void => {
     for (const t of plan.targets) {
       try {
-        creds.set(t.name, readAdminConf(t.adminConf));
+        creds.set(t.name, readNodeKubeconfig(nodeFsAt(t.nodeRoot), t.kubeconfig));
       } catch (err) {
         // A file caught mid-write keeps the previous credentials; say so once per second at most.
-        appendFileSync(join(dir, 'failures.jsonl'), `${JSON.stringify({ ts: new Date().toISOString(), target: `file:${t.adminConf}`, error: (err as Error).message })}\n`);
+        appendFileSync(join(dir, 'failures.jsonl'), `${JSON.stringify({ ts: new Date().toISOString(), target: `file:${t.nodeRoot}${t.kubeconfig}`, error: (err as Error).message })}\n`);
       }
     }
   };
@@ -277,13 +264,13 @@ export interface RealVerifyResult {
  * target), read back through the load balancer with cp1's current admin.conf.
  */
 export async function realVerify(paths: LabPaths, state: LabState): Promise<RealVerifyResult> {
-  if (!state.real) throw new Error('not a kubeadm-real lab');
+  if (!state.real) throw new Error('not a real lab (kubeadm-real, binary-real)');
   const file = join(paths.trafficDir, 'counters.json');
   const counters = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as RealTrafficCounters) : undefined;
   const certs = checkCertificates(paths, state);
   const problems: string[] = [];
   if (counters) {
-    const creds = readAdminConf(paths.node(state.nodes[0]!.name).fs('/etc/kubernetes/admin.conf'));
+    const creds = readNodeKubeconfig((p) => paths.node(state.nodes[0]!.name).fs(p), adminKubeconfigPath(state));
     for (const [name, { value, revision }] of Object.entries(counters.lastWrites)) {
       try {
         const r = await kubeRequest(`https://${state.real.endpoint}/api/v1/namespaces/default/configmaps/${name}`, creds);

@@ -1,7 +1,9 @@
 /**
  * `up --layout kubeadm-real`: a genuine kubeadm HA cluster on this machine (issue 18). Real kubeadm
  * init/join, kubelet, containerd + runc, and the control plane and etcd as static-pod containers, from
- * the pinned builds in the cache folder (scripts/build-lab-binaries.sh). See docs/lab.md.
+ * the pinned builds in the cache folder (scripts/build-lab-binaries.sh). `up --layout binary-real`:
+ * the same binaries as a hand-installed cluster (the binary layout's units, run by the lab's unit
+ * supervisor). See docs/lab.md.
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -10,8 +12,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { LabPaths } from '../lab-paths.js';
-import { readState, writeState, type LabState, type NodeState, type RealLabState } from '../lab-state.js';
-import { caValidity, issueCertificate } from '../openssl.js';
+import { isRealLayout, readState, writeState, type LabState, type NodeState, type RealLabState } from '../lab-state.js';
+import { caValidity, issueCertificate, leafValidity } from '../openssl.js';
 import { run, runOk, sleep } from '../exec.js';
 import { sshdConfig } from '../node-runtime.js';
 import { waitForPort } from '../net.js';
@@ -24,11 +26,21 @@ import {
 } from './node-files.js';
 import { cgroupHierarchies, ensureUnreachableRoute, linkExists, makeNodeCgroups, nsOf, sysctlsBeforeRealLabs } from './host.js';
 import { realDown, realNodeAlive } from './down.js';
+import { writeEmbeddedKubeconfig } from './kubeconfig.js';
+import { binaryLayout } from '../layouts/binary.js';
+import { makeCas } from '../commands/up.js';
+import type { LabCas } from '../layouts/types.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
 export interface RealUpOptions {
   dir: string;
+  /**
+   * kubeadm (default): `kubeadm init` + `kubeadm join --control-plane`, static pods. binary: the
+   * hand-installed layout of lab/layouts/binary.ts (units with the flags, /etc/etcd/ssl,
+   * /etc/kubernetes/ssl) running the same real binaries under the lab's unit supervisor.
+   */
+  layout?: 'kubeadm' | 'binary';
   nodes?: number;
   subnet?: string;
   caDaysLeft?: number;
@@ -55,8 +67,15 @@ export function kubectl(paths: LabPaths, args: string[]): ReturnType<typeof run>
   return run(join(cacheBin(), 'kubectl'), ['--kubeconfig', adminConf(paths), '--request-timeout=10s', ...args], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/root' } });
 }
 
+/**
+ * The admin kubeconfig for the operator's kubectl on the machine: kubeadm's admin.conf of cp1 as it is
+ * (its PEM is embedded), or the binary layout's admin.kubeconfig copied with its files embedded
+ * (DIR/admin.kubeconfig, 0600), each call, so it follows a rotation.
+ */
 export function adminConf(paths: LabPaths): string {
-  return paths.node('cp1').fs('/etc/kubernetes/admin.conf');
+  const kubeadmConf = paths.node('cp1').fs('/etc/kubernetes/admin.conf');
+  if (existsSync(kubeadmConf)) return kubeadmConf;
+  return writeEmbeddedKubeconfig((p) => paths.node('cp1').fs(p), '/etc/kubernetes/admin.kubeconfig', join(paths.root, 'admin.kubeconfig'));
 }
 
 export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | false>, everyMs = 500): Promise<T> {
@@ -166,10 +185,11 @@ export async function realUp(opts: RealUpOptions): Promise<LabState> {
   const caDaysLeft = opts.caDaysLeft ?? 30;
   const versions = readVersions();
   const images = opts.until === 'namespaces' ? { pause: 'registry.k8s.io/pause:3.10.2' } as ReturnType<typeof imageRefs> : imageRefs();
+  const binary = opts.layout === 'binary';
 
   const previous = readState(paths);
   if (previous) {
-    if (previous.layout !== 'kubeadm-real') throw new Error(`${paths.root} holds an emulated lab: down it with --purge first`);
+    if (!isRealLayout(previous.layout)) throw new Error(`${paths.root} holds an emulated lab: down it with --purge first`);
     if (realNodeAlive(paths, previous)) {
       throw new Error(`a lab is already up in ${paths.root}; run \`npm run lab -- down --dir ${paths.root}\` first`);
     }
@@ -202,30 +222,31 @@ export async function realUp(opts: RealUpOptions): Promise<LabState> {
 
   // The node's /usr/local/bin: the built binaries (as links) and the lab's systemctl + unit supervisor.
   mkdirSync(paths.binDir, { recursive: true });
-  for (const b of NODE_BINARIES) symlinkSync(join(cacheBin(), b), join(paths.binDir, b));
+  for (const b of [...NODE_BINARIES, ...(binary ? BINARY_LAYOUT_BINARIES : [])]) symlinkSync(join(cacheBin(), b), join(paths.binDir, b));
   for (const [file, name] of [['systemctl.sh', 'systemctl'], ['unit-supervisor.sh', 'kcarun-lab-unit-supervisor']] as const) {
     writeFileSync(join(paths.binDir, name), readFileSync(join(here, 'files', file), 'utf8').replaceAll('@LAB_DIR@', paths.root));
     chmodSync(join(paths.binDir, name), 0o755);
   }
 
-  // The old CAs, backdated with openssl: kubeadm finds ca.crt/ca.key (and etcd's, front-proxy's) in
-  // /etc/kubernetes/pki of the first node and uses them instead of making its own (its "custom CA" path).
   log(`lab: making the CAs with openssl (they expire in ${caDaysLeft} days)`);
-  const validity = caValidity(new Date(), caDaysLeft);
-  const cp1pki = paths.node('cp1').fs('/etc/kubernetes/pki');
-  mkdirSync(join(cp1pki, 'etcd'), { recursive: true });
-  mkdirSync(paths.originalCaDir, { recursive: true });
-  await Promise.all(([['ca', 'kubernetes'], ['etcd/ca', 'etcd-ca'], ['front-proxy-ca', 'front-proxy-ca']] as const).map(async ([file, cn]) => {
-    await issueCertificate({ subject: [['CN', cn]], usage: 'ca', validity, certFile: join(cp1pki, `${file}.crt`), keyFile: join(cp1pki, `${file}.key`) });
-    copyFileSync(join(cp1pki, `${file}.crt`), join(paths.originalCaDir, `${file.replace('/', '-')}.crt`));
-  }));
-  const caHash = await caCertHash(join(cp1pki, 'ca.crt'));
-  const token = `${randomBytes(3).toString('hex')}.${randomBytes(8).toString('hex')}`;
-  const certificateKey = randomBytes(32).toString('hex');
-
-  // Per-node files.
   const hierarchies = cgroupHierarchies();
-  for (const n of plan.nodes) writeNodeFiles(paths, n, { hosts: etcHostsReal(plan), resolv: resolvConfReal(plan), pause: images.pause, kubeadm: kubeadmConfigs(plan, n, token, certificateKey, caHash), hierarchies });
+  if (binary) await writeBinaryNodes(paths, plan, caDaysLeft, { hosts: etcHostsReal(plan), resolv: resolvConfReal(plan), pause: images.pause, hierarchies });
+  else {
+    // The old CAs, backdated with openssl: kubeadm finds ca.crt/ca.key (and etcd's, front-proxy's) in
+    // /etc/kubernetes/pki of the first node and uses them instead of making its own (its "custom CA" path).
+    const validity = caValidity(new Date(), caDaysLeft);
+    const cp1pki = paths.node('cp1').fs('/etc/kubernetes/pki');
+    mkdirSync(join(cp1pki, 'etcd'), { recursive: true });
+    mkdirSync(paths.originalCaDir, { recursive: true });
+    await Promise.all(([['ca', 'kubernetes'], ['etcd/ca', 'etcd-ca'], ['front-proxy-ca', 'front-proxy-ca']] as const).map(async ([file, cn]) => {
+      await issueCertificate({ subject: [['CN', cn]], usage: 'ca', validity, certFile: join(cp1pki, `${file}.crt`), keyFile: join(cp1pki, `${file}.key`) });
+      copyFileSync(join(cp1pki, `${file}.crt`), join(paths.originalCaDir, `${file.replace('/', '-')}.crt`));
+    }));
+    const caHash = await caCertHash(join(cp1pki, 'ca.crt'));
+    const token = `${randomBytes(3).toString('hex')}.${randomBytes(8).toString('hex')}`;
+    const certificateKey = randomBytes(32).toString('hex');
+    for (const n of plan.nodes) writeNodeFiles(paths, n, { hosts: etcHostsReal(plan), resolv: resolvConfReal(plan), pause: images.pause, kubeadm: kubeadmConfigs(plan, n, token, certificateKey, caHash), hierarchies });
+  }
 
   // Mount points missing on the machine are created and stay (marker file), as in the emulated lab.
   const createdMountPoints: string[] = [];
@@ -257,7 +278,7 @@ export async function realUp(opts: RealUpOptions): Promise<LabState> {
     cgroupHierarchies: hierarchies,
   };
   const state: LabState = {
-    dir: paths.root, layout: 'kubeadm-real', nodes: [], sshPort: 22, caDaysLeft, createdAt: new Date().toISOString(), createdMountPoints, hostPids: {}, seedKeys: 0, real,
+    dir: paths.root, layout: binary ? 'binary-real' : 'kubeadm-real', nodes: [], sshPort: 22, caDaysLeft, createdAt: new Date().toISOString(), createdMountPoints, hostPids: {}, seedKeys: 0, real,
   };
   writeState(paths, state);
 
@@ -274,18 +295,15 @@ export async function realUp(opts: RealUpOptions): Promise<LabState> {
 
   for (const n of plan.nodes) await startNode(paths, state, n);
   log(`lab: namespaces, sshd and containerd starting (${elapsed()}); importing images`);
-  await Promise.all(state.nodes.map((n) => nodeServicesUp(paths, n, opts.until === 'namespaces' ? [] : LAB_IMAGES.map((name) => images[name]))));
+  // the binary layout runs no static pods: the pause image is all its pods need
+  await Promise.all(state.nodes.map((n) => nodeServicesUp(paths, n, opts.until === 'namespaces' ? [] : binary ? [images.pause] : LAB_IMAGES.map((name) => images[name]))));
 
   if (opts.until === 'namespaces') return state;
-  const [first, ...others] = state.nodes;
-  log(`lab: kubeadm init on ${first!.name} (${elapsed()})`);
-  await kubeadm(paths, first!, ['init', '--config', '/root/kubeadm/init.yaml', '--upload-certs'], 'kubeadm-init.log');
-  await setUpCni(paths, first!);
-  for (const n of others) {
-    log(`lab: kubeadm join --control-plane on ${n.name} (${elapsed()})`);
-    await kubeadm(paths, n, ['join', '--config', '/root/kubeadm/join.yaml'], 'kubeadm-join.log');
-    await setUpCni(paths, n);
-  }
+  if (binary) {
+    // The units started with the node (etcd, the control plane, the kubelet): the cluster forms on its own.
+    log(`lab: etcd, control plane and kubelets starting from their units (${elapsed()})`);
+    for (const n of state.nodes) await setUpCni(paths, n);
+  } else await kubeadmCluster(paths, state, log, elapsed);
   // routes between the nodes' pod ranges (no overlay): node i reaches node j's pods through node j
   const podCidrs = await podCidrsByNode(paths);
   for (const n of state.nodes) {
@@ -299,9 +317,48 @@ export async function realUp(opts: RealUpOptions): Promise<LabState> {
   }, 1000);
   state.readyAt = new Date().toISOString();
   writeState(paths, state);
-  log(`lab: ${state.nodes.length} kubeadm nodes Ready in ${elapsed()} (Kubernetes ${versions.KUBERNETES_VERSION}, etcd ${versions.ETCD_VERSION}); ` +
+  log(`lab: ${state.nodes.length} ${binary ? 'hand-installed' : 'kubeadm'} nodes Ready in ${elapsed()} (Kubernetes ${versions.KUBERNETES_VERSION}, etcd ${versions.ETCD_VERSION}); ` +
     `kubectl: ${join(cacheBin(), 'kubectl')} --kubeconfig ${adminConf(paths)}`);
   return state;
+}
+
+/** `kubeadm init` on the first node, `kubeadm join --control-plane` on the others, each node's CNI config once it has a pod range. */
+async function kubeadmCluster(paths: LabPaths, state: LabState, log: (line: string) => void, elapsed: () => string): Promise<void> {
+  const [first, ...others] = state.nodes;
+  log(`lab: kubeadm init on ${first!.name} (${elapsed()})`);
+  await kubeadm(paths, first!, ['init', '--config', '/root/kubeadm/init.yaml', '--upload-certs'], 'kubeadm-init.log');
+  await setUpCni(paths, first!);
+  for (const n of others) {
+    log(`lab: kubeadm join --control-plane on ${n.name} (${elapsed()})`);
+    await kubeadm(paths, n, ['join', '--config', '/root/kubeadm/join.yaml'], 'kubeadm-join.log');
+    await setUpCni(paths, n);
+  }
+}
+
+/** The binary layout's units and what they run, from the cache folder (/usr/local/bin of every node). */
+const BINARY_UNITS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet'] as const;
+const BINARY_LAYOUT_BINARIES = ['etcd', 'etcdctl', 'etcdutl', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
+
+/**
+ * binary-real: the CAs (DIR/pki/ca, backdated like the emulated lab's), one service-account key pair
+ * for all apiservers, then per node the real lab's files (containerd, sshd, init) and the binary
+ * layout's own (lab/layouts/binary.ts: PKI, kubeconfigs, units) set for the real binaries.
+ */
+async function writeBinaryNodes(paths: LabPaths, plan: RealPlan, caDaysLeft: number, f: Omit<NodeFileInputs, 'binaryUnits' | 'kubeadm'>): Promise<void> {
+  const cas: LabCas = await makeCas(paths, caDaysLeft);
+  const serviceAccount = { key: join(paths.pkiDir, 'sa.key'), pub: join(paths.pkiDir, 'sa.pub') };
+  await runOk('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', serviceAccount.key]);
+  chmodSync(serviceAccount.key, 0o600);
+  await runOk('openssl', ['pkey', '-in', serviceAccount.key, '-pubout', '-out', serviceAccount.pub]);
+  const leaf = leafValidity(new Date(), caValidity(new Date(), caDaysLeft));
+  const nodes = plan.nodes.map((n) => ({ index: n.index, name: n.name, ip: n.ip }));
+  for (const n of plan.nodes) {
+    writeNodeFiles(paths, n, { ...f, binaryUnits: BINARY_UNITS });
+    await binaryLayout.writeNode({
+      paths, nodes, node: nodes[n.index - 1]!, nodePaths: paths.node(n.name), cas, leafValidity: leaf,
+      real: { etcdBinDir: '/usr/local/bin', serviceSubnet: plan.serviceSubnet, podSubnet: plan.podSubnet, lbIp: plan.lbIp, cgroupRoot: n.cgroupRoot, serviceAccount },
+    });
+  }
 }
 
 /** What writeNodeFiles puts in a node's private folders besides the units. */
@@ -312,6 +369,11 @@ export interface NodeFileInputs {
   /** kubeadm's init/join configurations (control-plane nodes); a worker's join is typed in later. */
   kubeadm?: { init: string; join: string };
   hierarchies: string[];
+  /**
+   * The binary layout (binary-real): its own units (lab/layouts/binary.ts) instead of kubelet.service
+   * with kubeadm's drop-in, and these units started besides containerd.
+   */
+  binaryUnits?: readonly string[];
 }
 
 /** A node's files before its namespace starts: hosts, units (enabled), containerd, kubeadm configs, sshd, init script, cgroups. */
@@ -324,13 +386,16 @@ export function writeNodeFiles(paths: LabPaths, n: PlannedNode, f: NodeFileInput
   writeFileSync(np.fs('/etc/hosts'), f.hosts);
   writeFileSync(np.fs('/etc/resolv.conf'), f.resolv);
   writeFileSync(np.fs('/etc/systemd/system/containerd.service'), CONTAINERD_UNIT);
-  writeFileSync(np.fs('/etc/systemd/system/kubelet.service'), KUBELET_UNIT);
-  mkdirSync(np.fs('/etc/systemd/system/kubelet.service.d'), { recursive: true });
-  writeFileSync(np.fs('/etc/systemd/system/kubelet.service.d/10-kubeadm.conf'), KUBEADM_DROPIN);
+  if (!f.binaryUnits) {
+    writeFileSync(np.fs('/etc/systemd/system/kubelet.service'), KUBELET_UNIT);
+    mkdirSync(np.fs('/etc/systemd/system/kubelet.service.d'), { recursive: true });
+    writeFileSync(np.fs('/etc/systemd/system/kubelet.service.d/10-kubeadm.conf'), KUBEADM_DROPIN);
+  }
   writeFileSync(np.fs('/etc/containerd/config.toml'), containerdConfig(f.pause));
-  // both units enabled and wanted, as after `systemctl enable --now containerd kubelet`: the
+  // kubeadm: both units enabled and wanted, as after `systemctl enable --now containerd kubelet`: the
   // kubelet crash-loops every 10 s until kubeadm writes its configuration, as on a real node.
-  for (const u of ['containerd', 'kubelet']) {
+  const units = ['containerd', ...(f.binaryUnits ?? ['kubelet'])];
+  for (const u of units) {
     writeFileSync(join(np.run, 'units', `${u}.want`), 'started\n');
     writeFileSync(join(np.run, 'units', `${u}.enabled`), '');
   }
@@ -342,7 +407,7 @@ export function writeNodeFiles(paths: LabPaths, n: PlannedNode, f: NodeFileInput
     writeFileSync(np.fs('/root/kubeadm/join.yaml'), f.kubeadm.join);
   }
   writeFileSync(np.sshdConfig, sshdConfig(paths, { index: n.index, name: n.name, ip: n.ip }, 22));
-  writeFileSync(np.initScript, realInitScript({ labDir: paths.root, binDir: paths.binDir, nodeRoot: np.root, fs: (p) => np.fs(p), name: n.name, cgroupRoot: n.cgroupRoot, sshdConfig: np.sshdConfig, logs: np.logs, run: np.run }));
+  writeFileSync(np.initScript, realInitScript({ labDir: paths.root, binDir: paths.binDir, nodeRoot: np.root, fs: (p) => np.fs(p), name: n.name, cgroupRoot: n.cgroupRoot, sshdConfig: np.sshdConfig, logs: np.logs, run: np.run, units }));
   chmodSync(np.initScript, 0o755);
   makeNodeCgroups(n.cgroupRoot, f.hierarchies);
 }
@@ -395,7 +460,7 @@ export async function podCidrsByNode(paths: LabPaths): Promise<Record<string, st
 
 /** Waits for the controller-manager to give the node its pod range, then writes the node's CNI config. */
 export async function setUpCni(paths: LabPaths, n: NodeState): Promise<void> {
-  const cidr = await waitFor(`a pod range for ${n.name}`, 120_000, async () => (await podCidrsByNode(paths))[n.name], 1000);
+  const cidr = await waitFor(`a pod range for ${n.name}`, 300_000, async () => (await podCidrsByNode(paths))[n.name], 1000);
   writeFileSync(paths.node(n.name).fs('/etc/cni/net.d/10-kcarun-lab.conflist'), cniConfig(cidr));
 }
 

@@ -1,6 +1,7 @@
 #!/bin/bash
 # kcarun real lab: systemctl for a lab node (there is no systemd). Drives the node's unit supervisors
-# (kcarun-lab-unit-supervisor) for the units in /etc/systemd/system (kubelet, containerd).
+# (kcarun-lab-unit-supervisor) for the units in /etc/systemd/system (containerd, the kubelet; the
+# binary layout's etcd and control plane too).
 # Verbs: start stop restart try-restart reload-or-restart is-active is-enabled is-failed enable disable
 # status show daemon-reload list-units list-unit-files.
 set -u
@@ -59,7 +60,13 @@ for u in "${units[@]}"; do
     restart|try-restart|reload-or-restart|force-reload|reload)
       if [ "$verb" = try-restart ] && ! active "$u"; then continue; fi
       old="$(mainpid "$u")"; touch "$RUN/$u.restart"; echo started > "$RUN/$u.want"
-      if [ "$old" != 0 ]; then kill -TERM "$old" 2>/dev/null; fi
+      if [ "$old" != 0 ]; then
+        # as systemd: the stop first, SIGTERM then SIGKILL after TimeoutStopSec (90 s by default); a
+        # real kube-apiserver's graceful stop takes seconds, ~20 s on a loaded machine
+        kill -TERM "$old" 2>/dev/null
+        for i in $(seq 1 900); do [ -d "/proc/$old" ] || break; sleep 0.1; done
+        [ -d "/proc/$old" ] && kill -KILL "$old" 2>/dev/null
+      fi
       wait_started "$u" "$old" || rc=1 ;;
     enable) touch "$RUN/$u.enabled"; [ $now = 1 ] && { echo started > "$RUN/$u.want"; active "$u" || wait_started "$u" || rc=1; } ;;
     disable) rm -f "$RUN/$u.enabled"; [ $now = 1 ] && stop_unit "$u" ;;

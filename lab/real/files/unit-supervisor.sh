@@ -1,7 +1,8 @@
 #!/bin/bash
 # kcarun real lab: runs one systemd unit of this node the way systemd would (there is no systemd in
 # the lab). Reads /etc/systemd/system/UNIT.service and UNIT.service.d/*.conf at every start, like
-# systemd after daemon-reload: Environment=, EnvironmentFile=[-], ExecStart= (an empty one resets),
+# systemd after daemon-reload: Environment=, EnvironmentFile=[-], ExecStart= (an empty one resets;
+# lines continued with a backslash, as the binary layout's units write it),
 # RestartSec= (Restart=always is assumed). $VAR in ExecStart splits on whitespace, ${VAR} is one word.
 # Driven by the node's systemctl (files in the node's run/units folder): UNIT.want holds started or
 # stopped; UNIT.restart asks for an immediate restart; UNIT.pid is the main process while it runs.
@@ -27,7 +28,11 @@ parse_unit() {
   fi
   [ ${#files[@]} -gt 0 ] || return 1
   for f in "${files[@]}"; do
+    local cont=""
     while IFS= read -r line || [ -n "$line" ]; do
+      # a line ending in a backslash goes on on the next line (systemd.syntax(7))
+      if [ "${line%\\}" != "$line" ]; then cont+="${line%\\} "; continue; fi
+      line="$cont$line"; cont=""
       case "$line" in
         Environment=*)
           v="${line#Environment=}"
