@@ -44,7 +44,7 @@ for (const layout of ['kubeadm', 'binary'] as const) {
 
     it('rotate-etcd-ca and rotate-k8s-ca: through every stage of their CA', async () => {
       const etcd = stageStatuses(await dryRun(lab, 'rotate-etcd-ca.yaml'));
-      for (const stage of ['detect', 'preflight', 'backup', 'prepare-cas', 'prepare-certs', 'distribute', 'trust-etcd', 'trust-etcd-apiserver', 'switch-etcd', 'finalize', 'finalize-check', 'finalize-etcd', 'finalize-cleanup', 'post-check']) {
+      for (const stage of ['detect', 'preflight', 'backup', 'prepare-cas', 'prepare-certs', 'distribute', 'trust-etcd', 'trust-apiserver', 'switch-etcd', 'finalize', 'finalize-check', 'finalize-apiserver', 'finalize-etcd', 'finalize-cleanup', 'post-check']) {
         expect(`${stage}: ${etcd[stage]}`).toBe(`${stage}: ok`);
       }
       expect(etcd['trust-kubelets']).toBe('skipped');

@@ -34,8 +34,9 @@ describe('the stock etcd rotation on an etcd-only cluster (test/fixtures/invento
   it('validates: every control-plane and worker stage is skipped with its reason, every etcd stage is planned', async () => {
     const prepared = await preparePlaybook({ playbook: 'playbooks/rotate-etcd-ca.yaml', inventory: 'test/fixtures/inventories/etcd-only.yaml', extraVars: [], cwd: root });
     const skipped = prepared.plan.filter((p) => p.skipped).map((p) => `${p.stage.spec.name}: ${p.skipped}`);
-    expect(skipped).toHaveLength(19);
-    expect(skipped).toContain('trust-etcd-apiserver: hosts "control_plane" selects no host');
+    expect(skipped).toHaveLength(17);
+    expect(skipped).toContain('trust-apiserver: hosts "control_plane" selects no host');
+    expect(skipped).toContain('finalize-apiserver: hosts "control_plane" selects no host');
     expect(skipped).toContain('trust-kubelets: hosts "control_plane:workers" selects no host');
     const planned = Object.fromEntries(prepared.plan.filter((p) => !p.skipped).map((p) => [p.stage.spec.name, p.hosts]));
     for (const stage of ['trust-etcd', 'switch-etcd', 'finalize-etcd']) expect(planned[stage]).toEqual(['e1', 'e2', 'e3']);
