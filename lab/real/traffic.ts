@@ -122,6 +122,8 @@ export function realTrafficPlan(paths: LabPaths, state: LabState, intervalMs = 2
 }
 
 const CONFIGMAPS = 10;
+/** How long the generator tries to create its ConfigMaps before it starts the traffic anyway (ms). */
+const SETUP_MS = 15_000;
 const cmPath = (i: number): string => `/api/v1/namespaces/default/configmaps/kcarun-traffic-${i}`;
 
 /** The generator's main loop (lab/real/traffic-main.ts runs it detached); ends on SIGTERM after in-flight requests. */
@@ -150,17 +152,24 @@ export async function realTrafficMain(dir: string, onStop: (fn: () => void) => v
     writeFileSync(join(dir, 'counters.json.tmp'), JSON.stringify(counters));
     renameSync(join(dir, 'counters.json.tmp'), join(dir, 'counters.json'));
   };
-  // The ConfigMaps the traffic updates exist first (PUT only updates); made through the load balancer.
+  // The ConfigMaps the traffic updates exist first (PUT only updates); made through the load balancer,
+  // for SETUP_MS at most. A cluster that cannot make them (down, as the field notes' order leaves it)
+  // still gets its traffic, every request of it counted as failed: the generator never exits early
+  // (it did, and a window meant to show a down cluster then saw no request at all: session 18).
   const first = plan.targets[0]!;
-  for (let i = 0; i < CONFIGMAPS; i++) {
-    for (let attempt = 0; ; attempt++) {
+  const setupUntil = Date.now() + SETUP_MS;
+  setup: for (let i = 0; i < CONFIGMAPS; i++) {
+    for (;;) {
       try {
         const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `kcarun-traffic-${i}`, namespace: 'default' }, data: { value: 'created' } });
         const r = await kubeRequest(`${first.url}/api/v1/namespaces/default/configmaps`, creds.get(first.name)!, { method: 'POST', body });
         if (r.status === 201 || r.status === 409) break;
         throw new Error(`HTTP ${r.status} ${r.body.slice(0, 200)}`);
       } catch (err) {
-        if (attempt >= 20) throw err;
+        if (Date.now() >= setupUntil) {
+          appendFileSync(join(dir, 'failures.jsonl'), `${JSON.stringify({ ts: new Date().toISOString(), target: 'setup', error: `ConfigMaps kcarun-traffic-${i}..${CONFIGMAPS - 1} not created within ${SETUP_MS / 1000} s: ${(err as Error).message}` })}\n`);
+          break setup;
+        }
         await new Promise((r) => setTimeout(r, 500));
       }
     }

@@ -603,7 +603,8 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     const window = async () => {
       await trafficStop({ dir });
       await trafficStart({ dir });
-      for (const deadline = Date.now() + 60_000; lbRequests() < 20 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 2000));
+      // (With the cluster down, the generator first tries 15 s to create its ConfigMaps.)
+      for (const deadline = Date.now() + 90_000; lbRequests() < 20 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 2000));
       await trafficStop({ dir });
       return realVerify(paths, state);
     };
