@@ -7,7 +7,8 @@
  *
  * rotate-ca's dry run, and its comparison with the real run that follows, live with that real run
  * (one lab and one rotation per layout, to keep CI inside its budget): rotate-kubeadm-real.test.ts
- * (the genuine kubeadm cluster) and rotate-binary.test.ts.
+ * (the genuine kubeadm cluster) and rotate-binary-real.test.ts (the hand-installed layout on the real
+ * binaries).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labSession, useLab } from './lab-session.js';
