@@ -28,7 +28,8 @@ export function bundlePathFor(caPath: string): string {
  * A restart var as the stock layouts write it. Static pods restart `auto` with a grace period, as
  * playbooks/layouts/kubeadm.yaml does (docs/restarts.md: a bare `crictl stop` is a SIGKILL; etcd gets
  * 10 s to close its raft and WAL cleanly, the others 5 s); kube-apiserver's graceful stop is cut to
- * its drain once it closed its port (`drainPort`, the playbook's apiserver_port: docs/restarts.md).
+ * its drain once it closed its port (`drainPort`, the playbook's apiserver_port: docs/restarts.md),
+ * under systemd too (a `kube-apiserver` unit).
  */
 const restartVar = (r: RestartMethod): Record<string, string | number> =>
   r.method === 'static-pod'
@@ -36,7 +37,9 @@ const restartVar = (r: RestartMethod): Record<string, string | number> =>
         method: 'static-pod', container: r.container, strategy: 'auto', stopTimeoutSeconds: r.container === 'etcd' ? 10 : 5,
         ...(r.container === 'kube-apiserver' ? { drainPort: '{{ apiserver_port }}' } : {}),
       }
-    : r.method === 'systemd' ? { method: 'systemd', unit: r.unit } : r.method === 'command' ? { method: 'command', command: r.command } : { method: 'unknown' };
+    : r.method === 'systemd'
+      ? { method: 'systemd', unit: r.unit, ...(r.unit.replace(/\.service$/, '') === 'kube-apiserver' ? { drainPort: '{{ apiserver_port }}', stopTimeoutSeconds: 5 } : {}) }
+      : r.method === 'command' ? { method: 'command', command: r.command } : { method: 'unknown' };
 
 /** The set-flag `in:` target for a setting's source kind; undefined where set-flag cannot edit it. */
 const SET_FLAG_IN: Partial<Record<SettingSource['kind'], string>> = {

@@ -48,11 +48,55 @@ async function mainPid(ctx: Ctx, unit: string): Promise<number | undefined> {
   return r.rc === 0 && m ? Number(m[1]) : undefined;
 }
 
+/**
+ * While `restart` (a running `systemctl restart`) waits for the unit's old main process `pid` to end:
+ * once nothing listens on `port` any more while `pid` is still the unit's MainPID (systemd's SIGTERM
+ * arrived and the component closed its listener), lets `drainSeconds` pass for the in-flight
+ * requests, then sends `pid` the SIGKILL systemd itself sends after TimeoutStopSec (90 s by default);
+ * systemd then starts the unit at once. kube-apiserver needs this: on SIGTERM it closes its
+ * listener at once but its HTTP server's Shutdown waits for the watch connections until its 60-s
+ * ShutdownTimeout (k8s.io/apiserver@v0.37.2 pkg/server/genericapiserver.go:585-626, 716-744), so a
+ * plain `systemctl restart` of a real apiserver takes ~60 s (measured on binary-real: 60-65 s each,
+ * docs/lab.md). The PID is checked to be MainPID in the same shell command as the kill, so a
+ * process that ended and a PID reused meanwhile are never signalled. Resolves with the seconds from
+ * the start to the kill, or undefined when it did not kill (the restart ended first, or `ss` cannot tell).
+ */
+async function drainSystemd(ctx: Ctx, o: { unit: string; pid: number; port: number; drainSeconds: number; restart: Promise<unknown> }): Promise<number | undefined> {
+  const t0 = Date.now();
+  let ended = false;
+  void o.restart.then(
+    () => (ended = true),
+    () => (ended = true),
+  );
+  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  let closedAt: number | undefined;
+  while (!ended && !ctx.signal?.aborted) {
+    if (closedAt === undefined) {
+      const listening = await portListening(ctx, o.port);
+      if (listening === null) return undefined;
+      if (!listening) closedAt = Date.now();
+    } else if (Date.now() - closedAt >= o.drainSeconds * 1000) {
+      const pid = String(o.pid);
+      await sh(ctx, `[ "$(systemctl show -p MainPID --value ${shellQuote(o.unit)})" = ${pid} ] && kill -s KILL ${pid}`);
+      return (Date.now() - t0) / 1000;
+    }
+    await pause((ctx.params.pollSeconds ?? 1) * 500);
+  }
+  return undefined;
+}
+
 async function restartSystemd(ctx: Ctx): Promise<string> {
   const unit = need(ctx, ctx.params.unit, 'unit');
   const before = await mainPid(ctx, unit);
   if (ctx.params.daemonReload ?? true) await mustRun(ctx, 'systemctl daemon-reload');
-  await mustRun(ctx, `systemctl restart ${shellQuote(unit)}`);
+  // drainPort: the old process must be listening now, so that a closed port later means systemd's
+  // SIGTERM arrived (not a component still starting).
+  const port = ctx.params.drainPort;
+  const drain = port !== undefined && before !== undefined && before !== 0 && (await portListening(ctx, port)) === true;
+  const restart = mustRun(ctx, `systemctl restart ${shellQuote(unit)}`);
+  const killedAt = drain ? await drainSystemd(ctx, { unit, pid: before, port, drainSeconds: ctx.params.stopTimeoutSeconds ?? 0, restart }) : undefined;
+  await restart;
+  const drainNote = killedAt === undefined ? '' : `; the old one stopped ${ctx.params.stopTimeoutSeconds ?? 0} s after :${port} was closed, ${killedAt.toFixed(1)} s into the restart`;
   const pid = await waitFor<number | undefined>(ctx, `${unit} active with a new main process`, async () => {
     const active = (await sh(ctx, `systemctl is-active ${shellQuote(unit)}`)).stdout.trim();
     if (active !== 'active') return { state: active || 'unknown' };
@@ -60,7 +104,7 @@ async function restartSystemd(ctx: Ctx): Promise<string> {
     const now = await mainPid(ctx, unit);
     return now !== undefined && now !== 0 && now !== before ? { done: now } : { state: `active, MainPID still ${now}` };
   });
-  return pid === undefined ? `${unit} restarted (active)` : `${unit} restarted (MainPID ${before} -> ${pid})`;
+  return pid === undefined ? `${unit} restarted (active${drainNote})` : `${unit} restarted (MainPID ${before} -> ${pid}${drainNote})`;
 }
 
 // ---- static pods (kubelet) ----
@@ -274,6 +318,9 @@ export async function planServiceRestart(ctx: Ctx): Promise<TaskPlan> {
     );
   } else {
     commands.push(need(ctx, p.command, 'command'));
+  }
+  if (p.method === 'systemd' && p.drainPort !== undefined) {
+    commands.push(`the old ${p.unit ?? '?'} process SIGKILLed ${p.stopTimeoutSeconds ?? 0} s after nothing listens on :${p.drainPort} (instead of systemd's TimeoutStopSec)`);
   }
   if (p.method === 'static-pod' && p.drainPort !== undefined) {
     commands.push(`until a new ${p.container ?? '?'} container runs (an old one the kubelet stops gracefully: crictl stop ${p.stopTimeoutSeconds ?? 0} s after nothing listens on :${p.drainPort})`);

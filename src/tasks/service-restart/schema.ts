@@ -20,7 +20,7 @@ export const ServiceRestartSchema = Type.Object(
       Type.Number({
         minimum: 0,
         default: 0,
-        description: 'static-pod crictl-stop/auto: seconds between SIGTERM and SIGKILL (crictl stop --timeout; 0 kills at once; 30 is the kubelet\'s own default grace period). With drainPort: the in-flight requests\' drain after the port closed.',
+        description: 'static-pod crictl-stop/auto: seconds between SIGTERM and SIGKILL (crictl stop --timeout; 0 kills at once; 30 is the kubelet\'s own default grace period). With drainPort (static-pod or systemd): the in-flight requests\' drain after the port closed.',
       }),
     ),
     drainPort: Type.Optional(
@@ -28,7 +28,7 @@ export const ServiceRestartSchema = Type.Object(
         minimum: 1,
         maximum: 65535,
         description:
-          "static-pod: the TCP port the component listens on (kube-apiserver: 6443). Where the kubelet stops the old container gracefully while kcarun waits for the new one (a changed manifest, `annotation`), kcarun waits until nothing listens on that port any more (the component got the kubelet's SIGTERM and closed its listener), lets stopTimeoutSeconds pass for its in-flight requests and stops it (`crictl stop --timeout 0`, the kubelet's own end-of-grace SIGKILL) instead of letting it run out its pod's grace period (kube-apiserver keeps its watch connections open until SIGKILL, 30 s). Unset: the kubelet's grace period.",
+          "static-pod or systemd: the TCP port the component listens on (kube-apiserver: 6443). systemd: while `systemctl restart` waits for the old main process to end, once nothing listens on that port any more (systemd's SIGTERM arrived and the component closed its listener), kcarun lets stopTimeoutSeconds pass and sends that process the SIGKILL systemd sends after TimeoutStopSec (kube-apiserver otherwise holds its watch connections for its 60-s ShutdownTimeout: ~60 s per restart). static-pod: where the kubelet stops the old container gracefully while kcarun waits for the new one (a changed manifest, `annotation`), kcarun waits until nothing listens on that port any more (the component got the kubelet's SIGTERM and closed its listener), lets stopTimeoutSeconds pass for its in-flight requests and stops it (`crictl stop --timeout 0`, the kubelet's own end-of-grace SIGKILL) instead of letting it run out its pod's grace period (kube-apiserver keeps its watch connections open until SIGKILL, 30 s). Unset: the kubelet's grace period.",
       }),
     ),
     manifest: Type.Optional(RemotePathSchema('static-pod: the manifest (default /etc/kubernetes/manifests/<container>.yaml).')),

@@ -32,6 +32,18 @@ S="$EMU_STATE"; unit=$(eval echo \\\${$#}); unit=\${unit%.service}
 case "$1" in
   daemon-reload) echo reload >> "$S/calls" ;;
   restart)
+    if [ "$unit" = sdrainer ]; then
+      # as systemd's stop job: SIGTERM, wait for the main process to end, SIGKILL after
+      # TimeoutStopSec ($GRACE s here), then the start
+      p=$(cat "$S/sdrainer.pid" 2>/dev/null); i=0
+      if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+        kill -TERM "$p"
+        while kill -0 "$p" 2>/dev/null && [ $i -lt $((GRACE * 10)) ]; do sleep 0.1; i=$((i+1)); done
+        if kill -0 "$p" 2>/dev/null; then echo "SIGKILL after TimeoutStopSec" > "$S/sdrainer.end"; kill -9 "$p"; fi
+      fi
+      setsid "$NODE" "$DRAINER" "$(cat "$S/sdrainer.port")" "$S/sdrainer.end" </dev/null >/dev/null 2>&1 & echo $! > "$S/sdrainer.pid"
+      exit 0
+    fi
     [ -f "$S/$unit.pid" ] && kill "$(cat "$S/$unit.pid")" 2>/dev/null; rm -f "$S/$unit.pid"
     (sleep 0.6; setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > "$S/$unit.pid.tmp"; mv "$S/$unit.pid.tmp" "$S/$unit.pid") </dev/null >/dev/null 2>&1 &
     if [ "$unit" = broken ]; then echo "Job for broken.service failed" >&2; exit 1; fi ;;
@@ -109,6 +121,7 @@ describe('service-restart', () => {
   let state: string;
   let manifests: string;
   let drainerPort: number;
+  let sdrainerPort: number;
 
   beforeAll(async () => {
     tmp = await makeTempDir('kcarun-svc-');
@@ -118,6 +131,8 @@ describe('service-restart', () => {
     await Promise.all([mkdir(bin), mkdir(state), mkdir(manifests)]);
     drainerPort = await freePort();
     await writeFile(join(state, 'drainer.port'), String(drainerPort));
+    sdrainerPort = await freePort();
+    await writeFile(join(state, 'sdrainer.port'), String(sdrainerPort));
     await writeFile(join(bin, 'drainer.cjs'), DRAINER);
     for (const [name, text] of [['systemctl', SYSTEMCTL], ['crictl', CRICTL], ['kubelet', KUBELET]] as const) {
       await writeFile(join(bin, name), text);
@@ -127,7 +142,7 @@ describe('service-restart', () => {
     await writeFile(join(manifests, 'kube-apiserver.yaml'), 'kind: Pod\n');
     await writeFile(join(manifests, 'kube-scheduler.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-scheduler\n  namespace: kube-system\nspec:\n  containers: []\n');
     kubelet = spawn(join(bin, 'kubelet'), [], { env: { ...process.env, EMU_STATE: state, MANIFESTS: manifests, DRAINER: join(bin, 'drainer.cjs'), NODE: process.execPath, GRACE: '8' }, stdio: 'ignore' });
-    env = await startRemoteEnv({ extraConfig: [`SetEnv PATH=${bin}:/usr/sbin:/usr/bin:/sbin:/bin EMU_STATE=${state} SHLVL=1`] });
+    env = await startRemoteEnv({ extraConfig: [`SetEnv PATH=${bin}:/usr/sbin:/usr/bin:/sbin:/bin EMU_STATE=${state} SHLVL=1 GRACE=8 NODE=${process.execPath} DRAINER=${join(bin, 'drainer.cjs')}`] });
   });
   afterAll(async () => {
     await env?.stop();
@@ -172,6 +187,28 @@ describe('service-restart', () => {
     expect(r.summary).toBe(`etcd.service restarted (MainPID ${pid1} -> ${pid2})`);
     expect((await readFile(join(state, 'calls'), 'utf8')).trim().split('\n').length).toBeGreaterThanOrEqual(2);
   });
+
+  it('systemd with drainPort: once the old process closed its port (systemd\'s SIGTERM arrived), kcarun SIGKILLs it after the drain instead of waiting out TimeoutStopSec; without drainPort, TimeoutStopSec stands', async () => {
+    const end = join(state, 'sdrainer.end');
+    // the unit's first start (no old process yet: nothing to drain)
+    await run({ method: 'systemd', unit: 'sdrainer', daemonReload: false });
+    await waitForListener(sdrainerPort);
+    const pid1 = await waitForFile(join(state, 'sdrainer.pid'));
+    let t0 = Date.now();
+    const drained = await run({ method: 'systemd', unit: 'sdrainer', daemonReload: false, drainPort: sdrainerPort, stopTimeoutSeconds: 1, pollSeconds: 0.2 });
+    const fast = (Date.now() - t0) / 1000;
+    const pid2 = await waitForFile(join(state, 'sdrainer.pid'));
+    expect(drained.summary).toMatch(new RegExp(`^sdrainer restarted \\(MainPID ${pid1} -> ${pid2}; the old one stopped 1 s after :${sdrainerPort} was closed, [0-9.]+ s into the restart\\)$`));
+    expect(fast).toBeLessThan(6);
+    // the stand-in's own SIGKILL (its TimeoutStopSec) did not come: kcarun's did
+    expect(await readFile(end, 'utf8').catch(() => '')).toBe('');
+    await waitForListener(sdrainerPort);
+    t0 = Date.now();
+    const plain = await run({ method: 'systemd', unit: 'sdrainer', daemonReload: false, pollSeconds: 0.2 });
+    expect(plain.summary).toMatch(/^sdrainer restarted \(MainPID \d+ -> \d+\)$/);
+    expect((Date.now() - t0) / 1000).toBeGreaterThanOrEqual(8);
+    expect(await readFile(end, 'utf8')).toBe('SIGKILL after TimeoutStopSec\n');
+  }, 60_000);
 
   it('systemd: a failing restart is E_REMOTE_EXIT with its stderr', async () => {
     const err = (await run({ method: 'systemd', unit: 'broken', daemonReload: false }).catch((e: unknown) => e)) as KcarunError;
