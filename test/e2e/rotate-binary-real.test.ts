@@ -19,7 +19,7 @@
  * the stage is rolled back (cp1's apiserver restarted on its old flags), nothing fails through the
  * load balancer; with sshd back, --resume completes it, and the two runs together change exactly what
  * the dry run planned. (This scenario ran on the emulated binary lab until session 18; cp2 rather than
- * the last node keeps the rollback to one real apiserver restart, ~60 s each: docs/lab.md.)
+ * the last node keeps the rollback to one real apiserver restart.)
  *
  * Subnet: $KCARUN_REAL_BINARY_SUBNET or 10.233.0.0/16 (the kubeadm file uses 10.232).
  */
