@@ -5,7 +5,7 @@ import type { ExecResult } from '../../transport/types.js';
 import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
 import type { ServiceRestartParams } from './schema.js';
 import { setPath } from '../../edit/yaml-path.js';
-import { crictlStopCommand, drainHook, portListening, runningContainerIds, waitForContainers } from '../shared/crictl.js';
+import { crictlStopCommand, drainHook, portDrain, portListening, runningContainerIds, waitForContainers } from '../shared/crictl.js';
 import { mustRun } from '../shared/remote-run.js';
 
 type Ctx = TaskContext<ServiceRestartParams>;
@@ -68,19 +68,16 @@ async function drainSystemd(ctx: Ctx, o: { unit: string; pid: number; port: numb
     () => (ended = true),
     () => (ended = true),
   );
-  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  let closedAt: number | undefined;
+  const pid = String(o.pid);
+  const step = portDrain(ctx, o.port, o.drainSeconds, async () => {
+    await sh(ctx, `[ "$(systemctl show -p MainPID --value ${shellQuote(o.unit)})" = ${pid} ] && kill -s KILL ${pid}`);
+  });
   while (!ended && !ctx.signal?.aborted) {
-    if (closedAt === undefined) {
-      const listening = await portListening(ctx, o.port);
-      if (listening === null) return undefined;
-      if (!listening) closedAt = Date.now();
-    } else if (Date.now() - closedAt >= o.drainSeconds * 1000) {
-      const pid = String(o.pid);
-      await sh(ctx, `[ "$(systemctl show -p MainPID --value ${shellQuote(o.unit)})" = ${pid} ] && kill -s KILL ${pid}`);
-      return (Date.now() - t0) / 1000;
-    }
-    await pause((ctx.params.pollSeconds ?? 1) * 500);
+    const state = await step();
+    if (state === 'unknown') return undefined;
+    if (state === 'stopped') return (Date.now() - t0) / 1000;
+    // the next poll, or the restart's end, whichever comes first
+    await Promise.race([new Promise((r) => setTimeout(r, (ctx.params.pollSeconds ?? 1) * 1000)), o.restart.catch(() => undefined)]);
   }
   return undefined;
 }

@@ -101,21 +101,50 @@ export function drainHook(
   const { drainPort, old } = opts;
   if (drainPort === undefined || old.length === 0) return undefined;
   const t0 = Date.now();
-  let closedAt: number | undefined;
-  let done = false;
-  return async (ids) => {
-    const stopping = ids.filter((id) => old.includes(id));
-    if (done || stopping.length === 0) return;
-    if (closedAt === undefined) {
-      if ((await portListening(ctx, drainPort)) !== false) return;
-      closedAt = Date.now();
-    }
-    if (Date.now() - closedAt < opts.drainSeconds * 1000) return;
-    done = true;
+  let stopping: string[] = [];
+  const step = portDrain(ctx, drainPort, opts.drainSeconds, async () => {
     for (const id of stopping) {
       // Gone in the meantime is fine: that is what the wait is for.
       await ctx.transport.exec(crictlStopCommand(shellQuote(id), 0), { become: ctx.params.become, signal: ctx.signal });
     }
-    opts.onDrained?.((Date.now() - t0) / 1000);
+  });
+  let done = false;
+  return async (ids) => {
+    stopping = ids.filter((id) => old.includes(id));
+    if (done || stopping.length === 0) return;
+    if ((await step()) === 'stopped') {
+      done = true;
+      opts.onDrained?.((Date.now() - t0) / 1000);
+    }
+  };
+}
+
+/**
+ * The drain's clock, shared by the static-pod hook above and service-restart's systemd restart:
+ * called once per poll while the old process still runs (after its stop began), it notes when
+ * nothing listens on `port` any more, and once `drainSeconds` have passed since then it calls `stop`
+ * (once). Each call answers 'waiting', 'stopped' (stop ran, now or before), or 'unknown' (`ss`
+ * cannot tell: the caller keeps the component's own grace period).
+ */
+export function portDrain(
+  ctx: TaskContext<{ become?: boolean }>,
+  port: number,
+  drainSeconds: number,
+  stop: () => Promise<void>,
+): () => Promise<'waiting' | 'stopped' | 'unknown'> {
+  let closedAt: number | undefined;
+  let stopped = false;
+  return async () => {
+    if (stopped) return 'stopped';
+    if (closedAt === undefined) {
+      const listening = await portListening(ctx, port);
+      if (listening === null) return 'unknown';
+      if (listening) return 'waiting';
+      closedAt = Date.now();
+    }
+    if (Date.now() - closedAt < drainSeconds * 1000) return 'waiting';
+    stopped = true;
+    await stop();
+    return 'stopped';
   };
 }
