@@ -214,15 +214,18 @@ describe('lab, kubeadm layout', () => {
     for (let i = 0; i < 60 && started() < before + 3; i++) await sleep(500);
     expect(started()).toBe(before + 3);
     // The controller-manager leader reports the rollout done once every pod runs the new template
-    // (a leader lost in the previous test is replaced when its 15 s Lease expires).
+    // (a leader lost in the previous test is replaced when its 15 s Lease expires). As with the real
+    // DaemonSet controller, observedGeneration moves first and the updated counts follow the pods'
+    // reports, so wait for the whole of `kubectl rollout status`'s condition, not its first part.
+    const done = { observedGeneration: generation, desiredNumberScheduled: 3, updatedNumberScheduled: 3, numberAvailable: 3 };
     let status: Record<string, number> = {};
     for (let i = 0; i < 60; i++) {
       const ds = JSON.parse((await adminRequest(paths, kubeadmLayout, state.nodes[0]!, '/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy')).body) as { status?: Record<string, number> };
       status = ds.status ?? {};
-      if (status['observedGeneration'] === generation) break;
+      if (Object.entries(done).every(([k, v]) => status[k] === v)) break;
       await sleep(500);
     }
-    expect(status).toMatchObject({ observedGeneration: generation, desiredNumberScheduled: 3, updatedNumberScheduled: 3, numberAvailable: 3 });
+    expect(status).toMatchObject(done);
   }, 60_000);
 
   it('fault verbs: sshd stop/start, host key change (detected by ssh), pause/resume', async () => {
