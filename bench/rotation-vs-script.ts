@@ -22,6 +22,7 @@ import { labVerify } from '../lab/commands/verify.js';
 import { LabPaths } from '../lab/lab-paths.js';
 import { readState } from '../lab/lab-state.js';
 import { timed } from './measure.js';
+import { unavailableSecondsByTarget } from '../lab/unavailability.js';
 import { rotationFromFile, type RotationResult } from './rotation.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -53,6 +54,13 @@ export interface MeasuredRotation {
   requests: number;
   failures: number;
   componentErrors: number;
+  /**
+   * Seconds each apiserver could not answer a client talking straight to it (the lab's direct probe,
+   * one request a second, no retry elsewhere), summed over its windows, by target `apiserver:<node>`;
+   * and their sum.
+   */
+  apiserverUnavailable: Record<string, number>;
+  apiserverUnavailable_s: number;
   allCertsOnNewCA: boolean;
   dataIntact: boolean;
   loadBefore: number[];
@@ -226,6 +234,7 @@ export async function rotationVsScript(options: {
           .map(([what, v]) => ({ what: `${what} (${v.count}, summed)`, seconds: +v.summed_s.toFixed(1) }))
           .sort((a, b) => b.seconds - a.seconds);
       } else breakdown = scriptPhases(text, cmp.scriptName);
+      const apiserverUnavailable = unavailableSecondsByTarget(verify.unavailability);
       const run: ToolRun = {
         tool,
         exitCode: measured.exitCode,
@@ -237,6 +246,8 @@ export async function rotationVsScript(options: {
         requests: verify.requests,
         failures: verify.failures,
         componentErrors: verify.componentErrors,
+        apiserverUnavailable,
+        apiserverUnavailable_s: +Object.values(apiserverUnavailable).reduce((a, b) => a + b, 0).toFixed(1),
         allCertsOnNewCA: verify.allCertsOnNewCA,
         dataIntact: verify.dataIntact,
         leavesOnOldCa: verify.leavesOnOldCa,
@@ -248,7 +259,7 @@ export async function rotationVsScript(options: {
       runs[tool] = run;
       options.log(
         `rotation (${tool}): exit ${run.exitCode}, ${run.wall_s} s, ${run.restarts} restarts ${JSON.stringify(restartsByComponent)}, ` +
-          `${run.requests} requests / ${run.failures} failures, all certificates on the new CAs: ${run.allCertsOnNewCA}, data intact: ${run.dataIntact}`,
+          `${run.requests} requests / ${run.failures} failures, apiservers unavailable ${run.apiserverUnavailable_s} s ${JSON.stringify(apiserverUnavailable)}, all certificates on the new CAs: ${run.allCertsOnNewCA}, data intact: ${run.dataIntact}`,
       );
       if (measured.exitCode !== 0) options.log(`rotation (${tool}) output tail:\n${text.trim().split('\n').slice(-15).join('\n')}`);
     } finally {

@@ -82,7 +82,9 @@ async function tool(cmd: string, args: string[]): Promise<string> {
  * kcarun against the careful script (issue 19): both with the gate timing of playbooks/defaults.yaml.
  * `which`: 'rotation' (rotate-ca on the kubeadm lab; results rotation-vs-script.json) or
  * 'etcd-rotation' (the etcd CA on the etcd-only lab; etcd-rotation-vs-script.json). The last line
- * printed is {"<which>": {kcarun_s, script_s, kcarun_restarts, script_restarts, kcarun_failures, script_failures}}.
+ * printed is {"<which>": {kcarun_s, script_s, kcarun_restarts, script_restarts, kcarun_failures, script_failures,
+ * kcarun_apiserver_unavailable_s, script_apiserver_unavailable_s}} (the last two: seconds summed over
+ * the apiservers, from requests straight to each; 0 on the etcd-only layout, which has none).
  */
 async function onlyRotation(which: 'rotation' | 'etcd-rotation'): Promise<void> {
   await mkdir(RESULTS, { recursive: true });
@@ -106,6 +108,8 @@ async function onlyRotation(which: 'rotation' | 'etcd-rotation'): Promise<void> 
       script_restarts: r.script.restarts,
       kcarun_failures: r.kcarun.failures,
       script_failures: r.script.failures,
+      kcarun_apiserver_unavailable_s: r.kcarun.apiserverUnavailable_s,
+      script_apiserver_unavailable_s: r.script.apiserverUnavailable_s,
     },
   };
   if (r.kcarun.exitCode !== 0 || r.script.exitCode !== 0 || !r.kcarun.allCertsOnNewCA || !r.script.allCertsOnNewCA) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the real lab's pinned binaries and container images (versions: scripts/versions.env) into a
+# Builds the real lab's pinned binaries and container images (versions: scripts/versions.env, or the
+# file $KCARUN_VERSIONS names, e.g. scripts/versions-k8s-1.34.env for an older Kubernetes minor) into a
 # cache folder outside the repository, once per pinned version set:
 #
-#   $KCARUN_CACHE (default /var/cache/kcarun/<first 12 hex of sha256(versions.env)>)
+#   $KCARUN_CACHE (default /var/cache/kcarun/<first 12 hex of sha256(the versions file)>)
 #     bin/     kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler
 #              etcd etcdctl etcdutl containerd containerd-shim-runc-v2 ctr crictl crane pause
 #     images/  one docker-archive tarball per image, tagged as `kubeadm config images list` names them
@@ -14,9 +15,13 @@
 # Usage: scripts/build-lab-binaries.sh [--print-cache-dir] [--check]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+VERSIONS_FILE="${KCARUN_VERSIONS:-scripts/versions.env}"
+# relative to the repository, as lab/real/artifacts.ts reads it
+case "$VERSIONS_FILE" in /*) ;; *) VERSIONS_FILE="$(dirname "$here")/$VERSIONS_FILE" ;; esac
+[ -f "$VERSIONS_FILE" ] || { echo "build-lab-binaries: no versions file $VERSIONS_FILE (KCARUN_VERSIONS)" >&2; exit 2; }
 # shellcheck source=versions.env
-source "$here/versions.env"
-hash="$(sha256sum "$here/versions.env" | cut -c1-12)"
+source "$VERSIONS_FILE"
+hash="$(sha256sum "$VERSIONS_FILE" | cut -c1-12)"
 CACHE="${KCARUN_CACHE:-/var/cache/kcarun/$hash}"
 BIN="$CACHE/bin"
 IMAGES="$CACHE/images"
@@ -56,6 +61,22 @@ version_of() {
   esac 2>&1
 }
 ok_bin() { local out; out="$(version_of "$1")" || return 1; [[ "$out" == *"${want[$1]}"* ]]; }
+# A binary of the same version built into another version set's cache by the same recipe
+# (BUILD_REVISION, recorded in each cache's build-revision file) is copied instead of rebuilt: etcd,
+# containerd, crictl, crane and pause are shared by the Kubernetes minors' version files.
+reuse_bin() {
+  local b="$1" other
+  for other in /var/cache/kcarun/*/bin/"$b"; do
+    [ -x "$other" ] && [ "$other" != "$BIN/$b" ] || continue
+    [ "$(cat "${other%/bin/*}/build-revision" 2>/dev/null)" = "$BUILD_REVISION" ] || continue
+    cp "$other" "$BIN/$b.reuse" && mv "$BIN/$b.reuse" "$BIN/$b"
+    if ok_bin "$b"; then log "$b: reused from ${other%/bin/*}"; return 0; fi
+    rm -f "$BIN/$b"
+  done
+  return 1
+}
+# true when every named binary is there with its pinned version, reused from another cache if need be
+ready_bins() { local b; for b in "$@"; do ok_bin "$b" || reuse_bin "$b" || return 1; done; }
 ok_all_bins() { local b; for b in "$@"; do ok_bin "$b" || return 1; done; }
 
 timed() { # timed NAME CMD... : runs CMD, appends "NAME seconds" to build-times.txt
@@ -66,7 +87,7 @@ timed() { # timed NAME CMD... : runs CMD, appends "NAME seconds" to build-times.
 }
 
 build_crane() {
-  ok_bin crane && return 0
+  ready_bins crane && return 0
   log "crane $CRANE_VERSION"
   mkdir -p "$SRC/crane" && cd "$SRC/crane"
   GOBIN="$BIN" go install "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION"
@@ -74,7 +95,7 @@ build_crane() {
 }
 
 build_pause() {
-  ok_bin pause && return 0
+  ready_bins pause && return 0
   log "pause"
   mkdir -p "$SRC/pause" && cd "$SRC/pause"
   cat > go.mod <<EOF
@@ -120,7 +141,7 @@ EOF
 }
 
 build_crictl() {
-  ok_bin crictl && return 0
+  ready_bins crictl && return 0
   log "crictl $CRI_TOOLS_VERSION"
   mkdir -p "$SRC/cri-tools" && cd "$SRC/cri-tools"
   cat > go.mod <<EOF
@@ -141,7 +162,7 @@ EOF
 }
 
 build_containerd() {
-  ok_all_bins containerd containerd-shim-runc-v2 ctr && return 0
+  ready_bins containerd containerd-shim-runc-v2 ctr && return 0
   log "containerd $CONTAINERD_VERSION"
   mkdir -p "$SRC/containerd" && cd "$SRC/containerd"
   cat > go.mod <<EOF
@@ -170,7 +191,7 @@ EOF
 }
 
 build_etcd() {
-  ok_all_bins etcd etcdctl etcdutl && return 0
+  ready_bins etcd etcdctl etcdutl && return 0
   log "etcd $ETCD_VERSION"
   mkdir -p "$SRC/etcd/cmd/etcd" && cd "$SRC/etcd"
   cat > go.mod <<EOF
@@ -297,6 +318,7 @@ build_images() {
 
 main() {
   mkdir -p "$BIN" "$IMAGES" "$SRC"
+  echo "$BUILD_REVISION" > "$CACHE/build-revision"
   if [ "${1:-}" != "--check" ] && ! ok_all_bins "${!want[@]}" 2>/dev/null; then
     command -v go >/dev/null 2>&1 || { echo "build-lab-binaries: needs Go >= 1.26 (Kubernetes $KUBERNETES_VERSION's go directive) on PATH" >&2; exit 1; }
     local gv; gv="$(go env GOVERSION)"; gv="${gv#go}"

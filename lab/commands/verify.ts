@@ -15,6 +15,7 @@ import { etcdClientFor } from '../lab-clients.js';
 import { seedValue } from './up.js';
 import type { TrafficCounters } from '../components/traffic.js';
 import { realVerify } from '../real/traffic.js';
+import type { UnavailabilityWindow } from '../unavailability.js';
 
 export interface VerifyResult {
   requests: number;
@@ -27,6 +28,8 @@ export interface VerifyResult {
   failuresByTarget: Record<string, number>;
   componentErrorsByComponent: Record<string, number>;
   failureWindows: Array<{ t: string; requests: number; failures: number }>;
+  /** Straight to each apiserver (target `apiserver:<node>`), no retry elsewhere: when it could not answer. */
+  unavailability: UnavailabilityWindow[];
   leavesOnOldCa: string[];
   filesTrustingOldCa: string[];
   since: string;
@@ -150,6 +153,7 @@ export async function labVerify(dir = DEFAULT_LAB_DIR): Promise<VerifyResult & {
       dataMismatches: 0,
       componentErrorsByComponent: r.componentLogErrorsByComponent,
       failureWindows: r.unavailability.map((w) => ({ t: w.from, requests: 0, failures: w.failures })),
+      unavailability: r.unavailability.filter((w) => w.target !== 'lb'),
     };
   }
   const countersFile = join(paths.trafficDir, 'counters.json');
@@ -190,6 +194,7 @@ export async function labVerify(dir = DEFAULT_LAB_DIR): Promise<VerifyResult & {
     failuresByTarget,
     componentErrorsByComponent: byComponent,
     failureWindows: (counters?.windows ?? []).filter((w) => w.failures > 0),
+    unavailability: counters?.unavailability ?? [],
     leavesOnOldCa: certs.leavesOnOldCa,
     filesTrustingOldCa: certs.filesTrustingOldCa,
     since,

@@ -5,10 +5,16 @@
  * TLS files are re-read every second from each node's folder, so the generator follows a rotation the
  * way restarted clients do. A request that fails because its server is restarting (connection refused)
  * is retried once on another node, as a client behind a load balancer would; a TLS failure is not.
+ *
+ * Besides, once a second, one request straight to each node's apiserver as that node's admin, never
+ * retried elsewhere: its failures are not in `failures` (no client behind a load balancer sees them)
+ * but make `unavailability`, the windows each apiserver could not answer (issue 19: the seconds each
+ * apiserver is unavailable during a rotation, kcarun's against a script's).
  */
 import { appendFileSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { apiserverClientFiles, type ApiserverConfigRef } from './apiserver-flags.js';
 import { join } from 'node:path';
+import { unavailabilityWindows, type UnavailabilityWindow } from '../unavailability.js';
 import { errorMessage, loadKubeconfig, pairMatches, parseFlags, requireFlag, tlsRequest, classifyError, type TlsClient } from './common.js';
 
 /** Paths are node paths (e.g. /etc/kubernetes/admin.conf), read under the node's folder `fsRoot`. */
@@ -41,6 +47,9 @@ export interface TrafficCounters {
   /** The last keys written to etcd with their values (verify reads them back). */
   lastWrites: Array<{ key: string; value: string }>;
   dataMismatches: number;
+  /** The direct requests to each apiserver (target `apiserver:<node>`): counts and unavailability windows. */
+  direct: Record<string, { requests: number; failures: number }>;
+  unavailability: UnavailabilityWindow[];
 }
 
 interface NodeTls {
@@ -85,7 +94,7 @@ export async function trafficMain(argv: string[]): Promise<void> {
   const flags = parseFlags(argv);
   const dir = requireFlag(flags, 'dir');
   const plan = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8')) as TrafficPlan;
-  const counters: TrafficCounters = { startedAt: new Date().toISOString(), updatedAt: '', requests: 0, failures: 0, byTarget: {}, windows: [], lastWrites: [], dataMismatches: 0 };
+  const counters: TrafficCounters = { startedAt: new Date().toISOString(), updatedAt: '', requests: 0, failures: 0, byTarget: {}, windows: [], lastWrites: [], dataMismatches: 0, direct: {}, unavailability: [] };
   const tls = new Map<string, NodeTls>();
   const refreshTls = (): void => {
     for (const n of plan.nodes) {
@@ -102,8 +111,11 @@ export async function trafficMain(argv: string[]): Promise<void> {
   };
   refreshTls();
 
+  // Per direct target, every request's start time (ms) and outcome; windows are computed at each flush.
+  const directSamples = new Map<string, Array<{ t: number; ok: boolean }>>();
   const flush = (): void => {
     counters.updatedAt = new Date().toISOString();
+    counters.unavailability = [...directSamples].flatMap(([target, list]) => unavailabilityWindows(target, list));
     writeFileSync(join(dir, 'counters.json.tmp'), JSON.stringify(counters));
     renameSync(join(dir, 'counters.json.tmp'), join(dir, 'counters.json'));
   };
@@ -219,6 +231,34 @@ export async function trafficMain(argv: string[]): Promise<void> {
   // etcd alone: only the etcd writes and reads.
   if (plan.nodes.some((n) => n.etcdOnly)) ops.splice(1);
 
+  // The direct probes: one at a time per apiserver (a probe still waiting skips its turn, so a hung
+  // server is one failure per timeout, not a pile of them).
+  const probing = new Set<string>();
+  const probeDirect = (): void => {
+    for (const n of plan.nodes) {
+      const admin = tls.get(n.name)?.admin;
+      if (n.etcdOnly || !admin || probing.has(n.name)) continue;
+      const target = `apiserver:${n.name}`;
+      const t = Date.now();
+      probing.add(n.name);
+      inFlight++;
+      void request(`https://${n.ip}:6443/api/v1/namespaces/default`, admin)
+        .then((r) => r.status >= 200 && r.status < 300, () => false)
+        .then((ok) => {
+          const c = (counters.direct[target] ??= { requests: 0, failures: 0 });
+          c.requests++;
+          if (!ok) c.failures++;
+          let list = directSamples.get(target);
+          if (!list) directSamples.set(target, (list = []));
+          list.push({ t, ok });
+        })
+        .finally(() => {
+          probing.delete(n.name);
+          inFlight--;
+        });
+    }
+  };
+
   let tick = 0;
   const interval = 1000 / Math.max(0.1, plan.ratePerSecond);
   const timer = setInterval(() => {
@@ -228,11 +268,13 @@ export async function trafficMain(argv: string[]): Promise<void> {
     void op(i);
   }, interval);
   const filesTimer = setInterval(refreshTls, 1000);
+  const directTimer = setInterval(probeDirect, 1000);
   const flushTimer = setInterval(flush, 1000);
   flush();
   const stop = (): void => {
     clearInterval(timer);
     clearInterval(filesTimer);
+    clearInterval(directTimer);
     clearInterval(flushTimer);
     // Let in-flight requests finish (each times out after REQUEST_TIMEOUT_MS at most) before the last flush.
     const deadline = Date.now() + REQUEST_TIMEOUT_MS + 500;

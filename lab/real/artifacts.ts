@@ -1,8 +1,9 @@
 /**
- * The pinned binaries and images of the real lab: scripts/versions.env names the versions,
- * scripts/build-lab-binaries.sh builds them into a cache folder outside the repository
- * ($KCARUN_CACHE, default /var/cache/kcarun/<first 12 hex of sha256(versions.env)>). This file finds
- * that folder the same way the script does.
+ * The pinned binaries and images of the real lab: scripts/versions.env names the versions (or the
+ * file $KCARUN_VERSIONS names: scripts/versions-k8s-1.34.env runs the lab on an older Kubernetes
+ * minor), scripts/build-lab-binaries.sh builds them into a cache folder outside the repository
+ * ($KCARUN_CACHE, default /var/cache/kcarun/<first 12 hex of sha256(the versions file)>). This file
+ * finds that folder the same way the script does.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -10,7 +11,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const VERSIONS_FILE = join(repoRoot, 'scripts', 'versions.env');
+/** The versions file: $KCARUN_VERSIONS (relative to the repository or absolute), else scripts/versions.env. */
+export const VERSIONS_FILE = resolve(repoRoot, process.env['KCARUN_VERSIONS'] || join('scripts', 'versions.env'));
 export const BUILD_SCRIPT = join(repoRoot, 'scripts', 'build-lab-binaries.sh');
 
 export interface Versions {

@@ -23,21 +23,13 @@ import type { LabState } from '../lab-state.js';
 import { checkCertificates } from '../commands/verify.js';
 import { nodeComponentErrors, type ComponentLogError } from './component-logs.js';
 import { nodeFsAt, readNodeKubeconfig, type Creds } from './kubeconfig.js';
+import { unavailabilityWindows, type UnavailabilityWindow } from '../unavailability.js';
 
 /** What the generator is told (traffic/plan.json). */
 export interface RealTrafficPlan {
   intervalMs: number;
   /** `kubeconfig`: node-absolute path of the admin kubeconfig inside the node whose folder is `nodeRoot`. */
   targets: Array<{ name: string; url: string; nodeRoot: string; kubeconfig: string }>;
-}
-
-export interface UnavailabilityWindow {
-  target: string;
-  /** ISO times of the first failed request and of the next successful one (null: still failing at the end). */
-  from: string;
-  to: string | null;
-  seconds: number;
-  failures: number;
 }
 
 export interface RealTrafficCounters {
@@ -81,27 +73,6 @@ export function kubeRequest(url: string, creds: Creds, opts: { method?: string; 
     req.on('error', reject);
     req.end(opts.body);
   });
-}
-
-/**
- * The spans during which a target's requests failed: maximal runs of failed requests in the order they
- * started, each from the first failed request's start to the start of the next request that succeeded
- * (`to` null and `seconds` up to the last failure while it still fails).
- */
-export function unavailabilityWindows(target: string, samples: ReadonlyArray<{ t: number; ok: boolean }>): UnavailabilityWindow[] {
-  const sorted = [...samples].sort((a, b) => a.t - b.t);
-  const out: UnavailabilityWindow[] = [];
-  let open: { from: number; last: number; failures: number } | undefined;
-  for (const s of sorted) {
-    if (!s.ok) {
-      open = open ? { ...open, last: s.t, failures: open.failures + 1 } : { from: s.t, last: s.t, failures: 1 };
-    } else if (open) {
-      out.push({ target, from: new Date(open.from).toISOString(), to: new Date(s.t).toISOString(), seconds: (s.t - open.from) / 1000, failures: open.failures });
-      open = undefined;
-    }
-  }
-  if (open) out.push({ target, from: new Date(open.from).toISOString(), to: null, seconds: (open.last - open.from) / 1000, failures: open.failures });
-  return out;
 }
 
 /** Node-absolute path of the admin kubeconfig a real lab's nodes hold: kubeadm's admin.conf, or the binary layout's. */

@@ -17,6 +17,7 @@ import type { LabState } from '../../lab/lab-state.js';
 import { isRunning, pidsInMountNamespace } from '../../lab/processes.js';
 import { labFault } from '../../lab/commands/fault.js';
 import { adminRequest } from '../../lab/lab-clients.js';
+import { trafficStart, trafficStop } from '../../lab/commands/traffic.js';
 import { kubeadmLayout } from '../../lab/layouts/kubeadm.js';
 import { cmd, openssl, runTraffic, ssh, tempLabDir, trafficCounted } from './lab-fixture.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -91,6 +92,9 @@ describe('lab, kubeadm layout', () => {
     expect(r.requests).toBeGreaterThanOrEqual(100);
     // Every path on every node: etcd write/read, admin, kubelet, apiserver -> kubelet, front proxy.
     expect(Object.keys(trafficCounted(paths).byTarget)).toHaveLength(18);
+    // Beside it, each apiserver straight (issue 19's unavailability seconds): all answered.
+    expect(Object.keys((trafficCounted(paths) as { direct?: object }).direct ?? {}).sort()).toEqual(['apiserver:cp1', 'apiserver:cp2', 'apiserver:cp3']);
+    expect(r.unavailability).toEqual([]);
     expect(r.failuresByTarget).toEqual({});
     expect(r.failures).toBe(0);
     expect(r.componentErrorsByComponent).toEqual({});
@@ -104,6 +108,28 @@ describe('lab, kubeadm layout', () => {
     // kubelet.conf only holds the CA now; its client pair lives in the file the link names.
     expect(r.leavesOnOldCa).not.toContain('cp2:/etc/kubernetes/kubelet.conf');
     expect(r.leavesOnOldCa.filter((w) => /^cp2:\/var\/lib\/kubelet\/pki\/kubelet-client-\d{4}(-\d\d){5}\.pem$/.test(w))).toHaveLength(1);
+  }, 180_000);
+
+  it('times an apiserver that cannot answer, straight to it: cp2 without its manifest for 5 s is one window of cp2 alone', async () => {
+    await trafficStart({ dir, rate: 20 });
+    await sleep(3000);
+    // The kubelet stops the pod when its manifest goes, and starts a new one when it comes back.
+    const manifest = '/etc/kubernetes/manifests/kube-apiserver.yaml';
+    expect((await ssh(paths, state, 'cp2', `mv ${manifest} /etc/kubernetes/kube-apiserver.yaml.out`)).rc).toBe(0);
+    await sleep(5000);
+    expect((await ssh(paths, state, 'cp2', `mv /etc/kubernetes/kube-apiserver.yaml.out ${manifest}`)).rc).toBe(0);
+    // The next direct probe to cp2 that answers closes its window.
+    for (let i = 0; i < 60 && (await adminRequest(paths, kubeadmLayout, state.nodes[1]!, '/readyz').catch(() => ({ status: 0 }))).status !== 200; i++) await sleep(500);
+    await sleep(3000);
+    await trafficStop({ dir });
+    const r = await labVerify(dir);
+    expect(r.unavailability.map((w) => w.target)).toEqual(['apiserver:cp2']);
+    const w = r.unavailability[0]!;
+    expect(w.to).not.toBeNull();
+    expect(w.seconds).toBeGreaterThanOrEqual(3);
+    expect(w.seconds).toBeLessThan(30);
+    // Clients behind the load balancer (retried on another node) saw none of it.
+    expect(r.failures).toBe(0);
   }, 180_000);
 
   it('keeps the kubelet client pair like kubeadm >= 1.17: kubelet.conf names kubelet-client-current.pem -> kubelet-client-<ts>.pem (certificate + EC key, 0600)', async () => {

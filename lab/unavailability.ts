@@ -1,0 +1,42 @@
+/**
+ * Unavailability windows of a traffic target: how long a client that talks straight to one server
+ * (no load balancer, no retry) could not get an answer. Shared by the emulated lab's generator
+ * (lab/components/traffic.ts, its direct apiserver probes) and the real labs' (lab/real/traffic.ts).
+ */
+
+export interface UnavailabilityWindow {
+  target: string;
+  /** ISO times of the first failed request and of the next successful one (null: still failing at the end). */
+  from: string;
+  to: string | null;
+  seconds: number;
+  failures: number;
+}
+
+/**
+ * The spans during which a target's requests failed: maximal runs of failed requests in the order they
+ * started, each from the first failed request's start to the start of the next request that succeeded
+ * (`to` null and `seconds` up to the last failure while it still fails).
+ */
+export function unavailabilityWindows(target: string, samples: ReadonlyArray<{ t: number; ok: boolean }>): UnavailabilityWindow[] {
+  const sorted = [...samples].sort((a, b) => a.t - b.t);
+  const out: UnavailabilityWindow[] = [];
+  let open: { from: number; last: number; failures: number } | undefined;
+  for (const s of sorted) {
+    if (!s.ok) {
+      open = open ? { ...open, last: s.t, failures: open.failures + 1 } : { from: s.t, last: s.t, failures: 1 };
+    } else if (open) {
+      out.push({ target, from: new Date(open.from).toISOString(), to: new Date(s.t).toISOString(), seconds: (s.t - open.from) / 1000, failures: open.failures });
+      open = undefined;
+    }
+  }
+  if (open) out.push({ target, from: new Date(open.from).toISOString(), to: null, seconds: (open.last - open.from) / 1000, failures: open.failures });
+  return out;
+}
+
+/** Seconds of unavailability per target, summed over its windows (targets with none are absent). */
+export function unavailableSecondsByTarget(windows: ReadonlyArray<UnavailabilityWindow>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const w of windows) out[w.target] = +((out[w.target] ?? 0) + w.seconds).toFixed(1);
+  return out;
+}
