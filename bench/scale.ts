@@ -21,6 +21,7 @@ import { labVerify } from '../lab/commands/verify.js';
 import { LabPaths } from '../lab/lab-paths.js';
 import { readState } from '../lab/lab-state.js';
 import { timed } from './measure.js';
+import { unavailableSecondsByTarget } from '../lab/unavailability.js';
 import { labUpChild, watchRestarts, type MeasuredRotation } from './rotation-vs-script.js';
 import { linePlot } from './svg.js';
 
@@ -119,6 +120,8 @@ async function scaleAt(workers: number, o: { ipPrefix: string; batch?: string; o
       requests: verify.requests,
       failures: verify.failures,
       componentErrors: verify.componentErrors,
+      apiserverUnavailable: unavailableSecondsByTarget(verify.unavailability),
+      apiserverUnavailable_s: +verify.unavailability.reduce((a, w) => a + w.seconds, 0).toFixed(1),
       allCertsOnNewCA: verify.allCertsOnNewCA,
       dataIntact: verify.dataIntact,
       stages,
