@@ -317,8 +317,6 @@ build_images() {
 }
 
 main() {
-  mkdir -p "$BIN" "$IMAGES" "$SRC"
-  echo "$BUILD_REVISION" > "$CACHE/build-revision"
   if [ "${1:-}" != "--check" ] && ! ok_all_bins "${!want[@]}" 2>/dev/null; then
     command -v go >/dev/null 2>&1 || { echo "build-lab-binaries: needs Go >= 1.26 (Kubernetes $KUBERNETES_VERSION's go directive) on PATH" >&2; exit 1; }
     local gv; gv="$(go env GOVERSION)"; gv="${gv#go}"
@@ -328,6 +326,7 @@ main() {
     local b bad=0; for b in "${!want[@]}"; do ok_bin "$b" || { echo "missing or wrong version: $b" >&2; bad=1; }; done
     exit $bad
   fi
+  mkdir -p "$BIN" "$IMAGES" "$SRC"
   local t0; t0=$(date +%s)
   log "cache $CACHE"
   timed crane build_crane
@@ -338,6 +337,8 @@ main() {
   timed kubernetes build_kubernetes
   timed images build_images
   local b; for b in "${!want[@]}"; do ok_bin "$b" || { log "FAILED version check: $b: $(version_of "$b" | head -3)"; exit 1; }; done
+  # Only a complete build says which recipe made it (reuse_bin trusts this file).
+  echo "$BUILD_REVISION" > "$CACHE/build-revision"
   log "all binaries and images ready in $CACHE ($(( $(date +%s) - t0 ))s)"
 }
 main "$@"

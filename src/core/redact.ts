@@ -36,11 +36,13 @@ export function privateKeyBlock(text: string): string | undefined {
  *   1. whole PEM private-key blocks (`-----BEGIN ... PRIVATE KEY-----` to its END);
  *   2. a BEGIN with no END in view: everything after it to the end of the line's JSON string or
  *      the text;
- *   3. any run of base64 of 40 characters or more, or consecutive base64 lines that together make
- *      40 or more (a key's body with neither BEGIN nor END in view, any window of it), that looks
- *      like key material: upper- and lower-case letters, not only hex digits (so SHA-256
- *      checksums, paths and words stay). Runs inside a complete CERTIFICATE, PUBLIC KEY, CSR or CRL
- *      block are public and kept.
+ *   3. any run of base64 (RFC 4648 section 4, or its URL-safe alphabet of section 5 with `-` and
+ *      `_`, as JWKs and tokens carry keys) of 40 characters or more, or consecutive base64 lines
+ *      that together make 40 or more (a key's body with neither BEGIN nor END in view, any window
+ *      of it), that looks like key material: upper- and lower-case letters, not only hex digits (so
+ *      SHA-256 checksums, paths and words stay). Runs inside a complete CERTIFICATE, PUBLIC KEY,
+ *      CSR or CRL block are public and kept, and so is an OpenSSH fingerprint (`SHA256:` and its
+ *      43 characters: what a host-key error asks the operator to verify).
  *   4. the private fields of `openssl pkey|rsa|ec -text` dumps: the hex lines under
  *      privateExponent, prime1, prime2, exponent1, exponent2, coefficient (RSA) and priv (EC,
  *      Ed25519, X25519) (found by a hostile-input review: a command that ran `openssl pkey -text`
@@ -58,7 +60,7 @@ export const REDACTED_RUN = '[REDACTED]';
 // Public PEM blocks, whole: their bodies are not secrets.
 const PUBLIC_BLOCK = /-----BEGIN (CERTIFICATE|TRUSTED CERTIFICATE|PUBLIC KEY|RSA PUBLIC KEY|CERTIFICATE REQUEST|NEW CERTIFICATE REQUEST|X509 CRL|PKCS7)-----[\s\S]*?-----END \1-----/g;
 // A base64 run, or a JSON escape (consumed whole so the `n` of `\n` is never glued to a run).
-const TOKEN = /\\[nrt"\\/]|[A-Za-z0-9+/]+=*/g;
+const TOKEN = /\\[nrt"\\/]|[A-Za-z0-9+/_-]+=*/g;
 // What may stand between two lines of one base64 body: one line break (real or JSON-escaped),
 // indentation, a diff marker.
 const LINE_GAP = /^=*[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*[-+ ]?[ \t]*$/;
@@ -80,7 +82,7 @@ export function redactSecrets(text: string): string {
 // A stretch of raw text that may hold a whole chain of rule 3: base64 runs joined by line gaps, the
 // JSON escapes `\n` and `\r\n` included as gaps (a run starting at the `n` of an escape only makes
 // the stretch longer, never shorter).
-const CANDIDATE = /[A-Za-z0-9+/]+=*(?:[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*[-+ ]?[ \t]*[A-Za-z0-9+/]+=*)*/g;
+const CANDIDATE = /[A-Za-z0-9+/_-]+=*(?:[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*[-+ ]?[ \t]*[A-Za-z0-9+/_-]+=*)*/g;
 
 /**
  * The cheap pre-check of rule 3 (every line kcarun prints passes here; issue 14's fan-out benchmark
@@ -141,7 +143,7 @@ export function maskBase64Runs(text: string): string {
   const masked: Run[] = [];
   for (const c of chains) {
     const body = c.map((r) => text.slice(r.start, r.end)).join('');
-    if (body.length >= MIN_RUN && looksLikeKeyMaterial(body)) masked.push(...c);
+    if (body.length >= MIN_RUN && looksLikeKeyMaterial(body) && !isFingerprint(text, c)) masked.push(...c);
   }
   if (masked.length === 0) return text;
   let out = '';
@@ -151,6 +153,12 @@ export function maskBase64Runs(text: string): string {
     at = r.end;
   }
   return out + text.slice(at);
+}
+
+/** An OpenSSH SHA-256 fingerprint (`ssh-keygen -l`): `SHA256:` then 43 characters of unpadded base64. */
+function isFingerprint(text: string, chain: Run[]): boolean {
+  const r = chain[0]!;
+  return chain.length === 1 && r.end - r.start === 43 && text.slice(Math.max(0, r.start - 7), r.start) === 'SHA256:';
 }
 
 /**

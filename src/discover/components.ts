@@ -6,6 +6,7 @@
  */
 import { posix } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { shellQuote } from '../core/shell.js';
 
 export const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet'] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
@@ -327,7 +328,9 @@ export function resolveComponent(proc: ProcessInfo, files: HostConfigFiles): Com
     const script = initScriptFor(name, flags, files.initScripts ?? [])!;
     flagsIn = 'init-script';
     configFile = script.path;
-    restart = { method: 'command', command: `${script.path} restart` };
+    // The path is the host's file name: quoted, since the command runs in a shell on every host the
+    // written vars reach (a name like `/etc/init.d/etcd;cmd` must stay a file name).
+    restart = { method: 'command', command: `${shellQuote(script.path)} restart` };
   } else if (manifestHits.length === 1 || unitHits.length === 1) {
     const m = manifestHits[0];
     if (m) {

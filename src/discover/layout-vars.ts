@@ -5,6 +5,7 @@
  * a path that differs on another host is a warning.
  */
 import { posix } from 'node:path';
+import { shellQuote } from '../core/shell.js';
 import { CERT_SETTINGS, type ComponentInstance, type ComponentName, type RestartMethod, type SettingSource } from './components.js';
 import { defaultKeyOf, type HostFacts } from './collect.js';
 import type { CaRole, MapEntry, PkiMap } from './pki-map.js';
@@ -384,7 +385,7 @@ function extraClients(map: PkiMap, facts: HostFacts[]): Record<string, unknown>[
       k8s_ca: pick('kubernetes', 'ca'),
       k8s_cert: pick('kubernetes', 'leaf'),
       // No unit of that name: a command that fails, so a run stops there rather than skip the restart silently.
-      restart: units.includes(g.name) ? { method: 'systemd', unit: g.name } : { method: 'command', command: `echo 'kcarun discover: set the restart of extra client ${g.name}' >&2; exit 1` },
+      restart: units.includes(g.name) ? { method: 'systemd', unit: g.name } : { method: 'command', command: `echo ${shellQuote(`kcarun discover: set the restart of extra client ${g.name}`)} >&2; exit 1` },
     };
   });
 }

@@ -128,3 +128,24 @@ describe('static pods and the kubelet', () => {
     expect(c.warnings).toEqual(['kubelet (pid 10): no static pod manifest or systemd unit holds its flags; where to change its settings is unknown']);
   });
 });
+
+describe('restart commands made from host file names (hostile input)', () => {
+  it("quotes an init script's path: a file named `/etc/init.d/etcd;touch${IFS}F;` restarts nothing else when the written command runs in a shell", async () => {
+    const { mkdtempSync, existsSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { spawnSync } = await import('node:child_process');
+    const work = mkdtempSync('/tmp/kcarun-discover-quote-');
+    const marker = join(work, 'pwned');
+    const path = `/etc/init.d/etcd;touch\${IFS}${marker};`;
+    const c = resolveComponent(
+      { pid: 7, argv: ['/usr/bin/etcd', '--config-file', '/etc/etcd/etcd.conf.yml'], env: {}, cgroup: '0::/' },
+      { ...files(), initScripts: [{ path, text: 'exec /usr/bin/etcd --config-file /etc/etcd/etcd.conf.yml' }] },
+    );
+    expect(c?.flagsIn).toBe('init-script');
+    expect(c?.restart).toEqual({ method: 'command', command: `'${path}' restart` });
+    // The shell sees one (missing) file name, nothing to run after it.
+    const r = spawnSync('bash', ['-c', (c!.restart as { command: string }).command], { encoding: 'utf8' });
+    expect(r.status).toBe(127);
+    expect(existsSync(marker)).toBe(false);
+  });
+});

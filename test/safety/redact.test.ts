@@ -107,6 +107,31 @@ describe('the redactor masks private keys cut at every offset (issue 13.2)', () 
     expect(redactSecrets(line)).toBe('client-key-data: [REDACTED]');
   });
 
+  it('masks base64url of a key (RFC 4648 section 5, as a JWK carries it: `-` and `_` in the body), plain and JSON', () => {
+    for (const [kind, pem] of keys) {
+      const der = execFileSync('openssl', ['pkey', '-outform', 'DER'], { input: pem });
+      const url = der.toString('base64url');
+      expect(url, kind).toMatch(/[-_]/);
+      const secret = windows(url);
+      for (const out of [redactSecrets(`"d": "${url}"`), redactSecrets(JSON.stringify({ stdout: url }))]) {
+        const flat = out.replace(/\\n/g, '');
+        for (let i = 0; i + 40 <= flat.length; i++) expect(secret.has(flat.slice(i, i + 40)), `${kind}: a base64url window survived`).toBe(false);
+      }
+    }
+  });
+
+  it("keeps an OpenSSH fingerprint (a host-key error asks the operator to verify it) and lower-case hyphenated names", () => {
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host')]);
+    const fp = execFileSync('ssh-keygen', ['-l', '-f', join(dir, 'host.pub')], { encoding: 'utf8' });
+    const printed = fp.split(' ')[1]!;
+    expect(printed).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
+    const message = `cp3: HOST KEY CHANGED for cp3: it offered ssh-ed25519 ${printed}, which does not match known_hosts`;
+    expect(redactSecrets(message)).toBe(message);
+    expect(redactSecrets(JSON.stringify({ message }))).toBe(JSON.stringify({ message }));
+    const names = 'kube-apiserver-etcd-client_requestheader-allowed-names-front-proxy-client';
+    expect(redactSecrets(names)).toBe(names);
+  });
+
   it('a value restored redacted (a registered output read back from the journal) is refused, never sent to a host', () => {
     expect(() => renderValue({ command: 'echo {{ r.stdout }}' }, { r: { stdout: `x\n${REDACTED_KEY}\n` } }, localExecTask.schema)).toThrow(/held private key material.*run the task that registered it again/);
     // Text the playbook itself writes is its own business.

@@ -31,7 +31,8 @@ export async function runPreflight(ctx: TaskContext<PreflightParams>): Promise<T
   const p = ctx.params;
   const problems: KcarunError[] = [];
   const warnings: string[] = [];
-  const problem = (host: string, message: string): void => void problems.push(new KcarunError('E_PREFLIGHT', `${host}: ${message}`, { host }));
+  // A transport error already names its host (`cp3: HOST KEY CHANGED ...`): named once.
+  const problem = (host: string, message: string): void => void problems.push(new KcarunError('E_PREFLIGHT', message.startsWith(`${host}: `) ? message : `${host}: ${message}`, { host }));
   const hostNames = p.hosts ?? [...ctx.inventoryHosts.keys()];
   const slots = pLimit(Math.max(1, ctx.forks));
   const perHost = await Promise.all(hostNames.map((name) => slots(() => checkHost(ctx, name))));
