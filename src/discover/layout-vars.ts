@@ -137,6 +137,19 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
   if (apiserver && flagsIn === 'process') warnings.push(`${ref.host}: the apiserver's flags are in no manifest or unit; the vars assume the binary layout`);
 
   const vars: LayoutVars = { layout, flags_in: flagsIn === 'manifest' ? 'manifest' : 'unit' };
+  // The port the stock health gates dial and service-restart drains: the apiserver's own
+  // --secure-port (default 6443, k8s.io/apiserver pkg/server/options/serving.go). Not the default
+  // blindly: a load balancer on :6443 of the same host (a co-located haproxy or kube-vip, the
+  // apiserver moved to 8443) would answer the gates while this host's apiserver is down.
+  if (apiserver) {
+    const port = apiserverPort(apiserver);
+    if (typeof port === 'number') vars['apiserver_port'] = port;
+    else warnings.push(`${ref.host}: kube-apiserver --secure-port=${port.bad} is not a TCP port: set apiserver_port`);
+    for (const f of facts) {
+      const other = f.components.find((c) => c.name === 'kube-apiserver');
+      if (f !== ref && other && JSON.stringify(apiserverPort(other)) !== JSON.stringify(port)) warnings.push(`${f.host}: kube-apiserver --secure-port ${JSON.stringify(apiserverPort(other))} differs from ${ref.host}'s: set apiserver_port in that host's vars`);
+    }
+  }
   if (k8s?.path) Object.assign(vars, { k8s_ca_cert: k8s.path, k8s_ca_key: keyPathOf(k8s), k8s_ca_bundle: bundlePathFor(k8s.path) });
   if (etcd?.path) Object.assign(vars, { etcd_ca_cert: etcd.path, etcd_ca_key: keyPathOf(etcd), etcd_ca_bundle: bundlePathFor(etcd.path) });
   vars['has_front_proxy_ca'] = !!fp?.path;
@@ -297,6 +310,13 @@ export function layoutVars(map: PkiMap, facts: HostFacts[]): VarsResult {
     }
   }
   return { vars, warnings };
+}
+
+/** kube-apiserver's --secure-port as a number (6443 when unset), or the value that is not a port. */
+function apiserverPort(c: ComponentInstance): number | { bad: string } {
+  const v = c.settings['secure-port']?.value;
+  if (v === undefined) return 6443;
+  return /^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? Number(v) : { bad: v };
 }
 
 /** The host's name as a token of a path (member-cp1.pem, /cp1/): not inside a longer name (cp10). */

@@ -215,8 +215,10 @@ describe.each([
       if (unused.includes(key)) continue;
       expect({ key, value: normalise(written[key]) }).toEqual({ key, value: normalise(expected[key]) });
     }
-    // Nothing else but the informational map of trust settings.
-    expect(Object.keys(written).filter((k) => !(k in expected))).toEqual(['discovered_trust_settings']);
+    // Nothing else but the apiserver's port (defaults.yaml's 6443 unless its --secure-port says
+    // otherwise) and the informational map of trust settings.
+    expect(Object.keys(written).filter((k) => !(k in expected)).sort()).toEqual(['apiserver_port', 'discovered_trust_settings']);
+    expect(written['apiserver_port']).toBe(6443);
   });
 
   it('gives vars the stock rotate-ca validates with (-e @vars.yaml, an inventory without layout vars)', async () => {

@@ -32,8 +32,9 @@ function client(name: string, subject: string): Buffer {
 
 const flag = (name: string, value: string): Setting => ({ name, value, source: { kind: 'manifest-flag', file: MANIFEST, key: `--${name}` } });
 
-function facts(files: Record<string, Buffer>, keys: string[]): HostFacts {
+function facts(files: Record<string, Buffer>, keys: string[], extra: Record<string, string> = {}, host = 'cp1'): HostFacts {
   const settings: Record<string, string> = {
+    ...extra,
     'client-ca-file': `${PKI}/ca.crt`,
     'kubelet-client-certificate': `${PKI}/apiserver-kubelet-client.crt`,
     'kubelet-client-key': `${PKI}/apiserver-kubelet-client.key`,
@@ -49,7 +50,7 @@ function facts(files: Record<string, Buffer>, keys: string[]): HostFacts {
     precedence: '',
     warnings: [],
   };
-  return { host: 'cp1', components: [apiserver], unitNames: [], files: new Map(Object.entries(files)), kubeconfigs: new Map(), keysPresent: new Set(keys), caKeyCandidates: new Map(), scannedFiles: Object.keys(files), warnings: [] };
+  return { host, components: [apiserver], unitNames: [], files: new Map(Object.entries(files)), kubeconfigs: new Map(), keysPresent: new Set(keys), caKeyCandidates: new Map(), scannedFiles: Object.keys(files), warnings: [] };
 }
 
 describe('discover: the apiserver gate\'s client pair', () => {
@@ -74,5 +75,24 @@ describe('discover: the apiserver gate\'s client pair', () => {
     const { vars, warnings } = layoutVars(buildPkiMap(f), f);
     expect(vars['apiserver_probe_cert']).toBeUndefined();
     expect(warnings).toContain('cp1: no client certificate file for the apiserver health gate (an admin one, O=kubeadm:cluster-admins or system:masters, or the apiserver\'s --kubelet-client-certificate pair); set apiserver_probe_cert/key');
+  });
+
+  // A hostile-input review found discover wrote no apiserver_port: with the apiserver on 8443 and a
+  // co-located load balancer on :6443, every gate would have asked the balancer.
+  it("writes apiserver_port from the apiserver's --secure-port (6443 when unset); warns on a host that differs or a value that is no port", () => {
+    const files = { [`${PKI}/ca.crt`]: ca, [`${PKI}/apiserver-kubelet-client.crt`]: kubeletClient };
+    const keys = [`${PKI}/apiserver-kubelet-client.key`];
+    const unset = [facts(files, keys)];
+    expect(layoutVars(buildPkiMap(unset), unset).vars['apiserver_port']).toBe(6443);
+    const moved = [facts(files, keys, { 'secure-port': '8443' }), facts(files, keys, { 'secure-port': '8443' }, 'cp2')];
+    const r = layoutVars(buildPkiMap(moved), moved);
+    expect(r.vars['apiserver_port']).toBe(8443);
+    expect(r.warnings.filter((w) => w.includes('secure-port'))).toEqual([]);
+    const mixed = [facts(files, keys, { 'secure-port': '8443' }), facts(files, keys, {}, 'cp2')];
+    expect(layoutVars(buildPkiMap(mixed), mixed).warnings).toContain("cp2: kube-apiserver --secure-port 6443 differs from cp1's: set apiserver_port in that host's vars");
+    const bad = [facts(files, keys, { 'secure-port': '6443;id' })];
+    const b = layoutVars(buildPkiMap(bad), bad);
+    expect(b.vars['apiserver_port']).toBeUndefined();
+    expect(b.warnings).toContain('cp1: kube-apiserver --secure-port=6443;id is not a TCP port: set apiserver_port');
   });
 });
