@@ -36,13 +36,17 @@ export function privateKeyBlock(text: string): string | undefined {
  *   1. whole PEM private-key blocks (`-----BEGIN ... PRIVATE KEY-----` to its END);
  *   2. a BEGIN with no END in view: everything after it to the end of the line's JSON string or
  *      the text;
- *   3. any run of base64 (RFC 4648 section 4, or its URL-safe alphabet of section 5 with `-` and
- *      `_`, as JWKs and tokens carry keys) of 40 characters or more, or consecutive base64 lines
- *      that together make 40 or more (a key's body with neither BEGIN nor END in view, any window
- *      of it), that looks like key material: upper- and lower-case letters, not only hex digits (so
- *      SHA-256 checksums, paths and words stay). Runs inside a complete CERTIFICATE, PUBLIC KEY,
- *      CSR or CRL block are public and kept, and so is an OpenSSH fingerprint (`SHA256:` and its
- *      43 characters: what a host-key error asks the operator to verify).
+ *   3. any run of base64 of 40 characters or more, or consecutive base64 lines that together make
+ *      40 or more (a key's body with neither BEGIN nor END in view, any window of it), that looks
+ *      like key material: upper- and lower-case letters, not only hex digits (so SHA-256
+ *      checksums, paths and words stay). Runs inside a complete CERTIFICATE, PUBLIC KEY, CSR or CRL
+ *      block are public and kept, and so is an OpenSSH fingerprint (`SHA256:` and its 43
+ *      characters: what a host-key error asks the operator to verify).
+ *   3b. a run of 40 or more characters of the URL-safe alphabet (RFC 4648 section 5: `-` and `_`
+ *      for `+` and `/`, as JWKs and tokens carry keys) with at least one `-` or `_`, upper- and
+ *      lower-case letters and a digit, that does not continue a path or a file name (not right
+ *      after `/`, `.` or another such character): masked before rule 3 cuts it at its `-`s. A
+ *      random run of 43 characters (an Ed25519 key) lacks a digit once in ~1,500; one line only.
  *   4. the private fields of `openssl pkey|rsa|ec -text` dumps: the hex lines under
  *      privateExponent, prime1, prime2, exponent1, exponent2, coefficient (RSA) and priv (EC,
  *      Ed25519, X25519) (found by a hostile-input review: a command that ran `openssl pkey -text`
@@ -60,7 +64,7 @@ export const REDACTED_RUN = '[REDACTED]';
 // Public PEM blocks, whole: their bodies are not secrets.
 const PUBLIC_BLOCK = /-----BEGIN (CERTIFICATE|TRUSTED CERTIFICATE|PUBLIC KEY|RSA PUBLIC KEY|CERTIFICATE REQUEST|NEW CERTIFICATE REQUEST|X509 CRL|PKCS7)-----[\s\S]*?-----END \1-----/g;
 // A base64 run, or a JSON escape (consumed whole so the `n` of `\n` is never glued to a run).
-const TOKEN = /\\[nrt"\\/]|[A-Za-z0-9+/_-]+=*/g;
+const TOKEN = /\\[nrt"\\/]|[A-Za-z0-9+/]+=*/g;
 // What may stand between two lines of one base64 body: one line break (real or JSON-escaped),
 // indentation, a diff marker.
 const LINE_GAP = /^=*[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*[-+ ]?[ \t]*$/;
@@ -76,13 +80,27 @@ export function redactSecrets(text: string): string {
     .replace(COMPLETE_BLOCKS, REDACTED_KEY)
     .replace(OPEN_BLOCKS, REDACTED_KEY)
     .replace(TEXT_DUMP_FIELD, `$1 ${REDACTED_RUN}`);
-  return mayHoldBase64Run(blocks) ? maskBase64Runs(blocks) : blocks;
+  const urlSafe = maskUrlSafeRuns(blocks);
+  return mayHoldBase64Run(urlSafe) ? maskBase64Runs(urlSafe) : urlSafe;
 }
+
+/**
+ * Rule 3b alone. Besides `-` or `_`, both cases and a digit, a lower-case letter past `f`: an id
+ * made of an upper-case name and a hex digest (`NAME-3f2a...`) is not key material.
+ */
+export function maskUrlSafeRuns(text: string): string {
+  if (!text.includes('-') && !text.includes('_')) return text;
+  return text.replace(URL_SAFE_RUN, (run) => (/[-_]/.test(run) && /[A-Z]/.test(run) && /[g-z]/.test(run) && /[0-9]/.test(run) ? REDACTED_RUN : run));
+}
+
+// Rule 3b: a URL-safe base64 run starting at the start of a line, a JSON escape or a character that
+// is in no run, path or file name.
+const URL_SAFE_RUN = /(?<=^|[^A-Za-z0-9+/_.-]|\\[nrt])[A-Za-z0-9_-]{40,}=*/gm;
 
 // A stretch of raw text that may hold a whole chain of rule 3: base64 runs joined by line gaps, the
 // JSON escapes `\n` and `\r\n` included as gaps (a run starting at the `n` of an escape only makes
 // the stretch longer, never shorter).
-const CANDIDATE = /[A-Za-z0-9+/_-]+=*(?:[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*[-+ ]?[ \t]*[A-Za-z0-9+/_-]+=*)*/g;
+const CANDIDATE = /[A-Za-z0-9+/]+=*(?:[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*[-+ ]?[ \t]*[A-Za-z0-9+/]+=*)*/g;
 
 /**
  * The cheap pre-check of rule 3 (every line kcarun prints passes here; issue 14's fan-out benchmark

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REDACTED_KEY, mayHoldBase64Run, maskBase64Runs, redactSecrets } from '../../src/core/redact.js';
+import { REDACTED_KEY, mayHoldBase64Run, maskBase64Runs, maskUrlSafeRuns, redactSecrets } from '../../src/core/redact.js';
 import { renderValue } from '../../src/formats/template.js';
 import { localExecTask } from '../../src/tasks/local-exec/index.js';
 
@@ -108,16 +108,19 @@ describe('the redactor masks private keys cut at every offset (issue 13.2)', () 
   });
 
   it('masks base64url of a key (RFC 4648 section 5, as a JWK carries it: `-` and `_` in the body), plain and JSON', () => {
+    let urlOnly = 0;
     for (const [kind, pem] of keys) {
       const der = execFileSync('openssl', ['pkey', '-outform', 'DER'], { input: pem });
       const url = der.toString('base64url');
-      expect(url, kind).toMatch(/[-_]/);
+      if (/[-_]/.test(url)) urlOnly++;
       const secret = windows(url);
       for (const out of [redactSecrets(`"d": "${url}"`), redactSecrets(JSON.stringify({ stdout: url }))]) {
         const flat = out.replace(/\\n/g, '');
         for (let i = 0; i + 40 <= flat.length; i++) expect(secret.has(flat.slice(i, i + 40)), `${kind}: a base64url window survived`).toBe(false);
       }
     }
+    // Most bodies hold a `-` or `_` (those without are plain base64 too, rule 3's).
+    expect(urlOnly).toBeGreaterThanOrEqual(6);
   });
 
   it("keeps an OpenSSH fingerprint (a host-key error asks the operator to verify it) and lower-case hyphenated names", () => {
@@ -130,6 +133,9 @@ describe('the redactor masks private keys cut at every offset (issue 13.2)', () 
     expect(redactSecrets(JSON.stringify({ message }))).toBe(JSON.stringify({ message }));
     const names = 'kube-apiserver-etcd-client_requestheader-allowed-names-front-proxy-client';
     expect(redactSecrets(names)).toBe(names);
+    // Paths and file names keep their hyphenated, mixed-case, numbered parts.
+    const path = 'node1:/tmp/kcarun-dryrun-Xy12Ab/etc/kubernetes/manifests/Kube-Apiserver-2026-12-03-Backup-Copy_v2.yaml';
+    expect(redactSecrets(path)).toBe(path);
   });
 
   it('a value restored redacted (a registered output read back from the journal) is refused, never sent to a host', () => {
@@ -157,7 +163,7 @@ describe('the redactor masks private keys cut at every offset (issue 13.2)', () 
       const pieces = Array.from({ length: 1 + Math.floor(random() * 30) }, () => `${run()}${pick(separators)}`);
       const plain = pieces.join('');
       for (const text of [plain, JSON.stringify({ event: 'task-end', stdout: plain })]) {
-        const full = maskBase64Runs(text);
+        const full = maskBase64Runs(maskUrlSafeRuns(text));
         expect(redactSecrets(text), text).toBe(full);
         if (full !== text) masked++;
         if (!mayHoldBase64Run(text)) skipped++;

@@ -6,7 +6,7 @@ import type { LoadedPlaybook, LoadedStage } from './load.js';
 import { formatPath, schemaProblems } from '../schema-check.js';
 import type { RollbackTaskSpec, TaskSpec } from './schema.js';
 import { locate, type PathSegment } from '../source.js';
-import { checkSyntax, evaluate, expressionVariables, hasTemplate, isTrue, shellFieldProblems, templateVariables } from '../template.js';
+import { checkSyntax, evaluate, expressionVariables, hasTemplate, isTrue, renderString, renderValue, shellFieldProblems, templateVariables } from '../template.js';
 import { BUILTIN_NAMES, builtinScope, hostVars } from './vars.js';
 import { regexParamProblems } from '../regex-params.js';
 
@@ -156,6 +156,9 @@ export function validatePlaybook(input: ValidationInput): { plan: PlannedStage[]
       const local = new Set(task.loop !== undefined ? [task.loopVar ?? 'item'] : []);
       if (task.when) checkExpression([...path, 'when'], task.when, local);
       checkTemplates([...path, 'with'], task.with ?? {}, local);
+      if (def && !skipped && task.loop === undefined && task.with) {
+        for (const p of renderedParamProblems({ input, stage, hosts, task, schema: def.schema, registered })) err([...path, 'with', ...p.path], `task "${task.name}": ${p.message}`);
+      }
     };
     for (const [i, task] of stage.spec.tasks.entries()) {
       checkTask(task, ['tasks', i]);
@@ -166,6 +169,78 @@ export function validatePlaybook(input: ValidationInput): { plan: PlannedStage[]
     plan.push(skipped ? { stage, hosts, skipped } : { stage, hosts });
   }
   return errors.length ? { errors } : { plan };
+}
+
+/**
+ * A task's templated params rendered for each host of its stage with what is known before the run
+ * (the inventory, playbook, stage and -e vars) and checked against the task type's schema: a
+ * `drainPort: "{{ apiserver_port }}"` that renders to 99999 is refused here (exit 2), not after
+ * earlier stages changed the cluster. Only fields whose templates read nothing a run supplies (a
+ * registered result, `run`) are checked, and only for hosts where the task's `when` is known true
+ * now; the rest is checked at run time as before. Returns problems with their path inside `with`,
+ * each naming the hosts (all of them: no names) and the template it came from.
+ */
+function renderedParamProblems(a: {
+  input: ValidationInput;
+  stage: LoadedStage;
+  hosts: string[];
+  task: TaskSpec;
+  schema: TaskDefinition['schema'];
+  registered: ReadonlySet<string>;
+}): { path: PathSegment[]; message: string }[] {
+  const params = a.task.with as Record<string, unknown> | string;
+  const runtime = (names: readonly string[]) => names.some((n) => a.registered.has(n) || n === 'run');
+  // The template-valued fields that can be rendered now (a `with` that is one template: all of it).
+  const staticTemplate = (path: PathSegment[]): string | undefined => {
+    let v: unknown = params;
+    for (const seg of path) {
+      if (typeof v === 'string') break;
+      v = (v as Record<string | number, unknown> | undefined)?.[seg];
+    }
+    if (typeof v !== 'string' || !hasTemplate(v)) return undefined;
+    try {
+      return runtime(templateVariables(v)) ? undefined : v;
+    } catch {
+      return undefined;
+    }
+  };
+  const found = new Map<string, { path: PathSegment[]; message: string; template: string; hosts: string[] }>();
+  for (const name of a.hosts) {
+    const vars = hostVars(a.input.inventory, name, {
+      playbook: a.input.playbook.vars,
+      imports: a.stage.importVars,
+      stage: a.stage.spec.vars,
+      extraFiles: a.input.extraVars.files,
+      extraInline: a.input.extraVars.inline,
+    });
+    const base = name === LOCAL_HOST ? null : a.input.inventory.hosts.get(name);
+    const scope = { ...vars, ...builtinScope(a.input.inventory, base ? { ...base, vars } : null) };
+    try {
+      if (a.task.when && (runtime(expressionVariables(a.task.when)) || !isTrue(evaluate(a.task.when, scope)))) continue;
+    } catch {
+      continue; // left to the run, which reports it with the host
+    }
+    let rendered: unknown;
+    try {
+      rendered = typeof params === 'string' ? renderString(params, scope) : renderValue(params, scope, a.schema);
+      if (!rendered || typeof rendered !== 'object' || Array.isArray(rendered)) continue; // the run says so, with the host
+    } catch {
+      continue; // a template error is reported by the checks above or at run time
+    }
+    for (const problem of schemaProblems(a.schema, rendered)) {
+      const template = staticTemplate(problem.path);
+      if (template === undefined) continue;
+      const key = `${formatPath(problem.path)}\0${problem.message}`;
+      const entry = found.get(key) ?? { path: problem.path, message: problem.message, template, hosts: [] };
+      entry.hosts.push(name);
+      found.set(key, entry);
+    }
+  }
+  return [...found.values()].map((f) => {
+    const message = f.message.startsWith(`${formatPath(f.path)}:`) ? `with.${f.message}` : f.message;
+    const where = f.hosts.length === a.hosts.length ? '' : ` for host(s) ${f.hosts.join(', ')}`;
+    return { path: f.path, message: `${message} (rendered from ${JSON.stringify(f.template)}${where})` };
+  });
 }
 
 /**
