@@ -43,6 +43,14 @@ export function inventoryHostProblems(spec: InventorySpec, source: SourceFile, h
     const jump = raw?.ssh?.proxyJump;
     if (typeof jump === 'string' && jump.includes(',')) {
       problems.push(new KcarunError('E_SCHEMA', `proxyJump "${jump}" lists several hops; kcarun follows one: make the first hop an inventory host with its own proxyJump to chain them`, at(['hosts', name, 'ssh', 'proxyJump'])));
+    } else if (typeof jump === 'string' && jump.toLowerCase() !== 'none') {
+      // [user@]host[:port], the host as strict as `address` (an option like `-oProxyCommand=...`
+      // is no host; ssh2 would only fail to resolve it, but it must not pass as valid).
+      const m = /^(?:([^@\s]+)@)?([^@\s]+?)(?::(\d{1,5}))?$/.exec(jump);
+      const host = m?.[2] ?? '';
+      if (!m || !(HOST_NAME_OR_IPV4.test(host) || isIPv6(host.replace(/^\[|\]$/g, ''))) || host.startsWith('-') || (m[1] ?? '').startsWith('-')) {
+        problems.push(new KcarunError('E_SCHEMA', `proxyJump ${JSON.stringify(jump)} is not [user@]host[:port] with one host name or IP address`, at(['hosts', name, 'ssh', 'proxyJump'])));
+      }
     }
   }
   // proxyJump edges between inventory hosts; a jump spec is [user@]host[:port][,more...].
