@@ -69,9 +69,15 @@ async function drainSystemd(ctx: Ctx, o: { unit: string; pid: number; port: numb
     () => (ended = true),
   );
   const pid = String(o.pid);
-  const step = portDrain(ctx, o.port, o.drainSeconds, async () => {
-    await sh(ctx, `[ "$(systemctl show -p MainPID --value ${shellQuote(o.unit)})" = ${pid} ] && kill -s KILL ${pid}`);
-  });
+  const step = portDrain(
+    ctx,
+    o.port,
+    o.drainSeconds,
+    async () => {
+      await sh(ctx, `[ "$(systemctl show -p MainPID --value ${shellQuote(o.unit)})" = ${pid} ] && kill -s KILL ${pid}`);
+    },
+    o.pid,
+  );
   while (!ended && !ctx.signal?.aborted) {
     const state = await step();
     if (state === 'unknown') return undefined;
@@ -89,7 +95,8 @@ async function restartSystemd(ctx: Ctx): Promise<string> {
   // drainPort: the old process must be listening now, so that a closed port later means systemd's
   // SIGTERM arrived (not a component still starting).
   const port = ctx.params.drainPort;
-  const drain = port !== undefined && before !== undefined && before !== 0 && (await portListening(ctx, port)) === true;
+  // (its own socket: `ss -p` names the main process, so another listener on the port does not count)
+  const drain = port !== undefined && before !== undefined && before !== 0 && (await portListening(ctx, port, before)) === true;
   const restart = mustRun(ctx, `systemctl restart ${shellQuote(unit)}`);
   const killedAt = drain ? await drainSystemd(ctx, { unit, pid: before, port, drainSeconds: ctx.params.stopTimeoutSeconds ?? 0, restart }) : undefined;
   await restart;

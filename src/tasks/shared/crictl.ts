@@ -69,11 +69,23 @@ export function crictlStopCommand(idArg: string, stopSeconds: number): string {
 
 /**
  * Whether anything listens on TCP `port` (any address) in the host's network namespace
- * (`ss -Hltn 'sport = :PORT'`): true, false, or null when it cannot tell (no `ss`, an error).
+ * (`ss -Hltn 'sport = :PORT'`), or with `pid`, whether that process does (`ss -p`; a hostile-input
+ * review found a listener of another process on the same port kept the drain from ever acting):
+ * true, false, or null when it cannot tell (no `ss`, an error).
  */
-export async function portListening(ctx: TaskContext<{ become?: boolean }>, port: number): Promise<boolean | null> {
-  const r = await ctx.transport.exec(`ss -Hltn ${shellQuote(`sport = :${port}`)}`, { become: ctx.params.become, signal: ctx.signal });
-  return r.rc === 0 ? r.stdout.trim() !== '' : null;
+export async function portListening(ctx: TaskContext<{ become?: boolean }>, port: number, pid?: number): Promise<boolean | null> {
+  if (pid === undefined) {
+    const r = await ctx.transport.exec(`ss -Hltn ${shellQuote(`sport = :${port}`)}`, { become: ctx.params.become, signal: ctx.signal });
+    return r.rc === 0 ? r.stdout.trim() !== '' : null;
+  }
+  // With the listener's pid: that process's own sockets (`ss -p`), so another process on the same
+  // port (a load balancer or VIP bound to another address of the host, or the emulated lab's other
+  // nodes) does not hide the close. Where ss shows no process (not root), any listener counts.
+  const r = await ctx.transport.exec(`ss -Hltnp ${shellQuote(`sport = :${port}`)}`, { become: ctx.params.become, signal: ctx.signal });
+  if (r.rc !== 0) return null;
+  const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
+  if (!lines.some((l) => l.includes('users:('))) return lines.length > 0;
+  return lines.some((l) => l.includes(`pid=${pid},`));
 }
 
 /**
@@ -131,13 +143,14 @@ export function portDrain(
   port: number,
   drainSeconds: number,
   stop: () => Promise<void>,
+  listenerPid?: number,
 ): () => Promise<'waiting' | 'stopped' | 'unknown'> {
   let closedAt: number | undefined;
   let stopped = false;
   return async () => {
     if (stopped) return 'stopped';
     if (closedAt === undefined) {
-      const listening = await portListening(ctx, port);
+      const listening = await portListening(ctx, port, listenerPid);
       if (listening === null) return 'unknown';
       if (listening) return 'waiting';
       closedAt = Date.now();

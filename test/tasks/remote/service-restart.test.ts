@@ -194,8 +194,12 @@ describe('service-restart', () => {
     await run({ method: 'systemd', unit: 'sdrainer', daemonReload: false });
     await waitForListener(sdrainerPort);
     const pid1 = await waitForFile(join(state, 'sdrainer.pid'));
+    // Another process on the same port, bound to another address (a load balancer or VIP on the
+    // host): the close of the unit's own listener still counts (ss -p, by its MainPID).
+    const other = createServer((c) => c.destroy());
+    await new Promise<void>((resolve) => other.listen(sdrainerPort, '127.0.0.2', resolve));
     let t0 = Date.now();
-    const drained = await run({ method: 'systemd', unit: 'sdrainer', daemonReload: false, drainPort: sdrainerPort, stopTimeoutSeconds: 1, pollSeconds: 0.2 });
+    const drained = await run({ method: 'systemd', unit: 'sdrainer', daemonReload: false, drainPort: sdrainerPort, stopTimeoutSeconds: 1, pollSeconds: 0.2 }).finally(() => other.close());
     const fast = (Date.now() - t0) / 1000;
     const pid2 = await waitForFile(join(state, 'sdrainer.pid'));
     expect(drained.summary).toMatch(new RegExp(`^sdrainer restarted \\(MainPID ${pid1} -> ${pid2}; the old one stopped 1 s after :${sdrainerPort} was closed, [0-9.]+ s into the restart\\)$`));
