@@ -44,7 +44,7 @@ export function privateKeyBlock(text: string): string | undefined {
  *      characters: what a host-key error asks the operator to verify).
  *   3b. a run of 40 or more characters of the URL-safe alphabet (RFC 4648 section 5: `-` and `_`
  *      for `+` and `/`, as JWKs and tokens carry keys) with at least one `-` or `_`, upper- and
- *      lower-case letters and a digit, that does not continue a path or a file name (not right
+ *      lower-case letters (one past `f`) and a digit, that does not continue a path or a file name (not right
  *      after `/`, `.` or another such character): masked before rule 3 cuts it at its `-`s. A
  *      random run of 43 characters (an Ed25519 key) lacks a digit once in ~1,500; one line only.
  *   4. the private fields of `openssl pkey|rsa|ec -text` dumps: the hex lines under
