@@ -22,7 +22,7 @@ import { labVerify } from '../lab/commands/verify.js';
 import { LabPaths } from '../lab/lab-paths.js';
 import { readState } from '../lab/lab-state.js';
 import { timed } from './measure.js';
-import { unavailableSecondsByTarget } from '../lab/unavailability.js';
+import { unavailableSeconds } from '../lab/unavailability.js';
 import { rotationFromFile, type RotationResult } from './rotation.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -234,7 +234,7 @@ export async function rotationVsScript(options: {
           .map(([what, v]) => ({ what: `${what} (${v.count}, summed)`, seconds: +v.summed_s.toFixed(1) }))
           .sort((a, b) => b.seconds - a.seconds);
       } else breakdown = scriptPhases(text, cmp.scriptName);
-      const apiserverUnavailable = unavailableSecondsByTarget(verify.unavailability);
+      const { byTarget: apiserverUnavailable, total: apiserverUnavailable_s } = unavailableSeconds(verify.unavailability);
       const run: ToolRun = {
         tool,
         exitCode: measured.exitCode,
@@ -247,7 +247,7 @@ export async function rotationVsScript(options: {
         failures: verify.failures,
         componentErrors: verify.componentErrors,
         apiserverUnavailable,
-        apiserverUnavailable_s: +Object.values(apiserverUnavailable).reduce((a, b) => a + b, 0).toFixed(1),
+        apiserverUnavailable_s,
         allCertsOnNewCA: verify.allCertsOnNewCA,
         dataIntact: verify.dataIntact,
         leavesOnOldCa: verify.leavesOnOldCa,

@@ -21,7 +21,7 @@ import { labVerify } from '../lab/commands/verify.js';
 import { LabPaths } from '../lab/lab-paths.js';
 import { readState } from '../lab/lab-state.js';
 import { timed } from './measure.js';
-import { unavailableSecondsByTarget } from '../lab/unavailability.js';
+import { unavailableSeconds } from '../lab/unavailability.js';
 import { labUpChild, watchRestarts, type MeasuredRotation } from './rotation-vs-script.js';
 import { linePlot } from './svg.js';
 
@@ -107,6 +107,7 @@ async function scaleAt(workers: number, o: { ipPrefix: string; batch?: string; o
         // not an event line
       }
     }
+    const apiserver = unavailableSeconds(verify.unavailability);
     const row: ScaleRow = {
       workers,
       nodes: state.nodes.length + (state.workers?.length ?? 0),
@@ -120,8 +121,8 @@ async function scaleAt(workers: number, o: { ipPrefix: string; batch?: string; o
       requests: verify.requests,
       failures: verify.failures,
       componentErrors: verify.componentErrors,
-      apiserverUnavailable: unavailableSecondsByTarget(verify.unavailability),
-      apiserverUnavailable_s: +verify.unavailability.reduce((a, w) => a + w.seconds, 0).toFixed(1),
+      apiserverUnavailable: apiserver.byTarget,
+      apiserverUnavailable_s: apiserver.total,
       allCertsOnNewCA: verify.allCertsOnNewCA,
       dataIntact: verify.dataIntact,
       stages,

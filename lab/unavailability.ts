@@ -34,9 +34,9 @@ export function unavailabilityWindows(target: string, samples: ReadonlyArray<{ t
   return out;
 }
 
-/** Seconds of unavailability per target, summed over its windows (targets with none are absent). */
-export function unavailableSecondsByTarget(windows: ReadonlyArray<UnavailabilityWindow>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const w of windows) out[w.target] = +((out[w.target] ?? 0) + w.seconds).toFixed(1);
-  return out;
+/** Seconds of unavailability per target, summed over its windows (targets with none are absent), and their total. */
+export function unavailableSeconds(windows: ReadonlyArray<UnavailabilityWindow>): { byTarget: Record<string, number>; total: number } {
+  const byTarget: Record<string, number> = {};
+  for (const w of windows) byTarget[w.target] = +((byTarget[w.target] ?? 0) + w.seconds).toFixed(1);
+  return { byTarget, total: +windows.reduce((a, w) => a + w.seconds, 0).toFixed(1) };
 }

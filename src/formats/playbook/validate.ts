@@ -75,13 +75,7 @@ export function validatePlaybook(input: ValidationInput): { plan: PlannedStage[]
       host: h,
       names: new Set([
         ...Object.keys(
-          hostVars(inventory, h, {
-            playbook: playbook.vars,
-            imports: stage.importVars,
-            stage: stage.spec.vars,
-            extraFiles: input.extraVars.files,
-            extraInline: input.extraVars.inline,
-          }),
+          stageVars(input, stage, h),
         ),
         ...BUILTIN_NAMES,
       ]),
@@ -171,6 +165,17 @@ export function validatePlaybook(input: ValidationInput): { plan: PlannedStage[]
   return errors.length ? { errors } : { plan };
 }
 
+/** The vars a host sees in a stage before the run, in the engine's precedence (engine/scope.ts scopeFor). */
+function stageVars(input: ValidationInput, stage: LoadedStage, host: string): Record<string, unknown> {
+  return hostVars(input.inventory, host, {
+    playbook: input.playbook.vars,
+    imports: stage.importVars,
+    stage: stage.spec.vars,
+    extraFiles: input.extraVars.files,
+    extraInline: input.extraVars.inline,
+  });
+}
+
 /**
  * A task's templated params rendered for each host of its stage with what is known before the run
  * (the inventory, playbook, stage and -e vars) and checked against the task type's schema: a
@@ -192,11 +197,7 @@ function renderedParamProblems(a: {
   const runtime = (names: readonly string[]) => names.some((n) => a.registered.has(n) || n === 'run');
   // The template-valued fields that can be rendered now (a `with` that is one template: all of it).
   const staticTemplate = (path: PathSegment[]): string | undefined => {
-    let v: unknown = params;
-    for (const seg of path) {
-      if (typeof v === 'string') break;
-      v = (v as Record<string | number, unknown> | undefined)?.[seg];
-    }
+    const v = valueAt(params, path);
     if (typeof v !== 'string' || !hasTemplate(v)) return undefined;
     try {
       return runtime(templateVariables(v)) ? undefined : v;
@@ -206,13 +207,7 @@ function renderedParamProblems(a: {
   };
   const found = new Map<string, { path: PathSegment[]; message: string; template: string; hosts: string[] }>();
   for (const name of a.hosts) {
-    const vars = hostVars(a.input.inventory, name, {
-      playbook: a.input.playbook.vars,
-      imports: a.stage.importVars,
-      stage: a.stage.spec.vars,
-      extraFiles: a.input.extraVars.files,
-      extraInline: a.input.extraVars.inline,
-    });
+    const vars = stageVars(a.input, a.stage, name);
     const base = name === LOCAL_HOST ? null : a.input.inventory.hosts.get(name);
     const scope = { ...vars, ...builtinScope(a.input.inventory, base ? { ...base, vars } : null) };
     try {
@@ -252,13 +247,7 @@ function staticallyFalseCondition(stage: LoadedStage, registered: ReadonlySet<st
   const conditions = [...stage.importWhen, ...(stage.spec.when ? [stage.spec.when] : [])];
   if (conditions.length === 0) return undefined;
   const scope: Record<string, unknown> = {
-    ...hostVars(input.inventory, LOCAL_HOST, {
-      playbook: input.playbook.vars,
-      imports: stage.importVars,
-      stage: stage.spec.vars,
-      extraFiles: input.extraVars.files,
-      extraInline: input.extraVars.inline,
-    }),
+    ...stageVars(input, stage, LOCAL_HOST),
     ...builtinScope(input.inventory, null),
   };
   for (const condition of conditions) {
@@ -289,10 +278,16 @@ function checkParams(
 }
 
 function isTemplateAt(value: unknown, path: PathSegment[]): boolean {
+  const v = valueAt(value, path);
+  return typeof v === 'string' && hasTemplate(v);
+}
+
+/** The value at `path` inside params, or the string the walk reached first (a template stands for all below it). */
+function valueAt(value: unknown, path: PathSegment[]): unknown {
   let v: unknown = value;
   for (const seg of path) {
     if (typeof v === 'string') break;
     v = (v as Record<string | number, unknown> | undefined)?.[seg];
   }
-  return typeof v === 'string' && hasTemplate(v);
+  return v;
 }

@@ -74,17 +74,13 @@ export function crictlStopCommand(idArg: string, stopSeconds: number): string {
  * true, false, or null when it cannot tell (no `ss`, an error).
  */
 export async function portListening(ctx: TaskContext<{ become?: boolean }>, port: number, pid?: number): Promise<boolean | null> {
-  if (pid === undefined) {
-    const r = await ctx.transport.exec(`ss -Hltn ${shellQuote(`sport = :${port}`)}`, { become: ctx.params.become, signal: ctx.signal });
-    return r.rc === 0 ? r.stdout.trim() !== '' : null;
-  }
-  // With the listener's pid: that process's own sockets (`ss -p`), so another process on the same
-  // port (a load balancer or VIP bound to another address of the host, or the emulated lab's other
-  // nodes) does not hide the close. Where ss shows no process (not root), any listener counts.
-  const r = await ctx.transport.exec(`ss -Hltnp ${shellQuote(`sport = :${port}`)}`, { become: ctx.params.become, signal: ctx.signal });
+  const r = await ctx.transport.exec(`ss -Hltn${pid === undefined ? '' : 'p'} ${shellQuote(`sport = :${port}`)}`, { become: ctx.params.become, signal: ctx.signal });
   if (r.rc !== 0) return null;
   const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
-  if (!lines.some((l) => l.includes('users:('))) return lines.length > 0;
+  // With the listener's pid: that process's own sockets, so another process on the same port (a load
+  // balancer or VIP bound to another address of the host, the emulated lab's other nodes) does not
+  // hide the close. Where ss shows no process (not root), any listener counts.
+  if (pid === undefined || !lines.some((l) => l.includes('users:('))) return lines.length > 0;
   return lines.some((l) => l.includes(`pid=${pid},`));
 }
 
