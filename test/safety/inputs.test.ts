@@ -56,10 +56,18 @@ describe('command-line input (issue 13.6)', () => {
   });
 
   it('a host path that is relative once templated is refused before the task changes anything', async () => {
+    // From a var known before the run: refused before any host is contacted, at the param's position (exit 2).
     const rel = await writePlaybook(dir, 'rel.yaml', '  - name: s\n    hosts: h1\n    tasks:\n      - { name: t, type: file-upload, with: { dest: "{{ where }}/f.txt", content: x } }\n', '{ where: out }');
     const res = await runCli([rel, '-i', inv, '--yes'], { cwd: dir });
-    expect(res.code, res.stdout + res.stderr).toBe(1);
-    expect(res.stdout + res.stderr).toContain('dest: must be an absolute path (starting with /)');
+    expect(res.code, res.stdout + res.stderr).toBe(2);
+    expect(res.stderr).toContain(`${rel}:9:47: stage "s": task "t": with.dest: must be an absolute path (starting with /)`);
+    expect(res.stderr).toContain('rendered from "{{ where }}/f.txt"');
+    await expect(access(join(dir, 'out'))).rejects.toThrow(/ENOENT/);
+    // From a result registered during the run: only the task itself can see it, and it refuses (exit 1).
+    const reg = await writePlaybook(dir, 'reg.yaml', '  - name: s\n    hosts: h1\n    tasks:\n      - { name: w, type: local-exec, register: w, with: { command: "printf out" } }\n      - { name: t, type: file-upload, with: { dest: "{{ w.stdout }}/f.txt", content: x } }\n');
+    const run = await runCli([reg, '-i', inv, '--yes'], { cwd: dir });
+    expect(run.code, run.stdout + run.stderr).toBe(1);
+    expect(run.stdout + run.stderr).toContain('dest: must be an absolute path (starting with /)');
     await expect(access(join(dir, 'out'))).rejects.toThrow(/ENOENT/);
     // Written as it is, the same path is refused by validate, at its position.
     const literal = await writePlaybook(dir, 'lit.yaml', '  - name: s\n    hosts: h1\n    tasks:\n      - { name: t, type: file-upload, with: { dest: out/f.txt, content: x } }\n');
