@@ -75,6 +75,9 @@ async function scaleAt(workers: number, o: { ipPrefix: string; batch?: string; o
   const work = await mkdtemp(join(tmpdir(), `kcarun-bench-scale-${workers}-`));
   const dir = join(work, 'lab');
   const paths = new LabPaths(dir);
+  // A failed size keeps its work folder (the lab's component logs and events, kcarun's state dir) for
+  // the post-mortem: the lab is stopped either way.
+  let keep = true;
   try {
     o.log(`scale N=${workers}: lab up, 3 control-plane nodes + ${workers} workers (load ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
     const t0 = Date.now();
@@ -136,10 +139,12 @@ async function scaleAt(workers: number, o: { ipPrefix: string; batch?: string; o
         (verify.filesTrustingOldCa.length ? `, files still trusting an old CA: ${verify.filesTrustingOldCa.slice(0, 5).join(', ')}` : ''),
     );
     if (measured.exitCode !== 0) o.log(`scale N=${workers}: output tail:\n${text.trim().split('\n').slice(-10).join('\n')}`);
+    keep = !row.ok;
     return row;
   } finally {
-    await labDown({ dir, purge: true, log: () => undefined });
-    await rm(work, { recursive: true, force: true });
+    await labDown({ dir, purge: !keep, log: () => undefined });
+    if (keep) o.log(`scale N=${workers}: the lab is down; its files, logs and kcarun's events are kept in ${work}`);
+    else await rm(work, { recursive: true, force: true });
   }
 }
 

@@ -9,10 +9,14 @@ import type { ApiClient } from './api-client.js';
 const NODE_GRACE_MS = 40_000;
 
 export async function syncNodeLifecycle(api: ApiClient): Promise<void> {
+  // One list of the Leases, not a GET per node: the real controller reads both from its informers,
+  // and a hundred GETs a second would load the lab's apiservers far more than a real cluster's.
+  const leases = new Map<string, { spec?: { renewTime?: string } }>();
+  for (const l of await api.list('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases')) leases.set(l['metadata']?.name as string, l);
   for (const node of await api.list('/api/v1/nodes')) {
     const name = node['metadata']?.name as string | undefined;
     if (!name) continue;
-    const lease = (await api.get(`/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`)) as { spec?: { renewTime?: string } } | undefined;
+    const lease = leases.get(name);
     const fresh = lease?.spec?.renewTime ? Date.now() - Date.parse(lease.spec.renewTime) < NODE_GRACE_MS : false;
     const ready = (node['status']?.conditions as Array<{ type: string; status: string }> | undefined)?.find((c) => c.type === 'Ready')?.status;
     if (!fresh && ready === 'True') {

@@ -95,7 +95,7 @@ describe('lab, kubeadm layout', () => {
     // Beside it, each apiserver straight (issue 19's unavailability seconds): all answered.
     expect(Object.keys((trafficCounted(paths) as { direct?: object }).direct ?? {}).sort()).toEqual(['apiserver:cp1', 'apiserver:cp2', 'apiserver:cp3']);
     expect(r.unavailability).toEqual([]);
-    expect(r.failuresByTarget).toEqual({});
+    expect(r.failuresByTarget, JSON.stringify(r.failureWindows)).toEqual({});
     expect(r.failures).toBe(0);
     expect(r.componentErrorsByComponent).toEqual({});
     expect(r.componentErrors).toBe(0);
@@ -131,6 +131,24 @@ describe('lab, kubeadm layout', () => {
     // Clients behind the load balancer (retried on another node) saw none of it.
     expect(r.failures).toBe(0);
   }, 180_000);
+
+  it('a node the node lifecycle controller marked Ready=Unknown reports Ready again at its next status update (10 s), as the real kubelet does', async () => {
+    const ready = async (): Promise<string | undefined> => {
+      const node = JSON.parse((await adminRequest(paths, kubeadmLayout, state.nodes[0]!, '/api/v1/nodes/cp3')).body) as { status?: { conditions?: Array<{ type: string; status: string }> } };
+      return node.status?.conditions?.find((c) => c.type === 'Ready')?.status;
+    };
+    expect(await ready()).toBe('True');
+    const verdict = { status: { conditions: [{ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' }] } };
+    const r = await adminRequest(paths, kubeadmLayout, state.nodes[0]!, '/api/v1/nodes/cp3/status', { method: 'PATCH', body: verdict });
+    expect(r.status).toBe(200);
+    expect(await ready()).toBe('Unknown');
+    const t0 = Date.now();
+    while (Date.now() - t0 < 30_000 && (await ready()) !== 'True') await sleep(500);
+    expect(await ready()).toBe('True');
+    // nodeStatusUpdateFrequency is 10 s: the kubelet sees the difference at its next sync, not after
+    // nodeStatusReportFrequency (5 min). Loose bound for a loaded machine.
+    expect(Date.now() - t0).toBeLessThan(25_000);
+  }, 60_000);
 
   it('keeps the kubelet client pair like kubeadm >= 1.17: kubelet.conf names kubelet-client-current.pem -> kubelet-client-<ts>.pem (certificate + EC key, 0600)', async () => {
     const kubeconf = parse(readFileSync(paths.node('cp2').fs('/etc/kubernetes/kubelet.conf'), 'utf8')) as { users: Array<{ user: Record<string, string> }> };
