@@ -1,5 +1,9 @@
 import { EXIT, KcarunError } from '../core/errors.js';
+import { LOCAL_HOST } from '../formats/inventory/patterns.js';
+import { makeBatches } from '../engine/batches.js';
 import { rollbackStage } from '../engine/rollback.js';
+import { scopeFor } from '../engine/scope.js';
+import { renderSerial } from '../engine/select.js';
 import { DEFAULT_FORKS } from '../engine/run.js';
 import { readJournal, type JournalRecord } from '../engine/journal.js';
 import { taskTypes } from '../tasks/index.js';
@@ -117,7 +121,10 @@ export async function rollbackCommand(args: RollbackArgs, io: CommandIO): Promis
       const planned = prepared.plan.find((p) => p.stage.spec.name === name);
       if (!planned) throw new KcarunError('E_STATE', `stage "${name}" is in the journal but not in the playbook`);
       const scopeInput = { playbook: prepared.playbook, inventory: prepared.inventory, extraVars: prepared.extraVars, registry: new Map(), run: { id: run.runId, stateDir, dryRun: false } };
-      const stageOk = await rollbackStage(planned, { journal, taskTypes, state, transports, inventory: prepared.inventory, interrupt, options: { forks: DEFAULT_FORKS } }, scopeInput, (e) => reporter.emit(e), now);
+      // The stage's batches by its `serial` (in inventory order: the run's leader order is not kept),
+      // so its rollback list restarts what it restarted as many at a time as the stage did.
+      const batches = makeBatches(planned.hosts, renderSerial(planned.stage.spec.serial, scopeFor(scopeInput, planned.stage, LOCAL_HOST).scope));
+      const stageOk = await rollbackStage(planned, { journal, taskTypes, state, transports, inventory: prepared.inventory, interrupt, options: { forks: DEFAULT_FORKS } }, scopeInput, (e) => reporter.emit(e), now, batches);
       await journal.append({ t: 'stage', stage: name, status: stageOk ? 'rolled-back' : 'failed', at: new Date(now()).toISOString(), message: stageOk ? 'rolled back by kcarun rollback' : 'rollback incomplete' });
       if (!stageOk) return EXIT.runFailed;
     }

@@ -2,6 +2,7 @@ import { KcarunError, formatError } from '../core/errors.js';
 import { redactSecrets } from '../core/redact.js';
 import type { RollbackTaskSpec, TaskSpec } from '../formats/playbook/schema.js';
 import type { PlannedStage } from '../formats/playbook/validate.js';
+import { mapLimit } from './batches.js';
 import { isoAt } from './context.js';
 import { stageLogger, type Emit } from './emit.js';
 import { latestSteps, type StepRecord } from './journal.js';
@@ -12,8 +13,12 @@ import type { EngineInput, RunOptions } from './types.js';
 /**
  * Undoes a stage: every step of it that completed (in this run or an earlier one), newest first,
  * by the task's own `rollback:` list when it has one, else by its type's undo; then the stage's
- * `rollback:` list on every host that ran something. Keeps going past a failed undo and reports
- * it: the operator must know everything that could not be put back.
+ * `rollback:` list on every host that ran something, in the stage's own batches (`batches`: as the
+ * stage ran them, host names; newest batch first), task by task within a batch, its hosts at once
+ * (at most `forks`). So a `serial: 1` etcd stage restarts and gates one member at a time, and 100
+ * kubelets in 25 % batches are restarted four batches deep, not one after another (issue 19's N=100
+ * run: 13 min of serial kubelet restarts). Keeps going past a failed undo and reports it: the
+ * operator must know everything that could not be put back.
  */
 export async function rollbackStage(
   planned: PlannedStage,
@@ -21,6 +26,7 @@ export async function rollbackStage(
   scopeInput: ScopeInput,
   emit: Emit,
   now: () => number = Date.now,
+  batches: string[][] = planned.hosts.map((h) => [h]),
 ): Promise<boolean> {
   const name = planned.stage.spec.name;
   const latest = latestSteps(input.journal.records);
@@ -71,16 +77,25 @@ export async function rollbackStage(
       emit({ event: 'rollback-step', stage: name, task: task.name, host: step.host, status: 'failed', error });
     }
   }
-  for (const [i, rb] of (planned.stage.spec.rollback ?? []).entries()) {
-    for (const host of planned.hosts.filter((h) => hostsThatRan.has(h))) {
-      try {
-        const status = await undoWith(rb, host, `${name}/rollback/${i}/${host}`, undefined, true);
-        emit({ event: 'rollback-step', stage: name, task: rb.name, host, status });
-      } catch (e) {
-        allOk = false;
-        const err = e instanceof KcarunError ? e : new KcarunError('E_ROLLBACK', String(e));
-        emit({ event: 'rollback-step', stage: name, task: rb.name, host, status: 'failed', error: { code: err.code, message: redactSecrets(formatError(err)) } });
-      }
+  const rollbackList = planned.stage.spec.rollback ?? [];
+  // A host that ran in an earlier run and is in no batch of this one (runOnce) is undone on its own.
+  const inBatches = new Set(batches.flat());
+  const ranBatches = [...batches, ...planned.hosts.filter((h) => !inBatches.has(h)).map((h) => [h])]
+    .map((b) => b.filter((h) => hostsThatRan.has(h) && planned.hosts.includes(h)))
+    .filter((b) => b.length > 0)
+    .reverse();
+  for (const batch of rollbackList.length ? ranBatches : []) {
+    for (const [i, rb] of rollbackList.entries()) {
+      await mapLimit(batch, input.options.forks, async (host) => {
+        try {
+          const status = await undoWith(rb, host, `${name}/rollback/${i}/${host}`, undefined, true);
+          emit({ event: 'rollback-step', stage: name, task: rb.name, host, status });
+        } catch (e) {
+          allOk = false;
+          const err = e instanceof KcarunError ? e : new KcarunError('E_ROLLBACK', String(e));
+          emit({ event: 'rollback-step', stage: name, task: rb.name, host, status: 'failed', error: { code: err.code, message: redactSecrets(formatError(err)) } });
+        }
+      });
     }
   }
   emit({ event: 'rollback-end', stage: name, status: allOk ? 'ok' : 'failed' });

@@ -73,7 +73,7 @@ export async function runStage(run: RunContext, planned: PlannedStage): Promise<
   const message = firstError ? formatError(firstError) : 'a task failed';
   if (!options.dryRun) {
     await journal.append({ t: 'stage', stage: name, status: 'failed', at: isoAt(now), message });
-    const rolledBack = await rollbackStage(planned, input, scopeInput, emit, now);
+    const rolledBack = await rollbackStage(planned, input, scopeInput, emit, now, batches);
     await journal.append({ t: 'stage', stage: name, status: rolledBack ? 'rolled-back' : 'failed', at: isoAt(now) });
   }
   end('failed', message);

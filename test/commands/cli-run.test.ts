@@ -117,6 +117,37 @@ describe('kcarun run', () => {
     expect(lines).not.toContain('do n1');
   });
 
+  it("runs a failed stage's rollback list in the stage's own batches, newest first: task by task, a batch's hosts at once", async () => {
+    const inv = await localInventory(4);
+    const log = (what: string) => `echo ${what} {{ host.name }} >> {{ log }}`;
+    const pb = await playbook(
+      'batches.yaml',
+      `  - name: kubelets
+    hosts: nodes
+    serial: 2
+    tasks:
+      - { name: t1, type: local-exec, with: { command: "${log('do')}" } }
+      - { name: t2, type: local-exec, with: { command: "test {{ host.name }} != h4" } }
+    rollback:
+      - { name: restart, type: local-exec, with: { command: "${log('start')}; sleep 0.5; ${log('end')}" } }
+      - { name: gate, type: local-exec, with: { command: "${log('gate')}" } }
+`,
+    );
+    const res = await runCli([pb, '-i', inv, '--yes'], { cwd: dir });
+    expect(res.code, res.stdout + res.stderr).toBe(1);
+    const lines = (await effects()).filter((l) => !l.startsWith('do'));
+    const sorted = (from: number, to: number) => lines.slice(from, to).sort();
+    // Batch [h3, h4] first (the newest): both restarts start before either ends, then both gates.
+    expect(sorted(0, 2)).toEqual(['start h3', 'start h4']);
+    expect(sorted(2, 4)).toEqual(['end h3', 'end h4']);
+    expect(sorted(4, 6)).toEqual(['gate h3', 'gate h4']);
+    // Then batch [h1, h2], likewise.
+    expect(sorted(6, 8)).toEqual(['start h1', 'start h2']);
+    expect(sorted(8, 10)).toEqual(['end h1', 'end h2']);
+    expect(sorted(10, 12)).toEqual(['gate h1', 'gate h2']);
+    expect(lines).toHaveLength(12);
+  });
+
   it('undoes completed stages from the journal with kcarun rollback --to', async () => {
     const inv = await localInventory(1);
     const pb = await playbook(
