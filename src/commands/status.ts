@@ -1,6 +1,8 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { latestSteps, readJournal, type JournalRecord } from '../engine/journal.js';
 import { readHolder } from '../engine/lock.js';
+import { refuseUntrustedStateDir } from '../engine/state-dir.js';
 import { Command, inventoryOption, outputOption, parseCommand } from './args.js';
 import type { CommandIO } from './io.js';
 import { stateDirFor } from './prepare.js';
@@ -72,7 +74,10 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
 }
 
 export async function statusCommand(args: { inventory?: string; stateDir?: string; output: 'plain' | 'json' | 'auto' }, io: CommandIO): Promise<number> {
-  const status = await readRunStatus(stateDirFor({ ...args, cwd: io.cwd }), (pid) => io.isRunning(pid));
+  const stateDir = stateDirFor({ ...args, cwd: io.cwd });
+  // A journal in a folder others can write could say anything: refused as a run would refuse it.
+  if (existsSync(stateDir)) await refuseUntrustedStateDir(stateDir);
+  const status = await readRunStatus(stateDir, (pid) => io.isRunning(pid));
   if (args.output === 'json') {
     io.stdout(`${JSON.stringify(status)}\n`);
     return 0;

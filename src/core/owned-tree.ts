@@ -32,7 +32,7 @@ export async function ownedTreeProblems(root: string, options: { uid?: number; m
       problems.push({ path, message: `is owned by uid ${st.uid}, not by this user (uid ${uid})`, fix: `chown -R ${uid} ${shellWord(path)}` });
     }
     if ((st.mode & 0o022) !== 0) {
-      problems.push({ path, message: `is ${st.isDirectory() ? 'a directory' : 'a file'} others can write (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`, fix: `chmod go-w ${shellWord(path)}` });
+      problems.push({ path, message: `is ${st.isDirectory() ? 'a directory' : 'a file'} others can write (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`, fix: `chmod go-w ${shellWord(path)}` });
     }
     if (st.isDirectory()) {
       for (const name of await readdir(path)) await visit(join(path, name), false);

@@ -83,14 +83,7 @@ export async function checkStateDir(dir: string): Promise<void> {
   } catch (err) {
     refuse(`is not writable by this user; fix: chmod u+rwx ${shellQuote(dir)}`, err);
   }
-  const problems = await ownedTreeProblems(dir);
-  if (problems.length) {
-    const shown = problems.slice(0, 10).map((p) => `  ${p.path} ${p.message}; fix: ${p.fix}`);
-    refuse(
-      `is not ours alone, so what it holds (CA keys, the journal) cannot be trusted:\n${shown.join('\n')}${problems.length > 10 ? `\n  ... and ${problems.length - 10} more` : ''}\n` +
-        `  (kcarun keeps its state dir owned by the user who runs it, 0700, without symlinks; see docs/security.md)`,
-    );
-  }
+  await refuseUntrustedStateDir(dir);
   const journal = await lstatOrNull(join(dir, 'journal.jsonl'));
   if (journal && !journal.isFile()) refuse(`${join(dir, 'journal.jsonl')} is not a file; remove it (rm -r) to start over`);
   for (const sub of ['artifacts', 'backups', 'report', 'runs']) {
@@ -98,6 +91,22 @@ export async function checkStateDir(dir: string): Promise<void> {
     if (st && !st.isDirectory()) refuse(`${join(dir, sub)} is not a directory; remove it`);
   }
   await mkdir(join(dir, 'artifacts'), { recursive: true, mode: 0o700 });
+}
+
+/**
+ * Refuses (E_STATE_DIR) a state dir that is not ours alone (owned by another user, writable by group
+ * or others, a symlink; src/core/owned-tree.ts): what it holds (CA keys, the journal) could have been
+ * planted. Also for readers: `kcarun status` must not report a journal someone else wrote.
+ */
+export async function refuseUntrustedStateDir(dir: string): Promise<void> {
+  const problems = await ownedTreeProblems(dir);
+  if (problems.length === 0) return;
+  const shown = problems.slice(0, 10).map((p) => `  ${p.path} ${p.message}; fix: ${p.fix}`);
+  throw new KcarunError(
+    'E_STATE_DIR',
+    `state dir ${dir}: is not ours alone, so what it holds (CA keys, the journal) cannot be trusted:\n${shown.join('\n')}${problems.length > 10 ? `\n  ... and ${problems.length - 10} more` : ''}\n` +
+      `  (kcarun keeps its state dir owned by the user who runs it, 0700, without symlinks; see docs/security.md)`,
+  );
 }
 
 async function lstatOrNull(path: string) {

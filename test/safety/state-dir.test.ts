@@ -41,6 +41,23 @@ describe('the state dir must be ours alone (issue 13.4)', () => {
     expect(res.touched).toBe(false);
   });
 
+  it('kcarun status refuses it too: a journal in a folder others can write is not reported as the run', async () => {
+    const state = join(dir, 'state');
+    expect((await runCli([pb, '-i', inv, '--yes', '--state-dir', state], { cwd: dir })).code).toBe(0);
+    const ok = await runCli(['status', '-i', inv, '--state-dir', state], { cwd: dir });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('succeeded');
+    await chmod(state, 0o1777);
+    const res = await runCli(['status', '-i', inv, '--state-dir', state], { cwd: dir });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(`${state} is a directory others can write (mode 1777); fix: chmod go-w ${state}`);
+    expect(res.stdout).toBe('');
+    // A state dir that does not exist yet is simply "no run".
+    const none = await runCli(['status', '-i', inv, '--state-dir', join(dir, 'nothing-here')], { cwd: dir });
+    expect(none.code).toBe(0);
+    expect(none.stdout).toContain('no run recorded');
+  });
+
   it('refuses a file inside it owned by another user, with the chown', async () => {
     const state = join(dir, 'state');
     await mkdir(join(state, 'artifacts', 'ca'), { recursive: true, mode: 0o700 });
