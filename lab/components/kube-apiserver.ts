@@ -81,10 +81,19 @@ export async function kubeApiserverMain(argv: string[]): Promise<void> {
   };
   const etcd = new EtcdClient(requireFlag(flags, 'etcd-servers').split(','), () => etcdTls, { who: 'kube-apiserver' });
   const kubeletCaFile = flags.get('kubelet-certificate-authority');
-  const kubeletTls = {
-    ca: kubeletCaFile ? readText(kubeletCaFile) : '',
-    cert: flags.get('kubelet-client-certificate') ? readText(flags.get('kubelet-client-certificate')!) : undefined,
-    key: flags.get('kubelet-client-key') ? readText(flags.get('kubelet-client-key')!) : undefined,
+  const kubeletCa = kubeletCaFile ? readText(kubeletCaFile) : '';
+  // The client pair is read again at a new connection, at most once a second, like the real
+  // apiserver's (client-go transport.go cachingCertificateLoader; docs/restarts.md): a rotated
+  // apiserver-kubelet-client pair is presented to kubelets without a restart. (The stand-in dials
+  // every request afresh.)
+  const clientCertFile = flags.get('kubelet-client-certificate');
+  const clientKeyFile = flags.get('kubelet-client-key');
+  let kubeletPair = { at: 0, cert: undefined as string | undefined, key: undefined as string | undefined };
+  const kubeletTls = (): { ca: string; cert?: string; key?: string } => {
+    if (Date.now() - kubeletPair.at > 1000) {
+      kubeletPair = { at: Date.now(), cert: clientCertFile ? readText(clientCertFile) : undefined, key: clientKeyFile ? readText(clientKeyFile) : undefined };
+    }
+    return { ca: kubeletCa, cert: kubeletPair.cert, key: kubeletPair.key };
   };
 
   const saPublicKey = flags.get('service-account-key-file') ? readText(flags.get('service-account-key-file')!) : undefined;
@@ -120,7 +129,7 @@ export async function kubeApiserverMain(argv: string[]): Promise<void> {
     const ip = node?.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
     if (!ip) return sendJson(res, 404, { kind: 'Status', code: 404, message: `node ${nodeName} not found` });
     try {
-      const r = await tlsRequest(`https://${ip}:10250/${rest}`, kubeletTls, { timeoutMs: 3000, insecure: !kubeletTls.ca });
+      const r = await tlsRequest(`https://${ip}:10250/${rest}`, kubeletTls(), { timeoutMs: 3000, insecure: !kubeletCa });
       res.writeHead(r.status, { 'content-type': 'text/plain' });
       res.end(r.body);
     } catch (err) {

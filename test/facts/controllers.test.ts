@@ -8,12 +8,15 @@
 import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as stringifyYaml } from 'yaml';
 import { cleanup, fact, https, now, Pki, Proc, replaceFile, requireBinaries, secondsUntil, tempDir, waitFor } from './harness.js';
 
 const IP = '127.219.0.2';
 const KUBELET_IP = '127.219.0.9';
+/** A second "kubelet" that asks for the apiserver's client certificate and records its issuer. */
+const KUBELET2_IP = '127.219.0.10';
 const ETCD = `https://${IP}:23792`;
 const PEER = `http://${IP}:23802`; // one member: no peer traffic, no peer TLS needed
 const API = `https://${IP}:16444`;
@@ -27,6 +30,8 @@ let apiserver: Proc;
 let kcm: Proc;
 let scheduler: Proc;
 let kubelet: Server | undefined;
+let kubelet2: Server | undefined;
+let kubelet2Issuer: string | undefined;
 let kubeletCaResult: Promise<number | null> | undefined;
 const measured: Record<string, number | null> = {};
 
@@ -83,6 +88,8 @@ describe('reload facts: kube-controller-manager, kube-scheduler, kube-apiserver 
     pki.leaf('sched-serving', 'ca1', '/CN=kube-scheduler', 'server', [`IP:${IP}`]);
     pki.leaf('kubelet-client', 'ca1', '/O=system:masters/CN=kube-apiserver-kubelet-client', 'client');
     pki.leaf('kubelet-serving', 'ca2', '/CN=facts-node', 'server', [`IP:${KUBELET_IP}`]);
+    pki.leaf('kubelet2-serving', 'ca1', '/CN=facts-node-2', 'server', [`IP:${KUBELET2_IP}`]);
+    pki.leaf('kubelet-client-new', 'ca2', '/O=system:masters/CN=kube-apiserver-kubelet-client', 'client');
     pki.leaf('kcm', 'ca1', '/O=system:masters/CN=system:kube-controller-manager', 'client');
     pki.leaf('sched', 'ca1', '/O=system:masters/CN=system:kube-scheduler', 'client');
     for (const n of [1, 2] as const) {
@@ -131,6 +138,19 @@ describe('reload facts: kube-controller-manager, kube-scheduler, kube-apiserver 
     const pod = await api('/api/v1/namespaces/default/pods', { method: 'POST', body: { metadata: { name: 'facts-pod' }, spec: {
       nodeName: 'facts-node', automountServiceAccountToken: false, containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] } } });
     expect(pod.status, pod.body).toBe(201);
+    // The second kubelet (its serving certificate from the first CA, which the apiserver trusts from
+    // the start) takes any client certificate and records who issued it.
+    kubelet2 = createServer({ cert: pki.read('kubelet2-serving.crt'), key: pki.read('kubelet2-serving.key'), requestCert: true, rejectUnauthorized: false }, (req, res) => {
+      kubelet2Issuer = (req.socket as TLSSocket).getPeerCertificate().issuer?.CN?.toString();
+      res.end('ok');
+    });
+    await new Promise<void>((r) => kubelet2!.listen(10250, KUBELET2_IP, () => r()));
+    expect((await api('/api/v1/nodes', { method: 'POST', body: { metadata: { name: 'facts-node-2' } } })).status).toBe(201);
+    expect((await api('/api/v1/nodes/facts-node-2/status', { method: 'PATCH', contentType: 'application/merge-patch+json',
+      body: { status: { addresses: [{ type: 'InternalIP', address: KUBELET2_IP }], daemonEndpoints: { kubeletEndpoint: { Port: 10250 } } } } })).status).toBe(200);
+    const pod2 = await api('/api/v1/namespaces/default/pods', { method: 'POST', body: { metadata: { name: 'facts-pod-2' }, spec: {
+      nodeName: 'facts-node-2', automountServiceAccountToken: false, containers: [{ name: 'c', image: 'registry.k8s.io/pause:3.10' }] } } });
+    expect(pod2.status, pod2.body).toBe(201);
     const proxied = (): ReturnType<typeof https> => api('/api/v1/namespaces/default/pods/facts-pod/log?container=c');
     const before = await proxied();
     expect(before.status, before.body).not.toBe(200);
@@ -165,6 +185,8 @@ describe('reload facts: kube-controller-manager, kube-scheduler, kube-apiserver 
     await apiserver?.stop();
     await etcd?.stop();
     await new Promise<void>((r) => (kubelet ? kubelet.close(() => r()) : r()));
+    kubelet2?.closeAllConnections();
+    await new Promise<void>((r) => (kubelet2 ? kubelet2.close(() => r()) : r()));
     if (dir) cleanup(dir);
     console.log(`measured reload seconds: ${JSON.stringify(measured)}`);
   }, 60_000);
@@ -225,6 +247,26 @@ describe('reload facts: kube-controller-manager, kube-scheduler, kube-apiserver 
     await kcm.restart();
     await waitFor('kube-root-ca.crt = the bundle after the restart', async () => (await rootCaIn('default')) === bundle, 90, [kcm]);
   }, 240_000);
+
+  it('kube-apiserver --kubelet-client-certificate/--kubelet-client-key (at its next connection to a kubelet)', async () => {
+    const f = fact('kube-apiserver', '--kubelet-client-certificate/--kubelet-client-key');
+    const logs = async (): Promise<string | undefined> => {
+      kubelet2Issuer = undefined;
+      const r = await api('/api/v1/namespaces/default/pods/facts-pod-2/log?container=c');
+      return r.status === 200 ? kubelet2Issuer : `HTTP ${r.status} ${r.body.slice(0, 200)}`;
+    };
+    expect(await logs()).toBe('kubernetes-1');
+    // The kubelet side restarts (as switch-kubelets restarts every kubelet): the apiserver must dial
+    // again, and presents whatever its files hold at that handshake.
+    replaceFile(pki.p('kubelet-client.key'), pki.read('kubelet-client-new.key'));
+    replaceFile(pki.p('kubelet-client.crt'), pki.read('kubelet-client-new.crt'));
+    const s = await secondsUntil(async () => {
+      kubelet2!.closeAllConnections();
+      return (await logs()) === 'kubernetes-2';
+    }, f.withinSeconds!, 1000);
+    measured[`${f.component} ${f.setting}`] = s;
+    expect(s === null ? 'restart' : 'live').toBe(f.reload);
+  }, 60_000);
 
   it('kube-apiserver --kubelet-certificate-authority (watched since the apiserver started)', async () => {
     const f = fact('kube-apiserver', '--kubelet-certificate-authority');

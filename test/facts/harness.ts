@@ -191,6 +191,7 @@ export const TESTED_SETTINGS: readonly string[] = [
   'kube-apiserver --etcd-cafile',
   'kube-apiserver --etcd-certfile/--etcd-keyfile',
   'kube-apiserver --kubelet-certificate-authority',
+  'kube-apiserver --kubelet-client-certificate/--kubelet-client-key',
   'etcd --trusted-ca-file',
   'etcd --peer-trusted-ca-file',
   'etcd --cert-file/--key-file',
