@@ -74,27 +74,17 @@ export async function kubeApiserverMain(argv: string[]): Promise<void> {
   let requestheaderCa = requestheaderCaFile ? dynamic.get(3) : '';
   const allowedNames = (flags.get('requestheader-allowed-names') ?? '').split(',').filter(Boolean);
   const userHeader = (flags.get('requestheader-username-headers') ?? 'X-Remote-User').toLowerCase();
-  const etcdTls = {
-    ca: readText(requireFlag(flags, 'etcd-cafile')),
-    cert: readText(requireFlag(flags, 'etcd-certfile')),
-    key: readText(requireFlag(flags, 'etcd-keyfile')),
-  };
-  const etcd = new EtcdClient(requireFlag(flags, 'etcd-servers').split(','), () => etcdTls, { who: 'kube-apiserver' });
+  // Client pairs are read again at a new connection, at most once a second, like the real
+  // apiserver's (etcd's transport GetClientCertificate; client-go's cachingCertificateLoader for the
+  // kubelet client; docs/restarts.md): a re-issued pair is presented without a restart. Their CAs
+  // are read at start. (The stand-in dials every request afresh.)
+  const etcdCa = readText(requireFlag(flags, 'etcd-cafile'));
+  const etcdPair = clientPairReader(requireFlag(flags, 'etcd-certfile'), requireFlag(flags, 'etcd-keyfile'));
+  const etcd = new EtcdClient(requireFlag(flags, 'etcd-servers').split(','), () => { const p = etcdPair(); return { ca: etcdCa, cert: p.cert!, key: p.key! }; }, { who: 'kube-apiserver' });
   const kubeletCaFile = flags.get('kubelet-certificate-authority');
   const kubeletCa = kubeletCaFile ? readText(kubeletCaFile) : '';
-  // The client pair is read again at a new connection, at most once a second, like the real
-  // apiserver's (client-go transport.go cachingCertificateLoader; docs/restarts.md): a rotated
-  // apiserver-kubelet-client pair is presented to kubelets without a restart. (The stand-in dials
-  // every request afresh.)
-  const clientCertFile = flags.get('kubelet-client-certificate');
-  const clientKeyFile = flags.get('kubelet-client-key');
-  let kubeletPair = { at: 0, cert: undefined as string | undefined, key: undefined as string | undefined };
-  const kubeletTls = (): { ca: string; cert?: string; key?: string } => {
-    if (Date.now() - kubeletPair.at > 1000) {
-      kubeletPair = { at: Date.now(), cert: clientCertFile ? readText(clientCertFile) : undefined, key: clientKeyFile ? readText(clientKeyFile) : undefined };
-    }
-    return { ca: kubeletCa, cert: kubeletPair.cert, key: kubeletPair.key };
-  };
+  const kubeletPair = clientPairReader(flags.get('kubelet-client-certificate'), flags.get('kubelet-client-key'));
+  const kubeletTls = (): { ca: string; cert?: string; key?: string } => ({ ca: kubeletCa, ...kubeletPair() });
 
   const saPublicKey = flags.get('service-account-key-file') ? readText(flags.get('service-account-key-file')!) : undefined;
   const saSigningKey = flags.get('service-account-signing-key-file') ? readText(flags.get('service-account-signing-key-file')!) : undefined;
@@ -221,4 +211,13 @@ export async function kubeApiserverMain(argv: string[]): Promise<void> {
     requestheaderCa = rhCa ?? '';
   });
   logEvent('info', 'start', `kube-apiserver on ${NODE} serving https://${host}:${port}`);
+}
+
+/** A getter of a client certificate and key read from their files again when the last read is over a second old. */
+function clientPairReader(certFile: string | undefined, keyFile: string | undefined): () => { cert?: string; key?: string } {
+  let last = { at: 0, cert: undefined as string | undefined, key: undefined as string | undefined };
+  return () => {
+    if (Date.now() - last.at > 1000) last = { at: Date.now(), cert: certFile ? readText(certFile) : undefined, key: keyFile ? readText(keyFile) : undefined };
+    return { cert: last.cert, key: last.key };
+  };
 }
