@@ -79,6 +79,8 @@ const NODE_STATUS_REPORT_MS = 5 * 60_000;
 /** backoffEnsureLease's first and largest wait (k8s.io/component-helpers apimachinery/lease/controller.go); registration's are alike. */
 const LEASE_BACKOFF_FIRST_MS = 200;
 const LEASE_BACKOFF_MAX_MS = 7_000;
+/** The wait after a failure that followed a wait of `previousMs` (0: none yet): 200 ms, doubling, at most 7 s. */
+const nextBackoff = (previousMs: number): number => Math.min(previousMs ? previousMs * 2 : LEASE_BACKOFF_FIRST_MS, LEASE_BACKOFF_MAX_MS);
 
 /**
  * The node's heartbeats, with the real kubelet's timing, so the node lifecycle controller and kcarun's
@@ -118,7 +120,7 @@ class Heartbeats {
         await this.putNodeStatus();
         every(NODE_STATUS_UPDATE_MS, () => this.syncNodeStatus());
       } catch (err) {
-        registerBackoffMs = Math.min(registerBackoffMs ? registerBackoffMs * 2 : LEASE_BACKOFF_FIRST_MS, LEASE_BACKOFF_MAX_MS);
+        registerBackoffMs = nextBackoff(registerBackoffMs);
         logEvent('error', 'apiserver-connection', `kubelet -> ${this.client.server}: register node: ${errorMessage(err)} (retried in ${registerBackoffMs} ms)`);
         setTimeout(() => void register(), registerBackoffMs);
       }
@@ -130,7 +132,7 @@ class Heartbeats {
         await this.renewLease();
         backoffMs = 0;
       } catch (err) {
-        backoffMs = Math.min(backoffMs ? backoffMs * 2 : LEASE_BACKOFF_FIRST_MS, LEASE_BACKOFF_MAX_MS);
+        backoffMs = nextBackoff(backoffMs);
         logEvent('error', 'apiserver-connection', `kubelet -> ${this.client.server}: ${errorMessage(err)} (lease retried in ${backoffMs} ms)`);
       }
       setTimeout(() => void renew(), backoffMs || this.renewMs);
