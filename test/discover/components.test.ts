@@ -131,7 +131,7 @@ describe('static pods and the kubelet', () => {
 
 describe('restart commands made from host file names (hostile input)', () => {
   it("quotes an init script's path: a file named `/etc/init.d/etcd;touch${IFS}F;` restarts nothing else when the written command runs in a shell", async () => {
-    const { mkdtempSync, existsSync } = await import('node:fs');
+    const { mkdtempSync, existsSync, rmSync } = await import('node:fs');
     const { join } = await import('node:path');
     const { spawnSync } = await import('node:child_process');
     const work = mkdtempSync('/tmp/kcarun-discover-quote-');
@@ -147,5 +147,6 @@ describe('restart commands made from host file names (hostile input)', () => {
     const r = spawnSync('bash', ['-c', (c!.restart as { command: string }).command], { encoding: 'utf8' });
     expect(r.status).toBe(127);
     expect(existsSync(marker)).toBe(false);
+    rmSync(work, { recursive: true, force: true });
   });
 });
