@@ -65,7 +65,8 @@ export class WatchedFiles {
           if (name === null || names.has(name.toString())) check();
         }).on('error', () => undefined);
       } catch {
-        // No inotify here: the poll below still sees the change.
+        // No inotify here, or none left (fs.inotify.max_user_instances, 128 by default, is one per
+        // process: about a hundred emulated nodes use them up): the poll below still sees the change.
       }
     }
     setInterval(check, 1000).unref();
