@@ -70,16 +70,20 @@ export function validatePlaybook(input: ValidationInput): { plan: PlannedStage[]
       err(['hosts'], '`serial` and `order: leader-last` need inventory hosts, not `local`');
     }
 
-    // The names each host can read in this stage.
-    const scopes = (hosts.length ? hosts : [LOCAL_HOST]).map((h) => ({
-      host: h,
-      names: new Set([
-        ...Object.keys(
-          stageVars(input, stage, h),
-        ),
-        ...BUILTIN_NAMES,
-      ]),
-    }));
+    // What each host can read in this stage: its vars once per stage (every task's checks share them),
+    // and the whole scope a template renders with, made when a task first needs it.
+    const varsOf = new Map((hosts.length ? hosts : [LOCAL_HOST]).map((h) => [h, stageVars(input, stage, h)] as const));
+    const scopes = [...varsOf].map(([host, vars]) => ({ host, names: new Set([...Object.keys(vars), ...BUILTIN_NAMES]) }));
+    const renderScopes = new Map<string, Record<string, unknown>>();
+    const renderScope = (host: string): Record<string, unknown> => {
+      let scope = renderScopes.get(host);
+      if (!scope) {
+        const vars = varsOf.get(host) ?? stageVars(input, stage, host);
+        const base = host === LOCAL_HOST ? null : inventory.hosts.get(host);
+        renderScopes.set(host, (scope = { ...vars, ...builtinScope(inventory, base ? { ...base, vars } : null) }));
+      }
+      return scope;
+    };
     const checkNames = (path: PathSegment[], names: readonly string[], local: ReadonlySet<string> = NONE) => {
       for (const name of names) {
         if (registered.has(name) || local.has(name)) continue;
@@ -151,7 +155,7 @@ export function validatePlaybook(input: ValidationInput): { plan: PlannedStage[]
       if (task.when) checkExpression([...path, 'when'], task.when, local);
       checkTemplates([...path, 'with'], task.with ?? {}, local);
       if (def && !skipped && task.loop === undefined && task.with) {
-        for (const p of renderedParamProblems({ input, stage, hosts, task, schema: def.schema, registered })) err([...path, 'with', ...p.path], `task "${task.name}": ${p.message}`);
+        for (const p of renderedParamProblems({ hosts, renderScope, task, schema: def.schema, registered })) err([...path, 'with', ...p.path], `task "${task.name}": ${p.message}`);
       }
     };
     for (const [i, task] of stage.spec.tasks.entries()) {
@@ -186,9 +190,9 @@ function stageVars(input: ValidationInput, stage: LoadedStage, host: string): Re
  * each naming the hosts (all of them: no names) and the template it came from.
  */
 function renderedParamProblems(a: {
-  input: ValidationInput;
-  stage: LoadedStage;
   hosts: string[];
+  /** The scope a host's templates render with in this stage (vars and builtins), made once per stage. */
+  renderScope: (host: string) => Record<string, unknown>;
   task: TaskSpec;
   schema: TaskDefinition['schema'];
   registered: ReadonlySet<string>;
@@ -207,9 +211,7 @@ function renderedParamProblems(a: {
   };
   const found = new Map<string, { path: PathSegment[]; message: string; template: string; hosts: string[] }>();
   for (const name of a.hosts) {
-    const vars = stageVars(a.input, a.stage, name);
-    const base = name === LOCAL_HOST ? null : a.input.inventory.hosts.get(name);
-    const scope = { ...vars, ...builtinScope(a.input.inventory, base ? { ...base, vars } : null) };
+    const scope = a.renderScope(name);
     try {
       if (a.task.when && (runtime(expressionVariables(a.task.when)) || !isTrue(evaluate(a.task.when, scope)))) continue;
     } catch {
