@@ -25,8 +25,8 @@ export async function rollbackStage(
   input: Pick<EngineInput, 'journal' | 'taskTypes' | 'state' | 'transports' | 'inventory' | 'interrupt'> & { options: Pick<RunOptions, 'forks'> },
   scopeInput: ScopeInput,
   emit: Emit,
-  now: () => number = Date.now,
-  batches: string[][] = planned.hosts.map((h) => [h]),
+  now: () => number,
+  batches: string[][],
 ): Promise<boolean> {
   const name = planned.stage.spec.name;
   const latest = latestSteps(input.journal.records);
@@ -81,7 +81,7 @@ export async function rollbackStage(
   // A host that ran in an earlier run and is in no batch of this one (runOnce) is undone on its own.
   const inBatches = new Set(batches.flat());
   const ranBatches = [...batches, ...planned.hosts.filter((h) => !inBatches.has(h)).map((h) => [h])]
-    .map((b) => b.filter((h) => hostsThatRan.has(h) && planned.hosts.includes(h)))
+    .map((b) => b.filter((h) => hostsThatRan.has(h)))
     .filter((b) => b.length > 0)
     .reverse();
   for (const batch of rollbackList.length ? ranBatches : []) {
