@@ -5,7 +5,7 @@ import type { ExecResult } from '../../transport/types.js';
 import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
 import type { ServiceRestartParams } from './schema.js';
 import { setPath } from '../../edit/yaml-path.js';
-import { crictlStopCommand, drainHook, portDrain, portListening, runningContainerIds, waitForContainers } from '../shared/crictl.js';
+import { containerPid, crictlStopCommand, drainHook, listeningContainerPid, portDrain, portListening, runningContainerIds, waitForContainers } from '../shared/crictl.js';
 import { mustRun } from '../shared/remote-run.js';
 
 type Ctx = TaskContext<ServiceRestartParams>;
@@ -244,9 +244,13 @@ async function restartStaticPod(ctx: Ctx): Promise<string> {
   // (drainHook). Before kcarun's own annotation the component must be listening: a closed port then
   // means the kubelet's SIGTERM arrived, not a component still starting. (After an earlier step's
   // manifest change the kubelet may have closed it already; the stock stages gate every restart on
-  // readiness, so it was listening.)
-  const drainPort =
-    willReplace || (strategy === 'annotation' && ctx.params.drainPort !== undefined && (await portListening(ctx, ctx.params.drainPort)) === true) ? ctx.params.drainPort : undefined;
+  // readiness, so it was listening.) Either way the port is watched on the old container's own
+  // process, so another listener on it neither hides nor fakes the close.
+  const port = ctx.params.drainPort;
+  let listenerPid: number | undefined;
+  if (port !== undefined && willReplace && old.length === 1) listenerPid = await containerPid(ctx, old[0]!);
+  else if (port !== undefined && strategy === 'annotation') listenerPid = await listeningContainerPid(ctx, old, port);
+  const drainPort = listenerPid === undefined ? undefined : port;
   if (strategy === 'crictl-stop' || strategy === 'annotation') {
     if (old.length === 0) ctx.log.warn(`no running ${name} container; waiting for the kubelet to start one`);
     if (willReplace) {
@@ -275,7 +279,7 @@ async function restartStaticPod(ctx: Ctx): Promise<string> {
     }
   }
   let drained: number | undefined;
-  const hook = drainHook(ctx, { drainPort, drainSeconds: ctx.params.stopTimeoutSeconds ?? 0, old, onDrained: (s) => (drained = s) });
+  const hook = drainHook(ctx, { drainPort, listenerPid, drainSeconds: ctx.params.stopTimeoutSeconds ?? 0, old, onDrained: (s) => (drained = s) });
   const id = await waitForNewContainer(ctx, name, old, hook);
   const drainNote = drained === undefined ? '' : `; the old one stopped ${ctx.params.stopTimeoutSeconds ?? 0} s after :${ctx.params.drainPort} was closed, ${drained.toFixed(1)} s into the wait`;
   return `${name} restarted${asked === 'auto' ? ` (${strategy})` : ''} (container ${old.join(',') || 'none'} -> ${id}${drainNote})`;

@@ -85,6 +85,37 @@ export async function portListening(ctx: TaskContext<{ become?: boolean }>, port
 }
 
 /**
+ * The host pid of the running container `id` (`crictl inspect ID`: info.pid, the container's init
+ * process as containerd started it; the kubelet's static pods share the host's pid namespace view
+ * through containerd), or undefined when crictl cannot say (gone, another runtime's JSON, an error).
+ */
+export async function containerPid(ctx: TaskContext<{ become?: boolean }>, id: string): Promise<number | undefined> {
+  const r = await ctx.transport.exec(`crictl inspect ${shellQuote(id)}`, { become: ctx.params.become, signal: ctx.signal });
+  if (r.rc !== 0) return undefined;
+  try {
+    const pid = (JSON.parse(r.stdout) as { info?: { pid?: unknown } }).info?.pid;
+    return typeof pid === 'number' && Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The pid through which a drain watches the container `ids` (one running container) close TCP
+ * `port`: its process, and only when `ss` shows that very process listening now. Undefined (no
+ * drain: the kubelet's grace period stands) when there is not exactly one container, crictl cannot
+ * give its pid, or that pid does not listen there: another process on the port (an haproxy or VIP on
+ * the same port of another address, the emulated lab's other nodes) must not look like our
+ * component, and a component not listening yet must not look drained (review of session 20).
+ */
+export async function listeningContainerPid(ctx: TaskContext<{ become?: boolean }>, ids: string[], port: number): Promise<number | undefined> {
+  if (ids.length !== 1) return undefined;
+  const pid = await containerPid(ctx, ids[0]!);
+  if (pid === undefined) return undefined;
+  return (await portListening(ctx, port, pid)) === true ? pid : undefined;
+}
+
+/**
  * A `meanwhile` hook for waitForContainers that shortens a graceful stop the kubelet began (a hold,
  * a changed manifest, a restart annotation) to what the component needs. The kubelet gives a
  * stopping container its pod's grace period (30 s for kubeadm's static pods). kube-apiserver uses all
@@ -98,24 +129,31 @@ export async function portListening(ctx: TaskContext<{ become?: boolean }>, port
  * `drainSeconds` pass for the in-flight requests, then stops it once with `crictl stop --timeout 0`
  * (SIGKILL, what the kubelet sends at the end of the grace period; not a second SIGTERM, which
  * kube-apiserver takes as "exit now": k8s.io/apiserver pkg/server/signal.go). The watch clients
- * reconnect to another apiserver either way. A host where `ss` cannot tell, or a port another
- * process also listens on, keeps the kubelet's grace period. `onDrained` gets the seconds from the
- * hook's making to the stop. Undefined when `drainPort` is unset.
+ * reconnect to another apiserver either way. The close is watched on the old container's own process
+ * (`listenerPid`, listeningContainerPid), so another process on the same port neither hides it nor
+ * fakes it; a host where `ss` cannot tell keeps the kubelet's grace period. `onDrained` gets the
+ * seconds from the hook's making to the stop. Undefined when `drainPort` or `listenerPid` is unset.
  */
 export function drainHook(
   ctx: TaskContext<{ become?: boolean }>,
-  opts: { drainPort?: number; drainSeconds: number; old: string[]; onDrained?: (seconds: number) => void },
+  opts: { drainPort?: number; listenerPid?: number; drainSeconds: number; old: string[]; onDrained?: (seconds: number) => void },
 ): ((ids: string[]) => Promise<void>) | undefined {
   const { drainPort, old } = opts;
-  if (drainPort === undefined || old.length === 0) return undefined;
+  if (drainPort === undefined || opts.listenerPid === undefined || old.length === 0) return undefined;
   const t0 = Date.now();
   let stopping: string[] = [];
-  const step = portDrain(ctx, drainPort, opts.drainSeconds, async () => {
-    for (const id of stopping) {
-      // Gone in the meantime is fine: that is what the wait is for.
-      await ctx.transport.exec(crictlStopCommand(shellQuote(id), 0), { become: ctx.params.become, signal: ctx.signal });
-    }
-  });
+  const step = portDrain(
+    ctx,
+    drainPort,
+    opts.drainSeconds,
+    async () => {
+      for (const id of stopping) {
+        // Gone in the meantime is fine: that is what the wait is for.
+        await ctx.transport.exec(crictlStopCommand(shellQuote(id), 0), { become: ctx.params.become, signal: ctx.signal });
+      }
+    },
+    opts.listenerPid,
+  );
   let done = false;
   return async (ids) => {
     stopping = ids.filter((id) => old.includes(id));

@@ -1,7 +1,7 @@
 import { KcarunError } from '../../core/errors.js';
 import { shellJoin } from '../../core/shell.js';
 import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
-import { drainHook, portListening, runningContainerIds, waitForContainers } from '../shared/crictl.js';
+import { drainHook, listeningContainerPid, runningContainerIds, waitForContainers } from '../shared/crictl.js';
 import { mustRun } from '../shared/remote-run.js';
 import { heldPath } from '../shared/held-manifest.js';
 import { restoreBackup, saveBackup } from '../shared/backup.js';
@@ -42,13 +42,15 @@ async function hold(ctx: Ctx, manifest: string, held: string): Promise<TaskOutco
   if (m && h) throw new KcarunError('E_TASK', `both ${manifest} and its held copy ${held} exist: keep the one that is current and remove the other`, { host: ctx.host.name, path: held });
   // The drain needs a component that listens before it is set aside: a closed port then means the
   // kubelet's SIGTERM arrived, not that the component has not opened it yet.
-  const drainPort = ctx.params.drainPort !== undefined && m && (await portListening(ctx, ctx.params.drainPort)) === true ? ctx.params.drainPort : undefined;
-  const old = drainPort === undefined ? [] : await runningContainerIds(ctx, container);
+  // Watched on the container's own process: another listener on the port must not fake the close.
+  const old = ctx.params.drainPort !== undefined && m ? await runningContainerIds(ctx, container) : [];
+  const listenerPid = ctx.params.drainPort !== undefined && m ? await listeningContainerPid(ctx, old, ctx.params.drainPort) : undefined;
+  const drainPort = listenerPid === undefined ? undefined : ctx.params.drainPort;
   if (m) await rename(ctx, manifest, held);
   let drained: number | undefined;
   const stopSeconds = ctx.params.stopTimeoutSeconds ?? 5;
   try {
-    const hook = drainHook(ctx, { drainPort, drainSeconds: stopSeconds, old, onDrained: (s) => (drained = s) });
+    const hook = drainHook(ctx, { drainPort, listenerPid, drainSeconds: stopSeconds, old, onDrained: (s) => (drained = s) });
     await waitForContainers(ctx, container, `${container} to stop after its manifest was set aside`, (ids) => (ids.length === 0 ? true : undefined), hook);
   } catch (err) {
     await rename(ctx, held, manifest);

@@ -59,7 +59,7 @@ case "$1" in
         for f in "$S"/pod-*.cid; do [ "$(cat "$f")" = "$3" ] && printf '{"containers":[{"id":"%s","metadata":{"attempt":%s}}]}' "$3" "$(cat "\${f%.cid}.attempt" 2>/dev/null || echo 0)"; done; exit 0
       fi
       name=$3; [ -f "$S/pod-$name.cid" ] && cat "$S/pod-$name.cid"; exit 0 ;;
-  inspect) for f in "$S"/pod-*.cid; do [ "$(cat "$f")" = "$2" ] && printf '{"status":{"createdAt":"%s"}}' "$(cat "\${f%.cid}.created")" && exit 0; done; exit 1 ;;
+  inspect) for f in "$S"/pod-*.cid; do [ "$(cat "$f")" = "$2" ] && printf '{"status":{"createdAt":"%s"},"info":{"pid":%s}}' "$(cat "\${f%.cid}.created" 2>/dev/null)" "$(cat "\${f%.cid}.pid")" && exit 0; done; exit 1 ;;
   stop) [ "$2" = --timeout ] && shift 2
     for f in "$S"/pod-*.cid; do [ "$(cat "$f")" = "$2" ] && p=$(cat "\${f%.cid}.pid") && echo restart > "\${f%.cid}.why" && kill "$p" && exit 0; done; echo "container $2 not found" >&2; exit 1 ;;
 esac
@@ -332,7 +332,7 @@ describe('service-restart', () => {
     expect(await readFile(manifest, 'utf8')).toBe(content);
   });
 
-  it('static-pod-hold with drainPort: once the held component closed its port (the kubelet\'s SIGTERM arrived), kcarun stops it instead of waiting out its grace period; without drainPort, with a port nothing listened on before, or with the port still listened on, the grace period stands', async () => {
+  it('static-pod-hold with drainPort: once the held component\'s own process closed its port (the kubelet\'s SIGTERM arrived), kcarun stops it instead of waiting out its grace period, even with another process on that port; without drainPort, or with a port the component did not listen on before, the grace period stands', async () => {
     const manifest = join(manifests, 'drainer.yaml');
     const end = join(state, 'drainer.end');
     const hold = async (action: 'hold' | 'release', extra: { drainPort?: number } = {}) =>
@@ -365,17 +365,18 @@ describe('service-restart', () => {
     expect(await stops()).toBe(before + 1);
     expect(await readFile(end, 'utf8')).toBe('SIGKILL at the end of the grace period\n');
 
-    // Another process listens on the same port (another address): kcarun cannot tell the component
-    // closed its listener, so it stops nothing and the grace period stands.
+    // Another process listens on the same port (another address: an haproxy or VIP on the node): the
+    // close is watched on the container's own process (crictl inspect's pid, ss -p), so the other
+    // listener neither hides it nor stands in for it.
     await hold('release');
     await waitForListener(drainerPort);
     const other = createServer().listen(drainerPort, '127.0.0.2');
     await once(other, 'listening');
     try {
       const busy = await hold('hold', { drainPort: drainerPort });
-      expect(busy.summary).not.toMatch(/stopped/);
-      expect(await stops()).toBe(before + 1);
-      expect(await readFile(end, 'utf8')).toBe('SIGKILL at the end of the grace period\n');
+      expect(busy.summary).toMatch(new RegExp(`\\(stopped 2 s after :${drainerPort} was closed, [0-9.]+ s after the manifest was set aside\\)$`));
+      expect(await stops()).toBe(before + 2);
+      expect(await readFile(end, 'utf8')).toBe('stopped by a second SIGTERM\n');
     } finally {
       other.close();
       await hold('release');
