@@ -18,7 +18,7 @@ const USAGE = `kcarun ${VERSION} — rotate Kubernetes and etcd CAs without down
 
 Usage:
   kcarun PLAYBOOK -i INVENTORY [options]     run a playbook (same as: kcarun run ...)
-  kcarun validate PLAYBOOK [-i INVENTORY] [-e VARS]
+  kcarun validate PLAYBOOK [-i INVENTORY] [-e VARS] [--output json]
   kcarun status -i INVENTORY [--output json]
   kcarun rollback -i INVENTORY [--to STAGE] [--yes]
   kcarun certs inspect FILE|DIR [--output json]

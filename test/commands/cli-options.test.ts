@@ -140,6 +140,23 @@ describe('per-command options', () => {
     expect(unknown.code).toBe(2);
     expect(jsonEvents(unknown.stdout)).toMatchObject([{ event: 'error', code: 'E_USAGE', message: expect.stringMatching(/unknown option '--bogus'/) }]);
 
+    // validate --output json (a CI job checking a customised playbook): the same error line for a bad
+    // one, one `valid` line with its counts for a good one, stdout JSON-only in both.
+    const badValidate = await runCli(['validate', 'bad.yaml', '-i', 'inventory.yaml', '-o', 'json'], { cwd: dir });
+    expect(badValidate.code).toBe(2);
+    const [vError, ...vMore] = jsonEvents(badValidate.stdout);
+    expect(vMore).toEqual([]);
+    expect(vError).toMatchObject({ event: 'error', code: 'E_SCHEMA', exitCode: 2 });
+    expect((vError!.errors as Array<Record<string, unknown>>).map((e) => [e.line, e.col])).toEqual([
+      [6, 5],
+      [7, 67],
+    ]);
+    const good = await runCli(['validate', 'pb.yaml', '-i', 'inventory.yaml', '--output=json', '-e', '{ greeting: hello }'], { cwd: dir });
+    expect(good.code, good.stderr).toBe(0);
+    expect(jsonEvents(good.stdout)).toMatchObject([{ event: 'valid', playbook: 'pb.yaml', name: 'options', version: '1.0.0', stages: 2, tasks: 2, skipped: [] }]);
+    const goodPlain = await runCli(['validate', 'pb.yaml', '-i', 'inventory.yaml'], { cwd: dir });
+    expect(goodPlain.stdout).toBe('pb.yaml: valid (options 1.0.0, 2 stages, 2 tasks)\n');
+
     // Without JSON, stdout stays as it was: the error is on stderr only.
     const plain = await runCli(['bad.yaml', '-i', 'inventory.yaml', '--dry-run'], { cwd: dir });
     expect(plain.code).toBe(2);
