@@ -9,6 +9,13 @@
  * container id and unit main pid each node's kubelet/systemctl wrote, sampled every 250 ms), the
  * traffic's failed requests, and the lab's verdict (every certificate on the new CAs, data intact)
  * — a run that did not rotate does not count.
+ *
+ * A third comparison runs the full rotate-ca on the genuine kubeadm cluster (`kubeadm-real`: real
+ * kubelet, containerd, control plane and etcd 3.6, haproxy in front; lab/real/): the same script
+ * adapted as kubeadm's docs say (etcdctl in the etcd container, restarts by moving a manifest out and
+ * back, the node's apiserver moved out while its stacked etcd member is replaced: its header), the
+ * restarts read from each node's running containers (crictl, once a second) and its kubelet's pid,
+ * the failures counted through the load balancer, each apiserver's unavailability straight to it.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,9 +25,12 @@ import { join } from 'node:path';
 import { labDown } from '../lab/commands/down.js';
 import { labInventory } from '../lab/commands/inventory.js';
 import { trafficStart, trafficStop } from '../lab/commands/traffic.js';
-import { labVerify } from '../lab/commands/verify.js';
+import { labVerify, type VerifyResult } from '../lab/commands/verify.js';
+import { realUp, inRealNode } from '../lab/real/up.js';
+import { realDown } from '../lab/real/down.js';
+import { realVerify } from '../lab/real/traffic.js';
 import { LabPaths } from '../lab/lab-paths.js';
-import { readState } from '../lab/lab-state.js';
+import { readState, type LabState } from '../lab/lab-state.js';
 import { timed } from './measure.js';
 import { unavailableSeconds } from '../lab/unavailability.js';
 import { rotationFromFile, type RotationResult } from './rotation.js';
@@ -29,18 +39,28 @@ const ROOT = join(import.meta.dirname, '..');
 
 /** What is compared: the lab layout both run on, kcarun's playbook, and the script. */
 export interface Comparison {
-  layout: 'kubeadm' | 'etcd-only';
+  layout: 'kubeadm' | 'etcd-only' | 'kubeadm-real';
   playbook: string;
   script: string;
   /** The script's log prefix (its phases are read from it). */
   scriptName: string;
   /** kcarun's vars come from `kcarun discover` on a hosts-only inventory instead of the lab's. */
   discover: boolean;
+  /** The script's settings for this cluster (its header), e.g. ETCD_TOOLS=pod on a real kubeadm node. */
+  scriptEnv?: Record<string, string>;
 }
 
 export const COMPARISONS = {
   'rotate-ca': { layout: 'kubeadm', playbook: 'playbooks/rotate-ca.yaml', script: 'bench/script/rotate-ca.sh', scriptName: 'rotate-ca', discover: false },
   'etcd-ca': { layout: 'etcd-only', playbook: 'playbooks/rotate-etcd-ca.yaml', script: 'bench/script/rotate-etcd-ca.sh', scriptName: 'rotate-etcd-ca', discover: true },
+  'rotate-ca-real': {
+    layout: 'kubeadm-real',
+    playbook: 'playbooks/rotate-ca.yaml',
+    script: 'bench/script/rotate-ca.sh',
+    scriptName: 'rotate-ca',
+    discover: false,
+    scriptEnv: { ETCD_TOOLS: 'pod', RESTART_BY: 'manifest', HOLD_APISERVER: '1', CRI_ENDPOINT: 'unix:///run/containerd/containerd.sock' },
+  },
 } as const satisfies Record<string, Comparison>;
 
 /** What one measured rotation on a lab gives: GNU time's figures, the lab's restarts, traffic and verdict. */
@@ -80,7 +100,7 @@ export interface ToolRun extends MeasuredRotation {
  * request of `up` can time out outside any awaited promise and end the process; the benchmark
  * must survive that and start from a clean lab.
  */
-export async function labUpChild(dir: string, ipPrefix: string, layout: Comparison['layout'], log: (s: string) => void, extraArgs: string[] = []): Promise<void> {
+export async function labUpChild(dir: string, ipPrefix: string, layout: 'kubeadm' | 'etcd-only', log: (s: string) => void, extraArgs: string[] = []): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     let stderr = '';
     const code = await new Promise<number>((resolve) => {
@@ -153,6 +173,76 @@ function safeList(dir: string): string[] {
   }
 }
 
+/**
+ * The real lab's restarts: every (node, container name, container id) running, from each node's
+ * `crictl ps` once a second, and each kubelet's main pid (the lab's unit supervisor records it). A
+ * container that lives less than a second between two samples is missed; none of the control plane's does.
+ */
+export function watchRealRestarts(paths: LabPaths, state: LabState): { stop: () => Promise<Record<string, number>> } {
+  const seen = new Map<string, Set<string>>();
+  const note = (component: string, id: string): void => {
+    if (!seen.has(component)) seen.set(component, new Set());
+    seen.get(component)!.add(id);
+  };
+  const sample = async (): Promise<void> => {
+    await Promise.all(
+      state.nodes.map(async (n) => {
+        const r = await inRealNode(n.holderPid, ['crictl', 'ps', '-o', 'json']);
+        if (r.rc === 0) {
+          try {
+            const { containers } = JSON.parse(r.stdout) as { containers: Array<{ id: string; metadata: { name: string } }> };
+            for (const c of containers) note(c.metadata.name, `${n.name}/${c.id}`);
+          } catch {
+            // containerd busy or restarting: the next sample reads it
+          }
+        }
+        try {
+          note('kubelet', `${n.name}/${readFileSync(join(paths.node(n.name).unitsRun, 'kubelet.pid'), 'utf8').trim()}`);
+        } catch {
+          // between stop and start
+        }
+      }),
+    );
+  };
+  let running = true;
+  let initial: Map<string, number> | undefined;
+  const loop = (async () => {
+    await sample();
+    initial = new Map([...seen].map(([k, v]) => [k, v.size]));
+    while (running) {
+      await new Promise((r) => setTimeout(r, 1000));
+      await sample();
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      await sample();
+      const out: Record<string, number> = {};
+      for (const [k, v] of seen) out[k] = v.size - (initial?.get(k) ?? 0);
+      return out;
+    },
+  };
+}
+
+/** What both labs' verify give the comparison: the real lab's counts its failures through the load balancer. */
+type Verdict = Pick<VerifyResult, 'requests' | 'failures' | 'componentErrors' | 'unavailability' | 'allCertsOnNewCA' | 'dataIntact' | 'leavesOnOldCa'>;
+
+async function verdict(real: boolean, dir: string, paths: LabPaths, state: LabState): Promise<Verdict> {
+  if (!real) return labVerify(dir);
+  const v = await realVerify(paths, state);
+  return {
+    requests: v.requestsByTarget['lb'] ?? 0,
+    failures: v.lbFailures,
+    componentErrors: v.componentLogErrors,
+    unavailability: v.unavailability,
+    allCertsOnNewCA: v.allCertsOnNewCA,
+    dataIntact: v.dataIntact,
+    leavesOnOldCa: v.leavesOnOldCa,
+  };
+}
+
 /** The script's phases: the time between one log header and the next. */
 function scriptPhases(output: string, scriptName: string): Array<{ what: string; seconds: number }> {
   const marks: Array<{ t: number; what: string }> = [];
@@ -169,6 +259,8 @@ function scriptPhases(output: string, scriptName: string): Array<{ what: string;
 export async function rotationVsScript(options: {
   comparison: Comparison;
   ipPrefix: string;
+  /** The real lab's private /16 (kubeadm-real). */
+  subnet?: string;
   gate: { successes: number; intervalSeconds: number; timeoutSeconds: number };
   /** Where each tool's output (kcarun's JSON events, the script's log) is kept. */
   outDir: string;
@@ -180,9 +272,11 @@ export async function rotationVsScript(options: {
     const work = await mkdtemp(join(tmpdir(), `kcarun-bench-${tool}-`));
     const dir = join(work, 'lab');
     const paths = new LabPaths(dir);
+    const real = cmp.layout === 'kubeadm-real';
     try {
-      options.log(`rotation (${tool}): lab up on ${options.ipPrefix}.x (load ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
-      await labUpChild(dir, options.ipPrefix, cmp.layout, options.log);
+      options.log(`rotation (${tool}): lab up on ${real ? options.subnet : `${options.ipPrefix}.x`} (load ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
+      if (cmp.layout === 'kubeadm-real') await realUp({ dir, layout: 'kubeadm', nodes: 3, subnet: options.subnet, caDaysLeft: 30, log: () => undefined });
+      else await labUpChild(dir, options.ipPrefix, cmp.layout, options.log);
       const state = readState(paths)!;
       const inventory = join(work, 'inventory.yaml');
       const kcarunVars: string[] = [];
@@ -199,7 +293,7 @@ export async function rotationVsScript(options: {
       } else writeFileSync(inventory, labInventory(dir));
       await trafficStart({ dir });
       const loadBefore = loadavg();
-      const watcher = watchRestarts(paths, state.nodes.map((n) => n.name));
+      const watcher = real ? watchRealRestarts(paths, state) : watchRestarts(paths, state.nodes.map((n) => n.name));
       const out = join(work, `${tool}.out`);
       options.log(`rotation (${tool}): rotating (load ${loadBefore.map((x) => x.toFixed(1)).join(' ')})`);
       const measured =
@@ -210,6 +304,7 @@ export async function rotationVsScript(options: {
               stdoutFile: out,
               env: {
                 ...process.env,
+                ...cmp.scriptEnv,
                 NODES: state.nodes.map((n) => `${n.name}=${n.ip}`).join(' '),
                 SSH_KEY: paths.userKey,
                 KNOWN_HOSTS: paths.knownHosts,
@@ -218,14 +313,18 @@ export async function rotationVsScript(options: {
                 GATE_TIMEOUT: String(options.gate.timeoutSeconds),
               },
             });
-      const restartsByComponent = watcher.stop();
+      const restartsByComponent = await watcher.stop();
       const loadAfter = loadavg();
       // A few more seconds of traffic on the rotated cluster before counting, as the demo does.
       await new Promise((r) => setTimeout(r, 3000));
-      const verify = await labVerify(dir);
-      await trafficStop({ dir });
+      // The real lab's generator records its last acknowledged writes once a second while it keeps
+      // writing: it stops (flushing them) before the data is read back, or a later write looks lost.
+      if (real) await trafficStop({ dir });
+      const verify = await verdict(real, dir, paths, readState(paths)!);
+      if (!real) await trafficStop({ dir });
       const text = readFileSync(out, 'utf8');
       writeFileSync(join(options.outDir, `${cmp.layout === 'kubeadm' ? 'rotation' : `rotation-${cmp.layout}`}-${tool}.out`), text);
+      if (real) writeFileSync(join(options.outDir, `rotation-${cmp.layout}-${tool}-windows.json`), `${JSON.stringify(verify.unavailability, null, 2)}\n`);
       let kcarun: RotationResult | undefined;
       let breakdown: ToolRun['breakdown'];
       if (tool === 'kcarun') {
@@ -263,7 +362,8 @@ export async function rotationVsScript(options: {
       );
       if (measured.exitCode !== 0) options.log(`rotation (${tool}) output tail:\n${text.trim().split('\n').slice(-15).join('\n')}`);
     } finally {
-      await labDown({ dir, purge: true, log: () => undefined });
+      if (real) await realDown({ dir, purge: true, log: () => undefined });
+      else await labDown({ dir, purge: true, log: () => undefined });
       await rm(work, { recursive: true, force: true });
     }
   }

@@ -20,6 +20,11 @@
  *                           bench/script/rotate-etcd-ca.sh, each on a fresh 3-node etcd-only lab (etcd
  *                           from a config file, an init script) under traffic; last line
  *                           {"etcd-rotation": {...the same keys}}
+ *   --only real-rotation    the rotate-ca comparison on the genuine kubeadm cluster (real kubelet,
+ *                           containerd, control plane, etcd; haproxy in front), the script adapted as
+ *                           its header says; needs the pinned build (scripts/install-deps.sh), ~40 min;
+ *                           {"real-rotation": {...the same keys}}; failures through the load balancer
+ *   --subnet 10.X.0.0/16    the real lab's range for --only real-rotation (default 10.234.0.0/16)
  *   --only scale            just the stock rotate-ca on 3 control-plane nodes + N workers, for each N of
  *                           --workers (default 20,50,100), kubelets in batches (--kubelet-batch, default
  *                           the playbook's 25 %) (bench/scale.ts: scale.json, scale.svg); last line
@@ -60,6 +65,7 @@ const { values: o } = parseArgs({
     'rotation-events': { type: 'string' },
     'rotation-playbook': { type: 'string' },
     only: { type: 'string' },
+    subnet: { type: 'string' },
     workers: { type: 'string' },
     'kubelet-batch': { type: 'string' },
     'ip-prefix': { type: 'string' },
@@ -80,21 +86,24 @@ async function tool(cmd: string, args: string[]): Promise<string> {
 
 /**
  * kcarun against the careful script (issue 19): both with the gate timing of playbooks/defaults.yaml.
- * `which`: 'rotation' (rotate-ca on the kubeadm lab; results rotation-vs-script.json) or
- * 'etcd-rotation' (the etcd CA on the etcd-only lab; etcd-rotation-vs-script.json). The last line
+ * `which`: 'rotation' (rotate-ca on the kubeadm lab; results rotation-vs-script.json),
+ * 'etcd-rotation' (the etcd CA on the etcd-only lab; etcd-rotation-vs-script.json) or 'real-rotation'
+ * (rotate-ca on the genuine kubeadm cluster; real-rotation-vs-script.json). The last line
  * printed is {"<which>": {kcarun_s, script_s, kcarun_restarts, script_restarts, kcarun_failures, script_failures,
  * kcarun_apiserver_unavailable_s, script_apiserver_unavailable_s}} (the last two: seconds summed over
  * the apiservers, from requests straight to each; 0 on the etcd-only layout, which has none).
  */
-async function onlyRotation(which: 'rotation' | 'etcd-rotation'): Promise<void> {
+const COMPARISON_OF = { rotation: 'rotate-ca', 'etcd-rotation': 'etcd-ca', 'real-rotation': 'rotate-ca-real' } as const;
+
+async function onlyRotation(which: keyof typeof COMPARISON_OF): Promise<void> {
   await mkdir(RESULTS, { recursive: true });
   const defaults = parseYaml(await readFile(join(ROOT, 'playbooks/defaults.yaml'), 'utf8')) as Record<string, number>;
   const gate = { successes: defaults.gate_successes ?? 3, intervalSeconds: defaults.gate_interval_seconds ?? 2, timeoutSeconds: defaults.gate_timeout_seconds ?? 180 };
   const started = new Date();
   const loadBefore = loadNow();
   log(`kcarun bench --only ${which} ${started.toISOString()} load ${loadBefore.join(' ')}; gates: ${JSON.stringify(gate)}`);
-  const comparison = COMPARISONS[which === 'rotation' ? 'rotate-ca' : 'etcd-ca'];
-  const r = await rotationVsScript({ comparison, ipPrefix: o['ip-prefix'] ?? '127.0.9', gate, outDir: RESULTS, log });
+  const comparison = COMPARISONS[COMPARISON_OF[which]];
+  const r = await rotationVsScript({ comparison, ipPrefix: o['ip-prefix'] ?? '127.0.9', subnet: o.subnet ?? '10.234.0.0/16', gate, outDir: RESULTS, log });
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', node: process.version };
   await writeFile(
     join(RESULTS, `${which}-vs-script.json`),
@@ -134,8 +143,8 @@ async function onlyScale(): Promise<void> {
 async function main(): Promise<void> {
   if (o.only !== undefined) {
     if (o.only === 'scale') return onlyScale();
-    if (o.only !== 'rotation' && o.only !== 'etcd-rotation') throw new Error(`--only ${o.only}: "rotation", "etcd-rotation" or "scale"`);
-    return onlyRotation(o.only);
+    if (!(o.only in COMPARISON_OF)) throw new Error(`--only ${o.only}: "rotation", "etcd-rotation", "real-rotation" or "scale"`);
+    return onlyRotation(o.only as keyof typeof COMPARISON_OF);
   }
   await new Promise<void>((resolve, reject) => {
     const c = spawn('sh', [join(HERE, 'install-deps.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });

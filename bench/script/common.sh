@@ -58,11 +58,25 @@ all_of() {
     $c || { echo "failed: $c"; return 1; }
   done
 }
-# etcdctl on the node against its own member, with the operator's client pair ETCDCTL_CERT/ETCDCTL_KEY
+# etcdctl on the node against its own member, with the operator's client pair ETCDCTL_CERT/ETCDCTL_KEY.
+# A kubeadm node has no etcdctl: there it runs in the node's etcd container (kubeadm's docs do the
+# same), whose hostPath mounts show it the same /etc/kubernetes/pki/etcd; ETCD_TOOLS=pod says so.
+ETCD_TOOLS=${ETCD_TOOLS:-host}
+# crictl on the nodes, told its runtime's socket where the node has no /etc/crictl.yaml (CRI_ENDPOINT)
+CRICTL="crictl${CRI_ENDPOINT:+ --runtime-endpoint $CRI_ENDPOINT}"
+etcd_tool() { # node tool args...: etcdctl or etcdutl, on the node or in its etcd container
+  local node=$1 tool=$2
+  shift 2
+  if [ "$ETCD_TOOLS" = pod ]; then
+    on "$node" "id=\$($CRICTL ps --name '^etcd\$' --state running -q | head -1); [ -n \"\$id\" ] || { echo 'no running etcd container' >&2; exit 1; }; $CRICTL exec \$id $tool $*"
+  else
+    on "$node" "ETCDCTL_API=3 $tool $*"
+  fi
+}
 etcdctl_on() { # node cacert args...
   local node=$1 ca=$2
   shift 2
-  on "$node" "ETCDCTL_API=3 etcdctl --endpoints=https://$(ip_of "$node"):2379 --cacert=$ca --cert=$ETCDCTL_CERT --key=$ETCDCTL_KEY $*"
+  etcd_tool "$node" etcdctl "--endpoints=https://$(ip_of "$node"):2379 --cacert=$ca --cert=$ETCDCTL_CERT --key=$ETCDCTL_KEY $*"
 }
 # every member healthy, all agree on one leader
 etcd_ok() { # node cacert

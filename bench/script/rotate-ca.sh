@@ -12,7 +12,22 @@
 # GATE_INTERVAL seconds apart, GATE_TIMEOUT seconds at most. Keys are reused: every new leaf is
 # signed over a request made on the host from the existing key, so private keys of leaves never
 # leave their host (the new CA keys are made here and copied where the old CA keys were).
-# Needs ssh, openssl, jq, curl here; etcdctl, openssl, crictl, curl on the nodes.
+# Needs ssh, openssl, jq, curl here; openssl, crictl, curl on the nodes (etcdctl too, unless
+# ETCD_TOOLS=pod).
+#
+# On a genuine kubeadm cluster (the real lab, `lab up --layout kubeadm-real`) the same procedure
+# meets the real kubelet, and a careful author adapts it the way kubeadm's own docs say:
+#   ETCD_TOOLS=pod        etcdctl/etcdutl run in the node's etcd container (a kubeadm node has none)
+#   RESTART_BY=manifest   a static pod restarts by moving its manifest out until its container is
+#                         gone, then back ("Certificate Management with kubeadm"): `crictl stop` of
+#                         the same pod again meets the kubelet's CrashLoop back-off (10, 20, 40 s)
+#   CRI_ENDPOINT=unix:///run/containerd/containerd.sock   crictl's runtime (no /etc/crictl.yaml there)
+#   HOLD_APISERVER=1      stacked etcd (--etcd-servers=https://127.0.0.1:2379): the node's
+#                         kube-apiserver is moved out while its etcd member is replaced, so the load
+#                         balancer sends it nothing it cannot serve
+# and whatever the cluster does not have is left alone: a flag absent from a manifest stays absent,
+# Prometheus and the coredns/kube-proxy workloads only where they exist, the kubelet's serving
+# certificate only where the cluster CA signed it (kubeadm's default kubelet signs its own).
 set -euo pipefail
 SCRIPT=rotate-ca
 # shellcheck source=common.sh
@@ -25,6 +40,8 @@ FP_BUNDLE=$P/front-proxy-ca-bundle.crt
 KUBECONFIGS="admin.conf super-admin.conf controller-manager.conf scheduler.conf"
 ETCDCTL_CERT=$P/etcd/healthcheck-client.crt
 ETCDCTL_KEY=$P/etcd/healthcheck-client.key
+RESTART_BY=${RESTART_BY:-crictl}
+HOLD_APISERVER=${HOLD_APISERVER:-0}
 readyz_ok() { # node cacert
   [ "$(on "$1" "curl -sS --max-time 10 --cacert $2 --cert $P/apiserver-kubelet-client.crt --key $P/apiserver-kubelet-client.key https://$(ip_of "$1"):6443/readyz")" = ok ]
 }
@@ -54,20 +71,27 @@ root_ca_is() { # file: kube-root-ca.crt equals it in every namespace
     [ "$(api GET "/api/v1/namespaces/$ns/configmaps/kube-root-ca.crt" | jq -r '.data["ca.crt"]' | sed '/^$/d')" = "$(sed '/^$/d' <<<"$want")" ] || return 1
   done
 }
-rollout_restart() { # restart coredns and kube-proxy so they read the new ca.crt, and wait for it
+rollout_restart() { # restart coredns and kube-proxy (where the cluster has them) so they read the new ca.crt, and wait for it
   local at kn
   at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  ROLLED=()
   for kn in deployments/coredns daemonsets/kube-proxy; do
+    api GET "/apis/apps/v1/namespaces/kube-system/$kn" >/dev/null 2>&1 || continue
     api PATCH "/apis/apps/v1/namespaces/kube-system/$kn" '{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"'"$at"'"}}}}}' >/dev/null
+    ROLLED+=("$kn")
   done
+  [ ${#ROLLED[@]} -gt 0 ] || { log "  no coredns or kube-proxy to restart"; return 0; }
   rolled() {
-    local d
-    d=$(api GET /apis/apps/v1/namespaces/kube-system/deployments/coredns)
-    jq -e '.status.observedGeneration >= .metadata.generation and .status.updatedReplicas == .spec.replicas and .status.availableReplicas == .spec.replicas and .status.replicas == .spec.replicas' <<<"$d" >/dev/null || return 1
-    d=$(api GET /apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy)
-    jq -e '.status.observedGeneration >= .metadata.generation and .status.updatedNumberScheduled == .status.desiredNumberScheduled and .status.numberAvailable == .status.desiredNumberScheduled' <<<"$d" >/dev/null
+    local d kn
+    for kn in "${ROLLED[@]}"; do
+      d=$(api GET "/apis/apps/v1/namespaces/kube-system/$kn")
+      case $kn in
+        deployments/*) jq -e '.status.observedGeneration >= .metadata.generation and .status.updatedReplicas == .spec.replicas and .status.availableReplicas == .spec.replicas and .status.replicas == .spec.replicas' <<<"$d" >/dev/null || return 1 ;;
+        daemonsets/*) jq -e '.status.observedGeneration >= .metadata.generation and .status.updatedNumberScheduled == .status.desiredNumberScheduled and .status.numberAvailable == .status.desiredNumberScheduled' <<<"$d" >/dev/null || return 1 ;;
+      esac
+    done
   }
-  gate "coredns and kube-proxy restarted" rolled
+  gate "${ROLLED[*]} restarted" rolled
 }
 cluster_info_ca() { # file: kube-public/cluster-info's kubeconfig trusts exactly it
   local cm kc
@@ -77,7 +101,7 @@ cluster_info_ca() { # file: kube-public/cluster-info's kubeconfig trusts exactly
 }
 
 # ---- restarts ----
-container() { on "$1" "crictl ps --name $2 -q" | head -1; }
+container() { on "$1" "$CRICTL ps --name '^$2\$' --state running -q" | head -1; }
 wait_new_container() { # node name old-id
   local t=$SECONDS id
   while id=$(container "$1" "$2"); [ -z "$id" ] || [ "$id" = "$3" ]; do
@@ -85,20 +109,50 @@ wait_new_container() { # node name old-id
     sleep 1
   done
 }
+wait_gone() { # node name: no container of that name runs any more
+  local t=$SECONDS
+  while [ -n "$(container "$1" "$2")" ]; do
+    [ $((SECONDS - t)) -ge 300 ] && die "$2 on $1 did not stop"
+    sleep 1
+  done
+}
+manifest_out() { on "$1" "mv $M/$2.yaml /etc/kubernetes/$2.yaml.out"; wait_gone "$1" "$2"; }
+manifest_back() { on "$1" "mv /etc/kubernetes/$2.yaml.out $M/$2.yaml"; }
 restart_pod() { # node name: files changed, the manifest did not
   local old
   old=$(container "$1" "$2")
-  on "$1" "crictl stop $old >/dev/null"
+  if [ "$RESTART_BY" = manifest ]; then
+    manifest_out "$1" "$2"
+    manifest_back "$1" "$2"
+  else
+    on "$1" "$CRICTL stop $old >/dev/null"
+  fi
   wait_new_container "$1" "$2" "$old"
 }
+# etcd_replace NODE how...: the member replaced (how: set_flags/restart_pod with their arguments), its
+# node's kube-apiserver moved out meanwhile where it talks to that member alone (HOLD_APISERVER=1)
+etcd_replace() {
+  local node=$1
+  shift
+  [ "$HOLD_APISERVER" = 1 ] && manifest_out "$node" kube-apiserver
+  "$@"
+  [ "$HOLD_APISERVER" = 1 ] && manifest_back "$node" kube-apiserver
+  return 0
+}
 # set_flags NODE COMPONENT flag=value...: edit the static pod manifest; the kubelet replaces the pod.
+# A flag the manifest does not have stays absent (kubeadm sets no --kubelet-certificate-authority).
 set_flags() {
-  local node=$1 c=$2 old kv script=''
+  local node=$1 c=$2 old kv script='' set=()
   shift 2
-  for kv in "$@"; do script+="s|^\\( *- --${kv%%=*}=\\).*|\\1${kv#*=}|;"; done
+  for kv in "$@"; do
+    on "$node" "grep -q -- '^ *- --${kv%%=*}=' $M/$c.yaml" || continue
+    script+="s|^\\( *- --${kv%%=*}=\\).*|\\1${kv#*=}|;"
+    set+=("$kv")
+  done
+  [ ${#set[@]} -gt 0 ] || return 0
   old=$(container "$node" "$c")
   on "$node" "sed -i '$script' $M/$c.yaml"
-  for kv in "$@"; do on "$node" "grep -q -- '--$kv\$' $M/$c.yaml" || die "$node: --$kv not set in $M/$c.yaml"; done
+  for kv in "${set[@]}"; do on "$node" "grep -q -- '--$kv\$' $M/$c.yaml" || die "$node: --$kv not set in $M/$c.yaml"; done
   wait_new_container "$node" "$c" "$old"
 }
 restart_kubelet() { on "$1" "systemctl restart kubelet"; }
@@ -146,8 +200,15 @@ admin_creds
 
 log "backup: etcd snapshot on $FIRST, /etc/kubernetes and the kubelet's files on every node"
 STAMP=$(date -u +%Y%m%dT%H%M%S)
-etcdctl_on "$FIRST" "$P/etcd/ca.crt" snapshot save "/var/backups/etcd-$STAMP.db" >/dev/null 2>&1 || die "etcd snapshot failed"
-etcdctl_on "$FIRST" "$P/etcd/ca.crt" snapshot status "/var/backups/etcd-$STAMP.db" -w json | jq -e '.totalKey > 0' >/dev/null || die "the etcd snapshot is empty"
+if [ "$ETCD_TOOLS" = pod ]; then
+  # in the container: its /var/lib/etcd is the node's; since etcd 3.5 the file is checked by etcdutl
+  etcdctl_on "$FIRST" "$P/etcd/ca.crt" snapshot save "/var/lib/etcd/etcd-$STAMP.db" >/dev/null 2>&1 || die "etcd snapshot failed"
+  etcd_tool "$FIRST" etcdutl snapshot status "/var/lib/etcd/etcd-$STAMP.db" -w json | jq -e '.totalKey > 0' >/dev/null || die "the etcd snapshot is empty"
+  on "$FIRST" "mkdir -p /var/backups && mv /var/lib/etcd/etcd-$STAMP.db /var/backups/"
+else
+  etcdctl_on "$FIRST" "$P/etcd/ca.crt" snapshot save "/var/backups/etcd-$STAMP.db" >/dev/null 2>&1 || die "etcd snapshot failed"
+  etcdctl_on "$FIRST" "$P/etcd/ca.crt" snapshot status "/var/backups/etcd-$STAMP.db" -w json | jq -e '.totalKey > 0' >/dev/null || die "the etcd snapshot is empty"
+fi
 for n in $(names); do on "$n" "umask 077; tar czf /var/backups/pre-rotation-$STAMP.tgz /etc/kubernetes /var/lib/kubelet/config.yaml /var/lib/kubelet/pki /etc/prometheus 2>/dev/null || tar czf /var/backups/pre-rotation-$STAMP.tgz /etc/kubernetes /var/lib/kubelet/config.yaml /var/lib/kubelet/pki"; done
 
 log "prepare: new CAs, bundles (new + old) on every node"
@@ -163,7 +224,11 @@ done
 
 # The trust steps that trust (phase A) and finalize (phase C) take alike, each given the CA files
 # the clients are to trust: on the nodes ($P/... or a bundle) and, where the content is embedded, here.
+# Prometheus (the operator's extra client, on the first node) where the cluster has it.
+HAS_PROMETHEUS=0
+on "$FIRST" "[ -d /etc/prometheus/ssl ]" && HAS_PROMETHEUS=1
 prometheus_trust() { # etcd-ca k8s-ca (node paths)
+  [ "$HAS_PROMETHEUS" = 1 ] || return 0
   on "$FIRST" "cp $1 /etc/prometheus/ssl/etcd-ca.crt.new && mv -f /etc/prometheus/ssl/etcd-ca.crt.new /etc/prometheus/ssl/etcd-ca.crt && cp $2 /etc/prometheus/ssl/kubernetes-ca.crt.new && mv -f /etc/prometheus/ssl/kubernetes-ca.crt.new /etc/prometheus/ssl/kubernetes-ca.crt && systemctl restart prometheus"
 }
 controller_managers_trust() { # k8s-ca fp-ca (node paths)
@@ -196,8 +261,9 @@ kubelets_trust() { # k8s-ca (here) k8s-ca (node path)
 # ===== Phase A: trust old + new =====
 log "trust: etcd members (leader last)"
 for n in $(etcd_order "$ETCD_BUNDLE"); do
-  set_flags "$n" etcd "trusted-ca-file=$ETCD_BUNDLE" "peer-trusted-ca-file=$ETCD_BUNDLE"
+  etcd_replace "$n" set_flags "$n" etcd "trusted-ca-file=$ETCD_BUNDLE" "peer-trusted-ca-file=$ETCD_BUNDLE"
   gate "$n etcd" etcd_ok "$n" "$ETCD_BUNDLE"
+  [ "$HOLD_APISERVER" = 1 ] && gate "$n apiserver ready" readyz_ok "$n" "$K8S_BUNDLE"
 done
 log "trust: apiservers' etcd client"
 for n in $(names); do
@@ -230,8 +296,9 @@ for n in $(etcd_order "$ETCD_BUNDLE"); do
   put "$n" "$P/etcd/ca.crt" 644 <"$W/etcd.crt"
   for c in server peer healthcheck-client; do reissue "$n" "$P/etcd/$c.crt" "$P/etcd/$c.key" etcd; done
   reissue "$n" "$P/apiserver-etcd-client.crt" "$P/apiserver-etcd-client.key" etcd
-  restart_pod "$n" etcd
+  etcd_replace "$n" restart_pod "$n" etcd
   gate "$n etcd on the new certificates, serving a new-CA certificate" all_of "etcd_ok $n $ETCD_BUNDLE" "tls_ok $n 2379 $P/etcd/ca.crt $P/etcd/healthcheck-client.crt $P/etcd/healthcheck-client.key"
+  [ "$HOLD_APISERVER" = 1 ] && gate "$n apiserver ready" readyz_ok "$n" "$K8S_BUNDLE"
 done
 log "switch: control-plane certificates"
 for n in $(names); do
@@ -248,16 +315,26 @@ for n in $(names); do
 done
 admin_creds
 log "switch: kubelets"
+SERVING_REISSUED=()
 for n in $(names); do
-  reissue "$n" /var/lib/kubelet/pki/kubelet.crt /var/lib/kubelet/pki/kubelet.key k8s
   kubelet_client_cert "$n"
-  restart_kubelet "$n"
-  gate "$n node Ready, kubelet serving a new-CA certificate" all_of "node_ok $n" "tls_ok $n 10250 $P/ca.crt"
+  # the serving certificate only where the cluster CA signed it (not the kubelet's self-signed one)
+  if on "$n" "openssl verify -CAfile $P/ca-bundle.crt /var/lib/kubelet/pki/kubelet.crt" >/dev/null 2>&1; then
+    reissue "$n" /var/lib/kubelet/pki/kubelet.crt /var/lib/kubelet/pki/kubelet.key k8s
+    SERVING_REISSUED+=("$n")
+    restart_kubelet "$n"
+    gate "$n node Ready, kubelet serving a new-CA certificate" all_of "node_ok $n" "tls_ok $n 10250 $P/ca.crt"
+  else
+    restart_kubelet "$n"
+    gate "$n node Ready" node_ok "$n"
+  fi
 done
-log "switch: prometheus client certificates"
-reissue "$FIRST" /etc/prometheus/ssl/etcd-client.crt /etc/prometheus/ssl/etcd-client.key etcd
-reissue "$FIRST" /etc/prometheus/ssl/kubelet-client.crt /etc/prometheus/ssl/kubelet-client.key k8s
-on "$FIRST" "systemctl restart prometheus"
+if [ "$HAS_PROMETHEUS" = 1 ]; then
+  log "switch: prometheus client certificates"
+  reissue "$FIRST" /etc/prometheus/ssl/etcd-client.crt /etc/prometheus/ssl/etcd-client.key etcd
+  reissue "$FIRST" /etc/prometheus/ssl/kubelet-client.crt /etc/prometheus/ssl/kubelet-client.key k8s
+  on "$FIRST" "systemctl restart prometheus"
+fi
 log "switch: cluster-info (new CA first)"
 cluster_info_ca "$W/k8s-bundle.crt"
 
@@ -269,8 +346,9 @@ for n in $(names); do
 done
 log "finalize: etcd trusts the new etcd CA only (leader last)"
 for n in $(etcd_order "$P/etcd/ca.crt"); do
-  set_flags "$n" etcd "trusted-ca-file=$P/etcd/ca.crt" "peer-trusted-ca-file=$P/etcd/ca.crt"
+  etcd_replace "$n" set_flags "$n" etcd "trusted-ca-file=$P/etcd/ca.crt" "peer-trusted-ca-file=$P/etcd/ca.crt"
   gate "$n etcd" etcd_ok "$n" "$P/etcd/ca.crt"
+  [ "$HOLD_APISERVER" = 1 ] && gate "$n apiserver ready" readyz_ok "$n" "$K8S_BUNDLE"
 done
 log "finalize: prometheus"
 prometheus_trust "$P/etcd/ca.crt" "$P/ca.crt"
@@ -292,6 +370,7 @@ log "post-check: every leaf on its new CA"
 for n in $(names); do
   for c in etcd/server etcd/peer etcd/healthcheck-client apiserver-etcd-client; do on "$n" "openssl verify -CAfile $P/etcd/ca.crt $P/$c.crt" >/dev/null || die "$n: $c.crt"; done
   for c in apiserver apiserver-kubelet-client; do on "$n" "openssl verify -CAfile $P/ca.crt $P/$c.crt" >/dev/null || die "$n: $c.crt"; done
-  on "$n" "openssl verify -CAfile $P/front-proxy-ca.crt $P/front-proxy-client.crt && openssl verify -CAfile $P/ca.crt /var/lib/kubelet/pki/kubelet.crt /var/lib/kubelet/pki/kubelet-client-current.pem" >/dev/null || die "$n: front-proxy or kubelet certificates"
+  on "$n" "openssl verify -CAfile $P/front-proxy-ca.crt $P/front-proxy-client.crt && openssl verify -CAfile $P/ca.crt /var/lib/kubelet/pki/kubelet-client-current.pem" >/dev/null || die "$n: front-proxy or kubelet client certificates"
+  if [[ " ${SERVING_REISSUED[*]} " == *" $n "* ]]; then on "$n" "openssl verify -CAfile $P/ca.crt /var/lib/kubelet/pki/kubelet.crt" >/dev/null || die "$n: kubelet serving certificate"; fi
 done
 log "done in $((SECONDS - T0)) s"
