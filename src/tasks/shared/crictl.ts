@@ -86,8 +86,9 @@ export async function portListening(ctx: TaskContext<{ become?: boolean }>, port
 
 /**
  * The host pid of the running container `id` (`crictl inspect ID`: info.pid, the container's init
- * process as containerd started it; the kubelet's static pods share the host's pid namespace view
- * through containerd), or undefined when crictl cannot say (gone, another runtime's JSON, an error).
+ * process, numbered in containerd's pid namespace, the host's, which is also what `ss -p` shows over
+ * SSH; kube-apiserver is its container's init), or undefined when crictl cannot say (gone, another
+ * runtime's JSON, an error).
  */
 export async function containerPid(ctx: TaskContext<{ become?: boolean }>, id: string): Promise<number | undefined> {
   const r = await ctx.transport.exec(`crictl inspect ${shellQuote(id)}`, { become: ctx.params.become, signal: ctx.signal });
