@@ -117,17 +117,34 @@ export async function labUpChild(dir: string, ipPrefix: string, layout: 'kubeadm
   }
 }
 
+/**
+ * The process or container ids seen per component, as `node/id`; restarts = the ids seen since the
+ * baseline (both labs' watchers below).
+ */
+class SeenIds {
+  private readonly seen = new Map<string, Set<string>>();
+  private initial = new Map<string, number>();
+  note(component: string, node: string, id: string): void {
+    if (!this.seen.has(component)) this.seen.set(component, new Set());
+    this.seen.get(component)!.add(`${node}/${id}`);
+  }
+  baseline(): void {
+    this.initial = new Map([...this.seen].map(([k, v]) => [k, v.size]));
+  }
+  restarts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [k, v] of this.seen) out[k] = v.size - (this.initial.get(k) ?? 0);
+    return out;
+  }
+}
+
 /** Every (node, component, container id | main pid | init-script pid) the lab records, sampled until stopped. */
 export function watchRestarts(paths: LabPaths, nodes: string[]): { stop: () => Record<string, number> } {
-  const seen = new Map<string, Set<string>>();
+  const seen = new SeenIds();
   const sample = () => {
     for (const node of nodes) {
       const n = paths.node(node);
-      const note = (component: string, id: string) => {
-        const key = component;
-        if (!seen.has(key)) seen.set(key, new Set());
-        seen.get(key)!.add(`${node}/${id}`);
-      };
+      const note = (component: string, id: string) => seen.note(component, node, id);
       for (const f of safeList(n.podsRun)) {
         try {
           const r = JSON.parse(readFileSync(join(n.podsRun, f), 'utf8')) as { container: string; id: string };
@@ -152,15 +169,13 @@ export function watchRestarts(paths: LabPaths, nodes: string[]): { stop: () => R
     }
   };
   sample();
-  const initial = new Map([...seen].map(([k, v]) => [k, v.size]));
+  seen.baseline();
   const timer = setInterval(sample, 250);
   return {
     stop: () => {
       clearInterval(timer);
       sample();
-      const out: Record<string, number> = {};
-      for (const [k, v] of seen) out[k] = v.size - (initial.get(k) ?? 0);
-      return out;
+      return seen.restarts();
     },
   };
 }
@@ -179,11 +194,7 @@ function safeList(dir: string): string[] {
  * container that lives less than a second between two samples is missed; none of the control plane's does.
  */
 export function watchRealRestarts(paths: LabPaths, state: LabState): { stop: () => Promise<Record<string, number>> } {
-  const seen = new Map<string, Set<string>>();
-  const note = (component: string, id: string): void => {
-    if (!seen.has(component)) seen.set(component, new Set());
-    seen.get(component)!.add(id);
-  };
+  const seen = new SeenIds();
   const sample = async (): Promise<void> => {
     await Promise.all(
       state.nodes.map(async (n) => {
@@ -191,13 +202,13 @@ export function watchRealRestarts(paths: LabPaths, state: LabState): { stop: () 
         if (r.rc === 0) {
           try {
             const { containers } = JSON.parse(r.stdout) as { containers: Array<{ id: string; metadata: { name: string } }> };
-            for (const c of containers) note(c.metadata.name, `${n.name}/${c.id}`);
+            for (const c of containers) seen.note(c.metadata.name, n.name, c.id);
           } catch {
             // containerd busy or restarting: the next sample reads it
           }
         }
         try {
-          note('kubelet', `${n.name}/${readFileSync(join(paths.node(n.name).unitsRun, 'kubelet.pid'), 'utf8').trim()}`);
+          seen.note('kubelet', n.name, readFileSync(join(paths.node(n.name).unitsRun, 'kubelet.pid'), 'utf8').trim());
         } catch {
           // between stop and start
         }
@@ -205,10 +216,9 @@ export function watchRealRestarts(paths: LabPaths, state: LabState): { stop: () 
     );
   };
   let running = true;
-  let initial: Map<string, number> | undefined;
   const loop = (async () => {
     await sample();
-    initial = new Map([...seen].map(([k, v]) => [k, v.size]));
+    seen.baseline();
     while (running) {
       await new Promise((r) => setTimeout(r, 1000));
       await sample();
@@ -219,9 +229,7 @@ export function watchRealRestarts(paths: LabPaths, state: LabState): { stop: () 
       running = false;
       await loop;
       await sample();
-      const out: Record<string, number> = {};
-      for (const [k, v] of seen) out[k] = v.size - (initial?.get(k) ?? 0);
-      return out;
+      return seen.restarts();
     },
   };
 }
