@@ -2,17 +2,18 @@
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import type { LabPaths } from './lab-paths.js';
 
-export type Layout = 'kubeadm' | 'binary' | 'etcd-only' | 'kubespray';
+export type Layout = 'kubeadm' | 'binary' | 'etcd-only';
 /**
  * Every layout `up` makes: the emulated ones, and the real clusters of lab/real/ (issue 18): kubeadm's
- * (static pods) and the hand-installed one (the binary layout's units running the real binaries).
+ * (static pods), the hand-installed one (the binary layout's units running the real binaries) and
+ * kubespray's (kubeadm's control plane, etcd on the host).
  */
 export type AnyLayout = Layout | RealLayout;
-export type RealLayout = 'kubeadm-real' | 'binary-real';
+export type RealLayout = 'kubeadm-real' | 'binary-real' | 'kubespray-real';
 
 /** True for the layouts of lab/real/ (real components), whose state carries `real`. */
 export function isRealLayout(layout: string): layout is RealLayout {
-  return layout === 'kubeadm-real' || layout === 'binary-real';
+  return layout === 'kubeadm-real' || layout === 'binary-real' || layout === 'kubespray-real';
 }
 
 export interface NodeState {

@@ -41,16 +41,14 @@ export function sshdConfig(paths: LabPaths, node: LabNode, port: number): string
   ].join('\n');
 }
 
-export function initScript(paths: LabPaths, node: LabNode, port: number, extraMounts: readonly string[] = [], ownEtc = false): string {
+export function initScript(paths: LabPaths, node: LabNode, port: number, extraMounts: readonly string[] = []): string {
   const np = paths.node(node.name);
   const binds = [...NODE_DIR_MOUNTS, ...extraMounts].map((m) => `mount --bind ${q(np.fs(m))} ${q(m)}`);
-  // The node's own /etc (LabLayout.ownEtc): the machine's as the lower layer, the node's fs/etc on top.
-  const etc = ownEtc ? [`mkdir -p ${q(join(np.root, 'etc-overlay-work'))}`, `mount -t overlay overlay -o ${q(`lowerdir=/etc,upperdir=${np.fs('/etc')},workdir=${join(np.root, 'etc-overlay-work')}`)} /etc`] : [];
   return `#!/bin/bash
 # Init of lab node ${node.name} (runs inside its own mount + UTS namespace).
 set -euo pipefail
 hostname ${node.name}
-${[...etc, ...binds].join('\n')}
+${binds.join('\n')}
 mount --bind ${q(np.fs('/etc/hosts'))} /etc/hosts
 mount --bind ${q(paths.binDir)} /usr/local/sbin
 mount --bind ${q(paths.binDir)} /usr/local/bin

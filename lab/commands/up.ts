@@ -124,7 +124,7 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
     const ctx = { paths, nodes, node, nodePaths: np, cas, leafValidity: leafV };
     await (workers.includes(node) ? layout.writeWorker!(ctx) : layout.writeNode(ctx));
     writeFileSync(np.sshdConfig, sshdConfig(paths, node, sshPort));
-    writeExecutable(np.initScript, initScript(paths, node, sshPort, layout.extraMounts, layout.ownEtc));
+    writeExecutable(np.initScript, initScript(paths, node, sshPort, layout.extraMounts));
   }));
 
   // Bind mounts need their mount points on the host. Linux detaches every namespace's mounts on a
@@ -206,7 +206,7 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
   await put('/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy', { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'kube-proxy' }, spec: { template: { metadata: { annotations: {} } } } });
   await put('/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef', { apiVersion: 'v1', kind: 'Secret', type: 'bootstrap.kubernetes.io/token', data: { 'token-id': Buffer.from('abcdef').toString('base64') } });
   const rootCa = readFileSync(cas.kubernetes.certFile, 'utf8');
-  if (layout.name === 'kubeadm' || layout.name === 'kubespray') {
+  if (layout.name === 'kubeadm') {
     // What `kubeadm init` publishes for joining nodes: a kubeconfig with the cluster CA and endpoint.
     const kubeconfig = stringify({
       apiVersion: 'v1',

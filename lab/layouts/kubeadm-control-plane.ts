@@ -1,7 +1,8 @@
 /**
  * The control plane kubeadm writes (static pod manifests, kubeconfigs with embedded data, the
  * kubelet's client pair), shared by the layouts whose control plane kubeadm made: the kubeadm layout
- * (stacked etcd, /etc/kubernetes/pki) and the kubespray layout (external etcd, /etc/kubernetes/ssl).
+ * (stacked etcd, /etc/kubernetes/pki); external etcd and another certificatesDir are supported for a
+ * layout that needs them (kubespray's runs on the real components: lab/real/kubespray.ts).
  * The flags are kubeadm's (cmd/kubeadm/app/phases/controlplane/manifests.go), sorted as it sorts them.
  */
 import { readFile, rm } from 'node:fs/promises';

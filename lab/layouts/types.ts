@@ -75,11 +75,6 @@ export interface LabLayout {
    * files on this node instead of the apiserver's, and every apiserver step is left out.
    */
   etcdOnly?: { node: string; client: ClientFiles };
-  /**
-   * The node gets its own /etc: an overlay on the machine's whose upper layer is the node's fs/etc,
-   * for files that live directly in /etc (kubespray's /etc/etcd.env); nothing of the machine's /etc changes.
-   */
-  ownEtc?: boolean;
   /** Node paths bind-mounted from the node's folder besides NODE_DIR_MOUNTS (e.g. /etc/init.d). */
   extraMounts?: string[];
   /** Commands run in every node after startUnits, in order, at `up` (e.g. an init script's start). */

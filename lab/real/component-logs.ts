@@ -28,7 +28,10 @@ export interface ComponentLogError {
   component: string;
   /** ISO time of the line. */
   ts: string;
-  /** The line, cut to 400 characters. */
+  /**
+   * The line, cut to MAX_LINE characters: whole for every line the lab matches on (a grpc-go 1.72
+   * addrConn warning, Kubernetes 1.34's, is ~480 characters with its x509 cause at ~430).
+   */
   line: string;
 }
 
@@ -46,6 +49,13 @@ export function lineTime(line: string, year: number): Date | undefined {
   return undefined;
 }
 
+/**
+ * Longest part of a line kept. It was 400 until session 22: the 1.34 apiserver's grpc warning about its
+ * etcd client's failed handshake (BalancerAttributes printed into the address) then lost its x509
+ * cause, and the field notes' wrong order seemed to leave no trace in the apiserver's log.
+ */
+const MAX_LINE = 2000;
+
 /** The TLS and authentication errors in one log's text written at or after `since`; lines without a time are kept (they cannot be placed). */
 export function tlsAuthErrors(text: string, since: Date, where: { node: string; component: string }): ComponentLogError[] {
   const found: ComponentLogError[] = [];
@@ -53,7 +63,7 @@ export function tlsAuthErrors(text: string, since: Date, where: { node: string; 
     if (!TLS_OR_AUTH_ERROR.test(line)) continue;
     const at = lineTime(line, since.getUTCFullYear());
     if (at && at < since) continue;
-    found.push({ ...where, ts: at?.toISOString() ?? '', line: line.slice(0, 400) });
+    found.push({ ...where, ts: at?.toISOString() ?? '', line: line.slice(0, MAX_LINE) });
   }
   return found;
 }

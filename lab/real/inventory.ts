@@ -23,7 +23,7 @@ export function realInventory(paths: LabPaths, state: LabState): string {
     `  control_plane: { hosts: [${names.join(', ')}] }`,
     `  workers: { hosts: [${workers.map((n) => n.name).join(', ')}] }`,
     'vars:',
-    `  layout: ${state.layout === 'binary-real' ? 'binary' : 'kubeadm'}`,
+    `  layout: ${state.layout.replace(/-real$/, '')}`,
     '',
   ].join('\n');
 }

@@ -44,6 +44,12 @@ export interface NodeFilesInput {
   run: string;
   /** Units whose supervisors the init starts (each runs when its run/units/UNIT.want says started). */
   units: readonly string[];
+  /**
+   * The node gets its own /etc: an overlay whose lower layer is the machine's /etc and whose upper is
+   * the node's fs/etc, for files that live directly in /etc (kubespray's /etc/etcd.env, /etc/ssl/etcd);
+   * nothing of the machine's /etc changes, and no mount point is made on the machine for them.
+   */
+  ownEtc?: boolean;
 }
 
 /**
@@ -55,6 +61,10 @@ export interface NodeFilesInput {
 export function realInitScript(n: NodeFilesInput): string {
   const binds = REAL_NODE_DIR_MOUNTS.map((m) => `mount --bind ${q(n.fs(m))} ${q(m)}`);
   const files = REAL_NODE_FILE_MOUNTS.map((m) => `mount --bind ${q(n.fs(m))} ${q(m)}`);
+  const etc = n.ownEtc ? [
+    `mkdir -p ${q(`${n.nodeRoot}/etc-overlay-work`)}`,
+    `mount -t overlay overlay -o ${q(`lowerdir=/etc,upperdir=${n.fs('/etc')},workdir=${n.nodeRoot}/etc-overlay-work`)} /etc`,
+  ] : [];
   return `#!/bin/bash
 # Init of real lab node ${n.name} (inside its own mount, UTS and network namespaces).
 set -euo pipefail
@@ -66,7 +76,7 @@ for i in $(seq 1 600); do [ -e ${q(`${n.run}/net-ready`)} ] && break; sleep 0.05
 for h in /sys/fs/cgroup/*/; do
   [ -d "\${h}${n.cgroupRoot.slice(1)}/lab-node" ] && echo $$ > "\${h}${n.cgroupRoot.slice(1)}/lab-node/cgroup.procs"
 done
-${binds.join('\n')}
+${[...etc, ...binds].join('\n')}
 ${files.join('\n')}
 mount --bind ${q(n.binDir)} /usr/local/bin
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin

@@ -7,7 +7,6 @@
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -29,6 +28,8 @@ import { realDown, realNodeAlive } from './down.js';
 import { writeEmbeddedKubeconfig } from './kubeconfig.js';
 import { binaryLayout } from '../layouts/binary.js';
 import { makeCas } from '../commands/up.js';
+import { caCertHash, kubeadmConfigs, kubeadmSecrets } from './kubeadm-config.js';
+import { KUBESPRAY_UNITS, writeKubesprayNodes } from './kubespray.js';
 import type { LabCas } from '../layouts/types.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -38,9 +39,10 @@ export interface RealUpOptions {
   /**
    * kubeadm (default): `kubeadm init` + `kubeadm join --control-plane`, static pods. binary: the
    * hand-installed layout of lab/layouts/binary.ts (units with the flags, /etc/etcd/ssl,
-   * /etc/kubernetes/ssl) running the same real binaries under the lab's unit supervisor.
+   * /etc/kubernetes/ssl) running the same real binaries under the lab's unit supervisor. kubespray:
+   * kubeadm's control plane with etcd on the host, as kubespray lays it out (lab/real/kubespray.ts).
    */
-  layout?: 'kubeadm' | 'binary';
+  layout?: 'kubeadm' | 'binary' | 'kubespray';
   nodes?: number;
   subnet?: string;
   caDaysLeft?: number;
@@ -120,61 +122,6 @@ async function plugIn(pid: number, hostEnd: string, bridge: string, ip: string, 
   for (const a of extra) await ns(a);
 }
 
-function caCertHash(caFile: string): Promise<string> {
-  return runOk('bash', ['-c', 'openssl x509 -pubkey -noout -in "$1" | openssl pkey -pubin -outform der | sha256sum | cut -d" " -f1', 'x', caFile]).then((s) => `sha256:${s.trim()}`);
-}
-
-function kubeadmConfigs(plan: RealPlan, node: RealPlan['nodes'][number], token: string, certificateKey: string, caHash: string): { init: string; join: string } {
-  const v = readVersions();
-  const nodeRegistration = {
-    name: node.name,
-    criSocket: 'unix:///run/containerd/containerd.sock',
-    imagePullPolicy: 'Never',
-    // cgroup v1 on this machine (SystemVerification); the rest is documented in docs/lab.md
-    ignorePreflightErrors: ['SystemVerification'],
-    kubeletExtraArgs: [{ name: 'node-ip', value: node.ip }],
-  };
-  const patches = { directory: '/root/kubeadm/patches' };
-  const init = [
-    {
-      apiVersion: 'kubeadm.k8s.io/v1beta4',
-      kind: 'InitConfiguration',
-      bootstrapTokens: [{ token, ttl: '24h0m0s', usages: ['signing', 'authentication'], groups: ['system:bootstrappers:kubeadm:default-node-token'] }],
-      certificateKey,
-      localAPIEndpoint: { advertiseAddress: node.ip, bindPort: 6443 },
-      nodeRegistration,
-      patches,
-      skipPhases: ['addon/kube-proxy', 'addon/coredns'],
-    },
-    {
-      apiVersion: 'kubeadm.k8s.io/v1beta4',
-      kind: 'ClusterConfiguration',
-      clusterName: 'kubernetes',
-      kubernetesVersion: v.KUBERNETES_VERSION,
-      controlPlaneEndpoint: plan.endpoint,
-      imageRepository: v.IMAGE_REPOSITORY,
-      etcd: { local: { imageTag: v.ETCD_IMAGE_TAG } },
-      networking: { serviceSubnet: plan.serviceSubnet, podSubnet: plan.podSubnet, dnsDomain: 'cluster.local' },
-    },
-    {
-      apiVersion: 'kubelet.config.k8s.io/v1beta1',
-      kind: 'KubeletConfiguration',
-      cgroupDriver: 'cgroupfs',
-      failSwapOn: false,
-      failCgroupV1: false,
-    },
-  ];
-  const join = {
-    apiVersion: 'kubeadm.k8s.io/v1beta4',
-    kind: 'JoinConfiguration',
-    discovery: { bootstrapToken: { token, apiServerEndpoint: plan.endpoint, caCertHashes: [caHash] } },
-    controlPlane: { localAPIEndpoint: { advertiseAddress: node.ip, bindPort: 6443 }, certificateKey },
-    nodeRegistration,
-    patches,
-  };
-  return { init: init.map((d) => stringify(d)).join('---\n'), join: stringify(join) };
-}
-
 export async function realUp(opts: RealUpOptions): Promise<LabState> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const t0 = Date.now();
@@ -186,6 +133,7 @@ export async function realUp(opts: RealUpOptions): Promise<LabState> {
   const versions = readVersions();
   const images = opts.until === 'namespaces' ? { pause: 'registry.k8s.io/pause:3.10.2' } as ReturnType<typeof imageRefs> : imageRefs();
   const binary = opts.layout === 'binary';
+  const kubespray = opts.layout === 'kubespray';
 
   const previous = readState(paths);
   if (previous) {
@@ -222,7 +170,7 @@ export async function realUp(opts: RealUpOptions): Promise<LabState> {
 
   // The node's /usr/local/bin: the built binaries (as links) and the lab's systemctl + unit supervisor.
   mkdirSync(paths.binDir, { recursive: true });
-  for (const b of [...NODE_BINARIES, ...(binary ? BINARY_LAYOUT_BINARIES : [])]) symlinkSync(join(cacheBin(), b), join(paths.binDir, b));
+  for (const b of [...NODE_BINARIES, ...(binary ? BINARY_LAYOUT_BINARIES : kubespray ? KUBESPRAY_HOST_BINARIES : [])]) symlinkSync(join(cacheBin(), b), join(paths.binDir, b));
   for (const [file, name] of [['systemctl.sh', 'systemctl'], ['unit-supervisor.sh', 'kcarun-lab-unit-supervisor']] as const) {
     writeFileSync(join(paths.binDir, name), readFileSync(join(here, 'files', file), 'utf8').replaceAll('@LAB_DIR@', paths.root));
     chmodSync(join(paths.binDir, name), 0o755);
@@ -231,7 +179,17 @@ export async function realUp(opts: RealUpOptions): Promise<LabState> {
   log(`lab: making the CAs with openssl (they expire in ${caDaysLeft} days)`);
   const hierarchies = cgroupHierarchies();
   if (binary) await writeBinaryNodes(paths, plan, caDaysLeft, { hosts: etcHostsReal(plan), resolv: resolvConfReal(plan), pause: images.pause, hierarchies });
-  else {
+  else if (kubespray) {
+    const cluster = await writeKubesprayNodes(paths, plan, caDaysLeft);
+    const caHash = await caCertHash(paths.node('cp1').fs(`${cluster.certificatesDir}/ca.crt`));
+    const { token, certificateKey } = kubeadmSecrets();
+    for (const n of plan.nodes) {
+      writeNodeFiles(paths, n, {
+        hosts: etcHostsReal(plan), resolv: resolvConfReal(plan), pause: images.pause, hierarchies,
+        kubeadm: kubeadmConfigs(plan, n, token, certificateKey, caHash, cluster), layoutUnits: KUBESPRAY_UNITS, ownEtc: true,
+      });
+    }
+  } else {
     // The old CAs, backdated with openssl: kubeadm finds ca.crt/ca.key (and etcd's, front-proxy's) in
     // /etc/kubernetes/pki of the first node and uses them instead of making its own (its "custom CA" path).
     const validity = caValidity(new Date(), caDaysLeft);
@@ -243,8 +201,7 @@ export async function realUp(opts: RealUpOptions): Promise<LabState> {
       copyFileSync(join(cp1pki, `${file}.crt`), join(paths.originalCaDir, `${file.replace('/', '-')}.crt`));
     }));
     const caHash = await caCertHash(join(cp1pki, 'ca.crt'));
-    const token = `${randomBytes(3).toString('hex')}.${randomBytes(8).toString('hex')}`;
-    const certificateKey = randomBytes(32).toString('hex');
+    const { token, certificateKey } = kubeadmSecrets();
     for (const n of plan.nodes) writeNodeFiles(paths, n, { hosts: etcHostsReal(plan), resolv: resolvConfReal(plan), pause: images.pause, kubeadm: kubeadmConfigs(plan, n, token, certificateKey, caHash), hierarchies });
   }
 
@@ -278,7 +235,7 @@ export async function realUp(opts: RealUpOptions): Promise<LabState> {
     cgroupHierarchies: hierarchies,
   };
   const state: LabState = {
-    dir: paths.root, layout: binary ? 'binary-real' : 'kubeadm-real', nodes: [], sshPort: 22, caDaysLeft, createdAt: new Date().toISOString(), createdMountPoints, hostPids: {}, seedKeys: 0, real,
+    dir: paths.root, layout: binary ? 'binary-real' : kubespray ? 'kubespray-real' : 'kubeadm-real', nodes: [], sshPort: 22, caDaysLeft, createdAt: new Date().toISOString(), createdMountPoints, hostPids: {}, seedKeys: 0, real,
   };
   writeState(paths, state);
 
@@ -317,7 +274,7 @@ export async function realUp(opts: RealUpOptions): Promise<LabState> {
   }, 1000);
   state.readyAt = new Date().toISOString();
   writeState(paths, state);
-  log(`lab: ${state.nodes.length} ${binary ? 'hand-installed' : 'kubeadm'} nodes Ready in ${elapsed()} (Kubernetes ${versions.KUBERNETES_VERSION}, etcd ${versions.ETCD_VERSION}); ` +
+  log(`lab: ${state.nodes.length} ${binary ? 'hand-installed' : kubespray ? 'kubespray' : 'kubeadm'} nodes Ready in ${elapsed()} (Kubernetes ${versions.KUBERNETES_VERSION}, etcd ${versions.ETCD_VERSION}); ` +
     `kubectl: ${join(cacheBin(), 'kubectl')} --kubeconfig ${adminConf(paths)}`);
   return state;
 }
@@ -338,13 +295,15 @@ async function kubeadmCluster(paths: LabPaths, state: LabState, log: (line: stri
 /** The binary layout's units and what they run, from the cache folder (/usr/local/bin of every node). */
 const BINARY_UNITS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet'] as const;
 const BINARY_LAYOUT_BINARIES = ['etcd', 'etcdctl', 'etcdutl', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
+/** kubespray installs etcd, etcdctl and etcdutl in bin_dir (/usr/local/bin) of every etcd host. */
+const KUBESPRAY_HOST_BINARIES = ['etcd', 'etcdctl', 'etcdutl'] as const;
 
 /**
  * binary-real: the CAs (DIR/pki/ca, backdated like the emulated lab's), one service-account key pair
  * for all apiservers, then per node the real lab's files (containerd, sshd, init) and the binary
  * layout's own (lab/layouts/binary.ts: PKI, kubeconfigs, units) set for the real binaries.
  */
-async function writeBinaryNodes(paths: LabPaths, plan: RealPlan, caDaysLeft: number, f: Omit<NodeFileInputs, 'binaryUnits' | 'kubeadm'>): Promise<void> {
+async function writeBinaryNodes(paths: LabPaths, plan: RealPlan, caDaysLeft: number, f: Omit<NodeFileInputs, 'layoutUnits' | 'kubeadm'>): Promise<void> {
   const cas: LabCas = await makeCas(paths, caDaysLeft);
   const serviceAccount = { key: join(paths.pkiDir, 'sa.key'), pub: join(paths.pkiDir, 'sa.pub') };
   await runOk('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', serviceAccount.key]);
@@ -353,7 +312,7 @@ async function writeBinaryNodes(paths: LabPaths, plan: RealPlan, caDaysLeft: num
   const leaf = leafValidity(new Date(), caValidity(new Date(), caDaysLeft));
   const nodes = plan.nodes.map((n) => ({ index: n.index, name: n.name, ip: n.ip }));
   for (const n of plan.nodes) {
-    writeNodeFiles(paths, n, { ...f, binaryUnits: BINARY_UNITS });
+    writeNodeFiles(paths, n, { ...f, layoutUnits: BINARY_UNITS });
     await binaryLayout.writeNode({
       paths, nodes, node: nodes[n.index - 1]!, nodePaths: paths.node(n.name), cas, leafValidity: leaf,
       real: { etcdBinDir: '/usr/local/bin', serviceSubnet: plan.serviceSubnet, podSubnet: plan.podSubnet, lbIp: plan.lbIp, cgroupRoot: n.cgroupRoot, serviceAccount },
@@ -370,10 +329,12 @@ export interface NodeFileInputs {
   kubeadm?: { init: string; join: string };
   hierarchies: string[];
   /**
-   * The binary layout (binary-real): its own units (lab/layouts/binary.ts) instead of kubelet.service
-   * with kubeadm's drop-in, and these units started besides containerd.
+   * A layout that writes its own units (binary-real: lab/layouts/binary.ts; kubespray-real: etcd and
+   * its kubelet.service): no kubelet.service with kubeadm's drop-in, and these units started besides containerd.
    */
-  binaryUnits?: readonly string[];
+  layoutUnits?: readonly string[];
+  /** The node's own /etc, an overlay on the machine's (NodeFilesInput.ownEtc). */
+  ownEtc?: boolean;
 }
 
 /** A node's files before its namespace starts: hosts, units (enabled), containerd, kubeadm configs, sshd, init script, cgroups. */
@@ -386,7 +347,7 @@ export function writeNodeFiles(paths: LabPaths, n: PlannedNode, f: NodeFileInput
   writeFileSync(np.fs('/etc/hosts'), f.hosts);
   writeFileSync(np.fs('/etc/resolv.conf'), f.resolv);
   writeFileSync(np.fs('/etc/systemd/system/containerd.service'), CONTAINERD_UNIT);
-  if (!f.binaryUnits) {
+  if (!f.layoutUnits) {
     writeFileSync(np.fs('/etc/systemd/system/kubelet.service'), KUBELET_UNIT);
     mkdirSync(np.fs('/etc/systemd/system/kubelet.service.d'), { recursive: true });
     writeFileSync(np.fs('/etc/systemd/system/kubelet.service.d/10-kubeadm.conf'), KUBEADM_DROPIN);
@@ -394,7 +355,7 @@ export function writeNodeFiles(paths: LabPaths, n: PlannedNode, f: NodeFileInput
   writeFileSync(np.fs('/etc/containerd/config.toml'), containerdConfig(f.pause));
   // kubeadm: both units enabled and wanted, as after `systemctl enable --now containerd kubelet`: the
   // kubelet crash-loops every 10 s until kubeadm writes its configuration, as on a real node.
-  const units = ['containerd', ...(f.binaryUnits ?? ['kubelet'])];
+  const units = ['containerd', ...(f.layoutUnits ?? ['kubelet'])];
   for (const u of units) {
     writeFileSync(join(np.run, 'units', `${u}.want`), 'started\n');
     writeFileSync(join(np.run, 'units', `${u}.enabled`), '');
@@ -407,7 +368,7 @@ export function writeNodeFiles(paths: LabPaths, n: PlannedNode, f: NodeFileInput
     writeFileSync(np.fs('/root/kubeadm/join.yaml'), f.kubeadm.join);
   }
   writeFileSync(np.sshdConfig, sshdConfig(paths, { index: n.index, name: n.name, ip: n.ip }, 22));
-  writeFileSync(np.initScript, realInitScript({ labDir: paths.root, binDir: paths.binDir, nodeRoot: np.root, fs: (p) => np.fs(p), name: n.name, cgroupRoot: n.cgroupRoot, sshdConfig: np.sshdConfig, logs: np.logs, run: np.run, units }));
+  writeFileSync(np.initScript, realInitScript({ labDir: paths.root, binDir: paths.binDir, nodeRoot: np.root, fs: (p) => np.fs(p), name: n.name, cgroupRoot: n.cgroupRoot, sshdConfig: np.sshdConfig, logs: np.logs, run: np.run, units, ownEtc: f.ownEtc }));
   chmodSync(np.initScript, 0o755);
   makeNodeCgroups(n.cgroupRoot, f.hierarchies);
 }

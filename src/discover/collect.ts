@@ -6,7 +6,7 @@
 import { posix } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { shellQuote } from '../core/shell.js';
-import { listCertificateFiles } from '../tasks/shared/cert-scan.js';
+import { canonicalPaths, listCertificateFiles } from '../tasks/shared/cert-scan.js';
 import type { Transport } from '../transport/types.js';
 import {
   CERT_SETTINGS,
@@ -189,12 +189,52 @@ export async function collectHost(transport: Transport, options: { become?: bool
   }
   for (const f of named) if (!kubeconfigs.has(f) && files.has(f)) warnings.push(`${f}: named as a kubeconfig but it does not parse as one`);
 
+  await dropAliases(transport, files, kubeconfigs, new Set([...named, ...certFiles, ...referencedBy(kubeconfigs)]), warnings, become);
+  scanned = scanned.filter((p) => files.has(p));
+
   // Keys: existence only, except a CA's key, compared with its certificate by the caller.
   const keysPresent = new Set<string>();
   const candidates = new Set<string>(keyFiles);
   for (const f of files.keys()) candidates.add(defaultKeyOf(f));
   for (const k of candidates) if (await transport.stat(k, { become }).then((s) => !!s?.isFile, () => false)) keysPresent.add(k);
   return { host: transport.host, components, unitNames, files, kubeconfigs, keysPresent, caKeyCandidates: new Map(), scannedFiles: [...new Set([...scanned, ...files.keys()])].sort(), warnings };
+}
+
+/** Files the kubeconfigs name (their CA and client certificate). */
+function referencedBy(kubeconfigs: Map<string, KubeconfigFacts>): string[] {
+  return [...kubeconfigs.values()].flatMap((k) => [k.caFile, k.clientCertFile]).filter((f): f is string => !!f);
+}
+
+/**
+ * One file reached under several paths (a symlinked folder: kubespray's /etc/kubernetes/pki ->
+ * /etc/kubernetes/ssl) is one file, not a second copy held by some extra client. Per file, the paths
+ * a component or kubeconfig names are kept; when none is named, the resolved path (or the first
+ * found); the other paths are dropped from `files` and `kubeconfigs`. A host where paths cannot be
+ * resolved keeps them all, with a warning.
+ */
+async function dropAliases(transport: Transport, files: Map<string, Buffer>, kubeconfigs: Map<string, KubeconfigFacts>, named: Set<string>, warnings: string[], become?: boolean): Promise<void> {
+  let canonical: Map<string, string>;
+  try {
+    canonical = await canonicalPaths(transport, [...files.keys()], { become });
+  } catch (err) {
+    warnings.push(`symlinked paths cannot be told apart: ${(err as Error).message}`);
+    return;
+  }
+  const groups = new Map<string, string[]>();
+  for (const p of files.keys()) {
+    const c = canonical.get(p) ?? p;
+    groups.set(c, [...(groups.get(c) ?? []), p]);
+  }
+  for (const [c, paths] of groups) {
+    if (paths.length < 2) continue;
+    const keep = paths.filter((p) => named.has(p));
+    if (keep.length === 0) keep.push(paths.includes(c) ? c : paths[0]!);
+    for (const p of paths) {
+      if (keep.includes(p)) continue;
+      files.delete(p);
+      kubeconfigs.delete(p);
+    }
+  }
 }
 
 /** Reads the candidate key files of CA certificates, to prove which key signs with which CA. */

@@ -47,7 +47,25 @@ function createEngine(outputEscape?: (value: unknown) => string, options: { shel
   // to hand a list of values to `for f in ...` or a command's arguments, as `{{ list | shell_words | raw }}`
   // (`| raw` because the result is shell syntax: several words; each value inside it stays data).
   liquid.registerFilter('shell_words', (v: unknown) => (Array.isArray(v) ? v : [v]).map((x) => shellQuote(stringify(x))).join(' '));
+  // Paths named after hosts (kubespray's /etc/ssl/etcd/ssl/member-<host>.pem): each pattern with
+  // `%s` replaced by each element, patterns outer, elements inner. formatEach has the rules.
+  liquid.registerFilter('format_each', (v: unknown, ...patterns: unknown[]) => formatEach(v, patterns));
   return liquid;
+}
+
+/**
+ * The `format_each` filter: `{{ groups.etcd | format_each: 'member-%s.pem', 'admin-%s.pem' }}` ->
+ * ['member-cp1.pem', 'member-cp2.pem', 'admin-cp1.pem', 'admin-cp2.pem']. `v` is a list (one value is
+ * a list of one); every `%s` of a pattern is replaced (no other printf directive: `%` stays as it is).
+ * Throws when a pattern is not a string or has no `%s` (a list of the same path repeated is a mistake).
+ */
+export function formatEach(v: unknown, patterns: readonly unknown[]): string[] {
+  const items = (Array.isArray(v) ? v : [v]).map((x) => stringify(x));
+  if (patterns.length === 0) throw new Error('format_each needs at least one pattern with %s');
+  return patterns.flatMap((p) => {
+    if (typeof p !== 'string' || !p.includes('%s')) throw new Error(`format_each: pattern ${JSON.stringify(p)} has no %s`);
+    return items.map((x) => p.replaceAll('%s', x));
+  });
 }
 
 const plain = createEngine();

@@ -48,6 +48,17 @@ describe('templating', () => {
     expect(isTrue(evaluate('enabled', { enabled: 'false' }))).toBe(false);
   });
 
+  it('format_each names every host\'s file (kubespray\'s per-host etcd certificates), patterns outer, hosts inner', () => {
+    const scope = { groups: { etcd: ['cp1', 'cp2'], workers: ['w1'] } };
+    expect(renderString("{{ groups.etcd | concat: groups.workers | format_each: '/s/member-%s.pem', '/s/node-%s.pem' }}", scope)).toEqual([
+      '/s/member-cp1.pem', '/s/member-cp2.pem', '/s/member-w1.pem', '/s/node-cp1.pem', '/s/node-cp2.pem', '/s/node-w1.pem',
+    ]);
+    // every %s, and a single value is a list of one
+    expect(renderString("{{ groups.workers[0] | format_each: '%s/%s.pem' }}", scope)).toEqual(['w1/w1.pem']);
+    // a pattern without %s would repeat one path: refused, with the pattern named
+    expect(() => renderString("{{ groups.etcd | format_each: '/s/ca.pem' }}", scope)).toThrow(/format_each: pattern "\/s\/ca.pem" has no %s/);
+  });
+
   it('lists the root variables a template reads', () => {
     expect([...templateVariables('{{ a.b }} {{ c | default: d }}')].sort()).toEqual(['a', 'c', 'd']);
   });

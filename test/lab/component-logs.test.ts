@@ -68,6 +68,22 @@ describe('TLS and authentication errors in the real components logs', () => {
     expect(found.find((e) => e.component === 'etcd')!.line).toContain('remote error: tls: bad certificate');
   });
 
+  // The field notes' wrong order (test/e2e/rotate-kubeadm-real.test.ts) asserts these lines: grpc-go's
+  // addrConn warning, as the 1.37 apiserver (grpc 1.82) and the 1.34 one (grpc 1.72, which prints the
+  // address's BalancerAttributes: the x509 cause at ~430 characters) write it.
+  it('keeps an apiserver\'s whole grpc handshake warning, its x509 cause included, in both grpc-go forms', () => {
+    const warning = (addr: string) => `W1201 23:18:40.000000       1 logging.go:55] [core] [Channel #1 SubChannel #3]grpc: addrConn.createTransport failed to connect to ${addr}. Err: connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"`;
+    const dir = join(root, 'grpc-pods');
+    write(join(dir, 'kube-system_kube-apiserver-cp3_1c2d', 'kube-apiserver', '0.log'), [
+      `2026-12-01T23:18:40.000000001Z stderr F ${warning('{Addr: "127.0.0.1:2379", ServerName: "127.0.0.1:2379", }')}`,
+      `2026-12-01T23:18:41.000000001Z stderr F ${warning('{Addr: "127.0.0.1:2379", ServerName: "127.0.0.1:2379", BalancerAttributes: {"<%!p(pickfirstleaf.managedByPickfirstKeyType={})>": "<%!p(bool=true)>" }}')}`,
+    ]);
+    const found = nodeComponentErrors('cp3', dir, join(root, 'none'), since);
+    expect(found).toHaveLength(2);
+    expect(found[1]!.line.length).toBeGreaterThan(450);
+    for (const e of found) expect(e.line).toMatch(/127\.0\.0\.1:2379.*x509: certificate signed by unknown authority"$/);
+  });
+
   it('finds nothing where the folders do not exist', () => {
     expect(nodeComponentErrors('cp2', join(root, 'none'), join(root, 'none-either'), since)).toEqual([]);
   });

@@ -89,6 +89,24 @@ export async function listCertificateFiles(transport: Transport, targets: readon
   return [...new Set(res.stdout.split('\n').filter(Boolean))].sort();
 }
 
+/**
+ * Each path's file as the host resolves it (`readlink -f`: every symlink of the path resolved), one
+ * command for all. A folder reached through a symlink (kubespray links /etc/kubernetes/pki to its
+ * /etc/kubernetes/ssl: kube_cert_compat_dir) gives every file two names; callers use this to tell
+ * such aliases from distinct files. A path that does not resolve maps to itself.
+ * Returns path -> canonical path. Throws KcarunError E_REMOTE_EXIT when the command cannot run.
+ */
+export async function canonicalPaths(transport: Transport, paths: readonly string[], options: { become?: boolean } = {}): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (paths.length === 0) return out;
+  const script = `for f in ${paths.map(shellQuote).join(' ')}; do printf '%s\\0' "$(readlink -f -- "$f" 2>/dev/null)"; done; true`;
+  const res = await transport.exec(script, { become: options.become });
+  if (res.rc !== 0) throw new KcarunError('E_REMOTE_EXIT', `cannot resolve certificate paths: ${res.stderr.trim()}`, { host: transport.host });
+  const resolved = res.stdout.split('\0');
+  paths.forEach((p, i) => out.set(p, resolved[i] || p));
+  return out;
+}
+
 export async function scanCertificates(transport: Transport, targets: readonly string[], options: { become?: boolean } = {}): Promise<ScanResult> {
   const files = await listCertificateFiles(transport, targets, options);
   const result: ScanResult = { found: [], failures: [], references: [] };
