@@ -1,0 +1,289 @@
+/**
+ * The stock playbooks other than rotate-ca, dry-run and then run end to end on a genuine kubeadm HA cluster (`lab up
+ * --layout kubeadm-real`: real kubeadm init/join, kubelet, containerd, control plane and etcd 3.6 as
+ * static pods, haproxy in front), through the real CLI (`node dist/cli.js`, so `npm run build` first)
+ * over real SSH, with the inventory the lab prints (`layout: kubeadm` and nothing else):
+ * - --dry-run of check-expiry, renew-leaf-certs, offline-replace, rotate-etcd-ca and rotate-k8s-ca:
+ *   exit 0, every stage of the playbook planned, no file changed, no container or kubelet restarted.
+ * - check-expiry: exit 0 with warn_days 1, exit 1 naming the CA files with warn_days 40 (the lab's
+ *   CAs expire in 30 days); nothing changed either way.
+ * - renew-leaf-certs: with force_renewal every leaf kubeadm made (files and kubeconfig-embedded, and
+ *   the kubelet's client pair) gets a new serial from the same CA (checked against the node's CA file),
+ *   under traffic: no failed request through the load balancer, no TLS or authentication error in
+ *   the real components' logs, data intact; a second run without force changes nothing and says so.
+ * - offline-replace: refuses without accept_downtime; with it, every leaf chains to a new CA, nothing
+ *   trusts the old CAs, the data written before is intact, and the operator's kubectl with the
+ *   rotated admin.conf sees every node Ready again.
+ * (These ran on the emulated kubeadm lab until session 22: other-playbooks.test.ts, and dry-run.test.ts,
+ * which keeps the dry runs on the emulated binary layout.)
+ *
+ * Subnet: $KCARUN_REAL_OTHER_SUBNET or 10.238.0.0/16.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { parse } from 'yaml';
+import { LabPaths } from '../../lab/lab-paths.js';
+import { labInventory } from '../../lab/commands/inventory.js';
+import { trafficStart, trafficStop } from '../../lab/commands/traffic.js';
+import { inRealNode, kubectl, realUp } from '../../lab/real/up.js';
+import { realDown } from '../../lab/real/down.js';
+import { realVerify } from '../../lab/real/traffic.js';
+import { readState, type LabState } from '../../lab/lab-state.js';
+import { jsonEvents, runCli } from '../helpers/cli.js';
+import { nodeFileSums, plannedFiles, stageStatuses, type Events } from './plan-check.js';
+
+const SUBNET = process.env['KCARUN_REAL_OTHER_SUBNET'] ?? '10.238.0.0/16';
+const CLI = join(import.meta.dirname, '../../dist/cli.js');
+const NODES = ['cp1', 'cp2', 'cp3'];
+/** Every leaf certificate file kubeadm writes on a control-plane node (the kubelet's serving one is its own). */
+const LEAF_FILES = [
+  '/etc/kubernetes/pki/etcd/server.crt',
+  '/etc/kubernetes/pki/etcd/peer.crt',
+  '/etc/kubernetes/pki/etcd/healthcheck-client.crt',
+  '/etc/kubernetes/pki/apiserver-etcd-client.crt',
+  '/etc/kubernetes/pki/apiserver.crt',
+  '/etc/kubernetes/pki/apiserver-kubelet-client.crt',
+  '/etc/kubernetes/pki/front-proxy-client.crt',
+];
+const KUBECONFIGS = ['/etc/kubernetes/admin.conf', '/etc/kubernetes/controller-manager.conf', '/etc/kubernetes/scheduler.conf', '/etc/kubernetes/kubelet.conf'];
+const CA_FILES = ['/etc/kubernetes/pki/ca.crt', '/etc/kubernetes/pki/etcd/ca.crt', '/etc/kubernetes/pki/front-proxy-ca.crt'];
+const CA_OF: Record<string, string> = {
+  'etcd/': '/etc/kubernetes/pki/etcd/ca.crt',
+  'apiserver-etcd-client': '/etc/kubernetes/pki/etcd/ca.crt',
+  'front-proxy-client': '/etc/kubernetes/pki/front-proxy-ca.crt',
+};
+const caFor = (path: string): string => Object.entries(CA_OF).find(([k]) => path.includes(k))?.[1] ?? '/etc/kubernetes/pki/ca.crt';
+
+interface CliRun {
+  rc: number;
+  output: string;
+  end: { status: string; changed: number; failed: number; message?: string } | undefined;
+}
+
+describe('stock playbooks check-expiry, renew-leaf-certs, offline-replace on a genuine kubeadm HA cluster (kubeadm-real)', () => {
+  const work = mkdtempSync(join(tmpdir(), 'kcarun-e2e-otherreal-'));
+  const dir = join(work, 'lab');
+  const inventory = join(work, 'inventory.yaml');
+  const paths = new LabPaths(dir);
+  let state: LabState;
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    await realUp({ dir, layout: 'kubeadm', nodes: NODES.length, subnet: SUBNET, log: (l) => console.log(l) });
+    console.log(`[e2e other-real] lab up in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    state = readState(paths)!;
+    writeFileSync(inventory, labInventory(dir));
+  }, 900_000);
+
+  afterAll(async () => {
+    await trafficStop({ dir }).catch(() => undefined);
+    if (readState(paths)?.real) await realDown({ dir, purge: true, log: () => undefined });
+    rmSync(work, { recursive: true, force: true });
+  }, 300_000);
+
+  /** Runs the CLI with JSON events; --fresh because a failed check-expiry leaves its run unfinished. */
+  function kcarun(playbook: string, ...extra: string[]): Promise<CliRun> {
+    const args = [CLI, join(import.meta.dirname, '../../playbooks', playbook), '-i', inventory, '--yes', '--fresh', '--output', 'json', '--state-dir', join(work, '.kcarun'), ...extra.flatMap((e) => ['-e', e])];
+    return new Promise((resolve) => {
+      execFile('node', args, { maxBuffer: 100_000_000, cwd: work }, (err, stdout, stderr) => {
+        const rc = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+        const events = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string });
+        const end = events.find((e) => e.event === 'run-end') as CliRun['end'];
+        resolve({ rc, output: stdout + stderr, end });
+      });
+    });
+  }
+
+  /** A node path read from the machine: a symlink the kubelet made absolute (kubelet-client-current.pem) resolved inside the node. */
+  function file(node: string, path: string): string {
+    const onMachine = paths.node(node).fs(path);
+    try {
+      const target = readlinkSync(onMachine);
+      return isAbsolute(target) ? paths.node(node).fs(target) : join(onMachine, '..', target);
+    } catch {
+      return onMachine;
+    }
+  }
+  const cert = (pem: string | Buffer): X509Certificate => new X509Certificate(pem);
+  /** A kubeconfig's client certificate: embedded, or the file it names (kubelet.conf -> kubelet-client-current.pem). */
+  function clientCert(node: string, kubeconfig: string): X509Certificate {
+    const doc = parse(readFileSync(file(node, kubeconfig), 'utf8')) as { users: Array<{ user: Record<string, string> }> };
+    const user = doc.users[0]!.user;
+    if (user['client-certificate-data']) return cert(Buffer.from(user['client-certificate-data'], 'base64'));
+    return cert(readFileSync(file(node, user['client-certificate']!)));
+  }
+  /** Serial and issuer of every leaf on every node (files, kubeconfig-embedded, the kubelet's client pair). */
+  function leaves(): Map<string, { serial: string; issuer: string }> {
+    const out = new Map<string, { serial: string; issuer: string }>();
+    for (const node of NODES) {
+      for (const p of LEAF_FILES) {
+        const c = cert(readFileSync(file(node, p)));
+        out.set(`${node}:${p}`, { serial: c.serialNumber, issuer: c.issuer });
+      }
+      for (const k of KUBECONFIGS) {
+        const c = clientCert(node, k);
+        out.set(`${node}:${k}`, { serial: c.serialNumber, issuer: c.issuer });
+      }
+    }
+    return out;
+  }
+  /** Each leaf verifies against its node's CA file (the signature, not just the issuer name). */
+  function expectAllVerify(): void {
+    for (const node of NODES) {
+      for (const p of LEAF_FILES) expect(cert(readFileSync(file(node, p))).verify(cert(readFileSync(file(node, caFor(p)))).publicKey), `${node}:${p}`).toBe(true);
+      const ca = cert(readFileSync(file(node, '/etc/kubernetes/pki/ca.crt')));
+      for (const k of KUBECONFIGS) expect(clientCert(node, k).verify(ca.publicKey), `${node}:${k}`).toBe(true);
+    }
+  }
+  async function readyNodes(): Promise<string[]> {
+    const r = await kubectl(paths, ['get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}']);
+    return r.rc === 0 ? r.stdout.trim().split(' ').sort() : [`kubectl: ${r.stderr.trim()}`];
+  }
+
+  /** The lab's containers and kubelets (`node/name` -> id or pid): a restart changes one. */
+  async function components(): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const n of state.nodes) {
+      const r = await inRealNode(n.holderPid, ['crictl', '--runtime-endpoint', 'unix:///run/containerd/containerd.sock', 'ps', '-o', 'json']);
+      for (const c of (JSON.parse(r.stdout) as { containers: Array<{ id: string; metadata: { name: string } }> }).containers) out.set(`${n.name}/${c.metadata.name}`, c.id);
+      out.set(`${n.name}/kubelet`, readFileSync(join(paths.node(n.name).run, 'units', 'kubelet.pid'), 'utf8').trim());
+    }
+    return out;
+  }
+  /**
+   * `--dry-run` of a stock playbook, and what every dry run promises: exit 0, a complete plan, no
+   * failed stage, no talk of rollback or --resume, no file changed and no component restarted.
+   */
+  async function dryRun(playbook: string, ...extra: string[]): Promise<Events> {
+    const files = nodeFileSums(paths, NODES, ['/etc/kubernetes', '/var/lib/kubelet/pki', '/var/lib/etcd/member/snap']);
+    const procs = await components();
+    expect(procs.size).toBeGreaterThan(NODES.length * 5);
+    const res = await runCli([join(import.meta.dirname, '../../playbooks', playbook), '-i', inventory, '--dry-run', '--output', 'json', '--state-dir', join(work, `dry-${playbook}`), ...extra.flatMap((e) => ['-e', e])], { cwd: work });
+    const events = jsonEvents(res.stdout);
+    expect(events.filter((e) => e.event === 'task-end' && e['status'] === 'failed').map((e) => `${String(e['stage'])}/${String(e['host'])}/${String(e['task'])}`), res.stderr).toEqual([]);
+    expect(res.code, `${playbook}: ${res.stdout.slice(-3000)}${res.stderr}`).toBe(0);
+    expect(events.find((e) => e.event === 'plan-summary')).toMatchObject({ complete: true });
+    expect(events.at(-1)).toMatchObject({ event: 'run-end', status: 'planned', exitCode: 0 });
+    expect(res.stdout + res.stderr, playbook).not.toMatch(/rolled back|roll back|--resume/i);
+    expect(nodeFileSums(paths, NODES, ['/etc/kubernetes', '/var/lib/kubelet/pki', '/var/lib/etcd/member/snap']), `${playbook}: a file changed`).toEqual(files);
+    expect(await components(), `${playbook}: a component restarted`).toEqual(procs);
+    return events;
+  }
+
+  // The first thing a user runs (README): every stock playbook's dry run, before anything is run for real.
+  it('--dry-run of check-expiry, renew-leaf-certs, offline-replace, rotate-etcd-ca and rotate-k8s-ca: every stage planned, nothing changed or restarted', async () => {
+    const expiry = await dryRun('check-expiry.yaml', 'warn_days=1');
+    expect(new Set(expiry.filter((e) => e.event === 'task-end' && e['stage'] === 'check-expiry' && e['status'] === 'ok').map((e) => e['host']))).toEqual(new Set(NODES));
+    expect(expiry.filter((e) => e.event === 'planned-change')).toEqual([]);
+
+    const renew = await dryRun('renew-leaf-certs.yaml', 'force_renewal=true');
+    for (const [stage, status] of Object.entries(stageStatuses(renew))) expect(`${stage}: ${status}`).toBe(`${stage}: ok`);
+    expect(new Set([...plannedFiles(renew)].map((p) => p.split(':')[0]))).toEqual(new Set(NODES));
+
+    const offline = await dryRun('offline-replace.yaml', 'accept_downtime=true');
+    for (const [stage, status] of Object.entries(stageStatuses(offline))) expect(`${stage}: ${status}`).toBe(`${stage}: ok`);
+
+    const etcd = stageStatuses(await dryRun('rotate-etcd-ca.yaml'));
+    for (const stage of ['detect', 'preflight', 'backup', 'prepare-cas', 'prepare-certs', 'distribute', 'trust-etcd', 'trust-apiserver', 'switch-etcd', 'finalize', 'finalize-check', 'finalize-apiserver', 'finalize-etcd', 'finalize-cleanup', 'post-check']) {
+      expect(`${stage}: ${etcd[stage]}`).toBe(`${stage}: ok`);
+    }
+    expect(etcd['trust-kubelets']).toBe('skipped');
+    const k8s = stageStatuses(await dryRun('rotate-k8s-ca.yaml'));
+    for (const stage of ['detect', 'preflight', 'prepare-cas', 'prepare-certs', 'trust-controller-manager', 'trust-apiserver', 'trust-kubeconfigs', 'trust-kubelets', 'switch-signing', 'switch-control-plane', 'finalize', 'finalize-apiserver', 'finalize-kubelets', 'post-check']) {
+      expect(`${stage}: ${k8s[stage]}`).toBe(`${stage}: ok`);
+    }
+    expect(k8s['trust-etcd']).toBe('skipped');
+  }, 1_200_000);
+
+  it('check-expiry: exit 0 with warn_days 1, exit 1 naming the CA files with warn_days 40, changes nothing', async () => {
+    const before = leaves();
+    const ok = await kcarun('check-expiry.yaml', 'warn_days=1');
+    expect(ok.rc, ok.output.slice(-2000)).toBe(0);
+    expect(ok.end).toMatchObject({ status: 'nothing-to-do', changed: 0, failed: 0 });
+    const warn = await kcarun('check-expiry.yaml', 'warn_days=40');
+    expect(warn.rc).toBe(1);
+    expect(warn.end).toMatchObject({ status: 'failed', changed: 0 });
+    for (const node of NODES) {
+      expect(warn.output).toContain(`${node}: /etc/kubernetes/pki/ca.crt: expires in 29 days`);
+      expect(warn.output).toContain(`${node}: /etc/kubernetes/pki/etcd/ca.crt: expires in 29 days`);
+    }
+    expect(warn.output).toContain('under the 40 days threshold');
+    expect(leaves()).toEqual(before);
+  }, 300_000);
+
+  it('renew-leaf-certs with force_renewal: every leaf gets a new serial from the same CA, under traffic: no failed request through the load balancer, no component error, data intact', async () => {
+    const before = leaves();
+    const caBefore = NODES.map((n) => readFileSync(file(n, '/etc/kubernetes/pki/ca.crt'), 'utf8'));
+    await trafficStart({ dir });
+    const t0 = Date.now();
+    const run = await kcarun('renew-leaf-certs.yaml', 'force_renewal=true');
+    console.log(`[e2e other-real] renew-leaf-certs: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    await new Promise((r) => setTimeout(r, 5000));
+    await trafficStop({ dir });
+    const tv = await realVerify(paths, state);
+    console.log(`[e2e other-real] renew-leaf-certs under traffic: ${tv.requests} requests, ${tv.failures} failed (through the load balancer: ${tv.lbFailures}); component log TLS/auth errors: ${tv.componentLogErrors} ${JSON.stringify(tv.componentLogErrorsByComponent)}`);
+    for (const w of tv.unavailability) console.log(`[e2e other-real] unavailable: ${w.target} ${w.from} -> ${w.to ?? '(end)'} ${w.seconds.toFixed(1)} s`);
+    for (const e of tv.componentLogSamples) console.log(`[e2e other-real]   ${e.node} ${e.component} ${e.ts} ${e.line}`);
+    expect(run.rc, run.output.slice(-3000)).toBe(0);
+    expect(run.end?.status).toBe('succeeded');
+    const after = leaves();
+    for (const [key, old] of before) {
+      const now = after.get(key)!;
+      expect(now.serial, key).not.toBe(old.serial);
+      expect(now.issuer, key).toBe(old.issuer);
+    }
+    expectAllVerify();
+    expect(NODES.map((n) => readFileSync(file(n, '/etc/kubernetes/pki/ca.crt'), 'utf8'))).toEqual(caBefore);
+    expect(tv.requestsByTarget['lb'] ?? 0).toBeGreaterThan(50);
+    expect(tv.lbFailures).toBe(0);
+    expect(tv.componentLogErrors, JSON.stringify(tv.componentLogSamples)).toBe(0);
+    expect(tv.dataIntact, tv.dataProblems.join('; ')).toBe(true);
+  }, 1_800_000);
+
+  it('renew-leaf-certs without force after that: nothing to renew, nothing changed, and it says so', async () => {
+    const before = leaves();
+    const run = await kcarun('renew-leaf-certs.yaml');
+    expect(run.rc, run.output.slice(-2000)).toBe(0);
+    expect(run.end).toMatchObject({ status: 'nothing-to-do', changed: 0 });
+    expect(run.end?.message).toContain('nothing to do');
+    expect(leaves()).toEqual(before);
+  }, 300_000);
+
+  it('offline-replace refuses without accept_downtime and changes nothing', async () => {
+    const before = leaves();
+    const run = await kcarun('offline-replace.yaml');
+    expect(run.rc).toBe(1);
+    expect(run.output).toContain('accept_downtime=true');
+    expect(leaves()).toEqual(before);
+  }, 120_000);
+
+  it('offline-replace: new CAs, every leaf chains to them, nothing trusts the old CAs, data intact, every node Ready again', async () => {
+    const oldCas = NODES.flatMap((n) => CA_FILES.map((p) => cert(readFileSync(file(n, p))).fingerprint256));
+    const t0 = Date.now();
+    const run = await kcarun('offline-replace.yaml', 'accept_downtime=true');
+    console.log(`[e2e other-real] offline-replace: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    expect(run.rc, run.output.slice(-3000)).toBe(0);
+    expect(run.end?.status).toBe('succeeded');
+    for (const n of NODES) {
+      for (const p of CA_FILES) {
+        const ca = cert(readFileSync(file(n, p)));
+        expect(oldCas, `${n}:${p}`).not.toContain(ca.fingerprint256);
+        expect(ca.subject, `${n}:${p}`).toContain('(rotated ');
+      }
+    }
+    expectAllVerify();
+    const tv = await realVerify(paths, state);
+    expect(tv.leavesOnOldCa).toEqual([]);
+    expect(tv.filesTrustingOldCa).toEqual([]);
+    expect(tv.dataIntact, tv.dataProblems.join('; ')).toBe(true);
+    // The kubelets report to the restarted apiservers with their new client certificates.
+    const deadline = Date.now() + 180_000;
+    let ready: string[] = [];
+    while (Date.now() < deadline && (ready = await readyNodes()).join(' ') !== NODES.map((n) => `${n}=True`).join(' ')) await new Promise((r) => setTimeout(r, 2000));
+    expect(ready).toEqual(NODES.map((n) => `${n}=True`));
+  }, 1_800_000);
+});
