@@ -2,8 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * The tests on the real clusters (docs/lab.md "The real kubeadm lab"): the genuine kubeadm cluster
- * (subnet 10.232.0.0/16), the hand-installed layout on the same binaries (10.233.0.0/16) and
- * kubespray's layout (10.237.0.0/16). Each file
+ * (subnet 10.232.0.0/16), the hand-installed layout on the same binaries (10.233.0.0/16),
+ * kubespray's layout (10.237.0.0/16) and the other stock playbooks on a kubeadm cluster (10.238.0.0/16). Each file
  * brings up its lab, checks, rotates and takes it down, comparing the machine's sysctls, routes, links
  * and mounts before and after, so the two run one after the other (fileParallelism false), never
  * beside each other: a second real lab's kubelets change the same sysctls. Most of their time waits on
@@ -11,7 +11,12 @@ import { defineConfig } from 'vitest/config';
  * Nothing in the other projects touches what they compare (the emulated labs live in their own mount
  * namespaces on loopback, the reload facts on 127.219.0.x).
  */
-export const REAL_CLUSTER_TESTS = ['test/e2e/rotate-kubeadm-real.test.ts', 'test/e2e/rotate-binary-real.test.ts', 'test/e2e/rotate-kubespray-real.test.ts'];
+export const REAL_CLUSTER_TESTS = [
+  'test/e2e/rotate-kubeadm-real.test.ts',
+  'test/e2e/rotate-binary-real.test.ts',
+  'test/e2e/rotate-kubespray-real.test.ts',
+  'test/e2e/other-playbooks-real.test.ts',
+];
 
 /**
  * The reload facts that run the pinned Kubernetes and etcd binaries on loopback (test/facts/harness.ts

@@ -1,11 +1,13 @@
 /**
- * `--dry-run` of the stock playbooks on both lab layouts (3 nodes each), through the real CLI over
+ * `--dry-run` of the stock playbooks on the emulated binary lab (3 nodes), through the real CLI over
  * real SSH — the first thing a user runs against a cluster (README): it exits 0 and passes through
  * every stage the run would run (no stage fails; the stages that do the work are planned, not
  * skipped), nothing changes on any node (files and component processes, plan-check.ts), and it
  * never speaks of rollback or --resume.
  *
- * rotate-ca's dry run, and its comparison with the real run that follows, live with that real run
+ * The same dry runs on the genuine kubeadm cluster live in other-playbooks-real.test.ts (since session
+ * 22; they ran here on the emulated kubeadm lab before). rotate-ca's dry run, and its comparison with
+ * the real run that follows, live with that real run
  * (one lab and one rotation per layout, to keep CI inside its budget): rotate-kubeadm-real.test.ts
  * (the genuine kubeadm cluster) and rotate-binary-real.test.ts (the hand-installed layout on the real
  * binaries).
@@ -16,9 +18,9 @@ import { dryRun, plannedFiles, stageStatuses } from './plan-check.js';
 
 const NODES = ['cp1', 'cp2', 'cp3'];
 
-for (const layout of ['kubeadm', 'binary'] as const) {
+for (const layout of ['binary'] as const) {
   describe(`--dry-run of every stock playbook on a ${layout} lab`, () => {
-    const lab = labSession({ name: `dry-run-${layout}`, ipPrefix: layout === 'kubeadm' ? '127.0.61' : '127.0.62', layout, nodes: 3 });
+    const lab = labSession({ name: `dry-run-${layout}`, ipPrefix: '127.0.62', layout, nodes: 3 });
     useLab(lab, { beforeAll, afterAll });
 
     it('check-expiry: read-only, exit 0, every host checked for real', async () => {
