@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile, chmod } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -193,6 +193,9 @@ describe.each([
       await issueCertificate({ subject: [['CN', 'somebody-elses-ca']], usage: 'ca', validity, ...ca });
       await mkdir(fs('/etc/kubernetes/pki'), { recursive: true });
       await issueCertificate({ subject: [['CN', 'stray-client']], usage: 'client', validity, issuer: ca, certFile: fs('/etc/kubernetes/pki/stray.crt'), keyFile: join(stray, 'stray.key') });
+      // A second name for a PKI folder (kubespray links /etc/kubernetes/pki to its certificatesDir):
+      // the same files, never a second copy for some extra client to hold.
+      await symlink(layout === 'kubeadm' ? 'pki' : 'ssl', fs('/etc/kubernetes/compat-pki'));
     });
     const fsRoot = node.paths.node(NODE.name).fs('/');
     before = await snapshot(fsRoot);
@@ -251,6 +254,11 @@ describe.each([
     expect(entries.filter((e) => e.role === 'extra-client').map((e) => e.path).sort()).toEqual([
       '/etc/prometheus/ssl/etcd-ca.crt', '/etc/prometheus/ssl/etcd-client.crt', '/etc/prometheus/ssl/kubelet-client.crt', '/etc/prometheus/ssl/kubernetes-ca.crt',
     ]);
+  });
+
+  it('lists each file once, under the name its readers use, not under a symlinked folder\'s second name', () => {
+    expect(result.json.map.entries.filter((e) => e.path.startsWith('/etc/kubernetes/compat-pki/')).map((e) => e.path)).toEqual([]);
+    expect(JSON.stringify(result.json.vars)).not.toContain('compat-pki');
   });
 
   it('warns about the certificate it cannot classify and exits 1', () => {
