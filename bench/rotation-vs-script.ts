@@ -104,7 +104,7 @@ export async function labUpChild(dir: string, ipPrefix: string, layout: 'kubeadm
   for (let attempt = 1; ; attempt++) {
     let stderr = '';
     const code = await new Promise<number>((resolve) => {
-      const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'lab/cli.ts'), 'up', '--dir', dir, '--nodes', '3', '--layout', layout, '--ca-days-left', '30', '--ip-prefix', ipPrefix, ...extraArgs], {
+      const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'lab/cli.ts'), 'up', '--dir', dir, '--nodes', '3', '--layout', layout === 'kubeadm' ? 'kubeadm-emulated' : layout, '--ca-days-left', '30', '--ip-prefix', ipPrefix, ...extraArgs], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -45,7 +45,7 @@ export interface RotationResult {
 const ROOT = join(import.meta.dirname, '..');
 
 /**
- * Runs the demo on the emulated lab (`lab/demo.ts --layout kubeadm`: a 3-node kubeadm lab with traffic, the stock rotate-ca playbook with
+ * Runs the demo on the emulated lab (`lab/demo.ts --layout kubeadm-emulated`: a 3-node kubeadm lab with traffic, the stock rotate-ca playbook with
  * its default gates) with its events recorded, and reads the figure from them. Takes minutes.
  */
 export async function measureDemoRotation(log: (s: string) => void): Promise<RotationResult> {
@@ -56,7 +56,7 @@ export async function measureDemoRotation(log: (s: string) => void): Promise<Rot
     const exitCode = await new Promise<number>((resolve, reject) => {
       const child = spawn(
         process.execPath,
-        [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'lab/demo.ts'), '--layout', 'kubeadm', '--events', events, '--dir', join(work, 'lab'), '--ip-prefix', '127.0.8'],
+        [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'lab/demo.ts'), '--layout', 'kubeadm-emulated', '--events', events, '--dir', join(work, 'lab'), '--ip-prefix', '127.0.8'],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -71,7 +71,7 @@ export async function measureDemoRotation(log: (s: string) => void): Promise<Rot
     const time = parseGnuTime(await readFile(`${events}.time`, 'utf8'));
     return {
       ...result,
-      source: 'the demo rotation, measured in this run (`npm run demo -- --layout kubeadm`: the emulated 3-node kubeadm lab with traffic, default gates)',
+      source: 'the demo rotation, measured in this run (`npm run demo -- --layout kubeadm-emulated`: the emulated 3-node kubeadm lab with traffic, default gates)',
       cpu_s: time.cpuSeconds,
       cpu_share: time.cpuSeconds / result.wall_s,
       peak_rss_mb: time.peakRssMb,

@@ -1,7 +1,7 @@
 /**
  * `npm run lab -- <verb>`: the lab's command line (the only file here that reads argv or exits).
- *   up [--nodes 3] [--workers 0] [--layout kubeadm|binary|etcd-only] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1] [--dir DIR]
- *   up --layout kubeadm-real|binary-real|kubespray-real [--nodes 3] [--subnet 10.231.0.0/16] [--ca-days-left 30] [--dir DIR]
+ *   up [--layout kubeadm|binary|kubespray] [--nodes 3] [--subnet 10.231.0.0/16] [--ca-days-left 30] [--dir DIR]   (real components)
+ *   up --layout kubeadm-emulated|binary-emulated|etcd-only [--nodes 3] [--workers 0] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1] [--dir DIR]
  *   add-worker (kubeadm-real: a new machine joins with the printed join command)
  *   down [--purge] | status [--json] | inventory | kubeconfig | traffic start [--rate N] | traffic stop
  *   verify [--json] | fault stop-sshd|start-sshd|kill-etcd|pause|resume|change-host-key NODE
@@ -16,15 +16,17 @@ import { trafficStart, trafficStop } from './commands/traffic.js';
 import { labVerify } from './commands/verify.js';
 import { FAULTS, labFault, type Fault } from './commands/fault.js';
 import { adminConf, realUp } from './real/up.js';
-import { isRealLayout } from './lab-state.js';
+import { layoutChoice } from './layout-names.js';
 import { realJoinNewWorker } from './real/worker.js';
 
 const USAGE = `usage: npm run lab -- <verb> [options]   (needs root, Linux)
-  up [--nodes 3] [--workers 0 (kubeadm: kubelet-only nodes w1.. on PREFIX.101..)] [--layout kubeadm|binary|etcd-only] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1]
-  up --layout kubeadm-real|binary-real|kubespray-real [--nodes 3] [--subnet 10.231.0.0/16] [--ca-days-left 30]
+  up [--layout kubeadm|binary|kubespray] [--nodes 3] [--subnet 10.231.0.0/16] [--ca-days-left 30]
                             a genuine cluster from the pinned builds (scripts/build-lab-binaries.sh):
-                            kubeadm's, hand-installed (the binary layout's units, real binaries), or
-                            kubespray's (kubeadm's control plane, etcd on the host from /etc/etcd.env)
+                            kubeadm's (the default), hand-installed (the binary layout's units, real
+                            binaries), or kubespray's (kubeadm's control plane, etcd on the host from
+                            /etc/etcd.env); kubeadm-real, binary-real, kubespray-real: the same
+  up --layout kubeadm-emulated|binary-emulated|etcd-only [--nodes 3] [--workers 0 (kubeadm-emulated: kubelet-only nodes w1.. on PREFIX.101..)] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1]
+                            the emulated labs (lab/components/, loopback, seconds to start), and etcd alone
   add-worker                kubeadm-real: a new node wN joins with \`kubeadm token create --print-join-command\`
   down [--purge]            stop every lab process (by pid), remove mount points
   status [--json]           nodes, units, static pods
@@ -66,11 +68,11 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (verb) {
     case 'up': {
-      const layout = values.layout ?? 'kubeadm';
-      if (isRealLayout(layout)) {
+      const choice = layoutChoice(values.layout ?? 'kubeadm');
+      if (choice.kind === 'real') {
         await realUp({
           dir,
-          layout: layout === 'kubeadm-real' ? 'kubeadm' : layout === 'binary-real' ? 'binary' : 'kubespray',
+          layout: choice.layout,
           nodes: values.nodes ? Number(values.nodes) : undefined,
           subnet: values.subnet,
           caDaysLeft: values['ca-days-left'] ? Number(values['ca-days-left']) : undefined,
@@ -78,10 +80,9 @@ async function main(argv: string[]): Promise<number> {
         });
         return 0;
       }
-      if (layout !== 'kubeadm' && layout !== 'binary' && layout !== 'etcd-only') throw new Error('--layout must be kubeadm, binary, etcd-only, kubeadm-real, binary-real or kubespray-real');
       await labUp({
         dir,
-        layout,
+        layout: choice.layout,
         nodes: values.nodes ? Number(values.nodes) : undefined,
         workers: values.workers ? Number(values.workers) : undefined,
         caDaysLeft: values['ca-days-left'] ? Number(values['ca-days-left']) : undefined,

@@ -1,17 +1,18 @@
 /**
- * `npm run demo [-- --layout kubeadm-real|binary-real|kubeadm|binary] [-- --nodes 5] [-- --keep] [-- --events FILE]`: the main
+ * `npm run demo [-- --layout kubeadm|binary|kubespray|kubeadm-emulated|binary-emulated] [-- --nodes 5] [-- --keep] [-- --events FILE]`: the main
  * job on the local lab. Brings up a 3-node lab, starts lab traffic, runs the stock rotation
  * (`kcarun playbooks/rotate-ca.yaml`) with its live output, then prints the lab's verify JSON as the
  * last line. The lab is taken down at the end unless --keep. With --events, the rotation's JSON
  * events go to FILE instead of the live output, and FILE.time gets its wall, user and system seconds
  * and peak RSS (GNU time; the benchmark reads both).
  *
- * Layouts: `kubeadm-real` (the default, issue 18) is the genuine kubeadm HA cluster of lab/real/
- * (kubeadm init/join, real kubelet, containerd, control plane and etcd, haproxy in front); on a
- * machine without the pinned build it first runs scripts/build-lab-binaries.sh with its output
- * shown (~17-24 min cold on 2 cores, then cached). `binary-real` is the hand-installed layout on the
- * same real binaries (units, /etc/etcd/ssl, /etc/kubernetes/ssl). `kubeadm` and `binary` are the emulated labs
- * (lab/components/: minutes, no build).
+ * Layouts (lab/layout-names.ts): `kubeadm` (the default, issue 18) is the genuine kubeadm HA cluster
+ * of lab/real/ (kubeadm init/join, real kubelet, containerd, control plane and etcd, haproxy in
+ * front); on a machine without the pinned build it first runs scripts/build-lab-binaries.sh with its
+ * output shown (~17-24 min cold on 2 cores, then cached). `binary` is the hand-installed layout on the
+ * same real binaries (units, /etc/etcd/ssl, /etc/kubernetes/ssl), `kubespray` kubespray's. The `-real`
+ * names mean the same. `kubeadm-emulated` and `binary-emulated` are the emulated labs (lab/components/:
+ * minutes, no build).
  */
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, writeFileSync } from 'node:fs';
@@ -24,6 +25,7 @@ import { labInventory } from './commands/inventory.js';
 import { trafficStart, trafficStop } from './commands/traffic.js';
 import { labUp } from './commands/up.js';
 import { labVerify } from './commands/verify.js';
+import { layoutChoice, type LayoutChoice } from './layout-names.js';
 
 const root = join(import.meta.dirname, '..');
 
@@ -31,7 +33,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
     options: {
-      layout: { type: 'string', default: 'kubeadm-real' },
+      layout: { type: 'string', default: 'kubeadm' },
       nodes: { type: 'string', default: '3' },
       dir: { type: 'string', default: '/tmp/kcarun-demo' },
       'ip-prefix': { type: 'string', default: '127.0.9' },
@@ -40,25 +42,31 @@ async function main(): Promise<number> {
       events: { type: 'string' },
     },
   });
-  const layout = values.layout!;
   const dir = values.dir!;
   const log = (l: string) => console.error(l);
-  if (layout !== 'kubeadm-real' && layout !== 'binary-real' && layout !== 'kubeadm' && layout !== 'binary') {
-    console.error(`demo: --layout must be kubeadm-real (the default), binary-real, kubeadm or binary, not ${JSON.stringify(layout)}`);
+  let choice: LayoutChoice;
+  try {
+    choice = layoutChoice(values.layout!);
+  } catch (err) {
+    console.error(`demo: ${(err as Error).message}`);
+    return 2;
+  }
+  if (choice.kind === 'emulated' && choice.layout === 'etcd-only') {
+    console.error('demo: etcd-only has no Kubernetes to rotate: use kcarun playbooks/rotate-etcd-ca.yaml on `npm run lab -- up --layout etcd-only`');
     return 2;
   }
   if (process.getuid?.() !== 0) {
     console.error('demo: the lab needs root (namespaces, bind mounts, sshd)');
     return 2;
   }
-  const real = layout === 'kubeadm-real' || layout === 'binary-real';
+  const real = choice.kind === 'real';
   if (real && !(await realBinariesBuilt(log))) return 1;
   await labDown({ dir, purge: true, log: () => undefined }).catch(() => undefined);
   let verifyLine = '';
   let runCode = 1;
   try {
-    if (real) await realUp({ dir, layout: layout === 'binary-real' ? 'binary' : 'kubeadm', nodes: Number(values.nodes), subnet: values.subnet, caDaysLeft: 30, log });
-    else await labUp({ dir, nodes: Number(values.nodes), layout, caDaysLeft: 30, ipPrefix: values['ip-prefix'], log });
+    if (choice.kind === 'real') await realUp({ dir, layout: choice.layout, nodes: Number(values.nodes), subnet: values.subnet, caDaysLeft: 30, log });
+    else await labUp({ dir, nodes: Number(values.nodes), layout: choice.layout, caDaysLeft: 30, ipPrefix: values['ip-prefix'], log });
     const inventory = join(dir, 'inventory.yaml');
     writeFileSync(inventory, labInventory(dir));
     await trafficStart({ dir });
