@@ -69,6 +69,9 @@ async function main(argv: string[]): Promise<number> {
   switch (verb) {
     case 'up': {
       const choice = layoutChoice(values.layout ?? 'kubeadm');
+      // An option the chosen kind of lab does not take is refused, not ignored.
+      const notHere = choice.kind === 'real' ? (['workers', 'ssh-port', 'ip-prefix'] as const).filter((o) => values[o] !== undefined) : values.subnet !== undefined ? ['subnet'] : [];
+      if (notHere.length) throw new Error(`--${notHere.join(', --')} ${notHere.length > 1 ? 'are' : 'is'} not for --layout ${values.layout ?? 'kubeadm'} (${choice.kind === 'real' ? 'real components: --subnet, --nodes, --ca-days-left; add-worker adds workers' : 'emulated: --ip-prefix, --ssh-port, --workers'})`);
       if (choice.kind === 'real') {
         await realUp({
           dir,

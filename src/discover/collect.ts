@@ -209,8 +209,8 @@ function referencedBy(kubeconfigs: Map<string, KubeconfigFacts>): string[] {
  * One file reached under several paths (a symlinked folder: kubespray's /etc/kubernetes/pki ->
  * /etc/kubernetes/ssl) is one file, not a second copy held by some extra client. Per file, the paths
  * a component or kubeconfig names are kept; when none is named, the resolved path (or the first
- * found); the other paths are dropped from `files` and `kubeconfigs`. A host where paths cannot be
- * resolved keeps them all, with a warning.
+ * found); the other paths, if they read the same bytes, are dropped from `files` and `kubeconfigs`.
+ * A host where paths cannot be resolved keeps them all, with a warning.
  */
 async function dropAliases(transport: Transport, files: Map<string, Buffer>, kubeconfigs: Map<string, KubeconfigFacts>, named: Set<string>, warnings: string[], become?: boolean): Promise<void> {
   let canonical: Map<string, string>;
@@ -229,8 +229,11 @@ async function dropAliases(transport: Transport, files: Map<string, Buffer>, kub
     if (paths.length < 2) continue;
     const keep = paths.filter((p) => named.has(p));
     if (keep.length === 0) keep.push(paths.includes(c) ? c : paths[0]!);
+    const kept = files.get(keep[0]!)!;
     for (const p of paths) {
-      if (keep.includes(p)) continue;
+      // Dropped only when it reads the same bytes: whatever a host's readlink says, two files that
+      // differ are both reported.
+      if (keep.includes(p) || !files.get(p)!.equals(kept)) continue;
       files.delete(p);
       kubeconfigs.delete(p);
     }

@@ -2,6 +2,7 @@ import type { Inventory } from '../formats/inventory/load.js';
 import { LOCAL_HOST } from '../formats/inventory/patterns.js';
 import type { LoadedPlaybook, LoadedStage } from '../formats/playbook/load.js';
 import { builtinScope, hostVars } from '../formats/playbook/vars.js';
+import { resolveWholeExpressionVars } from '../formats/template.js';
 import type { HostInfo } from '../core/types.js';
 
 /** Registered task outputs, per host, by `register:` name. */
@@ -37,7 +38,7 @@ export function scopeFor(input: ScopeInput, stage: LoadedStage, hostName: string
   });
   const base = hostName === LOCAL_HOST ? LOCAL_HOST_INFO : input.inventory.hosts.get(hostName)!;
   const host: HostInfo = { ...base, vars };
-  const scope = {
+  const scope: Record<string, unknown> = {
     ...vars,
     ...builtinScope(input.inventory, hostName === LOCAL_HOST ? null : host),
     run: input.run,
@@ -45,5 +46,6 @@ export function scopeFor(input: ScopeInput, stage: LoadedStage, hostName: string
     ...input.registry.get(LOCAL_HOST),
     ...input.registry.get(hostName),
   };
-  return { host, scope };
+  // only the vars still in the scope as themselves (a registered output of the same name wins)
+  return { host, scope: resolveWholeExpressionVars(scope, Object.keys(vars).filter((k) => scope[k] === vars[k])) };
 }

@@ -56,15 +56,20 @@ function createEngine(outputEscape?: (value: unknown) => string, options: { shel
 /**
  * The `format_each` filter: `{{ groups.etcd | format_each: 'member-%s.pem', 'admin-%s.pem' }}` ->
  * ['member-cp1.pem', 'member-cp2.pem', 'admin-cp1.pem', 'admin-cp2.pem']. `v` is a list (one value is
- * a list of one); every `%s` of a pattern is replaced (no other printf directive: `%` stays as it is).
- * Throws when a pattern is not a string or has no `%s` (a list of the same path repeated is a mistake).
+ * a list of one) of strings or numbers; every `%s` of a pattern is replaced (no other printf directive:
+ * `%` stays as it is). Throws when a pattern is not a string or has no `%s` (a list of the same path
+ * repeated is a mistake), or an element is not a string or number.
  */
 export function formatEach(v: unknown, patterns: readonly unknown[]): string[] {
-  const items = (Array.isArray(v) ? v : [v]).map((x) => stringify(x));
+  const items = (Array.isArray(v) ? v : [v]).map((x) => {
+    if (typeof x !== 'string' && typeof x !== 'number') throw new Error(`format_each: ${JSON.stringify(x)} is not a name (a string or number)`);
+    return String(x);
+  });
   if (patterns.length === 0) throw new Error('format_each needs at least one pattern with %s');
   return patterns.flatMap((p) => {
     if (typeof p !== 'string' || !p.includes('%s')) throw new Error(`format_each: pattern ${JSON.stringify(p)} has no %s`);
-    return items.map((x) => p.replaceAll('%s', x));
+    // split/join, not replaceAll: a `$&` or `$'` in a value stays as it is
+    return items.map((x) => p.split('%s').join(x));
   });
 }
 
@@ -159,6 +164,8 @@ export function hasTemplate(text: string): boolean {
 /** `{{ expr }}` and nothing else: rendered to the value itself, keeping its type (list, number...). */
 const WHOLE_EXPRESSION = /^\{\{-?\s*([^{}]+?)\s*-?\}\}$/;
 
+
+
 /** How deep a var may refer to vars that refer to vars (a cycle stops here with an error). */
 const MAX_NESTING = 8;
 
@@ -210,6 +217,50 @@ function renderNested(value: unknown, scope: Scope, depth: number): unknown {
   if (Array.isArray(value)) return value.map((v) => renderNested(v, scope, depth));
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderNested(v, scope, depth)]));
   return value;
+}
+
+/**
+ * A var whose whole value is one `{{ expr }}` (a layout profile's `etcd_leaf_certs: "{{ groups.etcd |
+ * format_each: ... }}"`) is that expression's value wherever it is read: as a filter's input (`{{
+ * etcd_leaf_certs | concat: k8s_leaf_certs }}`), in `{% for f in etcd_leaf_certs %}`, in `when:`.
+ * Used wherever vars and builtins meet in one scope (src/engine/scope.ts for runs,
+ * src/formats/playbook/validate.ts for `kcarun validate`). Without this such a var was its template text there (a list concatenated with it held the text,
+ * rendered later into a list inside the list; a loop ran once over the text).
+ *
+ * Each such var becomes a getter that renders it with this scope the first time it is read. A var
+ * that cannot be rendered here (it reads a registered output that does not exist yet, or vars that
+ * refer to each other in a cycle) reads as its text, as before: the error, if any, comes where a
+ * task uses it, with its usual message. Registered outputs are never touched.
+ *
+ * @param scope the host's scope (mutated: the vars named in `varNames` become getters) @returns scope
+ */
+export function resolveWholeExpressionVars(scope: Record<string, unknown>, varNames: readonly string[]): Record<string, unknown> {
+  const resolving = new Set<string>();
+  for (const name of varNames) {
+    const raw = scope[name];
+    // a registered output or a builtin (host, groups, run) of the same name wins, as before
+    if (typeof raw !== 'string' || !WHOLE_EXPRESSION.test(raw)) continue;
+    let done = false;
+    let value: unknown = raw;
+    Object.defineProperty(scope, name, {
+      enumerable: true,
+      configurable: true,
+      get() {
+        if (done || resolving.has(name)) return value;
+        resolving.add(name);
+        try {
+          value = renderString(raw, scope);
+        } catch {
+          value = raw;
+        } finally {
+          resolving.delete(name);
+          done = true;
+        }
+        return value;
+      },
+    });
+  }
+  return scope;
 }
 
 /**

@@ -40,7 +40,8 @@ import type { StatusJson } from './lab-session.js';
 
 const SUBNET = process.env['KCARUN_REAL_KUBESPRAY_SUBNET'] ?? '10.237.0.0/16';
 const NODES = ['cp1', 'cp2', 'cp3'];
-const PLAYBOOK = join(import.meta.dirname, '..', '..', 'playbooks', 'rotate-ca.yaml');
+const PLAYBOOKS_DIR = join(import.meta.dirname, '..', '..', 'playbooks');
+const PLAYBOOK = join(PLAYBOOKS_DIR, 'rotate-ca.yaml');
 const SSL = '/etc/ssl/etcd/ssl';
 /** kubespray's certificatesDir for the kubeadm-made control plane. */
 const PKI = '/etc/kubernetes/ssl';
@@ -152,7 +153,7 @@ describe('stock rotate-ca on a kubespray-made cluster of real components (kubesp
   }, 600_000);
 
   // The stock profile alone must cover what kubespray really leaves: cp2's apiserver uses node-cp1.pem.
-  it('the stock profile alone (`layout: kubespray`, no discover) plans every host\'s etcd files on every host; its dry run changes nothing', async () => {
+  it('the stock profile alone (`layout: kubespray`, no discover): rotate-ca and renew-leaf-certs plan every host\'s etcd files on every host, check-expiry reads them; nothing changes', async () => {
     const watched = ['/etc/ssl/etcd', '/etc/kubernetes', '/etc/etcd.env', '/etc/systemd/system', '/var/lib/kubelet/pki'];
     const sumsBefore = nodeFileSums(paths, NODES, watched);
     const res = await runCli([PLAYBOOK, '-i', inventory, '--dry-run', '--output', 'json', '--state-dir', join(work, 'dry-state')], { cwd: work });
@@ -161,8 +162,17 @@ describe('stock rotate-ca on a kubespray-made cluster of real components (kubesp
     expect(events.find((e) => e.event === 'plan-summary')).toMatchObject({ complete: true });
     const planned = new Set(events.filter((e) => e.event === 'planned-change').map((e) => `${String(e['host'])}:${String(e['path'])}`));
     for (const n of NODES) for (const leaf of ETCD_LEAVES) expect(planned.has(`${n}:${leaf}`), `${n}:${leaf} planned`).toBe(true);
-    expect(nodeFileSums(paths, NODES, watched), 'the dry run changed a file').toEqual(sumsBefore);
-  }, 600_000);
+    // The same list in the other stock playbooks: check-expiry reads every host's etcd files (the
+    // lab's leaves end a few hours before their CA), renew-leaf-certs plans to renew them.
+    const expiry = await runCli([join(PLAYBOOKS_DIR, 'check-expiry.yaml'), '-i', inventory, '--yes', '--fresh', '--output', 'json', '-e', 'warn_days=40', '--state-dir', join(work, 'expiry-state')], { cwd: work });
+    expect(expiry.code, `${expiry.stdout.slice(-3000)}${expiry.stderr}`).toBe(1);
+    for (const n of NODES) for (const leaf of ETCD_LEAVES) expect(expiry.stdout, `${n}:${leaf} checked`).toMatch(new RegExp(`${n}: ${leaf.replaceAll('.', '\\.')}: expires in (28|29) days`));
+    const renew = await runCli([join(PLAYBOOKS_DIR, 'renew-leaf-certs.yaml'), '-i', inventory, '--dry-run', '--output', 'json', '-e', 'force_renewal=true', '--state-dir', join(work, 'renew-dry-state')], { cwd: work });
+    expect(renew.code, `${renew.stdout.slice(-3000)}${renew.stderr}`).toBe(0);
+    const renewPlanned = new Set(jsonEvents(renew.stdout).filter((e) => e.event === 'planned-change').map((e) => `${String(e['host'])}:${String(e['path'])}`));
+    for (const n of NODES) for (const leaf of ETCD_LEAVES) expect(renewPlanned.has(`${n}:${leaf}`), `renew ${n}:${leaf} planned`).toBe(true);
+    expect(nodeFileSums(paths, NODES, watched), 'a dry run or check-expiry changed a file').toEqual(sumsBefore);
+  }, 900_000);
 
   it('rotates every CA through 5 kill -9 and resumes: exit 0, no failed request through the load balancer, no component error, every certificate on the new CAs, data intact', async () => {
     const t0 = Date.now();

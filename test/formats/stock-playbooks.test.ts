@@ -8,7 +8,7 @@ const root = join(import.meta.dirname, '..', '..');
 const playbooks = readdirSync(join(root, 'playbooks')).filter((f) => f.endsWith('.yaml') && f !== 'defaults.yaml');
 
 describe('the stock playbooks', () => {
-  it.each(playbooks.flatMap((p) => [[p, 'kubeadm'], [p, 'binary']]))('%s validates against inventory.example.yaml (layout %s)', async (playbook, layout) => {
+  it.each(playbooks.flatMap((p) => [[p, 'kubeadm'], [p, 'binary'], [p, 'kubespray']]))('%s validates against inventory.example.yaml (layout %s)', async (playbook, layout) => {
     const prepared = await preparePlaybook({
       playbook: join('playbooks', playbook),
       inventory: 'inventory.example.yaml',

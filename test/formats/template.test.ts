@@ -55,6 +55,9 @@ describe('templating', () => {
     ]);
     // every %s, and a single value is a list of one
     expect(renderString("{{ groups.workers[0] | format_each: '%s/%s.pem' }}", scope)).toEqual(['w1/w1.pem']);
+    // a value is text: `$'` and `$&` stay as they are; a value that is not a name is refused
+    expect(renderString("{{ names | format_each: 'm-%s.pem' }}", { names: ["a$'b", 'c$&d'] })).toEqual(["m-a$'b.pem", 'm-c$&d.pem']);
+    expect(() => renderString("{{ names | format_each: 'm-%s.pem' }}", { names: [{ a: 1 }] })).toThrow(/format_each: \{"a":1\} is not a name/);
     // a pattern without %s would repeat one path: refused, with the pattern named
     expect(() => renderString("{{ groups.etcd | format_each: '/s/ca.pem' }}", scope)).toThrow(/format_each: pattern "\/s\/ca.pem" has no %s/);
   });

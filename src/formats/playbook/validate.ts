@@ -6,7 +6,7 @@ import type { LoadedPlaybook, LoadedStage } from './load.js';
 import { formatPath, schemaProblems } from '../schema-check.js';
 import type { RollbackTaskSpec, TaskSpec } from './schema.js';
 import { locate, type PathSegment } from '../source.js';
-import { checkSyntax, evaluate, expressionVariables, hasTemplate, isTrue, renderString, renderValue, shellFieldProblems, templateVariables } from '../template.js';
+import { checkSyntax, evaluate, expressionVariables, hasTemplate, isTrue, renderString, renderValue, resolveWholeExpressionVars, shellFieldProblems, templateVariables } from '../template.js';
 import { BUILTIN_NAMES, builtinScope, hostVars } from './vars.js';
 import { regexParamProblems } from '../regex-params.js';
 
@@ -80,7 +80,8 @@ export function validatePlaybook(input: ValidationInput): { plan: PlannedStage[]
       if (!scope) {
         const vars = varsOf.get(host) ?? stageVars(input, stage, host);
         const base = host === LOCAL_HOST ? null : inventory.hosts.get(host);
-        renderScopes.set(host, (scope = { ...vars, ...builtinScope(inventory, base ? { ...base, vars } : null) }));
+        scope = { ...vars, ...builtinScope(inventory, base ? { ...base, vars } : null) };
+        renderScopes.set(host, resolveWholeExpressionVars(scope, Object.keys(vars).filter((k) => scope![k] === vars[k])));
       }
       return scope;
     };
