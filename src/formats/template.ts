@@ -164,8 +164,6 @@ export function hasTemplate(text: string): boolean {
 /** `{{ expr }}` and nothing else: rendered to the value itself, keeping its type (list, number...). */
 const WHOLE_EXPRESSION = /^\{\{-?\s*([^{}]+?)\s*-?\}\}$/;
 
-
-
 /** How deep a var may refer to vars that refer to vars (a cycle stops here with an error). */
 const MAX_NESTING = 8;
 
@@ -224,8 +222,9 @@ function renderNested(value: unknown, scope: Scope, depth: number): unknown {
  * format_each: ... }}"`) is that expression's value wherever it is read: as a filter's input (`{{
  * etcd_leaf_certs | concat: k8s_leaf_certs }}`), in `{% for f in etcd_leaf_certs %}`, in `when:`.
  * Used wherever vars and builtins meet in one scope (src/engine/scope.ts for runs,
- * src/formats/playbook/validate.ts for `kcarun validate`). Without this such a var was its template text there (a list concatenated with it held the text,
- * rendered later into a list inside the list; a loop ran once over the text).
+ * src/formats/playbook/validate.ts for `kcarun validate`). Without this such a var was its template
+ * text there: a list concatenated with it held the text, rendered later into a list inside the list
+ * (check-expiry with the kubespray profile, session 22); a loop ran once over the text.
  *
  * Each such var becomes a getter that renders it with this scope the first time it is read. A var
  * that cannot be rendered here (it reads a registered output that does not exist yet, or vars that
