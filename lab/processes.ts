@@ -100,8 +100,14 @@ export async function terminate(pidsNow: () => number[], graceMs = 4000): Promis
   // ones) a process in the namespace outlived 2 s of them (test/lab/lab-kubeadm "down stops every
   // lab process", 2026-12-01), e.g. one still in uninterruptible I/O, or a child a dying
   // supervisor had just started.
-  for (let i = 0; i < 100 && pidsNow().length > 0; i++) {
-    signalNow('SIGKILL');
+  // Empty must stay empty: a process that a dying one had just forked can appear after the last
+  // look (CI, session 22: one pid in a node's namespace right after `down`). Up to 10 s of SIGKILL
+  // rounds, until 3 looks 100 ms apart find nothing.
+  for (let i = 0, quiet = 0; i < 100 && quiet < 3; i++) {
+    if (pidsNow().length > 0) {
+      quiet = 0;
+      signalNow('SIGKILL');
+    } else quiet++;
     await sleep(100);
   }
   for (let i = 0; i < 100 && [...signalled].some((pid) => isRunning(pid)); i++) await sleep(100);
