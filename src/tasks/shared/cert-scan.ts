@@ -90,20 +90,28 @@ export async function listCertificateFiles(transport: Transport, targets: readon
 }
 
 /**
+ * Paths per `readlink` command: a command line stays far below the remote shell's ARG_MAX (2 MiB on
+ * Linux) and OpenSSH's 256 KiB command limit even with 1,000-character paths.
+ */
+const PATHS_PER_COMMAND = 200;
+
+/**
  * Each path's file as the host resolves it (`readlink -f`: every symlink of the path resolved), one
- * command for all. A folder reached through a symlink (kubespray links /etc/kubernetes/pki to its
- * /etc/kubernetes/ssl: kube_cert_compat_dir) gives every file two names; callers use this to tell
- * such aliases from distinct files. A path that does not resolve maps to itself.
- * Returns path -> canonical path. Throws KcarunError E_REMOTE_EXIT when the command cannot run.
+ * command per PATHS_PER_COMMAND paths. A folder reached through a symlink (kubespray links
+ * /etc/kubernetes/pki to its /etc/kubernetes/ssl: kube_cert_compat_dir) gives every file two names;
+ * callers use this to tell such aliases from distinct files. A path that does not resolve maps to itself.
+ * Returns path -> canonical path. Throws KcarunError E_REMOTE_EXIT when a command cannot run.
  */
 export async function canonicalPaths(transport: Transport, paths: readonly string[], options: { become?: boolean } = {}): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  if (paths.length === 0) return out;
-  const script = `for f in ${paths.map(shellQuote).join(' ')}; do printf '%s\\0' "$(readlink -f -- "$f" 2>/dev/null)"; done; true`;
-  const res = await transport.exec(script, { become: options.become });
-  if (res.rc !== 0) throw new KcarunError('E_REMOTE_EXIT', `cannot resolve certificate paths: ${res.stderr.trim()}`, { host: transport.host });
-  const resolved = res.stdout.split('\0');
-  paths.forEach((p, i) => out.set(p, resolved[i] || p));
+  for (let at = 0; at < paths.length; at += PATHS_PER_COMMAND) {
+    const chunk = paths.slice(at, at + PATHS_PER_COMMAND);
+    const script = `for f in ${chunk.map(shellQuote).join(' ')}; do printf '%s\\0' "$(readlink -f -- "$f" 2>/dev/null)"; done; true`;
+    const res = await transport.exec(script, { become: options.become });
+    if (res.rc !== 0) throw new KcarunError('E_REMOTE_EXIT', `cannot resolve certificate paths: ${res.stderr.trim()}`, { host: transport.host });
+    const resolved = res.stdout.split('\0');
+    chunk.forEach((p, i) => out.set(p, resolved[i] || p));
+  }
   return out;
 }
 
