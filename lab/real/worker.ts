@@ -21,13 +21,17 @@ import { inRealNodeOk, knownHostsLine, kubeadm, kubectl, nodeServicesUp, podCidr
  * wN (the next free number) with its namespaces, sshd, containerd and the kubelet enabled (it
  * crash-loops until `kubeadm join` configures it), the pause image imported, its host key in the
  * lab's known_hosts. Not joined: run `kubeadm join` in it (inRealNode), then realWorkerJoined.
- * Errors: no real lab up in `dir`; 9 workers already.
+ * Errors: no real lab up in `dir`; a lab of another layout than kubeadm's; 9 workers already.
  */
 export async function realAddWorker(opts: { dir: string; log?: (line: string) => void }): Promise<NodeState> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const paths = new LabPaths(resolve(opts.dir));
   const state = readState(paths);
-  if (!state?.real || !realNodeAlive(paths, state)) throw new Error(`no real lab is up in ${paths.root}`);
+  if (!state?.real) throw new Error(`no real lab is up in ${paths.root}`);
+  // The new machine is a kubeadm node (kubelet.service + 10-kubeadm.conf, `kubeadm join`): a binary or
+  // kubespray lab lays its kubelets out otherwise (units with flags; kubelet.env and its own /etc).
+  if (state.layout !== 'kubeadm-real') throw new Error(`add-worker joins kubeadm workers: the lab in ${paths.root} is ${state.layout}, not kubeadm`);
+  if (!realNodeAlive(paths, state)) throw new Error(`no real lab is up in ${paths.root}`);
   const real = state.real;
   const plan = makePlan(real.range, state.nodes.length);
   const n = workerNode(real.range, (state.workers ?? []).length + 1);
@@ -91,8 +95,10 @@ export function workerJoinArgs(printed: string): string[] {
 export async function realJoinNewWorker(opts: { dir: string; log?: (line: string) => void }): Promise<{ joinCommand: string; worker: NodeState }> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const paths = new LabPaths(resolve(opts.dir));
-  const cp1 = readState(paths)?.nodes[0];
+  const state = readState(paths);
+  const cp1 = state?.nodes[0];
   if (!cp1) throw new Error(`no real lab is up in ${paths.root}`);
+  if (state.layout !== 'kubeadm-real') throw new Error(`add-worker joins kubeadm workers: the lab in ${paths.root} is ${state.layout}, not kubeadm`);
   const joinCommand = await inRealNodeOk(cp1, ['kubeadm', 'token', 'create', '--print-join-command']);
   const worker = await realAddWorker({ dir: opts.dir, log });
   log(`lab: kubeadm join on ${worker.name} (the command cp1 printed)`);
