@@ -24,6 +24,7 @@ import { checkCertificates } from '../commands/verify.js';
 import { nodeComponentErrors, type ComponentLogError } from './component-logs.js';
 import { nodeFsAt, readNodeKubeconfig, type Creds } from './kubeconfig.js';
 import { unavailabilityWindows, type UnavailabilityWindow } from '../unavailability.js';
+import { RETRY_AFTER_MAX_RETRIES, retryAfterSeconds } from '../../src/tasks/shared/retry-after.js';
 
 /** What the generator is told (traffic/plan.json). */
 export interface RealTrafficPlan {
@@ -37,7 +38,8 @@ export interface RealTrafficCounters {
   updatedAt: string;
   requests: number;
   failures: number;
-  byTarget: Record<string, { requests: number; failures: number }>;
+  /** Per target; `retries`: responses the apiserver asked to have retried (Retry-After), each sent again. */
+  byTarget: Record<string, { requests: number; failures: number; retries?: number }>;
   windows: UnavailabilityWindow[];
   /**
    * Per ConfigMap, the acknowledged PUT (any target) with the highest resourceVersion: what the
@@ -52,8 +54,11 @@ export interface RealTrafficCounters {
   dataMismatches: number;
 }
 
-/** One HTTPS request on a fresh connection; resolves with status and body, rejects on network/TLS errors. */
-export function kubeRequest(url: string, creds: Creds, opts: { method?: string; body?: string; timeoutMs?: number } = {}): Promise<{ status: number; body: string }> {
+/**
+ * One HTTPS request on a fresh connection; resolves with status, body and the Retry-After header,
+ * rejects on network/TLS errors.
+ */
+export function kubeRequest(url: string, creds: Creds, opts: { method?: string; body?: string; timeoutMs?: number } = {}): Promise<{ status: number; body: string; retryAfter?: string }> {
   return new Promise((resolve, reject) => {
     const req = request(url, {
       method: opts.method ?? 'GET',
@@ -66,7 +71,7 @@ export function kubeRequest(url: string, creds: Creds, opts: { method?: string; 
     }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), retryAfter: res.headers['retry-after'] }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`timed out after ${opts.timeoutMs ?? 10_000} ms`)));
@@ -171,7 +176,16 @@ export async function realTrafficMain(dir: string, onStop: (fn: () => void) => v
     try {
       if (!c) throw new Error('no credentials');
       const body = put ? JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `kcarun-traffic-${i}`, namespace: 'default' }, data: { value } }) : undefined;
-      const r = await kubeRequest(`${t.url}${cmPath(i)}`, c, { method: put ? 'PUT' : 'GET', body });
+      // As every client-go client does: a response the apiserver asks to have retried (503 from an
+      // apiserver whose shutdown began, 429) is sent again after its Retry-After, up to 10 times
+      // (src/tasks/shared/retry-after.ts); counted in `retries`, and a failure only if the last fails.
+      let r = await kubeRequest(`${t.url}${cmPath(i)}`, c, { method: put ? 'PUT' : 'GET', body });
+      for (let retries = 0, wait = retryAfterSeconds(r.status, r.retryAfter); wait !== undefined && retries < RETRY_AFTER_MAX_RETRIES; retries++, wait = retryAfterSeconds(r.status, r.retryAfter)) {
+        by.retries = (by.retries ?? 0) + 1;
+        appendFileSync(join(dir, 'retries.jsonl'), `${JSON.stringify({ ts: new Date().toISOString(), target: t.name, method: put ? 'PUT' : 'GET', status: r.status, retryAfter: wait, message: r.body.slice(0, 200) })}\n`);
+        await new Promise((res) => setTimeout(res, wait! * 1000));
+        r = await kubeRequest(`${t.url}${cmPath(i)}`, c, { method: put ? 'PUT' : 'GET', body });
+      }
       if (!(r.status >= 200 && r.status < 300)) throw new Error(`HTTP ${r.status} ${r.body.slice(0, 200)}`);
       if (put) {
         const revision = Number((JSON.parse(r.body) as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion);
@@ -220,6 +234,8 @@ export interface RealVerifyResult {
   lbFailures: number;
   failuresByTarget: Record<string, number>;
   requestsByTarget: Record<string, number>;
+  /** Per target, the responses the apiserver asked to have retried (Retry-After) and the traffic sent again, as client-go does (retries.jsonl says when and why). */
+  retriesByTarget: Record<string, number>;
   /** Per target, each span during which its requests failed. */
   unavailability: UnavailabilityWindow[];
   allCertsOnNewCA: boolean;
@@ -265,9 +281,11 @@ export async function realVerify(paths: LabPaths, state: LabState): Promise<Real
   }
   const failuresByTarget: Record<string, number> = {};
   const requestsByTarget: Record<string, number> = {};
+  const retriesByTarget: Record<string, number> = {};
   for (const [t, c] of Object.entries(counters?.byTarget ?? {})) {
     failuresByTarget[t] = c.failures;
     requestsByTarget[t] = c.requests;
+    if (c.retries) retriesByTarget[t] = c.retries;
   }
   const since = counters?.startedAt ?? state.readyAt ?? state.createdAt;
   const logErrors = state.nodes.flatMap((n) => nodeComponentErrors(n.name, paths.node(n.name).fs('/var/log/pods'), paths.node(n.name).logs, new Date(since)));
@@ -279,6 +297,7 @@ export async function realVerify(paths: LabPaths, state: LabState): Promise<Real
     lbFailures: counters?.byTarget['lb']?.failures ?? 0,
     failuresByTarget,
     requestsByTarget,
+    retriesByTarget,
     unavailability: counters?.windows ?? [],
     allCertsOnNewCA: certs.leavesOnOldCa.length === 0,
     leavesOnOldCa: certs.leavesOnOldCa,

@@ -5,10 +5,12 @@
  * quick to start. The kubeconfig is read from a host through its transport; its key stays in memory.
  */
 import { request } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { KcarunError } from '../../core/errors.js';
 import { currentClusterAndUser, parseKubeconfig, type KubeconfigBytes } from '../../edit/kubeconfig.js';
 import type { Transport } from '../../transport/types.js';
 import type { TaskContext } from '../define.js';
+import { RETRY_AFTER_MAX_RETRIES, retryAfterSeconds } from './retry-after.js';
 import { DEFAULT_KUBECONFIG, type KubeconfigParams } from './schemas.js';
 
 export interface KubeCredentials {
@@ -25,6 +27,8 @@ export interface KubeResponse {
   status: number;
   body: unknown;
   text: string;
+  /** The Retry-After header, when the apiserver sent one. */
+  retryAfter?: string;
 }
 
 /** Reads a kubeconfig file on a host, with the files it names (relative to its folder), into memory. */
@@ -62,7 +66,22 @@ export class KubeApiClient {
     return this.credentials.server;
   }
 
-  request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<KubeResponse> {
+  /**
+   * One API request; a response the apiserver asks to have retried (429 or 5xx with Retry-After: an
+   * apiserver shutting down, API priority and fairness) is sent again after the seconds it names, up
+   * to 10 times, as client-go does (retry-after.ts). Resolves with the last response; rejects on a
+   * network or TLS error, or no answer within the client's timeout (ms) per attempt.
+   */
+  async request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<KubeResponse> {
+    for (let retries = 0; ; retries++) {
+      const r = await this.requestOnce(method, path, body, contentType);
+      const wait = retryAfterSeconds(r.status, r.retryAfter);
+      if (wait === undefined || retries >= RETRY_AFTER_MAX_RETRIES) return r;
+      await sleep(wait * 1000);
+    }
+  }
+
+  private requestOnce(method: string, path: string, body: unknown, contentType: string): Promise<KubeResponse> {
     const url = new URL(path, this.credentials.server);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const c = this.credentials;
@@ -93,7 +112,7 @@ export class KubeApiClient {
             } catch {
               parsed = undefined;
             }
-            resolve({ status: res.statusCode ?? 0, body: parsed, text });
+            resolve({ status: res.statusCode ?? 0, body: parsed, text, retryAfter: res.headers['retry-after'] });
           });
           res.on('error', reject);
         },
