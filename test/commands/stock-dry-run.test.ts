@@ -5,7 +5,7 @@
  * client pair) in a temp folder whose paths the inventory maps the layout's onto, and a real etcd
  * with mutual TLS on the node's address. No apiserver, kubelet or controller-manager runs: those
  * are only planned by a dry run (their restarts and gates), and the lease probe falls back to the
- * inventory order. The lab-based acceptance test is test/e2e/dry-run.test.ts.
+ * inventory order. The lab-based acceptance tests are the real-cluster dry runs in test/e2e/other-playbooks-real.test.ts (kubeadm) and rotate-binary-real.test.ts (binary).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';

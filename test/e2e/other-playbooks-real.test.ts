@@ -11,30 +11,29 @@
  *   the kubelet's client pair) gets a new serial from the same CA (checked against the node's CA file),
  *   under traffic: no failed request through the load balancer, no TLS or authentication error in
  *   the real components' logs, data intact; a second run without force changes nothing and says so.
+ * - rotate-etcd-ca under traffic: the etcd CA alone, the apiservers done with the old etcd CA before
+ *   etcd drops it; no failed request through the load balancer, no component error, data intact, the
+ *   Kubernetes and front-proxy CAs and their leaves untouched.
  * - offline-replace: refuses without accept_downtime; with it, every leaf chains to a new CA, nothing
  *   trusts the old CAs, the data written before is intact, and the operator's kubectl with the
  *   rotated admin.conf sees every node Ready again.
- * (These ran on the emulated kubeadm lab until session 22: other-playbooks.test.ts, and dry-run.test.ts,
- * which keeps the dry runs on the emulated binary layout.)
+ * - lab down leaves the machine as it was.
+ * (These ran on the emulated kubeadm lab until session 22: other-playbooks.test.ts, dry-run.test.ts;
+ * rotate-etcd-ca until session 23: rotate-etcd-only.test.ts.)
  *
  * Subnet: $KCARUN_REAL_OTHER_SUBNET or 10.238.0.0/16.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { parse } from 'yaml';
-import { LabPaths } from '../../lab/lab-paths.js';
-import { labInventory } from '../../lab/commands/inventory.js';
 import { trafficStart, trafficStop } from '../../lab/commands/traffic.js';
-import { inRealNode, kubectl, realUp } from '../../lab/real/up.js';
-import { realDown } from '../../lab/real/down.js';
+import { kubectl } from '../../lab/real/up.js';
 import { realVerify } from '../../lab/real/traffic.js';
-import { readState, type LabState } from '../../lab/lab-state.js';
-import { jsonEvents, runCli } from '../helpers/cli.js';
-import { nodeFileSums, plannedFiles, stageStatuses, type Events } from './plan-check.js';
+import { plannedFiles, stageStatuses, type Events } from './plan-check.js';
+import { downAndExpectMachineRestored, dryRun as realDryRun, realLabSession } from './real-lab-session.js';
 
 const SUBNET = process.env['KCARUN_REAL_OTHER_SUBNET'] ?? '10.238.0.0/16';
 const CLI = join(import.meta.dirname, '../../dist/cli.js');
@@ -64,26 +63,9 @@ interface CliRun {
   end: { status: string; changed: number; failed: number; message?: string } | undefined;
 }
 
-describe('stock playbooks check-expiry, renew-leaf-certs, offline-replace on a genuine kubeadm HA cluster (kubeadm-real)', () => {
-  const work = mkdtempSync(join(tmpdir(), 'kcarun-e2e-otherreal-'));
-  const dir = join(work, 'lab');
-  const inventory = join(work, 'inventory.yaml');
-  const paths = new LabPaths(dir);
-  let state: LabState;
-
-  beforeAll(async () => {
-    const t0 = Date.now();
-    await realUp({ dir, layout: 'kubeadm', nodes: NODES.length, subnet: SUBNET, log: (l) => console.log(l) });
-    console.log(`[e2e other-real] lab up in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-    state = readState(paths)!;
-    writeFileSync(inventory, labInventory(dir));
-  }, 900_000);
-
-  afterAll(async () => {
-    await trafficStop({ dir }).catch(() => undefined);
-    if (readState(paths)?.real) await realDown({ dir, purge: true, log: () => undefined });
-    rmSync(work, { recursive: true, force: true });
-  }, 300_000);
+describe('stock playbooks check-expiry, renew-leaf-certs, rotate-etcd-ca, offline-replace on a genuine kubeadm HA cluster (kubeadm-real)', () => {
+  const lab = realLabSession({ name: 'otherreal', layout: 'kubeadm', nodes: NODES.length, subnet: SUBNET }, { beforeAll, afterAll });
+  const { work, dir, inventory, paths } = lab;
 
   /** Runs the CLI with JSON events; --fresh because a failed check-expiry leaves its run unfinished. */
   function kcarun(playbook: string, ...extra: string[]): Promise<CliRun> {
@@ -144,35 +126,7 @@ describe('stock playbooks check-expiry, renew-leaf-certs, offline-replace on a g
     return r.rc === 0 ? r.stdout.trim().split(' ').sort() : [`kubectl: ${r.stderr.trim()}`];
   }
 
-  /** The lab's containers and kubelets (`node/name` -> id or pid): a restart changes one. */
-  async function components(): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    for (const n of state.nodes) {
-      const r = await inRealNode(n.holderPid, ['crictl', '--runtime-endpoint', 'unix:///run/containerd/containerd.sock', 'ps', '-o', 'json']);
-      for (const c of (JSON.parse(r.stdout) as { containers: Array<{ id: string; metadata: { name: string } }> }).containers) out.set(`${n.name}/${c.metadata.name}`, c.id);
-      out.set(`${n.name}/kubelet`, readFileSync(join(paths.node(n.name).run, 'units', 'kubelet.pid'), 'utf8').trim());
-    }
-    return out;
-  }
-  /**
-   * `--dry-run` of a stock playbook, and what every dry run promises: exit 0, a complete plan, no
-   * failed stage, no talk of rollback or --resume, no file changed and no component restarted.
-   */
-  async function dryRun(playbook: string, ...extra: string[]): Promise<Events> {
-    const files = nodeFileSums(paths, NODES, ['/etc/kubernetes', '/var/lib/kubelet/pki']);
-    const procs = await components();
-    expect(procs.size).toBeGreaterThanOrEqual(NODES.length * 5);
-    const res = await runCli([join(import.meta.dirname, '../../playbooks', playbook), '-i', inventory, '--dry-run', '--output', 'json', '--state-dir', join(work, `dry-${playbook}`), ...extra.flatMap((e) => ['-e', e])], { cwd: work });
-    const events = jsonEvents(res.stdout);
-    expect(events.filter((e) => e.event === 'task-end' && e['status'] === 'failed').map((e) => `${String(e['stage'])}/${String(e['host'])}/${String(e['task'])}`), res.stderr).toEqual([]);
-    expect(res.code, `${playbook}: ${res.stdout.slice(-3000)}${res.stderr}`).toBe(0);
-    expect(events.find((e) => e.event === 'plan-summary')).toMatchObject({ complete: true });
-    expect(events.at(-1)).toMatchObject({ event: 'run-end', status: 'planned', exitCode: 0 });
-    expect(res.stdout + res.stderr, playbook).not.toMatch(/rolled back|roll back|--resume/i);
-    expect(nodeFileSums(paths, NODES, ['/etc/kubernetes', '/var/lib/kubelet/pki']), `${playbook}: a file changed`).toEqual(files);
-    expect(await components(), `${playbook}: a component restarted`).toEqual(procs);
-    return events;
-  }
+  const dryRun = (playbook: string, ...extra: string[]): Promise<Events> => realDryRun(lab, playbook, extra.flatMap((e) => ['-e', e]));
 
   // The first thing a user runs (README): every stock playbook's dry run, before anything is run for real.
   it('--dry-run of check-expiry, renew-leaf-certs, offline-replace, rotate-etcd-ca and rotate-k8s-ca: every stage planned, nothing changed or restarted', async () => {
@@ -224,8 +178,8 @@ describe('stock playbooks check-expiry, renew-leaf-certs, offline-replace on a g
     console.log(`[e2e other-real] renew-leaf-certs: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     await new Promise((r) => setTimeout(r, 5000));
     await trafficStop({ dir });
-    const tv = await realVerify(paths, state);
-    console.log(`[e2e other-real] renew-leaf-certs under traffic: ${tv.requests} requests, ${tv.failures} failed (through the load balancer: ${tv.lbFailures}); component log TLS/auth errors: ${tv.componentLogErrors} ${JSON.stringify(tv.componentLogErrorsByComponent)}`);
+    const tv = await realVerify(paths, lab.state);
+    console.log(`[e2e other-real] renew-leaf-certs under traffic: ${tv.requests} requests, ${tv.failures} failed (through the load balancer: ${tv.lbFailures}), retried after a Retry-After ${JSON.stringify(tv.retriesByTarget)}; component log TLS/auth errors: ${tv.componentLogErrors} ${JSON.stringify(tv.componentLogErrorsByComponent)}`);
     for (const w of tv.unavailability) console.log(`[e2e other-real] unavailable: ${w.target} ${w.from} -> ${w.to ?? '(end)'} ${w.seconds.toFixed(1)} s`);
     for (const e of tv.componentLogSamples) console.log(`[e2e other-real]   ${e.node} ${e.component} ${e.ts} ${e.line}`);
     expect(run.rc, run.output.slice(-3000)).toBe(0);
@@ -253,6 +207,52 @@ describe('stock playbooks check-expiry, renew-leaf-certs, offline-replace on a g
     expect(leaves()).toEqual(before);
   }, 300_000);
 
+  // The etcd CA alone (issue 18's "etcd-only" scenario on the real components; it ran on the emulated
+  // kubeadm lab until session 23): nothing else restarts the apiservers in an etcd-only rotation, so
+  // this is where an apiserver still holding its old-CA etcd client certificate in memory would be cut
+  // off when etcd drops the old CA (finalize-apiserver restarts the apiservers before finalize-etcd).
+  it('rotate-etcd-ca under traffic: the etcd CA alone through finalize, the apiservers done with the old etcd CA before etcd drops it; no failed request through the load balancer, no component error, data intact, the other CAs and their leaves untouched', async () => {
+    const ETCD_LEAVES = LEAF_FILES.filter((p) => caFor(p).endsWith('/etcd/ca.crt'));
+    const OTHER = [...LEAF_FILES.filter((p) => !ETCD_LEAVES.includes(p)), '/etc/kubernetes/pki/ca.crt', '/etc/kubernetes/pki/front-proxy-ca.crt'];
+    const otherBefore = NODES.flatMap((n) => OTHER.map((p) => readFileSync(file(n, p), 'utf8')));
+    const etcdCaBefore = cert(readFileSync(file('cp1', '/etc/kubernetes/pki/etcd/ca.crt'))).fingerprint256;
+    await trafficStart({ dir });
+    const t0 = Date.now();
+    const run = await kcarun('rotate-etcd-ca.yaml');
+    console.log(`[e2e other-real] rotate-etcd-ca: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    await new Promise((r) => setTimeout(r, 5000));
+    await trafficStop({ dir });
+    const tv = await realVerify(paths, lab.state);
+    console.log(`[e2e other-real] rotate-etcd-ca under traffic: ${tv.requests} requests, ${tv.failures} failed (through the load balancer: ${tv.lbFailures}), retried after a Retry-After ${JSON.stringify(tv.retriesByTarget)}; component log TLS/auth errors: ${tv.componentLogErrors} ${JSON.stringify(tv.componentLogErrorsByComponent)}`);
+    for (const w of tv.unavailability) console.log(`[e2e other-real] unavailable: ${w.target} ${w.from} -> ${w.to ?? '(end)'} ${w.seconds.toFixed(1)} s`);
+    for (const e of tv.componentLogSamples) console.log(`[e2e other-real]   ${e.node} ${e.component} ${e.ts} ${e.line}`);
+    expect(run.rc, run.output.slice(-3000)).toBe(0);
+    expect(run.end?.status).toBe('succeeded');
+
+    const done = run.output.split('\n').filter((l) => l.startsWith('{') && l.includes('"event":"stage-end"') && l.includes('"status":"ok"')).map((l) => (JSON.parse(l) as { stage: string }).stage);
+    expect(done).toEqual(expect.arrayContaining(['trust-etcd', 'trust-apiserver', 'switch-etcd', 'finalize-apiserver', 'finalize-etcd']));
+    // The other way round, the apiservers' etcd clients were cut off (docs/playbooks.md).
+    expect(done.indexOf('finalize-apiserver')).toBeLessThan(done.indexOf('finalize-etcd'));
+    expect(done).not.toContain('switch-control-plane');
+    expect(done).not.toContain('trust-kubelets');
+
+    // One new etcd CA on every node; every etcd leaf verifies against it; the old etcd CA is trusted
+    // nowhere; the Kubernetes and front-proxy CAs and their leaves are byte for byte as before.
+    const etcdCa = NODES.map((n) => cert(readFileSync(file(n, '/etc/kubernetes/pki/etcd/ca.crt'))));
+    expect(new Set(etcdCa.map((c) => c.fingerprint256)).size).toBe(1);
+    expect(etcdCa[0]!.fingerprint256).not.toBe(etcdCaBefore);
+    for (const n of NODES) for (const p of ETCD_LEAVES) expect(cert(readFileSync(file(n, p))).verify(etcdCa[0]!.publicKey), `${n}:${p}`).toBe(true);
+    const isEtcd = (where: string) => where.includes('etcd');
+    expect(tv.leavesOnOldCa.filter(isEtcd)).toEqual([]);
+    expect(tv.filesTrustingOldCa.filter(isEtcd)).toEqual([]);
+    expect(NODES.flatMap((n) => OTHER.map((p) => readFileSync(file(n, p), 'utf8')))).toEqual(otherBefore);
+
+    expect(tv.requestsByTarget['lb'] ?? 0).toBeGreaterThan(100);
+    expect(tv.lbFailures, JSON.stringify(tv.failuresByTarget)).toBe(0);
+    expect(tv.componentLogErrors, JSON.stringify(tv.componentLogSamples)).toBe(0);
+    expect(tv.dataIntact, tv.dataProblems.join('; ')).toBe(true);
+  }, 1_800_000);
+
   it('offline-replace refuses without accept_downtime and changes nothing', async () => {
     const before = leaves();
     const run = await kcarun('offline-replace.yaml');
@@ -276,7 +276,7 @@ describe('stock playbooks check-expiry, renew-leaf-certs, offline-replace on a g
       }
     }
     expectAllVerify();
-    const tv = await realVerify(paths, state);
+    const tv = await realVerify(paths, lab.state);
     expect(tv.leavesOnOldCa).toEqual([]);
     expect(tv.filesTrustingOldCa).toEqual([]);
     expect(tv.dataIntact, tv.dataProblems.join('; ')).toBe(true);
@@ -286,4 +286,8 @@ describe('stock playbooks check-expiry, renew-leaf-certs, offline-replace on a g
     while (Date.now() < deadline && (ready = await readyNodes()).join(' ') !== NODES.map((n) => `${n}=True`).join(' ')) await new Promise((r) => setTimeout(r, 2000));
     expect(ready).toEqual(NODES.map((n) => `${n}=True`));
   }, 1_800_000);
+
+  it('lab down stops everything; the lab\'s addresses and the service IP then fail at once; the machine is as before', async () => {
+    await downAndExpectMachineRestored(lab);
+  }, 120_000);
 });

@@ -28,24 +28,19 @@
  * Subnet: $KCARUN_REAL_BINARY_SUBNET or 10.233.0.0/16 (the kubeadm file uses 10.232).
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LabPaths } from '../../lab/lab-paths.js';
 import { labFault } from '../../lab/commands/fault.js';
-import { labInventory } from '../../lab/commands/inventory.js';
-import { trafficStart, trafficStop } from '../../lab/commands/traffic.js';
+import { trafficStop } from '../../lab/commands/traffic.js';
 import { readVersions } from '../../lab/real/artifacts.js';
-import { kubectl, realUp } from '../../lab/real/up.js';
-import { realDown } from '../../lab/real/down.js';
+import { kubectl } from '../../lab/real/up.js';
 import { realVerify } from '../../lab/real/traffic.js';
-import { readState, type LabState } from '../../lab/lab-state.js';
 import { jsonEvents, runCli, startCli, waitForEvent } from '../helpers/cli.js';
 import { openssl, ssh } from '../lab/lab-fixture.js';
-import { machineView, tryConnect, type MachineView } from '../lab/machine-view.js';
-import { changedFiles, nodeFileSums, plannedFiles, stageStatuses, type Events } from './plan-check.js';
+import { changedFiles, plannedFiles, stageStatuses, type Events } from './plan-check.js';
+import { downAndExpectMachineRestored, dryRun, realLabSession } from './real-lab-session.js';
 
 const SUBNET = process.env['KCARUN_REAL_BINARY_SUBNET'] ?? '10.233.0.0/16';
 const NODES = 5;
@@ -56,44 +51,12 @@ const certsIn = (pem: string): X509Certificate[] => (pem.match(/-----BEGIN CERTI
 
 describe('stock rotate-ca on a hand-installed cluster of real binaries (binary-real)', () => {
   const pinned = readVersions();
-  let before: MachineView;
-  const work = mkdtempSync(join(tmpdir(), 'kcarun-e2e-binreal-'));
-  const dir = join(work, 'lab');
-  const paths = new LabPaths(dir);
-  const inventory = join(work, 'inventory.yaml');
+  const lab = realLabSession({ name: 'binreal', layout: 'binary', nodes: NODES, subnet: SUBNET, traffic: true }, { beforeAll, afterAll });
+  const { work, dir, paths } = lab;
   const bare = join(work, 'hosts-only.yaml');
   const varsFile = join(work, 'discovered.yaml');
-  let state: LabState;
   let dry: Events = [];
-  const fs = (node: string, p: string): string => paths.node(node).fs(p);
-  const clusterFiles = (): Map<string, string> => nodeFileSums(paths, state.nodes.map((n) => n.name), ['/etc/kubernetes', '/etc/etcd', '/etc/systemd/system', '/var/lib/kubelet/pki']);
-  /** Each unit's main process on each node, as the supervisor records it (`node/unit` -> pid): a restart changes it. */
-  const unitPids = (): Map<string, string> => {
-    const out = new Map<string, string>();
-    for (const n of state.nodes) {
-      for (const u of UNITS) {
-        const f = join(paths.node(n.name).run, 'units', `${u}.pid`);
-        out.set(`${n.name}/${u}`, existsSync(f) ? readFileSync(f, 'utf8').trim() : 'none');
-      }
-    }
-    return out;
-  };
-
-  beforeAll(async () => {
-    before = await machineView(SUBNET);
-    const t0 = Date.now();
-    await realUp({ dir, layout: 'binary', nodes: NODES, subnet: SUBNET, log: (l) => console.log(l) });
-    console.log(`[e2e binary-real] lab up in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-    state = readState(paths)!;
-    writeFileSync(inventory, labInventory(dir));
-    await trafficStart({ dir });
-  }, 900_000);
-
-  afterAll(async () => {
-    await trafficStop({ dir }).catch(() => undefined);
-    if (readState(paths)?.real) await realDown({ dir, purge: true, log: () => undefined });
-    rmSync(work, { recursive: true, force: true });
-  }, 300_000);
+  const fs = lab.fs;
 
   it(`the components are the pinned binaries, run from their units; the operator's kubectl lists ${NODES} Ready nodes`, async () => {
     const r = await kubectl(paths, ['get', 'nodes', '-o', 'json']);
@@ -104,16 +67,16 @@ describe('stock rotate-ca on a hand-installed cluster of real binaries (binary-r
       expect(n.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
       expect(n.status.nodeInfo.kubeletVersion).toBe(pinned.KUBERNETES_VERSION);
     }
-    for (const n of state.nodes) {
-      const active = await ssh(paths, state, n.name, `systemctl is-active ${UNITS.join(' ')}`);
+    for (const n of lab.state.nodes) {
+      const active = await ssh(paths, lab.state, n.name, `systemctl is-active ${UNITS.join(' ')}`);
       expect(active.stdout.trim().split('\n'), `${n.name}: ${active.stderr}`).toEqual(UNITS.map(() => 'active'));
-      const ver = await ssh(paths, state, n.name, 'kube-apiserver --version; etcd --version');
+      const ver = await ssh(paths, lab.state, n.name, 'kube-apiserver --version; etcd --version');
       expect(ver.stdout).toContain(`Kubernetes ${pinned.KUBERNETES_VERSION}`);
       expect(ver.stdout).toMatch(/etcd Version: 3\.6\./);
     }
     // five voting members, all started: quorum 3, so the rolling stages may have one down at a time
-    const cp1 = state.nodes.find((n) => n.name === 'cp1')!;
-    const members = await ssh(paths, state, 'cp1', `etcdctl --endpoints=https://${cp1.ip}:2379 --cacert=/etc/etcd/ssl/ca-etcd.pem --cert=/etc/etcd/ssl/cert-etcd.pem --key=/etc/etcd/ssl/cert-etcd-key.pem member list -w json`);
+    const cp1 = lab.state.nodes.find((n) => n.name === 'cp1')!;
+    const members = await ssh(paths, lab.state, 'cp1', `etcdctl --endpoints=https://${cp1.ip}:2379 --cacert=/etc/etcd/ssl/ca-etcd.pem --cert=/etc/etcd/ssl/cert-etcd.pem --key=/etc/etcd/ssl/cert-etcd-key.pem member list -w json`);
     expect(members.rc, members.stderr).toBe(0);
     const list = (JSON.parse(members.stdout) as { members: Array<{ name: string; isLearner?: boolean; clientURLs?: string[] }> }).members;
     expect(list.map((m) => m.name).sort()).toEqual(NODE_NAMES);
@@ -125,7 +88,7 @@ describe('stock rotate-ca on a hand-installed cluster of real binaries (binary-r
 
   // Issue 15's discover on hosts and groups alone, then the dry run with what it found.
   it('kcarun discover finds the binary layout\'s paths; the dry run with them changes no file and restarts no unit', async () => {
-    const full = readFileSync(inventory, 'utf8');
+    const full = readFileSync(lab.inventory, 'utf8');
     expect(full).toMatch(/vars:\n {2}layout: binary\n$/);
     writeFileSync(bare, `${full.slice(0, full.indexOf('\nvars:'))}\n`);
     const found = await runCli(['discover', '-i', bare, '--output', 'json', '--write-vars', varsFile], { cwd: work });
@@ -139,18 +102,38 @@ describe('stock rotate-ca on a hand-installed cluster of real binaries (binary-r
       etcd_ca_cert: '/etc/etcd/ssl/ca-etcd.pem',
     });
 
-    const filesBefore = clusterFiles();
-    const pidsBefore = unitPids();
-    const res = await runCli([PLAYBOOK, '-i', bare, '-e', `@${varsFile}`, '--dry-run', '--output', 'json', '--state-dir', join(work, 'dry-state')], { cwd: work });
-    dry = jsonEvents(res.stdout);
-    const failedSteps = dry.filter((e) => e.event === 'task-end' && e['status'] === 'failed').map((e) => `${String(e['stage'])}/${String(e['host'])}/${String(e['task'])}`);
-    expect(failedSteps, res.stderr).toEqual([]);
-    expect(res.code, `${res.stdout.slice(-3000)}${res.stderr}`).toBe(0);
-    expect(dry.find((e) => e.event === 'plan-summary')).toMatchObject({ complete: true });
+    dry = await dryRun(lab, 'rotate-ca.yaml', ['-e', `@${varsFile}`], bare);
     expect(plannedFiles(dry).size).toBeGreaterThan(10);
-    expect(clusterFiles(), 'the dry run changed a file').toEqual(filesBefore);
-    expect(unitPids(), 'the dry run restarted a unit').toEqual(pidsBefore);
   }, 600_000);
+
+  // The other stock playbooks' dry runs with the same vars (they ran on the emulated binary lab until
+  // session 23: dry-run.test.ts). A dry run is the first thing a user runs against a cluster (README).
+  it('--dry-run of check-expiry, renew-leaf-certs, offline-replace, rotate-etcd-ca and rotate-k8s-ca with the discovered vars: every stage planned, nothing changed or restarted', async () => {
+    const vars = ['-e', `@${varsFile}`];
+    const expiry = await dryRun(lab, 'check-expiry.yaml', [...vars, '-e', 'warn_days=1'], bare);
+    expect(new Set(expiry.filter((e) => e.event === 'task-end' && e['stage'] === 'check-expiry' && e['status'] === 'ok').map((e) => e['host']))).toEqual(new Set(NODE_NAMES));
+    expect(expiry.filter((e) => e.event === 'planned-change')).toEqual([]);
+
+    const renew = await dryRun(lab, 'renew-leaf-certs.yaml', [...vars, '-e', 'force_renewal=true'], bare);
+    expect(stageStatuses(renew)['renew-detect']).toBe('ok');
+    for (const [stage, status] of Object.entries(stageStatuses(renew))) expect(`${stage}: ${status}`).toBe(`${stage}: ok`);
+    expect(new Set([...plannedFiles(renew)].map((p) => p.split(':')[0]))).toEqual(new Set(NODE_NAMES));
+
+    const offline = await dryRun(lab, 'offline-replace.yaml', [...vars, '-e', 'accept_downtime=true'], bare);
+    for (const [stage, status] of Object.entries(stageStatuses(offline))) expect(`${stage}: ${status}`).toBe(`${stage}: ok`);
+    expect(offline.some((e) => e.event === 'planned-change' && e['kind'] === 'command' && /systemctl stop/.test(String(e['command'])))).toBe(true);
+
+    const etcd = stageStatuses(await dryRun(lab, 'rotate-etcd-ca.yaml', vars, bare));
+    for (const stage of ['detect', 'preflight', 'backup', 'prepare-cas', 'prepare-certs', 'distribute', 'trust-etcd', 'trust-apiserver', 'switch-etcd', 'finalize', 'finalize-check', 'finalize-apiserver', 'finalize-etcd', 'finalize-cleanup', 'post-check']) {
+      expect(`${stage}: ${etcd[stage]}`).toBe(`${stage}: ok`);
+    }
+    expect(etcd['trust-kubelets']).toBe('skipped');
+    const k8s = stageStatuses(await dryRun(lab, 'rotate-k8s-ca.yaml', vars, bare));
+    for (const stage of ['detect', 'preflight', 'prepare-cas', 'prepare-certs', 'trust-controller-manager', 'trust-apiserver', 'trust-kubeconfigs', 'trust-kubelets', 'switch-signing', 'switch-control-plane', 'finalize', 'finalize-apiserver', 'finalize-kubelets', 'post-check']) {
+      expect(`${stage}: ${k8s[stage]}`).toBe(`${stage}: ok`);
+    }
+    expect(k8s['trust-etcd']).toBe('skipped');
+  }, 1_200_000);
 
   it('the stock rotation with the discovered vars, under traffic, a node lost over SSH mid-stage: rolled back, resumed; exit 0, the dry run\'s plan, no failed request through the load balancer, every leaf on the new CAs, data intact', async () => {
     const t0 = Date.now();
@@ -186,10 +169,10 @@ describe('stock rotate-ca on a hand-installed cluster of real binaries (binary-r
 
     await new Promise((r) => setTimeout(r, 5000));
     await trafficStop({ dir });
-    const tv = await realVerify(paths, state);
-    console.log(`[e2e binary-real] traffic: ${tv.requests} requests, ${tv.failures} failed (through the load balancer: ${tv.lbFailures}); by target ${JSON.stringify(tv.requestsByTarget)} failed ${JSON.stringify(tv.failuresByTarget)}`);
+    const tv = await realVerify(paths, lab.state);
+    console.log(`[e2e binary-real] traffic: ${tv.requests} requests, ${tv.failures} failed (through the load balancer: ${tv.lbFailures}), retried after a Retry-After ${JSON.stringify(tv.retriesByTarget)}; by target ${JSON.stringify(tv.requestsByTarget)} failed ${JSON.stringify(tv.failuresByTarget)}`);
     for (const w of tv.unavailability) console.log(`[e2e binary-real] unavailable: ${w.target} ${w.from} -> ${w.to ?? '(end)'} ${w.seconds.toFixed(1)} s (${w.failures} failed requests)`);
-    const lbFailed = readFileSync(join(paths.trafficDir, 'failures.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"target":"lb"')).slice(0, 30).join('\n');
+    const lbFailed = lab.lbFailureLines().slice(0, 30).join('\n');
     console.log(`[e2e binary-real] component log TLS/auth errors: ${tv.componentLogErrors} ${JSON.stringify(tv.componentLogErrorsByComponent)}`);
     for (const e of tv.componentLogSamples) console.log(`[e2e binary-real]   ${e.node} ${e.component} ${e.ts} ${e.line}`);
     expect(tv.componentLogErrors, JSON.stringify(tv.componentLogSamples)).toBe(0);
@@ -204,7 +187,7 @@ describe('stock rotate-ca on a hand-installed cluster of real binaries (binary-r
 
   it('every certificate verifies against the new CAs with openssl, the old CAs are trusted nowhere; kubectl with the rotated admin kubeconfig works', async () => {
     const originals = readdirSync(paths.originalCaDir).map((f) => new X509Certificate(readFileSync(join(paths.originalCaDir, f))));
-    for (const n of state.nodes) {
+    for (const n of lab.state.nodes) {
       const k8sCa = fs(n.name, '/etc/kubernetes/ssl/ca-kubernetes.pem');
       const etcdCa = fs(n.name, '/etc/etcd/ssl/ca-etcd.pem');
       for (const ca of [k8sCa, etcdCa]) {
@@ -232,28 +215,6 @@ describe('stock rotate-ca on a hand-installed cluster of real binaries (binary-r
   }, 300_000);
 
   it('lab down stops everything; the lab\'s addresses then fail at once; the machine is as before', async () => {
-    const now = readState(paths)!;
-    const nsInodes = [...now.nodes.flatMap((n) => [n.mntNs, n.netNs ?? '']), now.real!.lb.netNs].filter(Boolean);
-    await realDown({ dir, log: () => undefined });
-    const stillIn = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-      try {
-        return nsInodes.includes(readlinkSync(`/proc/${p}/ns/net`)) || nsInodes.includes(readlinkSync(`/proc/${p}/ns/mnt`));
-      } catch {
-        return false;
-      }
-    });
-    expect(stillIn).toEqual([]);
-    for (const [host, port] of [[state.nodes[0]!.ip, 22], [state.real!.endpoint.split(':')[0]!, 6443], [state.real!.kubernetesServiceIp, 443]] as const) {
-      const c = await tryConnect(host, port);
-      expect(c.ok, `${host}:${port}`).toBe(false);
-      expect(['EHOSTUNREACH', 'ENETUNREACH'], `${host}:${port} -> ${c.code}`).toContain(c.code);
-    }
-    const after = await machineView(SUBNET);
-    expect([...before.sysctls].filter(([k, v]) => after.sysctls.get(k) !== v)).toEqual([]);
-    expect(after.routes).toEqual(before.routes);
-    expect(after.links).toEqual(before.links);
-    expect(after.mounts).toEqual(before.mounts);
-    expect(after.netns).toEqual(before.netns);
-    expect(after.cgroups).toEqual(before.cgroups);
+    await downAndExpectMachineRestored(lab);
   }, 120_000);
 });

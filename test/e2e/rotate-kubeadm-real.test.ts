@@ -33,25 +33,22 @@
  * 2-core machine), so the kill -9 and the wrong order ride on it (issue 18: "combine them").
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LabPaths } from '../../lab/lab-paths.js';
 import { labInventory } from '../../lab/commands/inventory.js';
 import { trafficStart, trafficStop } from '../../lab/commands/traffic.js';
 import { cacheBin, readVersions } from '../../lab/real/artifacts.js';
-import { inRealNode, realUp, kubectl } from '../../lab/real/up.js';
-import { realDown } from '../../lab/real/down.js';
+import { inRealNode, kubectl } from '../../lab/real/up.js';
 import { realJoinNewWorker } from '../../lab/real/worker.js';
 import { realVerify } from '../../lab/real/traffic.js';
 import { nodeComponentErrors, type ComponentLogError } from '../../lab/real/component-logs.js';
 import { readState, type LabState } from '../../lab/lab-state.js';
 import { jsonEvents, runCli, startCli, waitForEvent } from '../helpers/cli.js';
 import { openssl, ssh } from '../lab/lab-fixture.js';
-import { machineView, tryConnect, type MachineView } from '../lab/machine-view.js';
-import { changedFiles, nodeFileSums, plannedFiles, stageStatuses, type Events } from './plan-check.js';
+import { changedFiles, plannedFiles, stageStatuses, type Events } from './plan-check.js';
+import { downAndExpectMachineRestored, dryRun, realLabSession } from './real-lab-session.js';
 
 const SUBNET = process.env['KCARUN_REAL_SUBNET'] ?? '10.232.0.0/16';
 const PLAYBOOK = join(import.meta.dirname, '..', '..', 'playbooks', 'rotate-ca.yaml');
@@ -74,41 +71,14 @@ const certsIn = (pem: string): X509Certificate[] => (pem.match(/-----BEGIN CERTI
 
 describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () => {
   const pinned = readVersions();
-  let before: MachineView;
-  let upSeconds = 0;
-  const work = mkdtempSync(join(tmpdir(), 'kcarun-e2e-real-'));
-  const dir = join(work, 'lab');
-  const paths = new LabPaths(dir);
-  const inventory = join(work, 'inventory.yaml');
+  const lab = realLabSession({ name: 'real', layout: 'kubeadm', nodes: 3, subnet: SUBNET, traffic: true }, { beforeAll, afterAll });
+  const { work, dir, paths, inventory, fs, lbFailureLines, lbRequests } = lab;
   let state: LabState;
-  const fs = (node: string, p: string): string => paths.node(node).fs(p);
-  /** The failed requests through the load balancer the running traffic logged (lab/real/traffic.ts), as written. */
-  const lbFailureLines = (): string[] => readFileSync(join(paths.trafficDir, 'failures.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"target":"lb"'));
-  /** Requests through the load balancer so far, from the traffic's own counters (cheap: no verify). */
-  const lbRequests = (): number => {
-    try {
-      return (JSON.parse(readFileSync(join(paths.trafficDir, 'counters.json'), 'utf8')) as { byTarget: Record<string, { requests: number }> }).byTarget['lb']?.requests ?? 0;
-    } catch {
-      return 0; // not written yet
-    }
-  };
   const originals = new Map<string, X509Certificate>();
   const kubeletServing = new Map<string, string>();
   /** The dry run's events (discovered vars), compared with what the real rotation then changed. */
   let dry: Events = [];
-  /** Where the rotation may write, per node (workers included): sha256 and mode of every file, by `node:path`. */
-  const clusterFiles = (): Map<string, string> =>
-    nodeFileSums(paths, [...state.nodes, ...(state.workers ?? [])].map((n) => n.name), ['/etc/kubernetes', '/var/lib/kubelet/pki', '/var/lib/kubelet/config.yaml']);
-  /** The running containers of every control-plane node (crictl over SSH; the workers run none), by `node/name` -> container id. */
-  const runningContainers = async (): Promise<Map<string, string>> => {
-    const out = new Map<string, string>();
-    for (const n of state.nodes) {
-      const ps = await ssh(paths, state, n.name, 'crictl --runtime-endpoint unix:///run/containerd/containerd.sock ps -o json');
-      expect(ps.rc, ps.stderr).toBe(0);
-      for (const c of (JSON.parse(ps.stdout) as { containers: Array<{ id: string; metadata: { name: string } }> }).containers) out.set(`${n.name}/${c.metadata.name}`, c.id);
-    }
-    return out;
-  };
+  const clusterFiles = (): Map<string, string> => lab.clusterFiles();
 
   /**
    * KCARUN_E2E_ARTIFACTS=DIR keeps what a failure needs read afterwards (the lab itself is purged) in
@@ -131,28 +101,18 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     }
   };
 
-  beforeAll(async () => {
-    before = await machineView(SUBNET);
-    const t0 = Date.now();
-    await realUp({ dir, nodes: 3, subnet: SUBNET, log: (l) => console.log(l) });
-    upSeconds = (Date.now() - t0) / 1000;
-    state = readState(paths)!;
-    writeFileSync(inventory, labInventory(dir));
+  // After the session's own beforeAll (lab up, inventory, traffic): what the later tests compare with.
+  beforeAll(() => {
+    state = lab.state;
     for (const f of readdirSync(paths.originalCaDir)) originals.set(f, new X509Certificate(readFileSync(join(paths.originalCaDir, f))));
     for (const n of state.nodes) kubeletServing.set(n.name, readFileSync(fs(n.name, '/var/lib/kubelet/pki/kubelet.crt'), 'utf8'));
-    await trafficStart({ dir });
-  }, 900_000);
+  });
 
-  afterAll(async () => {
-    await trafficStop({ dir }).catch(() => undefined);
-    keepArtifacts('end');
-    // The last test takes the lab down itself (and checks the machine); after an earlier failure, here.
-    if (readState(paths)?.real) await realDown({ dir, purge: true, log: () => undefined });
-    rmSync(work, { recursive: true, force: true });
-  }, 300_000);
+  // Before the session's afterAll takes the lab down (after hooks run in reverse order).
+  afterAll(() => keepArtifacts('end'));
 
   it('the operator\'s kubectl (from the build cache, admin.conf, machine namespace) lists 3 Ready nodes', async () => {
-    console.log(`real lab up in ${upSeconds.toFixed(0)} s`);
+    console.log(`real lab up in ${lab.upSeconds.toFixed(0)} s`);
     const r = await kubectl(paths, ['get', 'nodes', '-o', 'json']);
     expect(r.rc, r.stderr).toBe(0);
     const nodes = (JSON.parse(r.stdout) as { items: Array<{ metadata: { name: string }; status: { conditions: Array<{ type: string; status: string }>; nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string } } }> }).items;
@@ -233,18 +193,8 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     });
     expect(report.warnings).toEqual([]);
 
-    const filesBefore = clusterFiles();
-    const containersBefore = await runningContainers();
-    const res = await runCli([PLAYBOOK, '-i', bare, '-e', `@${varsFile}`, '--dry-run', '--output', 'json', '--state-dir', join(work, 'dry-state')], { cwd: work });
-    dry = jsonEvents(res.stdout);
-    const failedSteps = dry.filter((e) => e.event === 'task-end' && e['status'] === 'failed').map((e) => `${String(e['stage'])}/${String(e['host'])}/${String(e['task'])}`);
-    expect(failedSteps, res.stderr).toEqual([]);
-    expect(res.code, `${res.stdout.slice(-3000)}${res.stderr}`).toBe(0);
-    expect(dry.find((e) => e.event === 'plan-summary')).toMatchObject({ complete: true });
-    expect(dry.at(-1)).toMatchObject({ event: 'run-end', status: 'planned', exitCode: 0 });
+    dry = await dryRun(lab, 'rotate-ca.yaml', ['-e', `@${varsFile}`], bare);
     expect(plannedFiles(dry).size).toBeGreaterThan(10);
-    expect(clusterFiles(), 'the dry run changed a file').toEqual(filesBefore);
-    expect(await runningContainers(), 'the dry run restarted a container').toEqual(containersBefore);
   }, 600_000);
 
   it('preflight refuses a cert/key mismatch and changes no file on any host', async () => {
@@ -337,7 +287,7 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     await new Promise((r) => setTimeout(r, 5000));
     await trafficStop({ dir });
     const tv = await realVerify(paths, state);
-    console.log(`[e2e real] traffic: ${tv.requests} requests, ${tv.failures} failed (through the load balancer: ${tv.lbFailures}); by target ${JSON.stringify(tv.requestsByTarget)} failed ${JSON.stringify(tv.failuresByTarget)}`);
+    console.log(`[e2e real] traffic: ${tv.requests} requests, ${tv.failures} failed (through the load balancer: ${tv.lbFailures}), retried after a Retry-After ${JSON.stringify(tv.retriesByTarget)}; by target ${JSON.stringify(tv.requestsByTarget)} failed ${JSON.stringify(tv.failuresByTarget)}`);
     for (const w of tv.unavailability) console.log(`[e2e real] unavailable: ${w.target} ${w.from} -> ${w.to ?? '(end)'} ${w.seconds.toFixed(1)} s (${w.failures} failed requests)`);
     if (tv.failures > 0) console.log(readFileSync(join(paths.trafficDir, 'failures.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 30).join('\n'));
     // TLS and authentication errors in the real components' logs during the rotation (lab/real/
@@ -629,31 +579,6 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
   }, 1_500_000);
 
   it('lab down stops everything; the lab\'s addresses and the service IP then fail at once; the machine is as before', async () => {
-    const now = readState(paths)!;
-    const nsInodes = [...[...now.nodes, ...(now.workers ?? [])].flatMap((n) => [n.mntNs, n.netNs ?? '']), state.real!.lb.netNs].filter(Boolean);
-    await realDown({ dir, log: () => undefined });
-    // no process of this machine is in any of the lab's namespaces any more
-    const stillIn = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-      try {
-        return nsInodes.includes(readlinkSync(`/proc/${p}/ns/net`)) || nsInodes.includes(readlinkSync(`/proc/${p}/ns/mnt`));
-      } catch {
-        return false;
-      }
-    });
-    expect(stillIn).toEqual([]);
-    for (const [host, port] of [[state.nodes[0]!.ip, 22], [state.real!.endpoint.split(':')[0]!, 6443], [state.real!.kubernetesServiceIp, 443]] as const) {
-      const r = await tryConnect(host, port);
-      expect(r.ok, `${host}:${port}`).toBe(false);
-      expect(['EHOSTUNREACH', 'ENETUNREACH'], `${host}:${port} -> ${r.code}`).toContain(r.code);
-      expect(r.ms, `${host}:${port} took ${r.ms} ms`).toBeLessThan(500);
-    }
-    const after = await machineView(SUBNET);
-    const changed = [...before.sysctls].filter(([k, val]) => after.sysctls.get(k) !== val).map(([k, val]) => `${k}: ${val} -> ${after.sysctls.get(k)}`);
-    expect(changed).toEqual([]);
-    expect(after.routes).toEqual(before.routes);
-    expect(after.links).toEqual(before.links);
-    expect(after.mounts).toEqual(before.mounts);
-    expect(after.netns).toEqual(before.netns);
-    expect(after.cgroups).toEqual(before.cgroups);
+    await downAndExpectMachineRestored(lab);
   }, 120_000);
 });

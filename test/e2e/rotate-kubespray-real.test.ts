@@ -19,24 +19,18 @@
  * Subnet: $KCARUN_REAL_KUBESPRAY_SUBNET or 10.237.0.0/16 (the kubeadm file uses 10.232, binary 10.233).
  */
 import { X509Certificate } from 'node:crypto';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LabPaths } from '../../lab/lab-paths.js';
-import { labInventory } from '../../lab/commands/inventory.js';
 import { trafficStart, trafficStop } from '../../lab/commands/traffic.js';
 import { readVersions } from '../../lab/real/artifacts.js';
-import { kubectl, realUp } from '../../lab/real/up.js';
-import { realDown } from '../../lab/real/down.js';
+import { kubectl } from '../../lab/real/up.js';
 import { realVerify } from '../../lab/real/traffic.js';
-import { readState, type LabState } from '../../lab/lab-state.js';
-import { jsonEvents, runCli, startCli } from '../helpers/cli.js';
-import { nodeFileSums } from './plan-check.js';
+import { runCli, startCli } from '../helpers/cli.js';
 import { openssl, ssh } from '../lab/lab-fixture.js';
-import { machineView, type MachineView } from '../lab/machine-view.js';
 import type { StatusJson } from './lab-session.js';
+import { downAndExpectMachineRestored, dryRun, realLabSession } from './real-lab-session.js';
 
 const SUBNET = process.env['KCARUN_REAL_KUBESPRAY_SUBNET'] ?? '10.237.0.0/16';
 const NODES = ['cp1', 'cp2', 'cp3'];
@@ -63,32 +57,13 @@ const pubkey = async (args: string[]): Promise<string> => (await openssl(args)).
 
 describe('stock rotate-ca on a kubespray-made cluster of real components (kubespray-real), with discovered vars and 5 kill -9', () => {
   const pinned = readVersions();
-  let before: MachineView;
-  const work = mkdtempSync(join(tmpdir(), 'kcarun-e2e-ksreal-'));
-  const dir = join(work, 'lab');
-  const paths = new LabPaths(dir);
-  const inventory = join(work, 'inventory.yaml');
+  const lab = realLabSession({ name: 'ksreal', layout: 'kubespray', nodes: NODES.length, subnet: SUBNET }, { beforeAll, afterAll });
+  const { work, dir, paths, inventory } = lab;
   const bare = join(work, 'hosts-only.yaml');
   const varsFile = join(work, 'discovered.yaml');
   const stateDir = join(work, '.kcarun');
-  let state: LabState;
-  const fs = (node: string, p: string): string => paths.node(node).fs(p);
+  const fs = lab.fs;
   const envBefore = new Map<string, string>();
-
-  beforeAll(async () => {
-    before = await machineView(SUBNET);
-    const t0 = Date.now();
-    await realUp({ dir, layout: 'kubespray', nodes: NODES.length, subnet: SUBNET, log: (l) => console.log(l) });
-    console.log(`[e2e kubespray-real] lab up in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-    state = readState(paths)!;
-    writeFileSync(inventory, labInventory(dir));
-  }, 900_000);
-
-  afterAll(async () => {
-    await trafficStop({ dir }).catch(() => undefined);
-    if (readState(paths)?.real) await realDown({ dir, purge: true, log: () => undefined });
-    rmSync(work, { recursive: true, force: true });
-  }, 300_000);
 
   it('the cluster is laid out as kubespray leaves it, and runs: 3 Ready nodes, 3 etcd 3.6 members on the host', async () => {
     const r = await kubectl(paths, ['get', 'nodes', '-o', 'json']);
@@ -100,7 +75,7 @@ describe('stock rotate-ca on a kubespray-made cluster of real components (kubesp
       expect(n.status.nodeInfo.kubeletVersion).toBe(pinned.KUBERNETES_VERSION);
     }
     for (const n of NODES) {
-      const active = await ssh(paths, state, n, 'systemctl is-active etcd kubelet; etcd --version');
+      const active = await ssh(paths, lab.state, n, 'systemctl is-active etcd kubelet; etcd --version');
       expect(active.stdout, `${n}: ${active.stderr}`).toMatch(/^active\nactive\n/);
       expect(active.stdout).toMatch(/etcd Version: 3\.6\./);
       // kubespray#8840: a joining node takes the ClusterConfiguration, so every apiserver uses cp1's file
@@ -112,7 +87,7 @@ describe('stock rotate-ca on a kubespray-made cluster of real components (kubesp
       const serving = new X509Certificate(readFileSync(fs(n, '/var/lib/kubelet/pki/kubelet.crt')));
       expect(serving.issuer).toMatch(new RegExp(`CN=${n}-ca@`));
     }
-    const members = await ssh(paths, state, 'cp1', `etcdctl --endpoints=https://127.0.0.1:2379 --cacert=${SSL}/ca.pem --cert=${SSL}/admin-cp1.pem --key=${SSL}/admin-cp1-key.pem member list -w json`);
+    const members = await ssh(paths, lab.state, 'cp1', `etcdctl --endpoints=https://127.0.0.1:2379 --cacert=${SSL}/ca.pem --cert=${SSL}/admin-cp1.pem --key=${SSL}/admin-cp1-key.pem member list -w json`);
     expect(members.rc, members.stderr).toBe(0);
     expect((JSON.parse(members.stdout) as { members: Array<{ name: string }> }).members.map((m) => m.name).sort()).toEqual(NODES);
   }, 300_000);
@@ -154,12 +129,8 @@ describe('stock rotate-ca on a kubespray-made cluster of real components (kubesp
 
   // The stock profile alone must cover what kubespray really leaves: cp2's apiserver uses node-cp1.pem.
   it('the stock profile alone (`layout: kubespray`, no discover): rotate-ca and renew-leaf-certs plan every host\'s etcd files on every host, check-expiry reads them; nothing changes', async () => {
-    const watched = ['/etc/ssl/etcd', '/etc/kubernetes', '/etc/etcd.env', '/etc/systemd/system', '/var/lib/kubelet/pki'];
-    const sumsBefore = nodeFileSums(paths, NODES, watched);
-    const res = await runCli([PLAYBOOK, '-i', inventory, '--dry-run', '--output', 'json', '--state-dir', join(work, 'dry-state')], { cwd: work });
-    const events = jsonEvents(res.stdout);
-    expect(res.code, `${res.stdout.slice(-3000)}${res.stderr}`).toBe(0);
-    expect(events.find((e) => e.event === 'plan-summary')).toMatchObject({ complete: true });
+    const sumsBefore = lab.clusterFiles();
+    const events = await dryRun(lab, 'rotate-ca.yaml');
     const planned = new Set(events.filter((e) => e.event === 'planned-change').map((e) => `${String(e['host'])}:${String(e['path'])}`));
     for (const n of NODES) for (const leaf of ETCD_LEAVES) expect(planned.has(`${n}:${leaf}`), `${n}:${leaf} planned`).toBe(true);
     // The same list in the other stock playbooks: check-expiry reads every host's etcd files (the
@@ -167,11 +138,10 @@ describe('stock rotate-ca on a kubespray-made cluster of real components (kubesp
     const expiry = await runCli([join(PLAYBOOKS_DIR, 'check-expiry.yaml'), '-i', inventory, '--yes', '--fresh', '--output', 'json', '-e', 'warn_days=40', '--state-dir', join(work, 'expiry-state')], { cwd: work });
     expect(expiry.code, `${expiry.stdout.slice(-3000)}${expiry.stderr}`).toBe(1);
     for (const n of NODES) for (const leaf of ETCD_LEAVES) expect(expiry.stdout, `${n}:${leaf} checked`).toMatch(new RegExp(`${n}: ${leaf.replaceAll('.', '\\.')}: expires in (28|29) days`));
-    const renew = await runCli([join(PLAYBOOKS_DIR, 'renew-leaf-certs.yaml'), '-i', inventory, '--dry-run', '--output', 'json', '-e', 'force_renewal=true', '--state-dir', join(work, 'renew-dry-state')], { cwd: work });
-    expect(renew.code, `${renew.stdout.slice(-3000)}${renew.stderr}`).toBe(0);
-    const renewPlanned = new Set(jsonEvents(renew.stdout).filter((e) => e.event === 'planned-change').map((e) => `${String(e['host'])}:${String(e['path'])}`));
+    const renew = await dryRun(lab, 'renew-leaf-certs.yaml', ['-e', 'force_renewal=true']);
+    const renewPlanned = new Set(renew.filter((e) => e.event === 'planned-change').map((e) => `${String(e['host'])}:${String(e['path'])}`));
     for (const n of NODES) for (const leaf of ETCD_LEAVES) expect(renewPlanned.has(`${n}:${leaf}`), `renew ${n}:${leaf} planned`).toBe(true);
-    expect(nodeFileSums(paths, NODES, watched), 'a dry run or check-expiry changed a file').toEqual(sumsBefore);
+    expect(lab.clusterFiles(), 'check-expiry changed a file').toEqual(sumsBefore);
   }, 900_000);
 
   it('rotates every CA through 5 kill -9 and resumes: exit 0, no failed request through the load balancer, no component error, every certificate on the new CAs, data intact', async () => {
@@ -204,8 +174,8 @@ describe('stock rotate-ca on a kubespray-made cluster of real components (kubesp
 
     await new Promise((r) => setTimeout(r, 5000));
     await trafficStop({ dir });
-    const tv = await realVerify(paths, state);
-    console.log(`[e2e kubespray-real] traffic: ${tv.requests} requests, ${tv.failures} failed (through the load balancer: ${tv.lbFailures}); by target ${JSON.stringify(tv.requestsByTarget)} failed ${JSON.stringify(tv.failuresByTarget)}`);
+    const tv = await realVerify(paths, lab.state);
+    console.log(`[e2e kubespray-real] traffic: ${tv.requests} requests, ${tv.failures} failed (through the load balancer: ${tv.lbFailures}), retried after a Retry-After ${JSON.stringify(tv.retriesByTarget)}; by target ${JSON.stringify(tv.requestsByTarget)} failed ${JSON.stringify(tv.failuresByTarget)}`);
     for (const w of tv.unavailability) console.log(`[e2e kubespray-real] unavailable: ${w.target} ${w.from} -> ${w.to ?? '(end)'} ${w.seconds.toFixed(1)} s (${w.failures} failed requests)`);
     console.log(`[e2e kubespray-real] component log TLS/auth errors: ${tv.componentLogErrors} ${JSON.stringify(tv.componentLogErrorsByComponent)}`);
     for (const e of tv.componentLogSamples) console.log(`[e2e kubespray-real]   ${e.node} ${e.component} ${e.ts} ${e.line}`);
@@ -244,15 +214,8 @@ describe('stock rotate-ca on a kubespray-made cluster of real components (kubesp
     expect(r.stdout.trim().split(' ').sort()).toEqual(NODES.map((n) => `${n}=True`));
   }, 300_000);
 
-  it('lab down leaves the machine as it was (sysctls, routes, links, mounts, namespaces, cgroups)', async () => {
-    await realDown({ dir, log: () => undefined });
-    const after = await machineView(SUBNET);
-    expect([...before.sysctls].filter(([k, v]) => after.sysctls.get(k) !== v)).toEqual([]);
-    expect(after.routes).toEqual(before.routes);
-    expect(after.links).toEqual(before.links);
-    expect(after.mounts).toEqual(before.mounts);
-    expect(after.netns).toEqual(before.netns);
-    expect(after.cgroups).toEqual(before.cgroups);
+  it('lab down stops everything; the lab\'s addresses then fail at once; the machine is as before, its /etc untouched', async () => {
+    await downAndExpectMachineRestored(lab);
     expect(existsSync('/etc/etcd.env'), 'the node\'s /etc overlay wrote through to the machine').toBe(false);
   }, 120_000);
 
@@ -281,7 +244,7 @@ describe('stock rotate-ca on a kubespray-made cluster of real components (kubesp
       const deadline = Date.now() + 300_000;
       for (;;) {
         // the node's own controller-manager: a container made after the edit, healthy on the node's :10257
-        const r = await ssh(paths, state, n, 'crictl --runtime-endpoint unix:///run/containerd/containerd.sock ps --name kube-controller-manager --state running -o json 2>/dev/null | tr -d \'\\n\'; echo; curl -ksf https://127.0.0.1:10257/healthz');
+        const r = await ssh(paths, lab.state, n, 'crictl --runtime-endpoint unix:///run/containerd/containerd.sock ps --name kube-controller-manager --state running -o json 2>/dev/null | tr -d \'\\n\'; echo; curl -ksf https://127.0.0.1:10257/healthz');
         const created = Number((JSON.parse(r.stdout.split('\n')[0] || '{}') as { containers?: Array<{ createdAt: string }> }).containers?.[0]?.createdAt ?? 0) / 1e6;
         if (created > edited - 1000 && r.stdout.trim().endsWith('ok')) break;
         if (Date.now() > deadline) throw new Error(`${n}: the controller-manager did not come back on its per-signer flags: ${r.stdout.slice(-500)} ${r.stderr}`);
