@@ -1,8 +1,12 @@
 /**
- * A small Kubernetes API client on node:https. Why not @kubernetes/client-node: kcarun only needs
- * GET/PUT/PATCH/LIST of a few resources with the credentials of one kubeconfig, and that package
- * pulls in a large dependency tree (request stack, openid-client, ws, ...) for a CLI that must stay
- * quick to start. The kubeconfig is read from a host through its transport; its key stays in memory.
+ * A small Kubernetes API client on node:https, following client-go's rules where kcarun meets them:
+ * lists in pages with `limit`/`continue` (410 Gone starts over), Retry-After answers retried
+ * (retry-after.ts), changes as merge patches (no 409 to handle), the apiserver's own message in
+ * every error (RBAC: user, verb, resource). Why not @kubernetes/client-node: kcarun only needs
+ * GET/LIST/merge-PATCH of a few resources with the credentials of one kubeconfig read from a host
+ * over SSH; client-node 2.0.1 (checked 2026-12-03) needs Node >= 22.19 through undici 8, which this
+ * Node 20 CLI cannot run, and brings 16 direct dependencies (openid-client, ws, tar-fs, socks, ...)
+ * into a CLI whose `validate` must start in under 300 ms. The key stays in memory.
  */
 import { request } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -131,20 +135,44 @@ export class KubeApiClient {
     return r.body as T;
   }
 
+  /**
+   * Every item of a collection, fetched in pages of LIST_PAGE_SIZE (`limit` and `continue`, as
+   * kubectl and client-go's pager ask: k8s.io/client-go tools/pager, 500 a page), so a large cluster's
+   * list is not one huge response. A continue token the apiserver no longer honours (410 Gone: etcd
+   * was compacted past the list's resourceVersion) starts the list over in one request, as the pager's
+   * FullListIfExpired does. [] on 404; other failures throw with the status and the apiserver's message.
+   */
   async list<T = Record<string, unknown>>(path: string): Promise<T[]> {
-    const r = await this.request('GET', path);
-    if (r.status === 404) return [];
-    expectOk('GET', path, r);
-    return ((r.body as { items?: T[] } | undefined)?.items ?? []) as T[];
+    const items: T[] = [];
+    for (let token: string | undefined; ; ) {
+      const r = await this.request('GET', withQuery(path, { limit: String(LIST_PAGE_SIZE), ...(token ? { continue: token } : {}) }));
+      if (r.status === 404) return [];
+      if (r.status === 410 && token) {
+        const whole = await this.request('GET', path);
+        expectOk('GET', path, whole);
+        return ((whole.body as { items?: T[] } | undefined)?.items ?? []) as T[];
+      }
+      expectOk('GET', path, r);
+      const page = r.body as { items?: T[]; metadata?: { continue?: string } } | undefined;
+      items.push(...((page?.items ?? []) as T[]));
+      token = page?.metadata?.continue || undefined;
+      if (!token) return items;
+    }
   }
 
-  /** A JSON merge patch (RFC 7386): the one patch type every apiserver and the lab accept. */
+  /**
+   * A JSON merge patch (RFC 7386): the one patch type every apiserver and the lab accept. kcarun's
+   * tasks change objects only this way, without metadata.resourceVersion, so the apiserver applies the
+   * patch to the object as it is then (retrying its own storage conflicts) and never answers 409
+   * Conflict: no re-read and re-apply is needed, unlike a PUT of a whole object read earlier.
+   */
   async mergePatch<T = Record<string, unknown>>(path: string, patch: unknown): Promise<T> {
     const r = await this.request('PATCH', path, patch, 'application/merge-patch+json');
     expectOk('PATCH', path, r);
     return r.body as T;
   }
 
+  /** A whole object (the tests use it to set a cluster up; a stale resourceVersion in `obj` gets 409, thrown). */
   async put<T = Record<string, unknown>>(path: string, obj: unknown): Promise<T> {
     const r = await this.request('PUT', path, obj);
     expectOk('PUT', path, r);
@@ -152,6 +180,20 @@ export class KubeApiClient {
   }
 }
 
+/** Items per page of a list (client-go's pager and kubectl's --chunk-size default). */
+export const LIST_PAGE_SIZE = 500;
+
+/** `path` with `query` set in its query string (a path that has one keeps its other parameters). */
+function withQuery(path: string, query: Record<string, string>): string {
+  const u = new URL(path, 'https://apiserver.invalid');
+  for (const [k, v] of Object.entries(query)) u.searchParams.set(k, v);
+  return `${u.pathname}${u.search}`;
+}
+
+/**
+ * Throws unless 2xx, with the apiserver's own message: for RBAC that names the user, the verb and
+ * the resource ('User "x" cannot patch resource "configmaps" ... in the namespace "kube-public"').
+ */
 function expectOk(method: string, path: string, r: KubeResponse): void {
   if (r.status >= 200 && r.status < 300) return;
   const message = (r.body as { message?: string } | undefined)?.message ?? r.text.slice(0, 200);
