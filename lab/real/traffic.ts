@@ -152,6 +152,7 @@ export async function realTrafficMain(dir: string, onStop: (fn: () => void) => v
   }
   const seqs = new Map<string, number>();
   let seq = 0;
+  let stopping = false;
   let inFlight = 0;
   const one = async (t: RealTrafficPlan['targets'][number]): Promise<void> => {
     const c = creds.get(t.name);
@@ -180,7 +181,9 @@ export async function realTrafficMain(dir: string, onStop: (fn: () => void) => v
       // apiserver whose shutdown began, 429) is sent again after its Retry-After, up to 10 times
       // (src/tasks/shared/retry-after.ts); counted in `retries`, and a failure only if the last fails.
       let r = await kubeRequest(`${t.url}${cmPath(i)}`, c, { method: put ? 'PUT' : 'GET', body });
-      for (let retries = 0, wait = retryAfterSeconds(r.status, r.retryAfter); wait !== undefined && retries < RETRY_AFTER_MAX_RETRIES; retries++, wait = retryAfterSeconds(r.status, r.retryAfter)) {
+      // Not once the traffic is stopping: its last answer then stands (a failure, counted), so no
+      // request outlives the stop's wait uncounted.
+      for (let retries = 0, wait = retryAfterSeconds(r.status, r.retryAfter); wait !== undefined && retries < RETRY_AFTER_MAX_RETRIES && !stopping; retries++, wait = retryAfterSeconds(r.status, r.retryAfter)) {
         by.retries = (by.retries ?? 0) + 1;
         appendFileSync(join(dir, 'retries.jsonl'), `${JSON.stringify({ ts: new Date().toISOString(), target: t.name, method: put ? 'PUT' : 'GET', status: r.status, retryAfter: wait, message: r.body.slice(0, 200) })}\n`);
         await new Promise((res) => setTimeout(res, wait! * 1000));
@@ -212,6 +215,7 @@ export async function realTrafficMain(dir: string, onStop: (fn: () => void) => v
   flush();
   await new Promise<void>((resolve) => {
     onStop(() => {
+      stopping = true;
       clearInterval(timer);
       clearInterval(filesTimer);
       clearInterval(flushTimer);
@@ -236,6 +240,13 @@ export interface RealVerifyResult {
   requestsByTarget: Record<string, number>;
   /** Per target, the responses the apiserver asked to have retried (Retry-After) and the traffic sent again, as client-go does (retries.jsonl says when and why). */
   retriesByTarget: Record<string, number>;
+  /**
+   * The load balancer's retried answers other than an apiserver's graceful shutdown (503 "apiserver
+   * is shutting down"), as retries.jsonl lines: a 504 from an etcd timeout or a 429 also carry
+   * Retry-After, and a client rides through them too, but they mean an apiserver served without its
+   * etcd or was overloaded, which a rotation must not cause; the e2e files expect none.
+   */
+  lbRetriesOtherThanShutdown: string[];
   /** Per target, each span during which its requests failed. */
   unavailability: UnavailabilityWindow[];
   allCertsOnNewCA: boolean;
@@ -298,6 +309,7 @@ export async function realVerify(paths: LabPaths, state: LabState): Promise<Real
     failuresByTarget,
     requestsByTarget,
     retriesByTarget,
+    lbRetriesOtherThanShutdown: lbRetriesOtherThanShutdown(paths),
     unavailability: counters?.windows ?? [],
     allCertsOnNewCA: certs.leavesOnOldCa.length === 0,
     leavesOnOldCa: certs.leavesOnOldCa,
@@ -309,4 +321,21 @@ export async function realVerify(paths: LabPaths, state: LabState): Promise<Real
     componentLogErrorsByComponent,
     componentLogSamples: logErrors.slice(0, 10),
   };
+}
+
+/** retries.jsonl's load-balancer lines whose answer was not a 503 "apiserver is shutting down" (RealVerifyResult). */
+function lbRetriesOtherThanShutdown(paths: LabPaths): string[] {
+  const file = join(paths.trafficDir, 'retries.jsonl');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('"target":"lb"'))
+    .filter((l) => {
+      try {
+        const r = JSON.parse(l) as { status: number; message: string };
+        return !(r.status === 503 && r.message.includes('apiserver is shutting down'));
+      } catch {
+        return false; // a line still being written
+      }
+    });
 }

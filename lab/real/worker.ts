@@ -97,7 +97,7 @@ export async function realJoinNewWorker(opts: { dir: string; log?: (line: string
   const paths = new LabPaths(resolve(opts.dir));
   const state = readState(paths);
   const cp1 = state?.nodes[0];
-  if (!cp1) throw new Error(`no real lab is up in ${paths.root}`);
+  if (!state || !cp1) throw new Error(`no real lab is up in ${paths.root}`);
   if (state.layout !== 'kubeadm-real') throw new Error(`add-worker joins kubeadm workers: the lab in ${paths.root} is ${state.layout}, not kubeadm`);
   const joinCommand = await inRealNodeOk(cp1, ['kubeadm', 'token', 'create', '--print-join-command']);
   const worker = await realAddWorker({ dir: opts.dir, log });

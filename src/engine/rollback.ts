@@ -11,14 +11,17 @@ import { executeStep, shouldRun, undoStep, whenIsPerItem, type StepInput } from 
 import type { EngineInput, RunOptions } from './types.js';
 
 /**
- * Undoes a stage: every step of it that completed (in this run or an earlier one), newest first,
- * by the task's own `rollback:` list when it has one, else by its type's undo; then the stage's
- * `rollback:` list on every host that ran something, in the stage's own batches (`batches`: as the
- * stage ran them, host names; newest batch first), task by task within a batch, its hosts at once
- * (at most `forks`). So a `serial: 1` etcd stage restarts and gates one member at a time, and 100
+ * Undoes a stage batch by batch, in the stage's own batches (`batches`: as the stage ran them, host
+ * names; newest batch first): first every step of the batch's hosts that completed (in this run or
+ * an earlier one), newest first, by the task's own `rollback:` list when it has one, else by its
+ * type's undo; then the stage's `rollback:` list on those hosts, task by task, the batch's hosts at
+ * once (at most `forks`). So a `serial: 1` etcd stage restarts and gates one member at a time, 100
  * kubelets in 25 % batches are restarted four batches deep, not one after another (issue 19's N=100
- * run: 13 min of serial kubelet restarts). Keeps going past a failed undo and reports it: the
- * operator must know everything that could not be put back.
+ * run: 13 min of serial kubelet restarts), and what a host's undo takes out of service (a held
+ * apiserver) comes back with that host's batch, before the next batch's undo begins: undoing every
+ * host first would have held all the apiservers of a stacked-etcd cluster at once (session 23's
+ * review). Steps of hosts in no batch are undone last. Keeps going past a failed undo and reports
+ * it: the operator must know everything that could not be put back.
  */
 export async function rollbackStage(
   planned: PlannedStage,
@@ -55,28 +58,30 @@ export async function rollbackStage(
     }
     return undoStep(stepInput, undo);
   };
-  for (const step of done) {
-    const task = planned.stage.spec.tasks[step.taskIndex];
-    if (!task) continue;
-    try {
-      let status: 'ok' | 'nothing-to-undo' = 'nothing-to-undo';
-      if (task.rollback?.length) {
-        for (const [i, rb] of task.rollback.entries()) {
-          if ((await undoWith(rb, step.host, `${step.key}/rollback/${i}`, undefined, true)) === 'ok') status = 'ok';
+  const undoSteps = async (steps: StepRecord[]) => {
+    for (const step of steps) {
+      const task = planned.stage.spec.tasks[step.taskIndex];
+      if (!task) continue;
+      try {
+        let status: 'ok' | 'nothing-to-undo' = 'nothing-to-undo';
+        if (task.rollback?.length) {
+          for (const [i, rb] of task.rollback.entries()) {
+            if ((await undoWith(rb, step.host, `${step.key}/rollback/${i}`, undefined, true)) === 'ok') status = 'ok';
+          }
+        } else {
+          status = await undoWith(task, step.host, step.key, step.undo, false);
         }
-      } else {
-        status = await undoWith(task, step.host, step.key, step.undo, false);
+        await input.journal.append({ ...step, status: 'rolled-back', at: isoAt(now) });
+        emit({ event: 'rollback-step', stage: name, task: task.name, host: step.host, status });
+      } catch (e) {
+        allOk = false;
+        const err = e instanceof KcarunError ? e : new KcarunError('E_ROLLBACK', String(e));
+        const error = { code: err.code, message: redactSecrets(formatError(err)) };
+        await input.journal.append({ ...step, status: 'rollback-failed', at: isoAt(now), error });
+        emit({ event: 'rollback-step', stage: name, task: task.name, host: step.host, status: 'failed', error });
       }
-      await input.journal.append({ ...step, status: 'rolled-back', at: isoAt(now) });
-      emit({ event: 'rollback-step', stage: name, task: task.name, host: step.host, status });
-    } catch (e) {
-      allOk = false;
-      const err = e instanceof KcarunError ? e : new KcarunError('E_ROLLBACK', String(e));
-      const error = { code: err.code, message: redactSecrets(formatError(err)) };
-      await input.journal.append({ ...step, status: 'rollback-failed', at: isoAt(now), error });
-      emit({ event: 'rollback-step', stage: name, task: task.name, host: step.host, status: 'failed', error });
     }
-  }
+  };
   const rollbackList = planned.stage.spec.rollback ?? [];
   // A host that ran in an earlier run and is in no batch of this one (runOnce) is undone on its own.
   const inBatches = new Set(batches.flat());
@@ -84,7 +89,8 @@ export async function rollbackStage(
     .map((b) => b.filter((h) => hostsThatRan.has(h)))
     .filter((b) => b.length > 0)
     .reverse();
-  for (const batch of rollbackList.length ? ranBatches : []) {
+  for (const batch of ranBatches) {
+    await undoSteps(done.filter((s) => batch.includes(s.host)));
     for (const [i, rb] of rollbackList.entries()) {
       await mapLimit(batch, input.options.forks, async (host) => {
         try {
@@ -98,6 +104,9 @@ export async function rollbackStage(
       });
     }
   }
+  // Steps of a host no batch holds (not in this run's plan any more): undone, without the list.
+  const batched = new Set(ranBatches.flat());
+  await undoSteps(done.filter((s) => !batched.has(s.host)));
   emit({ event: 'rollback-end', stage: name, status: allOk ? 'ok' : 'failed' });
   return allOk;
 }

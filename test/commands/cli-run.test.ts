@@ -117,6 +117,29 @@ describe('kcarun run', () => {
     expect(lines).not.toContain('do n1');
   });
 
+  it("undoes a failed stage batch by batch: a batch's steps, then the rollback list on it, before the next batch (a held apiserver comes back with its own host)", async () => {
+    const inv = await localInventory(3);
+    const log = (what: string) => `echo ${what} {{ host.name }} >> {{ log }}`;
+    const pb = await playbook(
+      'interleaved.yaml',
+      `  - name: members
+    hosts: nodes
+    serial: 1
+    tasks:
+      - { name: hold, type: local-exec, with: { command: "${log('hold')}" }, rollback: [{ name: hold again, type: local-exec, with: { command: "${log('hold-again')}" } }] }
+      - { name: restart, type: local-exec, with: { command: "test {{ host.name }} != h3" } }
+    rollback:
+      - { name: restart, type: local-exec, with: { command: "${log('restart')}" } }
+      - { name: release, type: local-exec, with: { command: "${log('release')}" } }
+`,
+    );
+    const res = await runCli([pb, '-i', inv, '--yes'], { cwd: dir });
+    expect(res.code, res.stdout + res.stderr).toBe(1);
+    const lines = (await effects()).filter((l) => !l.startsWith('hold '));
+    // Before session 23 every host was held again first (all three at once), then restarted and released.
+    expect(lines).toEqual(['hold-again h3', 'restart h3', 'release h3', 'hold-again h2', 'restart h2', 'release h2', 'hold-again h1', 'restart h1', 'release h1']);
+  });
+
   it("runs a failed stage's rollback list in the stage's own batches, newest first: task by task, a batch's hosts at once", async () => {
     const inv = await localInventory(4);
     const log = (what: string) => `echo ${what} {{ host.name }} >> {{ log }}`;

@@ -15,7 +15,7 @@ const root = mkdtempSync(join(tmpdir(), 'kcarun-canonical-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('canonicalPaths', () => {
-  it('resolves 3,000 paths through a symlinked folder, in commands of bounded length, every path answered in order', async () => {
+  it('resolves 3,300 paths through a symlinked folder, long ones among them, in commands of bounded length, every path answered in order', async () => {
     const ssl = join(root, 'ssl');
     mkdirSync(ssl);
     symlinkSync('ssl', join(root, 'pki'));
@@ -23,7 +23,12 @@ describe('canonicalPaths', () => {
     const names = Array.from({ length: 1500 }, (_, i) => `${String(i).padStart(4, '0')}-${'x'.repeat(190)}.crt`);
     for (const n of names) writeFileSync(join(ssl, n), n);
     const paths = names.flatMap((n) => [join(root, 'pki', n), join(ssl, n)]);
-    paths.push(join(root, 'missing.crt'), join(root, "it's here.crt"));
+    // paths of 700 characters: 200 of them would pass 128 KiB in one command
+    const deep = join(root, 'd'.repeat(250), 'e'.repeat(250));
+    mkdirSync(deep, { recursive: true });
+    const longNames = Array.from({ length: 300 }, (_, i) => join(deep, `${String(i).padStart(3, '0')}-${'y'.repeat(180)}.crt`));
+    for (const f of longNames) writeFileSync(f, f);
+    paths.push(...longNames, join(root, 'missing.crt'), join(root, 'no-such-dir', 'sub', 'x.crt'), join(root, "it's here.crt"));
     const transport = new LocalTransport();
     const commands: number[] = [];
     const exec = transport.exec.bind(transport);
@@ -37,8 +42,11 @@ describe('canonicalPaths', () => {
       expect(out.get(join(root, 'pki', n))).toBe(join(ssl, n));
       expect(out.get(join(ssl, n))).toBe(join(ssl, n));
     }
-    // readlink -f resolves a missing last component; a quote in a name stays one path
+    for (const f of longNames) expect(out.get(f)).toBe(f);
+    // readlink -f resolves a missing last component; a missing folder does not resolve (the path
+    // maps to itself); a quote in a name stays one path
     expect(out.get(join(root, "it's here.crt"))).toBe(join(root, "it's here.crt"));
+    expect(out.get(join(root, 'no-such-dir', 'sub', 'x.crt'))).toBe(join(root, 'no-such-dir', 'sub', 'x.crt'));
     expect(commands.length).toBeGreaterThan(1);
     expect(Math.max(...commands)).toBeLessThan(128 * 1024);
   });

@@ -42,7 +42,7 @@ export interface RealLab {
   readonly paths: LabPaths;
   /** The inventory `lab inventory` prints: hosts, groups, SSH settings and `vars: { layout }`. */
   readonly inventory: string;
-  /** The lab's state after `lab up` (control-plane nodes, workers, load balancer). */
+  /** The lab's state as it is now (control-plane nodes, workers, load balancer). */
   readonly state: LabState;
   /** The machine before `lab up`. */
   readonly before: MachineView;
@@ -98,7 +98,10 @@ export function realLabSession(
     paths,
     inventory,
     get state() {
-      return must(state, 'state');
+      // Read again each time: a worker joined after `lab up` (add-worker) is in it; after `lab down`
+      // (no `real` any more) the state `up` left stands.
+      const now = readState(paths);
+      return now?.real ? now : must(state, 'state');
     },
     get before() {
       return must(before, 'the machine view');

@@ -180,6 +180,8 @@ describe('stock rotate-ca on a hand-installed cluster of real binaries (binary-r
     // What the cluster's clients saw: 0 of 1,112-5,668 requests failed in each of the 4 runs measured
     // (sessions 17-18, load 9-25): haproxy sees a restarting apiserver's closed listener at once.
     expect(tv.lbFailures, lbFailed).toBe(0);
+    // Retried answers are only an apiserver's graceful shutdown (real-lab traffic: client-go's Retry-After rule).
+    expect(tv.lbRetriesOtherThanShutdown).toEqual([]);
     expect(tv.dataIntact, tv.dataProblems.join('; ')).toBe(true);
     expect(tv.allCertsOnNewCA, tv.leavesOnOldCa.join(', ')).toBe(true);
     expect(tv.filesTrustingOldCa).toEqual([]);

@@ -182,6 +182,8 @@ describe('stock rotate-ca on a kubespray-made cluster of real components (kubesp
     const lbFailed = readFileSync(join(paths.trafficDir, 'failures.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"target":"lb"')).slice(0, 30).join('\n');
     expect(tv.requestsByTarget['lb'] ?? 0).toBeGreaterThan(seconds / 2);
     expect(tv.lbFailures, lbFailed).toBe(0);
+    // Retried answers are only an apiserver's graceful shutdown (real-lab traffic: client-go's Retry-After rule).
+    expect(tv.lbRetriesOtherThanShutdown).toEqual([]);
     expect(tv.componentLogErrors, JSON.stringify(tv.componentLogSamples)).toBe(0);
     expect(tv.dataIntact, tv.dataProblems.join('; ')).toBe(true);
     expect(tv.allCertsOnNewCA, tv.leavesOnOldCa.join(', ')).toBe(true);

@@ -12,11 +12,15 @@ import { realAddWorker, realJoinNewWorker } from '../../lab/real/worker.js';
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-/** A lab folder whose state says a real lab of `layout` is up (nothing else in it). */
+/**
+ * A lab folder whose state says a real lab of `layout` is up (nothing else in it). Its node's holder
+ * is a pid no process has (above Linux's pid_max ceiling), so a guard that regressed could not reach
+ * into any namespace of this machine.
+ */
 function labOf(layout: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'kcarun-addworker-'));
   dirs.push(dir);
-  writeFileSync(join(dir, 'state.json'), JSON.stringify({ layout, nodes: [{ name: 'cp1', ip: '10.239.0.11', holderPid: 1 }], real: { range: '10.239.0.0/16' } }));
+  writeFileSync(join(dir, 'state.json'), JSON.stringify({ layout, nodes: [{ name: 'cp1', ip: '10.239.0.11', holderPid: 2 ** 22 + 7 }], real: { range: '10.239.0.0/16' } }));
   return dir;
 }
 

@@ -31,7 +31,8 @@ export async function cmd(file: string, args: string[]): Promise<Cmd> {
 
 /** The real OpenSSH client with the lab's key and known_hosts, host keys checked strictly. */
 export function ssh(paths: LabPaths, state: LabState, node: string, command: string): Promise<Cmd> {
-  const n = state.nodes.find((x) => x.name === node)!;
+  const n = [...state.nodes, ...(state.workers ?? [])].find((x) => x.name === node);
+  if (!n) throw new Error(`no node ${node} in the lab's state`);
   return cmd('ssh', [
     '-i', paths.userKey,
     '-o', `UserKnownHostsFile=${paths.knownHosts}`,

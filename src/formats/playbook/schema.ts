@@ -95,7 +95,7 @@ export const StageSchema = Type.Object(
     tags: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
     vars: Type.Optional(Vars),
     tasks: Type.Array(TaskSchema, { minItems: 1 }),
-    rollback: Type.Optional(Type.Array(RollbackTaskSchema, { description: 'Run on the stage hosts after its tasks are undone.' })),
+    rollback: Type.Optional(Type.Array(RollbackTaskSchema, { description: 'Run on each batch of the stage hosts, newest first, after the completed tasks of that batch are undone.' })),
   },
   { additionalProperties: false },
 );

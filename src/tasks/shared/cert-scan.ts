@@ -90,27 +90,48 @@ export async function listCertificateFiles(transport: Transport, targets: readon
 }
 
 /**
- * Paths per `readlink` command: a command line stays far below the remote shell's ARG_MAX (2 MiB on
- * Linux) and OpenSSH's 256 KiB command limit even with 1,000-character paths.
+ * Most characters of quoted paths per `readlink` command. The remote shell gets the whole command as
+ * one argument (`sh -c`), and Linux refuses a single argument over 128 KiB (MAX_ARG_STRLEN); OpenSSH
+ * adds its own limit of 256 KiB per command. 64 KiB leaves room for the loop around the paths.
  */
-const PATHS_PER_COMMAND = 200;
+const COMMAND_PATH_CHARS = 64 * 1024;
+
+/** `paths` shell-quoted and cut into runs whose quoted length stays under COMMAND_PATH_CHARS (a longer path alone). */
+function quotedChunks(paths: readonly string[]): Array<{ paths: string[]; quoted: string[] }> {
+  const chunks: Array<{ paths: string[]; quoted: string[] }> = [];
+  let current = { paths: [] as string[], quoted: [] as string[] };
+  let length = 0;
+  for (const p of paths) {
+    const q = shellQuote(p);
+    if (current.paths.length > 0 && length + q.length + 1 > COMMAND_PATH_CHARS) {
+      chunks.push(current);
+      current = { paths: [], quoted: [] };
+      length = 0;
+    }
+    current.paths.push(p);
+    current.quoted.push(q);
+    length += q.length + 1;
+  }
+  if (current.paths.length > 0) chunks.push(current);
+  return chunks;
+}
 
 /**
  * Each path's file as the host resolves it (`readlink -f`: every symlink of the path resolved), one
- * command per PATHS_PER_COMMAND paths. A folder reached through a symlink (kubespray links
- * /etc/kubernetes/pki to its /etc/kubernetes/ssl: kube_cert_compat_dir) gives every file two names;
- * callers use this to tell such aliases from distinct files. A path that does not resolve maps to itself.
- * Returns path -> canonical path. Throws KcarunError E_REMOTE_EXIT when a command cannot run.
+ * command per run of paths up to COMMAND_PATH_CHARS. A folder reached through a symlink (kubespray
+ * links /etc/kubernetes/pki to its /etc/kubernetes/ssl: kube_cert_compat_dir) gives every file two
+ * names; callers use this to tell such aliases from distinct files. A path that does not resolve
+ * maps to itself. Returns path -> canonical path. Throws KcarunError E_REMOTE_EXIT when a command
+ * cannot run.
  */
 export async function canonicalPaths(transport: Transport, paths: readonly string[], options: { become?: boolean } = {}): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (let at = 0; at < paths.length; at += PATHS_PER_COMMAND) {
-    const chunk = paths.slice(at, at + PATHS_PER_COMMAND);
-    const script = `for f in ${chunk.map(shellQuote).join(' ')}; do printf '%s\\0' "$(readlink -f -- "$f" 2>/dev/null)"; done; true`;
+  for (const chunk of quotedChunks(paths)) {
+    const script = `for f in ${chunk.quoted.join(' ')}; do printf '%s\\0' "$(readlink -f -- "$f" 2>/dev/null)"; done; true`;
     const res = await transport.exec(script, { become: options.become });
     if (res.rc !== 0) throw new KcarunError('E_REMOTE_EXIT', `cannot resolve certificate paths: ${res.stderr.trim()}`, { host: transport.host });
     const resolved = res.stdout.split('\0');
-    chunk.forEach((p, i) => out.set(p, resolved[i] || p));
+    chunk.paths.forEach((p, i) => out.set(p, resolved[i] || p));
   }
   return out;
 }

@@ -143,13 +143,19 @@ export async function runStaticPodHold(ctx: Ctx): Promise<TaskOutcome> {
 }
 
 /**
- * Undoes a completed hold (the pod is released) or a completed release that edited the manifest
- * (the manifest's bytes before the step are put back; the kubelet then restarts the pod on them).
- * A release without edits needs no undo.
+ * Undoes a completed hold (the pod is released) or a completed release (the pod is held again, with
+ * the release's drainPort; when the release edited the manifest, its bytes before the step go back
+ * into the held copy). Each undo is the other action: a rolled-back release leaves the pod out of
+ * service until the stage's `rollback:` list releases it, after that list has put back what the pod
+ * could not serve without (the stock stages: etcd restarted on its restored files). Undoing a release
+ * by restoring the manifest in place would restart the pod in service at once (session 23's review).
  */
 export async function rollbackStaticPodHold(ctx: Ctx, undo: unknown): Promise<void> {
   if (ctx.params.action === 'release') {
-    if (undo) await restoreBackup(ctx, undo);
+    const manifest = manifestOf(ctx.params);
+    const held = heldPath(manifest);
+    await hold({ ...ctx, params: { ...ctx.params, action: 'hold', edits: undefined } }, manifest, held);
+    if (undo) await restoreBackup(ctx, { ...(undo as Record<string, unknown>), path: held });
     return;
   }
   const manifest = (undo as { manifest?: string } | undefined)?.manifest;

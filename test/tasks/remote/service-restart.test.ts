@@ -322,6 +322,14 @@ describe('service-restart', () => {
     expect(await readFile(manifest, 'utf8')).toBe(content);
     expect(await cid()).not.toBeNull();
 
+    // A completed release is undone by holding the pod again (without edits: the same bytes).
+    const released = await hold('release');
+    await staticPodHoldTask.rollback!(await env.ctx({ action: 'release', container: 'kube-apiserver', manifest, pollSeconds: 0.1, timeoutSeconds: 20 }), released.undo);
+    expect(await readFile(manifest).catch(() => null)).toBeNull();
+    expect(await readFile(held, 'utf8')).toBe(content);
+    expect(await cid()).toBeNull();
+    await hold('release');
+
     // Both files (someone restored the manifest while held): hold refuses, release keeps the manifest.
     await writeFile(held, content);
     const err = (await hold('hold').catch((e: unknown) => e)) as KcarunError;
@@ -420,9 +428,15 @@ describe('service-restart', () => {
     expect(back).not.toBeNull();
     expect(r.summary).toBe(`kube-apiserver released: ${manifest} back with --etcd-cafile=/pki/etcd/ca-bundle.crt, container ${back} running`);
 
-    // The step's rollback puts the manifest's bytes from before the step back (the kubelet restarts the pod on them).
+    // The step's rollback holds the pod again, the manifest's bytes from before the step in the held
+    // copy: it stays out of service until the stage's rollback list releases it (on the old bytes).
     await staticPodHoldTask.rollback!(await env.ctx(params('release', true)), r.undo);
+    expect(await readFile(manifest).catch(() => null)).toBeNull();
+    expect(await readFile(held, 'utf8')).toBe(original);
+    expect(await cid()).toBeNull();
+    await staticPodHoldTask.run(await env.ctx(params('release', false)));
     expect(await readFile(manifest, 'utf8')).toBe(original);
+    expect(await cid()).not.toBeNull();
 
     // kcarun killed after writing the edited manifest, before removing the held copy: the resumed
     // release finishes (held copy gone) and still records the change, so a rollback can undo it.
@@ -433,6 +447,8 @@ describe('service-restart', () => {
     expect(resumed.files).toEqual([manifest]);
     expect(await readFile(held).catch(() => null)).toBeNull();
     await staticPodHoldTask.rollback!(await env.ctx(params('release', true)), resumed.undo);
+    expect(await readFile(held, 'utf8')).toBe(original);
+    await staticPodHoldTask.run(await env.ctx(params('release', false)));
     expect(await readFile(manifest, 'utf8')).toBe(original);
     await writeFile(manifest, 'kind: Pod\n');
   });
