@@ -11,6 +11,9 @@
  *   the kubelet's client pair) gets a new serial from the same CA (checked against the node's CA file),
  *   under traffic: no failed request through the load balancer, no TLS or authentication error in
  *   the real components' logs, data intact; a second run without force changes nothing and says so.
+ * - `kcarun rollback --to renew-etcd` of that renewal under traffic: every leaf back as before it, no
+ *   failed request through the load balancer, never two apiservers out at once (each stacked member's
+ *   apiserver held while that member restarts, and only it).
  * - rotate-etcd-ca under traffic: the etcd CA alone, the apiservers done with the old etcd CA before
  *   etcd drops it; no failed request through the load balancer, no component error, data intact, the
  *   Kubernetes and front-proxy CAs and their leaves untouched.
@@ -33,6 +36,7 @@ import { trafficStart, trafficStop } from '../../lab/commands/traffic.js';
 import { kubectl } from '../../lab/real/up.js';
 import { realVerify } from '../../lab/real/traffic.js';
 import { plannedFiles, stageStatuses, type Events } from './plan-check.js';
+import { jsonEvents } from '../helpers/cli.js';
 import { downAndExpectMachineRestored, dryRun as realDryRun, realLabSession } from './real-lab-session.js';
 
 const SUBNET = process.env['KCARUN_REAL_OTHER_SUBNET'] ?? '10.238.0.0/16';
@@ -66,10 +70,17 @@ interface CliRun {
 describe('stock playbooks check-expiry, renew-leaf-certs, rotate-etcd-ca, offline-replace on a genuine kubeadm HA cluster (kubeadm-real)', () => {
   const lab = realLabSession({ name: 'otherreal', layout: 'kubeadm', nodes: NODES.length, subnet: SUBNET }, { beforeAll, afterAll });
   const { work, dir, inventory, paths } = lab;
+  /** The forced renewal's own state dir, which `kcarun rollback` undoes later. */
+  const renewState = join(work, 'renew-state');
+  let beforeRenew = new Map<string, { serial: string; issuer: string }>();
 
   /** Runs the CLI with JSON events; --fresh because a failed check-expiry leaves its run unfinished. */
   function kcarun(playbook: string, ...extra: string[]): Promise<CliRun> {
-    const args = [CLI, join(import.meta.dirname, '../../playbooks', playbook), '-i', inventory, '--yes', '--fresh', '--output', 'json', '--state-dir', join(work, '.kcarun'), ...extra.flatMap((e) => ['-e', e])];
+    return kcarunIn(join(work, '.kcarun'), playbook, ...extra);
+  }
+  /** As kcarun, with its own state dir (a run `kcarun rollback` undoes later). */
+  function kcarunIn(stateDir: string, playbook: string, ...extra: string[]): Promise<CliRun> {
+    const args = [CLI, join(import.meta.dirname, '../../playbooks', playbook), '-i', inventory, '--yes', '--fresh', '--output', 'json', '--state-dir', stateDir, ...extra.flatMap((e) => ['-e', e])];
     return new Promise((resolve) => {
       execFile('node', args, { maxBuffer: 100_000_000, cwd: work }, (err, stdout, stderr) => {
         const rc = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
@@ -171,10 +182,11 @@ describe('stock playbooks check-expiry, renew-leaf-certs, rotate-etcd-ca, offlin
 
   it('renew-leaf-certs with force_renewal: every leaf gets a new serial from the same CA, under traffic: no failed request through the load balancer, no component error, data intact', async () => {
     const before = leaves();
+    beforeRenew = before;
     const caBefore = NODES.map((n) => readFileSync(file(n, '/etc/kubernetes/pki/ca.crt'), 'utf8'));
     await trafficStart({ dir });
     const t0 = Date.now();
-    const run = await kcarun('renew-leaf-certs.yaml', 'force_renewal=true');
+    const run = await kcarunIn(renewState, 'renew-leaf-certs.yaml', 'force_renewal=true');
     console.log(`[e2e other-real] renew-leaf-certs: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     await new Promise((r) => setTimeout(r, 5000));
     await trafficStop({ dir });
@@ -208,6 +220,40 @@ describe('stock playbooks check-expiry, renew-leaf-certs, rotate-etcd-ca, offlin
     expect(run.end?.message).toContain('nothing to do');
     expect(leaves()).toEqual(before);
   }, 300_000);
+
+  // The renewal undone whole by `kcarun rollback`, every stage of it: the case where every host of a
+  // stacked-etcd stage ran (renew-etcd), so a rollback that first undid every host would hold every
+  // apiserver at once (session 23's review). Undone batch by batch, each member's apiserver is held
+  // while that member restarts on its restored files, and only it.
+  it('kcarun rollback --to renew-etcd under traffic: every leaf back as before the renewal, no failed request through the load balancer, never two apiservers out at once', async () => {
+    await trafficStart({ dir });
+    const t0 = Date.now();
+    const res = await lab.cli(['rollback', '-i', inventory, '--state-dir', renewState, '--to', 'renew-etcd', '--yes', '--output', 'json']);
+    console.log(`[e2e other-real] kcarun rollback --to renew-etcd: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    await new Promise((r) => setTimeout(r, 5000));
+    await trafficStop({ dir });
+    const tv = await realVerify(paths, lab.state);
+    console.log(`[e2e other-real] rollback under traffic: ${tv.requests} requests, ${tv.failures} failed (through the load balancer: ${tv.lbFailures}), retried after a Retry-After ${JSON.stringify(tv.retriesByTarget)}; component log TLS/auth errors: ${tv.componentLogErrors}`);
+    for (const w of tv.unavailability) console.log(`[e2e other-real] unavailable: ${w.target} ${w.from} -> ${w.to ?? '(end)'} ${w.seconds.toFixed(1)} s`);
+    const events = jsonEvents(res.stdout);
+    expect(res.code, res.stdout.slice(-3000) + res.stderr.slice(-2000)).toBe(0);
+    expect(events.filter((e) => e.event === 'rollback-step' && e['status'] === 'failed')).toEqual([]);
+    const undone = events.filter((e) => e.event === 'rollback-end').map((e) => `${String(e['stage'])} ${String(e['status'])}`);
+    expect(undone).toContain('renew-etcd ok');
+    expect(undone).toContain('renew-control-plane ok');
+    // Every leaf as before the renewal (files, kubeconfig-embedded, the kubelet's client pair).
+    expect(leaves()).toEqual(beforeRenew);
+    expectAllVerify();
+    // Never two apiservers unavailable at once (1 s: the traffic's pace).
+    const direct = tv.unavailability.filter((w) => w.target.startsWith('apiserver:')).map((w) => ({ target: w.target, from: Date.parse(w.from), to: w.to ? Date.parse(w.to) : Date.now() }));
+    const overlaps = direct.flatMap((a, i) => direct.slice(i + 1).filter((b) => b.target !== a.target && Math.min(a.to, b.to) - Math.max(a.from, b.from) > 1000).map((b) => `${a.target} and ${b.target}`));
+    expect(overlaps).toEqual([]);
+    expect(tv.requestsByTarget['lb'] ?? 0).toBeGreaterThan(50);
+    expect(tv.lbFailures, JSON.stringify(tv.failuresByTarget)).toBe(0);
+    expect(tv.lbRetriesOtherThanShutdown).toEqual([]);
+    expect(tv.componentLogErrors, JSON.stringify(tv.componentLogSamples)).toBe(0);
+    expect(tv.dataIntact, tv.dataProblems.join('; ')).toBe(true);
+  }, 1_800_000);
 
   // The etcd CA alone (issue 18's "etcd-only" scenario on the real components; it ran on the emulated
   // kubeadm lab until session 23): nothing else restarts the apiservers in an etcd-only rotation, so
