@@ -89,10 +89,11 @@ export async function rollbackCommand(args: RollbackArgs, io: CommandIO): Promis
     toUndo.splice(i + 1);
   }
   if (toUndo.length === 0) {
-    io.stdout('nothing to roll back: no completed stage in the journal\n');
+    io.stdout(args.output === 'json' ? `${JSON.stringify({ event: 'rollback-plan', stages: [] })}\n` : 'nothing to roll back: no completed stage in the journal\n');
     return 0;
   }
-  io.stdout(`Will undo, in this order: ${toUndo.join(', ')}\n`);
+  // With --output json every stdout line is a JSON event (docs/cli.md), this plan included.
+  io.stdout(args.output === 'json' ? `${JSON.stringify({ event: 'rollback-plan', stages: toUndo })}\n` : `Will undo, in this order: ${toUndo.join(', ')}\n`);
   if (!args.yes) {
     if (!io.interactive) throw new KcarunError('E_USAGE', 'nothing was changed: not an interactive terminal, so rollback needs --yes');
     if (!(await io.confirm('Roll back these stages? [y/N] '))) return 0;

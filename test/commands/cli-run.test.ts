@@ -186,9 +186,13 @@ describe('kcarun run', () => {
         .join(''),
     );
     expect((await runCli([pb, '-i', inv, '--yes'], { cwd: dir })).code).toBe(0);
-    const res = await runCli(['rollback', '-i', inv, '--to', 'b', '--yes'], { cwd: dir });
+    const res = await runCli(['rollback', '-i', inv, '--to', 'b', '--yes', '--output', 'json'], { cwd: dir });
     expect(res.code, res.stderr + res.stdout).toBe(0);
     expect((await effects()).filter((l) => l.startsWith('undo'))).toEqual(['undo c', 'undo b']);
+    // --output json: every stdout line is a JSON event, the plan first (it was a text line: session 23).
+    const events = res.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; stages?: string[] });
+    expect(events[0]).toEqual({ event: 'rollback-plan', stages: ['c', 'b'] });
+    expect(events.filter((e) => e.event === 'rollback-end').length).toBe(2);
     const status = await runCli(['status', '-i', inv, '--output', 'json'], { cwd: dir });
     const json = JSON.parse(status.stdout) as { stages: { name: string; status: string; startedAt?: string; endedAt?: string }[]; stepStatus: Record<string, string> };
     expect(Object.fromEntries(json.stages.map((s) => [s.name, s.status]))).toEqual({ a: 'completed', b: 'rolled-back', c: 'rolled-back' });

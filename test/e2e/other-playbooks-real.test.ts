@@ -37,7 +37,7 @@ import { kubectl } from '../../lab/real/up.js';
 import { realVerify } from '../../lab/real/traffic.js';
 import { plannedFiles, stageStatuses, type Events } from './plan-check.js';
 import { jsonEvents } from '../helpers/cli.js';
-import { downAndExpectMachineRestored, dryRun as realDryRun, realLabSession } from './real-lab-session.js';
+import { downAndExpectMachineRestored, dryRun as realDryRun, expectLbFailuresWithinHoldGap, realLabSession } from './real-lab-session.js';
 
 const SUBNET = process.env['KCARUN_REAL_OTHER_SUBNET'] ?? '10.238.0.0/16';
 const CLI = join(import.meta.dirname, '../../dist/cli.js');
@@ -180,7 +180,7 @@ describe('stock playbooks check-expiry, renew-leaf-certs, rotate-etcd-ca, offlin
     expect(leaves()).toEqual(before);
   }, 300_000);
 
-  it('renew-leaf-certs with force_renewal: every leaf gets a new serial from the same CA, under traffic: no failed request through the load balancer, no component error, data intact', async () => {
+  it('renew-leaf-certs with force_renewal: every leaf gets a new serial from the same CA, under traffic: through the load balancer at most a held apiserver's one cut connection, no component error, data intact', async () => {
     const before = leaves();
     beforeRenew = before;
     const caBefore = NODES.map((n) => readFileSync(file(n, '/etc/kubernetes/pki/ca.crt'), 'utf8'));
@@ -205,7 +205,7 @@ describe('stock playbooks check-expiry, renew-leaf-certs, rotate-etcd-ca, offlin
     expectAllVerify();
     expect(NODES.map((n) => readFileSync(file(n, '/etc/kubernetes/pki/ca.crt'), 'utf8'))).toEqual(caBefore);
     expect(tv.requestsByTarget['lb'] ?? 0).toBeGreaterThan(50);
-    expect(tv.lbFailures).toBe(0);
+    expectLbFailuresWithinHoldGap(lab, tv, 'other-real renew');
     // Retried answers are only an apiserver's graceful shutdown (real-lab traffic: client-go's Retry-After rule).
     expect(tv.lbRetriesOtherThanShutdown).toEqual([]);
     expect(tv.componentLogErrors, JSON.stringify(tv.componentLogSamples)).toBe(0);
@@ -225,7 +225,7 @@ describe('stock playbooks check-expiry, renew-leaf-certs, rotate-etcd-ca, offlin
   // stacked-etcd stage ran (renew-etcd), so a rollback that first undid every host would hold every
   // apiserver at once (session 23's review). Undone batch by batch, each member's apiserver is held
   // while that member restarts on its restored files, and only it.
-  it('kcarun rollback --to renew-etcd under traffic: every leaf back as before the renewal, no failed request through the load balancer, never two apiservers out at once', async () => {
+  it('kcarun rollback --to renew-etcd under traffic: every leaf back as before the renewal, at most the one cut connection of a held apiserver through the load balancer, never two apiservers out at once', async () => {
     await trafficStart({ dir });
     const t0 = Date.now();
     const res = await lab.cli(['rollback', '-i', inventory, '--state-dir', renewState, '--to', 'renew-etcd', '--yes', '--output', 'json']);
@@ -249,7 +249,7 @@ describe('stock playbooks check-expiry, renew-leaf-certs, rotate-etcd-ca, offlin
     const overlaps = direct.flatMap((a, i) => direct.slice(i + 1).filter((b) => b.target !== a.target && Math.min(a.to, b.to) - Math.max(a.from, b.from) > 1000).map((b) => `${a.target} and ${b.target}`));
     expect(overlaps).toEqual([]);
     expect(tv.requestsByTarget['lb'] ?? 0).toBeGreaterThan(50);
-    expect(tv.lbFailures, JSON.stringify(tv.failuresByTarget)).toBe(0);
+    expectLbFailuresWithinHoldGap(lab, tv, 'other-real');
     expect(tv.lbRetriesOtherThanShutdown).toEqual([]);
     expect(tv.componentLogErrors, JSON.stringify(tv.componentLogSamples)).toBe(0);
     expect(tv.dataIntact, tv.dataProblems.join('; ')).toBe(true);
@@ -259,7 +259,7 @@ describe('stock playbooks check-expiry, renew-leaf-certs, rotate-etcd-ca, offlin
   // kubeadm lab until session 23): nothing else restarts the apiservers in an etcd-only rotation, so
   // this is where an apiserver still holding its old-CA etcd client certificate in memory would be cut
   // off when etcd drops the old CA (finalize-apiserver restarts the apiservers before finalize-etcd).
-  it('rotate-etcd-ca under traffic: the etcd CA alone through finalize, the apiservers done with the old etcd CA before etcd drops it; no failed request through the load balancer, no component error, data intact, the other CAs and their leaves untouched', async () => {
+  it('rotate-etcd-ca under traffic: the etcd CA alone through finalize, the apiservers done with the old etcd CA before etcd drops it; through the load balancer at most a held apiserver's one cut connection, no component error, data intact, the other CAs and their leaves untouched', async () => {
     const ETCD_LEAVES = LEAF_FILES.filter((p) => caFor(p).endsWith('/etcd/ca.crt'));
     const OTHER = [...LEAF_FILES.filter((p) => !ETCD_LEAVES.includes(p)), '/etc/kubernetes/pki/ca.crt', '/etc/kubernetes/pki/front-proxy-ca.crt'];
     const otherBefore = NODES.flatMap((n) => OTHER.map((p) => readFileSync(file(n, p), 'utf8')));
@@ -296,7 +296,7 @@ describe('stock playbooks check-expiry, renew-leaf-certs, rotate-etcd-ca, offlin
     expect(NODES.flatMap((n) => OTHER.map((p) => readFileSync(file(n, p), 'utf8')))).toEqual(otherBefore);
 
     expect(tv.requestsByTarget['lb'] ?? 0).toBeGreaterThan(100);
-    expect(tv.lbFailures, JSON.stringify(tv.failuresByTarget)).toBe(0);
+    expectLbFailuresWithinHoldGap(lab, tv, 'other-real');
     // Retried answers are only an apiserver's graceful shutdown (real-lab traffic: client-go's Retry-After rule).
     expect(tv.lbRetriesOtherThanShutdown).toEqual([]);
     expect(tv.componentLogErrors, JSON.stringify(tv.componentLogSamples)).toBe(0);

@@ -214,3 +214,19 @@ export async function downAndExpectMachineRestored(lab: RealLab): Promise<void> 
   expect(after.cgroups).toEqual(before.cgroups);
 }
 
+
+/**
+ * Through the load balancer of a kubeadm cluster, at most one request per run may fail, and only at
+ * the connection (reset, or closed before the TLS handshake finished): the known gap of a stacked
+ * member's apiserver held out of service. kubeadm sets no --shutdown-delay-duration, so the held
+ * apiserver closes its listener the instant the kubelet's SIGTERM arrives, before haproxy's /readyz
+ * checks have taken it out; a connection haproxy handed it in that instant is cut (docs/lab.md,
+ * "Traffic and verify on the real lab"; measured: 0 or 1 per run in sessions 12-23). Any failure
+ * with an HTTP answer (403, 500 from etcd, ...), or a second one, fails. Each failure is printed.
+ */
+export function expectLbFailuresWithinHoldGap(lab: RealLab, tv: { lbFailures: number }, label: string): void {
+  const failed = lab.lbFailureLines().map((l) => JSON.parse(l) as { ts: string; method: string; error: string });
+  for (const f of failed) console.log(`[e2e ${label}] KNOWN GAP (a held apiserver's listener closed under a fresh connection): ${f.ts} ${f.method} ${f.error}`);
+  expect(tv.lbFailures, JSON.stringify(failed)).toBeLessThanOrEqual(1);
+  expect(failed.filter((f) => !/ECONNRESET|socket hang up|disconnected before secure TLS connection was established/.test(f.error)), 'a load-balancer failure with an answer, not a cut connection').toEqual([]);
+}

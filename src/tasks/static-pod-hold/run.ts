@@ -134,7 +134,10 @@ async function release(ctx: Ctx, manifest: string, held: string): Promise<TaskOu
   });
   const flags = summaries.length ? ` with ${summaries.join(', ')}` : '';
   const summary = h.content || change ? `${container} released: ${manifest} back${flags}, container ${ids.join(',')} running` : `${container} was not held (container ${ids.join(',')} running)`;
-  return { changed: Boolean(h.content) || Boolean(change), summary, output: { summary }, ...(change ?? {}) };
+  // A release that brought the pod back is undone by holding it again (rollbackStaticPodHold): a
+  // rename alone has no file undo, so it records one that says so; one that found nothing held, none.
+  const undo = change ? {} : h.content ? { undo: { released: manifest } } : {};
+  return { changed: Boolean(h.content) || Boolean(change), summary, output: { summary }, ...(change ?? {}), ...undo };
 }
 
 export async function runStaticPodHold(ctx: Ctx): Promise<TaskOutcome> {
@@ -155,7 +158,8 @@ export async function rollbackStaticPodHold(ctx: Ctx, undo: unknown): Promise<vo
     const manifest = manifestOf(ctx.params);
     const held = heldPath(manifest);
     await hold({ ...ctx, params: { ...ctx.params, action: 'hold', edits: undefined } }, manifest, held);
-    if (undo) await restoreBackup(ctx, { ...(undo as Record<string, unknown>), path: held });
+    // A release that edited the manifest recorded its backup (a file undo); a rename, `{ released }`.
+    if (undo && typeof (undo as { path?: unknown }).path === 'string') await restoreBackup(ctx, { ...(undo as Record<string, unknown>), path: held });
     return;
   }
   const manifest = (undo as { manifest?: string } | undefined)?.manifest;

@@ -322,8 +322,12 @@ describe('service-restart', () => {
     expect(await readFile(manifest, 'utf8')).toBe(content);
     expect(await cid()).not.toBeNull();
 
-    // A completed release is undone by holding the pod again (without edits: the same bytes).
+    // A completed release is undone by holding the pod again (without edits: the same bytes); a
+    // release that found nothing held recorded nothing to undo.
+    expect((await hold('release')).undo).toBeUndefined();
+    await hold('hold');
     const released = await hold('release');
+    expect(released.undo).toEqual({ released: manifest });
     await staticPodHoldTask.rollback!(await env.ctx({ action: 'release', container: 'kube-apiserver', manifest, pollSeconds: 0.1, timeoutSeconds: 20 }), released.undo);
     expect(await readFile(manifest).catch(() => null)).toBeNull();
     expect(await readFile(held, 'utf8')).toBe(content);
