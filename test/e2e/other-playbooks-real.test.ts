@@ -180,7 +180,7 @@ describe('stock playbooks check-expiry, renew-leaf-certs, rotate-etcd-ca, offlin
     expect(leaves()).toEqual(before);
   }, 300_000);
 
-  it('renew-leaf-certs with force_renewal: every leaf gets a new serial from the same CA, under traffic: through the load balancer at most a held apiserver's one cut connection, no component error, data intact', async () => {
+  it('renew-leaf-certs with force_renewal: every leaf gets a new serial from the same CA, under traffic: through the load balancer at most the one cut connection of a held apiserver, no component error, data intact', async () => {
     const before = leaves();
     beforeRenew = before;
     const caBefore = NODES.map((n) => readFileSync(file(n, '/etc/kubernetes/pki/ca.crt'), 'utf8'));
@@ -259,7 +259,7 @@ describe('stock playbooks check-expiry, renew-leaf-certs, rotate-etcd-ca, offlin
   // kubeadm lab until session 23): nothing else restarts the apiservers in an etcd-only rotation, so
   // this is where an apiserver still holding its old-CA etcd client certificate in memory would be cut
   // off when etcd drops the old CA (finalize-apiserver restarts the apiservers before finalize-etcd).
-  it('rotate-etcd-ca under traffic: the etcd CA alone through finalize, the apiservers done with the old etcd CA before etcd drops it; through the load balancer at most a held apiserver's one cut connection, no component error, data intact, the other CAs and their leaves untouched', async () => {
+  it('rotate-etcd-ca under traffic: the etcd CA alone through finalize, the apiservers done with the old etcd CA before etcd drops it; through the load balancer at most the one cut connection of a held apiserver, no component error, data intact, the other CAs and their leaves untouched', async () => {
     const ETCD_LEAVES = LEAF_FILES.filter((p) => caFor(p).endsWith('/etcd/ca.crt'));
     const OTHER = [...LEAF_FILES.filter((p) => !ETCD_LEAVES.includes(p)), '/etc/kubernetes/pki/ca.crt', '/etc/kubernetes/pki/front-proxy-ca.crt'];
     const otherBefore = NODES.flatMap((n) => OTHER.map((p) => readFileSync(file(n, p), 'utf8')));
