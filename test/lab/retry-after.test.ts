@@ -8,27 +8,22 @@
  * kubeadm cluster (session 23): one PUT through the load balancer met an apiserver whose shutdown had
  * just begun.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { realTrafficMain, type RealTrafficCounters, type RealTrafficPlan } from '../../lab/real/traffic.js';
 import { KubeApiClient } from '../../src/tasks/shared/kube-api-client.js';
 import { retryAfterSeconds } from '../../src/tasks/shared/retry-after.js';
+import { apiserverStandIns } from '../helpers/apiserver-stand-in.js';
 
+const stand = apiserverStandIns('retry-after');
+const { key, crt } = stand;
 const root = mkdtempSync(join(tmpdir(), 'kcarun-retry-after-'));
-const servers: Server[] = [];
 afterAll(async () => {
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  await stand.close();
   rmSync(root, { recursive: true, force: true });
 });
-
-// One self-signed pair (SAN 127.0.0.1) stands for the CA, the apiserver's serving pair and the admin's client pair.
-const key = join(root, 'k.pem');
-const crt = join(root, 'c.pem');
-execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt, '-days', '1', '-subj', '/O=system:masters/CN=kubernetes-admin', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
 
 /**
  * An apiserver stand-in: the first `refuse` requests to a ConfigMap get 503 (with `Retry-After:
@@ -38,7 +33,7 @@ execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramg
 async function apiserver(refuse: number, retryAfter: string | undefined): Promise<{ url: string; sent: number[] }> {
   const sent: number[] = [];
   let revision = 100;
-  const server = createServer({ key: readFileSync(key), cert: readFileSync(crt) }, (req, res) => {
+  const url = await stand.serve((req, res) => {
     req.resume();
     req.on('end', () => {
       if (req.method === 'POST') return void res.writeHead(201, { 'content-type': 'application/json' }).end('{}');
@@ -51,9 +46,7 @@ async function apiserver(refuse: number, retryAfter: string | undefined): Promis
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ metadata: { resourceVersion: String(++revision) }, data: { value: 'x' } }));
     });
   });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `https://127.0.0.1:${(server.address() as { port: number }).port}`, sent };
+  return { url, sent };
 }
 
 const client = (url: string): KubeApiClient => new KubeApiClient({ server: url, ca: readFileSync(crt), cert: readFileSync(crt), key: readFileSync(key) });

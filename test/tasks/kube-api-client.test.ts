@@ -4,29 +4,20 @@
  * expired (410 Gone, after an etcd compaction) started over in one request, and an RBAC refusal
  * whose error names the user, the verb and the resource, as the apiserver's Status message does.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KubeApiClient, LIST_PAGE_SIZE } from '../../src/tasks/shared/kube-api-client.js';
+import { apiserverStandIns } from '../helpers/apiserver-stand-in.js';
 
-const root = mkdtempSync(join(tmpdir(), 'kcarun-kube-client-'));
-const servers: Server[] = [];
-afterAll(async () => {
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  rmSync(root, { recursive: true, force: true });
-});
-const key = join(root, 'k.pem');
-const crt = join(root, 'c.pem');
-execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt, '-days', '1', '-subj', '/CN=kubernetes-admin', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+const stand = apiserverStandIns('kube-client');
+const { key, crt } = stand;
+afterAll(() => stand.close());
 
 /** Serves 1,203 namespaces in pages; `expireSecondPage`: the second page's token answers 410. Records each request's query. */
 async function apiserver(expireSecondPage: boolean): Promise<{ client: KubeApiClient; asked: URLSearchParams[] }> {
   const all = Array.from({ length: 1203 }, (_, i) => ({ metadata: { name: `ns-${i}` } }));
   const asked: URLSearchParams[] = [];
-  const server = createServer({ key: readFileSync(key), cert: readFileSync(crt) }, (req, res) => {
+  const url = await stand.serve((req, res) => {
     const url = new URL(req.url ?? '/', 'https://x');
     asked.push(url.searchParams);
     const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -39,9 +30,7 @@ async function apiserver(expireSecondPage: boolean): Promise<{ client: KubeApiCl
     const to = limit ? Math.min(from + limit, all.length) : all.length;
     json(200, { kind: 'NamespaceList', metadata: to < all.length ? { continue: String(to) } : {}, items: all.slice(from, to) });
   });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const client = new KubeApiClient({ server: `https://127.0.0.1:${(server.address() as { port: number }).port}`, ca: readFileSync(crt), cert: readFileSync(crt), key: readFileSync(key) });
+  const client = new KubeApiClient({ server: url, ca: readFileSync(crt), cert: readFileSync(crt), key: readFileSync(key) });
   return { client, asked };
 }
 
