@@ -37,7 +37,7 @@ import { kubectl } from '../../lab/real/up.js';
 import { realVerify } from '../../lab/real/traffic.js';
 import { plannedFiles, stageStatuses, type Events } from './plan-check.js';
 import { jsonEvents } from '../helpers/cli.js';
-import { downAndExpectMachineRestored, dryRun as realDryRun, expectLbFailuresWithinHoldGap, realLabSession } from './real-lab-session.js';
+import { downAndExpectMachineRestored, dryRun as realDryRun, expectLbFailuresWithinHoldGap, printTraffic, realLabSession } from './real-lab-session.js';
 
 const SUBNET = process.env['KCARUN_REAL_OTHER_SUBNET'] ?? '10.238.0.0/16';
 const CLI = join(import.meta.dirname, '../../dist/cli.js');
@@ -191,9 +191,7 @@ describe('stock playbooks check-expiry, renew-leaf-certs, rotate-etcd-ca, offlin
     await new Promise((r) => setTimeout(r, 5000));
     await trafficStop({ dir });
     const tv = await realVerify(paths, lab.state);
-    console.log(`[e2e other-real] renew-leaf-certs under traffic: ${tv.requests} requests, ${tv.failures} failed (through the load balancer: ${tv.lbFailures}), retried after a Retry-After ${JSON.stringify(tv.retriesByTarget)}; component log TLS/auth errors: ${tv.componentLogErrors} ${JSON.stringify(tv.componentLogErrorsByComponent)}`);
-    for (const w of tv.unavailability) console.log(`[e2e other-real] unavailable: ${w.target} ${w.from} -> ${w.to ?? '(end)'} ${w.seconds.toFixed(1)} s`);
-    for (const e of tv.componentLogSamples) console.log(`[e2e other-real]   ${e.node} ${e.component} ${e.ts} ${e.line}`);
+    printTraffic('other-real', 'renew-leaf-certs', tv);
     expect(run.rc, run.output.slice(-3000)).toBe(0);
     expect(run.end?.status).toBe('succeeded');
     const after = leaves();
@@ -233,8 +231,7 @@ describe('stock playbooks check-expiry, renew-leaf-certs, rotate-etcd-ca, offlin
     await new Promise((r) => setTimeout(r, 5000));
     await trafficStop({ dir });
     const tv = await realVerify(paths, lab.state);
-    console.log(`[e2e other-real] rollback under traffic: ${tv.requests} requests, ${tv.failures} failed (through the load balancer: ${tv.lbFailures}), retried after a Retry-After ${JSON.stringify(tv.retriesByTarget)}; component log TLS/auth errors: ${tv.componentLogErrors}`);
-    for (const w of tv.unavailability) console.log(`[e2e other-real] unavailable: ${w.target} ${w.from} -> ${w.to ?? '(end)'} ${w.seconds.toFixed(1)} s`);
+    printTraffic('other-real', 'rollback', tv);
     const events = jsonEvents(res.stdout);
     expect(res.code, res.stdout.slice(-3000) + res.stderr.slice(-2000)).toBe(0);
     expect(events.filter((e) => e.event === 'rollback-step' && e['status'] === 'failed')).toEqual([]);
@@ -271,9 +268,7 @@ describe('stock playbooks check-expiry, renew-leaf-certs, rotate-etcd-ca, offlin
     await new Promise((r) => setTimeout(r, 5000));
     await trafficStop({ dir });
     const tv = await realVerify(paths, lab.state);
-    console.log(`[e2e other-real] rotate-etcd-ca under traffic: ${tv.requests} requests, ${tv.failures} failed (through the load balancer: ${tv.lbFailures}), retried after a Retry-After ${JSON.stringify(tv.retriesByTarget)}; component log TLS/auth errors: ${tv.componentLogErrors} ${JSON.stringify(tv.componentLogErrorsByComponent)}`);
-    for (const w of tv.unavailability) console.log(`[e2e other-real] unavailable: ${w.target} ${w.from} -> ${w.to ?? '(end)'} ${w.seconds.toFixed(1)} s`);
-    for (const e of tv.componentLogSamples) console.log(`[e2e other-real]   ${e.node} ${e.component} ${e.ts} ${e.line}`);
+    printTraffic('other-real', 'rotate-etcd-ca', tv);
     expect(run.rc, run.output.slice(-3000)).toBe(0);
     expect(run.end?.status).toBe('succeeded');
 

@@ -23,6 +23,7 @@ import { trafficStart, trafficStop } from '../../lab/commands/traffic.js';
 import { realUp, type RealUpOptions } from '../../lab/real/up.js';
 import { realDown } from '../../lab/real/down.js';
 import { readState, type LabState } from '../../lab/lab-state.js';
+import type { RealVerifyResult } from '../../lab/real/traffic.js';
 import { jsonEvents, runCli, type CliResult } from '../helpers/cli.js';
 import { ssh } from '../lab/lab-fixture.js';
 import { machineView, tryConnect, type MachineView } from '../lab/machine-view.js';
@@ -229,4 +230,11 @@ export function expectLbFailuresWithinHoldGap(lab: RealLab, tv: { lbFailures: nu
   for (const f of failed) console.log(`[e2e ${label}] KNOWN GAP (a held apiserver's listener closed under a fresh connection): ${f.ts} ${f.method} ${f.error}`);
   expect(tv.lbFailures, JSON.stringify(failed)).toBeLessThanOrEqual(1);
   expect(failed.filter((f) => !/ECONNRESET|socket hang up|disconnected before secure TLS connection was established/.test(f.error)), 'a load-balancer failure with an answer, not a cut connection').toEqual([]);
+}
+
+/** Prints what the traffic saw during `what`: counts, retries, each unavailability window, the components' TLS/auth errors. */
+export function printTraffic(label: string, what: string, tv: RealVerifyResult): void {
+  console.log(`[e2e ${label}] ${what} under traffic: ${tv.requests} requests, ${tv.failures} failed (through the load balancer: ${tv.lbFailures}), retried after a Retry-After ${JSON.stringify(tv.retriesByTarget)}; component log TLS/auth errors: ${tv.componentLogErrors} ${JSON.stringify(tv.componentLogErrorsByComponent)}`);
+  for (const w of tv.unavailability) console.log(`[e2e ${label}] unavailable: ${w.target} ${w.from} -> ${w.to ?? '(end)'} ${w.seconds.toFixed(1)} s`);
+  for (const e of tv.componentLogSamples) console.log(`[e2e ${label}]   ${e.node} ${e.component} ${e.ts} ${e.line}`);
 }
