@@ -24,6 +24,7 @@ import { realUp, type RealUpOptions } from '../../lab/real/up.js';
 import { realDown } from '../../lab/real/down.js';
 import { readState, type LabState } from '../../lab/lab-state.js';
 import type { RealVerifyResult } from '../../lab/real/traffic.js';
+import { nodeComponentErrors, type ComponentLogError } from '../../lab/real/component-logs.js';
 import { jsonEvents, runCli, type CliResult } from '../helpers/cli.js';
 import { ssh } from '../lab/lab-fixture.js';
 import { machineView, tryConnect, type MachineView } from '../lab/machine-view.js';
@@ -230,6 +231,28 @@ export function expectLbFailuresWithinHoldGap(lab: RealLab, tv: { lbFailures: nu
   for (const f of failed) console.log(`[e2e ${label}] KNOWN GAP (a held apiserver's listener closed under a fresh connection): ${f.ts} ${f.method} ${f.error}`);
   expect(tv.lbFailures, JSON.stringify(failed)).toBeLessThanOrEqual(1);
   expect(failed.filter((f) => !/ECONNRESET|socket hang up|disconnected before secure TLS connection was established/.test(f.error)), 'a load-balancer failure with an answer, not a cut connection').toEqual([]);
+}
+
+/**
+ * The components' TLS and authentication errors logged from `since` on, read every 3 s until
+ * `stop()` (which reads once more and returns them, each line once). Read while a run goes because
+ * the kubelet removes the logs of a container it has replaced twice (a crash-looping
+ * controller-manager, an etcd pod replaced again by a rollback): read once at the end, the first
+ * nodes' lines are gone (measured, session 14).
+ */
+export function collectComponentErrors(lab: RealLab, since: Date): { stop(): ComponentLogError[] } {
+  const seen = new Map<string, ComponentLogError>();
+  const collect = () => {
+    for (const n of lab.state.nodes) for (const e of nodeComponentErrors(n.name, lab.fs(n.name, '/var/log/pods'), lab.paths.node(n.name).logs, since)) seen.set(`${e.node} ${e.ts} ${e.line}`, e);
+  };
+  const timer = setInterval(collect, 3000);
+  return {
+    stop() {
+      clearInterval(timer);
+      collect();
+      return [...seen.values()];
+    },
+  };
 }
 
 /** Prints what the traffic saw during `what`: counts, retries, each unavailability window, the components' TLS/auth errors. */

@@ -43,12 +43,12 @@ import { cacheBin, readVersions } from '../../lab/real/artifacts.js';
 import { inRealNode, kubectl } from '../../lab/real/up.js';
 import { realJoinNewWorker } from '../../lab/real/worker.js';
 import { realVerify } from '../../lab/real/traffic.js';
-import { nodeComponentErrors, type ComponentLogError } from '../../lab/real/component-logs.js';
+import type { ComponentLogError } from '../../lab/real/component-logs.js';
 import { readState, type LabState } from '../../lab/lab-state.js';
 import { jsonEvents, runCli, startCli, waitForEvent } from '../helpers/cli.js';
 import { openssl, ssh } from '../lab/lab-fixture.js';
 import { changedFiles, plannedFiles, stageStatuses, type Events } from './plan-check.js';
-import { downAndExpectMachineRestored, dryRun, expectLbFailuresWithinHoldGap, realLabSession } from './real-lab-session.js';
+import { collectComponentErrors, downAndExpectMachineRestored, dryRun, expectLbFailuresWithinHoldGap, realLabSession } from './real-lab-session.js';
 
 const SUBNET = process.env['KCARUN_REAL_SUBNET'] ?? '10.232.0.0/16';
 const PLAYBOOK = join(import.meta.dirname, '..', '..', 'playbooks', 'rotate-ca.yaml');
@@ -493,16 +493,11 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     await trafficStop({ dir }).catch(() => undefined);
     await trafficStart({ dir });
     const since = new Date();
-    // The components' TLS errors, collected while the run goes: the kubelet removes the logs of a
-    // container it has replaced twice (a crash-looping apiserver, an etcd pod replaced again by the
-    // rollback), so reading them once at the end loses the first nodes' lines (measured, session 14).
-    const seen = new Map<string, ComponentLogError>();
-    const collect = () => {
-      for (const n of state.nodes) for (const e of nodeComponentErrors(n.name, fs(n.name, '/var/log/pods'), paths.node(n.name).logs, since)) seen.set(`${e.node} ${e.ts} ${e.line}`, e);
-    };
-    const collector = setInterval(collect, 3000);
-    const res = await runCli([NOTES_FIXTURE, '-i', inventory, '--yes', '--output', 'json', '--state-dir', stateDir, '-e', 'force_rotation=true', '-e', 'gate_timeout_seconds=120'], { cwd: work }).finally(() => clearInterval(collector));
-    collect();
+    // The components' TLS errors, collected while the run goes (a crash-looping apiserver's or a
+    // replaced etcd pod's logs do not last until its end).
+    const collector = collectComponentErrors(lab, since);
+    let logErrors: ComponentLogError[] = [];
+    const res = await runCli([NOTES_FIXTURE, '-i', inventory, '--yes', '--output', 'json', '--state-dir', stateDir, '-e', 'force_rotation=true', '-e', 'gate_timeout_seconds=120'], { cwd: work }).finally(() => (logErrors = collector.stop()));
     const events = jsonEvents(res.stdout);
     const stageEnds = events.filter((e) => e.event === 'stage-end' && e['status'] !== 'skipped');
     const failedStage = stageEnds.find((e) => e['status'] === 'failed');
@@ -523,7 +518,6 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
     // Every apiserver's grpc client rejected its etcd member's new serving certificate, and only from
     // the switch on; etcd's side of it ("rejected connection on client endpoint ... remote error:
     // tls: bad certificate" from 127.0.0.1) is printed.
-    const logErrors = [...seen.values()];
     const apiserverRejects = logErrors.filter((e) => e.component === 'kube-apiserver' && /127\.0\.0\.1:2379/.test(e.line) && /x509: certificate signed by unknown authority/.test(e.line));
     const etcdRejects = logErrors.filter((e) => e.component === 'etcd' && /rejected connection on client endpoint/.test(e.line) && /"remote-addr":"127\.0\.0\.1:/.test(e.line));
     console.log(`[e2e real] apiserver -> etcd unknown authority: ${apiserverRejects.length} lines, e.g. ${apiserverRejects[0]?.node} ${apiserverRejects[0]?.line}`);

@@ -100,10 +100,11 @@ describe('the customisation examples in docs/', () => {
 
 describe("the stock order against the operator's field notes (test/fixtures/field-notes-order)", () => {
   it('the stock order trusts before it switches, where the notes switch first', async () => {
-    // The runtime contrast: test/e2e/field-notes-order.test.ts shows the notes' order breaking on the
-    // lab, test/e2e/rotate-kubeadm-real.test.ts the stock order with zero failed requests through the load
-    // balancer on the genuine kubeadm cluster (and the notes' order failing there too); here, that the
-    // stock order differs from the notes' in exactly the places the e2e shows breaking.
+    // The runtime contrast, on the genuine kubeadm cluster: test/e2e/rotate-kubeadm-real.test.ts runs
+    // the stock order with no failed request through the load balancer and shows the notes' etcd half
+    // failing; test/e2e/other-playbooks-real.test.ts shows the notes' Kubernetes-CA half breaking the
+    // controller-manager and the admin clients; here, that the stock order differs from the notes' in
+    // exactly the places those show breaking.
     const stockPb = await loadPlaybook(join(root, 'playbooks', 'rotate-ca.yaml'));
     const notesPb = await loadPlaybook(join(root, 'test', 'fixtures', 'field-notes-order', 'field-notes-order.yaml'));
     const stock = stockPb.stages.map((st) => st.spec.name);
