@@ -20,9 +20,13 @@
  * - offline-replace: refuses without accept_downtime; with it, every leaf chains to a new CA, nothing
  *   trusts the old CAs, the data written before is intact, and the operator's kubectl with the
  *   rotated admin.conf sees every node Ready again.
+ * - the operator's field notes' Kubernetes-CA steps (test/fixtures/field-notes-order/, etcd CA left
+ *   alone): exit 0, yet the real controller-manager and the admin clients reject the apiservers' new
+ *   certificate from the control-plane switch until the kubeconfigs, updated last, trust the new CA.
  * - lab down leaves the machine as it was.
  * (These ran on the emulated kubeadm lab until session 22: other-playbooks.test.ts, dry-run.test.ts;
- * rotate-etcd-ca until session 23: rotate-etcd-only.test.ts.)
+ * rotate-etcd-ca until session 23: rotate-etcd-only.test.ts; the notes' Kubernetes-CA half until
+ * session 24: field-notes-order.test.ts.)
  *
  * Subnet: $KCARUN_REAL_OTHER_SUBNET or 10.238.0.0/16.
  */
