@@ -22,25 +22,6 @@ export interface LayoutContext {
   nodePaths: NodePaths;
   cas: LabCas;
   leafValidity: Validity;
-  /** Set when the layout is written for the real components (lab/real/, binary-real). */
-  real?: RealNodeSettings;
-}
-
-/**
- * What a layout written for the real binaries needs beyond the emulated lab's: where the binaries
- * are, the cluster's ranges, the load balancer in front, the node's cgroup, and one service-account
- * key pair for every apiserver (a token minted by any controller-manager must verify on all of them).
- */
-export interface RealNodeSettings {
-  /** Folder of etcd inside the node (the emulated lab uses Debian's /usr/bin/etcd). */
-  etcdBinDir: string;
-  serviceSubnet: string;
-  podSubnet: string;
-  /** The control-plane endpoint's address: a SAN of every apiserver certificate. */
-  lbIp: string;
-  cgroupRoot: string;
-  /** Machine paths of the shared service-account key pair (PEM; private key 0600). */
-  serviceAccount: { key: string; pub: string };
 }
 
 /** Client TLS files as paths inside a node (e.g. /etc/kubernetes/pki/etcd/ca.crt). */
