@@ -44,8 +44,8 @@ export interface LabLayout {
   writeWorker?(ctx: LayoutContext): Promise<void>;
   /** Units to `systemctl start` on every node, in order, at `up`. */
   startUnits: string[];
-  /** Where the apiserver's flags live: traffic and verify read its current etcd/proxy files there. */
-  apiserverConfig: { kind: 'manifest' | 'unit'; path: string };
+  /** The apiserver's static pod manifest: traffic and verify read its current etcd/proxy files from its flags. */
+  apiserverManifest: string;
   /** Node-absolute path of the admin kubeconfig and the kubelet's kubeconfig. */
   adminKubeconfig: string;
   kubeletKubeconfig: string;
