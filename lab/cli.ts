@@ -1,7 +1,7 @@
 /**
  * `npm run lab -- <verb>`: the lab's command line (the only file here that reads argv or exits).
  *   up [--layout kubeadm|binary|kubespray] [--nodes 3] [--subnet 10.231.0.0/16] [--ca-days-left 30] [--dir DIR]   (real components)
- *   up --layout kubeadm-emulated|binary-emulated|etcd-only [--nodes 3] [--workers 0] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1] [--dir DIR]
+ *   up --layout kubeadm-emulated|etcd-only [--nodes 3] [--workers 0] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1] [--dir DIR]
  *   add-worker (kubeadm-real: a new machine joins with the printed join command)
  *   down [--purge] | status [--json] | inventory | kubeconfig | traffic start [--rate N] | traffic stop
  *   verify [--json] | fault stop-sshd|start-sshd|kill-etcd|pause|resume|change-host-key NODE
@@ -25,8 +25,9 @@ const USAGE = `usage: npm run lab -- <verb> [options]   (needs root, Linux)
                             kubeadm's (the default), hand-installed (the binary layout's units, real
                             binaries), or kubespray's (kubeadm's control plane, etcd on the host from
                             /etc/etcd.env); kubeadm-real, binary-real, kubespray-real: the same
-  up --layout kubeadm-emulated|binary-emulated|etcd-only [--nodes 3] [--workers 0 (kubeadm-emulated: kubelet-only nodes w1.. on PREFIX.101..)] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1]
-                            the emulated labs (lab/components/, loopback, seconds to start), and etcd alone
+  up --layout kubeadm-emulated|etcd-only [--nodes 3] [--workers 0 (kubeadm-emulated: kubelet-only nodes w1.. on PREFIX.101..)] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1]
+                            the emulated kubeadm lab (lab/components/, loopback, seconds to start), and
+                            etcd alone (Debian's etcd)
   add-worker                kubeadm-real: a new node wN joins with \`kubeadm token create --print-join-command\`
   down [--purge]            stop every lab process (by pid), remove mount points
   status [--json]           nodes, units, static pods

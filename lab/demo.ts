@@ -1,18 +1,18 @@
 /**
- * `npm run demo [-- --layout kubeadm|binary|kubespray|kubeadm-emulated|binary-emulated] [-- --nodes 5] [-- --keep] [-- --events FILE]`: the main
- * job on the local lab. Brings up a 3-node lab, starts lab traffic, runs the stock rotation
+ * `npm run demo [-- --layout kubeadm|binary|kubespray] [-- --nodes 5] [-- --subnet 10.231.0.0/16] [-- --keep] [-- --events FILE]`:
+ * the main job on the local lab. Brings up a 3-node lab, starts lab traffic, runs the stock rotation
  * (`kcarun playbooks/rotate-ca.yaml`) with its live output, then prints the lab's verify JSON as the
  * last line. The lab is taken down at the end unless --keep. With --events, the rotation's JSON
  * events go to FILE instead of the live output, and FILE.time gets its wall, user and system seconds
  * and peak RSS (GNU time; the benchmark reads both).
  *
- * Layouts (lab/layout-names.ts): `kubeadm` (the default, issue 18) is the genuine kubeadm HA cluster
- * of lab/real/ (kubeadm init/join, real kubelet, containerd, control plane and etcd, haproxy in
- * front); on a machine without the pinned build it first runs scripts/build-lab-binaries.sh with its
- * output shown (~17-24 min cold on 2 cores, then cached). `binary` is the hand-installed layout on the
- * same real binaries (units, /etc/etcd/ssl, /etc/kubernetes/ssl), `kubespray` kubespray's. The `-real`
- * names mean the same. `kubeadm-emulated` and `binary-emulated` are the emulated labs (lab/components/:
- * minutes, no build).
+ * Layouts (lab/layout-names.ts), all on the real components (issue 18): `kubeadm` (the default) is
+ * the genuine kubeadm HA cluster of lab/real/ (kubeadm init/join, real kubelet, containerd, control
+ * plane and etcd, haproxy in front); on a machine without the pinned build it first runs
+ * scripts/build-lab-binaries.sh with its output shown (~17-24 min cold on 2 cores, then cached).
+ * `binary` is the hand-installed layout on the same real binaries (units, /etc/etcd/ssl,
+ * /etc/kubernetes/ssl), `kubespray` kubespray's. The `-real` names mean the same. The emulated labs
+ * are no demo: what they show of a rotation is the stand-ins' behaviour, not the cluster's.
  */
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, writeFileSync } from 'node:fs';
@@ -23,9 +23,8 @@ import { BUILD_SCRIPT, requireArtifacts } from './real/artifacts.js';
 import { realUp } from './real/up.js';
 import { labInventory } from './commands/inventory.js';
 import { trafficStart, trafficStop } from './commands/traffic.js';
-import { labUp } from './commands/up.js';
 import { labVerify } from './commands/verify.js';
-import { layoutChoice, type LayoutChoice } from './layout-names.js';
+import { layoutChoice, type RealUpLayout } from './layout-names.js';
 
 const root = join(import.meta.dirname, '..');
 
@@ -36,7 +35,6 @@ async function main(): Promise<number> {
       layout: { type: 'string', default: 'kubeadm' },
       nodes: { type: 'string', default: '3' },
       dir: { type: 'string', default: '/tmp/kcarun-demo' },
-      'ip-prefix': { type: 'string', default: '127.0.9' },
       subnet: { type: 'string', default: '10.231.0.0/16' },
       keep: { type: 'boolean', default: false },
       events: { type: 'string' },
@@ -44,29 +42,28 @@ async function main(): Promise<number> {
   });
   const dir = values.dir!;
   const log = (l: string) => console.error(l);
-  let choice: LayoutChoice;
+  let layout: RealUpLayout;
   try {
-    choice = layoutChoice(values.layout!);
+    const choice = layoutChoice(values.layout!);
+    if (choice.kind === 'emulated' && choice.layout === 'etcd-only') {
+      throw new Error('etcd-only has no Kubernetes to rotate: use kcarun playbooks/rotate-etcd-ca.yaml on `npm run lab -- up --layout etcd-only`');
+    }
+    if (choice.kind === 'emulated') throw new Error(`the demo runs the real labs only (kubeadm, binary, kubespray); the emulated lab is \`npm run lab -- up --layout ${values.layout}\``);
+    layout = choice.layout;
   } catch (err) {
     console.error(`demo: ${(err as Error).message}`);
-    return 2;
-  }
-  if (choice.kind === 'emulated' && choice.layout === 'etcd-only') {
-    console.error('demo: etcd-only has no Kubernetes to rotate: use kcarun playbooks/rotate-etcd-ca.yaml on `npm run lab -- up --layout etcd-only`');
     return 2;
   }
   if (process.getuid?.() !== 0) {
     console.error('demo: the lab needs root (namespaces, bind mounts, sshd)');
     return 2;
   }
-  const real = choice.kind === 'real';
-  if (real && !(await realBinariesBuilt(log))) return 1;
+  if (!(await realBinariesBuilt(log))) return 1;
   await labDown({ dir, purge: true, log: () => undefined }).catch(() => undefined);
   let verifyLine = '';
   let runCode = 1;
   try {
-    if (choice.kind === 'real') await realUp({ dir, layout: choice.layout, nodes: Number(values.nodes), subnet: values.subnet, caDaysLeft: 30, log });
-    else await labUp({ dir, nodes: Number(values.nodes), layout: choice.layout, caDaysLeft: 30, ipPrefix: values['ip-prefix'], log });
+    await realUp({ dir, layout, nodes: Number(values.nodes), subnet: values.subnet, caDaysLeft: 30, log });
     const inventory = join(dir, 'inventory.yaml');
     writeFileSync(inventory, labInventory(dir));
     await trafficStart({ dir });
@@ -87,9 +84,11 @@ async function main(): Promise<number> {
     if (eventsFd !== undefined) closeSync(eventsFd);
     // Let a few more seconds of traffic run on the rotated cluster before counting.
     await new Promise((r) => setTimeout(r, 3000));
+    // The real lab's generator records its last acknowledged writes once a second while it keeps
+    // writing: it stops (flushing them) before verify reads the data back, or a later write looks lost.
+    await trafficStop({ dir });
     const result = await labVerify(dir);
     verifyLine = JSON.stringify(result);
-    await trafficStop({ dir });
   } finally {
     if (!values.keep) await labDown({ dir, purge: true, log: () => undefined });
   }

@@ -24,7 +24,7 @@ export function etcdClientFor(paths: LabPaths, layout: LabLayout, node: NodeStat
   const np = paths.node(node.name);
   return new EtcdClient(endpoints, () => {
     // The files the apiserver's flags name now (a rotation may point them at new files).
-    const files = apiserverClientFiles(layout.apiserverConfig, (p) => np.fs(p)).etcd;
+    const files = apiserverClientFiles(layout.apiserverManifest, (p) => np.fs(p)).etcd;
     return {
       ca: readFileSync(np.fs(files.ca), 'utf8'),
       cert: readFileSync(np.fs(files.cert), 'utf8'),
@@ -35,7 +35,7 @@ export function etcdClientFor(paths: LabPaths, layout: LabLayout, node: NodeStat
 
 export function adminRequest(paths: LabPaths, layout: LabLayout, node: NodeState, path: string, opts: { method?: string; body?: unknown } = {}): Promise<HttpResult> {
   const np = paths.node(node.name);
-  // The kubeconfig and its file paths (binary layout) are node paths: resolve them in the node's folder.
+  // The kubeconfig and any file paths it names are node paths: resolve them in the node's folder.
   const kc = loadKubeconfig(layout.adminKubeconfig, (p) => np.fs(p));
   return tlsRequest(`https://${node.ip}:6443${path}`, kc, { method: opts.method, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
 }

@@ -2,7 +2,11 @@
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import type { LabPaths } from './lab-paths.js';
 
-export type Layout = 'kubeadm' | 'binary' | 'etcd-only';
+/**
+ * The emulated layouts (lab/layouts/, lab/components/): kubeadm's, and etcd alone (Debian's real etcd).
+ * The emulated binary layout is retired (issue 18): its files run the real binaries (lab/real/binary.ts).
+ */
+export type Layout = 'kubeadm' | 'etcd-only';
 /**
  * Every layout `up` makes: the emulated ones, and the real clusters of lab/real/ (issue 18): kubeadm's
  * (static pods), the hand-installed one (the binary layout's units running the real binaries) and

@@ -1,7 +1,8 @@
 /**
  * `fault KIND NODE`: stop-sshd (listener and connections) | start-sshd | kill-etcd | pause | resume | change-host-key.
- * kill-etcd sends SIGKILL to the node's etcd (a static pod comes back through the kubelet; a systemd
- * unit stays down until `systemctl start etcd`). pause/resume SIGSTOP/SIGCONT every process of the node.
+ * kill-etcd sends SIGKILL to the node's etcd static pod, which the kubelet brings back (the emulated
+ * kubeadm layout; etcd-only's members run from an init script, which this verb does not know).
+ * pause/resume SIGSTOP/SIGCONT every process of the node.
  * change-host-key gives the node's sshd a new host key without touching known_hosts.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -34,10 +35,7 @@ async function startSshd(paths: LabPaths, node: NodeState): Promise<void> {
 }
 
 function etcdPid(paths: LabPaths, node: NodeState): number | undefined {
-  const np = paths.node(node.name);
-  const unit = join(np.unitsRun, 'etcd.service.pid');
-  if (existsSync(unit)) return Number(readFileSync(unit, 'utf8'));
-  const pod = join(np.podsRun, `etcd-${node.name}.json`);
+  const pod = join(paths.node(node.name).podsRun, `etcd-${node.name}.json`);
   if (existsSync(pod)) return (JSON.parse(readFileSync(pod, 'utf8')) as PodRecord).pid;
   return undefined;
 }

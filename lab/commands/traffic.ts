@@ -63,7 +63,7 @@ export async function trafficStart(opts: { dir?: string; rate?: number } = {}): 
       name: n.name,
       ip: n.ip,
       fsRoot: paths.node(n.name).fs('/'),
-      apiserverConfig: layout.apiserverConfig,
+      apiserverManifest: layout.apiserverManifest,
       adminKubeconfig: layout.adminKubeconfig,
       kubeletKubeconfig: layout.kubeletKubeconfig,
       frontProxy: layout.frontProxyClient !== undefined,

@@ -118,7 +118,7 @@ async function start(unit: string): Promise<number> {
   // failed job. The lab's own components say when they are up, as sd_notify(READY=1) tells systemd
   // (docs/lab.md): wait for that, or their exit, up to systemd's DefaultTimeoutStartSec (90 s). A
   // fixed 0.7 s window failed under load (load ~46: a component that could not start had not yet
-  // exited). Other programs (etcd) get that window.
+  // exited). Any other program gets that window (the emulated binary lab started etcd so).
   const deadline = Date.now() + (labComponent ? 90_000 : 700);
   while (Date.now() < deadline && isAlive(pid) && !(labComponent && existsSync(ready))) await new Promise((r) => setTimeout(r, 50));
   if (!isAlive(pid)) {

@@ -12,7 +12,7 @@
  * apiserver is unavailable during a rotation, kcarun's against a script's).
  */
 import { appendFileSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
-import { apiserverClientFiles, type ApiserverConfigRef } from './apiserver-flags.js';
+import { apiserverClientFiles } from './apiserver-flags.js';
 import { join } from 'node:path';
 import { unavailabilityWindows, type UnavailabilityWindow } from '../unavailability.js';
 import { errorMessage, loadKubeconfig, pairMatches, parseFlags, requireFlag, tlsRequest, classifyError, type TlsClient } from './common.js';
@@ -22,7 +22,8 @@ export interface TrafficPlanNode {
   name: string;
   ip: string;
   fsRoot: string;
-  apiserverConfig: ApiserverConfigRef;
+  /** The apiserver's static pod manifest: its etcd and proxy client files are read from its flags. */
+  apiserverManifest: string;
   adminKubeconfig: string;
   kubeletKubeconfig: string;
   /** Whether to send requests through the front proxy (the apiserver's --proxy-client-* files). */
@@ -67,7 +68,7 @@ function loadNodeTls(n: TrafficPlanNode): NodeTls {
   }
   const resolve = (p: string): string => join(n.fsRoot, p);
   const read = (p: string): string => readFileSync(resolve(p), 'utf8');
-  const files = apiserverClientFiles(n.apiserverConfig, resolve);
+  const files = apiserverClientFiles(n.apiserverManifest, resolve);
   const admin = loadKubeconfig(n.adminKubeconfig, resolve);
   return {
     etcd: { ca: read(files.etcd.ca), cert: read(files.etcd.cert), key: read(files.etcd.key) },

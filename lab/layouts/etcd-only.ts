@@ -73,7 +73,7 @@ export const etcdOnlyLayout: LabLayout = {
   startCommands: [['/etc/init.d/etcd', 'start']],
   extraMounts: ['/etc/init.d'],
   // No apiserver: these name nothing that exists; etcdOnly below is what the lab's clients use.
-  apiserverConfig: { kind: 'unit', path: '/nonexistent' },
+  apiserverManifest: '/nonexistent',
   adminKubeconfig: '/nonexistent',
   kubeletKubeconfig: '/nonexistent',
   etcdOnly: { node: 'cp1', client: { ca: `${PROM_SSL}/etcd-ca.crt`, cert: `${PROM_SSL}/etcd-client.crt`, key: `${PROM_SSL}/etcd-client.key` } },

@@ -19,7 +19,7 @@ const PKI = '/etc/kubernetes/pki';
 export const kubeadmLayout: LabLayout = {
   name: 'kubeadm',
   startUnits: ['kubelet'],
-  apiserverConfig: { kind: 'manifest', path: '/etc/kubernetes/manifests/kube-apiserver.yaml' },
+  apiserverManifest: '/etc/kubernetes/manifests/kube-apiserver.yaml',
   adminKubeconfig: '/etc/kubernetes/admin.conf',
   kubeletKubeconfig: '/etc/kubernetes/kubelet.conf',
   frontProxyClient: { ca: `${PKI}/ca.crt`, cert: `${PKI}/front-proxy-client.crt`, key: `${PKI}/front-proxy-client.key`, requestheaderCa: `${PKI}/front-proxy-ca.crt` },

@@ -22,25 +22,6 @@ export interface LayoutContext {
   nodePaths: NodePaths;
   cas: LabCas;
   leafValidity: Validity;
-  /** Set when the layout is written for the real components (lab/real/, binary-real). */
-  real?: RealNodeSettings;
-}
-
-/**
- * What a layout written for the real binaries needs beyond the emulated lab's: where the binaries
- * are, the cluster's ranges, the load balancer in front, the node's cgroup, and one service-account
- * key pair for every apiserver (a token minted by any controller-manager must verify on all of them).
- */
-export interface RealNodeSettings {
-  /** Folder of etcd inside the node (the emulated lab uses Debian's /usr/bin/etcd). */
-  etcdBinDir: string;
-  serviceSubnet: string;
-  podSubnet: string;
-  /** The control-plane endpoint's address: a SAN of every apiserver certificate. */
-  lbIp: string;
-  cgroupRoot: string;
-  /** Machine paths of the shared service-account key pair (PEM; private key 0600). */
-  serviceAccount: { key: string; pub: string };
 }
 
 /** Client TLS files as paths inside a node (e.g. /etc/kubernetes/pki/etcd/ca.crt). */
@@ -63,8 +44,8 @@ export interface LabLayout {
   writeWorker?(ctx: LayoutContext): Promise<void>;
   /** Units to `systemctl start` on every node, in order, at `up`. */
   startUnits: string[];
-  /** Where the apiserver's flags live: traffic and verify read its current etcd/proxy files there. */
-  apiserverConfig: { kind: 'manifest' | 'unit'; path: string };
+  /** The apiserver's static pod manifest: traffic and verify read its current etcd/proxy files from its flags. */
+  apiserverManifest: string;
   /** Node-absolute path of the admin kubeconfig and the kubelet's kubeconfig. */
   adminKubeconfig: string;
   kubeletKubeconfig: string;

@@ -26,7 +26,7 @@ import {
 import { cgroupHierarchies, ensureUnreachableRoute, linkExists, makeNodeCgroups, nsOf, sysctlsBeforeRealLabs } from './host.js';
 import { realDown, realNodeAlive } from './down.js';
 import { writeEmbeddedKubeconfig } from './kubeconfig.js';
-import { binaryLayout } from '../layouts/binary.js';
+import { writeBinaryNode } from './binary.js';
 import { makeCas } from '../commands/up.js';
 import { caCertHash, kubeadmConfigs, kubeadmSecrets } from './kubeadm-config.js';
 import { KUBESPRAY_UNITS, writeKubesprayNodes } from './kubespray.js';
@@ -38,7 +38,7 @@ export interface RealUpOptions {
   dir: string;
   /**
    * kubeadm (default): `kubeadm init` + `kubeadm join --control-plane`, static pods. binary: the
-   * hand-installed layout of lab/layouts/binary.ts (units with the flags, /etc/etcd/ssl,
+   * hand-installed layout of lab/real/binary.ts (units with the flags, /etc/etcd/ssl,
    * /etc/kubernetes/ssl) running the same real binaries under the lab's unit supervisor. kubespray:
    * kubeadm's control plane with etcd on the host, as kubespray lays it out (lab/real/kubespray.ts).
    */
@@ -301,7 +301,7 @@ const KUBESPRAY_HOST_BINARIES = ['etcd', 'etcdctl', 'etcdutl'] as const;
 /**
  * binary-real: the CAs (DIR/pki/ca, backdated like the emulated lab's), one service-account key pair
  * for all apiservers, then per node the real lab's files (containerd, sshd, init) and the binary
- * layout's own (lab/layouts/binary.ts: PKI, kubeconfigs, units) set for the real binaries.
+ * layout's own (lab/real/binary.ts: PKI, kubeconfigs, units).
  */
 async function writeBinaryNodes(paths: LabPaths, plan: RealPlan, caDaysLeft: number, f: Omit<NodeFileInputs, 'layoutUnits' | 'kubeadm'>): Promise<void> {
   const cas: LabCas = await makeCas(paths, caDaysLeft);
@@ -313,10 +313,10 @@ async function writeBinaryNodes(paths: LabPaths, plan: RealPlan, caDaysLeft: num
   const nodes = plan.nodes.map((n) => ({ index: n.index, name: n.name, ip: n.ip }));
   for (const n of plan.nodes) {
     writeNodeFiles(paths, n, { ...f, layoutUnits: BINARY_UNITS });
-    await binaryLayout.writeNode({
-      paths, nodes, node: nodes[n.index - 1]!, nodePaths: paths.node(n.name), cas, leafValidity: leaf,
-      real: { etcdBinDir: '/usr/local/bin', serviceSubnet: plan.serviceSubnet, podSubnet: plan.podSubnet, lbIp: plan.lbIp, cgroupRoot: n.cgroupRoot, serviceAccount },
-    });
+    await writeBinaryNode(
+      { paths, nodes, node: nodes[n.index - 1]!, nodePaths: paths.node(n.name), cas, leafValidity: leaf },
+      { serviceSubnet: plan.serviceSubnet, podSubnet: plan.podSubnet, lbIp: plan.lbIp, cgroupRoot: n.cgroupRoot, serviceAccount },
+    );
   }
 }
 
@@ -329,7 +329,7 @@ export interface NodeFileInputs {
   kubeadm?: { init: string; join: string };
   hierarchies: string[];
   /**
-   * A layout that writes its own units (binary-real: lab/layouts/binary.ts; kubespray-real: etcd and
+   * A layout that writes its own units (binary-real: lab/real/binary.ts; kubespray-real: etcd and
    * its kubelet.service): no kubelet.service with kubeadm's drop-in, and these units started besides containerd.
    */
   layoutUnits?: readonly string[];

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,15 +11,18 @@ import { shellJoin, shellQuote } from '../../src/core/shell.js';
 import { manifestContainers, parseEnvFile, unitEnvironment, unitExecStart } from '../../src/discover/components.js';
 import { labInventory } from '../../lab/commands/inventory.js';
 import { LabPaths } from '../../lab/lab-paths.js';
-import type { Layout } from '../../lab/lab-state.js';
 import { layoutByName } from '../../lab/layouts/index.js';
-import type { LabCas, LabNode } from '../../lab/layouts/types.js';
+import { writeNodeFile, writePrometheus } from '../../lab/layouts/node-pki.js';
+import { renderUnit } from '../../lab/layouts/render.js';
+import type { LabCas, LabNode, LayoutContext } from '../../lab/layouts/types.js';
 import { caValidity, issueCertificate, leafValidity, type KeyPair } from '../../lab/openssl.js';
+import { writeBinaryNode } from '../../lab/real/binary.js';
 import { startSshd, type SshdHarness } from '../helpers/sshd.js';
 
 /**
  * `kcarun discover` against a real sshd whose host looks like a lab node: the lab's own layout
- * writer lays out the files (openssl-made PKI, manifests or units, kubeconfigs, Prometheus), they are
+ * writer lays out the files (openssl-made PKI, manifests or units, kubeconfigs, Prometheus: the
+ * emulated kubeadm layout's, or the hand-installed files the real binary lab runs), they are
  * bind-mounted over /etc/kubernetes, /etc/etcd, ... in a private mount + UTS namespace, and a
  * process per component runs there with the command line its manifest or unit gives it.
  */
@@ -46,14 +49,42 @@ async function makeCas(dir: string): Promise<LabCas> {
   return { kubernetes: await make('kubernetes', 'kubernetes'), etcd: await make('etcd', 'etcd-ca'), frontProxy: await make('front-proxy', 'front-proxy-ca') };
 }
 
+type NodeLayout = 'kubeadm' | 'binary';
+
+/**
+ * The binary layout as the real binary lab writes it (lab/real/binary.ts; its ranges and cgroup are
+ * only words in flags here), plus the Prometheus client the emulated labs give their first node (the
+ * real lab has none): discover must find an outside client on a hand-installed node too.
+ */
+async function writeBinaryLayout(ctx: LayoutContext, dir: string): Promise<void> {
+  const serviceAccount = { key: join(dir, 'sa.key'), pub: join(dir, 'sa.pub') };
+  const sa = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  await writeFile(serviceAccount.key, sa.privateKey, { mode: 0o600 });
+  await writeFile(serviceAccount.pub, sa.publicKey);
+  await writeBinaryNode(ctx, { serviceSubnet: '10.239.96.0/20', podSubnet: '10.239.64.0/19', lbIp: '10.239.0.10', cgroupRoot: '/kcarun-discover/lab-node', serviceAccount });
+  await writePrometheus(ctx, ctx.cas.etcd, ctx.cas.kubernetes);
+  await writeNodeFile(ctx, '/etc/systemd/system/prometheus.service', renderUnit('Prometheus', ['/usr/local/bin/prometheus', '--config.file=/etc/prometheus/prometheus.yml']));
+}
+
+/** The vars the binary node above comes with: its layout and its Prometheus client, as the emulated lab's inventory named them. */
+const BINARY_LAB_VARS = {
+  layout: 'binary',
+  extra_clients: [{
+    name: 'prometheus', host: 'cp1', etcd_ca: '/etc/prometheus/ssl/etcd-ca.crt', etcd_cert: '/etc/prometheus/ssl/etcd-client.crt',
+    k8s_ca: '/etc/prometheus/ssl/kubernetes-ca.crt', k8s_cert: '/etc/prometheus/ssl/kubelet-client.crt', restart: { method: 'systemd', unit: 'prometheus' },
+  }],
+};
+
 /** A node laid out by a lab layout, or (`custom`) only by `extra`. */
-async function startNode(layout: Layout | 'custom', extra?: (fs: (p: string) => string, dir: string) => Promise<void>): Promise<Node> {
+async function startNode(layout: NodeLayout | 'custom', extra?: (fs: (p: string) => string, dir: string) => Promise<void>): Promise<Node> {
   const dir = await mkdtemp(join(tmpdir(), `kcarun-discover-${layout}-`));
   const paths = new LabPaths(dir);
   const nodePaths = paths.node(NODE.name);
   if (layout !== 'custom') {
     const cas = await makeCas(join(dir, 'ca'));
-    await layoutByName(layout).writeNode({ paths, nodes: [NODE], node: NODE, nodePaths, cas, leafValidity: leafValidity(new Date(), caValidity(new Date(), 300)) });
+    const ctx: LayoutContext = { paths, nodes: [NODE], node: NODE, nodePaths, cas, leafValidity: leafValidity(new Date(), caValidity(new Date(), 300)) };
+    if (layout === 'binary') await writeBinaryLayout(ctx, join(dir, 'ca'));
+    else await layoutByName(layout).writeNode(ctx);
   }
   for (const m of MOUNTS) await mkdir(nodePaths.fs(m), { recursive: true });
   if (extra) await extra((p) => nodePaths.fs(p), dir);
@@ -95,8 +126,8 @@ async function startNode(layout: Layout | 'custom', extra?: (fs: (p: string) => 
   const sshd = await startSshd({ name: NODE.name, namespaceScript: script });
 
   // The lab's own inventory text for this layout, from a state file naming this node.
-  let labVars: Record<string, unknown> = {};
-  if (layout !== 'custom') {
+  let labVars: Record<string, unknown> = layout === 'binary' ? BINARY_LAB_VARS : {};
+  if (layout === 'kubeadm') {
     await writeFile(paths.state, JSON.stringify({ dir, layout, nodes: [{ name: NODE.name, ip: NODE.ip }], sshPort: sshd.port }));
     labVars = (parse(labInventory(dir)) as { vars: Record<string, unknown> }).vars;
   }
@@ -158,7 +189,7 @@ function io(cwd: string): CommandIO & { out: string[]; err: string[] } {
  * The hand-written vars of a layout as a run sees them: playbooks/layouts/<layout>.yaml under the
  * lab inventory's vars (inventory beats the playbook's vars files).
  */
-async function handWritten(layout: Layout, labVars: Record<string, unknown>): Promise<Record<string, unknown>> {
+async function handWritten(layout: NodeLayout, labVars: Record<string, unknown>): Promise<Record<string, unknown>> {
   const layoutFile = parse(await readFile(join(process.cwd(), 'playbooks', 'layouts', `${layout}.yaml`), 'utf8')) as Record<string, unknown>;
   const merged: Record<string, unknown> = { ...layoutFile };
   for (const k of [...Object.keys(layoutFile), 'layout', 'extra_clients']) if (k in labVars) merged[k] = labVars[k];

@@ -1,24 +1,27 @@
 /**
  * What `--layout` means on the lab's command line (lab/layout-names.ts): the plain names are the real
- * components (issue 18's `npm run lab -- up --layout kubeadm`), the emulated labs say so.
+ * components (issue 18's `npm run lab -- up --layout kubeadm`), the emulated kubeadm lab says so.
  */
 import { describe, expect, it } from 'vitest';
 import { layoutChoice } from '../../lab/layout-names.js';
 
 describe('lab --layout names', () => {
-  it('plain names and the older -real names are the real components; the emulated labs are named so', () => {
+  it('plain names and the older -real names are the real components; the emulated kubeadm lab is named so', () => {
     for (const l of ['kubeadm', 'binary', 'kubespray'] as const) {
       expect(layoutChoice(l)).toEqual({ kind: 'real', layout: l });
       expect(layoutChoice(`${l}-real`)).toEqual({ kind: 'real', layout: l });
     }
     expect(layoutChoice('kubeadm-emulated')).toEqual({ kind: 'emulated', layout: 'kubeadm' });
-    expect(layoutChoice('binary-emulated')).toEqual({ kind: 'emulated', layout: 'binary' });
     expect(layoutChoice('etcd-only')).toEqual({ kind: 'emulated', layout: 'etcd-only' });
   });
 
   it('refuses anything else, naming what it takes (no prototype keys)', () => {
     for (const bad of ['kubespray-emulated', 'constructor', '__proto__', 'KUBEADM', '']) {
-      expect(() => layoutChoice(bad), bad).toThrow(/--layout must be one of kubeadm, binary, kubespray \(real components\), kubeadm-emulated, binary-emulated, etcd-only/);
+      expect(() => layoutChoice(bad), bad).toThrow(/--layout must be one of kubeadm, binary, kubespray \(real components\), kubeadm-emulated, etcd-only; not /);
     }
+  });
+
+  it('refuses the retired emulated binary lab, naming the real layout that replaced it', () => {
+    expect(() => layoutChoice('binary-emulated')).toThrow(/not "binary-emulated": the binary-emulated lab is retired, --layout binary runs that layout on the real components$/);
   });
 });
