@@ -1,6 +1,6 @@
 /**
  * Issue 18 for the hand-installed ("binary") layout of the field notes, on the real components: the
- * lab's binary layout (lab/layouts/binary.ts: units whose ExecStart carries the flags, /etc/etcd/ssl
+ * lab's binary layout (lab/real/binary.ts: units whose ExecStart carries the flags, /etc/etcd/ssl
  * with one etcd certificate for serving, peers and clients, /etc/kubernetes/ssl, kubeconfigs naming
  * files, no front-proxy CA) running the pinned etcd 3.6, kube-apiserver, controller-manager, scheduler
  * and kubelet (with containerd) under the lab's unit supervisor, in per-node network namespaces, behind
