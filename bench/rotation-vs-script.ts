@@ -1,21 +1,27 @@
 /**
  * kcarun's rotation against a careful hand-written shell script of the same procedure, side by side
  * in one run, each on a fresh 3-node lab with the same parameters and the lab's counted traffic
- * running (issue 19). Two comparisons (`Comparison`): the full rotate-ca on the kubeadm layout
- * (bench/script/rotate-ca.sh), and the etcd CA alone on the etcd-only layout, etcd from a config
- * file and an init script (bench/script/rotate-etcd-ca.sh; kcarun gets the vars `kcarun discover`
- * writes, found before the clock starts, as a user runs discover once). Per tool: wall time (GNU time),
- * the restarts that really happened (read from the lab's own process records: every static-pod
- * container id and unit main pid each node's kubelet/systemctl wrote, sampled every 250 ms), the
- * traffic's failed requests, and the lab's verdict (every certificate on the new CAs, data intact)
- * — a run that did not rotate does not count.
+ * running (issue 19). Two comparisons (`Comparison`):
  *
- * A third comparison runs the full rotate-ca on the genuine kubeadm cluster (`kubeadm-real`: real
- * kubelet, containerd, control plane and etcd 3.6, haproxy in front; lab/real/): the same script
- * adapted as kubeadm's docs say (etcdctl in the etcd container, restarts by moving a manifest out and
- * back, the node's apiserver moved out while its stacked etcd member is replaced: its header), the
- * restarts read from each node's running containers (crictl, once a second) and its kubelet's pid,
- * the failures counted through the load balancer, each apiserver's unavailability straight to it.
+ * - `rotate-ca-real`: the full rotate-ca on the genuine kubeadm cluster (real kubelet, containerd,
+ *   control plane and etcd 3.6, haproxy in front; lab/real/), against bench/script/rotate-ca.sh
+ *   adapted as kubeadm's docs say (etcdctl in the etcd container, restarts by moving a manifest out
+ *   and back, the node's apiserver moved out while its stacked etcd member is replaced: its header).
+ *   Restarts are read from each node's running containers (crictl, once a second) and its kubelet's
+ *   pid, failures counted through the load balancer, each apiserver's unavailability straight to it.
+ * - `etcd-ca`: the etcd CA alone on the etcd-only lab (real etcd from a config file and an init
+ *   script), against bench/script/rotate-etcd-ca.sh; kcarun gets the vars `kcarun discover` writes,
+ *   found before the clock starts, as a user runs discover once. Restarts are read from the lab's own
+ *   process records (unit main pids and the init script's pid file, sampled every 250 ms).
+ *
+ * Per tool: wall time (GNU time), the restarts that really happened, the traffic's failed requests,
+ * and the lab's verdict (every certificate on the new CAs, data intact) — a run that did not rotate
+ * does not count.
+ *
+ * Until issue 18 a third comparison ran rotate-ca on the emulated kubeadm lab (`kubeadm-emulated`,
+ * lab/components/). It is gone because the genuine cluster now runs the same comparison; its last
+ * results stay in bench/results/ (rotation-vs-script.json, rotation-kcarun.out, rotation-script.out)
+ * as a record, and docs/benchmarks.md marks those figures as the emulated lab's.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -39,7 +45,7 @@ const ROOT = join(import.meta.dirname, '..');
 
 /** What is compared: the lab layout both run on, kcarun's playbook, and the script. */
 export interface Comparison {
-  layout: 'kubeadm' | 'etcd-only' | 'kubeadm-real';
+  layout: 'etcd-only' | 'kubeadm-real';
   playbook: string;
   script: string;
   /** The script's log prefix (its phases are read from it). */
@@ -51,7 +57,6 @@ export interface Comparison {
 }
 
 export const COMPARISONS = {
-  'rotate-ca': { layout: 'kubeadm', playbook: 'playbooks/rotate-ca.yaml', script: 'bench/script/rotate-ca.sh', scriptName: 'rotate-ca', discover: false },
   'etcd-ca': { layout: 'etcd-only', playbook: 'playbooks/rotate-etcd-ca.yaml', script: 'bench/script/rotate-etcd-ca.sh', scriptName: 'rotate-etcd-ca', discover: true },
   'rotate-ca-real': {
     layout: 'kubeadm-real',
@@ -96,9 +101,12 @@ export interface ToolRun extends MeasuredRotation {
 }
 
 /**
- * `lab up` in a child process, tried up to 4 times: on this shared machine (load 30-100) a lab client
- * request of `up` can time out outside any awaited promise and end the process; the benchmark
- * must survive that and start from a clean lab.
+ * `lab up` of one of the loopback labs (lab/commands/up.ts) in a child process, tried up to 4 times:
+ * on this shared machine (load 30-100) a lab client request of `up` can time out outside any awaited
+ * promise and end the process; the benchmark must survive that and start from a clean lab.
+ * `etcd-only` (Debian's real etcd, no Kubernetes component) is the etcd comparison's lab; `kubeadm`
+ * means `kubeadm-emulated`, whose only user in bench/ is bench/scale.ts: its 100 workers cannot be
+ * real kubelets on this machine (its header says why).
  */
 export async function labUpChild(dir: string, ipPrefix: string, layout: 'kubeadm' | 'etcd-only', log: (s: string) => void, extraArgs: string[] = []): Promise<void> {
   for (let attempt = 1; ; attempt++) {
@@ -331,7 +339,9 @@ export async function rotationVsScript(options: {
       const verify = await verdict(real, dir, paths, readState(paths)!);
       if (!real) await trafficStop({ dir });
       const text = readFileSync(out, 'utf8');
-      writeFileSync(join(options.outDir, `${cmp.layout === 'kubeadm' ? 'rotation' : `rotation-${cmp.layout}`}-${tool}.out`), text);
+      // rotation-<layout>-<tool>.out; the unprefixed rotation-<tool>.out files are the retired emulated
+      // comparison's, kept as its record.
+      writeFileSync(join(options.outDir, `rotation-${cmp.layout}-${tool}.out`), text);
       if (real) writeFileSync(join(options.outDir, `rotation-${cmp.layout}-${tool}-windows.json`), `${JSON.stringify(verify.unavailability, null, 2)}\n`);
       let kcarun: RotationResult | undefined;
       let breakdown: ToolRun['breakdown'];

@@ -45,7 +45,7 @@ export interface RotationResult {
 
 const ROOT = join(import.meta.dirname, '..');
 
-/** The real lab's private /16 for the demo rotation unless told (the same as `--only real-rotation`'s: never run together). */
+/** The real lab's private /16 for the demo rotation unless told (the same as `--only rotation`'s: never run together). */
 export const DEMO_ROTATION_SUBNET = '10.234.0.0/16';
 
 /**

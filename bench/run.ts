@@ -14,25 +14,29 @@
  *   --rotation-events FILE  instead, read the events of an earlier `kcarun rotate-ca ... --output json`
  *                           (or a run journal)
  *   --rotation-playbook F   the playbook that produced them (default playbooks/rotate-ca.yaml)
- *   --only rotation         just kcarun's rotate-ca against bench/script/rotate-ca.sh, each on a fresh
- *                           3-node lab under traffic (bench/rotation-vs-script.ts); the last line is
- *                           {"rotation": {kcarun_s, script_s, kcarun_restarts, script_restarts,
- *                           kcarun_failures, script_failures}}
+ *   --only rotation         just kcarun's rotate-ca against bench/script/rotate-ca.sh (adapted as its
+ *                           header says), each on a fresh genuine 3-node kubeadm cluster (real kubelet,
+ *                           containerd, control plane, etcd; haproxy in front) under traffic
+ *                           (bench/rotation-vs-script.ts); needs the pinned build (scripts/install-deps.sh,
+ *                           checked first), ~40 min; results in real-rotation-vs-script.json; the last
+ *                           line is {"rotation": {kcarun_s, script_s, kcarun_restarts, script_restarts,
+ *                           kcarun_failures, script_failures, kcarun_apiserver_unavailable_s,
+ *                           script_apiserver_unavailable_s}}; failures through the load balancer
+ *   --only real-rotation    the same (its name before the emulated comparison was removed, issue 18);
+ *                           the last line's key is "real-rotation"
  *   --only etcd-rotation    just kcarun's rotate-etcd-ca (vars from `kcarun discover`) against
  *                           bench/script/rotate-etcd-ca.sh, each on a fresh 3-node etcd-only lab (etcd
  *                           from a config file, an init script) under traffic; last line
  *                           {"etcd-rotation": {...the same keys}}
- *   --only real-rotation    the rotate-ca comparison on the genuine kubeadm cluster (real kubelet,
- *                           containerd, control plane, etcd; haproxy in front), the script adapted as
- *                           its header says; needs the pinned build (scripts/install-deps.sh), ~40 min;
- *                           {"real-rotation": {...the same keys}}; failures through the load balancer
- *   --subnet 10.X.0.0/16    the real lab's range for --only real-rotation and for the demo rotation
+ *   --subnet 10.X.0.0/16    the real lab's range for --only rotation and for the demo rotation
  *                           (default 10.234.0.0/16)
  *   --only scale            just the stock rotate-ca on 3 control-plane nodes + N workers, for each N of
  *                           --workers (default 20,50,100), kubelets in batches (--kubelet-batch, default
- *                           the playbook's 25 %) (bench/scale.ts: scale.json, scale.svg); last line
+ *                           the playbook's 25 %), on the emulated kubeadm lab (real kubelets at these
+ *                           sizes do not fit this machine: bench/scale.ts's header) (bench/scale.ts:
+ *                           scale.json, scale.svg); last line
  *                           {"scale": [{workers, wall_s, peak_rss_mb, restarts, failures, ok}], "per_worker_s"}
- *   --ip-prefix 127.X.Y     the labs' addresses for --only rotation|scale (default 127.0.9)
+ *   --ip-prefix 127.X.Y     the loopback labs' addresses for --only etcd-rotation|scale (default 127.0.9)
  * Run as root (sshd on loopback, apt-get for missing tools: bench/install-deps.sh).
  */
 import { execFile, spawn } from 'node:child_process';
@@ -44,6 +48,7 @@ import { fanoutAt, type FanoutRow, type RunSample } from './fanout.js';
 import { parse as parseYaml } from 'yaml';
 import { DEMO_ROTATION_SUBNET, measureDemoRotation, rotationFromFile, type RotationResult } from './rotation.js';
 import { requireArtifacts } from '../lab/real/artifacts.js';
+import { onlyComparison } from './only-comparison.js';
 import { COMPARISONS, rotationVsScript } from './rotation-vs-script.js';
 import { scaleBench } from './scale.js';
 import { startupBench, type StartupResult } from './startup.js';
@@ -89,28 +94,29 @@ async function tool(cmd: string, args: string[]): Promise<string> {
 }
 
 /**
- * kcarun against the careful script (issue 19): both with the gate timing of playbooks/defaults.yaml.
- * `which`: 'rotation' (rotate-ca on the kubeadm lab; results rotation-vs-script.json),
- * 'etcd-rotation' (the etcd CA on the etcd-only lab; etcd-rotation-vs-script.json) or 'real-rotation'
- * (rotate-ca on the genuine kubeadm cluster; real-rotation-vs-script.json). The last line
- * printed is {"<which>": {kcarun_s, script_s, kcarun_restarts, script_restarts, kcarun_failures, script_failures,
- * kcarun_apiserver_unavailable_s, script_apiserver_unavailable_s}} (the last two: seconds summed over
- * the apiservers, from requests straight to each; 0 on the etcd-only layout, which has none).
+ * kcarun against the careful script (issue 19): both with the gate timing of playbooks/defaults.yaml;
+ * which comparison and results file each `--only` name means: bench/only-comparison.ts. The last line
+ * printed is {"<name as given>": {kcarun_s, script_s, kcarun_restarts, script_restarts,
+ * kcarun_failures, script_failures, kcarun_apiserver_unavailable_s, script_apiserver_unavailable_s}}
+ * (the last two: seconds summed over the apiservers, from requests straight to each; 0 on the
+ * etcd-only layout, which has none); the key is the name as given, so a parser of an old command
+ * line's output (`--only real-rotation`) still finds its key.
  */
-const COMPARISON_OF = { rotation: 'rotate-ca', 'etcd-rotation': 'etcd-ca', 'real-rotation': 'rotate-ca-real' } as const;
-
-async function onlyRotation(which: keyof typeof COMPARISON_OF): Promise<void> {
+async function onlyRotation(which: string): Promise<void> {
+  const only = onlyComparison(which);
+  const comparison = COMPARISONS[only.comparison];
+  // The genuine cluster needs the pinned build: say so before anything starts.
+  if (comparison.layout === 'kubeadm-real') requireArtifacts();
   await mkdir(RESULTS, { recursive: true });
   const defaults = parseYaml(await readFile(join(ROOT, 'playbooks/defaults.yaml'), 'utf8')) as Record<string, number>;
   const gate = { successes: defaults.gate_successes ?? 3, intervalSeconds: defaults.gate_interval_seconds ?? 2, timeoutSeconds: defaults.gate_timeout_seconds ?? 180 };
   const started = new Date();
   const loadBefore = loadNow();
   log(`kcarun bench --only ${which} ${started.toISOString()} load ${loadBefore.join(' ')}; gates: ${JSON.stringify(gate)}`);
-  const comparison = COMPARISONS[COMPARISON_OF[which]];
   const r = await rotationVsScript({ comparison, ipPrefix: o['ip-prefix'] ?? '127.0.9', subnet: o.subnet ?? '10.234.0.0/16', gate, outDir: RESULTS, log });
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', node: process.version };
   await writeFile(
-    join(RESULTS, `${which}-vs-script.json`),
+    join(RESULTS, `${only.results}-vs-script.json`),
     `${JSON.stringify({ date: started.toISOString(), machine, loadavg: { before: loadBefore, after: loadNow() }, gate, kcarun: { ...r.kcarun, kcarun: undefined }, script: r.script }, null, 2)}\n`,
   );
   const line = {
@@ -147,8 +153,7 @@ async function onlyScale(): Promise<void> {
 async function main(): Promise<void> {
   if (o.only !== undefined) {
     if (o.only === 'scale') return onlyScale();
-    if (!(o.only in COMPARISON_OF)) throw new Error(`--only ${o.only}: "rotation", "etcd-rotation", "real-rotation" or "scale"`);
-    return onlyRotation(o.only as keyof typeof COMPARISON_OF);
+    return onlyRotation(o.only);
   }
   // The demo rotation runs on the real kubeadm lab: without its pinned build, say so before the
   // other benchmarks have run for minutes (the build itself is scripts/install-deps.sh, ~17-24 min cold).

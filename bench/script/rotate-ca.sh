@@ -2,11 +2,14 @@
 # Rotate the etcd, Kubernetes and front-proxy CAs of a kubeadm control plane by hand, without
 # downtime: the procedure a careful platform engineer writes once (trust -> switch -> finalize, one
 # member at a time, a health check after every restart). The benchmark's yardstick for kcarun
-# (bench/rotation-vs-script.ts); written for the emulated 3-node kubeadm lab (docs/lab.md), whose
-# inventory gives everything it needs:
+# (bench/rotation-vs-script.ts, `npm run bench -- --only rotation`, which runs it on the genuine
+# kubeadm cluster with the settings below). First written for the emulated 3-node kubeadm lab
+# (`kubeadm-emulated`, no longer compared since issue 18), whose nodes carry etcdctl: the defaults
+# (etcdctl on the host, `crictl stop`) are that kind of cluster's. The lab's inventory gives the rest:
 #
-#   NODES="cp1=127.0.9.1 cp2=127.0.9.2 cp3=127.0.9.3" SSH_KEY=D/ssh/id_ed25519 \
-#   KNOWN_HOSTS=D/ssh/known_hosts bash bench/script/rotate-ca.sh
+#   NODES="cp1=10.234.0.11 cp2=10.234.0.12 cp3=10.234.0.13" SSH_KEY=D/ssh/id_ed25519 \
+#   KNOWN_HOSTS=D/ssh/known_hosts ETCD_TOOLS=pod RESTART_BY=manifest HOLD_APISERVER=1 \
+#   CRI_ENDPOINT=unix:///run/containerd/containerd.sock bash bench/script/rotate-ca.sh
 #
 # Gates (same defaults as kcarun's playbooks/defaults.yaml): GATE_SUCCESSES checks in a row,
 # GATE_INTERVAL seconds apart, GATE_TIMEOUT seconds at most. Keys are reused: every new leaf is
