@@ -79,6 +79,7 @@ done
 ${[...etc, ...binds].join('\n')}
 ${files.join('\n')}
 mount --bind ${q(n.binDir)} /usr/local/bin
+${hideMachineEtcdTools(n.nodeRoot)}
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mkdir -p /run/sshd
 /usr/sbin/sshd -D -e -f ${q(n.sshdConfig)} >> ${q(`${n.logs}/sshd.log`)} 2>&1 &
@@ -88,6 +89,25 @@ for unit in ${n.units.join(' ')}; do
 done
 exec sleep infinity
 `;
+}
+
+/**
+ * The machine's own etcd tools (Debian's etcd-server and etcd-client, 3.4, installed for the
+ * emulated labs and the etcd-only layout) must not be on a real node: a kubeadm node has no etcd
+ * binary on the host, so kcarun has to run etcdctl inside the etcd container there (crictl exec),
+ * and a node that quietly found /usr/bin/etcdctl would test the wrong path (and the wrong version
+ * against etcd 3.6). A read-only overlay on /usr/bin whose top layer holds whiteouts (character
+ * devices 0/0, the overlayfs convention) hides exactly those names inside the node's mount
+ * namespace; the machine's /usr/bin is not touched. The binary and kubespray layouts bring the
+ * pinned etcd, etcdctl and etcdutl in /usr/local/bin, as their installs do.
+ */
+function hideMachineEtcdTools(nodeRoot: string): string {
+  const dir = `${nodeRoot}/usr-bin-whiteouts`;
+  return [
+    `mkdir -p ${q(dir)}`,
+    `for t in etcd etcdctl etcdutl; do [ -e ${q(dir)}/"$t" ] || mknod ${q(dir)}/"$t" c 0 0; done`,
+    `mount -t overlay overlay -o ${q(`lowerdir=${dir}:/usr/bin`)} /usr/bin`,
+  ].join('\n');
 }
 
 /** containerd's upstream containerd.service (without ExecStartPre=-/sbin/modprobe overlay: the lab loads no modules). */

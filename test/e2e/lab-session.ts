@@ -95,6 +95,18 @@ export function report(scenario: string, v: { requests: number; failures: number
 }
 
 /**
+ * The last n failed requests of the traffic generator (time, target, error), on one line: CI shows
+ * only the assertion lines of a failed test (scripts/test.sh's digest), and a count without the
+ * error cannot tell a TLS failure from a member that did not answer in time.
+ */
+function lastFailures(labDir: string, n: number): string {
+  const file = join(labDir, 'traffic', 'failures.jsonl');
+  if (!existsSync(file)) return '';
+  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l && !l.includes('"target":"files:'));
+  return lines.slice(-n).join(' | ');
+}
+
+/**
  * What a zero-downtime rotation promises, checked on the lab after a few more seconds of traffic:
  * no failed request, no component error, every certificate on the new CAs, nothing trusting an old
  * one, etcd data intact. Prints the scenario's counts.
@@ -106,7 +118,7 @@ export async function expectCleanRotation(lab: LabSession, scenario: string, eve
   expect(v.requests).toBeGreaterThan(500);
   const excused = events ? kubeletRestartFailures(lab.dir, events) : [];
   for (const f of excused) console.log(`[e2e] ${scenario}: excused, inside kcarun's restart of that kubelet: ${JSON.stringify(f)}`);
-  expect(v.failures - excused.length, JSON.stringify(v.failuresByTarget)).toBe(0);
+  expect(v.failures - excused.length, `${JSON.stringify(v.failuresByTarget)} ${lastFailures(lab.dir, 3)}`).toBe(0);
   expect(v.componentErrors, JSON.stringify(v.componentErrorsByComponent)).toBe(0);
   expect(v.allCertsOnNewCA, JSON.stringify(v.leavesOnOldCa)).toBe(true);
   expect(v.filesTrustingOldCa).toEqual([]);

@@ -141,6 +141,12 @@ describe('stock rotate-ca on a genuine kubeadm HA cluster (kubeadm-real)', () =>
       const etcd = await ssh(paths, state, n.name, `crictl --runtime-endpoint unix:///run/containerd/containerd.sock exec ${byName.get('etcd')} etcd --version`);
       expect(etcd.stdout).toMatch(/etcd Version: 3\.6\./);
     }
+    // As on a kubeadm node, no etcd tool on the host (the machine's Debian etcdctl 3.4 is hidden): kcarun
+    // must run etcdctl inside the etcd container there.
+    for (const n of state.nodes) {
+      const tools = await ssh(paths, state, n.name, 'command -v etcdctl etcdutl etcd');
+      expect(tools.stdout.trim(), `${n.name}: etcd tools on the host`).toBe('');
+    }
     // the etcd cluster has every node as a member
     const members = await kubectl(paths, ['-n', 'kube-system', 'exec', 'etcd-cp1', '--', 'etcdctl', '--endpoints=https://127.0.0.1:2379', '--cacert=/etc/kubernetes/pki/etcd/ca.crt',
       '--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt', '--key=/etc/kubernetes/pki/etcd/healthcheck-client.key', 'member', 'list']);

@@ -85,9 +85,20 @@ export function parseEtcdJson(text: string): unknown {
   return JSON.parse(text.replace(/([:[,]\s*)(\d{16,})(?=\s*[,}\]])/g, '$1"$2"'));
 }
 
-/** The last lines of stderr worth showing, without etcdctl's JSON log noise. */
+/**
+ * crictl's own line when the command it ran in a container exits non-zero (cri-tools v1.37
+ * cmd/crictl/exec.go wraps the error, main.go logs it with logrus): `time="..." level=error
+ * msg="execing command in container <id>: command terminated with exit code 1"`. It says only that
+ * the tool failed, and would push the tool's own reason out of a short tail.
+ */
+const CRICTL_EXEC_FAILED = /^time="[^"]*" level=(error|fatal) msg="execing command in container /;
+
+/**
+ * The last lines of stderr worth showing (at most `lines`, joined by " | "), without etcdctl's JSON
+ * info logs and without crictl's exec wrapper line (the kubeadm path of etcdToolCommand).
+ */
 export function etcdctlStderr(res: ExecResult, lines = 3): string {
-  return stderrTail(res.stderr, { lines, separator: ' | ', skip: (l) => l.startsWith('{"level":"info"') });
+  return stderrTail(res.stderr, { lines, separator: ' | ', skip: (l) => l.startsWith('{"level":"info"') || CRICTL_EXEC_FAILED.test(l) });
 }
 
 interface RawStatus {

@@ -1,6 +1,6 @@
 /** Pure parts of the health tasks: etcd JSON ids, the stability window, rollout rules, host matching. */
 import { describe, expect, it } from 'vitest';
-import { parseEtcdJson } from '../../../src/tasks/shared/etcdctl.js';
+import { etcdctlStderr, parseEtcdJson } from '../../../src/tasks/shared/etcdctl.js';
 import { pollUntilStable } from '../../../src/core/async.js';
 import { rolloutPending } from '../../../src/tasks/kube-rollout-restart/run.js';
 import { holderHostname, matchHost } from '../../../src/tasks/shared/match-host.js';
@@ -15,6 +15,22 @@ describe('parseEtcdJson', () => {
     expect(doc[0]!.Status.leader).toBe('15243180169245561464');
     expect(doc[0]!.Status.raftIndex).toBe(122);
     expect(doc[0]!.Status.header.revision).toBe(115);
+  });
+});
+
+describe('etcdctlStderr', () => {
+  it('keeps the tool reason and drops etcdctl info logs and crictl exec wrapper line', () => {
+    // What a failed etcdctl run through `crictl exec` leaves on stderr on a kubeadm node (etcd 3.6, cri-tools v1.37).
+    const stderr = [
+      '{"level":"info","ts":"2026-12-04T05:01:02Z","caller":"flags/flag.go:113","msg":"recognized and used environment variable"}',
+      '{"level":"warn","ts":"2026-12-04T05:01:05Z","caller":"clientv3/retry_interceptor.go:62","msg":"retrying of unary invoker failed"}',
+      'Error: context deadline exceeded',
+      'time="2026-12-04T05:01:05Z" level=error msg="execing command in container 3f2a9c: command terminated with exit code 1"',
+      '',
+    ].join('\n');
+    const tail = etcdctlStderr({ rc: 1, stdout: '', stderr }, 1);
+    expect(tail).toBe('Error: context deadline exceeded');
+    expect(etcdctlStderr({ rc: 1, stdout: '', stderr })).not.toMatch(/execing command|"level":"info"/);
   });
 });
 
