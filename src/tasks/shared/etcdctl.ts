@@ -95,11 +95,21 @@ const CRICTL_EXEC_FAILED = /^time="[^"]*" level=(error|fatal) msg="execing comma
 
 /**
  * The last lines of stderr worth showing (at most `lines`, joined by " | "), without etcdctl's JSON
- * info logs and without crictl's exec wrapper line (the kubeadm path of etcdToolCommand).
+ * info logs and without crictl's exec wrapper line (the kubeadm path of etcdToolCommand). When the
+ * tool ran in the etcd container and could not open a file, says why that can happen there.
  */
 export function etcdctlStderr(res: ExecResult, lines = 3): string {
-  return stderrTail(res.stderr, { lines, separator: ' | ', skip: (l) => l.startsWith('{"level":"info"') || CRICTL_EXEC_FAILED.test(l) });
+  const tail = stderrTail(res.stderr, { lines, separator: ' | ', skip: (l) => l.startsWith('{"level":"info"') || CRICTL_EXEC_FAILED.test(l) });
+  const ranInContainer = res.stderr.split('\n').some((l) => CRICTL_EXEC_FAILED.test(l));
+  const missing = /(?:open|stat) (\/\S+): no such file or directory/.exec(res.stderr)?.[1];
+  if (!ranInContainer || !missing) return tail;
+  // The file may well exist on the host: the tool ran in the etcd container, which sees only the
+  // pod's hostPath mounts (kubeadm's etcd manifest: /etc/kubernetes/pki/etcd and /var/lib/etcd).
+  return `${tail} | ${missing} is not visible inside the etcd container, where ${ETCD_TOOL_HINT}`;
 }
+
+const ETCD_TOOL_HINT =
+  'the tool ran (this host has no etcdctl/etcdutl on its PATH); the container sees only its pod\'s mounts (kubeadm: /etc/kubernetes/pki/etcd, /var/lib/etcd): use files there, or install etcdctl and etcdutl on the host';
 
 interface RawStatus {
   Endpoint: string;

@@ -32,6 +32,16 @@ describe('etcdctlStderr', () => {
     expect(tail).toBe('Error: context deadline exceeded');
     expect(etcdctlStderr({ rc: 1, stdout: '', stderr })).not.toMatch(/execing command|"level":"info"/);
   });
+
+  it('says a file was not visible in the etcd container only when the tool ran there', () => {
+    const missing = 'Error: open /etc/prometheus/ssl/etcd-ca.crt: no such file or directory\n';
+    const wrapper = 'time="2026-12-04T05:01:05Z" level=error msg="execing command in container 3f2a9c: command terminated with exit code 1"\n';
+    const inContainer = etcdctlStderr({ rc: 1, stdout: '', stderr: missing + wrapper });
+    expect(inContainer).toMatch(/^Error: open \/etc\/prometheus\/ssl\/etcd-ca\.crt: no such file or directory \| \/etc\/prometheus\/ssl\/etcd-ca\.crt is not visible inside the etcd container/);
+    expect(inContainer).toContain('/etc/kubernetes/pki/etcd');
+    // On a host with its own etcdctl, the same error is only the error.
+    expect(etcdctlStderr({ rc: 1, stdout: '', stderr: missing })).toBe('Error: open /etc/prometheus/ssl/etcd-ca.crt: no such file or directory');
+  });
 });
 
 describe('pollUntilStable', () => {
