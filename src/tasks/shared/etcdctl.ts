@@ -92,13 +92,21 @@ export function parseEtcdJson(text: string): unknown {
  * the tool failed, and would push the tool's own reason out of a short tail.
  */
 const CRICTL_EXEC_FAILED = /^time="[^"]*" level=(error|fatal) msg="execing command in container /;
+/**
+ * crictl's warning when no /etc/crictl.yaml names the runtime (kubeadm writes none): `time="..."
+ * level=warning msg="Image connect using default endpoints: [...]. As the default settings are now
+ * deprecated, you should set the endpoint instead."` (cri-tools v1.37 cmd/crictl/main.go, also for
+ * "Runtime connect"). Seen on the genuine kubeadm lab before every etcdctl error; it says nothing of it.
+ */
+const CRICTL_DEFAULT_ENDPOINTS = /^time="[^"]*" level=warning msg="(Image|Runtime) connect using default endpoints/;
 
 /**
  * The last lines of stderr worth showing (at most `lines`, joined by " | "), without etcdctl's JSON
- * info logs and without crictl's exec wrapper line (the kubeadm path of etcdToolCommand).
+ * info logs and without crictl's exec wrapper line and default-endpoints warning (the kubeadm path of
+ * etcdToolCommand).
  */
 export function etcdctlStderr(res: ExecResult, lines = 3): string {
-  return stderrTail(res.stderr, { lines, separator: ' | ', skip: (l) => l.startsWith('{"level":"info"') || CRICTL_EXEC_FAILED.test(l) });
+  return stderrTail(res.stderr, { lines, separator: ' | ', skip: (l) => l.startsWith('{"level":"info"') || CRICTL_EXEC_FAILED.test(l) || CRICTL_DEFAULT_ENDPOINTS.test(l) });
 }
 
 interface RawStatus {

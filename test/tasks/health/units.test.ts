@@ -32,6 +32,19 @@ describe('etcdctlStderr', () => {
     expect(tail).toBe('Error: context deadline exceeded');
     expect(etcdctlStderr({ rc: 1, stdout: '', stderr })).not.toMatch(/execing command|"level":"info"/);
   });
+
+  it("drops crictl's default-endpoints warning, which precedes every etcdctl error on a kubeadm node without /etc/crictl.yaml", () => {
+    // As seen on the genuine kubeadm lab (cri-tools v1.37, etcd 3.6), an etcd probe given a CA etcd's certificates do not chain to.
+    const stderr = [
+      'time="2026-12-04T12:52:46Z" level=warning msg="Image connect using default endpoints: [unix:///run/containerd/containerd.sock unix:///run/crio/crio.sock unix:///var/run/cri-dockerd.sock]. As the default settings are now deprecated, you should set the endpoint instead."',
+      '{"level":"warn","ts":"2026-12-04T12:52:56.459657Z","logger":"etcd-client","msg":"retrying of unary invoker failed","error":"rpc error: code = DeadlineExceeded desc = latest balancer error: connection error: desc = \\"transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority\\""}',
+      'Error: context deadline exceeded',
+      'time="2026-12-04T12:52:56Z" level=error msg="execing command in container 3f2a9c: command terminated with exit code 1"',
+    ].join('\n');
+    const tail = etcdctlStderr({ rc: 1, stdout: '', stderr });
+    expect(tail).not.toMatch(/default endpoints|execing command/);
+    expect(tail).toMatch(/x509: certificate signed by unknown authority.* \| Error: context deadline exceeded$/);
+  });
 });
 
 describe('pollUntilStable', () => {
