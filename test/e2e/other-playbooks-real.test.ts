@@ -7,6 +7,10 @@
  *   exit 0, every stage of the playbook planned, no file changed, no container or kubelet restarted.
  * - check-expiry: exit 0 with warn_days 1, exit 1 naming the CA files with warn_days 40 (the lab's
  *   CAs expire in 30 days); nothing changed either way.
+ * - the health tasks on the healthy cluster (health-real.ts: etcd-snapshot, every wait-healthy probe
+ *   passing and failing, the etcd gate on a stopped member, the kube gate on a paused node, leader
+ *   probes and leader-last through the CLI, the Kubernetes API tasks, preflight); they ran on the emulated
+ *   kubeadm lab before (test/tasks/health/health-lab.test.ts keeps only the restore procedure).
  * - renew-leaf-certs: with force_renewal every leaf kubeadm made (files and kubeconfig-embedded, and
  *   the kubelet's client pair) gets a new serial from the same CA (checked against the node's CA file),
  *   under traffic: no failed request through the load balancer, no TLS or authentication error in
@@ -42,6 +46,7 @@ import { realVerify } from '../../lab/real/traffic.js';
 import { plannedFiles, stageStatuses, type Events } from './plan-check.js';
 import { jsonEvents } from '../helpers/cli.js';
 import type { ComponentLogError } from '../../lab/real/component-logs.js';
+import { describeHealthTasks } from './health-real.js';
 import { collectComponentErrors, downAndExpectMachineRestored, dryRun as realDryRun, expectLbFailuresWithinHoldGap, printTraffic, realLabSession } from './real-lab-session.js';
 
 const SUBNET = process.env['KCARUN_REAL_OTHER_SUBNET'] ?? '10.238.0.0/16';
@@ -191,6 +196,10 @@ describe('stock playbooks check-expiry, renew-leaf-certs, rotate-etcd-ca, offlin
     expect(warn.output).toContain('under the 40 days threshold');
     expect(leaves()).toEqual(before);
   }, 300_000);
+
+  // The health tasks (etcd-snapshot, wait-healthy, leader probes, the Kubernetes API tasks, preflight)
+  // on this healthy cluster, before anything renews or rotates it; they leave it as they found it.
+  describeHealthTasks(lab);
 
   it('renew-leaf-certs with force_renewal: every leaf gets a new serial from the same CA, under traffic: through the load balancer at most the one cut connection of a held apiserver, no component error, data intact', async () => {
     const before = leaves();
