@@ -95,10 +95,10 @@ const CRICTL_EXEC_FAILED = /^time="[^"]*" level=(error|fatal) msg="execing comma
 /**
  * crictl's warning when no /etc/crictl.yaml names the runtime (kubeadm writes none): `time="..."
  * level=warning msg="Image connect using default endpoints: [...]. As the default settings are now
- * deprecated, you should set the endpoint instead."` (cri-tools v1.37 cmd/crictl/main.go, also for
- * "Runtime connect"). Seen on the genuine kubeadm lab before every etcdctl error; it says nothing of it.
+ * deprecated, you should set the endpoint instead."`, or "runtime connect ..." (cri-tools v1.37
+ * cmd/crictl/crictl_config.go, spelt so). Seen on the genuine kubeadm lab before every etcdctl error; it says nothing of it.
  */
-const CRICTL_DEFAULT_ENDPOINTS = /^time="[^"]*" level=warning msg="(Image|Runtime) connect using default endpoints/;
+const CRICTL_DEFAULT_ENDPOINTS = /^time="[^"]*" level=warning msg="(Image|runtime) connect using default endpoints/;
 
 /**
  * The last lines of stderr worth showing (at most `lines`, joined by " | "), without etcdctl's JSON
