@@ -93,20 +93,22 @@ export function parseEtcdJson(text: string): unknown {
  */
 const CRICTL_EXEC_FAILED = /^time="[^"]*" level=(error|fatal) msg="execing command in container /;
 /**
- * crictl's warning when no /etc/crictl.yaml names the runtime (kubeadm writes none): `time="..."
- * level=warning msg="Image connect using default endpoints: [...]. As the default settings are now
- * deprecated, you should set the endpoint instead."`, or "runtime connect ..." (cri-tools v1.37
- * cmd/crictl/crictl_config.go, spelt so). Seen on the genuine kubeadm lab before every etcdctl error; it says nothing of it.
+ * crictl's own warnings (logrus, `time="..." level=warning msg="..."`; etcdctl logs JSON, never this
+ * way). On a kubeadm node, which has no /etc/crictl.yaml, every crictl exec prints some before the
+ * tool's error: `Config "/etc/crictl.yaml" does not exist, trying next: ...` (cri-tools v1.37
+ * pkg/common/config.go), `runtime connect using default endpoints: [...]` and `Image connect using
+ * default endpoints: [...]` (cmd/crictl/crictl_config.go). All three were seen on the genuine kubeadm
+ * lab; they say nothing of why the tool failed.
  */
-const CRICTL_DEFAULT_ENDPOINTS = /^time="[^"]*" level=warning msg="(Image|runtime) connect using default endpoints/;
+const CRICTL_WARNING = /^time="[^"]*" level=warning msg="/;
 
 /**
  * The last lines of stderr worth showing (at most `lines`, joined by " | "), without etcdctl's JSON
- * info logs and without crictl's exec wrapper line and default-endpoints warning (the kubeadm path of
+ * info logs and without crictl's exec wrapper line and warnings (the kubeadm path of
  * etcdToolCommand).
  */
 export function etcdctlStderr(res: ExecResult, lines = 3): string {
-  return stderrTail(res.stderr, { lines, separator: ' | ', skip: (l) => l.startsWith('{"level":"info"') || CRICTL_EXEC_FAILED.test(l) || CRICTL_DEFAULT_ENDPOINTS.test(l) });
+  return stderrTail(res.stderr, { lines, separator: ' | ', skip: (l) => l.startsWith('{"level":"info"') || CRICTL_EXEC_FAILED.test(l) || CRICTL_WARNING.test(l) });
 }
 
 interface RawStatus {
