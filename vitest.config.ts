@@ -16,6 +16,7 @@ export const REAL_CLUSTER_TESTS = [
   'test/e2e/rotate-binary-real.test.ts',
   'test/e2e/rotate-kubespray-real.test.ts',
   'test/e2e/other-playbooks-real.test.ts',
+  'test/e2e/health-tasks-real.test.ts',
 ];
 
 /**

@@ -118,7 +118,9 @@ async function firstHealthy(ctx: TaskContext<EtcdSnapshotParams>, p: EtcdSnapsho
       timeoutMs: 30_000,
     });
     if (res.rc === 0) return endpoint;
-    errors.push(`${endpoint}: ${etcdctlStderr(res, 1) || `rc ${res.rc}`}`);
+    // Not the last line alone: etcd 3.6's is "Error: unhealthy cluster"; the cause (an x509 error, a
+    // refused connection) is in the lines before it.
+    errors.push(`${endpoint}: ${etcdctlStderr(res) || `rc ${res.rc}`}`);
   }
   throw fail(ctx.host.name, `no healthy member to snapshot (${errors.join('; ')})`);
 }

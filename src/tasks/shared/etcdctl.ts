@@ -92,14 +92,24 @@ export function parseEtcdJson(text: string): unknown {
  * the tool failed, and would push the tool's own reason out of a short tail.
  */
 const CRICTL_EXEC_FAILED = /^time="[^"]*" level=(error|fatal) msg="execing command in container /;
+/**
+ * crictl's own warnings (logrus, `time="..." level=warning msg="..."`; etcdctl logs JSON, never this
+ * way). On a kubeadm node, which has no /etc/crictl.yaml, every crictl exec prints some before the
+ * tool's error: `Config "/etc/crictl.yaml" does not exist, trying next: ...` (cri-tools v1.37
+ * pkg/common/config.go), `runtime connect using default endpoints: [...]` and `Image connect using
+ * default endpoints: [...]` (cmd/crictl/crictl_config.go). All three were seen on the genuine kubeadm
+ * lab; they say nothing of why the tool failed.
+ */
+const CRICTL_WARNING = /^time="[^"]*" level=warning msg="/;
 
 /**
  * The last lines of stderr worth showing (at most `lines`, joined by " | "), without etcdctl's JSON
- * info logs and without crictl's exec wrapper line (the kubeadm path of etcdToolCommand). When the
- * tool ran in the etcd container and could not open a file, says why that can happen there.
+ * info logs and without crictl's exec wrapper line and warnings (the kubeadm path of
+ * etcdToolCommand). When the tool ran in the etcd container and could not open a file, says why
+ * that can happen there.
  */
 export function etcdctlStderr(res: ExecResult, lines = 3): string {
-  const tail = stderrTail(res.stderr, { lines, separator: ' | ', skip: (l) => l.startsWith('{"level":"info"') || CRICTL_EXEC_FAILED.test(l) });
+  const tail = stderrTail(res.stderr, { lines, separator: ' | ', skip: (l) => l.startsWith('{"level":"info"') || CRICTL_EXEC_FAILED.test(l) || CRICTL_WARNING.test(l) });
   const ranInContainer = res.stderr.split('\n').some((l) => CRICTL_EXEC_FAILED.test(l));
   const missing = /(?:open|stat) (\/\S+): no such file or directory/.exec(res.stderr)?.[1];
   if (!ranInContainer || !missing) return tail;

@@ -42,6 +42,25 @@ describe('etcdctlStderr', () => {
     // On a host with its own etcdctl, the same error is only the error.
     expect(etcdctlStderr({ rc: 1, stdout: '', stderr: missing })).toBe('Error: open /etc/prometheus/ssl/etcd-ca.crt: no such file or directory');
   });
+
+  it("drops crictl's own warnings, which precede every etcdctl error on a kubeadm node without /etc/crictl.yaml", () => {
+    // As seen on the genuine kubeadm lab (cri-tools v1.37, etcd 3.6), an etcd probe given a CA etcd's certificates do not chain to.
+    const stderr = [
+      'time="2026-12-04T12:52:46Z" level=warning msg="Image connect using default endpoints: [unix:///run/containerd/containerd.sock unix:///run/crio/crio.sock unix:///var/run/cri-dockerd.sock]. As the default settings are now deprecated, you should set the endpoint instead."',
+      '{"level":"warn","ts":"2026-12-04T12:52:56.459657Z","logger":"etcd-client","msg":"retrying of unary invoker failed","error":"rpc error: code = DeadlineExceeded desc = latest balancer error: connection error: desc = \\"transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority\\""}',
+      'Error: context deadline exceeded',
+      'time="2026-12-04T12:52:56Z" level=error msg="execing command in container 3f2a9c: command terminated with exit code 1"',
+    ].join('\n');
+    const tail = etcdctlStderr({ rc: 1, stdout: '', stderr });
+    expect(tail).not.toMatch(/default endpoints|execing command/);
+    // The runtime endpoint's warning, spelt in lower case (cri-tools v1.37 crictl_config.go).
+    const runtime = stderr.replace('msg="Image connect', 'msg="runtime connect');
+    expect(etcdctlStderr({ rc: 1, stdout: '', stderr: runtime })).toBe(tail);
+    // crictl looking for its config file (cri-tools v1.37 pkg/common/config.go), also seen there.
+    const config = `time="2026-12-04T13:15:09Z" level=warning msg="Config \\"/etc/crictl.yaml\\" does not exist, trying next: \\"/usr/local/bin/crictl.yaml\\""\n${runtime}`;
+    expect(etcdctlStderr({ rc: 1, stdout: '', stderr: config })).toBe(tail);
+    expect(tail).toMatch(/x509: certificate signed by unknown authority.* \| Error: context deadline exceeded$/);
+  });
 });
 
 describe('pollUntilStable', () => {
