@@ -175,7 +175,7 @@ export function describeHealthTasks(lab: RealLab): void {
         [{ kind: 'etcd', name: 'etcd-new-ca', ...TLS, cacert: WRONG_ETCD_CA }, /^cp1: probe etcd-new-ca not healthy within 2 s .*last error: etcdctl member list failed \(rc 1\): (?!.*connect using default endpoints).*x509: certificate signed by unknown authority/],
         // The real apiserver authorizes anonymous requests (system:anonymous) and refuses /api: 403, not 401.
         [{ kind: 'https', url: `https://${ip('cp1')}:6443/api`, cacert: `${P}/ca.crt` }, new RegExp(`^cp1: probe https https://${ip1}:6443/api .*answered HTTP 403 \\(expected 200\\)`)],
-        [{ kind: 'https', url: `https://${ip('cp1')}:6443/readyz`, cacert: `${P}/front-proxy-ca.crt` }, new RegExp(`^cp1: probe https .*curl https://${ip1}:6443/readyz failed \\(rc 60\\)`)],
+        [{ kind: 'https', url: `https://${ip('cp1')}:6443/readyz`, cacert: `${P}/front-proxy-ca.crt` }, new RegExp(`^cp1: probe https .*curl https://${ip1}:6443/readyz failed \\(rc 60\\): curl: \\(60\\) SSL certificate problem`)],
         [{ kind: 'tcp', address: `${ip('cp1')}:2999` }, new RegExp(`^cp1: probe tcp ${ip1}:2999 .*cannot connect to ${ip1}:2999.*Connection refused`)],
         [{ kind: 'command', command: 'hostname', stdoutMatches: '^cp9$' }, /^cp1: probe command .*output does not match \/\^cp9\$\/: cp1/],
         [{ kind: 'kube', nodes: ['cp1', 'cp4'] }, /^cp1: probe kube .*node cp4 is not registered/],

@@ -7,10 +7,6 @@
  *   exit 0, every stage of the playbook planned, no file changed, no container or kubelet restarted.
  * - check-expiry: exit 0 with warn_days 1, exit 1 naming the CA files with warn_days 40 (the lab's
  *   CAs expire in 30 days); nothing changed either way.
- * - the health tasks on the healthy cluster (health-real.ts: etcd-snapshot, every wait-healthy probe
- *   passing and failing, the etcd gate on a stopped member, the kube gate on a paused node, leader
- *   probes and leader-last through the CLI, the Kubernetes API tasks, preflight); they ran on the emulated
- *   kubeadm lab before (test/tasks/health/health-lab.test.ts keeps only the restore procedure).
  * - renew-leaf-certs: with force_renewal every leaf kubeadm made (files and kubeconfig-embedded, and
  *   the kubelet's client pair) gets a new serial from the same CA (checked against the node's CA file),
  *   under traffic: no failed request through the load balancer, no TLS or authentication error in

@@ -73,7 +73,7 @@ function httpsProbe(p: HttpsProbe, env: ProbeEnv): ProbeAttempt {
   const expected = p.expectStatus ?? 200;
   return async (_streak, signal) => {
     const res = await env.transport.exec(command, { signal, become: env.become, timeoutMs: 20_000 });
-    if (res.rc !== 0) throw new Error(`curl ${p.url} failed (rc ${res.rc}): ${stderrTail(res.stderr, { lines: 2, separator: ' | ' })}`);
+    if (res.rc !== 0) throw new Error(`curl ${p.url} failed (rc ${res.rc}): ${curlError(res.stderr)}`);
     const nl = res.stdout.lastIndexOf('\n');
     const status = Number(res.stdout.slice(nl + 1).trim());
     const body = res.stdout.slice(0, Math.max(nl, 0));
@@ -120,7 +120,7 @@ function kubeletProbe(p: KubeletProbe, env: ProbeEnv): ProbeAttempt {
   const sClient = `timeout 10 ${shellJoin(['openssl', 's_client', '-connect', p.address, '-showcerts'])} </dev/null 2>/dev/null`;
   return async (_streak, signal) => {
     const res = await env.transport.exec(curl, { signal, become: env.become, timeoutMs: 20_000 });
-    if (res.rc !== 0) throw new Error(`curl ${url} failed (rc ${res.rc}): ${stderrTail(res.stderr, { lines: 2, separator: ' | ' })}`);
+    if (res.rc !== 0) throw new Error(`curl ${url} failed (rc ${res.rc}): ${curlError(res.stderr)}`);
     const status = Number(res.stdout.slice(res.stdout.lastIndexOf('\n') + 1).trim());
     if (status !== 200) throw new Error(`${url} answered HTTP ${status} to ${p.cert}${status === 401 ? ' (the kubelet does not trust its CA: clientCAFile not reloaded?)' : ''}`);
     const served = parseCertificates((await env.transport.exec(sClient, { signal, become: env.become, timeoutMs: 20_000 })).stdout);
@@ -161,4 +161,15 @@ function kubeProbe(p: KubeProbe, env: ProbeEnv): ProbeAttempt {
     const problems = await checkKubeNodes(client, { nodes: p.nodes, maxLeaseAgeSeconds: p.maxLeaseAgeSeconds, now: (env.now ?? Date.now)() });
     if (problems.length) throw new Error(problems.join('; '));
   };
+}
+
+/**
+ * What curl said went wrong: its own `curl: (N) ...` lines (with -sS it prints one per failure),
+ * else the last 2 lines of stderr. The tail alone is not enough: for an untrusted certificate
+ * (rc 60) curl follows its reason with a paragraph of advice, which would push the reason out
+ * (seen on the genuine kubeadm lab).
+ */
+function curlError(stderr: string): string {
+  const own = stderr.split('\n').filter((l) => l.startsWith('curl: ('));
+  return own.length ? own.join(' | ') : stderrTail(stderr, { lines: 2, separator: ' | ' });
 }
