@@ -5,6 +5,29 @@ import type { ExecResult } from '../../transport/types.js';
 import type { TaskContext } from '../define.js';
 
 /**
+ * crictl's own line when the command it ran in a container exits non-zero (cri-tools v1.37
+ * cmd/crictl/exec.go wraps the error, main.go logs it with logrus): `time="..." level=error
+ * msg="execing command in container <id>: command terminated with exit code 1"`. It says only that
+ * the command failed, and would push the command's own reason out of a short tail.
+ */
+export const CRICTL_EXEC_FAILED = /^time="[^"]*" level=(error|fatal) msg="execing command in container /m;
+
+/**
+ * crictl's own warnings (logrus, `time="..." level=warning msg="..."`). On a kubeadm node, which has
+ * no /etc/crictl.yaml, every crictl call prints some before its error: `Config "/etc/crictl.yaml"
+ * does not exist, trying next: ...` (cri-tools v1.37 pkg/common/config.go), `runtime connect using
+ * default endpoints: [...]` and `Image connect using default endpoints: [...]`
+ * (cmd/crictl/crictl_config.go). All three were seen on the genuine kubeadm lab; they say nothing
+ * of why a call failed.
+ */
+const CRICTL_WARNING = /^time="[^"]*" level=warning msg="/;
+
+/** True for a line crictl itself printed that says nothing of why a call failed (its warnings, its exec wrapper). */
+export function isCrictlNoise(line: string): boolean {
+  return CRICTL_WARNING.test(line) || CRICTL_EXEC_FAILED.test(line);
+}
+
+/**
  * The running containers named `name` on the host (`crictl ps --name NAME -q`), as ids. crictl gives
  * up on a runtime that does not answer within its 2 s connect timeout (seen on a loaded node:
  * "validate CRI v1 runtime API ... context deadline exceeded"), so a failed call is tried again,
@@ -17,7 +40,7 @@ export async function runningContainerIds(ctx: TaskContext<{ become?: boolean }>
     r = await ctx.transport.exec(`crictl ps --name ${shellQuote(name)} -q`, { become: ctx.params.become, signal: ctx.signal });
     if (r.rc === 0) return r.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
   }
-  throw new KcarunError('E_REMOTE_EXIT', `crictl ps failed 3 times (rc=${r!.rc}): ${stderrTail(r!.stderr, { lines: 2, separator: ' | ' })}`, { host: ctx.host.name, exitCode: r!.rc });
+  throw new KcarunError('E_REMOTE_EXIT', `crictl ps failed 3 times (rc=${r!.rc}): ${stderrTail(r!.stderr, { lines: 2, separator: ' | ', skip: isCrictlNoise })}`, { host: ctx.host.name, exitCode: r!.rc });
 }
 
 /**

@@ -1,5 +1,6 @@
 import { stderrTail } from '../../core/errors.js';
 import { shellJoin } from '../../core/shell.js';
+import { CRICTL_EXEC_FAILED, isCrictlNoise } from './crictl.js';
 import type { ExecResult, Transport } from '../../transport/types.js';
 
 /** How to reach etcd with etcdctl on a host: the caller names the CA, cert and key (old or new files). */
@@ -86,31 +87,14 @@ export function parseEtcdJson(text: string): unknown {
 }
 
 /**
- * crictl's own line when the command it ran in a container exits non-zero (cri-tools v1.37
- * cmd/crictl/exec.go wraps the error, main.go logs it with logrus): `time="..." level=error
- * msg="execing command in container <id>: command terminated with exit code 1"`. It says only that
- * the tool failed, and would push the tool's own reason out of a short tail.
- */
-const CRICTL_EXEC_FAILED = /^time="[^"]*" level=(error|fatal) msg="execing command in container /;
-/**
- * crictl's own warnings (logrus, `time="..." level=warning msg="..."`; etcdctl logs JSON, never this
- * way). On a kubeadm node, which has no /etc/crictl.yaml, every crictl exec prints some before the
- * tool's error: `Config "/etc/crictl.yaml" does not exist, trying next: ...` (cri-tools v1.37
- * pkg/common/config.go), `runtime connect using default endpoints: [...]` and `Image connect using
- * default endpoints: [...]` (cmd/crictl/crictl_config.go). All three were seen on the genuine kubeadm
- * lab; they say nothing of why the tool failed.
- */
-const CRICTL_WARNING = /^time="[^"]*" level=warning msg="/;
-
-/**
  * The last lines of stderr worth showing (at most `lines`, joined by " | "), without etcdctl's JSON
  * info logs and without crictl's exec wrapper line and warnings (the kubeadm path of
  * etcdToolCommand). When the tool ran in the etcd container and could not open a file, says why
  * that can happen there.
  */
 export function etcdctlStderr(res: ExecResult, lines = 3): string {
-  const tail = stderrTail(res.stderr, { lines, separator: ' | ', skip: (l) => l.startsWith('{"level":"info"') || CRICTL_EXEC_FAILED.test(l) || CRICTL_WARNING.test(l) });
-  const ranInContainer = res.stderr.split('\n').some((l) => CRICTL_EXEC_FAILED.test(l));
+  const tail = stderrTail(res.stderr, { lines, separator: ' | ', skip: (l) => l.startsWith('{"level":"info"') || isCrictlNoise(l) });
+  const ranInContainer = CRICTL_EXEC_FAILED.test(res.stderr);
   const missing = /(?:open|stat) (\/\S+): no such file or directory/.exec(res.stderr)?.[1];
   if (!ranInContainer || !missing) return tail;
   // The file may well exist on the host: the tool ran in the etcd container, which sees only the
