@@ -202,3 +202,10 @@ export async function pollUntilStable(
     await sleep(options.intervalSeconds * 1000, signal);
   }
 }
+
+/**
+ * The longest wait any task or gate accepts, in seconds: one day. Node's timers hold at most 2^31-1 ms
+ * (~24.8 days) and fire a longer one after 1 ms (nodejs.org/api/timers.html), so a 30-day timeout
+ * would give up at once; a day is far beyond any real rollout.
+ */
+export const MAX_WAIT_SECONDS = 86_400;

@@ -79,6 +79,7 @@ export async function buildContext(input: StepInput, signal: AbortSignal): Promi
     throw withHost(err, input.host.name);
   }
   let changedInStage: readonly string[] | undefined;
+  const runId = (input.scope['run'] as { id?: unknown } | undefined)?.id;
   return {
     params,
     host: input.host,
@@ -87,6 +88,7 @@ export async function buildContext(input: StepInput, signal: AbortSignal): Promi
     log: input.log,
     signal,
     stepId: input.stepId,
+    ...(typeof runId === 'string' ? { runId } : {}),
     get changedInStage() {
       return (changedInStage ??= input.changedInStage?.() ?? []);
     },

@@ -16,6 +16,11 @@ export interface TaskContext<P> {
   /** Stable id of this step: `<stage>/<task index>/<host>`, usable in backup file names. */
   stepId: string;
   /**
+   * The run's id (`{{ run.id }}`): the same through every --resume of one run, new for a new run
+   * (engine/run.ts rotationId). Absent where no run exists (a task called directly).
+   */
+  runId?: string;
+  /**
    * Paths of this host's files that its earlier steps of the current stage changed (this run's, and
    * on --resume the journal's; steps delegated to another host excluded). A static-pod restart uses
    * it to tell a manifest the kubelet acts on by itself from one it must restart for (issue 19).

@@ -16,8 +16,7 @@
  * other-playbooks-real, before its renewal; there the renewal once logged an apiserver's
  * "invalid bearer token, context canceled" while it restarted, 1 of 3 runs, so they got a lab of
  * their own.)
- * The restore procedure of docs/health.md stays on the emulated lab (test/tasks/health/health-lab.test.ts):
- * etcd 3.6 restores with etcdutl, which a kubeadm node has only inside the etcd container it stops.
+ * The restore procedure of docs/health.md runs after these, on the same lab (health-restore-real.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -106,10 +105,14 @@ export function describeHealthTasks(lab: RealLab): void {
         const again = await t.run(etcdSnapshotTask, 'cp1', { ...TLS, keep: 2 }, { stepId: 'backup/0/cp1' });
         expect(again.changed).toBe(false);
         expect((again.output as { file: string }).file).toBe(out.file);
+        // The same step id in another run (rotate-k8s-ca after rotate-etcd-ca: one backup stage) is another backup.
+        const otherRun = await t.run(etcdSnapshotTask, 'cp1', { ...TLS, keep: 2 }, { stepId: 'backup/0/cp1', runId: 'another-run' });
+        expect(otherRun.changed).toBe(true);
+        expect((otherRun.output as { file: string }).file).not.toBe(out.file);
 
         await t.run(etcdSnapshotTask, 'cp1', { ...TLS, keep: 2 }, { stepId: 'backup/1/cp1' });
         const third = await t.run(etcdSnapshotTask, 'cp1', { ...TLS, keep: 2 }, { stepId: 'backup/2/cp1' });
-        expect((third.output as { pruned: string[] }).pruned).toHaveLength(1);
+        expect((third.output as { pruned: string[] }).pruned).toHaveLength(2);
         expect(readdirSync(join(work, 'state', 'artifacts', 'etcd-snapshots', 'cp1')).filter((f) => f.endsWith('.db'))).toHaveLength(2);
         expect(existsSync(out.file)).toBe(false);
 

@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { MAX_WAIT_SECONDS } from '../../core/async.js';
 
 /**
  * The playbook and inventory formats, as TypeBox schemas: the TypeScript types below and the JSON
@@ -40,7 +41,7 @@ const TaskCommon = {
   ),
   register: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: "Store the task's output under this variable name." })),
   retries: Type.Optional(RetriesSchema),
-  timeout: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Seconds before the task is failed (default 600).' })),
+  timeout: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: MAX_WAIT_SECONDS, description: 'Seconds before the task is failed (default 600; at most a day).' })),
   ignoreErrors: Type.Optional(Type.Boolean({ description: 'A failure is reported but does not fail the stage.' })),
   tags: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
 };

@@ -4,7 +4,8 @@ import { EtcdSnapshotSchema } from './schema.js';
 /**
  * `etcdctl snapshot save` on a healthy member, verified with `snapshot status` (hash, revision,
  * keys), copied into the state dir with a sha256 that must equal `sha256sum` on the host.
- * Resume: a step re-run reuses the snapshot this same step made when its local copy is intact
+ * Resume: a step re-run reuses the snapshot this same step made in the same run (TaskContext.runId,
+ * kept by --resume) when its local copy is intact
  * and younger than `reuseWithinMinutes` (nothing this step does changes etcd, so that snapshot is
  * as good as a new one); otherwise it takes a new one.
  */

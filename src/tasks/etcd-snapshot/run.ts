@@ -16,7 +16,9 @@ export async function runEtcdSnapshot(ctx: TaskContext<EtcdSnapshotParams>): Pro
   const reuseMs = (p.reuseWithinMinutes ?? 60) * 60_000;
   const opts = { signal: ctx.signal, become: ctx.host.become, timeoutMs: 600_000 };
 
-  const previous = (await listSnapshots(ctx.state, host)).filter((r) => r.stepId === ctx.stepId).pop();
+  // Only this run's own snapshot is reused (a resumed step re-run): the stock rotations share one
+  // `backup` stage, so the same step id in another run is another backup (review, session 26).
+  const previous = ctx.runId === undefined ? undefined : (await listSnapshots(ctx.state, host)).filter((r) => r.stepId === ctx.stepId && r.runId === ctx.runId).pop();
   if (previous && Date.now() - Date.parse(previous.takenAt) <= reuseMs && (await snapshotIntact(previous))) {
     ctx.log.info(`reusing snapshot ${previous.name} made by this step at ${previous.takenAt}`);
     return outcome(previous, false, []);
@@ -51,10 +53,10 @@ export async function runEtcdSnapshot(ctx: TaskContext<EtcdSnapshotParams>): Pro
     if (localSha !== remoteSha) throw fail(host, `the copy of ${remote} differs from the host's file (sha256 ${localSha} != ${remoteSha})`);
     const record = await saveSnapshot(
       ctx.state,
-      { name, host, stepId: ctx.stepId, member, takenAt: new Date().toISOString(), sha256: localSha, size: data.length, hash: st.hash, revision: st.revision, totalKey: st.totalKey, totalSize: st.totalSize },
+      { name, host, stepId: ctx.stepId, ...(ctx.runId !== undefined ? { runId: ctx.runId } : {}), member, takenAt: new Date().toISOString(), sha256: localSha, size: data.length, hash: st.hash, revision: st.revision, totalKey: st.totalKey, totalSize: st.totalSize },
       data,
     );
-    const pruned = await pruneSnapshots(ctx.state, host, keep);
+    const pruned = await pruneSnapshots(ctx.state, host, keep, record.name);
     ctx.log.info(`snapshot of ${member}: revision ${st.revision}, ${st.totalKey} keys, ${data.length} bytes, sha256 ${localSha.slice(0, 12)}`);
     return outcome(record, true, pruned);
   } finally {

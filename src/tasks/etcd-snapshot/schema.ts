@@ -13,7 +13,7 @@ export const EtcdSnapshotSchema = Type.Object(
     ),
     keep: Type.Optional(Type.Integer({ minimum: 1, description: 'Snapshots of this host kept in the state dir (default 3).' })),
     keepOnHost: Type.Optional(Type.Boolean({ description: 'Leave the snapshot file on the host too (default false).' })),
-    reuseWithinMinutes: Type.Optional(Type.Number({ minimum: 0, description: 'On a re-run of the same step, reuse its snapshot when younger (default 60; 0 always takes a new one).' })),
+    reuseWithinMinutes: Type.Optional(Type.Number({ minimum: 0, description: 'On a re-run of the same step in the same run (--resume), reuse its snapshot when younger (default 60; 0 always takes a new one).' })),
   },
   { additionalProperties: false },
 );

@@ -13,6 +13,8 @@ export interface SnapshotRecord {
   name: string;
   host: string;
   stepId: string;
+  /** The run that took it (TaskContext.runId); only that run reuses it. */
+  runId?: string;
   member: string;
   takenAt: string;
   /** sha256 of the .db file, checked against `sha256sum` on the host before it was trusted. */
@@ -69,10 +71,16 @@ export async function saveSnapshot(state: RunState, record: Omit<SnapshotRecord,
   return full;
 }
 
-/** Keeps the newest `keep` snapshots of a host; returns the names removed. */
-export async function pruneSnapshots(state: RunState, host: string, keep: number): Promise<string[]> {
+/**
+ * Keeps the newest `keep` snapshots of a host; returns the names removed. `justSaved` (the name of the
+ * snapshot the caller has just taken) is never removed, whatever the clock says: the order is by
+ * `takenAt`, the operator's clock, which a step back (NTP) or a state dir copied from another machine
+ * can reverse (review, session 26).
+ */
+export async function pruneSnapshots(state: RunState, host: string, keep: number, justSaved?: string): Promise<string[]> {
   const records = await listSnapshots(state, host);
-  const old = records.slice(0, Math.max(0, records.length - keep));
+  const others = records.filter((r) => r.name !== justSaved);
+  const old = others.slice(0, Math.max(0, others.length - Math.max(0, keep - (others.length < records.length ? 1 : 0))));
   for (const r of old) {
     const base = state.artifactPath(`${snapshotDir(host)}/${r.name}`);
     await rm(`${base}.json`, { force: true });

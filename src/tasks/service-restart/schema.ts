@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { BecomeSchema, RemotePathSchema } from '../shared/schemas.js';
+import { MAX_WAIT_SECONDS } from '../../core/async.js';
 
 export const ServiceRestartSchema = Type.Object(
   {
@@ -34,7 +35,7 @@ export const ServiceRestartSchema = Type.Object(
     manifest: Type.Optional(RemotePathSchema('static-pod: the manifest (default /etc/kubernetes/manifests/<container>.yaml).')),
     command: Type.Optional(Type.String({ minLength: 1, 'x-shell': true, description: 'command: the restart command.' })),
     check: Type.Optional(Type.String({ minLength: 1, 'x-shell': true, description: 'A command that exits 0 once the component is back (polled).' })),
-    timeoutSeconds: Type.Optional(Type.Number({ minimum: 1, default: 120, description: 'How long to wait for the new process/container.' })),
+    timeoutSeconds: Type.Optional(Type.Number({ minimum: 1, maximum: MAX_WAIT_SECONDS, default: 120, description: 'How long to wait for the new process/container.' })),
     pollSeconds: Type.Optional(Type.Number({ minimum: 0.1, default: 1 })),
     become: BecomeSchema,
   },

@@ -29,7 +29,9 @@ export interface EtcdMember {
 }
 
 export function etcdEndpoints(tls: EtcdTls, hostAddress: string): string[] {
-  return tls.endpoints?.length ? tls.endpoints : [`https://${hostAddress}:2379`];
+  // An IPv6 address is bracketed in a URL (RFC 3986 section 3.2.2); the inventory holds it bare.
+  const host = hostAddress.includes(':') && !hostAddress.startsWith('[') ? `[${hostAddress}]` : hostAddress;
+  return tls.endpoints?.length ? tls.endpoints : [`https://${host}:2379`];
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { MAX_WAIT_SECONDS } from '../../core/async.js';
 
 /**
  * Schema fragments shared by several task types. A task type's own params live in its folder
@@ -138,9 +139,27 @@ export const EtcdTlsSchema = {
   endpoints: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Client URLs to start from (default https://<host address>:2379); members are discovered from the member list.' })),
 };
 
+/**
+ * An endpoint as `host:port`: a DNS name or IPv4 address, or a bracketed IPv6 address (RFC 3986
+ * section 3.2.2), then a port. Nothing else reaches the probes' commands (they are shell-quoted
+ * besides), and a mistyped address fails at `kcarun validate` rather than as an unreachable gate.
+ */
+export function HostPortSchema(description: string) {
+  return Type.String({
+    pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):[0-9]{1,5}$',
+    'x-pattern-message': 'must be host:port (a DNS name, an IPv4 address or a bracketed IPv6 address, then a port)',
+    description,
+  });
+}
+
+/** An http:// or https:// URL (a probe's curl refuses other schemes too). */
+export function HttpUrlSchema(description: string) {
+  return Type.String({ pattern: '^https?://[^\\s]+$', 'x-pattern-message': 'must be an http:// or https:// URL', description });
+}
+
 export const PollSchema = {
-  timeoutSeconds: Type.Optional(Type.Number({ minimum: 1, description: 'Give up after this long (default 120).' })),
-  intervalSeconds: Type.Optional(Type.Number({ minimum: 0.1, description: 'Between attempts (default 2).' })),
+  timeoutSeconds: Type.Optional(Type.Number({ minimum: 1, maximum: MAX_WAIT_SECONDS, description: 'Give up after this long (default 120).' })),
+  intervalSeconds: Type.Optional(Type.Number({ minimum: 0.1, maximum: 3600, description: 'Between attempts (default 2).' })),
   successes: Type.Optional(Type.Integer({ minimum: 1, description: 'Consecutive successes needed (default 3).' })),
 };
 

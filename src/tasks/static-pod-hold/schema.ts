@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { FileEditSchema } from '../file-patch/schema.js';
 import { BecomeSchema, RemotePathSchema } from '../shared/schemas.js';
+import { MAX_WAIT_SECONDS } from '../../core/async.js';
 
 export const StaticPodHoldSchema = Type.Object(
   {
@@ -24,8 +25,8 @@ export const StaticPodHoldSchema = Type.Object(
           'hold, and a release for its undo (a rollback holds the pod again): the TCP port the component listens on (kube-apiserver: 6443). Once nothing listens on it any more (the component got the kubelet\'s SIGTERM and closed its listener), kcarun lets stopTimeoutSeconds pass for its in-flight requests and stops the container (`crictl stop --timeout 0`) instead of waiting out its pod\'s grace period (kube-apiserver keeps its watch connections open until SIGKILL, 30 s). Unset: the kubelet\'s grace period.',
       }),
     ),
-    stopTimeoutSeconds: Type.Optional(Type.Number({ minimum: 0, default: 5, description: 'With drainPort: seconds from the closed port to that stop (the in-flight requests\' drain).' })),
-    timeoutSeconds: Type.Optional(Type.Number({ minimum: 1, default: 120, description: 'How long to wait for the pod to stop (hold) or a container to run (release).' })),
+    stopTimeoutSeconds: Type.Optional(Type.Number({ minimum: 0, maximum: 3600, default: 5, description: 'With drainPort: seconds from the closed port to that stop (the in-flight requests\' drain).' })),
+    timeoutSeconds: Type.Optional(Type.Number({ minimum: 1, maximum: MAX_WAIT_SECONDS, default: 120, description: 'How long to wait for the pod to stop (hold) or a container to run (release).' })),
     pollSeconds: Type.Optional(Type.Number({ minimum: 0.1, default: 1 })),
     become: BecomeSchema,
   },

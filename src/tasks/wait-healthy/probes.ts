@@ -7,7 +7,7 @@
  * kubeconfig read from the host, because it needs the API's JSON and not one exit code.
  */
 import { stderrTail } from '../../core/errors.js';
-import { shellJoin, shellQuote } from '../../core/shell.js';
+import { shellJoin } from '../../core/shell.js';
 import type { Transport } from '../../transport/types.js';
 import type { CommandProbe, EtcdProbe, HttpsProbe, KubeletProbe, KubeProbe, Probe, TcpProbe, TlsProbe } from './schema.js';
 import { parseCertificates } from '../../pki/certificate.js';
@@ -68,7 +68,9 @@ function httpsProbe(p: HttpsProbe, env: ProbeEnv): ProbeAttempt {
   const args = ['curl', '-sS', '--max-time', '10', '--cacert', p.cacert];
   if (p.cert) args.push('--cert', p.cert);
   if (p.key) args.push('--key', p.key);
-  args.push('-w', '\n%{http_code}', p.url);
+  // --proto: the schema admits only http(s) URLs, and curl refuses any other scheme (file://, a
+  // redirect elsewhere) besides; --url: a value can never be read as an option.
+  args.push('--proto', '=https,http', '-w', '\n%{http_code}', '--url', p.url);
   const command = shellJoin(args);
   const expected = p.expectStatus ?? 200;
   return async (_streak, signal) => {
@@ -138,7 +140,9 @@ function tcpProbe(p: TcpProbe, env: ProbeEnv): ProbeAttempt {
   const m = /^(.*):(\d+)$/.exec(p.address);
   const host = (m?.[1] ?? p.address).replace(/^\[|\]$/g, '');
   const port = m?.[2] ?? '';
-  const command = `timeout 5 bash -c ${shellQuote(`exec 3<>/dev/tcp/${host}/${port}`)}`;
+  // Host and port reach the inner bash as positional arguments, never as part of its script: in the
+  // script text, a `$(...)` in an inventory value would run (found by review, session 26).
+  const command = `timeout 5 ${shellJoin(['bash', '-c', 'exec 3<>"/dev/tcp/$1/$2"', 'tcp-probe', host, port])}`;
   return async (_streak, signal) => {
     const res = await env.transport.exec(command, { signal, timeoutMs: 15_000 });
     if (res.rc !== 0) throw new Error(`cannot connect to ${p.address}${res.rc === 124 ? ' (timed out)' : `: ${stderrTail(res.stderr, { lines: 1 })}`}`);

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { EtcdTlsSchema, PollSchema, RemotePathSchema } from '../shared/schemas.js';
+import { EtcdTlsSchema, HostPortSchema, HttpUrlSchema, PollSchema, RemotePathSchema } from '../shared/schemas.js';
 
 const probeName = { name: Type.Optional(Type.String({ description: 'Shown in messages (default: the kind).' })) };
 
@@ -18,7 +18,7 @@ export const HttpsProbeSchema = Type.Object(
   {
     kind: Type.Literal('https'),
     ...probeName,
-    url: Type.String({ minLength: 1 }),
+    url: HttpUrlSchema('The URL curl fetches on the host.'),
     cacert: RemotePathSchema('CA bundle (path on the host) the server must chain to.'),
     cert: Type.Optional(RemotePathSchema('Client certificate (path on the host).')),
     key: Type.Optional(RemotePathSchema('Its key (path on the host).')),
@@ -33,7 +33,7 @@ export const TlsProbeSchema = Type.Object(
   {
     kind: Type.Literal('tls'),
     ...probeName,
-    address: Type.String({ minLength: 3, description: 'host:port to connect to.' }),
+    address: HostPortSchema('host:port to connect to.'),
     serverName: Type.Optional(Type.String({ description: 'SNI and the name to verify (default: the address host).' })),
     ca: RemotePathSchema('The CA (path on the host) the served certificate must chain to.'),
     cert: Type.Optional(RemotePathSchema('Client certificate (path on the host), for servers that require one.')),
@@ -47,7 +47,7 @@ export const KubeletProbeSchema = Type.Object(
   {
     kind: Type.Literal('kubelet'),
     ...probeName,
-    address: Type.String({ minLength: 3, description: "The kubelet's server, host:port (10250)." }),
+    address: HostPortSchema("The kubelet's server, host:port (10250)."),
     cert: RemotePathSchema('A client certificate the kubelet must accept (path on the host), e.g. the NEW-CA apiserver-kubelet-client.crt: GET /healthz must answer 200, not 401.'),
     key: RemotePathSchema('Its key (path on the host).'),
     ca: RemotePathSchema(
@@ -60,7 +60,7 @@ export const KubeletProbeSchema = Type.Object(
 );
 
 export const TcpProbeSchema = Type.Object(
-  { kind: Type.Literal('tcp'), ...probeName, address: Type.String({ minLength: 3, description: 'host:port' }), ...PollSchema },
+  { kind: Type.Literal('tcp'), ...probeName, address: HostPortSchema('host:port'), ...PollSchema },
   { additionalProperties: false },
 );
 

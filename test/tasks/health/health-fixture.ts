@@ -1,5 +1,6 @@
 /** Calls health tasks and leader probes directly against a lab, over the real SSH transport. */
 import { DEFAULT_FORKS } from '../../../src/engine/run.js';
+import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadInventory, type Inventory } from '../../../src/formats/inventory/load.js';
@@ -13,7 +14,8 @@ export interface LabTasks {
   inventoryFile: string;
   transports: TransportProvider;
   logs: string[];
-  run<P>(task: TaskDefinition, host: string, params: P, options?: { stepId?: string; stateDir?: string; signal?: AbortSignal; changedInStage?: string[] }): Promise<TaskOutcome>;
+  /** Runs `task` as one step of a run: `runId` defaults to one id per LabTasks (one run), as the engine gives it. */
+  run<P>(task: TaskDefinition, host: string, params: P, options?: { stepId?: string; runId?: string; stateDir?: string; signal?: AbortSignal; changedInStage?: string[] }): Promise<TaskOutcome>;
   leader<P>(probe: LeaderProbeDefinition, hosts: string[], params: P): Promise<string | null>;
   host(name: string): HostInfo;
 }
@@ -22,6 +24,7 @@ export async function labTasks(labDir: string, workDir: string): Promise<LabTask
   const inventoryFile = join(workDir, 'inventory.yaml');
   writeFileSync(inventoryFile, labInventory(labDir));
   const inventory = await loadInventory(inventoryFile);
+  const runId = randomUUID();
   const logs: string[] = [];
   const log = { info: (m: string) => logs.push(`info ${m}`), warn: (m: string) => logs.push(`warn ${m}`), debug: () => undefined };
   const transports = createTransportProvider(inventory, { acceptNewHostKeys: false, log, env: process.env });
@@ -45,6 +48,7 @@ export async function labTasks(labDir: string, workDir: string): Promise<LabTask
         log,
         signal: options.signal ?? new AbortController().signal,
         stepId: options.stepId ?? `test/0/${hostName}`,
+        runId: options.runId ?? runId,
         changedInStage: options.changedInStage ?? [],
         transportFor: (n) => transports.get(n),
         inventoryHosts: new Map([...inventory.hosts.keys()].map((n) => [n, host(n)])),

@@ -1,0 +1,176 @@
+/**
+ * The etcd restore procedure of docs/health.md ("Restoring etcd from a snapshot"), run on the genuine
+ * kubeadm HA cluster of health-tasks-real.test.ts (etcd 3.6 as static pods): the blocks the doc marks
+ * `<!-- restore-step: NAME -->` are read from the doc and run verbatim on the nodes, so the doc cannot
+ * drift from what was tested. The snapshot is one the `etcd-snapshot` task took.
+ *
+ * It stops the whole control plane, so it runs last on that lab, after the other health tests, and
+ * proves the cluster whole again afterwards (the file's `lab down` check follows).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { shellQuote } from '../../src/core/shell.js';
+import { etcdSnapshotTask } from '../../src/tasks/etcd-snapshot/index.js';
+import { waitHealthyTask } from '../../src/tasks/wait-healthy/index.js';
+import { imageRefs } from '../../lab/real/artifacts.js';
+import { kubectl } from '../../lab/real/up.js';
+import { ssh, type Cmd } from '../lab/lab-fixture.js';
+import { labTasks, type LabTasks } from '../tasks/health/health-fixture.js';
+import type { RealLab } from './real-lab-session.js';
+import { etcdctlIn, nodeIp, P, TLS } from './health-real-tools.js';
+
+const DOC = join(import.meta.dirname, '../../docs/health.md');
+/** The steps the doc gives, in the order an operator runs them. */
+const STEPS = ['check', 'stop', 'wait-stopped', 'restore', 'swap', 'start-etcd', 'wait-etcd', 'start-apiserver'] as const;
+type Step = (typeof STEPS)[number];
+const CM = 'kcarun-restore-probe';
+const CM_LATER = 'kcarun-restore-later';
+
+/**
+ * The shell blocks of docs/health.md marked `<!-- restore-step: NAME -->`, by NAME, dedented (they sit
+ * inside a numbered list). Shape: Map<step name, script text>, in the doc's order.
+ */
+export function restoreSteps(markdown: string): Map<string, string> {
+  const steps = new Map<string, string>();
+  for (const m of markdown.matchAll(/^([ \t]*)<!-- restore-step: ([\w-]+) -->\n[ \t]*```sh\n([\s\S]*?)\n[ \t]*```$/gm)) {
+    const indent = m[1]!.length;
+    steps.set(m[2]!, m[3]!.split('\n').map((l) => l.slice(Math.min(indent, l.length - l.trimStart().length))).join('\n'));
+  }
+  return steps;
+}
+
+/** etcd's revision and cluster id as cp1's member reports them (ids kept as strings: they exceed 2^53). */
+async function etcdHeader(lab: RealLab): Promise<{ revision: bigint; clusterId: string }> {
+  const r = await etcdctlIn(lab, 'cp1', 'endpoint status -w json');
+  expect(r.rc, `etcdctl endpoint status: ${r.stderr}`).toBe(0);
+  return { revision: BigInt(/"revision":(\d+)/.exec(r.stdout)![1]!), clusterId: /"cluster_id":(\d+)/.exec(r.stdout)![1]! };
+}
+
+export function describeEtcdRestore(lab: RealLab): void {
+  describe('the etcd restore procedure of docs/health.md (stops the whole control plane; last)', () => {
+    let t: LabTasks | undefined;
+    const tasks = (): LabTasks => {
+      if (!t) throw new Error('the restore block set-up did not run');
+      return t;
+    };
+    const steps = restoreSteps(readFileSync(DOC, 'utf8'));
+    /** Runs the doc's block `step` on `node` as `bash -eu` (a failing command fails the step), with `env` set. */
+    const runStep = async (node: string, step: Step, env: Record<string, string> = {}): Promise<Cmd> => {
+      const script = steps.get(step);
+      if (script === undefined) throw new Error(`docs/health.md has no block marked restore-step: ${step}`);
+      const assign = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`).join(' ');
+      const r = await ssh(lab.paths, lab.state, node, `${assign} bash -euc ${shellQuote(script)}`);
+      expect(r.rc, `restore step ${step} on ${node}:\n${r.stdout}\n${r.stderr}`).toBe(0);
+      return r;
+    };
+    const cmData = async (name: string, server?: string): Promise<Cmd> =>
+      kubectl(lab.paths, [...(server ? ['--server', server] : []), 'get', 'configmap', name, '-n', 'default', '-o', 'jsonpath={.data.v}']);
+
+    beforeAll(async () => {
+      const work = join(lab.work, 'restore');
+      mkdirSync(work, { recursive: true });
+      t = await labTasks(lab.dir, work);
+    }, 60_000);
+
+    afterAll(async () => {
+      await t?.transports.closeAll();
+    });
+
+    it('the doc gives every step, as shell blocks', () => {
+      expect([...steps.keys()]).toEqual([...STEPS]);
+    });
+
+    it('restores all 3 members from an etcd-snapshot task snapshot with the commands of docs/health.md, run verbatim: the apiservers serve the snapshot again, etcd revision bumped, nodes Ready, controllers working', async () => {
+      const nodes = lab.state.nodes.map((n) => n.name);
+      const ok = (r: Cmd, what: string) => expect(r.rc, `${what}: ${r.stdout}${r.stderr}`).toBe(0);
+      ok(await kubectl(lab.paths, ['create', 'configmap', CM, '-n', 'default', '--from-literal=v=before-snapshot']), 'create configmap');
+      const snap = await tasks().run(etcdSnapshotTask, 'cp1', TLS, { stepId: 'restore/0/cp1' });
+      const { file, sha256 } = snap.output as { file: string; sha256: string };
+      const before = await etcdHeader(lab);
+      ok(await kubectl(lab.paths, ['patch', 'configmap', CM, '-n', 'default', '-p', '{"data":{"v":"after-snapshot"}}']), 'patch configmap');
+      ok(await kubectl(lab.paths, ['create', 'configmap', CM_LATER, '-n', 'default', '--from-literal=v=x']), 'create later configmap');
+      expect((await cmData(CM)).stdout).toBe('after-snapshot');
+
+      // 1. The snapshot on every member, checked there against the task's sha256.
+      const data = readFileSync(file);
+      for (const n of nodes) {
+        ok(await ssh(lab.paths, lab.state, n, 'mkdir -p -m 700 /var/lib/kcarun/restore'), 'mkdir');
+        await (await tasks().transports.get(n)).writeFile('/var/lib/kcarun/restore/snapshot.db', data, { mode: 0o600 });
+        await runStep(n, 'check', { SNAPSHOT_SHA256: sha256 });
+      }
+      // 2. Stop every apiserver and member, and wait until they are gone (the stop block twice: harmless).
+      const stoppedAt = Date.now();
+      for (const n of nodes) await runStep(n, 'stop');
+      await runStep(nodes[0]!, 'stop');
+      for (const n of nodes) await runStep(n, 'wait-stopped');
+      const stopSeconds = (Date.now() - stoppedAt) / 1000;
+      for (const n of nodes) expect((await ssh(lab.paths, lab.state, n, `timeout 3 bash -c '</dev/tcp/${nodeIp(lab, n)}/2379'`)).rc, `${n}'s etcd still accepts connections`).not.toBe(0);
+      // 3.-4. Restore on each member with the node's own etcd image, swap the member folder in.
+      const INITIAL_CLUSTER = lab.state.nodes.map((n) => `${n.name}=https://${n.ip}:2380`).join(',');
+      const RESTORE_TOKEN = `kcarun-restore-${Date.now()}`;
+      for (const n of nodes) await runStep(n, 'restore', { INITIAL_CLUSTER, RESTORE_TOKEN });
+      // cp1's swap, then the same block again: it refuses rather than move the restored data aside.
+      await runStep(nodes[0]!, 'swap');
+      const again = await ssh(lab.paths, lab.state, nodes[0]!, `bash -euc ${shellQuote(steps.get('swap')!)}`);
+      expect(again.rc).not.toBe(0);
+      expect(again.stderr).toMatch(/already swapped/);
+      for (const n of nodes.slice(1)) await runStep(n, 'swap');
+      // 5. Start etcd everywhere; the doc's own wait, and kcarun's etcd gate as a second opinion.
+      for (const n of nodes) await runStep(n, 'start-etcd');
+      await runStep('cp1', 'wait-etcd');
+      await tasks().run(waitHealthyTask, 'cp2', { intervalSeconds: 1, timeoutSeconds: 120, successes: 2, probes: [{ kind: 'etcd', ...TLS }] });
+      // 6. Start the apiservers, restart the kubelets; gate on every /readyz and on the nodes.
+      for (const n of nodes) await runStep(n, 'start-apiserver');
+      await tasks().run(waitHealthyTask, 'cp1', {
+        intervalSeconds: 1,
+        timeoutSeconds: 240,
+        successes: 2,
+        probes: [{ kind: 'kube', maxLeaseAgeSeconds: 20 }, ...nodes.map((n) => ({ kind: 'https', url: `https://${nodeIp(lab, n)}:6443/readyz`, cacert: `${P}/ca.crt`, bodyMatches: '^ok$' }))],
+      });
+      console.log(`etcd restore: control plane stopped in ${stopSeconds.toFixed(0)} s, whole procedure ${((Date.now() - stoppedAt) / 1000).toFixed(0)} s`);
+
+      // The snapshot's data, through every apiserver (their watch caches included).
+      for (const n of nodes) {
+        const r = await cmData(CM, `https://${nodeIp(lab, n)}:6443`);
+        ok(r, `get configmap via ${n}`);
+        expect(r.stdout, `${n}'s apiserver serves the snapshot's ConfigMap`).toBe('before-snapshot');
+        const later = await cmData(CM_LATER, `https://${nodeIp(lab, n)}:6443`);
+        expect(later.rc, `${n}: a ConfigMap made after the snapshot is gone`).not.toBe(0);
+        expect(later.stderr).toMatch(/NotFound|not found/);
+      }
+      // A new cluster (new token: new id), revisions ahead of everything any client saw before.
+      const after = await etcdHeader(lab);
+      expect(after.clusterId).not.toBe(before.clusterId);
+      expect(after.revision).toBeGreaterThan(before.revision + 999_999_999n);
+      const members = await etcdctlIn(lab, 'cp1', 'member list');
+      ok(members, 'member list');
+      for (const n of nodes) expect(members.stdout).toMatch(new RegExp(`, started, ${n}, https://${nodeIp(lab, n).replace(/\./g, '\\.')}:2380,`));
+      // The old data is kept beside the snapshot on every member.
+      for (const n of nodes) ok(await ssh(lab.paths, lab.state, n, 'ls -d /var/lib/etcd/kcarun-restore/member.before-restore.*/wal'), `${n}: old member folder kept`);
+      // Controllers and scheduler work without a restart: a new Deployment rolls out on the nodes.
+      const manifest = join(lab.work, 'restore', 'deployment.yaml');
+      writeFileSync(
+        manifest,
+        `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: kcarun-after-restore, namespace: default }
+spec:
+  replicas: 2
+  selector: { matchLabels: { app: kcarun-after-restore } }
+  template:
+    metadata: { labels: { app: kcarun-after-restore } }
+    spec:
+      tolerations: [{ key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule }]
+      terminationGracePeriodSeconds: 1
+      containers: [{ name: pause, image: ${imageRefs().pause}, imagePullPolicy: Never }]
+`,
+      );
+      ok(await kubectl(lab.paths, ['apply', '-f', manifest]), 'apply deployment');
+      ok(await kubectl(lab.paths, ['rollout', 'status', 'deployment/kcarun-after-restore', '-n', 'default', '--timeout=150s', '--request-timeout=0']), 'rollout status');
+      ok(await kubectl(lab.paths, ['delete', 'deployment', 'kcarun-after-restore', '-n', 'default', '--wait=true', '--timeout=60s']), 'delete deployment');
+      ok(await kubectl(lab.paths, ['delete', 'configmap', CM, '-n', 'default']), 'delete configmap');
+      for (const n of nodes) ok(await ssh(lab.paths, lab.state, n, 'rm -rf /var/lib/kcarun/restore /var/lib/etcd/kcarun-restore'), 'clean up');
+    }, 900_000);
+  });
+}
