@@ -33,6 +33,11 @@ export async function runPreflight(ctx: TaskContext<PreflightParams>): Promise<T
   const warnings: string[] = [];
   // A transport error already names its host (`cp3: HOST KEY CHANGED ...`): named once.
   const problem = (host: string, message: string): void => void problems.push(new KcarunError('E_PREFLIGHT', message.startsWith(`${host}: `) ? message : `${host}: ${message}`, { host }));
+  // A host name the inventory lacks would make its check apply nowhere, silently (a typo in a
+  // `hosts:` list, or webhooks asked from a `hosts: local` stage): each is a problem (review, session 26).
+  for (const [where, name] of namedHosts(p, ctx.host.name)) {
+    if (!ctx.inventoryHosts.has(name)) problem(name, `${where} names host "${name}", which the inventory does not have: that check would run nowhere`);
+  }
   const hostNames = p.hosts ?? [...ctx.inventoryHosts.keys()];
   const slots = pLimit(Math.max(1, ctx.forks));
   const perHost = await Promise.all(hostNames.map((name) => slots(() => checkHost(ctx, name))));
@@ -103,6 +108,20 @@ export async function runPreflight(ctx: TaskContext<PreflightParams>): Promise<T
 }
 
 type Report = (host: string, message: string) => void;
+
+/**
+ * Every inventory host name the params name, with where: [param path, name]. The webhook check's
+ * default is the task's own host, which in a `hosts: local` stage is not an inventory host.
+ */
+function namedHosts(p: PreflightParams, taskHost: string): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const h of p.hosts ?? []) out.push(['hosts', h]);
+  const lists = { certificates: p.certificates, caKeys: p.caKeys, refuseFlags: p.refuseFlags, recommendFlags: p.recommendFlags, heldStaticPods: p.heldStaticPods };
+  for (const [key, items] of Object.entries(lists)) for (const [i, item] of (items ?? []).entries()) for (const h of item.hosts ?? []) out.push([`${key}[${i}].hosts`, h]);
+  if (p.etcd?.host !== undefined) out.push(['etcd.host', p.etcd.host]);
+  if (p.webhooks) out.push([p.webhooks.host !== undefined ? 'webhooks.host' : 'webhooks (no host: the task\'s own host)', p.webhooks.host ?? taskHost]);
+  return out;
+}
 
 interface HostCheck {
   /** Set when the host answered: the later cluster-wide checks ask it. */

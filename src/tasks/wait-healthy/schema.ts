@@ -80,7 +80,7 @@ export const KubeProbeSchema = Type.Object(
   {
     kind: Type.Literal('kube'),
     ...probeName,
-    kubeconfig: Type.Optional(Type.String({ description: 'Kubeconfig on the host (default /etc/kubernetes/admin.conf).' })),
+    kubeconfig: Type.Optional(RemotePathSchema('Kubeconfig on the host (default /etc/kubernetes/admin.conf).')),
     nodes: Type.Optional(Type.Array(Type.String(), { description: 'Nodes that must exist (default: every node the API lists).' })),
     maxLeaseAgeSeconds: Type.Optional(Type.Number({ minimum: 1, description: "A node lease older than this is not renewing (default: the lease's leaseDurationSeconds)." })),
     ...PollSchema,

@@ -79,4 +79,22 @@ describe('preflight checks hosts side by side and reports them in order', () => 
     expect((err as Error).message.split('\n').slice(1).map((l) => l.trim().split(':')[0])).toEqual(['h2', 'h0', 'h1', 'h3']);
     expect(most).toBe(1);
   });
+
+  it('a host name the inventory lacks (a typo in a hosts list, etcd.host, webhooks from a local stage) is a problem, not a check that runs nowhere', async () => {
+    const ctx = await env.ctx<Params>({
+      hosts: ['h0'],
+      lock: false,
+      certificates: [{ path: join(env.remoteDir, 'ca.crt'), hosts: ['h-0'] }],
+      etcd: { cacert: '/a', cert: '/b', key: '/c', host: 'nosuch' },
+      webhooks: { oldCaFile: '/etc/kubernetes/pki/ca.crt' },
+    });
+    const err = await preflightTask
+      .run({ ...ctx, host: makeHost('local'), inventoryHosts: new Map([['h0', makeHost('h0')]]), transportFor: async () => env.transport })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KcarunErrorList);
+    const message = (err as Error).message;
+    expect(message).toContain('h-0: certificates[0].hosts names host "h-0", which the inventory does not have');
+    expect(message).toContain('nosuch: etcd.host names host "nosuch"');
+    expect(message).toContain(`local: webhooks (no host: the task's own host) names host "local"`);
+  });
 });
