@@ -79,7 +79,9 @@ export async function saveSnapshot(state: RunState, record: Omit<SnapshotRecord,
  */
 export async function pruneSnapshots(state: RunState, host: string, keep: number, justSaved?: string): Promise<string[]> {
   const records = await listSnapshots(state, host);
-  const others = records.filter((r) => r.name !== justSaved);
+  // The name inside a .json decides which files go: one that is not a plain file name (a state dir
+  // edited by hand, or copied from elsewhere) is never acted on, so `../` cannot reach other artifacts.
+  const others = records.filter((r) => r.name !== justSaved && /^[\w.:-]+$/.test(r.name) && !r.name.startsWith('.'));
   const old = others.slice(0, Math.max(0, others.length - Math.max(0, keep - (others.length < records.length ? 1 : 0))));
   for (const r of old) {
     const base = state.artifactPath(`${snapshotDir(host)}/${r.name}`);

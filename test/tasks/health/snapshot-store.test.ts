@@ -3,7 +3,7 @@
  * removes the snapshot just taken, even when an older one carries a later `takenAt` (the operator's
  * clock stepped back, or a state dir copied from another machine; session 26's review).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStateDir } from '../../../src/engine/state-dir.js';
@@ -37,5 +37,15 @@ describe('etcd snapshot store', () => {
     await saveSnapshot(state, record('s0-just', '2026-11-30T00:00:00.000Z'), Buffer.from('s0'));
     expect((await pruneSnapshots(state, 'cp1', 2, 's0-just')).sort()).toEqual(['s1', 's2']);
     expect((await listSnapshots(state, 'cp1')).map((r) => r.name).sort()).toEqual(['s0-just', 's3']);
+  });
+
+  it('a record whose name is not a plain file name is never pruned (no ../ out of the snapshot folder)', async () => {
+    const state = await openStateDir(join(tmp.dir, 'state3'), { pid: process.pid, env: {} });
+    await state.writeArtifact('ca/etcd-ca.db', 'precious', { mode: 0o600 });
+    // A .json edited by hand: its name points out of the snapshot folder.
+    await state.writeArtifact('etcd-snapshots/cp1/evil.json', JSON.stringify({ ...record('../../ca/etcd-ca', '2026-11-01T00:00:00.000Z'), file: '/x' }), { mode: 0o600 });
+    await saveSnapshot(state, record('new', '2026-12-01T00:00:00.000Z'), Buffer.from('y'));
+    expect(await pruneSnapshots(state, 'cp1', 1, 'new')).toEqual([]);
+    expect(readFileSync(state.artifactPath('ca/etcd-ca.db'), 'utf8')).toBe('precious');
   });
 });
