@@ -19,7 +19,7 @@
  * does not count.
  *
  * Until issue 18 a third comparison ran rotate-ca on the emulated kubeadm lab (`kubeadm-emulated`,
- * lab/components/). It is gone because the genuine cluster now runs the same comparison; its last
+ * since retired). It is gone because the genuine cluster now runs the same comparison; its last
  * results stay in bench/results/ (rotation-vs-script.json, rotation-kcarun.out, rotation-script.out)
  * as a record, and docs/benchmarks.md marks those figures as the emulated lab's.
  */
@@ -145,21 +145,13 @@ class SeenIds {
   }
 }
 
-/** Every (node, component, container id | main pid | init-script pid) the lab records, sampled until stopped. */
+/** The etcd-only lab's restarts: every (node, unit main pid | init-script pid) it records, sampled until stopped. */
 export function watchRestarts(paths: LabPaths, nodes: string[]): { stop: () => Record<string, number> } {
   const seen = new SeenIds();
   const sample = () => {
     for (const node of nodes) {
       const n = paths.node(node);
       const note = (component: string, id: string) => seen.note(component, node, id);
-      for (const f of safeList(n.podsRun)) {
-        try {
-          const r = JSON.parse(readFileSync(join(n.podsRun, f), 'utf8')) as { container: string; id: string };
-          note(r.container, r.id);
-        } catch {
-          // being rewritten: the next sample reads it
-        }
-      }
       for (const f of safeList(n.unitsRun)) {
         try {
           note(f.replace(/\.service\.pid$/, ''), readFileSync(join(n.unitsRun, f), 'utf8').trim());
@@ -171,7 +163,7 @@ export function watchRestarts(paths: LabPaths, nodes: string[]): { stop: () => R
       try {
         note('etcd', readFileSync(n.fs('/etc/etcd/etcd.pid'), 'utf8').trim());
       } catch {
-        // another layout, or between stop and start
+        // between stop and start
       }
     }
   };
