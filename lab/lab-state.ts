@@ -10,7 +10,7 @@ import type { LabPaths } from './lab-paths.js';
  */
 export type Layout = 'kubeadm' | 'etcd-only';
 /**
- * Every layout `up` makes: the emulated ones, and the real clusters of lab/real/ (issue 18): kubeadm's
+ * Every layout `up` makes: the loopback ones, and the real clusters of lab/real/ (issue 18): kubeadm's
  * (static pods), the hand-installed one (the binary layout's units running the real binaries) and
  * kubespray's (kubeadm's control plane, etcd on the host).
  */
