@@ -7,12 +7,11 @@
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { stringify } from 'yaml';
 import { dirname, join } from 'node:path';
 import { DEFAULT_LAB_DIR, LabPaths, NODE_DIR_MOUNTS, nodeIp, nodeName } from '../lab-paths.js';
 import { readState, writeState, type LabState, type Layout } from '../lab-state.js';
 import { caValidity, issueCertificate, leafValidity, type KeyPair } from '../openssl.js';
-import { pool, runOk, sleep } from '../exec.js';
+import { pool, runOk, waitFor } from '../exec.js';
 import { layoutByName } from '../layouts/index.js';
 import { etcHosts } from '../layouts/node-pki.js';
 import type { LabCas, LabNode } from '../layouts/types.js';
@@ -56,20 +55,6 @@ export async function makeCas(paths: LabPaths, daysLeft: number): Promise<LabCas
   };
   const [kubernetes, etcd, frontProxy] = await Promise.all([make('kubernetes', 'kubernetes'), make('etcd', 'etcd-ca'), make('front-proxy', 'front-proxy-ca')]);
   return { kubernetes: kubernetes!, etcd: etcd!, frontProxy: frontProxy! };
-}
-
-async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr = '';
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch (err) {
-      lastErr = err instanceof Error ? err.message : String(err);
-    }
-    await sleep(250);
-  }
-  throw new Error(`lab up: timed out waiting for ${what}${lastErr ? ` (last error: ${lastErr})` : ''}`);
 }
 
 export async function labUp(opts: UpOptions = {}): Promise<LabState> {

@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { loadKubeconfig, tlsRequest, type HttpResult } from '../shared/common.js';
-import { sleep } from '../exec.js';
+import { waitFor } from '../exec.js';
 import { kubeadmNodeFiles } from '../layouts/kubeadm-files.js';
 import type { LabLayout } from '../layouts/types.js';
 import type { LabPaths } from '../lab-paths.js';
@@ -26,20 +26,6 @@ function adminRequest(paths: LabPaths, node: NodeState, path: string, opts: { me
   // The kubeconfig and any file paths it names are node paths: resolve them in the node's folder.
   const kc = loadKubeconfig(ADMIN_KUBECONFIG, (p) => np.fs(p));
   return tlsRequest(`https://${node.ip}:6443${path}`, kc, { method: opts.method, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
-}
-
-async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr = '';
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch (err) {
-      lastErr = err instanceof Error ? err.message : String(err);
-    }
-    await sleep(250);
-  }
-  throw new Error(`lab up: timed out waiting for ${what}${lastErr ? ` (last error: ${lastErr})` : ''}`);
 }
 
 export const emulatedKubeadmLayout: LabLayout = {

@@ -13,7 +13,7 @@ import { expect } from 'vitest';
 import { parse } from 'yaml';
 import { LabPaths } from '../../lab/lab-paths.js';
 import { jsonEvents } from '../helpers/cli.js';
-import { FAST_GATES, PLAYBOOKS, type LabSession } from './lab-session.js';
+import type { LabSession } from './lab-session.js';
 
 const WATCHED = ['/etc/kubernetes', '/etc/etcd', '/var/lib/kubelet', '/etc/prometheus'];
 
