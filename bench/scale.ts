@@ -11,12 +11,12 @@
  *
  * One lab serves every size: it comes up with 3 control-plane nodes, is rotated with N = the first
  * size, then workers join until the next size and it is rotated again, and so on (sizes ascending).
- * Bringing a real lab up takes ~2-4 min and each join ~1 min here, so a fresh lab per size would cost
- * four ups and 18 joins instead of one up and 9; the rotation itself is what is timed, and that does
- * not include the joins. What that choice means for the figures:
+ * Chosen before measuring, expecting an `up` of a few minutes and a join of about one; measured here
+ * (2026-12-04): `up` 59 s, a join (kubeadm join until Ready) 3-4 s, so a fresh lab per size would
+ * have cost only ~4 min more. The joins are not in the timed part. What one lab means for the figures:
  * - From the second size on it is the cluster's second, third, fourth CA rotation: `-e
  *   force_rotation=true` makes kcarun rotate CAs it made itself (10 years left) — the same stages,
- *   files and restarts as the first, which rotated kubeadm's old CAs (30 days left, `--ca-days-left`).
+ *   files and restarts as the first, which rotated the CAs `up` made (30 days left, `--ca-days-left`).
  *   Before each rotation the CAs then in use are added to the lab's record of old CAs
  *   (DIR/pki/original-cas/, `before-<N>-*.crt`), so the verdict checks that no leaf is left on any CA
  *   from before that rotation, not only on the first ones.
@@ -29,16 +29,18 @@
  * - The real lab adds at most 9 workers (lab/real/plan.ts: addresses P.0.21-29).
  * - Memory does not limit it: a control-plane node takes ~0.8 GB, a worker (kubelet ~100 MB RSS,
  *   containerd ~53 MB, sshd, the pause image) well under that.
- * - CPU does. The 3 control-plane nodes alone under a rotation keep the load at 2.5-3.9 on 2 cores
- *   (docs/benchmarks.md, the real comparison): the machine is already busy. Every real worker adds its
- *   kubelet's and containerd's own loops (pod relist every second, node status and Lease every 10 s),
- *   so the larger sizes measure kcarun on a more crowded machine as well as on more nodes: the
- *   loadavg before and after each rotation is in the results for that reason.
- * The emulated kubeadm lab with up to 150 light emulated workers (20/50/100 measured in session 19)
- * is gone (issue 18); its last figures stay in bench/results/emulated-scale/ as a record.
+ * - CPU is the limit to watch. The 3 control-plane nodes alone under a rotation keep the load at
+ *   2.5-3.9 on 2 cores (docs/benchmarks.md, the real comparison): the machine is already busy, and
+ *   every real worker adds its kubelet's and containerd's own loops (pod relist every second, node
+ *   status and Lease every 10 s), so a larger size could measure a more crowded machine as well as
+ *   more nodes: the loadavg before and after each rotation is in the results for that reason. Measured
+ *   (2026-12-04): with 9 workers it stayed 2.6-3.6 around the rotation, so here the 9 addresses, not
+ *   the CPU, are what stops the lab first; 20 or more real workers were not tried.
+ * The emulated kubeadm lab with up to 150 light emulated workers (20/50/100 measured in sessions
+ * 10-20) is gone (issue 18); its last figures stay in bench/results/emulated-scale/ as a record.
  *
  * Results: bench/results/scale.json and scale.svg (wall time against N) and scale-<N>.out (kcarun's
- * JSON events); the last line printed is
+ * JSON events; gzipped when committed); the last line printed is
  * {"scale": [{workers, wall_s, peak_rss_mb, restarts, failures, ok}, ...], "per_worker_s": ...}.
  */
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
