@@ -8,7 +8,7 @@ import { defineConfig } from 'vitest/config';
  * and mounts before and after, so the two run one after the other (fileParallelism false), never
  * beside each other: a second real lab's kubelets change the same sysctls. Most of their time waits on
  * the real components (a replaced static pod takes 40-60 s, a real apiserver's systemd restart ~60 s).
- * Nothing in the other projects touches what they compare (the emulated labs live in their own mount
+ * Nothing in the other projects touches what they compare (the loopback labs live in their own mount
  * namespaces on loopback, the reload facts on 127.219.0.x).
  */
 export const REAL_CLUSTER_TESTS = [

@@ -19,7 +19,7 @@
  * does not count.
  *
  * Until issue 18 a third comparison ran rotate-ca on the emulated kubeadm lab (`kubeadm-emulated`,
- * lab/components/). It is gone because the genuine cluster now runs the same comparison; its last
+ * since retired). It is gone because the genuine cluster now runs the same comparison; its last
  * results stay in bench/results/ (rotation-vs-script.json, rotation-kcarun.out, rotation-script.out)
  * as a record, and docs/benchmarks.md marks those figures as the emulated lab's.
  */
@@ -101,18 +101,17 @@ export interface ToolRun extends MeasuredRotation {
 }
 
 /**
- * `lab up` of one of the loopback labs (lab/commands/up.ts) in a child process, tried up to 4 times:
- * on this shared machine (load 30-100) a lab client request of `up` can time out outside any awaited
- * promise and end the process; the benchmark must survive that and start from a clean lab.
- * `etcd-only` (Debian's real etcd, no Kubernetes component) is the etcd comparison's lab; `kubeadm`
- * means `kubeadm-emulated`, whose only user in bench/ is bench/scale.ts: its 100 workers cannot be
- * real kubelets on this machine (its header says why).
+ * `lab up` of the etcd-only lab (lab/commands/up.ts: Debian's real etcd on loopback, no Kubernetes
+ * component) in a child process, tried up to 4 times: on this shared machine (load 30-100) a lab
+ * client request of `up` can time out outside any awaited promise and end the process; the benchmark
+ * must survive that and start from a clean lab. (Until issue 18 it also brought up the emulated
+ * kubeadm lab, for bench/scale.ts; that benchmark runs on the real kubeadm lab now.)
  */
-export async function labUpChild(dir: string, ipPrefix: string, layout: 'kubeadm' | 'etcd-only', log: (s: string) => void, extraArgs: string[] = []): Promise<void> {
+export async function labUpChild(dir: string, ipPrefix: string, log: (s: string) => void): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     let stderr = '';
     const code = await new Promise<number>((resolve) => {
-      const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'lab/cli.ts'), 'up', '--dir', dir, '--nodes', '3', '--layout', layout === 'kubeadm' ? 'kubeadm-emulated' : layout, '--ca-days-left', '30', '--ip-prefix', ipPrefix, ...extraArgs], {
+      const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'lab/cli.ts'), 'up', '--dir', dir, '--nodes', '3', '--layout', 'etcd-only', '--ca-days-left', '30', '--ip-prefix', ipPrefix], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -146,21 +145,13 @@ class SeenIds {
   }
 }
 
-/** Every (node, component, container id | main pid | init-script pid) the lab records, sampled until stopped. */
+/** The etcd-only lab's restarts: every (node, unit main pid | init-script pid) it records, sampled until stopped. */
 export function watchRestarts(paths: LabPaths, nodes: string[]): { stop: () => Record<string, number> } {
   const seen = new SeenIds();
   const sample = () => {
     for (const node of nodes) {
       const n = paths.node(node);
       const note = (component: string, id: string) => seen.note(component, node, id);
-      for (const f of safeList(n.podsRun)) {
-        try {
-          const r = JSON.parse(readFileSync(join(n.podsRun, f), 'utf8')) as { container: string; id: string };
-          note(r.container, r.id);
-        } catch {
-          // being rewritten: the next sample reads it
-        }
-      }
       for (const f of safeList(n.unitsRun)) {
         try {
           note(f.replace(/\.service\.pid$/, ''), readFileSync(join(n.unitsRun, f), 'utf8').trim());
@@ -172,7 +163,7 @@ export function watchRestarts(paths: LabPaths, nodes: string[]): { stop: () => R
       try {
         note('etcd', readFileSync(n.fs('/etc/etcd/etcd.pid'), 'utf8').trim());
       } catch {
-        // another layout, or between stop and start
+        // between stop and start
       }
     }
   };
@@ -200,13 +191,15 @@ function safeList(dir: string): string[] {
  * The real lab's restarts: every (node, container name, container id) running, from each node's
  * `crictl ps` once a second, and each kubelet's main pid (the lab's unit supervisor records it). A
  * container that lives less than a second between two samples is missed; none of the control plane's does.
+ * `kubeletOnly`: nodes (workers) of which only the kubelet's pid is read, no crictl call.
  */
-export function watchRealRestarts(paths: LabPaths, state: LabState): { stop: () => Promise<Record<string, number>> } {
+export function watchRealRestarts(paths: LabPaths, state: LabState, o: { kubeletOnly?: LabState['nodes'] } = {}): { stop: () => Promise<Record<string, number>> } {
   const seen = new SeenIds();
+  const kubeletOnly = new Set((o.kubeletOnly ?? []).map((n) => n.name));
   const sample = async (): Promise<void> => {
     await Promise.all(
-      state.nodes.map(async (n) => {
-        const r = await inRealNode(n.holderPid, ['crictl', 'ps', '-o', 'json']);
+      [...state.nodes, ...(o.kubeletOnly ?? [])].map(async (n) => {
+        const r = kubeletOnly.has(n.name) ? { rc: 1, stdout: '' } : await inRealNode(n.holderPid, ['crictl', 'ps', '-o', 'json']);
         if (r.rc === 0) {
           try {
             const { containers } = JSON.parse(r.stdout) as { containers: Array<{ id: string; metadata: { name: string } }> };
@@ -292,7 +285,7 @@ export async function rotationVsScript(options: {
     try {
       options.log(`rotation (${tool}): lab up on ${real ? options.subnet : `${options.ipPrefix}.x`} (load ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
       if (cmp.layout === 'kubeadm-real') await realUp({ dir, layout: 'kubeadm', nodes: 3, subnet: options.subnet, caDaysLeft: 30, log: () => undefined });
-      else await labUpChild(dir, options.ipPrefix, cmp.layout, options.log);
+      else await labUpChild(dir, options.ipPrefix, options.log);
       const state = readState(paths)!;
       const inventory = join(work, 'inventory.yaml');
       const kcarunVars: string[] = [];

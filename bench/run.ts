@@ -28,15 +28,19 @@
  *                           bench/script/rotate-etcd-ca.sh, each on a fresh 3-node etcd-only lab (etcd
  *                           from a config file, an init script) under traffic; last line
  *                           {"etcd-rotation": {...the same keys}}
- *   --subnet 10.X.0.0/16    the real lab's range for --only rotation and for the demo rotation
+ *   --subnet 10.X.0.0/16    the real lab's range for --only rotation, --only scale and the demo rotation
  *                           (default 10.234.0.0/16)
- *   --only scale            just the stock rotate-ca on 3 control-plane nodes + N workers, for each N of
- *                           --workers (default 20,50,100), kubelets in batches (--kubelet-batch, default
- *                           the playbook's 25 %), on the emulated kubeadm lab (real kubelets at these
- *                           sizes do not fit this machine: bench/scale.ts's header) (bench/scale.ts:
- *                           scale.json, scale.svg); last line
+ *   --only scale            just the stock rotate-ca on the real kubeadm lab (lab/real/: 3 control-plane
+ *                           nodes + N real workers joined with kubeadm), for each N of --workers (default
+ *                           0,3,6,9; at most 9), on one lab: workers join between sizes, each rotation
+ *                           forced (force_rotation=true) from the second on; kubelets in batches
+ *                           (--kubelet-batch, default the playbook's 25 %); on --subnet; needs the pinned
+ *                           build (checked first); ~1 h on 2 cores (bench/scale.ts: scale.json,
+ *                           scale.svg, scale-N.out); last line
  *                           {"scale": [{workers, wall_s, peak_rss_mb, restarts, failures, ok}], "per_worker_s"}
- *   --ip-prefix 127.X.Y     the loopback labs' addresses for --only etcd-rotation|scale (default 127.0.9)
+ *                           (until issue 18 it ran on the emulated kubeadm lab with 20/50/100 emulated
+ *                           workers; those results are kept in bench/results/emulated-scale/)
+ *   --ip-prefix 127.X.Y     the etcd-only lab's loopback addresses for --only etcd-rotation (default 127.0.9)
  * Run as root (sshd on loopback, apt-get for missing tools: bench/install-deps.sh).
  */
 import { execFile, spawn } from 'node:child_process';
@@ -50,7 +54,7 @@ import { DEMO_ROTATION_SUBNET, measureDemoRotation, rotationFromFile, type Rotat
 import { requireArtifacts } from '../lab/real/artifacts.js';
 import { onlyComparison } from './only-comparison.js';
 import { COMPARISONS, rotationVsScript } from './rotation-vs-script.js';
-import { scaleBench } from './scale.js';
+import { scaleBench, scaleSizes } from './scale.js';
 import { startupBench, type StartupResult } from './startup.js';
 import { linePlot } from './svg.js';
 import { summaryMarkdown, type BenchSummary } from './summary.js';
@@ -138,14 +142,13 @@ async function onlyRotation(which: string): Promise<void> {
   process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
-/** The rotation at 3 control-plane nodes + N workers, for each N (bench/scale.ts). */
+/** The rotation at 3 control-plane nodes + N workers on the real kubeadm lab, for each N (bench/scale.ts). */
 async function onlyScale(): Promise<void> {
   await mkdir(RESULTS, { recursive: true });
-  const workers = (o.workers ?? '20,50,100').split(',').map(Number);
-  if (workers.some((n) => !Number.isInteger(n) || n < 1 || n > 150)) throw new Error(`--workers ${o.workers}: sizes 1..150, comma-separated`);
+  const workers = scaleSizes(o.workers ?? '0,3,6,9');
   log(`kcarun bench --only scale ${new Date().toISOString()} load ${loadNow().join(' ')}; workers ${workers.join(', ')}`);
-  const r = await scaleBench({ workers, ipPrefix: o['ip-prefix'] ?? '127.0.9', batch: o['kubelet-batch'], outDir: RESULTS, log });
-  if (r.rows.some((row) => !row.ok)) process.exitCode = 1;
+  const r = await scaleBench({ workers, subnet: o.subnet ?? '10.234.0.0/16', batch: o['kubelet-batch'], outDir: RESULTS, log });
+  if (r.rows.some((row) => !row.ok) || r.notMeasured.length) process.exitCode = 1;
   const line = { scale: r.rows.map((row) => ({ workers: row.workers, wall_s: row.wall_s, peak_rss_mb: row.peak_rss_mb, restarts: row.restarts, failures: row.failures, ok: row.ok })), per_worker_s: r.perWorker === null ? null : +r.perWorker.toFixed(2) };
   process.stdout.write(`${JSON.stringify(line)}\n`);
 }

@@ -1,10 +1,10 @@
 /**
  * `npm run lab -- <verb>`: the lab's command line (the only file here that reads argv or exits).
  *   up [--layout kubeadm|binary|kubespray] [--nodes 3] [--subnet 10.231.0.0/16] [--ca-days-left 30] [--dir DIR]   (real components)
- *   up --layout kubeadm-emulated|etcd-only [--nodes 3] [--workers 0] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1] [--dir DIR]
+ *   up --layout etcd-only [--nodes 3] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1] [--dir DIR]   (Debian's etcd on loopback)
  *   add-worker (kubeadm-real: a new machine joins with the printed join command)
  *   down [--purge] | status [--json] | inventory | kubeconfig | traffic start [--rate N] | traffic stop
- *   verify [--json] | fault stop-sshd|start-sshd|kill-etcd|pause|resume|change-host-key NODE
+ *   verify [--json] | fault stop-sshd|start-sshd|pause|resume|change-host-key NODE
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_LAB_DIR, LabPaths } from './lab-paths.js';
@@ -25,12 +25,14 @@ const USAGE = `usage: npm run lab -- <verb> [options]   (needs root, Linux)
                             kubeadm's (the default), hand-installed (the binary layout's units, real
                             binaries), or kubespray's (kubeadm's control plane, etcd on the host from
                             /etc/etcd.env); kubeadm-real, binary-real, kubespray-real: the same
-  up --layout kubeadm-emulated|etcd-only [--nodes 3] [--workers 0 (kubeadm-emulated: kubelet-only nodes w1.. on PREFIX.101..)] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1]
-                            the emulated kubeadm lab (lab/components/, loopback, seconds to start), and
-                            etcd alone (Debian's etcd)
-  add-worker                kubeadm-real: a new node wN joins with \`kubeadm token create --print-join-command\`
+  up --layout etcd-only [--nodes 3] [--ca-days-left 30] [--ssh-port 22] [--ip-prefix 127.0.1]
+                            etcd alone, Debian's etcd 3.4 on loopback (seconds to start; its Prometheus
+                            stand-in on cp1). The emulated kubeadm and binary labs are retired (issue 18):
+                            --layout kubeadm and --layout binary run those layouts on the real components
+  add-worker                kubeadm: a new node wN joins with \`kubeadm token create --print-join-command\`
+                            (up to 9, on P.0.21-29)
   down [--purge]            stop every lab process (by pid), remove mount points
-  status [--json]           nodes, units, static pods
+  status [--json]           nodes, sshd, units
   inventory                 print the kcarun inventory for the lab
   kubeconfig                real labs: print the path of a current admin kubeconfig for kubectl here
   traffic start [--rate 20] | traffic stop
@@ -45,7 +47,6 @@ async function main(argv: string[]): Promise<number> {
     options: {
       dir: { type: 'string' },
       nodes: { type: 'string' },
-      workers: { type: 'string' },
       layout: { type: 'string' },
       'ca-days-left': { type: 'string' },
       'ssh-port': { type: 'string' },
@@ -71,8 +72,8 @@ async function main(argv: string[]): Promise<number> {
     case 'up': {
       const choice = layoutChoice(values.layout ?? 'kubeadm');
       // An option the chosen kind of lab does not take is refused, not ignored.
-      const notHere = choice.kind === 'real' ? (['workers', 'ssh-port', 'ip-prefix'] as const).filter((o) => values[o] !== undefined) : values.subnet !== undefined ? ['subnet'] : [];
-      if (notHere.length) throw new Error(`--${notHere.join(', --')} ${notHere.length > 1 ? 'are' : 'is'} not for --layout ${values.layout ?? 'kubeadm'} (${choice.kind === 'real' ? 'real components: --subnet, --nodes, --ca-days-left; add-worker adds workers' : 'emulated: --ip-prefix, --ssh-port, --workers'})`);
+      const notHere = choice.kind === 'real' ? (['ssh-port', 'ip-prefix'] as const).filter((o) => values[o] !== undefined) : values.subnet !== undefined ? ['subnet'] : [];
+      if (notHere.length) throw new Error(`--${notHere.join(', --')} ${notHere.length > 1 ? 'are' : 'is'} not for --layout ${values.layout ?? 'kubeadm'} (${choice.kind === 'real' ? 'real components: --subnet, --nodes, --ca-days-left; add-worker adds workers' : 'loopback: --ip-prefix, --ssh-port'})`);
       if (choice.kind === 'real') {
         await realUp({
           dir,
@@ -88,7 +89,6 @@ async function main(argv: string[]): Promise<number> {
         dir,
         layout: choice.layout,
         nodes: values.nodes ? Number(values.nodes) : undefined,
-        workers: values.workers ? Number(values.workers) : undefined,
         caDaysLeft: values['ca-days-left'] ? Number(values['ca-days-left']) : undefined,
         sshPort: values['ssh-port'] ? Number(values['ssh-port']) : undefined,
         ipPrefix: values['ip-prefix'],
@@ -111,7 +111,7 @@ async function main(argv: string[]): Promise<number> {
         console.log(`layout ${s.layout}; traffic ${s.traffic ? 'running' : 'stopped'}`);
         for (const n of s.nodes) {
           const list = (r: Record<string, boolean>): string => Object.entries(r).map(([k, v]) => `${k}${v ? '' : '(down)'}`).join(' ') || '-';
-          console.log(`${n.name} ${n.ip} ${n.up ? 'up' : 'DOWN'} sshd:${n.sshd ? 'up' : 'down'} processes:${n.processes} units: ${list(n.units)} pods: ${list(n.pods)}`);
+          console.log(`${n.name} ${n.ip} ${n.up ? 'up' : 'DOWN'} sshd:${n.sshd ? 'up' : 'down'} processes:${n.processes} units: ${list(n.units)}`);
         }
       }
       return 0;

@@ -12,7 +12,7 @@
  * scripts/build-lab-binaries.sh with its output shown (~17-24 min cold on 2 cores, then cached).
  * `binary` is the hand-installed layout on the same real binaries (units, /etc/etcd/ssl,
  * /etc/kubernetes/ssl), `kubespray` kubespray's. The `-real` names mean the same. The emulated labs
- * are no demo: what they show of a rotation is the stand-ins' behaviour, not the cluster's.
+ * are retired (issue 18); etcd-only has no Kubernetes to rotate.
  */
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, writeFileSync } from 'node:fs';
@@ -45,10 +45,9 @@ async function main(): Promise<number> {
   let layout: RealUpLayout;
   try {
     const choice = layoutChoice(values.layout!);
-    if (choice.kind === 'emulated' && choice.layout === 'etcd-only') {
+    if (choice.kind === 'loopback') {
       throw new Error('etcd-only has no Kubernetes to rotate: use kcarun playbooks/rotate-etcd-ca.yaml on `npm run lab -- up --layout etcd-only`');
     }
-    if (choice.kind === 'emulated') throw new Error(`the demo runs the real labs only (kubeadm, binary, kubespray); the emulated lab is \`npm run lab -- up --layout ${values.layout}\``);
     layout = choice.layout;
   } catch (err) {
     console.error(`demo: ${(err as Error).message}`);

@@ -45,3 +45,21 @@ export async function pool<T>(limit: number, jobs: Array<() => Promise<T>>): Pro
 }
 
 export { sleep };
+
+/**
+ * Polls `check` every 250 ms until it returns true, for `timeoutMs` at most; a check that throws is
+ * tried again, and its last error is named when the time is up (the loopback lab's `up`).
+ */
+export async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr = '';
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      lastErr = err instanceof Error ? err.message : String(err);
+    }
+    await sleep(250);
+  }
+  throw new Error(`lab up: timed out waiting for ${what}${lastErr ? ` (last error: ${lastErr})` : ''}`);
+}

@@ -1,6 +1,6 @@
 /**
  * Where the lab keeps everything. One folder (default /tmp/kcarun-lab) holds the state, the shared
- * SSH key, the PKI workspace, the event log, the emulated binaries and one folder per node whose
+ * SSH key, the PKI workspace, the event log, the stand-ins bundle and one folder per node whose
  * subfolders are bind-mounted over the node's /etc/kubernetes, /etc/etcd, ... inside its namespace.
  */
 import { join } from 'node:path';
@@ -21,17 +21,6 @@ export function nodeIp(index: number, prefix = DEFAULT_IP_PREFIX): string {
 
 export function nodeName(index: number): string {
   return `cp${index}`;
-}
-
-/** Worker nodes (kubelet only, `up --workers N`) are w1, w2, ... */
-export function workerName(index: number): string {
-  return `w${index}`;
-}
-
-/** Worker N listens on PREFIX.(100+N): 1..150, after the control-plane nodes' 1..9. */
-export function workerIp(index: number, prefix = DEFAULT_IP_PREFIX): string {
-  if (index < 1 || index > 150) throw new Error(`worker index ${index} out of range 1..150`);
-  return nodeIp(100 + index, prefix);
 }
 
 /** Paths inside a node that get a private copy per node (bind-mounted from the node's fs/ folder). */
@@ -60,7 +49,8 @@ export class LabPaths {
   /** The CAs as they were at `up`: verify compares every leaf against these. */
   get originalCaDir(): string { return join(this.root, 'pki', 'original-cas'); }
   get binDir(): string { return join(this.root, 'bin'); }
-  get componentsBundle(): string { return join(this.root, 'bin', '.lab-components.mjs'); }
+  /** The lab's stand-ins in one bundle (lab/stand-ins-bundle.ts). */
+  get standInsBundle(): string { return join(this.root, 'bin', '.lab-stand-ins.mjs'); }
   get trafficDir(): string { return join(this.root, 'traffic'); }
   node(name: string): NodePaths { return new NodePaths(join(this.root, 'nodes', name)); }
 }
@@ -72,7 +62,6 @@ export class NodePaths {
   get run(): string { return join(this.root, 'run'); }
   get logs(): string { return join(this.root, 'logs'); }
   get unitsRun(): string { return join(this.root, 'run', 'units'); }
-  get podsRun(): string { return join(this.root, 'run', 'pods'); }
   get sshdConfig(): string { return join(this.root, 'sshd', 'sshd_config'); }
   get hostKey(): string { return join(this.root, 'sshd', 'ssh_host_ed25519_key'); }
   get initScript(): string { return join(this.root, 'init.sh'); }

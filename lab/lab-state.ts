@@ -3,12 +3,14 @@ import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import type { LabPaths } from './lab-paths.js';
 
 /**
- * The emulated layouts (lab/layouts/, lab/components/): kubeadm's, and etcd alone (Debian's real etcd).
- * The emulated binary layout is retired (issue 18): its files run the real binaries (lab/real/binary.ts).
+ * The loopback layouts (lab/layouts/, lab/commands/up.ts): etcd alone (Debian's real etcd), and
+ * `kubeadm`, the emulated kubeadm cluster kept only for test/tasks/health/health-lab.test.ts
+ * (lab/emulated-kubeadm/). The emulated labs are otherwise retired (issue 18): the kubeadm and binary
+ * layouts run on the real components (lab/real/).
  */
 export type Layout = 'kubeadm' | 'etcd-only';
 /**
- * Every layout `up` makes: the emulated ones, and the real clusters of lab/real/ (issue 18): kubeadm's
+ * Every layout `up` makes: the loopback ones, and the real clusters of lab/real/ (issue 18): kubeadm's
  * (static pods), the hand-installed one (the binary layout's units running the real binaries) and
  * kubespray's (kubeadm's control plane, etcd on the host).
  */
@@ -57,7 +59,7 @@ export interface LabState {
   layout: AnyLayout;
   /** The control-plane (or etcd-only) nodes. */
   nodes: NodeState[];
-  /** Worker nodes (kubelet only): `up --workers N` (emulated kubeadm layout) or `add-worker` (real lab); absent in labs made before them. */
+  /** Worker nodes: `add-worker` (real kubeadm lab); absent without any. */
   workers?: NodeState[];
   sshPort: number;
   caDaysLeft: number;

@@ -1,7 +1,8 @@
 /**
  * Unavailability windows of a traffic target: how long a client that talks straight to one server
- * (no load balancer, no retry) could not get an answer. Shared by the emulated lab's generator
- * (lab/components/traffic.ts, its direct apiserver probes) and the real labs' (lab/real/traffic.ts).
+ * (no load balancer, no retry) could not get an answer: the real labs' traffic (lab/real/traffic.ts),
+ * whose direct requests to each apiserver it reads. (The etcd-only lab has no apiserver: its
+ * generator, lab/stand-ins/traffic.ts, reports none.)
  */
 
 export interface UnavailabilityWindow {

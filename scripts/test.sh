@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # `npm test` after the build. Three vitest projects (vitest.config.ts), each one file at a time:
-#   main   every test that needs no pinned binary (unit, sshd/etcd integration, the emulated labs),
+#   main   every test that needs no pinned binary (unit, sshd/etcd integration, the etcd-only loopback lab),
 #          in the foreground with its live reporter;
 #   facts  the reload facts that run the pinned kube-apiserver/etcd binaries on loopback;
 #   real   the tests on the real clusters (kubeadm's, and the hand-installed layout's), one after the other
 #          (~50-60 min at CI's load, mostly waiting on the real components).
 # First the pinned binaries (scripts/build-lab-binaries.sh: a few seconds when cached, ~17-24 min
 # cold on 2 cores), then all three projects side by side. The build goes first, alone: the suite is
-# CPU-bound on 2 cores (one emulated lab keeps ~1 core busy), and measured beside the main project
+# CPU-bound on 2 cores (session 9's emulated lab kept ~1 core busy), and measured beside the main project
 # (session 9) the build took more than twice as long, which pushed the real project, the longest
 # path, past CI's 90 min. Background output goes to files printed once all are done (live reporters
 # on one terminal interleave). Extra arguments go to every vitest run (e.g. -t 'a name').

@@ -4,7 +4,7 @@
 # member at a time, a health check after every restart). The benchmark's yardstick for kcarun
 # (bench/rotation-vs-script.ts, `npm run bench -- --only rotation`, which runs it on the genuine
 # kubeadm cluster with the settings below). First written for the emulated 3-node kubeadm lab
-# (`kubeadm-emulated`, no longer compared since issue 18), whose nodes carry etcdctl: the defaults
+# (`kubeadm-emulated`, retired in issue 18), whose nodes carried etcdctl: the defaults
 # (etcdctl on the host, `crictl stop`) are that kind of cluster's. The lab's inventory gives the rest:
 #
 #   NODES="cp1=10.234.0.11 cp2=10.234.0.12 cp3=10.234.0.13" SSH_KEY=D/ssh/id_ed25519 \

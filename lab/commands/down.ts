@@ -16,10 +16,10 @@ export async function labDown(opts: { dir?: string; purge?: boolean; log?: (l: s
   if (state && isRealLayout(state.layout)) return realDown({ dir: paths.root, purge: opts.purge, log });
   let stopped = 0;
   if (state) {
-    // Host processes run the lab's components bundle; a reused pid would not.
-    const hostPids = Object.values(state.hostPids).filter((p) => isOwnProcess(p, paths.componentsBundle));
+    // Host processes run the lab's stand-ins bundle; a reused pid would not.
+    const hostPids = Object.values(state.hostPids).filter((p) => isOwnProcess(p, paths.standInsBundle));
     stopped += hostPids.length;
-    await terminate(() => hostPids.filter((p) => isOwnProcess(p, paths.componentsBundle)));
+    await terminate(() => hostPids.filter((p) => isOwnProcess(p, paths.standInsBundle)));
     for (const node of [...state.nodes, ...(state.workers ?? [])]) {
       const initScript = paths.node(node.name).initScript;
       const pidsNow = (): number[] => [...pidsInMountNamespace(node.mntNs), ...(isOwnProcess(node.unsharePid, initScript) ? [node.unsharePid] : [])];

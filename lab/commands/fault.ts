@@ -1,8 +1,7 @@
 /**
- * `fault KIND NODE`: stop-sshd (listener and connections) | start-sshd | kill-etcd | pause | resume | change-host-key.
- * kill-etcd sends SIGKILL to the node's etcd static pod, which the kubelet brings back (the emulated
- * kubeadm layout; etcd-only's members run from an init script, which this verb does not know).
- * pause/resume SIGSTOP/SIGCONT every process of the node.
+ * `fault KIND NODE`: stop-sshd (listener and connections) | start-sshd | pause | resume | change-host-key,
+ * on every lab (real or loopback). pause/resume SIGSTOP/SIGCONT every process of the node. (kill-etcd,
+ * a SIGKILL to the emulated kubeadm lab's etcd static pod, went with that lab in issue 18.)
  * change-host-key gives the node's sshd a new host key without touching known_hosts.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -13,9 +12,8 @@ import { isOwnProcess, pidsInMountNamespace, terminate } from '../processes.js';
 import { inNode } from '../node-runtime.js';
 import { waitForPort } from '../net.js';
 import { runOk } from '../exec.js';
-import type { PodRecord } from '../components/static-pods.js';
 
-export const FAULTS = ['stop-sshd', 'start-sshd', 'kill-etcd', 'pause', 'resume', 'change-host-key'] as const;
+export const FAULTS = ['stop-sshd', 'start-sshd', 'pause', 'resume', 'change-host-key'] as const;
 export type Fault = (typeof FAULTS)[number];
 
 function sshdPid(paths: LabPaths, node: NodeState): number | undefined {
@@ -32,12 +30,6 @@ async function startSshd(paths: LabPaths, node: NodeState): Promise<void> {
   await inNode(node, ['bash', '-c', `setsid bash -c 'echo $$ > "${pidFile}"; exec /usr/sbin/sshd -D -e -f "${np.sshdConfig}"' >> '${join(np.logs, 'sshd.log')}' 2>&1 < /dev/null &`]);
   const state = readState(paths);
   if (!(await waitForPort(node.ip, state?.sshPort ?? 22, 10_000))) throw new Error(`${node.name}: sshd did not come back (see ${np.logs}/sshd.log)`);
-}
-
-function etcdPid(paths: LabPaths, node: NodeState): number | undefined {
-  const pod = join(paths.node(node.name).podsRun, `etcd-${node.name}.json`);
-  if (existsSync(pod)) return (JSON.parse(readFileSync(pod, 'utf8')) as PodRecord).pid;
-  return undefined;
 }
 
 export async function labFault(kind: Fault, nodeName: string, dir = DEFAULT_LAB_DIR): Promise<string> {
@@ -58,12 +50,6 @@ export async function labFault(kind: Fault, nodeName: string, dir = DEFAULT_LAB_
     case 'start-sshd':
       if (!isOwnProcess(sshdPid(paths, node), 'sshd')) await startSshd(paths, node);
       return `${nodeName}: sshd running (pid ${sshdPid(paths, node)})`;
-    case 'kill-etcd': {
-      const pid = etcdPid(paths, node);
-      if (!pid || !isOwnProcess(pid, 'etcd') || !pidsInMountNamespace(node.mntNs).includes(pid)) throw new Error(`${nodeName}: etcd is not running`);
-      process.kill(pid, 'SIGKILL');
-      return `${nodeName}: etcd (pid ${pid}) killed`;
-    }
     case 'pause':
     case 'resume':
       for (const pid of pidsInMountNamespace(node.mntNs)) {

@@ -1,10 +1,9 @@
-/** `status`: what runs on each node (units, static pods, sshd), read from the pid records. */
+/** `status`: what runs on each node (units, sshd), read from the pid records. */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_LAB_DIR, LabPaths } from '../lab-paths.js';
 import { readState } from '../lab-state.js';
 import { isRunning, pidsInMountNamespace } from '../processes.js';
-import type { PodRecord } from '../components/static-pods.js';
 
 export interface NodeStatus {
   name: string;
@@ -13,7 +12,6 @@ export interface NodeStatus {
   sshd: boolean;
   processes: number;
   units: Record<string, boolean>;
-  pods: Record<string, boolean>;
 }
 
 export function labStatus(dir = DEFAULT_LAB_DIR): { layout?: string; nodes: NodeStatus[]; traffic: boolean } {
@@ -26,15 +24,8 @@ export function labStatus(dir = DEFAULT_LAB_DIR): { layout?: string; nodes: Node
     if (existsSync(np.unitsRun)) {
       for (const f of readdirSync(np.unitsRun).filter((x) => x.endsWith('.pid') && !x.endsWith('.supervisor.pid'))) units[f.slice(0, -4)] = isRunning(Number(readFileSync(join(np.unitsRun, f), 'utf8')));
     }
-    const pods: Record<string, boolean> = {};
-    for (const r of readPodRecordsIn(np.podsRun)) pods[r.pod] = isRunning(r.pid);
     const sshdPid = existsSync(np.sshdPidFile) ? Number(readFileSync(np.sshdPidFile, 'utf8')) : 0;
-    return { name: n.name, ip: n.ip, up: isRunning(n.holderPid), sshd: isRunning(sshdPid), processes: pidsInMountNamespace(n.mntNs).length, units, pods };
+    return { name: n.name, ip: n.ip, up: isRunning(n.holderPid), sshd: isRunning(sshdPid), processes: pidsInMountNamespace(n.mntNs).length, units };
   });
   return { layout: state.layout, nodes, traffic: isRunning(state.hostPids['traffic']) };
-}
-
-function readPodRecordsIn(dir: string): PodRecord[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as PodRecord);
 }

@@ -1,13 +1,16 @@
-/** `traffic start|stop`: the counted client load through every node (lab/components/traffic.ts). */
+/**
+ * `traffic start|stop`: the counted client load through every node: the real labs' generator
+ * (lab/real/traffic.ts), or the etcd-only lab's (lab/stand-ins/traffic.ts).
+ */
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_LAB_DIR, LabPaths } from '../lab-paths.js';
 import { isRealLayout, readState, writeState, type LabState } from '../lab-state.js';
 import { layoutByName } from '../layouts/index.js';
-import { componentCommand } from '../components-bundle.js';
+import { standInCommand } from '../stand-ins-bundle.js';
 import { isOwnProcess, isRunning, terminate } from '../processes.js';
-import type { TrafficPlan } from '../components/traffic.js';
+import type { TrafficPlan } from '../stand-ins/traffic.js';
 import { sleep } from '../exec.js';
 import { realTrafficPlan } from '../real/traffic.js';
 import { fileURLToPath } from 'node:url';
@@ -53,25 +56,18 @@ export async function trafficStart(opts: { dir?: string; rate?: number } = {}): 
   // default one per target per second: every request is a new TLS handshake with the real apiserver,
   // and 16/s kept the 2 cores of this machine busy enough to time requests out on their own.
   if (isRealLayout(state.layout)) return realTrafficStart(paths, Math.max(20, Math.round((1000 * (state.nodes.length + 1)) / (opts.rate ?? state.nodes.length + 1))));
-  if (isOwnProcess(state.hostPids['traffic'], paths.componentsBundle)) throw new Error('traffic is already running; `traffic stop` first');
+  if (isOwnProcess(state.hostPids['traffic'], paths.standInsBundle)) throw new Error('traffic is already running; `traffic stop` first');
   const layout = layoutByName(state.layout);
+  if (layout.afterEtcd) throw new Error(`no traffic for the emulated ${state.layout} lab (kept only for health-lab.test.ts): use a real lab`);
   rmSync(paths.trafficDir, { recursive: true, force: true });
   mkdirSync(paths.trafficDir, { recursive: true });
+  const client = layout.etcdClient;
   const plan: TrafficPlan = {
     ratePerSecond: opts.rate ?? 20,
-    nodes: state.nodes.map((n) => ({
-      name: n.name,
-      ip: n.ip,
-      fsRoot: paths.node(n.name).fs('/'),
-      apiserverManifest: layout.apiserverManifest,
-      adminKubeconfig: layout.adminKubeconfig,
-      kubeletKubeconfig: layout.kubeletKubeconfig,
-      frontProxy: layout.frontProxyClient !== undefined,
-      etcdOnly: layout.etcdOnly ? { fsRoot: paths.node(layout.etcdOnly.node).fs('/'), ...layout.etcdOnly.client } : undefined,
-    })),
+    nodes: state.nodes.map((n) => ({ name: n.name, ip: n.ip, client: { fsRoot: paths.node(client.node ?? n.name).fs('/'), ...client.files } })),
   };
   writeFileSync(join(paths.trafficDir, 'plan.json'), JSON.stringify(plan, null, 2));
-  return spawnGenerator(paths, state, componentCommand(paths, 'traffic', ['--dir', paths.trafficDir]), { ...process.env, KCARUN_LAB_DIR: paths.root }, 300);
+  return spawnGenerator(paths, state, standInCommand(paths, 'traffic', ['--dir', paths.trafficDir]), { ...process.env, KCARUN_LAB_DIR: paths.root }, 300);
 }
 
 export async function trafficStop(opts: { dir?: string } = {}): Promise<void> {
@@ -80,7 +76,7 @@ export async function trafficStop(opts: { dir?: string } = {}): Promise<void> {
   const pid = state?.hostPids['traffic'];
   if (!state || !pid) return;
   // The generator flushes its counters on SIGTERM after in-flight requests finish.
-  const marker = isRealLayout(state.layout) ? REAL_TRAFFIC_MAIN : paths.componentsBundle;
+  const marker = isRealLayout(state.layout) ? REAL_TRAFFIC_MAIN : paths.standInsBundle;
   await terminate(() => (isOwnProcess(pid, marker) ? [pid] : []), 15_000);
   delete state.hostPids['traffic'];
   writeState(paths, state);

@@ -1,31 +1,31 @@
 /**
- * `up`: makes the old PKI with openssl, writes each node's layout, starts every node's namespace, sshd,
- * etcd and control plane from the layout's own configuration, seeds the cluster and waits until the
- * controllers work. Everything started is recorded in state.json first, so `down` can always clean up.
+ * `up` of a loopback lab (etcd-only: Debian's real etcd): makes the old PKI with openssl, writes each
+ * node's layout, starts every node's namespace, sshd and etcd from the layout's own configuration,
+ * seeds etcd and starts the Prometheus stand-in. Everything started is recorded in state.json first,
+ * so `down` can always clean up. (The real labs' `up` is lab/real/up.ts; it shares makeCas and the
+ * mount-point marker from here.)
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { stringify } from 'yaml';
 import { dirname, join } from 'node:path';
-import { DEFAULT_LAB_DIR, LabPaths, NODE_DIR_MOUNTS, nodeIp, nodeName, workerIp, workerName } from '../lab-paths.js';
+import { DEFAULT_LAB_DIR, LabPaths, NODE_DIR_MOUNTS, nodeIp, nodeName } from '../lab-paths.js';
 import { readState, writeState, type LabState, type Layout } from '../lab-state.js';
 import { caValidity, issueCertificate, leafValidity, type KeyPair } from '../openssl.js';
-import { pool, runOk, sleep } from '../exec.js';
+import { pool, runOk, waitFor } from '../exec.js';
 import { layoutByName } from '../layouts/index.js';
 import { etcHosts } from '../layouts/node-pki.js';
 import type { LabCas, LabNode } from '../layouts/types.js';
-import { buildComponents } from '../components-bundle.js';
+import { buildStandIns } from '../stand-ins-bundle.js';
 import { initScript, inNode, sshdConfig, startNode, writeExecutable } from '../node-runtime.js';
 import { waitForPort } from '../net.js';
-import { adminRequest, etcdClientFor } from '../lab-clients.js';
+import { etcdClientFor } from '../lab-clients.js';
 import { labDown } from './down.js';
 import { pidsInMountNamespace } from '../processes.js';
 
 export interface UpOptions {
   dir?: string;
   nodes?: number;
-  /** Worker nodes (kubelet only), w1..wN on PREFIX.101..; kubeadm layout only. */
-  workers?: number;
+  /** etcd-only (the default). `kubeadm`: the emulated kubeadm cluster, kept only for health-lab.test.ts (lab/emulated-kubeadm/). */
   layout?: Layout;
   caDaysLeft?: number;
   sshPort?: number;
@@ -57,31 +57,14 @@ export async function makeCas(paths: LabPaths, daysLeft: number): Promise<LabCas
   return { kubernetes: kubernetes!, etcd: etcd!, frontProxy: frontProxy! };
 }
 
-async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr = '';
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch (err) {
-      lastErr = err instanceof Error ? err.message : String(err);
-    }
-    await sleep(250);
-  }
-  throw new Error(`lab up: timed out waiting for ${what}${lastErr ? ` (last error: ${lastErr})` : ''}`);
-}
-
 export async function labUp(opts: UpOptions = {}): Promise<LabState> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const paths = new LabPaths(opts.dir ?? DEFAULT_LAB_DIR);
   const count = opts.nodes ?? 3;
-  const layout = layoutByName(opts.layout ?? 'kubeadm');
+  const layout = layoutByName(opts.layout ?? 'etcd-only');
   const sshPort = opts.sshPort ?? 22;
   const caDaysLeft = opts.caDaysLeft ?? 30;
   if (count < 1 || count > 9) throw new Error('--nodes must be 1..9');
-  const workerCount = opts.workers ?? 0;
-  if (!Number.isInteger(workerCount) || workerCount < 0 || workerCount > 150) throw new Error('--workers must be 0..150');
-  if (workerCount > 0 && !layout.writeWorker) throw new Error(`--workers: the ${layout.name} layout has no worker nodes (kubeadm has)`);
   const t0 = Date.now();
 
   const previous = readState(paths);
@@ -94,8 +77,6 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
   writeFileSync(paths.events, '');
 
   const nodes: LabNode[] = Array.from({ length: count }, (_, i) => ({ index: i + 1, name: nodeName(i + 1), ip: nodeIp(i + 1, opts.ipPrefix) }));
-  const workers: LabNode[] = Array.from({ length: workerCount }, (_, i) => ({ index: i + 1, name: workerName(i + 1), ip: workerIp(i + 1, opts.ipPrefix) }));
-  const everyNode = [...nodes, ...workers];
 
   // SSH: one user key for the operator, one host key per node, a known_hosts file for all of them.
   mkdirSync(paths.sshDir, { recursive: true, mode: 0o700 });
@@ -103,7 +84,7 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
   writeFileSync(paths.authorizedKeys, readFileSync(`${paths.userKey}.pub`));
   chmodSync(paths.authorizedKeys, 0o600);
   const knownHosts: string[] = [];
-  for (const n of everyNode) {
+  for (const n of nodes) {
     const np = paths.node(n.name);
     mkdirSync(dirname(np.hostKey), { recursive: true });
     await runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `root@${n.name}`, '-f', np.hostKey]);
@@ -112,17 +93,16 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
   }
   writeFileSync(paths.knownHosts, `${knownHosts.join('\n')}\n`);
 
-  log(`lab: making the old PKI with openssl (CAs expire in ${caDaysLeft} days) and the ${layout.name} layout for ${count} nodes${workerCount ? ` and ${workerCount} workers` : ''}`);
-  const [cas] = await Promise.all([makeCas(paths, caDaysLeft), buildComponents(paths)]);
+  log(`lab: making the old PKI with openssl (CAs expire in ${caDaysLeft} days) and the ${layout.name} layout for ${count} nodes`);
+  const [cas] = await Promise.all([makeCas(paths, caDaysLeft), buildStandIns(paths)]);
   const leafV = leafValidity(new Date(), caValidity(new Date(), caDaysLeft));
-  await pool(3, everyNode.map((node) => async () => {
+  await pool(3, nodes.map((node) => async () => {
     const np = paths.node(node.name);
     for (const m of [...NODE_DIR_MOUNTS, ...(layout.extraMounts ?? [])]) mkdirSync(np.fs(m), { recursive: true });
     cpSync('/etc/ssl/certs', np.fs('/etc/ssl/certs'), { recursive: true, verbatimSymlinks: true });
     chmodSync(np.fs('/root'), 0o700);
-    writeFileSync(np.fs('/etc/hosts'), etcHosts(everyNode));
-    const ctx = { paths, nodes, node, nodePaths: np, cas, leafValidity: leafV };
-    await (workers.includes(node) ? layout.writeWorker!(ctx) : layout.writeNode(ctx));
+    writeFileSync(np.fs('/etc/hosts'), etcHosts(nodes));
+    await layout.writeNode({ paths, nodes, node, nodePaths: np, cas, leafValidity: leafV });
     writeFileSync(np.sshdConfig, sshdConfig(paths, node, sshPort));
     writeExecutable(np.initScript, initScript(paths, node, sshPort, layout.extraMounts));
   }));
@@ -140,7 +120,7 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
       writeFileSync(join(m, MOUNT_POINT_MARKER), 'Mount point of the kcarun lab (lab/commands/up.ts); keep it while any lab runs.\n');
     }
   }
-  const state: LabState = { dir: paths.root, layout: layout.name, nodes: [], ...(workerCount ? { workers: [] } : {}), sshPort, caDaysLeft, createdAt: new Date().toISOString(), createdMountPoints, hostPids: {}, seedKeys: SEED_KEYS };
+  const state: LabState = { dir: paths.root, layout: layout.name, nodes: [], sshPort, caDaysLeft, createdAt: new Date().toISOString(), createdMountPoints, hostPids: {}, seedKeys: SEED_KEYS };
   writeState(paths, state);
 
   log('lab: starting node namespaces and sshd');
@@ -148,16 +128,12 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
     state.nodes.push(await startNode(paths, node));
     writeState(paths, state);
   }
-  for (const node of workers) {
-    state.workers!.push(await startNode(paths, node));
-    writeState(paths, state);
-  }
-  for (const n of [...state.nodes, ...(state.workers ?? [])]) {
+  for (const n of state.nodes) {
     if (!(await waitForPort(n.ip, sshPort, 10_000))) throw new Error(`sshd of ${n.name} does not listen on ${n.ip}:${sshPort} (see ${paths.node(n.name).logs}/sshd.log)`);
   }
 
-  log(`lab: starting ${layout.startUnits.join(', ')} on every node`);
   for (const unit of layout.startUnits) {
+    log(`lab: systemctl start ${unit} on every node`);
     await Promise.all(state.nodes.map(async (n) => {
       const r = await inNode(n, ['systemctl', 'start', unit]);
       if (r.rc !== 0) throw new Error(`${n.name}: systemctl start ${unit} failed (rc ${r.rc}): ${r.stderr.trim()} ${r.stdout.trim()}`);
@@ -177,92 +153,7 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
     for (const n of state.nodes) await etcdClientFor(paths, layout, n, [`https://${n.ip}:2379`], 0).put('/kcarun-lab/health', n.name);
     return true;
   });
-  if (layout.etcdOnly) return finishEtcdOnly(paths, layout, state, endpoints, { t0, count, dir: opts.dir, log });
-  await waitFor('kube-apiserver /readyz on every node', 30_000, async () => {
-    for (const n of state.nodes) {
-      const r = await adminRequest(paths, layout, n, '/readyz');
-      if (r.status !== 200) return false;
-    }
-    return true;
-  });
-
-  log('lab: seeding the cluster');
-  // 50 puts at once through one client: on a loaded 2-core machine some take longer than the client's
-  // default 4 s of retries (seen at load 30-100), which failed the whole `up`; 30 s is still a bound.
-  const etcd = etcdClientFor(paths, layout, state.nodes[0]!, endpoints, 30_000);
-  await Promise.all(Array.from({ length: SEED_KEYS }, (_, i) => etcd.put(`/kcarun-lab/seed/${String(i).padStart(4, '0')}`, seedValue(i))));
-  const first = state.nodes[0]!;
-  const put = async (path: string, body: unknown): Promise<void> => {
-    const r = await adminRequest(paths, layout, first, path, { method: 'PUT', body });
-    if (r.status >= 300) throw new Error(`seed ${path}: HTTP ${r.status} ${r.body}`);
-  };
-  const namespaces = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
-  for (const ns of namespaces) {
-    await put(`/api/v1/namespaces/${ns}`, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-    await put(`/api/v1/namespaces/${ns}/serviceaccounts/default`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } });
-  }
-  for (const sa of ['kube-proxy', 'coredns']) await put(`/api/v1/namespaces/kube-system/serviceaccounts/${sa}`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa } });
-  await put('/apis/apps/v1/namespaces/kube-system/deployments/coredns', { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'coredns' }, spec: { replicas: Math.min(2, count), template: { metadata: { annotations: {} } } } });
-  await put('/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy', { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'kube-proxy' }, spec: { template: { metadata: { annotations: {} } } } });
-  await put('/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef', { apiVersion: 'v1', kind: 'Secret', type: 'bootstrap.kubernetes.io/token', data: { 'token-id': Buffer.from('abcdef').toString('base64') } });
-  const rootCa = readFileSync(cas.kubernetes.certFile, 'utf8');
-  if (layout.name === 'kubeadm') {
-    // What `kubeadm init` publishes for joining nodes: a kubeconfig with the cluster CA and endpoint.
-    const kubeconfig = stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: '', cluster: { 'certificate-authority-data': Buffer.from(rootCa).toString('base64'), server: `https://${first.ip}:6443` } }],
-      contexts: null,
-      'current-context': '',
-      preferences: {},
-      users: null,
-    });
-    await put('/api/v1/namespaces/kube-public/configmaps/cluster-info', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cluster-info' }, data: { kubeconfig } });
-  }
-  await waitFor('kube-root-ca.crt in every namespace (controller-manager leader)', 30_000, async () => {
-    for (const ns of namespaces) {
-      const r = await adminRequest(paths, layout, first, `/api/v1/namespaces/${ns}/configmaps/kube-root-ca.crt`);
-      if (r.status !== 200 || (JSON.parse(r.body) as { data?: Record<string, string> }).data?.['ca.crt'] !== rootCa) return false;
-    }
-    return true;
-  });
-
-  const prometheusNode = state.nodes[0]!;
-  const r = await inNode(prometheusNode, ['systemctl', 'start', 'prometheus']);
-  if (r.rc !== 0) throw new Error(`${prometheusNode.name}: systemctl start prometheus failed: ${r.stderr.trim()}`);
-  if (state.workers?.length) await startWorkers(paths, layout, state, log);
-
-  state.readyAt = new Date().toISOString();
-  writeState(paths, state);
-  log(`lab: ${count} ${layout.name} nodes${workerCount ? ` and ${workerCount} workers` : ''} up in ${((Date.now() - t0) / 1000).toFixed(1)} s (${paths.root}); inventory: npm run lab -- inventory${opts.dir ? ` --dir ${opts.dir}` : ''}`);
-  return state;
-}
-
-/**
- * Workers: their kubelets start once the control plane serves (8 at a time: each start is a node
- * process), then every worker must hold its Lease in kube-node-lease (its kubelet reached an apiserver
- * with its client certificate; kcarun's kube probe reads the same Leases).
- */
-async function startWorkers(paths: LabPaths, layout: ReturnType<typeof layoutByName>, state: LabState, log: (l: string) => void): Promise<void> {
-  const workers = state.workers ?? [];
-  log(`lab: starting the kubelet on ${workers.length} workers`);
-  await pool(8, workers.map((n) => async () => {
-    const r = await inNode(n, ['systemctl', 'start', 'kubelet']);
-    if (r.rc !== 0) throw new Error(`${n.name}: systemctl start kubelet failed (rc ${r.rc}): ${r.stderr.trim()} ${r.stdout.trim()}`);
-  }));
-  const first = state.nodes[0]!;
-  await waitFor('a Lease of every worker', 60_000 + 500 * workers.length, async () => {
-    const r = await adminRequest(paths, layout, first, '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases');
-    if (r.status !== 200) return false;
-    const held = new Set(((JSON.parse(r.body) as { items?: { metadata?: { name?: string } }[] }).items ?? []).map((l) => l.metadata?.name));
-    const missing = workers.map((w) => w.name).filter((w) => !held.has(w));
-    if (missing.length) throw new Error(`no Lease yet for ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
-    return true;
-  });
-}
-
-/** etcd alone: seed the keys, start the monitoring client, and record the lab as ready. */
-async function finishEtcdOnly(paths: LabPaths, layout: ReturnType<typeof layoutByName>, state: LabState, endpoints: string[], o: { t0: number; count: number; dir?: string; log: (l: string) => void }): Promise<LabState> {
+  log('lab: seeding etcd');
   const etcd = etcdClientFor(paths, layout, state.nodes[0]!, endpoints);
   // One at a time, each retried: a busy machine can hold a put past the client's 2 s timeout.
   for (let i = 0; i < SEED_KEYS; i++) {
@@ -271,11 +162,14 @@ async function finishEtcdOnly(paths: LabPaths, layout: ReturnType<typeof layoutB
       return true;
     });
   }
-  const prometheusNode = state.nodes.find((n) => n.name === layout.etcdOnly?.node) ?? state.nodes[0]!;
+  await layout.afterEtcd?.({ paths, state, cas, log });
+
+  // The monitoring client (Prometheus stand-in) on cp1, as the layout's files name it.
+  const prometheusNode = state.nodes[0]!;
   const r = await inNode(prometheusNode, ['systemctl', 'start', 'prometheus']);
   if (r.rc !== 0) throw new Error(`${prometheusNode.name}: systemctl start prometheus failed: ${r.stderr.trim()}`);
   state.readyAt = new Date().toISOString();
   writeState(paths, state);
-  o.log(`lab: ${o.count} ${layout.name} nodes up in ${((Date.now() - o.t0) / 1000).toFixed(1)} s (${paths.root}); inventory: npm run lab -- inventory${o.dir ? ` --dir ${o.dir}` : ''}`);
+  log(`lab: ${count} ${layout.name} nodes up in ${((Date.now() - t0) / 1000).toFixed(1)} s (${paths.root}); inventory: npm run lab -- inventory${opts.dir ? ` --dir ${opts.dir}` : ''}`);
   return state;
 }

@@ -13,7 +13,7 @@ import { isRealLayout, readState, type LabState } from '../lab-state.js';
 import { layoutByName } from '../layouts/index.js';
 import { etcdClientFor } from '../lab-clients.js';
 import { seedValue } from './up.js';
-import type { TrafficCounters } from '../components/traffic.js';
+import type { TrafficCounters } from '../stand-ins/traffic.js';
 import { realVerify } from '../real/traffic.js';
 import type { UnavailabilityWindow } from '../unavailability.js';
 
@@ -119,7 +119,7 @@ async function checkData(paths: LabPaths, state: LabState, counters: TrafficCoun
   const layout = layoutByName(state.layout);
   const endpoints = state.nodes.map((n) => `https://${n.ip}:2379`);
   const problems: string[] = [];
-  // Any node's current apiserver etcd client files will do: try them in turn.
+  // Through any node (the layout's etcd client files): try them in turn.
   for (const node of state.nodes) {
     try {
       const etcd = etcdClientFor(paths, layout, node, endpoints, 2000);

@@ -72,11 +72,8 @@ export const etcdOnlyLayout: LabLayout = {
   startUnits: [],
   startCommands: [['/etc/init.d/etcd', 'start']],
   extraMounts: ['/etc/init.d'],
-  // No apiserver: these name nothing that exists; etcdOnly below is what the lab's clients use.
-  apiserverManifest: '/nonexistent',
-  adminKubeconfig: '/nonexistent',
-  kubeletKubeconfig: '/nonexistent',
-  etcdOnly: { node: 'cp1', client: { ca: `${PROM_SSL}/etcd-ca.crt`, cert: `${PROM_SSL}/etcd-client.crt`, key: `${PROM_SSL}/etcd-client.key` } },
+  // The lab's clients use the monitoring client's files on cp1.
+  etcdClient: { node: 'cp1', files: { ca: `${PROM_SSL}/etcd-ca.crt`, cert: `${PROM_SSL}/etcd-client.crt`, key: `${PROM_SSL}/etcd-client.key` } },
 
   vars() {
     // What a user would write by hand for this cluster (discover is expected to find the same).

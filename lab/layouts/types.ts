@@ -1,6 +1,6 @@
 import type { LabPaths, NodePaths } from '../lab-paths.js';
 import type { KeyPair, Validity } from '../openssl.js';
-import type { Layout } from '../lab-state.js';
+import type { LabState, Layout } from '../lab-state.js';
 
 export interface LabNode {
   index: number;
@@ -31,33 +31,28 @@ export interface ClientFiles {
   key: string;
 }
 
-export interface LabLayout {
-  name: Layout;
+/** What a layout writes into a node's folder: its files, and the inventory vars naming them. */
+export interface LayoutFiles {
   /** Inventory vars: the layout's paths, for playbooks. */
   vars(): Record<string, string | string[]>;
   /** Writes the node's PKI, kubeconfigs, manifests/units and configs into its fs folder. */
   writeNode(ctx: LayoutContext): Promise<void>;
-  /**
-   * Writes a worker node (kubelet only: the cluster CA, kubelet.conf and its client pair, the kubelet's
-   * config, serving pair and unit); `ctx.nodes` are the control-plane nodes. Layouts without it have no workers.
-   */
-  writeWorker?(ctx: LayoutContext): Promise<void>;
+}
+
+/** A layout `npm run lab -- up` runs on loopback (lab/commands/up.ts): its files and how it starts. */
+export interface LabLayout extends LayoutFiles {
+  name: Layout;
   /** Units to `systemctl start` on every node, in order, at `up`. */
   startUnits: string[];
-  /** The apiserver's static pod manifest: traffic and verify read its current etcd/proxy files from its flags. */
-  apiserverManifest: string;
-  /** Node-absolute path of the admin kubeconfig and the kubelet's kubeconfig. */
-  adminKubeconfig: string;
-  kubeletKubeconfig: string;
-  /** Front-proxy client files, when the layout has a front-proxy CA. */
-  frontProxyClient?: ClientFiles & { requestheaderCa: string };
-  /**
-   * etcd alone (no Kubernetes): the lab's etcd clients (traffic, verify, up's health check) use these
-   * files on this node instead of the apiserver's, and every apiserver step is left out.
-   */
-  etcdOnly?: { node: string; client: ClientFiles };
-  /** Node paths bind-mounted from the node's folder besides NODE_DIR_MOUNTS (e.g. /etc/init.d). */
-  extraMounts?: string[];
   /** Commands run in every node after startUnits, in order, at `up` (e.g. an init script's start). */
   startCommands?: string[][];
+  /** Node paths bind-mounted from the node's folder besides NODE_DIR_MOUNTS (e.g. /etc/init.d). */
+  extraMounts?: string[];
+  /**
+   * The lab's own etcd client (up's health check and seeding, the traffic, verify): its files, as
+   * node paths, on `node` (one node's client for every member) or, without it, on each node itself.
+   */
+  etcdClient: { node?: string; files: ClientFiles };
+  /** After etcd is healthy and seeded, before the Prometheus stand-in starts: the rest of the cluster. */
+  afterEtcd?(ctx: { paths: LabPaths; state: LabState; cas: LabCas; log: (line: string) => void }): Promise<void>;
 }

@@ -4,7 +4,7 @@
  * cert-etcd-key.pem, one certificate for serving, peers and clients), Kubernetes files in
  * /etc/kubernetes/ssl, systemd units whose ExecStart lines carry the flags, kubeconfigs that point at
  * files. No front-proxy CA (often absent in such clusters). The same files once made an emulated lab
- * too (`binary-emulated`, lab/components/), retired for this one (issue 18).
+ * too (`binary-emulated`, with emulated components), retired for this one (issue 18).
  */
 import { stringify } from 'yaml';
 import { pool } from '../exec.js';

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LabPaths } from '../../lab/lab-paths.js';
-import { kubeadmLayout } from '../../lab/layouts/kubeadm.js';
+import { kubeadmNodeFiles } from '../../lab/layouts/kubeadm-files.js';
 import { waitForPort } from '../../lab/net.js';
 import { caValidity, issueCertificate, leafValidity, type KeyPair } from '../../lab/openssl.js';
 import { jsonEvents, runCli } from '../helpers/cli.js';
@@ -71,7 +71,7 @@ beforeAll(async () => {
   const cas = { kubernetes: await ca('kubernetes', 'kubernetes'), etcd: await ca('etcd', 'etcd-ca'), frontProxy: await ca('front-proxy', 'front-proxy-ca') };
   const node = { index: 0, name: 'cp1', ip: sshd.address };
   const nodePaths = paths.node('cp1');
-  await kubeadmLayout.writeNode({ paths, nodes: [node], node, nodePaths, cas, leafValidity: leafValidity(now, validity) });
+  await kubeadmNodeFiles.writeNode({ paths, nodes: [node], node, nodePaths, cas, leafValidity: leafValidity(now, validity) });
   fsRoot = nodePaths.fs('/').replace(/\/$/, '');
   // kubelet.conf names its client pair by an absolute path: the fake node's.
   const kubeletConf = `${fsRoot}/etc/kubernetes/kubelet.conf`;

@@ -9,9 +9,8 @@ import type { CommandIO } from '../../src/commands/io.js';
 import { validateCommand } from '../../src/commands/validate.js';
 import { shellJoin, shellQuote } from '../../src/core/shell.js';
 import { manifestContainers, parseEnvFile, unitEnvironment, unitExecStart } from '../../src/discover/components.js';
-import { labInventory } from '../../lab/commands/inventory.js';
 import { LabPaths } from '../../lab/lab-paths.js';
-import { layoutByName } from '../../lab/layouts/index.js';
+import { kubeadmNodeFiles } from '../../lab/layouts/kubeadm-files.js';
 import { writeNodeFile, writePrometheus } from '../../lab/layouts/node-pki.js';
 import { renderUnit } from '../../lab/layouts/render.js';
 import type { LabCas, LabNode, LayoutContext } from '../../lab/layouts/types.js';
@@ -21,8 +20,9 @@ import { startSshd, type SshdHarness } from '../helpers/sshd.js';
 
 /**
  * `kcarun discover` against a real sshd whose host looks like a lab node: the lab's own layout
- * writer lays out the files (openssl-made PKI, manifests or units, kubeconfigs, Prometheus: the
- * emulated kubeadm layout's, or the hand-installed files the real binary lab runs), they are
+ * writers lay out the files (openssl-made PKI, manifests or units, kubeconfigs, Prometheus: the
+ * file-only kubeadm fixture lab/layouts/kubeadm-files.ts, or the hand-installed files the real binary
+ * lab runs), they are
  * bind-mounted over /etc/kubernetes, /etc/etcd, ... in a private mount + UTS namespace, and a
  * process per component runs there with the command line its manifest or unit gives it.
  */
@@ -66,7 +66,7 @@ async function writeBinaryLayout(ctx: LayoutContext, dir: string): Promise<void>
   await writeNodeFile(ctx, '/etc/systemd/system/prometheus.service', renderUnit('Prometheus', ['/usr/local/bin/prometheus', '--config.file=/etc/prometheus/prometheus.yml']));
 }
 
-/** The vars the binary node above comes with: its layout and its Prometheus client, as the emulated lab's inventory named them. */
+/** The vars the binary node above comes with: its layout and its Prometheus client (etcd and kubelet client files). */
 const BINARY_LAB_VARS = {
   layout: 'binary',
   extra_clients: [{
@@ -74,6 +74,9 @@ const BINARY_LAB_VARS = {
     k8s_ca: '/etc/prometheus/ssl/kubernetes-ca.crt', k8s_cert: '/etc/prometheus/ssl/kubelet-client.crt', restart: { method: 'systemd', unit: 'prometheus' },
   }],
 };
+
+/** The vars the kubeadm fixture's node comes with: the fixture's own, and the same Prometheus client. */
+const KUBEADM_LAB_VARS = { ...kubeadmNodeFiles.vars(), extra_clients: BINARY_LAB_VARS.extra_clients };
 
 /** A node laid out by a lab layout, or (`custom`) only by `extra`. */
 async function startNode(layout: NodeLayout | 'custom', extra?: (fs: (p: string) => string, dir: string) => Promise<void>): Promise<Node> {
@@ -84,7 +87,7 @@ async function startNode(layout: NodeLayout | 'custom', extra?: (fs: (p: string)
     const cas = await makeCas(join(dir, 'ca'));
     const ctx: LayoutContext = { paths, nodes: [NODE], node: NODE, nodePaths, cas, leafValidity: leafValidity(new Date(), caValidity(new Date(), 300)) };
     if (layout === 'binary') await writeBinaryLayout(ctx, join(dir, 'ca'));
-    else await layoutByName(layout).writeNode(ctx);
+    else await kubeadmNodeFiles.writeNode(ctx);
   }
   for (const m of MOUNTS) await mkdir(nodePaths.fs(m), { recursive: true });
   if (extra) await extra((p) => nodePaths.fs(p), dir);
@@ -125,12 +128,7 @@ async function startNode(layout: NodeLayout | 'custom', extra?: (fs: (p: string)
   ].join('\n');
   const sshd = await startSshd({ name: NODE.name, namespaceScript: script });
 
-  // The lab's own inventory text for this layout, from a state file naming this node.
-  let labVars: Record<string, unknown> = layout === 'binary' ? BINARY_LAB_VARS : {};
-  if (layout === 'kubeadm') {
-    await writeFile(paths.state, JSON.stringify({ dir, layout, nodes: [{ name: NODE.name, ip: NODE.ip }], sshPort: sshd.port }));
-    labVars = (parse(labInventory(dir)) as { vars: Record<string, unknown> }).vars;
-  }
+  const labVars: Record<string, unknown> = layout === 'binary' ? BINARY_LAB_VARS : layout === 'kubeadm' ? KUBEADM_LAB_VARS : {};
   const inventoryFile = join(dir, 'inventory.yaml');
   await writeFile(
     inventoryFile,

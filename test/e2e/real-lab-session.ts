@@ -11,7 +11,7 @@
  * - `dryRun()`: what every `--dry-run` promises on a real cluster;
  * - `downAndExpectMachineRestored()`: `lab down` stops every process of the lab, the lab's addresses
  *   fail at once, and the machine is as before.
- * The emulated labs' equivalent is lab-session.ts.
+ * The etcd-only lab's equivalent is lab-session.ts.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { X509Certificate } from 'node:crypto';
-import { errorMessage, logEvent } from './common.js';
+import { errorMessage, logEvent } from '../shared/common.js';
 
 export interface ClientIdentity {
   user: string;

@@ -1,29 +1,25 @@
 /**
- * The kubeadm layout: /etc/kubernetes/pki with every CA and leaf kubeadm makes, static pod manifests
+ * A test fixture, file-only: the files kubeadm leaves on a control-plane node, rendered into a
+ * node's folder with the openssl CLI. Nothing is started (the lab's emulated kubeadm cluster is
+ * retired, issue 18; the genuine one is lab/real/). test/discover/discover-layouts.test.ts runs
+ * `kcarun discover` over a real sshd on them, test/commands/stock-dry-run.test.ts dry-runs every stock
+ * playbook against them. What they hold: /etc/kubernetes/pki with every CA and leaf kubeadm makes, static pod manifests
  * with kubeadm's flags, kubeconfigs with embedded data, /var/lib/kubelet/config.yaml. kubelet.conf is
  * modern kubeadm's (>= 1.17): it names /var/lib/kubelet/pki/kubelet-client-current.pem, a symlink to
  * kubelet-client-<ts>.pem holding the client certificate and its EC key.
- * Deviations forced by sharing one network namespace are listed in docs/lab.md (no 127.0.0.1
- * listeners, explicit --bind-address, kubelet serving certs signed by the cluster CA).
+ * They keep the emulated lab's deviations (docs/lab.md: no 127.0.0.1 listeners, explicit
+ * --bind-address, kubelet serving certificates signed by the cluster CA), which the tests rely on.
  */
-import { mkdir } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { pool } from '../exec.js';
 import { kubeadmLeaves, writeControlPlaneManifests, writeEmbeddedKubeconfigs, writeKubeadmCas, writeKubeletKubeconfig } from './kubeadm-control-plane.js';
 import { copyIntoNode, etcdInitialCluster, issueLeaf, nodeSans, writeNodeFile, writePrometheus, type LeafSpec } from './node-pki.js';
 import { renderStaticPod, renderUnit } from './render.js';
-import type { LabLayout, LayoutContext } from './types.js';
+import type { LayoutContext, LayoutFiles } from './types.js';
 
 const PKI = '/etc/kubernetes/pki';
 
-export const kubeadmLayout: LabLayout = {
-  name: 'kubeadm',
-  startUnits: ['kubelet'],
-  apiserverManifest: '/etc/kubernetes/manifests/kube-apiserver.yaml',
-  adminKubeconfig: '/etc/kubernetes/admin.conf',
-  kubeletKubeconfig: '/etc/kubernetes/kubelet.conf',
-  frontProxyClient: { ca: `${PKI}/ca.crt`, cert: `${PKI}/front-proxy-client.crt`, key: `${PKI}/front-proxy-client.key`, requestheaderCa: `${PKI}/front-proxy-ca.crt` },
-
+export const kubeadmNodeFiles: LayoutFiles = {
   vars() {
     return {
       layout: 'kubeadm',
@@ -107,28 +103,10 @@ export const kubeadmLayout: LabLayout = {
       ]));
     }
   },
-
-  /**
-   * A worker as `kubeadm join` leaves it: /etc/kubernetes/pki/ca.crt (no key), kubelet.conf with the
-   * client pair in kubelet-client-current.pem, the kubelet's config and serving pair, an empty
-   * manifests folder. Its kubelet.conf names one control-plane node's apiserver (workers spread over
-   * them, as behind a load balancer) and it renews its Lease at the real cadence (every 10 s), so a
-   * hundred workers fit on two cores.
-   */
-  async writeWorker(ctx: LayoutContext): Promise<void> {
-    const { node, cas, nodes } = ctx;
-    await mkdir(ctx.nodePaths.fs('/etc/kubernetes/manifests'), { recursive: true });
-    await copyIntoNode(ctx, cas.kubernetes.certFile, `${PKI}/ca.crt`, 0o644);
-    await issueLeaf(ctx, { cert: '/var/lib/kubelet/pki/kubelet.crt', key: '/var/lib/kubelet/pki/kubelet.key', subject: [['O', 'system:nodes'], ['CN', `system:node:${node.name}`]], usage: 'server', issuer: cas.kubernetes,
-      dnsNames: [node.name], ipAddresses: [node.ip] });
-    const apiserver = nodes[(node.index - 1) % nodes.length]!;
-    await writeKubeletKubeconfig(ctx, `https://${apiserver.ip}:6443`);
-    await writeKubelet(ctx, { nodeLeaseDurationSeconds: 40 });
-  },
 };
 
 /** The kubelet's config (as kubeadm writes it, with the lab's cluster-CA-signed serving pair) and unit. */
-async function writeKubelet(ctx: LayoutContext, extra: Record<string, unknown> = {}): Promise<void> {
+async function writeKubelet(ctx: LayoutContext): Promise<void> {
   const { node } = ctx;
   await writeNodeFile(ctx, '/var/lib/kubelet/config.yaml', stringify({
     apiVersion: 'kubelet.config.k8s.io/v1beta1',
@@ -142,7 +120,6 @@ async function writeKubelet(ctx: LayoutContext, extra: Record<string, unknown> =
     staticPodPath: '/etc/kubernetes/manifests',
     tlsCertFile: '/var/lib/kubelet/pki/kubelet.crt',
     tlsPrivateKeyFile: '/var/lib/kubelet/pki/kubelet.key',
-    ...extra,
   }));
   await writeNodeFile(ctx, '/etc/systemd/system/kubelet.service', renderUnit('kubelet: The Kubernetes Node Agent', [
     '/usr/local/bin/kubelet', '--config=/var/lib/kubelet/config.yaml', '--kubeconfig=/etc/kubernetes/kubelet.conf', `--node-ip=${node.ip}`,

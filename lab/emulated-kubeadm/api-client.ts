@@ -1,5 +1,5 @@
 /** A kubeconfig-based client of the (emulated) apiserver; every call is a fresh TLS connection. */
-import { tlsRequest, type TlsClient } from './common.js';
+import { tlsRequest, type TlsClient } from '../shared/common.js';
 
 export class ApiClient {
   constructor(private readonly tls: TlsClient, readonly who: string) {}

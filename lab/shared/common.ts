@@ -1,6 +1,7 @@
 /**
- * What every emulated component shares: flag parsing (the real `--flag=value` forms), the lab's event
- * log, kubeconfig loading (embedded data or file paths) and HTTPS requests with explicit TLS material.
+ * What the lab's own programs (lab/stand-ins/) and its host-side clients share: flag parsing (the
+ * real `--flag=value` forms), the lab's event log, kubeconfig loading (embedded data or file paths),
+ * HTTPS requests with explicit TLS material, and the tls/connection/other classification of errors.
  */
 import { appendFileSync, readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';

@@ -8,7 +8,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LAB_DIR, NODE, errorMessage, logEvent, tlsRequest, type TlsClient } from './common.js';
+import { LAB_DIR, NODE, errorMessage, logEvent, tlsRequest, type TlsClient } from '../shared/common.js';
 import { templateHash } from './controllers.js';
 
 interface WorkloadPod {

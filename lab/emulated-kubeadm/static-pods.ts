@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { LAB_DIR, NODE, errorMessage, logEvent } from './common.js';
-import { isAlive, randomId, spawnDetached, stopPid } from './procs.js';
+import { LAB_DIR, NODE, errorMessage, logEvent } from '../shared/common.js';
+import { isAlive, randomId, spawnDetached, stopPid } from '../stand-ins/procs.js';
 
 export interface PodRecord {
   pod: string;

@@ -6,7 +6,7 @@
  * metadata.name/attempt, state, createdAt in ns), `stop [--timeout N] ID`, `inspect ID`.
  */
 import { readPodRecords, writeRecord } from './static-pods.js';
-import { isAlive, stopPid } from './procs.js';
+import { isAlive, stopPid } from '../stand-ins/procs.js';
 
 function age(iso: string): string {
   const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));

@@ -1,5 +1,5 @@
 /** Lease-based leader election as client-go does it (15 s lease, renewed every tick by the holder). */
-import { errorMessage, logEvent } from './common.js';
+import { errorMessage, logEvent } from '../shared/common.js';
 import type { ApiClient } from './api-client.js';
 
 interface Lease {

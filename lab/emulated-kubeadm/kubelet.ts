@@ -7,7 +7,7 @@
  * staticPodPath.
  */
 import { parse } from 'yaml';
-import { NODE, every, errorMessage, loadKubeconfig, logEvent, parseFlags, readText, requireFlag, setComponent, tlsRequest, type TlsClient } from './common.js';
+import { NODE, every, errorMessage, loadKubeconfig, logEvent, parseFlags, readText, requireFlag, setComponent, tlsRequest, type TlsClient } from '../shared/common.js';
 import { StaticPodRunner } from './static-pods.js';
 import { reloadTlsServer, sendJson, startTlsServer } from './tls-server.js';
 import { WatchedFiles } from './file-watch.js';

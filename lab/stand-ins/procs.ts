@@ -1,9 +1,9 @@
-/** Process helpers for the emulated process managers (systemctl, the kubelet's static pod runner). */
+/** Process helpers for the lab's stand-in service manager (systemctl) and the processes it starts. */
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-/** The PATH a real node's services see; the lab's emulated binaries sit in /usr/local/{s,}bin. */
+/** The PATH a real node's services see; the lab's stand-ins sit in /usr/local/{s,}bin. */
 export const NODE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**

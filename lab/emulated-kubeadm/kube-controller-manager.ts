@@ -8,7 +8,7 @@
  * same way: one certificate, and a key that matches it (the real one fails on a mismatched pair).
  */
 import { randomUUID } from 'node:crypto';
-import { NODE, countCerts, errorMessage, every, loadKubeconfig, logEvent, pairMatches, parseFlags, readText, requireFlag, setComponent } from './common.js';
+import { NODE, countCerts, errorMessage, every, loadKubeconfig, logEvent, pairMatches, parseFlags, readText, requireFlag, setComponent } from '../shared/common.js';
 import { ApiClient } from './api-client.js';
 import { LeaderElector } from './leader-election.js';
 import { syncNodeLifecycle, syncWorkloadStatus } from './controllers.js';

@@ -5,7 +5,7 @@
  */
 import { statSync, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { errorMessage, logEvent, readText } from './common.js';
+import { errorMessage, logEvent, readText } from '../shared/common.js';
 
 export class WatchedFiles {
   private stamps: string;

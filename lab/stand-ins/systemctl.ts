@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { LAB_DIR, NODE } from './common.js';
+import { LAB_DIR, NODE } from '../shared/common.js';
 import { isAlive, READY_FILE_ENV, spawnDetached, splitWords, stopPid } from './procs.js';
 
 const UNIT_DIR = '/etc/systemd/system';
@@ -136,10 +136,10 @@ async function start(unit: string): Promise<number> {
   return 0;
 }
 
-/** An ExecStart program that is one of the lab's emulated binaries (its wrapper script names the bundle). */
+/** An ExecStart program that is one of the lab's stand-ins (its wrapper script names the bundle: lab/stand-ins-bundle.ts). */
 function isLabComponent(program: string): boolean {
   try {
-    return readFileSync(program, 'utf8').slice(0, 512).includes('.lab-components.mjs');
+    return readFileSync(program, 'utf8').slice(0, 512).includes('.lab-stand-ins.mjs');
   } catch {
     return false;
   }

@@ -7,8 +7,8 @@
  * the kubelet with --kubelet-certificate-authority. /readyz fails when etcd cannot be reached.
  */
 import type { ServerResponse } from 'node:http';
-import { NODE, errorMessage, issuedByAny, logEvent, parseFlags, readText, requireFlag, setComponent, tlsRequest } from './common.js';
-import { EtcdClient } from './etcd-client.js';
+import { NODE, errorMessage, issuedByAny, logEvent, parseFlags, readText, requireFlag, setComponent, tlsRequest } from '../shared/common.js';
+import { EtcdClient } from '../shared/etcd-client.js';
 import { readBody, reloadTlsServer, sendJson, startTlsServer, type ClientIdentity } from './tls-server.js';
 import { WatchedFiles } from './file-watch.js';
 import { signToken, verifyToken } from './service-account-token.js';

@@ -4,7 +4,7 @@
  * re-read for every scrape, as Prometheus picks up changed files. Failed scrapes are events.
  */
 import { parse } from 'yaml';
-import { errorMessage, every, logEvent, pairMatches, parseFlags, readText, requireFlag, setComponent, tlsRequest } from './common.js';
+import { errorMessage, every, logEvent, pairMatches, parseFlags, readText, requireFlag, setComponent, tlsRequest } from '../shared/common.js';
 
 interface ScrapeConfig {
   job_name: string;

@@ -1,6 +1,6 @@
 /** Emulated kube-scheduler: connects through --kubeconfig every second (leader election + node list). */
 import { randomUUID } from 'node:crypto';
-import { NODE, errorMessage, every, loadKubeconfig, logEvent, parseFlags, requireFlag, setComponent } from './common.js';
+import { NODE, errorMessage, every, loadKubeconfig, logEvent, parseFlags, requireFlag, setComponent } from '../shared/common.js';
 import { ApiClient } from './api-client.js';
 import { LeaderElector } from './leader-election.js';
 
