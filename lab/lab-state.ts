@@ -3,12 +3,11 @@ import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import type { LabPaths } from './lab-paths.js';
 
 /**
- * The loopback layouts (lab/layouts/, lab/commands/up.ts): etcd alone (Debian's real etcd), and
- * `kubeadm`, the emulated kubeadm cluster kept only for test/tasks/health/health-lab.test.ts
- * (lab/emulated-kubeadm/). The emulated labs are otherwise retired (issue 18): the kubeadm and binary
- * layouts run on the real components (lab/real/).
+ * The loopback layout (lab/layouts/, lab/commands/up.ts): etcd alone (Debian's real etcd). The
+ * emulated labs are retired (issue 18): the kubeadm, binary and kubespray layouts run on the real
+ * components (lab/real/).
  */
-export type Layout = 'kubeadm' | 'etcd-only';
+export type Layout = 'etcd-only';
 /**
  * Every layout `up` makes: the loopback ones, and the real clusters of lab/real/ (issue 18): kubeadm's
  * (static pods), the hand-installed one (the binary layout's units running the real binaries) and

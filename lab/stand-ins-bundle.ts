@@ -8,14 +8,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runOk } from './exec.js';
 import { writeExecutable } from './node-runtime.js';
-import { EMULATED_KUBEADM_BINARIES } from './emulated-kubeadm/services.js';
 import type { LabPaths } from './lab-paths.js';
 
 const LAB_SRC = dirname(fileURLToPath(import.meta.url));
 const REPO = dirname(LAB_SRC);
 
 /** The service manager of the etcd-only nodes and the Prometheus stand-in (a client of etcd). */
-export const STAND_IN_BINARIES = ['systemctl', 'prometheus', ...EMULATED_KUBEADM_BINARIES] as const;
+export const STAND_IN_BINARIES = ['systemctl', 'prometheus'] as const;
 
 function esbuildBinary(): string {
   const local = join(REPO, 'node_modules', '.bin', 'esbuild');

@@ -41,11 +41,6 @@ export function labInventory(dir = DEFAULT_LAB_DIR): string {
       '  extra_clients:',
       `    - { name: prometheus, host: ${scalar(vars['prometheus_host'])}, etcd_ca: ${ssl}/etcd-ca.crt, etcd_cert: ${ssl}/etcd-client.crt, k8s_ca: "", k8s_cert: "", restart: { method: systemd, unit: prometheus } }`,
     );
-  } else if (typeof ssl === 'string' && typeof vars['prometheus_host'] === 'string') {
-    lines.push(
-      '  extra_clients:',
-      `    - { name: prometheus, host: ${scalar(vars['prometheus_host'])}, etcd_ca: ${ssl}/etcd-ca.crt, etcd_cert: ${ssl}/etcd-client.crt, k8s_ca: ${ssl}/kubernetes-ca.crt, k8s_cert: ${ssl}/kubelet-client.crt, restart: { method: systemd, unit: prometheus } }`,
-    );
   }
   return `${lines.join('\n')}\n`;
 }

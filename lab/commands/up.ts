@@ -25,7 +25,7 @@ import { pidsInMountNamespace } from '../processes.js';
 export interface UpOptions {
   dir?: string;
   nodes?: number;
-  /** etcd-only (the default). `kubeadm`: the emulated kubeadm cluster, kept only for health-lab.test.ts (lab/emulated-kubeadm/). */
+  /** etcd-only, the one loopback layout left (the emulated kubeadm lab is retired, issue 18). */
   layout?: Layout;
   caDaysLeft?: number;
   sshPort?: number;
@@ -162,7 +162,6 @@ export async function labUp(opts: UpOptions = {}): Promise<LabState> {
       return true;
     });
   }
-  await layout.afterEtcd?.({ paths, state, cas, log });
 
   // The monitoring client (Prometheus stand-in) on cp1, as the layout's files name it.
   const prometheusNode = state.nodes[0]!;

@@ -1,6 +1,6 @@
 import type { LabPaths, NodePaths } from '../lab-paths.js';
 import type { KeyPair, Validity } from '../openssl.js';
-import type { LabState, Layout } from '../lab-state.js';
+import type { Layout } from '../lab-state.js';
 
 export interface LabNode {
   index: number;
@@ -53,6 +53,4 @@ export interface LabLayout extends LayoutFiles {
    * node paths, on `node` (one node's client for every member) or, without it, on each node itself.
    */
   etcdClient: { node?: string; files: ClientFiles };
-  /** After etcd is healthy and seeded, before the Prometheus stand-in starts: the rest of the cluster. */
-  afterEtcd?(ctx: { paths: LabPaths; state: LabState; cas: LabCas; log: (line: string) => void }): Promise<void>;
 }

@@ -5,7 +5,6 @@
  * stand-in, a client of etcd with its own certificates. The etcd-only lab's traffic generator runs
  * from the same bundle on the host.
  */
-import { EMULATED_KUBEADM_COMMANDS, EMULATED_KUBEADM_SERVICES } from '../emulated-kubeadm/services.js';
 import { prometheusMain } from './prometheus.js';
 import { systemctlMain } from './systemctl.js';
 import { trafficMain } from './traffic.js';
@@ -17,13 +16,11 @@ const [name, ...args] = process.argv.slice(2);
 const SERVICES: Record<string, (argv: string[]) => Promise<void>> = {
   prometheus: prometheusMain,
   traffic: trafficMain,
-  ...EMULATED_KUBEADM_SERVICES,
 };
 
 /** The commands; each main returns its exit code. */
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   systemctl: systemctlMain,
-  ...EMULATED_KUBEADM_COMMANDS,
 };
 
 async function main(): Promise<void> {

@@ -37,6 +37,26 @@ interface KubeconfigDoc {
   clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }>;
 }
 
+/**
+ * A Deployment of the lab's pause image (imported, never pulled) that tolerates kubeadm's
+ * control-plane taint: the lab's nodes are all control-plane nodes. YAML text.
+ */
+export function pauseDeployment(name: string, namespace: string, app: string, replicas: number): string {
+  return `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: ${name}, namespace: ${namespace} }
+spec:
+  replicas: ${replicas}
+  selector: { matchLabels: { app: ${app} } }
+  template:
+    metadata: { labels: { app: ${app} } }
+    spec:
+      tolerations: [{ key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule }]
+      terminationGracePeriodSeconds: 1
+      containers: [{ name: pause, image: ${imageRefs().pause}, imagePullPolicy: Never }]
+`;
+}
+
 /** `kubectl apply` of `manifest` (YAML) with the operator's kubectl and admin.conf. */
 async function apply(lab: RealLab, work: string, name: string, manifest: string): Promise<void> {
   const file = join(work, `${name}.yaml`);
@@ -97,19 +117,7 @@ export function describeKubeApiTasks(lab: RealLab, h: () => HealthSession): void
 kind: Namespace
 metadata: { name: ${NS} }
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: pause, namespace: ${NS} }
-spec:
-  replicas: 1
-  selector: { matchLabels: { app: kcarun-health-test } }
-  template:
-    metadata: { labels: { app: kcarun-health-test } }
-    spec:
-      tolerations: [{ key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule }]
-      terminationGracePeriodSeconds: 1
-      containers: [{ name: pause, image: ${imageRefs().pause}, imagePullPolicy: Never }]
-`,
+${pauseDeployment('pause', NS, 'kcarun-health-test', 1)}`,
     );
     interface Pod {
       metadata: { name: string; deletionTimestamp?: string; annotations?: Record<string, string> };

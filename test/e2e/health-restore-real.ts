@@ -13,12 +13,12 @@ import { join } from 'node:path';
 import { shellQuote } from '../../src/core/shell.js';
 import { etcdSnapshotTask } from '../../src/tasks/etcd-snapshot/index.js';
 import { waitHealthyTask } from '../../src/tasks/wait-healthy/index.js';
-import { imageRefs } from '../../lab/real/artifacts.js';
 import { kubectl } from '../../lab/real/up.js';
 import { ssh, type Cmd } from '../lab/lab-fixture.js';
 import { labTasks, type LabTasks } from '../tasks/health/health-fixture.js';
 import type { RealLab } from './real-lab-session.js';
 import { etcdctlIn, nodeIp, P, TLS } from './health-real-tools.js';
+import { pauseDeployment } from './health-real-kube.js';
 
 const DOC = join(import.meta.dirname, '../../docs/health.md');
 /** The steps the doc gives, in the order an operator runs them. */
@@ -150,22 +150,7 @@ export function describeEtcdRestore(lab: RealLab): void {
       for (const n of nodes) ok(await ssh(lab.paths, lab.state, n, 'ls -d /var/lib/etcd/kcarun-restore/member.before-restore.*/wal'), `${n}: old member folder kept`);
       // Controllers and scheduler work without a restart: a new Deployment rolls out on the nodes.
       const manifest = join(lab.work, 'restore', 'deployment.yaml');
-      writeFileSync(
-        manifest,
-        `apiVersion: apps/v1
-kind: Deployment
-metadata: { name: kcarun-after-restore, namespace: default }
-spec:
-  replicas: 2
-  selector: { matchLabels: { app: kcarun-after-restore } }
-  template:
-    metadata: { labels: { app: kcarun-after-restore } }
-    spec:
-      tolerations: [{ key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule }]
-      terminationGracePeriodSeconds: 1
-      containers: [{ name: pause, image: ${imageRefs().pause}, imagePullPolicy: Never }]
-`,
-      );
+      writeFileSync(manifest, pauseDeployment('kcarun-after-restore', 'default', 'kcarun-after-restore', 2));
       ok(await kubectl(lab.paths, ['apply', '-f', manifest]), 'apply deployment');
       ok(await kubectl(lab.paths, ['rollout', 'status', 'deployment/kcarun-after-restore', '-n', 'default', '--timeout=150s', '--request-timeout=0']), 'rollout status');
       ok(await kubectl(lab.paths, ['delete', 'deployment', 'kcarun-after-restore', '-n', 'default', '--wait=true', '--timeout=60s']), 'delete deployment');

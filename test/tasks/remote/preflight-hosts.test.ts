@@ -84,7 +84,7 @@ describe('preflight checks hosts side by side and reports them in order', () => 
     const ctx = await env.ctx<Params>({
       hosts: ['h0'],
       lock: false,
-      certificates: [{ path: join(env.remoteDir, 'ca.crt'), hosts: ['h-0'] }],
+      certificates: [{ path: join(env.remoteDir, 'ca.crt'), ca: join(env.remoteDir, 'ca.crt'), hosts: ['h-0'] }],
       etcd: { cacert: '/a', cert: '/b', key: '/c', host: 'nosuch' },
       webhooks: { oldCaFile: '/etc/kubernetes/pki/ca.crt' },
     });
