@@ -82,7 +82,9 @@ export async function pruneSnapshots(state: RunState, host: string, keep: number
   // The name inside a .json decides which files go: one that is not a plain file name (a state dir
   // edited by hand, or copied from elsewhere) is never acted on, so `../` cannot reach other artifacts.
   const others = records.filter((r) => r.name !== justSaved && /^[\w.:-]+$/.test(r.name) && !r.name.startsWith('.'));
-  const old = others.slice(0, Math.max(0, others.length - Math.max(0, keep - (others.length < records.length ? 1 : 0))));
+  // The one just saved counts towards `keep`: the others keep the rest of the places.
+  const places = Math.max(0, keep - (records.some((r) => r.name === justSaved) ? 1 : 0));
+  const old = others.slice(0, Math.max(0, others.length - places));
   for (const r of old) {
     const base = state.artifactPath(`${snapshotDir(host)}/${r.name}`);
     await rm(`${base}.json`, { force: true });
