@@ -146,7 +146,7 @@ export function describeEtcdRestore(lab: RealLab): void {
       const members = await etcdctlIn(lab, 'cp1', 'member list');
       ok(members, 'member list');
       for (const n of nodes) expect(members.stdout).toMatch(new RegExp(`, started, ${n}, https://${nodeIp(lab, n).replace(/\./g, '\\.')}:2380,`));
-      // The old data is kept beside the snapshot on every member.
+      // The old data is kept on every member, in the data dir's kcarun-restore folder (same file system).
       for (const n of nodes) ok(await ssh(lab.paths, lab.state, n, 'ls -d /var/lib/etcd/kcarun-restore/member.before-restore.*/wal'), `${n}: old member folder kept`);
       // Controllers and scheduler work without a restart: a new Deployment rolls out on the nodes.
       const manifest = join(lab.work, 'restore', 'deployment.yaml');
