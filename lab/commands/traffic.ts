@@ -63,7 +63,12 @@ export async function trafficStart(opts: { dir?: string; rate?: number } = {}): 
   const client = layout.etcdClient;
   const plan: TrafficPlan = {
     ratePerSecond: opts.rate ?? 20,
-    nodes: state.nodes.map((n) => ({ name: n.name, ip: n.ip, client: { fsRoot: paths.node(client.node ?? n.name).fs('/'), ...client.files } })),
+    nodes: state.nodes.map((n) => {
+      const np = paths.node(client.node ?? n.name);
+      // The service manager's pid file of the client's unit (lab/stand-ins/systemctl.ts runDir).
+      const pidFile = client.service ? join(np.root, 'run', 'units', `${client.service}.service.pid`) : undefined;
+      return { name: n.name, ip: n.ip, client: { fsRoot: np.fs('/'), ...client.files, ...(pidFile ? { pidFile } : {}) } };
+    }),
   };
   writeFileSync(join(paths.trafficDir, 'plan.json'), JSON.stringify(plan, null, 2));
   return spawnGenerator(paths, state, standInCommand(paths, 'traffic', ['--dir', paths.trafficDir]), { ...process.env, KCARUN_LAB_DIR: paths.root }, 300);

@@ -73,7 +73,7 @@ export const etcdOnlyLayout: LabLayout = {
   startCommands: [['/etc/init.d/etcd', 'start']],
   extraMounts: ['/etc/init.d'],
   // The lab's clients use the monitoring client's files on cp1.
-  etcdClient: { node: 'cp1', files: { ca: `${PROM_SSL}/etcd-ca.crt`, cert: `${PROM_SSL}/etcd-client.crt`, key: `${PROM_SSL}/etcd-client.key` } },
+  etcdClient: { node: 'cp1', service: 'prometheus', files: { ca: `${PROM_SSL}/etcd-ca.crt`, cert: `${PROM_SSL}/etcd-client.crt`, key: `${PROM_SSL}/etcd-client.key` } },
 
   vars() {
     // What a user would write by hand for this cluster (discover is expected to find the same).

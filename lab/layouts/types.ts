@@ -52,5 +52,15 @@ export interface LabLayout extends LayoutFiles {
    * The lab's own etcd client (up's health check and seeding, the traffic, verify): its files, as
    * node paths, on `node` (one node's client for every member) or, without it, on each node itself.
    */
-  etcdClient: { node?: string; files: ClientFiles };
+  etcdClient: {
+    node?: string;
+    files: ClientFiles;
+    /**
+     * The unit (the lab's service manager) of the client these files belong to: the traffic reloads
+     * them when it restarts, as that client does, not on a timer (a timer let the traffic keep the old
+     * CA for up to its period after kcarun had restarted the client and moved on: the flake of
+     * discover-etcd-only, session 26).
+     */
+    service?: string;
+  };
 }

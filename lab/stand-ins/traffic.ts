@@ -2,8 +2,10 @@
  * The etcd-only lab's traffic generator (started by `npm run lab -- traffic start`, runs on the host):
  * etcd writes through every member in turn, each read back through the next member (a mismatch is
  * lost data), with the files of the etcd client the layout names (lab/layouts/types.ts
- * `etcdClient`: the monitoring client's). They are re-read every second from the node's folder, so
- * the generator follows a rotation the way a restarted client does. A request whose member is not
+ * `etcdClient`: the monitoring client's). They are read again each time that client's unit restarts
+ * (its pid file changes; checked every 100 ms), so the generator holds the trust and certificate the
+ * restarted client holds: kcarun restarts it after changing its files and moves on at once (without a
+ * `service`, every second). A request whose member is not
  * there (connection refused, reset) is tried on the next member, and again for up to 5 s, as a
  * client with several endpoints and retries does; a TLS failure is never retried: that is what counts.
  * (Until issue 18 it also sent apiserver requests on the emulated kubeadm lab; the real labs have
@@ -18,7 +20,7 @@ import { classifyError, errorMessage, pairMatches, parseFlags, requireFlag, tlsR
 export interface TrafficPlanNode {
   name: string;
   ip: string;
-  client: { fsRoot: string; ca: string; cert: string; key: string };
+  client: { fsRoot: string; ca: string; cert: string; key: string; pidFile?: string };
 }
 
 export interface TrafficPlan {
@@ -77,6 +79,23 @@ export async function trafficMain(argv: string[]): Promise<void> {
     }
   };
   refreshTls();
+  // The client's pid as last seen: a new one means it restarted with the files as they are now.
+  const pidOf = (f: string): string => {
+    try {
+      return readFileSync(f, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
+  const pidFile = plan.nodes[0]?.client.pidFile;
+  let seenPid = pidFile ? pidOf(pidFile) : '';
+  const followRestarts = (): void => {
+    if (!pidFile) return refreshTls();
+    const pid = pidOf(pidFile);
+    if (pid === seenPid) return;
+    seenPid = pid;
+    refreshTls();
+  };
 
   const flush = (): void => {
     counters.updatedAt = new Date().toISOString();
@@ -162,7 +181,7 @@ export async function trafficMain(argv: string[]): Promise<void> {
   let tick = 0;
   const interval = 1000 / Math.max(0.1, plan.ratePerSecond);
   const timer = setInterval(() => void writeAndReadBack(tick++ % plan.nodes.length), interval);
-  const filesTimer = setInterval(refreshTls, 1000);
+  const filesTimer = setInterval(followRestarts, pidFile ? 100 : 1000);
   const flushTimer = setInterval(flush, 1000);
   flush();
   const stop = (): void => {
