@@ -87,14 +87,18 @@ export async function trafficMain(argv: string[]): Promise<void> {
       return '';
     }
   };
-  const pidFile = plan.nodes[0]?.client.pidFile;
-  let seenPid = pidFile ? pidOf(pidFile) : '';
+  // Every client's pid file (one when all members' requests use one node's client, as etcd-only's do).
+  const pidFiles = [...new Set(plan.nodes.map((n) => n.client.pidFile).filter((f): f is string => f !== undefined))];
+  const seenPids = new Map(pidFiles.map((f) => [f, pidOf(f)]));
   const followRestarts = (): void => {
-    if (!pidFile) return refreshTls();
-    const pid = pidOf(pidFile);
-    if (pid === seenPid) return;
-    seenPid = pid;
-    refreshTls();
+    if (!pidFiles.length) return refreshTls();
+    let restarted = false;
+    for (const f of pidFiles) {
+      const pid = pidOf(f);
+      if (pid !== seenPids.get(f)) restarted = true;
+      seenPids.set(f, pid);
+    }
+    if (restarted) refreshTls();
   };
 
   const flush = (): void => {
@@ -181,7 +185,7 @@ export async function trafficMain(argv: string[]): Promise<void> {
   let tick = 0;
   const interval = 1000 / Math.max(0.1, plan.ratePerSecond);
   const timer = setInterval(() => void writeAndReadBack(tick++ % plan.nodes.length), interval);
-  const filesTimer = setInterval(followRestarts, pidFile ? 100 : 1000);
+  const filesTimer = setInterval(followRestarts, pidFiles.length ? 100 : 1000);
   const flushTimer = setInterval(flush, 1000);
   flush();
   const stop = (): void => {
