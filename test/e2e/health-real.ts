@@ -4,7 +4,8 @@
  * real SSH transport as a playbook's steps would be, and leader-last through the built CLI:
  * - etcd-snapshot: a verified snapshot (sha256, and the pinned etcdutl on this machine agreeing with
  *   what the task recorded), restorable into a throwaway etcd; re-runs reuse it; keep N; refused
- *   with a CA etcd's certificates do not chain to, saving nothing;
+ *   with a CA etcd's certificates do not chain to, saving nothing; on a node with etcdctl but no
+ *   etcdutl; refused, writing nothing, when remoteDir is too small;
  * - wait-healthy: every probe kind passing on the healthy cluster, and failing with a message naming
  *   the host, the probe and the cause; the etcd gate on a stopped member; the kube gate on a paused
  *   node (and a gate on that node itself cut off at its deadline);
@@ -21,7 +22,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { labFault } from '../../lab/commands/fault.js';
@@ -148,6 +149,35 @@ export function describeHealthTasks(lab: RealLab): void {
       expect(existsSync(join(work, 'state', 'artifacts', 'etcd-snapshots', 'cp2'))).toBe(false);
       expect((await ssh(lab.paths, lab.state, 'cp2', 'ls -A /var/lib/etcd; ls -A /var/lib/kcarun/snapshots 2>/dev/null')).stdout.trim()).toBe('member');
     }, 120_000);
+
+    it("etcd-snapshot on a node with etcdctl but no etcdutl on its PATH writes in etcd's data dir, where the container's etcdutl reads it; a remoteDir too small for the snapshot is refused, nothing written", async () => {
+      const { t } = h();
+      // The pinned etcdctl (3.6: no `snapshot status`) in the nodes' /usr/local/bin, etcdutl only in the
+      // etcd container: a kubeadm node where someone installed etcdctl alone. Every node sees the link.
+      const link = join(lab.paths.binDir, 'etcdctl');
+      symlinkSync(machineEtcdTool('etcdctl'), link);
+      const small = '/run/kcarun-small-snapshots';
+      try {
+        expect((await ssh(lab.paths, lab.state, 'cp2', 'command -v etcdctl; command -v etcdutl || echo no-etcdutl')).stdout.trim().split('\n')).toEqual(['/usr/local/bin/etcdctl', 'no-etcdutl']);
+        const ok = await t.run(etcdSnapshotTask, 'cp2', { ...TLS, keep: 5 }, { stepId: 'backup/5/cp2' });
+        expect(ok.changed).toBe(true);
+        expect((ok.output as { totalKey: number }).totalKey).toBeGreaterThan(100);
+        expect((await ssh(lab.paths, lab.state, 'cp2', 'ls -A /var/lib/etcd; ls -A /var/lib/kcarun/snapshots')).stdout.trim()).toBe('member');
+
+        // A 1 MB tmpfs in cp2's own mount namespace as remoteDir: the snapshot (tens of MB) cannot fit.
+        expect((await ssh(lab.paths, lab.state, 'cp2', `mkdir -p ${small} && mount -t tmpfs -o size=1m tmpfs ${small}`)).rc).toBe(0);
+        // --dry-run already says so: the room check only reads (df, stat, endpoint status).
+        const planned = await failure(t.plan(etcdSnapshotTask, 'cp2', { ...TLS, remoteDir: `${small}/not-yet-made` }, { stepId: 'backup/6/cp2' }));
+        expect(planned.message).toMatch(new RegExp(`^cp2: etcd snapshot: ${re(small)} has \\d+ MB free, \\d+ MB needed \\(the snapshot, moved there from /var/lib/etcd\\); the run would stop here$`));
+        const err = await failure(t.run(etcdSnapshotTask, 'cp2', { ...TLS, remoteDir: small }, { stepId: 'backup/6/cp2' }));
+        console.log(`[e2e health-real] snapshot into a 1 MB remoteDir: ${err.message}`);
+        expect(err.message).toMatch(new RegExp(`^cp2: etcd snapshot: ${re(small)} has \\d+ MB free, \\d+ MB needed \\(the snapshot, moved there from /var/lib/etcd\\); no snapshot was written$`));
+        expect((await ssh(lab.paths, lab.state, 'cp2', `ls -A /var/lib/etcd; ls -A ${small}`)).stdout.trim()).toBe('member');
+      } finally {
+        rmSync(link, { force: true });
+        await ssh(lab.paths, lab.state, 'cp2', `umount ${small} 2>/dev/null; rmdir ${small} 2>/dev/null; true`);
+      }
+    }, 180_000);
 
     it('wait-healthy passes every probe kind on the healthy cluster', async () => {
       const { t } = h();

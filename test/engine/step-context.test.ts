@@ -66,7 +66,7 @@ describe('paths known only once templated are checked before the task runs', () 
     const err = await buildContext(await input(undefined, task, { dir: 'etc/kubernetes' }), new AbortController().signal).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KcarunError);
     expect((err as KcarunError).message).toBe(
-      'task "t": params after templating do not fit file-patch: path: must be an absolute path (starting with /): a relative path on a host depends on the folder the SSH login starts in',
+      'task "t": params after templating do not fit file-patch: path: must be an absolute path (starting with /) with no control character (a newline, a tab): a relative path on a host depends on the folder the SSH login starts in, and a control character breaks the line-based output of the tools that print paths (sha256sum, ls)',
     );
     expect((err as KcarunError).context.host).toBe('h1');
   });

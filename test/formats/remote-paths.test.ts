@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { schemaProblems } from '../../src/formats/schema-check.js';
 import { taskTypes } from '../../src/tasks/index.js';
 
-const RELATIVE = 'must be an absolute path (starting with /): a relative path on a host depends on the folder the SSH login starts in';
+const RELATIVE = 'must be an absolute path (starting with /) with no control character (a newline, a tab): a relative path on a host depends on the folder the SSH login starts in, and a control character breaks the line-based output of the tools that print paths (sha256sum, ls)';
 const ESCAPE = 'must be a path inside the state dir\'s artifacts/ folder: relative, with no ".." segment';
 
 function problems(type: string, params: Record<string, unknown>): string[] {
@@ -32,6 +32,11 @@ describe('a path on a host is absolute', () => {
   ];
   it.each(cases)('%s refuses a relative %#', (type, params, where) => {
     expect(problems(type, params)).toEqual([`${where}: ${RELATIVE}`]);
+  });
+
+  it.each([['a newline', '/var/lib/kcarun/snap\nshots'], ['a tab', '/etc/kubernetes/\tpki'], ['DEL', '/etc/\x7f']])('refuses a path with %s in it', (_what, path) => {
+    expect(problems('etcd-snapshot', { cacert: '/a', cert: '/b', key: '/c', remoteDir: path })).toEqual([`remoteDir: ${RELATIVE}`]);
+    expect(problems('file-upload', { dest: path, content: 'x' })).toEqual([`dest: ${RELATIVE}`]);
   });
 
   it('accepts absolute paths (and local-exec keeps relative ones: relative to where kcarun runs)', () => {

@@ -2,8 +2,10 @@ import { KcarunError } from '../../core/errors.js';
 import { safeFileName } from '../../core/names.js';
 import { shellJoin } from '../../core/shell.js';
 import { unknownUntilRun, type TaskContext, type TaskOutcome, type TaskPlan } from '../define.js';
+import type { ExecOptions } from '../../transport/types.js';
 import type { EtcdSnapshotParams } from './schema.js';
 import { etcdctlCommand, etcdEndpoints, etcdctlStderr, etcdToolCommand, parseToolJson } from '../shared/etcdctl.js';
+import { memberDbSize, probeEtcdTools, snapshotInDataDir, snapshotSpaceProblem } from './snapshot-site.js';
 import { listSnapshots, pruneSnapshots, saveSnapshot, sha256, snapshotIntact, type SnapshotRecord } from './snapshot-store.js';
 
 const fail = (host: string, message: string, extra: Record<string, unknown> = {}): KcarunError =>
@@ -28,15 +30,12 @@ export async function runEtcdSnapshot(ctx: TaskContext<EtcdSnapshotParams>): Pro
   const member = await firstHealthy(ctx, p);
   const tls = { ...p, endpoints: [member] };
   const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${safeFileName(ctx.stepId)}`;
-  const remoteDir = p.remoteDir ?? '/var/lib/kcarun/snapshots';
-  const remote = `${remoteDir}/${name}.db`;
-  // Where etcdctl runs decides where it can write: on the host, the snapshot goes straight to `remote`;
-  // inside the etcd container (a kubeadm node), to the data dir both see, then it is moved out.
-  const onHost = (await ctx.transport.exec('command -v etcdctl >/dev/null 2>&1', opts)).rc === 0;
-  const taken = onHost ? remote : `${p.containerDataDir ?? '/var/lib/etcd'}/.kcarun-snapshot-${name}.db`;
+  const { remoteDir, remote, taken, inDataDir } = await snapshotPaths(ctx, name, opts);
   try {
     const mk = await ctx.transport.exec(`umask 077 && mkdir -p ${shellJoin([remoteDir])}`, opts);
     if (mk.rc !== 0) throw fail(host, `cannot create ${remoteDir}: ${mk.stderr.trim()}`);
+    const room = await roomProblem(ctx, member, { taken, remoteDir, inDataDir }, opts);
+    if (room) throw fail(host, `${room}; no snapshot was written`);
     const save = await ctx.transport.exec(`umask 077 && ${etcdctlCommand(tls, ctx.host.address, ['snapshot', 'save', taken])}`, opts);
     if (save.rc !== 0) throw fail(host, `snapshot save from ${member} failed (rc ${save.rc}): ${etcdctlStderr(save)}`, { exitCode: save.rc });
     const st = await snapshotStatus(ctx, taken, opts);
@@ -44,7 +43,8 @@ export async function runEtcdSnapshot(ctx: TaskContext<EtcdSnapshotParams>): Pro
       const mv = await ctx.transport.exec(`mv -f -- ${shellJoin([taken, remote])}`, opts);
       if (mv.rc !== 0) throw fail(host, `cannot move ${taken} to ${remote}: ${mv.stderr.trim()}`);
     }
-    const sum = await ctx.transport.exec(shellJoin(['sha256sum', remote]), opts);
+    // From stdin: sha256sum escapes a file name it prints (a backslash first), stdin has none.
+    const sum = await ctx.transport.exec(`sha256sum < ${shellJoin([remote])}`, opts);
     const remoteSha = /^([0-9a-f]{64})\s/.exec(sum.stdout)?.[1];
     if (sum.rc !== 0 || !remoteSha) throw fail(host, `sha256sum ${remote} failed: ${sum.stderr.trim()}`);
     const data = await ctx.transport.readFile(remote, { become: ctx.host.become });
@@ -103,12 +103,35 @@ async function snapshotStatus(ctx: TaskContext<EtcdSnapshotParams>, file: string
  */
 export async function planEtcdSnapshot(ctx: TaskContext<EtcdSnapshotParams>): Promise<TaskPlan> {
   const member = await firstHealthy(ctx, ctx.params);
+  // The room check only reads (df, stat, endpoint status): a run that would stop here says so now.
+  const opts = { signal: ctx.signal, become: ctx.host.become, timeoutMs: 60_000 };
+  const { remoteDir, taken, inDataDir } = await snapshotPaths(ctx, 'plan', opts);
+  const room = await roomProblem(ctx, member, { taken, remoteDir, inDataDir }, opts);
+  if (room) throw fail(ctx.host.name, `${room}; the run would stop here`);
   const unknown = (what: string) => unknownUntilRun(`snapshot ${what}`);
   return {
     changed: true,
     summary: `would save an etcd snapshot from ${member} (healthy now), verify it and copy it into the state dir (keep ${ctx.params.keep ?? 3})`,
     output: { file: unknown('file'), sha256: unknown('sha256'), size: unknown('size'), hash: unknown('hash'), revision: unknown('revision'), totalKey: unknown('key count'), member, takenAt: unknown('time'), reused: false, pruned: [] },
   };
+}
+
+/**
+ * Where this snapshot goes: `remote` in remoteDir, first written at `taken` (the same file, or one
+ * in etcd's data dir when the container's tools must see it: snapshotInDataDir).
+ */
+async function snapshotPaths(ctx: TaskContext<EtcdSnapshotParams>, name: string, opts: ExecOptions): Promise<{ remoteDir: string; remote: string; taken: string; inDataDir: boolean }> {
+  const remoteDir = ctx.params.remoteDir ?? '/var/lib/kcarun/snapshots';
+  const remote = `${remoteDir}/${name}.db`;
+  const inDataDir = snapshotInDataDir(await probeEtcdTools(ctx.transport, opts));
+  const taken = inDataDir ? `${ctx.params.containerDataDir ?? '/var/lib/etcd'}/.kcarun-snapshot-${name}.db` : remote;
+  return { remoteDir, remote, taken, inDataDir };
+}
+
+/** snapshotSpaceProblem for `member`'s database; a failure to measure is itself the problem. */
+async function roomProblem(ctx: TaskContext<EtcdSnapshotParams>, member: string, where: { taken: string; remoteDir: string; inDataDir: boolean }, opts: ExecOptions): Promise<string | undefined> {
+  const dbSize = () => memberDbSize(ctx.transport, { ...ctx.params, endpoints: [member] }, ctx.host.address, member, opts);
+  return snapshotSpaceProblem(ctx.transport, where, dbSize, opts).catch((err: Error) => `cannot tell whether the snapshot fits: ${err.message}`);
 }
 
 async function firstHealthy(ctx: TaskContext<EtcdSnapshotParams>, p: EtcdSnapshotParams): Promise<string> {

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { KcarunError, KcarunErrorList } from '../../core/errors.js';
 import { checkCertificate, checkClockSkew, isSelfIssuedOutsideCluster } from '../../pki/checks.js';
 import { parseCertificates, parseSingleCertificate, type Certificate } from '../../pki/certificate.js';
+import { freeBytes } from '../shared/free-space.js';
 import { shellJoin } from '../../core/shell.js';
 import type { TaskContext, TaskOutcome } from '../define.js';
 import type { Transport } from '../../transport/types.js';
@@ -173,10 +174,13 @@ async function checkHost(ctx: TaskContext<PreflightParams>, name: string): Promi
 }
 
 async function checkDisk(t: Transport, host: string, path: string, minFreeMb: number, problem: Report, signal: AbortSignal): Promise<void> {
-  const res = await t.exec(`df -Pk ${shellJoin([path])} | tail -n 1`, { signal, timeoutMs: 15_000 });
-  const avail = Number(res.stdout.trim().split(/\s+/)[3]);
-  if (res.rc !== 0 || Number.isNaN(avail)) return problem(host, `cannot measure free space of ${path}: ${res.stderr.trim() || res.stdout.trim()}`);
-  if (avail / 1024 < minFreeMb) problem(host, `${path} has ${Math.floor(avail / 1024)} MB free, ${minFreeMb} MB needed for backups`);
+  let free: number;
+  try {
+    free = await freeBytes(t, path, { signal });
+  } catch (err) {
+    return problem(host, (err as Error).message);
+  }
+  if (free / 1024 / 1024 < minFreeMb) problem(host, `${path} has ${Math.floor(free / 1024 / 1024)} MB free, ${minFreeMb} MB needed for backups`);
 }
 
 async function readOrNull(t: Transport, path: string): Promise<Buffer | null> {

@@ -28,8 +28,10 @@ export function SettingInSchema(description: string) {
 export function RemotePathSchema(description?: string, options: { default?: string } = {}) {
   return Type.String({
     minLength: 1,
-    pattern: '^/',
-    'x-pattern-message': 'must be an absolute path (starting with /): a relative path on a host depends on the folder the SSH login starts in',
+    // No C0 control characters or DEL: a newline in a path makes sha256sum escape the line (its output
+    // then starts with a backslash) and splits every line-based listing that names it.
+    pattern: '^/[^\\x00-\\x1f\\x7f]*$',
+    'x-pattern-message': 'must be an absolute path (starting with /) with no control character (a newline, a tab): a relative path on a host depends on the folder the SSH login starts in, and a control character breaks the line-based output of the tools that print paths (sha256sum, ls)',
     ...(description ? { description } : {}),
     ...options,
   });

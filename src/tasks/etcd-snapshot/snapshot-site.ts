@@ -1,0 +1,92 @@
+import { dirname } from 'node:path';
+import { shellQuote } from '../../core/shell.js';
+import type { ExecOptions, Transport } from '../../transport/types.js';
+import { etcdctlCommand, parseToolJson, type EtcdTls } from '../shared/etcdctl.js';
+import { freeBytes } from '../shared/free-space.js';
+
+/** Which of etcd's tools a host has on its PATH, and whether an etcd container runs there. */
+export interface EtcdTools {
+  hostEtcdctl: boolean;
+  hostEtcdutl: boolean;
+  etcdContainer: boolean;
+}
+
+/**
+ * One look at the host: `command -v` for etcdctl and etcdutl, and `crictl ps --name ^etcd$` for a
+ * running etcd container (the place etcdToolCommand falls back to). A host without crictl simply
+ * has no container here.
+ */
+export async function probeEtcdTools(t: Transport, opts: ExecOptions): Promise<EtcdTools> {
+  const res = await t.exec(
+    `for t in etcdctl etcdutl; do command -v "$t" >/dev/null 2>&1 && echo "host:$t"; done; ` +
+      `c=$(crictl ps --name '^etcd$' -q 2>/dev/null | head -n 1); [ -n "$c" ] && echo container; true`,
+    { ...opts, timeoutMs: 30_000 },
+  );
+  const seen = new Set(res.stdout.split('\n').map((l) => l.trim()));
+  return { hostEtcdctl: seen.has('host:etcdctl'), hostEtcdutl: seen.has('host:etcdutl'), etcdContainer: seen.has('container') };
+}
+
+/**
+ * Whether the snapshot must be written inside etcd's data dir (the one folder the etcd container
+ * and the host see at the same path) rather than straight into remoteDir. etcdToolCommand runs each
+ * tool on the host when the host has it, else in the etcd container: `snapshot save` (etcdctl) and
+ * `snapshot status` (etcdutl since 3.5; etcd 3.6's etcdctl lacks it) must both see the file. So the
+ * data dir is needed when etcdctl runs in the container, or when etcdutl does (host etcdctl without
+ * etcdutl, e.g. a distribution's etcd-client 3.5 package on a kubeadm node). Review of session 26:
+ * deciding from etcdctl alone saved on the host where the container's etcdutl could not read it.
+ */
+export function snapshotInDataDir(tools: EtcdTools): boolean {
+  return !tools.hostEtcdctl || (!tools.hostEtcdutl && tools.etcdContainer);
+}
+
+/**
+ * Room etcd keeps on its own file system beyond the snapshot: two WAL segments. etcd preallocates
+ * each 64 MB segment (SegmentSizeBytes in etcd's server/storage/wal/wal.go) and its file pipeline
+ * keeps the next one ready; a snapshot that filled the disk would leave etcd unable to cut a
+ * segment, and a member that cannot write its WAL stops.
+ */
+export const ETCD_DATA_DIR_HEADROOM_BYTES = 2 * 64_000_000;
+
+/** The size of `member`'s backend database (`endpoint status` dbSize, bytes): what a snapshot of it writes, at most. */
+export async function memberDbSize(t: Transport, tls: EtcdTls, hostAddress: string, member: string, opts: ExecOptions): Promise<number> {
+  const res = await t.exec(etcdctlCommand({ ...tls, endpoints: [member] }, hostAddress, ['endpoint', 'status', '-w', 'json']), { ...opts, timeoutMs: 30_000 });
+  const doc = parseToolJson('etcdctl endpoint status', res) as Array<{ Status?: { dbSize?: number } }>;
+  const size = doc[0]?.Status?.dbSize;
+  if (typeof size !== 'number' || !(size > 0)) throw new Error(`etcdctl endpoint status of ${member} gives no dbSize: ${res.stdout.trim().slice(0, 160)}`);
+  return size;
+}
+
+/**
+ * Checks, before anything is written, that the snapshot fits: where it is written first (`taken`;
+ * in etcd's data dir, the snapshot plus ETCD_DATA_DIR_HEADROOM_BYTES), and in remoteDir, where it
+ * is moved (the snapshot again, unless it is the same file system, where the move is a rename).
+ * `dbSize` gives the database's size in bytes (memberDbSize). Returns a message naming the folder, what it has and what it needs, or
+ * undefined when both fit.
+ */
+export async function snapshotSpaceProblem(
+  t: Transport,
+  where: { taken: string; remoteDir: string; inDataDir: boolean },
+  dbSizeOf: () => Promise<number>,
+  opts: ExecOptions,
+): Promise<string | undefined> {
+  const dbSize = await dbSizeOf();
+  const firstDir = dirname(where.taken);
+  const need = dbSize + (where.inDataDir ? ETCD_DATA_DIR_HEADROOM_BYTES : 0);
+  // Free space rounded down, needs rounded up: the message never shows a shortfall as enough.
+  const mb = (n: number) => `${Math.ceil(n / 1_000_000)} MB`;
+  const mbFree = (n: number) => `${Math.floor(n / 1_000_000)} MB`;
+  const firstFree = await freeBytes(t, firstDir, opts);
+  if (firstFree < need) {
+    const why = where.inDataDir ? ` (the snapshot, ${mb(dbSize)}, plus ${mb(ETCD_DATA_DIR_HEADROOM_BYTES)} etcd keeps for its WAL)` : ` (the snapshot, ${mb(dbSize)})`;
+    return `${firstDir} has ${mbFree(firstFree)} free, ${mb(need)} needed${why}`;
+  }
+  if (!where.inDataDir) return undefined;
+  // remoteDir may not exist yet (a dry run plans before mkdir): its nearest existing folder is on
+  // the file system it will be made on.
+  const found = await t.exec(`d=${shellQuote(where.remoteDir)}; while [ ! -d "$d" ]; do d=$(dirname -- "$d"); done; printf %s "$d"`, opts);
+  const remoteDir = found.stdout || '/';
+  const sameFs = await t.exec(`[ "$(stat -c %d -- ${shellQuote(firstDir)})" = "$(stat -c %d -- ${shellQuote(remoteDir)})" ]`, opts);
+  if (sameFs.rc === 0) return undefined;
+  const remoteFree = await freeBytes(t, remoteDir, opts);
+  return remoteFree < dbSize ? `${where.remoteDir} has ${mbFree(remoteFree)} free, ${mb(dbSize)} needed (the snapshot, moved there from ${firstDir})` : undefined;
+}
