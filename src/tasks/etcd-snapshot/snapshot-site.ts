@@ -69,8 +69,11 @@ export async function snapshotSpaceProblem(
   dbSizeOf: () => Promise<number>,
   opts: ExecOptions,
 ): Promise<string | undefined> {
-  const dbSize = await dbSizeOf();
   const firstDir = dirname(where.taken);
+  if (where.inDataDir && (await t.exec(`test -d ${shellQuote(firstDir)}`, opts)).rc !== 0) {
+    return `${firstDir} does not exist: with etcd's tools in its container the snapshot is written in etcd's data dir first; set containerDataDir to that folder (kubeadm: the etcd-data hostPath of etcd.yaml)`;
+  }
+  const dbSize = await dbSizeOf();
   const need = dbSize + (where.inDataDir ? ETCD_DATA_DIR_HEADROOM_BYTES : 0);
   // Free space rounded down, needs rounded up: the message never shows a shortfall as enough.
   const mb = (n: number) => `${Math.ceil(n / 1_000_000)} MB`;

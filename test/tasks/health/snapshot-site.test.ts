@@ -71,6 +71,15 @@ describe('etcd-snapshot: where the file goes and whether it fits', () => {
     expect(await snapshotSpaceProblem(t, { taken: join(small, '.x.db'), remoteDir, inDataDir: true }, async () => 10 * MB, {})).toBeUndefined();
   });
 
+  it("a data dir that is not there is named with the setting to fix, before anything is measured", async () => {
+    const missing = join(tmp.dir, 'etcd-elsewhere');
+    const where = { taken: join(missing, '.x.db'), remoteDir: tmp.dir, inDataDir: true };
+    const size = async () => Promise.reject(new Error('not asked'));
+    expect(await snapshotSpaceProblem(t, where, size, {})).toBe(
+      `${missing} does not exist: with etcd's tools in its container the snapshot is written in etcd's data dir first; set containerDataDir to that folder (kubeadm: the etcd-data hostPath of etcd.yaml)`,
+    );
+  });
+
   it("a failed size lookup is the caller's error, never a silent pass", async () => {
     const where = { taken: join(small, '.x.db'), remoteDir: tmp.dir, inDataDir: true };
     await expect(snapshotSpaceProblem(t, where, async () => Promise.reject(new Error('etcdctl endpoint status printed no JSON')), {})).rejects.toThrow(/printed no JSON/);
