@@ -1,11 +1,13 @@
 /**
- * The etcd restore procedure of docs/health.md ("Restoring etcd from a snapshot"), run on the genuine
- * kubeadm HA cluster of health-tasks-real.test.ts (etcd 3.6 as static pods): the blocks the doc marks
- * `<!-- restore-step: NAME -->` are read from the doc and run verbatim on the nodes, so the doc cannot
- * drift from what was tested. The snapshot is one the `etcd-snapshot` task took.
+ * The etcd restore procedures of docs/health.md ("Restoring etcd from a snapshot"), run on genuine
+ * clusters: the blocks the doc marks `<!-- restore-step: NAME -->` (kubeadm, etcd 3.6 as static pods:
+ * health-tasks-real.test.ts) or `<!-- restore-unit-step: NAME -->` (etcd as a unit: the hand-installed
+ * layout of rotate-binary-real, kubespray's of rotate-kubespray-real) are read from the doc and run
+ * verbatim on the nodes, so the doc cannot drift from what was tested. The snapshot is one the
+ * `etcd-snapshot` task took.
  *
- * It stops the whole control plane, so it runs last on that lab, after the other health tests, and
- * proves the cluster whole again afterwards (the file's `lab down` check follows).
+ * It stops the whole control plane, so it runs last on its lab, and proves the cluster whole again
+ * afterwards (the file's `lab down` check follows).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -21,19 +23,58 @@ import { etcdctlIn, nodeIp, P, TLS } from './health-real-tools.js';
 import { pauseDeployment } from './health-real-kube.js';
 
 const DOC = join(import.meta.dirname, '../../docs/health.md');
-/** The steps the doc gives, in the order an operator runs them. */
-const STEPS = ['check', 'stop', 'wait-stopped', 'restore', 'swap', 'start-etcd', 'wait-etcd', 'start-apiserver'] as const;
-type Step = (typeof STEPS)[number];
+/** The steps the doc gives for each marker, in the order an operator runs them. */
+export const RESTORE_STEPS = ['check', 'stop', 'wait-stopped', 'restore', 'swap', 'start-etcd', 'wait-etcd', 'start-apiserver'] as const;
+type Step = (typeof RESTORE_STEPS)[number];
+
+/** How one layout's cluster is restored and looked at. */
+export interface RestoreLayout {
+  /** Shown in the test names. */
+  name: string;
+  /** The doc's marker of this layout's blocks. */
+  marker: 'restore-step' | 'restore-unit-step';
+  /** etcd client files on the nodes, for the etcd-snapshot task and kcarun's etcd gate. */
+  tls: { cacert: string; cert: string; key: string };
+  /** The CA an apiserver's serving certificate chains to (its /readyz probes), on the nodes. */
+  apiserverCa: string;
+  /** The admin kubeconfig on the nodes (the kube probe). */
+  kubeconfig: string;
+  /** Variables every block runs with besides the restore's own (etcdctl's client files for the unit blocks). */
+  env: Record<string, string>;
+  /** `etcdctl ARGS` against `node`'s member, by hand, independently of kcarun. */
+  etcdctl(node: string, args: string): Promise<Cmd>;
+}
+
+/** kubeadm's layout: etcd and kube-apiserver static pods, etcdctl only in the etcd container. */
+export function kubeadmRestoreLayout(lab: RealLab): RestoreLayout {
+  return { name: 'kubeadm', marker: 'restore-step', tls: TLS, apiserverCa: `${P}/ca.crt`, kubeconfig: '/etc/kubernetes/admin.conf', env: {}, etcdctl: (node, args) => etcdctlIn(lab, node, args) };
+}
+
+/**
+ * etcd as a unit with etcdctl on the host (hand-installed, kubespray): `tls` are etcd client files
+ * the host's etcdctl uses, by hand and in the doc's wait-etcd block (ETCDCTL_* variables).
+ */
+export function unitRestoreLayout(lab: RealLab, name: string, files: { tls: RestoreLayout['tls']; apiserverCa: string; kubeconfig: string }): RestoreLayout {
+  const env = { ETCDCTL_CACERT: files.tls.cacert, ETCDCTL_CERT: files.tls.cert, ETCDCTL_KEY: files.tls.key };
+  const assign = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`).join(' ');
+  return {
+    name,
+    marker: 'restore-unit-step',
+    ...files,
+    env,
+    etcdctl: (node, args) => ssh(lab.paths, lab.state, node, `${assign} etcdctl --endpoints=https://${nodeIp(lab, node)}:2379 ${args}`),
+  };
+}
 const CM = 'kcarun-restore-probe';
 const CM_LATER = 'kcarun-restore-later';
 
 /**
- * The shell blocks of docs/health.md marked `<!-- restore-step: NAME -->`, by NAME, dedented (they sit
- * inside a numbered list). Shape: Map<step name, script text>, in the doc's order.
+ * The shell blocks of docs/health.md marked `<!-- MARKER: NAME -->` (restore-step for kubeadm,
+ * restore-unit-step for etcd as a unit), by NAME, dedented (they sit inside a numbered list). Shape: Map<step name, script text>, in the doc's order.
  */
-export function restoreSteps(markdown: string): Map<string, string> {
+export function restoreSteps(markdown: string, marker: RestoreLayout['marker'] = 'restore-step'): Map<string, string> {
   const steps = new Map<string, string>();
-  for (const m of markdown.matchAll(/^([ \t]*)<!-- restore-step: ([\w-]+) -->\n[ \t]*```sh\n([\s\S]*?)\n[ \t]*```$/gm)) {
+  for (const m of markdown.matchAll(new RegExp(`^([ \\t]*)<!-- ${marker}: ([\\w-]+) -->\\n[ \\t]*\`\`\`sh\\n([\\s\\S]*?)\\n[ \\t]*\`\`\`$`, 'gm'))) {
     const indent = m[1]!.length;
     steps.set(m[2]!, m[3]!.split('\n').map((l) => l.slice(Math.min(indent, l.length - l.trimStart().length))).join('\n'));
   }
@@ -41,25 +82,26 @@ export function restoreSteps(markdown: string): Map<string, string> {
 }
 
 /** etcd's revision and cluster id as cp1's member reports them (ids kept as strings: they exceed 2^53). */
-async function etcdHeader(lab: RealLab): Promise<{ revision: bigint; clusterId: string }> {
-  const r = await etcdctlIn(lab, 'cp1', 'endpoint status -w json');
+async function etcdHeader(layout: RestoreLayout): Promise<{ revision: bigint; clusterId: string }> {
+  const r = await layout.etcdctl('cp1', 'endpoint status -w json');
   expect(r.rc, `etcdctl endpoint status: ${r.stderr}`).toBe(0);
   return { revision: BigInt(/"revision":(\d+)/.exec(r.stdout)![1]!), clusterId: /"cluster_id":(\d+)/.exec(r.stdout)![1]! };
 }
 
-export function describeEtcdRestore(lab: RealLab): void {
-  describe('the etcd restore procedure of docs/health.md (stops the whole control plane; last)', () => {
+export function describeEtcdRestore(lab: RealLab, layoutOf: (lab: RealLab) => RestoreLayout = kubeadmRestoreLayout): void {
+  const layout = layoutOf(lab);
+  describe(`the etcd restore procedure of docs/health.md for ${layout.name} (stops the whole control plane; last)`, () => {
     let t: LabTasks | undefined;
     const tasks = (): LabTasks => {
       if (!t) throw new Error('the restore block set-up did not run');
       return t;
     };
-    const steps = restoreSteps(readFileSync(DOC, 'utf8'));
+    const steps = restoreSteps(readFileSync(DOC, 'utf8'), layout.marker);
     /** Runs the doc's block `step` on `node` as `bash -eu` (a failing command fails the step), with `env` set. */
     const runStep = async (node: string, step: Step, env: Record<string, string> = {}): Promise<Cmd> => {
       const script = steps.get(step);
-      if (script === undefined) throw new Error(`docs/health.md has no block marked restore-step: ${step}`);
-      const assign = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`).join(' ');
+      if (script === undefined) throw new Error(`docs/health.md has no block marked ${layout.marker}: ${step}`);
+      const assign = Object.entries({ ...layout.env, ...env }).map(([k, v]) => `${k}=${shellQuote(v)}`).join(' ');
       const r = await ssh(lab.paths, lab.state, node, `${assign} bash -euc ${shellQuote(script)}`);
       expect(r.rc, `restore step ${step} on ${node}:\n${r.stdout}\n${r.stderr}`).toBe(0);
       return r;
@@ -78,16 +120,16 @@ export function describeEtcdRestore(lab: RealLab): void {
     });
 
     it('the doc gives every step, as shell blocks', () => {
-      expect([...steps.keys()]).toEqual([...STEPS]);
+      expect([...steps.keys()]).toEqual([...RESTORE_STEPS]);
     });
 
-    it('restores all 3 members from an etcd-snapshot task snapshot with the commands of docs/health.md, run verbatim: the apiservers serve the snapshot again, etcd revision bumped, nodes Ready, controllers working', async () => {
+    it(`restores every member (${layout.name}) from an etcd-snapshot task snapshot with the commands of docs/health.md, run verbatim: the apiservers serve the snapshot again, etcd revision bumped, nodes Ready, controllers working`, async () => {
       const nodes = lab.state.nodes.map((n) => n.name);
       const ok = (r: Cmd, what: string) => expect(r.rc, `${what}: ${r.stdout}${r.stderr}`).toBe(0);
       ok(await kubectl(lab.paths, ['create', 'configmap', CM, '-n', 'default', '--from-literal=v=before-snapshot']), 'create configmap');
-      const snap = await tasks().run(etcdSnapshotTask, 'cp1', TLS, { stepId: 'restore/0/cp1' });
+      const snap = await tasks().run(etcdSnapshotTask, 'cp1', layout.tls, { stepId: 'restore/0/cp1' });
       const { file, sha256 } = snap.output as { file: string; sha256: string };
-      const before = await etcdHeader(lab);
+      const before = await etcdHeader(layout);
       ok(await kubectl(lab.paths, ['patch', 'configmap', CM, '-n', 'default', '-p', '{"data":{"v":"after-snapshot"}}']), 'patch configmap');
       ok(await kubectl(lab.paths, ['create', 'configmap', CM_LATER, '-n', 'default', '--from-literal=v=x']), 'create later configmap');
       expect((await cmData(CM)).stdout).toBe('after-snapshot');
@@ -119,14 +161,14 @@ export function describeEtcdRestore(lab: RealLab): void {
       // 5. Start etcd everywhere; the doc's own wait, and kcarun's etcd gate as a second opinion.
       for (const n of nodes) await runStep(n, 'start-etcd');
       await runStep('cp1', 'wait-etcd');
-      await tasks().run(waitHealthyTask, 'cp2', { intervalSeconds: 1, timeoutSeconds: 120, successes: 2, probes: [{ kind: 'etcd', ...TLS }] });
+      await tasks().run(waitHealthyTask, 'cp2', { intervalSeconds: 1, timeoutSeconds: 120, successes: 2, probes: [{ kind: 'etcd', ...layout.tls }] });
       // 6. Start the apiservers, restart the kubelets; gate on every /readyz and on the nodes.
       for (const n of nodes) await runStep(n, 'start-apiserver');
       await tasks().run(waitHealthyTask, 'cp1', {
         intervalSeconds: 1,
         timeoutSeconds: 240,
         successes: 2,
-        probes: [{ kind: 'kube', maxLeaseAgeSeconds: 20 }, ...nodes.map((n) => ({ kind: 'https', url: `https://${nodeIp(lab, n)}:6443/readyz`, cacert: `${P}/ca.crt`, bodyMatches: '^ok$' }))],
+        probes: [{ kind: 'kube', kubeconfig: layout.kubeconfig, maxLeaseAgeSeconds: 20 }, ...nodes.map((n) => ({ kind: 'https', url: `https://${nodeIp(lab, n)}:6443/readyz`, cacert: layout.apiserverCa, bodyMatches: '^ok$' }))],
       });
       console.log(`etcd restore: control plane stopped in ${stopSeconds.toFixed(0)} s, whole procedure ${((Date.now() - stoppedAt) / 1000).toFixed(0)} s`);
 
@@ -140,10 +182,10 @@ export function describeEtcdRestore(lab: RealLab): void {
         expect(later.stderr).toMatch(/NotFound|not found/);
       }
       // A new cluster (new token: new id), revisions ahead of everything any client saw before.
-      const after = await etcdHeader(lab);
+      const after = await etcdHeader(layout);
       expect(after.clusterId).not.toBe(before.clusterId);
       expect(after.revision).toBeGreaterThan(before.revision + 999_999_999n);
-      const members = await etcdctlIn(lab, 'cp1', 'member list');
+      const members = await layout.etcdctl('cp1', 'member list');
       ok(members, 'member list');
       for (const n of nodes) expect(members.stdout).toMatch(new RegExp(`, started, ${n}, https://${nodeIp(lab, n).replace(/\./g, '\\.')}:2380,`));
       // The old data is kept on every member, in the data dir's kcarun-restore folder (same file system).

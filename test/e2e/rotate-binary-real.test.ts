@@ -41,6 +41,7 @@ import { jsonEvents, runCli, startCli, waitForEvent } from '../helpers/cli.js';
 import { openssl, ssh } from '../lab/lab-fixture.js';
 import { changedFiles, plannedFiles, stageStatuses, type Events } from './plan-check.js';
 import { downAndExpectMachineRestored, dryRun, realLabSession } from './real-lab-session.js';
+import { describeEtcdRestore, unitRestoreLayout } from './health-restore-real.js';
 
 const SUBNET = process.env['KCARUN_REAL_BINARY_SUBNET'] ?? '10.233.0.0/16';
 const NODES = 5;
@@ -215,6 +216,15 @@ describe('stock rotate-ca on a hand-installed cluster of real binaries (binary-r
     expect(r.rc, r.stderr).toBe(0);
     expect(r.stdout.trim().split(' ').sort()).toEqual(NODE_NAMES.map((n) => `${n}=True`));
   }, 300_000);
+
+  // Last before lab down: stops the whole control plane (etcd and kube-apiserver as units).
+  describeEtcdRestore(lab, (l) =>
+    unitRestoreLayout(l, 'the hand-installed layout', {
+      tls: { cacert: '/etc/etcd/ssl/ca-etcd.pem', cert: '/etc/etcd/ssl/cert-etcd.pem', key: '/etc/etcd/ssl/cert-etcd-key.pem' },
+      apiserverCa: '/etc/kubernetes/ssl/ca-kubernetes.pem',
+      kubeconfig: '/etc/kubernetes/admin.kubeconfig',
+    }),
+  );
 
   it('lab down stops everything; the lab\'s addresses then fail at once; the machine is as before', async () => {
     await downAndExpectMachineRestored(lab);

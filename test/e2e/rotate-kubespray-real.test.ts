@@ -31,6 +31,7 @@ import { runCli, startCli } from '../helpers/cli.js';
 import { openssl, ssh } from '../lab/lab-fixture.js';
 import type { StatusJson } from './lab-session.js';
 import { downAndExpectMachineRestored, dryRun, realLabSession } from './real-lab-session.js';
+import { describeEtcdRestore, unitRestoreLayout } from './health-restore-real.js';
 
 const SUBNET = process.env['KCARUN_REAL_KUBESPRAY_SUBNET'] ?? '10.237.0.0/16';
 const NODES = ['cp1', 'cp2', 'cp3'];
@@ -215,6 +216,16 @@ describe('stock rotate-ca on a kubespray-made cluster of real components (kubesp
     expect(r.rc, r.stderr).toBe(0);
     expect(r.stdout.trim().split(' ').sort()).toEqual(NODES.map((n) => `${n}=True`));
   }, 300_000);
+
+  // Last before lab down: stops the whole control plane (etcd a unit reading /etc/etcd.env,
+  // kube-apiserver a static pod). kubespray leaves every node's admin-<host> client on every node.
+  describeEtcdRestore(lab, (l) =>
+    unitRestoreLayout(l, "kubespray's layout", {
+      tls: { cacert: `${SSL}/ca.pem`, cert: `${SSL}/admin-cp1.pem`, key: `${SSL}/admin-cp1-key.pem` },
+      apiserverCa: `${PKI}/ca.crt`,
+      kubeconfig: '/etc/kubernetes/admin.conf',
+    }),
+  );
 
   it('lab down stops everything; the lab\'s addresses then fail at once; the machine is as before, its /etc untouched', async () => {
     await downAndExpectMachineRestored(lab);
