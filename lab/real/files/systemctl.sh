@@ -50,6 +50,12 @@ for u in "${units[@]}"; do
     case "$verb" in
       is-active|is-failed) say inactive; rc=3; continue ;;
       is-enabled) echo "Failed to get unit file state for $u.service: No such file or directory" >&2; rc=1; continue ;;
+      show) # as systemd: a unit it does not know is shown as not loaded and inactive, exit 0
+        [ ${#props[@]} -gt 0 ] || props=(Id LoadState ActiveState)
+        for pp in ${props[*]}; do
+          case "$pp" in Id) v="$u.service" ;; LoadState) v=not-found ;; MainPID) v=0 ;; ActiveState) v=inactive ;; SubState) v=dead ;; *) v="" ;; esac
+          if [ $value = 1 ]; then echo "$v"; else echo "$pp=$v"; fi
+        done; continue ;;
       status) echo "Unit $u.service could not be found." >&2; rc=4; continue ;;
       *) echo "Failed to $verb $u.service: Unit $u.service not found." >&2; rc=5; continue ;;
     esac
@@ -84,7 +90,7 @@ for u in "${units[@]}"; do
       [ ${#props[@]} -gt 0 ] || props=(Id MainPID ActiveState SubState)
       for pp in ${props[*]}; do
         case "$pp" in
-          Id) v="$u.service" ;; MainPID) v="$p" ;;
+          Id) v="$u.service" ;; LoadState) v=loaded ;; MainPID) v="$p" ;;
           ActiveState) v="$([ "$p" != 0 ] && echo active || echo inactive)" ;;
           SubState) v="$([ "$p" != 0 ] && echo running || echo dead)" ;;
           UnitFileState) v="$([ -e "$RUN/$u.enabled" ] && echo enabled || echo disabled)" ;;

@@ -34,6 +34,7 @@ export async function runEtcdSnapshot(ctx: TaskContext<EtcdSnapshotParams>): Pro
   try {
     const mk = await ctx.transport.exec(`umask 077 && mkdir -p ${shellJoin([remoteDir])}`, opts);
     if (mk.rc !== 0) throw fail(host, `cannot create ${remoteDir}: ${mk.stderr.trim()}`);
+    if (inDataDir) await removeLeftovers(ctx, opts);
     const room = await roomProblem(ctx, member, { taken, remoteDir, inDataDir }, opts);
     if (room) throw fail(host, `${room}; no snapshot was written`);
     const save = await ctx.transport.exec(`umask 077 && ${etcdctlCommand(tls, ctx.host.address, ['snapshot', 'save', taken])}`, opts);
@@ -124,14 +125,29 @@ async function snapshotPaths(ctx: TaskContext<EtcdSnapshotParams>, name: string,
   const remoteDir = ctx.params.remoteDir ?? '/var/lib/kcarun/snapshots';
   const remote = `${remoteDir}/${name}.db`;
   const inDataDir = snapshotInDataDir(await probeEtcdTools(ctx.transport, opts));
-  const taken = inDataDir ? `${ctx.params.containerDataDir ?? '/var/lib/etcd'}/.kcarun-snapshot-${name}.db` : remote;
+  const taken = inDataDir ? `${etcdDataDir(ctx.params)}/${SNAPSHOT_IN_DATA_DIR_PREFIX}${name}.db` : remote;
   return { remoteDir, remote, taken, inDataDir };
+}
+
+/** etcd's data dir on the host (containerDataDir: kubeadm's etcd-data hostPath by default). */
+const etcdDataDir = (p: EtcdSnapshotParams): string => p.containerDataDir ?? '/var/lib/etcd';
+/** The name every snapshot written in etcd's data dir starts with: a leftover one is recognised by it. */
+const SNAPSHOT_IN_DATA_DIR_PREFIX = '.kcarun-snapshot-';
+
+/**
+ * Snapshots an earlier run left in etcd's data dir (killed, or its SSH connection lost, before its
+ * `finally` removed them): only files with kcarun's prefix, older than an hour (no run of this task
+ * is still writing one then), logged by name.
+ */
+async function removeLeftovers(ctx: TaskContext<EtcdSnapshotParams>, opts: ExecOptions): Promise<void> {
+  const r = await ctx.transport.exec(`find ${shellJoin([etcdDataDir(ctx.params)])} -maxdepth 1 -type f -name ${shellJoin([`${SNAPSHOT_IN_DATA_DIR_PREFIX}*`])} -mmin +60 -print -delete`, opts);
+  for (const f of r.stdout.split('\n').filter(Boolean)) ctx.log.warn(`removed ${f}, a snapshot an interrupted run left in etcd's data dir`);
 }
 
 /** snapshotSpaceProblem for `member`'s database; a failure to measure is itself the problem. */
 async function roomProblem(ctx: TaskContext<EtcdSnapshotParams>, member: string, where: { taken: string; remoteDir: string; inDataDir: boolean }, opts: ExecOptions): Promise<string | undefined> {
   const dbSize = () => memberDbSize(ctx.transport, { ...ctx.params, endpoints: [member] }, ctx.host.address, member, opts);
-  return snapshotSpaceProblem(ctx.transport, where, dbSize, opts).catch((err: Error) => `cannot tell whether the snapshot fits: ${err.message}`);
+  return snapshotSpaceProblem(ctx.transport, { ...where, etcdDataDir: etcdDataDir(ctx.params) }, dbSize, opts).catch((err: Error) => `cannot tell whether the snapshot fits: ${err.message}`);
 }
 
 async function firstHealthy(ctx: TaskContext<EtcdSnapshotParams>, p: EtcdSnapshotParams): Promise<string> {

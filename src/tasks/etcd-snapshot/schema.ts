@@ -7,7 +7,7 @@ export const EtcdSnapshotSchema = Type.Object(
     remoteDir: Type.Optional(RemotePathSchema('Folder on the host for the snapshot while it is taken (default /var/lib/kcarun/snapshots).')),
     containerDataDir: Type.Optional(
       RemotePathSchema(
-        "Where the snapshot is written first when etcd's tools run inside the etcd container (a kubeadm node: no etcdctl on the host; or etcdctl without etcdutl beside the container): a folder the container and the host see at the same path (default /var/lib/etcd, kubeadm's etcd-data hostPath volume); it is moved to remoteDir at once.",
+        "Where the snapshot is written first when etcd's tools run inside the etcd container (a kubeadm node: no etcdctl on the host; or etcdctl without etcdutl beside the container): a folder the container and the host see at the same path (default /var/lib/etcd, kubeadm's etcd-data hostPath volume); it is moved to remoteDir at once. Also the file system that keeps room for etcd's WAL when a remoteDir shares it.",
       ),
     ),
     keep: Type.Optional(Type.Integer({ minimum: 1, description: 'Snapshots of this host kept in the state dir (default 3).' })),

@@ -57,39 +57,56 @@ export async function memberDbSize(t: Transport, tls: EtcdTls, hostAddress: stri
 }
 
 /**
- * Checks, before anything is written, that the snapshot fits: where it is written first (`taken`;
- * in etcd's data dir, the snapshot plus ETCD_DATA_DIR_HEADROOM_BYTES), and in remoteDir, where it
- * is moved (the snapshot again, unless it is the same file system, where the move is a rename).
- * `dbSize` gives the database's size in bytes (memberDbSize). Returns a message naming the folder, what it has and what it needs, or
- * undefined when both fit.
+ * Checks, before anything is written, that the snapshot fits: where it is written first (`taken`),
+ * and in remoteDir, where it is then moved (again, unless that is the same file system: a rename).
+ * On the file system of etcd's data dir (`etcdDataDir`: where it is written first in the container
+ * case, or a remoteDir that shares it, as /var/lib/kcarun and /var/lib/etcd often do) the snapshot
+ * needs ETCD_DATA_DIR_HEADROOM_BYTES more. Folders not made yet (a dry run plans before mkdir) are
+ * measured at their nearest existing parent. `dbSizeOf` gives the database's size in bytes
+ * (memberDbSize). Returns a message naming the folder, what it has and what it needs (MiB), or
+ * undefined when it fits.
  */
 export async function snapshotSpaceProblem(
   t: Transport,
-  where: { taken: string; remoteDir: string; inDataDir: boolean },
+  where: { taken: string; remoteDir: string; inDataDir: boolean; etcdDataDir: string },
   dbSizeOf: () => Promise<number>,
   opts: ExecOptions,
 ): Promise<string | undefined> {
   const firstDir = dirname(where.taken);
-  if (where.inDataDir && (await t.exec(`test -d ${shellQuote(firstDir)}`, opts)).rc !== 0) {
-    return `${firstDir} does not exist: with etcd's tools in its container the snapshot is written in etcd's data dir first; set containerDataDir to that folder (kubeadm: the etcd-data hostPath of etcd.yaml)`;
+  const etcdDirExists = (await t.exec(`test -d ${shellQuote(where.etcdDataDir)}`, opts)).rc === 0;
+  if (where.inDataDir && !etcdDirExists) {
+    return `${where.etcdDataDir} does not exist: with etcd's tools in its container the snapshot is written in etcd's data dir first; set containerDataDir to that folder (kubeadm: the etcd-data hostPath of etcd.yaml)`;
   }
   const dbSize = await dbSizeOf();
-  const need = dbSize + (where.inDataDir ? ETCD_DATA_DIR_HEADROOM_BYTES : 0);
+  const first = await nearestExisting(t, firstDir, opts);
+  const remote = await nearestExisting(t, where.remoteDir, opts);
+  const [firstDev, remoteDev, etcdDev] = await devices(t, [first, remote, ...(etcdDirExists ? [where.etcdDataDir] : [])], opts);
+  const onEtcdFs = (dev: string | undefined) => etcdDev !== undefined && dev === etcdDev;
   // Free space rounded down, needs rounded up: the message never shows a shortfall as enough.
-  const mb = (n: number) => `${Math.ceil(n / 1_000_000)} MB`;
-  const mbFree = (n: number) => `${Math.floor(n / 1_000_000)} MB`;
-  const firstFree = await freeBytes(t, firstDir, opts);
-  if (firstFree < need) {
-    const why = where.inDataDir ? ` (the snapshot, ${mb(dbSize)}, plus ${mb(ETCD_DATA_DIR_HEADROOM_BYTES)} etcd keeps for its WAL)` : ` (the snapshot, ${mb(dbSize)})`;
-    return `${firstDir} has ${mbFree(firstFree)} free, ${mb(need)} needed${why}`;
-  }
-  if (!where.inDataDir) return undefined;
-  // remoteDir may not exist yet (a dry run plans before mkdir): its nearest existing folder is on
-  // the file system it will be made on.
-  const found = await t.exec(`d=${shellQuote(where.remoteDir)}; while [ ! -d "$d" ]; do d=$(dirname -- "$d"); done; printf %s "$d"`, opts);
-  const remoteDir = found.stdout || '/';
-  const sameFs = await t.exec(`[ "$(stat -c %d -- ${shellQuote(firstDir)})" = "$(stat -c %d -- ${shellQuote(remoteDir)})" ]`, opts);
-  if (sameFs.rc === 0) return undefined;
-  const remoteFree = await freeBytes(t, remoteDir, opts);
-  return remoteFree < dbSize ? `${where.remoteDir} has ${mbFree(remoteFree)} free, ${mb(dbSize)} needed (the snapshot, moved there from ${firstDir})` : undefined;
+  const need = (n: number) => `${Math.ceil(n / MIB)} MiB`;
+  const free = (n: number) => `${Math.floor(n / MIB)} MiB`;
+  const headroom = `, plus ${need(ETCD_DATA_DIR_HEADROOM_BYTES)} etcd keeps on its file system for its WAL`;
+  const firstNeed = dbSize + (onEtcdFs(firstDev) ? ETCD_DATA_DIR_HEADROOM_BYTES : 0);
+  const firstFree = await freeBytes(t, first, opts);
+  if (firstFree < firstNeed) return `${firstDir} has ${free(firstFree)} free, ${need(firstNeed)} needed (the snapshot, ${need(dbSize)}${onEtcdFs(firstDev) ? headroom : ''})`;
+  if (remoteDev === firstDev) return undefined;
+  const remoteNeed = dbSize + (onEtcdFs(remoteDev) ? ETCD_DATA_DIR_HEADROOM_BYTES : 0);
+  const remoteFree = await freeBytes(t, remote, opts);
+  return remoteFree < remoteNeed ? `${where.remoteDir} has ${free(remoteFree)} free, ${need(remoteNeed)} needed (the snapshot, moved there from ${firstDir})` : undefined;
+}
+
+const MIB = 1024 * 1024;
+
+/** `path`, or its nearest parent that exists on the host (`/` at worst). */
+async function nearestExisting(t: Transport, path: string, opts: ExecOptions): Promise<string> {
+  const r = await t.exec(`d=${shellQuote(path)}; while [ ! -d "$d" ]; do d=$(dirname -- "$d"); done; printf %s "$d"`, opts);
+  return r.stdout || '/';
+}
+
+/** The device number (`stat -c %d`) of each folder, in order: equal numbers are one file system. */
+async function devices(t: Transport, dirs: string[], opts: ExecOptions): Promise<string[]> {
+  const r = await t.exec(`stat -c %d -- ${dirs.map(shellQuote).join(' ')}`, opts);
+  const devs = r.stdout.trim().split('\n');
+  if (r.rc !== 0 || devs.length !== dirs.length) throw new Error(`cannot tell the file systems of ${dirs.join(', ')}: ${r.stderr.trim() || `stat rc ${r.rc}`}`);
+  return devs;
 }

@@ -12,31 +12,37 @@ import { ETCD_DATA_DIR_HEADROOM_BYTES, probeEtcdTools, snapshotInDataDir, snapsh
 import { LocalTransport } from '../../../src/transport/local.js';
 import { makeTempDir } from '../../helpers/task-context.js';
 
-const MB = 1_000_000;
+const MIB = 1024 * 1024;
+const re = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 describe('etcd-snapshot: where the file goes and whether it fits', () => {
   const t = new LocalTransport();
   let tmp: { dir: string; cleanup: () => Promise<void> };
-  let small: string;
-  let mounted = false;
+  /** etcd's disk (400 MiB) and another one (100 MiB), with spaces in their mount points. */
+  let etcdFs: string;
+  let otherFs: string;
+  const mounted: string[] = [];
 
   beforeAll(async () => {
     tmp = await makeTempDir('kcarun-snapsite-');
-    small = join(tmp.dir, 'a small disk');
-    mkdirSync(small);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=200m', 'tmpfs', small]);
-    mounted = true;
+    etcdFs = join(tmp.dir, "etcd's disk");
+    otherFs = join(tmp.dir, 'a backup disk');
+    for (const [dir, size] of [[etcdFs, '400m'], [otherFs, '100m']] as const) {
+      mkdirSync(dir);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
+      mounted.push(dir);
+    }
   });
   afterAll(async () => {
-    if (mounted) execFileSync('umount', [small]);
+    for (const dir of mounted) execFileSync('umount', [dir]);
     await tmp?.cleanup();
   });
 
   it('freeBytes reads df -Pk of a mount point with spaces in its name, as statfs sees it', async () => {
-    const free = await freeBytes(t, small);
-    const fs = statfsSync(small);
-    expect(Math.abs(free - fs.bavail * fs.bsize)).toBeLessThan(1024 * 1024);
-    expect(free).toBeGreaterThan(190 * 1024 * 1024);
+    const free = await freeBytes(t, etcdFs);
+    const fs = statfsSync(etcdFs);
+    expect(Math.abs(free - fs.bavail * fs.bsize)).toBeLessThan(MIB);
+    expect(free).toBeGreaterThan(390 * MIB);
   });
 
   it('freeBytes names the path when df cannot measure it', async () => {
@@ -44,36 +50,34 @@ describe('etcd-snapshot: where the file goes and whether it fits', () => {
   });
 
   it("in etcd's data dir the snapshot needs room for itself plus two WAL segments; the message says so", async () => {
-    const where = { taken: join(small, '.kcarun-snapshot-x.db'), remoteDir: tmp.dir, inDataDir: true };
-    const free = await freeBytes(t, small);
-    const fits = free - ETCD_DATA_DIR_HEADROOM_BYTES - 5 * MB;
-    expect(await snapshotSpaceProblem(t, where, async () => fits, {})).toBeUndefined();
-    const tooBig = free - ETCD_DATA_DIR_HEADROOM_BYTES + 5 * MB;
-    const problem = await snapshotSpaceProblem(t, where, async () => tooBig, {});
-    expect(problem).toMatch(new RegExp(`^${small} has \\d+ MB free, \\d+ MB needed \\(the snapshot, \\d+ MB, plus 128 MB etcd keeps for its WAL\\)$`));
-    // Straight into remoteDir (etcdctl on the host) there is no etcd to leave room for.
-    expect(await snapshotSpaceProblem(t, { ...where, inDataDir: false }, async () => tooBig, {})).toBeUndefined();
+    const where = { taken: join(etcdFs, '.kcarun-snapshot-x.db'), remoteDir: join(etcdFs, 'snapshots'), inDataDir: true, etcdDataDir: etcdFs };
+    const free = await freeBytes(t, etcdFs);
+    expect(await snapshotSpaceProblem(t, where, async () => free - ETCD_DATA_DIR_HEADROOM_BYTES - 5 * MIB, {})).toBeUndefined();
+    const problem = await snapshotSpaceProblem(t, where, async () => free - ETCD_DATA_DIR_HEADROOM_BYTES + 5 * MIB, {});
+    expect(problem).toMatch(new RegExp(`^${re(etcdFs)} has 400 MiB free, 405 MiB needed \\(the snapshot, 283 MiB, plus 123 MiB etcd keeps on its file system for its WAL\\)$`));
   });
 
-  it('moved out of the data dir to another file system, remoteDir must hold it too', async () => {
-    const remoteDir = join(small, 'snapshots');
-    mkdirSync(remoteDir, { recursive: true });
-    const dataDir = join(tmp.dir, 'etcd');
-    mkdirSync(dataDir, { recursive: true });
-    const where = { taken: join(dataDir, '.kcarun-snapshot-x.db'), remoteDir, inDataDir: true };
-    const problem = await snapshotSpaceProblem(t, where, async () => 250 * MB, {});
-    if (statfsSync(dataDir).bavail * statfsSync(dataDir).bsize > 250 * MB + ETCD_DATA_DIR_HEADROOM_BYTES) {
-      expect(problem).toMatch(new RegExp(`^${remoteDir} has \\d+ MB free, 250 MB needed \\(the snapshot, moved there from ${dataDir}\\)$`));
-    } else {
-      expect(problem).toMatch(new RegExp(`^${dataDir} has`));
-    }
-    // Same file system: the move is a rename and needs nothing more.
-    expect(await snapshotSpaceProblem(t, { taken: join(small, '.x.db'), remoteDir, inDataDir: true }, async () => 10 * MB, {})).toBeUndefined();
+  it("with etcdctl on the host a remoteDir on etcd's file system keeps the same headroom, one on another file system does not; a folder not made yet is measured at its parent (a dry run)", async () => {
+    const size = (await freeBytes(t, etcdFs)) - ETCD_DATA_DIR_HEADROOM_BYTES + 5 * MIB; // ~283 MiB: fits on etcd's disk only without the headroom
+    const onEtcdFs = join(etcdFs, 'kcarun', 'snapshots');
+    const problem = await snapshotSpaceProblem(t, { taken: join(onEtcdFs, 'x.db'), remoteDir: onEtcdFs, inDataDir: false, etcdDataDir: etcdFs }, async () => size, {});
+    expect(problem).toMatch(new RegExp(`^${re(onEtcdFs)} has 400 MiB free, 405 MiB needed \\(the snapshot, 283 MiB, plus 123 MiB etcd keeps`));
+    const small = async () => 50 * MIB;
+    expect(await snapshotSpaceProblem(t, { taken: join(otherFs, 'snap', 'x.db'), remoteDir: join(otherFs, 'snap'), inDataDir: false, etcdDataDir: etcdFs }, small, {})).toBeUndefined();
+    expect(await snapshotSpaceProblem(t, { taken: join(otherFs, 'snap', 'x.db'), remoteDir: join(otherFs, 'snap'), inDataDir: false, etcdDataDir: etcdFs }, async () => 150 * MIB, {})).toMatch(
+      new RegExp(`^${re(otherFs)}/snap has 100 MiB free, 150 MiB needed \\(the snapshot, 150 MiB\\)$`),
+    );
   });
 
-  it("a data dir that is not there is named with the setting to fix, before anything is measured", async () => {
+  it('moved out of the data dir to another file system, remoteDir must hold it too; on the same one the move is a rename', async () => {
+    const where = { taken: join(etcdFs, '.kcarun-snapshot-x.db'), remoteDir: join(otherFs, 'snapshots'), inDataDir: true, etcdDataDir: etcdFs };
+    expect(await snapshotSpaceProblem(t, where, async () => 150 * MIB, {})).toBe(`${otherFs}/snapshots has 100 MiB free, 150 MiB needed (the snapshot, moved there from ${etcdFs})`);
+    expect(await snapshotSpaceProblem(t, { ...where, remoteDir: join(etcdFs, 'snapshots') }, async () => 150 * MIB, {})).toBeUndefined();
+  });
+
+  it('a data dir that is not there is named with the setting to fix, before anything is measured', async () => {
     const missing = join(tmp.dir, 'etcd-elsewhere');
-    const where = { taken: join(missing, '.x.db'), remoteDir: tmp.dir, inDataDir: true };
+    const where = { taken: join(missing, '.x.db'), remoteDir: tmp.dir, inDataDir: true, etcdDataDir: missing };
     const size = async () => Promise.reject(new Error('not asked'));
     expect(await snapshotSpaceProblem(t, where, size, {})).toBe(
       `${missing} does not exist: with etcd's tools in its container the snapshot is written in etcd's data dir first; set containerDataDir to that folder (kubeadm: the etcd-data hostPath of etcd.yaml)`,
@@ -81,7 +85,7 @@ describe('etcd-snapshot: where the file goes and whether it fits', () => {
   });
 
   it("a failed size lookup is the caller's error, never a silent pass", async () => {
-    const where = { taken: join(small, '.x.db'), remoteDir: tmp.dir, inDataDir: true };
+    const where = { taken: join(etcdFs, '.x.db'), remoteDir: tmp.dir, inDataDir: true, etcdDataDir: etcdFs };
     await expect(snapshotSpaceProblem(t, where, async () => Promise.reject(new Error('etcdctl endpoint status printed no JSON')), {})).rejects.toThrow(/printed no JSON/);
   });
 
