@@ -141,6 +141,12 @@ export function describeEtcdRestore(lab: RealLab, layoutOf: (lab: RealLab) => Re
         await (await tasks().transports.get(n)).writeFile('/var/lib/kcarun/restore/snapshot.db', data, { mode: 0o600 });
         await runStep(n, 'check', { SNAPSHOT_SHA256: sha256 });
       }
+      // Every member's name=peer URL, from etcdctl while the cluster is up, as the doc says.
+      const list = await layout.etcdctl('cp1', 'member list -w json');
+      ok(list, 'member list');
+      const listed = (JSON.parse(list.stdout.replace(/("ID":)(\d+)/g, '$1"$2"')) as { members: Array<{ name: string; peerURLs: string[] }> }).members;
+      expect(listed.map((m) => m.name).sort()).toEqual([...nodes].sort());
+      const INITIAL_CLUSTER = listed.map((m) => `${m.name}=${m.peerURLs[0]}`).join(',');
       // 2. Stop every apiserver and member, and wait until they are gone (the stop block twice: harmless).
       const stoppedAt = Date.now();
       for (const n of nodes) await runStep(n, 'stop');
@@ -149,7 +155,7 @@ export function describeEtcdRestore(lab: RealLab, layoutOf: (lab: RealLab) => Re
       const stopSeconds = (Date.now() - stoppedAt) / 1000;
       for (const n of nodes) expect((await ssh(lab.paths, lab.state, n, `timeout 3 bash -c '</dev/tcp/${nodeIp(lab, n)}/2379'`)).rc, `${n}'s etcd still accepts connections`).not.toBe(0);
       // 3.-4. Restore on each member with the node's own etcd image, swap the member folder in.
-      const INITIAL_CLUSTER = lab.state.nodes.map((n) => `${n.name}=https://${n.ip}:2380`).join(',');
+
       const RESTORE_TOKEN = `kcarun-restore-${Date.now()}`;
       for (const n of nodes) await runStep(n, 'restore', { INITIAL_CLUSTER, RESTORE_TOKEN });
       // cp1's swap, then the same block again: it refuses rather than move the restored data aside.
