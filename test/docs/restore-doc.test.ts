@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RESTORE_STEPS, restoreSteps } from '../e2e/health-restore-real.js';
+import { RESTORE_STEPS, UNIT_RESTORE_STEPS, restoreSteps } from '../e2e/health-restore-real.js';
 
 const doc = readFileSync(join(import.meta.dirname, '../../docs/health.md'), 'utf8');
 
@@ -33,7 +33,7 @@ describe('docs/health.md restore blocks for etcd as a unit', () => {
   const steps = restoreSteps(doc, 'restore-unit-step');
 
   it('gives every step in order', () => {
-    expect([...steps.keys()]).toEqual([...RESTORE_STEPS]);
+    expect([...steps.keys()]).toEqual([...UNIT_RESTORE_STEPS]);
   });
 
   it.each([...steps.entries()])('%s parses with bash -n and calls no exit (it may be pasted into a shell)', (_name, script) => {
