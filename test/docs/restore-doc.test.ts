@@ -53,6 +53,7 @@ describe('docs/health.md restore blocks for etcd as a unit', () => {
     const proc = spawn('bash', ['-c', 'sleep 30; :', 'etcd', '--name=cp1', '-data-dir', '/var/lib/etcd', '--listen-peer-urls', 'https://10.0.0.1:2380', '-initial-cluster-token=t'], {
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ETCD_INITIAL_ADVERTISE_PEER_URLS: 'https://10.0.0.1:2380', ETCD_NAME: 'from-env', ETCD_WAL_DIR: '' },
       stdio: 'ignore',
+      detached: true, // its own process group: the kill below ends its sleep too
     });
     try {
       await new Promise((r) => setTimeout(r, 200));
@@ -66,7 +67,7 @@ describe('docs/health.md restore blocks for etcd as a unit', () => {
       // a flag that is a prefix of another is not taken for it
       expect(ask('listen-peer', 'ETCD_LISTEN_PEER')).toBe('');
     } finally {
-      proc.kill('SIGKILL');
+      process.kill(-proc.pid!, 'SIGKILL');
     }
   });
 
