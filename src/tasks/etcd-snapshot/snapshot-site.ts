@@ -73,40 +73,44 @@ export async function snapshotSpaceProblem(
   opts: ExecOptions,
 ): Promise<string | undefined> {
   const firstDir = dirname(where.taken);
-  const etcdDirExists = (await t.exec(`test -d ${shellQuote(where.etcdDataDir)}`, opts)).rc === 0;
+  // One round trip for the three folders: where each is (or will be made) and on which file system.
+  const [first, remote, etcd] = await whereOnDisk(t, [firstDir, where.remoteDir, where.etcdDataDir], opts);
+  const etcdDirExists = etcd!.dir === where.etcdDataDir;
   if (where.inDataDir && !etcdDirExists) {
     return `${where.etcdDataDir} does not exist: with etcd's tools in its container the snapshot is written in etcd's data dir first; set containerDataDir to that folder (kubeadm: the etcd-data hostPath of etcd.yaml)`;
   }
   const dbSize = await dbSizeOf();
-  const first = await nearestExisting(t, firstDir, opts);
-  const remote = await nearestExisting(t, where.remoteDir, opts);
-  const [firstDev, remoteDev, etcdDev] = await devices(t, [first, remote, ...(etcdDirExists ? [where.etcdDataDir] : [])], opts);
+  const [firstDev, remoteDev, etcdDev] = [first!.dev, remote!.dev, etcdDirExists ? etcd!.dev : undefined];
   const onEtcdFs = (dev: string | undefined) => etcdDev !== undefined && dev === etcdDev;
   // Free space rounded down, needs rounded up: the message never shows a shortfall as enough.
   const need = (n: number) => `${Math.ceil(n / MIB)} MiB`;
   const free = (n: number) => `${Math.floor(n / MIB)} MiB`;
   const headroom = `, plus ${need(ETCD_DATA_DIR_HEADROOM_BYTES)} etcd keeps on its file system for its WAL`;
   const firstNeed = dbSize + (onEtcdFs(firstDev) ? ETCD_DATA_DIR_HEADROOM_BYTES : 0);
-  const firstFree = await freeBytes(t, first, opts);
+  const firstFree = await freeBytes(t, first!.dir, opts);
   if (firstFree < firstNeed) return `${firstDir} has ${free(firstFree)} free, ${need(firstNeed)} needed (the snapshot, ${need(dbSize)}${onEtcdFs(firstDev) ? headroom : ''})`;
   if (remoteDev === firstDev) return undefined;
   const remoteNeed = dbSize + (onEtcdFs(remoteDev) ? ETCD_DATA_DIR_HEADROOM_BYTES : 0);
-  const remoteFree = await freeBytes(t, remote, opts);
+  const remoteFree = await freeBytes(t, remote!.dir, opts);
   return remoteFree < remoteNeed ? `${where.remoteDir} has ${free(remoteFree)} free, ${need(remoteNeed)} needed (the snapshot, moved there from ${firstDir})` : undefined;
 }
 
 const MIB = 1024 * 1024;
 
-/** `path`, or its nearest parent that exists on the host (`/` at worst). */
-async function nearestExisting(t: Transport, path: string, opts: ExecOptions): Promise<string> {
-  const r = await t.exec(`d=${shellQuote(path)}; while [ ! -d "$d" ]; do d=$(dirname -- "$d"); done; printf %s "$d"`, opts);
-  return r.stdout || '/';
-}
-
-/** The device number (`stat -c %d`) of each folder, in order: equal numbers are one file system. */
-async function devices(t: Transport, dirs: string[], opts: ExecOptions): Promise<string[]> {
-  const r = await t.exec(`stat -c %d -- ${dirs.map(shellQuote).join(' ')}`, opts);
-  const devs = r.stdout.trim().split('\n');
-  if (r.rc !== 0 || devs.length !== dirs.length) throw new Error(`cannot tell the file systems of ${dirs.join(', ')}: ${r.stderr.trim() || `stat rc ${r.rc}`}`);
-  return devs;
+/**
+ * For each path: itself, or its nearest parent that exists on the host (`/` at worst; a folder not
+ * made yet is made on that one's file system), and that folder's device number (`stat -c %d`:
+ * equal numbers are one file system). Paths hold no newline or tab (RemotePathSchema).
+ */
+async function whereOnDisk(t: Transport, paths: string[], opts: ExecOptions): Promise<Array<{ dir: string; dev: string }>> {
+  const script = 'for p in "$@"; do d=$p; while [ ! -d "$d" ]; do d=$(dirname -- "$d"); done; printf \'%s\\t%s\\n\' "$(stat -c %d -- "$d")" "$d"; done';
+  const r = await t.exec(`sh -c ${shellQuote(script)} sh ${paths.map(shellQuote).join(' ')}`, opts);
+  const rows = r.stdout.split('\n').filter(Boolean).map((l) => {
+    const [dev = '', dir = ''] = l.split('\t');
+    return { dev, dir };
+  });
+  if (r.rc !== 0 || rows.length !== paths.length || rows.some((x) => !/^\d+$/.test(x.dev))) {
+    throw new Error(`cannot tell the file systems of ${paths.join(', ')}: ${r.stderr.trim() || `rc ${r.rc}`}`);
+  }
+  return rows;
 }
