@@ -92,4 +92,4 @@ export async function failure(p: Promise<unknown>): Promise<KcarunError> {
 }
 
 /** Escapes a string for a RegExp. */
-export const re = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+export { re } from '../helpers/regex.js';

@@ -4,38 +4,25 @@
  * session 26: a snapshot could fill etcd's disk, and host-or-container was decided from etcdctl alone).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, statfsSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { freeBytes } from '../../../src/tasks/shared/free-space.js';
 import { ETCD_DATA_DIR_HEADROOM_BYTES, probeEtcdTools, snapshotInDataDir, snapshotSpaceProblem } from '../../../src/tasks/etcd-snapshot/snapshot-site.js';
 import { LocalTransport } from '../../../src/transport/local.js';
-import { makeTempDir } from '../../helpers/task-context.js';
+import { re } from '../../helpers/regex.js';
+import { tmpfsDisks } from '../../helpers/tmpfs.js';
 
 const MIB = 1024 * 1024;
-const re = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 describe('etcd-snapshot: where the file goes and whether it fits', () => {
   const t = new LocalTransport();
-  let tmp: { dir: string; cleanup: () => Promise<void> };
   /** etcd's disk (400 MiB) and another one (100 MiB), with spaces in their mount points. */
+  const disks = tmpfsDisks('kcarun-snapsite-', { "etcd's disk": '400m', 'a backup disk': '100m' }, { beforeAll, afterAll });
   let etcdFs: string;
   let otherFs: string;
-  const mounted: string[] = [];
-
-  beforeAll(async () => {
-    tmp = await makeTempDir('kcarun-snapsite-');
-    etcdFs = join(tmp.dir, "etcd's disk");
-    otherFs = join(tmp.dir, 'a backup disk');
-    for (const [dir, size] of [[etcdFs, '400m'], [otherFs, '100m']] as const) {
-      mkdirSync(dir);
-      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
-      mounted.push(dir);
-    }
-  });
-  afterAll(async () => {
-    for (const dir of mounted) execFileSync('umount', [dir]);
-    await tmp?.cleanup();
+  let root: string;
+  beforeAll(() => {
+    ({ "etcd's disk": etcdFs, 'a backup disk': otherFs, root } = disks());
   });
 
   it('freeBytes reads df -Pk of a mount point with spaces in its name, as statfs sees it', async () => {
@@ -46,7 +33,7 @@ describe('etcd-snapshot: where the file goes and whether it fits', () => {
   });
 
   it('freeBytes names the path when df cannot measure it', async () => {
-    await expect(freeBytes(t, join(tmp.dir, 'no such folder'))).rejects.toThrow(/^cannot measure free space of .*no such folder: df: /);
+    await expect(freeBytes(t, join(root, 'no such folder'))).rejects.toThrow(/^cannot measure free space of .*no such folder: df: /);
   });
 
   it("in etcd's data dir the snapshot needs room for itself plus two WAL segments; the message says so", async () => {
@@ -76,8 +63,8 @@ describe('etcd-snapshot: where the file goes and whether it fits', () => {
   });
 
   it('a data dir that is not there is named with the setting to fix, before anything is measured', async () => {
-    const missing = join(tmp.dir, 'etcd-elsewhere');
-    const where = { taken: join(missing, '.x.db'), remoteDir: tmp.dir, inDataDir: true, etcdDataDir: missing };
+    const missing = join(root, 'etcd-elsewhere');
+    const where = { taken: join(missing, '.x.db'), remoteDir: root, inDataDir: true, etcdDataDir: missing };
     const size = async () => Promise.reject(new Error('not asked'));
     expect(await snapshotSpaceProblem(t, where, size, {})).toBe(
       `${missing} does not exist: with etcd's tools in its container the snapshot is written in etcd's data dir first; set containerDataDir to that folder (kubeadm: the etcd-data hostPath of etcd.yaml)`,
@@ -85,12 +72,12 @@ describe('etcd-snapshot: where the file goes and whether it fits', () => {
   });
 
   it("a failed size lookup is the caller's error, never a silent pass", async () => {
-    const where = { taken: join(etcdFs, '.x.db'), remoteDir: tmp.dir, inDataDir: true, etcdDataDir: etcdFs };
+    const where = { taken: join(etcdFs, '.x.db'), remoteDir: root, inDataDir: true, etcdDataDir: etcdFs };
     await expect(snapshotSpaceProblem(t, where, async () => Promise.reject(new Error('etcdctl endpoint status printed no JSON')), {})).rejects.toThrow(/printed no JSON/);
   });
 
   it('probeEtcdTools sees the tools on the PATH the commands run with', async () => {
-    const bin = join(tmp.dir, 'bin');
+    const bin = join(root, 'bin');
     mkdirSync(bin, { recursive: true });
     for (const tool of ['etcdctl']) {
       writeFileSync(join(bin, tool), '#!/bin/sh\nexit 0\n');

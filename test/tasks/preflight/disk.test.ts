@@ -4,33 +4,23 @@
  * path df cannot measure is a problem of its own, never a pass.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { KcarunErrorList } from '../../../src/core/errors.js';
 import { preflightTask } from '../../../src/tasks/preflight/index.js';
 import { LocalTransport } from '../../../src/transport/local.js';
-import { makeTaskContext, makeTempDir } from '../../helpers/task-context.js';
+import { makeTaskContext } from '../../helpers/task-context.js';
+import { tmpfsDisks } from '../../helpers/tmpfs.js';
 
 describe('preflight disk check', () => {
-  let tmp: { dir: string; cleanup: () => Promise<void> };
+  const disks = tmpfsDisks('kcarun-preflight-disk-', { 'backup disk': '20m' }, { beforeAll, afterAll });
   let small: string;
-  let mounted = false;
-
-  beforeAll(async () => {
-    tmp = await makeTempDir('kcarun-preflight-disk-');
-    small = join(tmp.dir, 'backup disk');
-    mkdirSync(small);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=20m', 'tmpfs', small]);
-    mounted = true;
-  });
-  afterAll(async () => {
-    if (mounted) execFileSync('umount', [small]);
-    await tmp?.cleanup();
+  let root: string;
+  beforeAll(() => {
+    ({ 'backup disk': small, root } = disks());
   });
 
   const run = async (disk: Record<string, unknown>) => {
-    const ctx = await makeTaskContext({ params: { hosts: ['local'], lock: false, disk: { localMinFreeMb: 1, ...disk } } as never, stateDir: join(tmp.dir, 'state'), transport: new LocalTransport() });
+    const ctx = await makeTaskContext({ params: { hosts: ['local'], lock: false, disk: { localMinFreeMb: 1, ...disk } } as never, stateDir: join(root, 'state'), transport: new LocalTransport() });
     return preflightTask.run(ctx).then(
       () => [] as string[],
       (e: unknown) => (e as KcarunErrorList).errors.map((x) => x.message),
@@ -46,7 +36,7 @@ describe('preflight disk check', () => {
   });
 
   it('a folder df cannot measure is a problem, not a pass', async () => {
-    const [msg] = await run({ path: join(tmp.dir, 'absent'), minFreeMb: 1 });
+    const [msg] = await run({ path: join(root, 'absent'), minFreeMb: 1 });
     expect(msg).toMatch(/^local: cannot measure free space of .*absent: df: /);
   });
 });
